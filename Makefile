@@ -1,0 +1,52 @@
+# Tapfleet — one entry point for people and CI.
+#   make demo   set everything up, then run a demo fleet (broker, coordinator, kiosks)
+#   make test   set everything up, then run lint, type checks and the whole test suite
+#   make bench  run the benchmarks (not part of make test)
+#   make soak   long soak run of the fault scenario (not part of make test)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tapfleet-installed
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps test lint typecheck pytest demo bench soak clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@sh deploy/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade pip
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[test]'
+	@touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/tapfleet demo $(DEMO_ARGS)
+
+bench: setup
+	$(BIN)/python bench/run_all.py
+
+soak: setup
+	$(BIN)/pytest -m soak tests/reliability -p no:cacheprovider --timeout=7200
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,562 @@
+"""Decisions at the kiosk: given the local view and a request, accept with events or refuse.
+
+Pure functions. The kiosk ledger gathers the inputs (member snapshot, this kiosk's events
+not yet folded into it, deny-list hit, counters), calls one of these, then durably records
+the returned event bodies (or the refusal) before the member sees the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from shared.events import (
+    REVERSIBLE_KINDS,
+    CheckIn,
+    ClassSignIn,
+    CouponRedeem,
+    CredentialRef,
+    Event,
+    EventBody,
+    PointsRedeem,
+    Rejected,
+    Reversal,
+    points_spent,
+    session_delta,
+)
+from shared.fold import DAY_MS, fold
+from shared.model import (
+    ClassSession,
+    CouponPolicy,
+    CouponState,
+    Frozen,
+    Id,
+    MemberLedger,
+    MemberRecord,
+    MemberStatus,
+    Ms,
+    PassKind,
+    PassState,
+    RuleBundle,
+    Text,
+)
+from shared.reasons import RejectReason, messages
+
+PROVISIONAL_EVENT_ID = "0" * 32
+
+
+class KioskContext(Frozen):
+    """Where and when a decision is taken."""
+
+    kiosk_id: Id
+    store_id: Id
+    now_ms: Ms
+    online: bool
+    """Connected to the broker with the coordinator answering."""
+    offline_since_ms: Ms | None = None
+    kiosk_unconfirmed_sessions: int = 0
+    """Sessions this kiosk deducted (all members) that the coordinator has not yet confirmed."""
+    kiosk_unconfirmed_points: int = 0
+
+
+class MemberView(Frozen):
+    """``last server snapshot + this kiosk's own events not yet folded into it``."""
+
+    record: MemberRecord
+    pending: tuple[Event, ...] = ()
+    """This kiosk's events for the member with seq above the snapshot's included seq."""
+    offline_sessions_today: int = 0
+    """Sessions this kiosk deducted offline for this member today (store-local day)."""
+    offline_points_today: int = 0
+
+    def ledger(self) -> MemberLedger:
+        """The member's ledger as this kiosk sees it now."""
+        ledger, _ = fold(self.record.ledger, self.pending)
+        return ledger
+
+    def unconfirmed_sessions(self) -> int:
+        """Sessions deducted by pending events."""
+        return max(0, sum(session_delta(e)[1] for e in self.pending))
+
+    def unconfirmed_points(self) -> int:
+        """Points spent by pending events."""
+        return max(0, sum(points_spent(e) for e in self.pending))
+
+
+class TapResult(Frozen):
+    """What the member screen shows after an accepted request."""
+
+    action: Literal["checkin", "class_signin", "points_redeem", "coupon_redeem", "reversal"]
+    member_id: Id
+    display_name: Text
+    tier: Id
+    points_earned: int = 0
+    points_spent: int = 0
+    points_balance: int = 0
+    pass_id: Id | None = None
+    pass_name: Text | None = None
+    pass_kind: PassKind | None = None
+    sessions_left: int | None = None
+    pass_valid_until_ms: Ms | None = None
+    class_session_id: Id | None = None
+    class_title_zh: Text | None = None
+    class_title_en: Text | None = None
+    coupon_title: Text | None = None
+    reward_title_zh: Text | None = None
+    reward_title_en: Text | None = None
+    checkins: int = 0
+
+
+class Accepted(Frozen):
+    """Record ``bodies`` (in order, one event each), then show ``result``."""
+
+    outcome: Literal["accepted"] = "accepted"
+    member_id: Id
+    bodies: tuple[EventBody, ...]
+    result: TapResult
+
+
+class Refused(Frozen):
+    """Record ``body`` (a rejection event), then show the reason."""
+
+    outcome: Literal["refused"] = "refused"
+    member_id: Id | None
+    reason: RejectReason
+    message_zh: str
+    message_en: str
+    body: Rejected
+
+
+class NeedsClaim(Frozen):
+    """Online coupon redemption: ask the coordinator to claim the coupon, then decide again."""
+
+    outcome: Literal["needs_claim"] = "needs_claim"
+    member_id: Id
+    coupon_id: Id
+
+
+Decision = Accepted | Refused | NeedsClaim
+
+
+class ClaimOutcome(Frozen):
+    """The coordinator's answer to a coupon claim."""
+
+    claim_id: Id
+    granted: bool
+    reason: RejectReason | None = None
+
+
+def refuse(reason: RejectReason, member_id: str | None = None, detail: str = "") -> Refused:
+    """A refusal with its member-facing messages and the rejection event to record."""
+    zh, en = messages(reason)
+    return Refused(
+        member_id=member_id,
+        reason=reason,
+        message_zh=zh,
+        message_en=en,
+        body=Rejected(reason=reason.value, detail=detail[:200]),
+    )
+
+
+@lru_cache(maxsize=32)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_day(now_ms: int, timezone: str) -> str:
+    """The store-local calendar date (YYYY-MM-DD) of ``now_ms``."""
+    return (
+        datetime.fromtimestamp(now_ms / 1000, tz=UTC).astimezone(_zone(timezone)).date().isoformat()
+    )
+
+
+def _provisional(ctx: KioskContext, member_id: str, bodies: Sequence[EventBody]) -> list[Event]:
+    return [
+        Event(
+            event_id=PROVISIONAL_EVENT_ID,
+            kiosk_id=ctx.kiosk_id,
+            store_id=ctx.store_id,
+            seq=(1 << 62) - len(bodies) + i,
+            hlc_ms=ctx.now_ms,
+            hlc_c=i,
+            wall_ms=ctx.now_ms,
+            member_id=member_id,
+            offline=not ctx.online,
+            body=body,
+        )
+        for i, body in enumerate(bodies)
+    ]
+
+
+def _result_base(view: MemberView, ledger: MemberLedger, now_ms: int) -> dict[str, object]:
+    return {
+        "member_id": view.record.member_id,
+        "display_name": view.record.display_name,
+        "tier": view.record.tier,
+        "points_balance": ledger.points_available(now_ms),
+        "checkins": ledger.checkins,
+    }
+
+
+def _identity_check(view: MemberView | None) -> Refused | None:
+    if view is None:
+        return refuse(RejectReason.UNKNOWN_MEMBER)
+    if view.record.status is MemberStatus.SUSPENDED:
+        return refuse(RejectReason.MEMBER_SUSPENDED, view.record.member_id)
+    return None
+
+
+def _offline_too_long(ctx: KioskContext, bundle: RuleBundle) -> bool:
+    """Offline longer than the rules allow deductions for."""
+    if ctx.online or ctx.offline_since_ms is None:
+        return False
+    limit_ms = bundle.rules.offline.max_offline_hours * 3_600_000
+    return ctx.now_ms - ctx.offline_since_ms > limit_ms
+
+
+def _deduction_limits(
+    ctx: KioskContext, bundle: RuleBundle, view: MemberView, *, sessions: int, points: int
+) -> Refused | None:
+    """Refuse a deduction that would exceed what this kiosk may give away unconfirmed."""
+    lim = bundle.rules.offline
+    member_id = view.record.member_id
+    if _offline_too_long(ctx, bundle):
+        return refuse(RejectReason.OFFLINE_TOO_LONG, member_id)
+    over = (
+        view.unconfirmed_sessions() + sessions > lim.max_unconfirmed_sessions_per_member
+        or view.unconfirmed_points() + points > lim.max_unconfirmed_points_per_member
+        or ctx.kiosk_unconfirmed_sessions + sessions > lim.kiosk_max_unconfirmed_sessions
+        or ctx.kiosk_unconfirmed_points + points > lim.kiosk_max_unconfirmed_points
+    )
+    if not ctx.online:
+        over = over or (
+            view.offline_sessions_today + sessions > lim.max_offline_sessions_per_member_day
+            or view.offline_points_today + points > lim.max_offline_points_per_member_day
+        )
+    if over and (sessions or points):
+        return refuse(
+            RejectReason.OFFLINE_LIMIT_REACHED,
+            member_id,
+            f"unconfirmed sessions={view.unconfirmed_sessions()} "
+            f"points={view.unconfirmed_points()}",
+        )
+    return None
+
+
+def _pass_problem(p: PassState, now_ms: int) -> RejectReason | None:
+    if p.frozen:
+        return RejectReason.PASS_FROZEN
+    if now_ms < p.valid_from_ms:
+        return RejectReason.PASS_NOT_YET_ACTIVE
+    if now_ms > p.valid_until_ms:
+        return RejectReason.PASS_EXPIRED
+    if p.kind is PassKind.PUNCH and p.sessions_left < 1:
+        return RejectReason.NO_SESSIONS_LEFT
+    return None
+
+
+_PASS_REASON_PRIORITY = (
+    RejectReason.NO_SESSIONS_LEFT,
+    RejectReason.PASS_FROZEN,
+    RejectReason.PASS_NOT_YET_ACTIVE,
+    RejectReason.PASS_EXPIRED,
+)
+
+
+def _choose_pass(
+    ledger: MemberLedger, session: ClassSession, store_id: str, now_ms: int
+) -> PassState | RejectReason:
+    """The pass to sign in with (time pass first, then the punch pass expiring soonest)."""
+    candidates = [p for p in ledger.passes if p.covers(session.class_type, store_id)]
+    if not candidates:
+        return RejectReason.NO_VALID_PASS
+    usable = [p for p in candidates if _pass_problem(p, now_ms) is None]
+    if usable:
+        usable.sort(key=lambda p: (p.kind is not PassKind.TIME, p.valid_until_ms, p.pass_id))
+        return usable[0]
+    problems = {_pass_problem(p, now_ms) for p in candidates}
+    return next(r for r in _PASS_REASON_PRIORITY if r in problems)
+
+
+def _checkin_body(
+    ctx: KioskContext, bundle: RuleBundle, view: MemberView, ledger: MemberLedger
+) -> CheckIn:
+    rules = bundle.rules
+    today = local_day(ctx.now_ms, rules.timezone)
+    if rules.checkin_reward_once_per_day and ledger.last_reward_day == today:
+        return CheckIn(points=0)
+    points = rules.points_per_checkin * rules.tier(view.record.tier).multiplier_permille // 1000
+    if points <= 0:
+        return CheckIn(points=0)
+    return CheckIn(
+        points=points,
+        reward_day=today,
+        points_expires_ms=ctx.now_ms + rules.points_expiry_days * DAY_MS,
+    )
+
+
+def decide_tap(
+    ctx: KioskContext,
+    bundle: RuleBundle,
+    view: MemberView | None,
+    *,
+    class_session_id: str | None = None,
+) -> Decision:
+    """A member tapped a card or showed a QR code (credential already resolved and allowed).
+
+    During an open class sign-in window (or when staff name a class) the tap signs the
+    student in and deducts from a pass valid for that class; otherwise it is a check-in.
+    Either way the day's check-in reward is given once.
+    """
+    problem = _identity_check(view)
+    if problem is not None or view is None:
+        return problem or refuse(RejectReason.UNKNOWN_MEMBER)
+    ledger = view.ledger()
+    member_id = view.record.member_id
+
+    if class_session_id is not None:
+        session = bundle.class_session(class_session_id)
+        if session is None or session.store_id != ctx.store_id:
+            return refuse(RejectReason.CLASS_UNKNOWN, member_id, class_session_id)
+        if not session.signin_open(ctx.now_ms):
+            return refuse(RejectReason.OUTSIDE_SIGNIN_WINDOW, member_id, class_session_id)
+        open_sessions = [session]
+    else:
+        open_sessions = sorted(
+            (c for c in bundle.classes if c.store_id == ctx.store_id and c.signin_open(ctx.now_ms)),
+            key=lambda c: (c.starts_ms, c.class_session_id),
+        )
+
+    if open_sessions:
+        return _class_signin(ctx, bundle, view, ledger, open_sessions)
+
+    last = ledger.last_checkin_ms
+    if last is not None and 0 <= ctx.now_ms - last < bundle.rules.double_tap_window_s * 1000:
+        return refuse(RejectReason.ALREADY_CHECKED_IN, member_id)
+    body = _checkin_body(ctx, bundle, view, ledger)
+    after, _ = fold(ledger, _provisional(ctx, member_id, [body]))
+    return Accepted(
+        member_id=member_id,
+        bodies=(body,),
+        result=TapResult(
+            action="checkin",
+            points_earned=body.points,
+            **_result_base(view, after, ctx.now_ms),
+        ),
+    )
+
+
+def _class_signin(
+    ctx: KioskContext,
+    bundle: RuleBundle,
+    view: MemberView,
+    ledger: MemberLedger,
+    sessions: Sequence[ClassSession],
+) -> Decision:
+    member_id = view.record.member_id
+    signed = {s.class_session_id for s in ledger.signins}
+    for session in sessions:
+        if session.class_session_id in signed:
+            return refuse(RejectReason.ALREADY_SIGNED_IN, member_id, session.class_session_id)
+
+    first_reason: RejectReason | None = None
+    for session in sessions:
+        chosen = _choose_pass(ledger, session, ctx.store_id, ctx.now_ms)
+        if isinstance(chosen, RejectReason):
+            first_reason = first_reason or chosen
+            continue
+        deduct = 1 if chosen.kind is PassKind.PUNCH else 0
+        limited = _deduction_limits(ctx, bundle, view, sessions=deduct, points=0)
+        if limited is not None:
+            return limited
+        bodies: list[EventBody] = [
+            ClassSignIn(
+                class_session_id=session.class_session_id,
+                class_type=session.class_type,
+                pass_id=chosen.pass_id,
+                sessions=deduct,
+            )
+        ]
+        checkin = _checkin_body(ctx, bundle, view, ledger)
+        if checkin.points > 0:
+            bodies.append(checkin)
+        after, _ = fold(ledger, _provisional(ctx, member_id, bodies))
+        used = after.find_pass(chosen.pass_id) or chosen
+        return Accepted(
+            member_id=member_id,
+            bodies=tuple(bodies),
+            result=TapResult(
+                action="class_signin",
+                points_earned=checkin.points,
+                pass_id=used.pass_id,
+                pass_name=used.name,
+                pass_kind=used.kind,
+                sessions_left=used.sessions_left if used.kind is PassKind.PUNCH else None,
+                pass_valid_until_ms=used.valid_until_ms,
+                class_session_id=session.class_session_id,
+                class_title_zh=session.title_zh,
+                class_title_en=session.title_en,
+                **_result_base(view, after, ctx.now_ms),
+            ),
+        )
+    return refuse(
+        first_reason or RejectReason.NO_VALID_PASS, member_id, sessions[0].class_session_id
+    )
+
+
+def decide_points_redeem(
+    ctx: KioskContext, bundle: RuleBundle, view: MemberView | None, reward_id: str
+) -> Decision:
+    """Spend points on a reward from the bundle's catalogue."""
+    problem = _identity_check(view)
+    if problem is not None or view is None:
+        return problem or refuse(RejectReason.UNKNOWN_MEMBER)
+    member_id = view.record.member_id
+    reward = bundle.reward(reward_id)
+    if reward is None:
+        return refuse(RejectReason.REWARD_UNKNOWN, member_id, reward_id)
+    ledger = view.ledger()
+    if ledger.points_available(ctx.now_ms) < reward.points_cost:
+        return refuse(RejectReason.INSUFFICIENT_POINTS, member_id, reward_id)
+    limited = _deduction_limits(ctx, bundle, view, sessions=0, points=reward.points_cost)
+    if limited is not None:
+        return limited
+    body = PointsRedeem(points=reward.points_cost, reward_id=reward.reward_id)
+    after, _ = fold(ledger, _provisional(ctx, member_id, [body]))
+    return Accepted(
+        member_id=member_id,
+        bodies=(body,),
+        result=TapResult(
+            action="points_redeem",
+            points_spent=reward.points_cost,
+            reward_title_zh=reward.title_zh,
+            reward_title_en=reward.title_en,
+            **_result_base(view, after, ctx.now_ms),
+        ),
+    )
+
+
+def coupon_needs_claim(ctx: KioskContext, bundle: RuleBundle, coupon: CouponState) -> bool | None:
+    """True: redeem only with a coordinator claim; False: may be redeemed without one;
+    None: needs a claim but the kiosk is offline (refuse with COUPON_NEEDS_NETWORK)."""
+    if ctx.online:
+        return True
+    policy = bundle.rules.offline.coupon_policy
+    if policy is CouponPolicy.STORE_SCOPED and coupon.store_ids == (ctx.store_id,):
+        return False
+    return None
+
+
+def decide_coupon_redeem(
+    ctx: KioskContext,
+    bundle: RuleBundle,
+    view: MemberView | None,
+    coupon_id: str,
+    claim: ClaimOutcome | None = None,
+) -> Decision:
+    """Use one of the member's coupons; online this first needs a granted coordinator claim."""
+    problem = _identity_check(view)
+    if problem is not None or view is None:
+        return problem or refuse(RejectReason.UNKNOWN_MEMBER)
+    member_id = view.record.member_id
+    ledger = view.ledger()
+    coupon = ledger.find_coupon(coupon_id)
+    if coupon is None:
+        return refuse(RejectReason.COUPON_NOT_FOUND, member_id, coupon_id)
+    if coupon.redeem_count >= 1:
+        return refuse(RejectReason.COUPON_USED, member_id, coupon_id)
+    if ctx.now_ms < coupon.valid_from_ms:
+        return refuse(RejectReason.COUPON_NOT_YET_VALID, member_id, coupon_id)
+    if ctx.now_ms > coupon.valid_until_ms:
+        return refuse(RejectReason.COUPON_EXPIRED, member_id, coupon_id)
+    if not coupon.valid_in(ctx.store_id):
+        return refuse(RejectReason.COUPON_WRONG_STORE, member_id, coupon_id)
+    if _offline_too_long(ctx, bundle):
+        return refuse(RejectReason.OFFLINE_TOO_LONG, member_id, coupon_id)
+    claim_id: str | None = None
+    if claim is not None:
+        if not claim.granted:
+            return refuse(claim.reason or RejectReason.COUPON_USED, member_id, coupon_id)
+        claim_id = claim.claim_id
+    else:
+        needs = coupon_needs_claim(ctx, bundle, coupon)
+        if needs is None:
+            return refuse(RejectReason.COUPON_NEEDS_NETWORK, member_id, coupon_id)
+        if needs:
+            return NeedsClaim(member_id=member_id, coupon_id=coupon_id)
+    body = CouponRedeem(coupon_id=coupon_id, claim_id=claim_id)
+    after, _ = fold(ledger, _provisional(ctx, member_id, [body]))
+    return Accepted(
+        member_id=member_id,
+        bodies=(body,),
+        result=TapResult(
+            action="coupon_redeem",
+            coupon_title=coupon.title,
+            **_result_base(view, after, ctx.now_ms),
+        ),
+    )
+
+
+def decide_reversal(
+    ctx: KioskContext,
+    bundle: RuleBundle,
+    view: MemberView | None,
+    target: Event | None,
+    *,
+    already_reversed: bool,
+    staff_id: str,
+) -> Decision:
+    """Staff undo of one of this kiosk's recent events: an audited reversal, never a delete."""
+    member_id = view.record.member_id if view else None
+    if (
+        target is None
+        or view is None
+        or already_reversed
+        or target.kiosk_id != ctx.kiosk_id
+        or target.kind not in REVERSIBLE_KINDS
+        or target.member_id != member_id
+        or ctx.now_ms - target.hlc_ms > bundle.rules.undo_window_s * 1000
+    ):
+        return refuse(RejectReason.UNDO_NOT_ALLOWED, member_id, target.event_id if target else "")
+    tb = target.body
+    kind: Literal["checkin", "class_signin", "points_redeem", "coupon_redeem"]
+    fields: dict[str, object] = {}
+    if isinstance(tb, CheckIn):
+        kind, fields["points"] = "checkin", tb.points
+    elif isinstance(tb, ClassSignIn):
+        kind = "class_signin"
+        fields.update(
+            pass_id=tb.pass_id, sessions=tb.sessions, class_session_id=tb.class_session_id
+        )
+    elif isinstance(tb, PointsRedeem):
+        kind, fields["points"] = "points_redeem", tb.points
+        fields["points_expires_ms"] = ctx.now_ms + bundle.rules.points_expiry_days * DAY_MS
+    elif isinstance(tb, CouponRedeem):
+        kind, fields["coupon_id"] = "coupon_redeem", tb.coupon_id
+    else:  # pragma: no cover - excluded by REVERSIBLE_KINDS above
+        return refuse(RejectReason.UNDO_NOT_ALLOWED, member_id, target.event_id)
+    body = Reversal(target_event_id=target.event_id, target_kind=kind, staff_id=staff_id, **fields)
+    ledger = view.ledger()
+    after, _ = fold(ledger, _provisional(ctx, view.record.member_id, [body]))
+    result_pass = after.find_pass(body.pass_id) if body.pass_id else None
+    return Accepted(
+        member_id=view.record.member_id,
+        bodies=(body,),
+        result=TapResult(
+            action="reversal",
+            pass_id=result_pass.pass_id if result_pass else None,
+            pass_name=result_pass.name if result_pass else None,
+            sessions_left=result_pass.sessions_left if result_pass else None,
+            **_result_base(view, after, ctx.now_ms),
+        ),
+    )
+
+
+def credential_ref_card(uid: str) -> CredentialRef:
+    """Credential reference for an NFC card tap."""
+    from shared.events import CredentialKind
+
+    return CredentialRef(kind=CredentialKind.CARD, uid=uid)

@@ -1,0 +1,389 @@
+"""The reference fold: member balances are what events make of them.
+
+``apply`` is the one function that turns an event into a new :class:`MemberLedger`. The kiosk
+uses it to lay its own not-yet-confirmed events over the last server snapshot; the
+coordinator uses it to build authoritative balances; tests use it as the reference. It never
+refuses an event: a fact that overdraws a pass or reuses a coupon is applied (balances may go
+negative) and reported as an :class:`Anomaly` for reconciliation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+from shared.events import (
+    Adjustment,
+    CheckIn,
+    ClassSignIn,
+    CouponIssue,
+    CouponRedeem,
+    Event,
+    PassIssue,
+    PassUpdate,
+    PointsExpire,
+    PointsRedeem,
+    Reversal,
+)
+from shared.model import (
+    CouponState,
+    Frozen,
+    Id,
+    MemberLedger,
+    PassKind,
+    PassState,
+    PointsLot,
+    SignIn,
+    Text,
+)
+
+DAY_MS = 86_400_000
+DEFAULT_POINTS_EXPIRY_MS = 365 * DAY_MS
+SIGNIN_MEMORY = 64
+"""Class sign-ins remembered per member (enough for any double-tap question)."""
+LOT_RETENTION_MS = 800 * DAY_MS
+"""Spent or expired lots are kept this long after earning (tier windows look back at them)."""
+
+
+class AnomalyKind(StrEnum):
+    """What went wrong when a fact was folded."""
+
+    PASS_OVERDRAWN = "pass_overdrawn"
+    PASS_INVALID_AT_USE = "pass_invalid_at_use"
+    PASS_UNKNOWN = "pass_unknown"
+    COUPON_REUSED = "coupon_reused"
+    COUPON_INVALID_AT_USE = "coupon_invalid_at_use"
+    COUPON_UNKNOWN = "coupon_unknown"
+    POINTS_OVERDRAWN = "points_overdrawn"
+
+
+class Anomaly(Frozen):
+    """A fact that the ledger recorded but that needs a human decision."""
+
+    kind: AnomalyKind
+    event_id: Id
+    member_id: Id | None
+    subject_id: Id | None = None
+    """The pass, coupon or ``points`` the anomaly is about."""
+    amount: int = 0
+    """How far over: sessions, uses or points."""
+    detail: Text = ""
+
+
+def _add_lot(
+    ledger: MemberLedger, lot_id: str, at_ms: int, expires_ms: int, points: int, *, for_tier: bool
+) -> MemberLedger:
+    pay_debt = min(ledger.points_debt, points)
+    lot = PointsLot(
+        lot_id=lot_id,
+        earned_ms=at_ms,
+        expires_ms=expires_ms,
+        amount=points if for_tier else 0,
+        remaining=points - pay_debt,
+    )
+    lots = tuple(
+        existing
+        for existing in ledger.points_lots
+        if existing.remaining > 0 or existing.earned_ms + LOT_RETENTION_MS > at_ms
+    )
+    return ledger.model_copy(
+        update={
+            "points_lots": (*lots, lot),
+            "points_debt": ledger.points_debt - pay_debt,
+            "points_earned_total": ledger.points_earned_total + (points if for_tier else 0),
+        }
+    )
+
+
+def _spend(ledger: MemberLedger, at_ms: int, points: int) -> tuple[MemberLedger, int]:
+    """Consume ``points`` from live lots, soonest-expiring first; returns (ledger, shortfall)."""
+    need = points
+    order = sorted(
+        (
+            i
+            for i, lot in enumerate(ledger.points_lots)
+            if lot.expires_ms > at_ms and lot.remaining > 0
+        ),
+        key=lambda i: (ledger.points_lots[i].expires_ms, ledger.points_lots[i].lot_id),
+    )
+    lots = list(ledger.points_lots)
+    for i in order:
+        if need == 0:
+            break
+        take = min(need, lots[i].remaining)
+        lots[i] = lots[i].model_copy(update={"remaining": lots[i].remaining - take})
+        need -= take
+    return (
+        ledger.model_copy(
+            update={"points_lots": tuple(lots), "points_debt": ledger.points_debt + need}
+        ),
+        need,
+    )
+
+
+def _replace_pass(ledger: MemberLedger, updated: PassState) -> MemberLedger:
+    passes = tuple(updated if p.pass_id == updated.pass_id else p for p in ledger.passes)
+    return ledger.model_copy(update={"passes": passes})
+
+
+def _replace_coupon(ledger: MemberLedger, updated: CouponState) -> MemberLedger:
+    coupons = tuple(updated if c.coupon_id == updated.coupon_id else c for c in ledger.coupons)
+    return ledger.model_copy(update={"coupons": coupons})
+
+
+def _pass_usable_at(p: PassState, at_ms: int, store_id: str | None) -> str | None:
+    if p.frozen:
+        return "frozen"
+    if at_ms < p.valid_from_ms:
+        return "not yet active"
+    if at_ms > p.valid_until_ms:
+        return "expired"
+    if store_id is not None and p.store_ids and store_id not in p.store_ids:
+        return f"not valid in store {store_id}"
+    return None
+
+
+def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anomaly, ...]]:
+    """Fold one event into a member's ledger; returns the new ledger and any anomalies."""
+    body = event.body
+    at = event.hlc_ms
+    anomalies: list[Anomaly] = []
+
+    def flag(kind: AnomalyKind, subject: str | None, amount: int, detail: str) -> None:
+        anomalies.append(
+            Anomaly(
+                kind=kind,
+                event_id=event.event_id,
+                member_id=event.member_id,
+                subject_id=subject,
+                amount=amount,
+                detail=detail[:200],
+            )
+        )
+
+    if isinstance(body, CheckIn):
+        ledger = ledger.model_copy(
+            update={
+                "checkins": ledger.checkins + 1,
+                "last_checkin_ms": max(at, ledger.last_checkin_ms or 0),
+            }
+        )
+        if body.points > 0:
+            expires = body.points_expires_ms or at + DEFAULT_POINTS_EXPIRY_MS
+            ledger = _add_lot(ledger, event.event_id, at, expires, body.points, for_tier=True)
+            ledger = ledger.model_copy(update={"last_reward_day": body.reward_day})
+
+    elif isinstance(body, ClassSignIn):
+        p = ledger.find_pass(body.pass_id)
+        if p is None:
+            flag(AnomalyKind.PASS_UNKNOWN, body.pass_id, body.sessions, "pass not on this member")
+        else:
+            if p.kind is PassKind.PUNCH and body.sessions > 0 and p.sessions_left < body.sessions:
+                flag(
+                    AnomalyKind.PASS_OVERDRAWN,
+                    p.pass_id,
+                    body.sessions - max(p.sessions_left, 0),
+                    f"{p.name}: {p.sessions_left} session(s) left, {body.sessions} used",
+                )
+            problem = _pass_usable_at(p, at, event.store_id)
+            if problem:
+                flag(AnomalyKind.PASS_INVALID_AT_USE, p.pass_id, 0, f"{p.name}: {problem}")
+            ledger = _replace_pass(
+                ledger, p.model_copy(update={"sessions_used": p.sessions_used + body.sessions})
+            )
+        signin = SignIn(
+            class_session_id=body.class_session_id,
+            pass_id=body.pass_id,
+            event_id=event.event_id,
+            at_ms=at,
+        )
+        ledger = ledger.model_copy(update={"signins": (*ledger.signins, signin)[-SIGNIN_MEMORY:]})
+
+    elif isinstance(body, PointsRedeem):
+        ledger, short = _spend(ledger, at, body.points)
+        if short:
+            flag(
+                AnomalyKind.POINTS_OVERDRAWN,
+                "points",
+                short,
+                f"redeemed {body.points} points with {body.points - short} available",
+            )
+
+    elif isinstance(body, CouponRedeem):
+        c = ledger.find_coupon(body.coupon_id)
+        if c is None:
+            flag(AnomalyKind.COUPON_UNKNOWN, body.coupon_id, 1, "coupon not on this member")
+        else:
+            if c.redeem_count >= 1:
+                flag(
+                    AnomalyKind.COUPON_REUSED,
+                    c.coupon_id,
+                    1,
+                    f"{c.title}: single-use coupon already redeemed by event {c.redeemed_event_id}",
+                )
+            if not (c.valid_from_ms <= at <= c.valid_until_ms) or (
+                event.store_id is not None and not c.valid_in(event.store_id)
+            ):
+                flag(
+                    AnomalyKind.COUPON_INVALID_AT_USE,
+                    c.coupon_id,
+                    0,
+                    f"{c.title}: not valid then/there",
+                )
+            ledger = _replace_coupon(
+                ledger,
+                c.model_copy(
+                    update={
+                        "redeem_count": c.redeem_count + 1,
+                        "redeemed_event_id": c.redeemed_event_id or event.event_id,
+                    }
+                ),
+            )
+
+    elif isinstance(body, Reversal):
+        ledger = _reverse(ledger, event, body)
+
+    elif isinstance(body, Adjustment):
+        if body.points_delta > 0:
+            expires = body.points_expires_ms or at + DEFAULT_POINTS_EXPIRY_MS
+            ledger = _add_lot(
+                ledger, event.event_id, at, expires, body.points_delta, for_tier=False
+            )
+        elif body.points_delta < 0:
+            ledger, _ = _spend(ledger, at, -body.points_delta)
+        if body.pass_id and body.sessions_delta:
+            p = ledger.find_pass(body.pass_id)
+            if p is not None:
+                ledger = _replace_pass(
+                    ledger,
+                    p.model_copy(update={"sessions_used": p.sessions_used - body.sessions_delta}),
+                )
+        if body.coupon_id and body.coupon_uses_delta:
+            c = ledger.find_coupon(body.coupon_id)
+            if c is not None:
+                count = max(0, c.redeem_count + body.coupon_uses_delta)
+                ledger = _replace_coupon(
+                    ledger,
+                    c.model_copy(
+                        update={
+                            "redeem_count": count,
+                            "redeemed_event_id": c.redeemed_event_id if count else None,
+                        }
+                    ),
+                )
+
+    elif isinstance(body, PassIssue):
+        if ledger.find_pass(body.pass_state.pass_id) is None:
+            ledger = ledger.model_copy(update={"passes": (*ledger.passes, body.pass_state)})
+
+    elif isinstance(body, PassUpdate):
+        p = ledger.find_pass(body.pass_id)
+        if p is not None:
+            changes: dict[str, object] = {}
+            if body.frozen is not None:
+                changes["frozen"] = body.frozen
+            if body.valid_until_ms is not None:
+                changes["valid_until_ms"] = body.valid_until_ms
+            if body.sessions_total is not None:
+                changes["sessions_total"] = body.sessions_total
+            ledger = _replace_pass(ledger, p.model_copy(update=changes))
+
+    elif isinstance(body, CouponIssue):
+        if ledger.find_coupon(body.coupon.coupon_id) is None:
+            ledger = ledger.model_copy(update={"coupons": (*ledger.coupons, body.coupon)})
+
+    elif isinstance(body, PointsExpire):
+        lots = tuple(
+            lot.model_copy(update={"remaining": 0}) if lot.lot_id == body.lot_id else lot
+            for lot in ledger.points_lots
+        )
+        ledger = ledger.model_copy(update={"points_lots": lots})
+
+    # Rejected: recorded for audit, no balance effect.
+    return ledger, tuple(anomalies)
+
+
+def _reverse(ledger: MemberLedger, event: Event, body: Reversal) -> MemberLedger:
+    at = event.hlc_ms
+    if body.target_kind == "checkin":
+        ledger = ledger.model_copy(update={"checkins": max(0, ledger.checkins - 1)})
+        if body.points:
+            lots = list(ledger.points_lots)
+            short = body.points
+            for i, lot in enumerate(lots):
+                if lot.lot_id == body.target_event_id:
+                    take = min(lot.remaining, body.points)
+                    lots[i] = lot.model_copy(
+                        update={
+                            "remaining": lot.remaining - take,
+                            "amount": max(0, lot.amount - body.points),
+                        }
+                    )
+                    short = body.points - take
+            ledger = ledger.model_copy(
+                update={
+                    "points_lots": tuple(lots),
+                    "points_debt": ledger.points_debt + short,
+                    "points_earned_total": max(0, ledger.points_earned_total - body.points),
+                    "last_reward_day": None,
+                }
+            )
+    elif body.target_kind == "class_signin":
+        if body.pass_id and body.sessions:
+            p = ledger.find_pass(body.pass_id)
+            if p is not None:
+                ledger = _replace_pass(
+                    ledger, p.model_copy(update={"sessions_used": p.sessions_used - body.sessions})
+                )
+        signins = tuple(s for s in ledger.signins if s.event_id != body.target_event_id)
+        ledger = ledger.model_copy(update={"signins": signins})
+    elif body.target_kind == "points_redeem":
+        expires = body.points_expires_ms or at + DEFAULT_POINTS_EXPIRY_MS
+        ledger = _add_lot(ledger, event.event_id, at, expires, body.points, for_tier=False)
+    elif body.target_kind == "coupon_redeem" and body.coupon_id:
+        c = ledger.find_coupon(body.coupon_id)
+        if c is not None:
+            count = max(0, c.redeem_count - 1)
+            ledger = _replace_coupon(
+                ledger,
+                c.model_copy(
+                    update={
+                        "redeem_count": count,
+                        "redeemed_event_id": c.redeemed_event_id if count else None,
+                    }
+                ),
+            )
+    return ledger
+
+
+def fold(ledger: MemberLedger, events: Iterable[Event]) -> tuple[MemberLedger, tuple[Anomaly, ...]]:
+    """Apply ``events`` in the order given; returns the ledger and every anomaly raised."""
+    found: list[Anomaly] = []
+    for event in events:
+        ledger, anomalies = apply(ledger, event)
+        found.extend(anomalies)
+    return ledger, tuple(found)
+
+
+def fold_sorted(
+    ledger: MemberLedger, events: Iterable[Event]
+) -> tuple[MemberLedger, tuple[Anomaly, ...]]:
+    """Apply ``events`` in the ledger's total order (HLC, source, seq): the reference fold."""
+    return fold(ledger, sorted(events, key=Event.sort_key))
+
+
+def tier_for(
+    ledger: MemberLedger, tiers: Iterable[tuple[str, int]], now_ms: int, window_days: int
+) -> str:
+    """The highest tier whose threshold the member's points *earned* in the window reach.
+
+    Tiers follow earnings, not the spendable balance: redeeming points never demotes a
+    member, and a member who stops earning drifts down as old earnings leave the window.
+    """
+    since = now_ms - window_days * DAY_MS
+    earned = sum(lot.amount for lot in ledger.points_lots if lot.earned_ms >= since)
+    best_name, best_min = "", -1
+    for name, minimum in tiers:
+        if earned >= minimum > best_min or (minimum == 0 and best_min < 0):
+            best_name, best_min = name, minimum
+    return best_name

@@ -1,0 +1,294 @@
+"""Typed, versioned wire messages and the one codec for everything that crosses MQTT.
+
+Every payload is compact UTF-8 JSON of one of the message models below, discriminated by
+``type`` and carrying the protocol version ``v``. :func:`decode` is the only way in: it
+checks size, JSON, version and schema, and raises a :class:`~shared.errors.ProtocolError`
+subclass naming the offending field. Nothing else escapes it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
+
+from shared.errors import PayloadTooLarge, ProtocolError, UnsupportedVersion
+from shared.events import Event
+from shared.model import (
+    Count,
+    DenyEntry,
+    Frozen,
+    Id,
+    MemberRecord,
+    Ms,
+    RuleBundle,
+    Text,
+    Uid,
+)
+from shared.reasons import RejectReason
+
+PROTOCOL_VERSION = 1
+MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
+"""Hard cap on any payload; larger ones are refused unread."""
+MAX_BATCH_EVENTS = 500
+MAX_SNAPSHOT_CHUNK_MEMBERS = 2000
+
+Version = Annotated[int, Field(ge=0, le=2**62)]
+Seq = Annotated[int, Field(ge=0, le=2**62)]
+
+
+class Message(Frozen):
+    """Base of every wire message."""
+
+    v: Literal[1] = 1
+
+
+# --- kiosk -> coordinator -------------------------------------------------------------------
+
+
+class EventBatch(Message):
+    """Events of one kiosk, in seq order (not necessarily contiguous after a resend)."""
+
+    type: Literal["events"] = "events"
+    kiosk_id: Id
+    events: Annotated[tuple[Event, ...], Field(min_length=1, max_length=MAX_BATCH_EVENTS)]
+
+
+class Versions(Frozen):
+    """Downstream versions a kiosk has applied (0 = nothing yet)."""
+
+    rules: Version = 0
+    deny: Version = 0
+    members: Version = 0
+
+
+class ReaderStatus(Frozen):
+    """Health of one reader as the kiosk sees it."""
+
+    state: Literal["ok", "starting", "unavailable", "disabled"]
+    detail: Text = ""
+    since_ms: Ms | None = None
+
+
+class Heartbeat(Message):
+    """Periodic health report. Alive, connected and synced are separate facts downstream."""
+
+    type: Literal["heartbeat"] = "heartbeat"
+    kiosk_id: Id
+    store_id: Id
+    sent_wall_ms: Ms
+    hlc_ms: Ms
+    hlc_c: int = 0
+    interval_s: Annotated[int, Field(ge=1, le=3600)] = 10
+    uptime_s: Count = 0
+    software_version: Annotated[str, StringConstraints(max_length=40)] = ""
+    last_seq: Seq = 0
+    acked_seq: Seq = 0
+    outbox_depth: Count = 0
+    oldest_unacked_age_s: Count | None = None
+    versions: Versions = Versions()
+    readers: dict[Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,20}$")], ReaderStatus] = {}
+    last_good_tap_ms: Ms | None = None
+    disk_free_bytes: Count | None = None
+    clock_offset_ms: int | None = None
+    """Kiosk wall clock minus the coordinator's, as last measured (None if never measured)."""
+    taps_accepted: Count = 0
+    taps_refused: Count = 0
+
+
+class Status(Message):
+    """Retained connection state: ``online`` birth message and ``offline`` last will."""
+
+    type: Literal["status"] = "status"
+    kiosk_id: Id
+    state: Literal["online", "offline"]
+    at_ms: Ms | None = None
+    software_version: Annotated[str, StringConstraints(max_length=40)] = ""
+
+
+class SyncRequest(Message):
+    """Sent on (re)connect: what the kiosk has, so the coordinator can bring it up to date."""
+
+    type: Literal["sync"] = "sync"
+    kiosk_id: Id
+    store_id: Id
+    versions: Versions
+    last_seq: Seq = 0
+
+
+class CouponClaim(Message):
+    """Ask the coordinator to reserve a coupon before redeeming it online."""
+
+    type: Literal["claim"] = "claim"
+    kiosk_id: Id
+    claim_id: Id
+    member_id: Id
+    coupon_id: Id
+    event_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
+
+
+# --- coordinator -> kiosk -------------------------------------------------------------------
+
+
+class Ack(Message):
+    """Highest contiguous seq durably applied; ``resend_from`` asks for a replay after a gap."""
+
+    type: Literal["ack"] = "ack"
+    kiosk_id: Id
+    acked_seq: Seq
+    resend_from: Seq | None = None
+    hlc_ms: Ms
+    hlc_c: int = 0
+    coordinator_wall_ms: Ms
+
+
+class ClaimResult(Message):
+    """Answer to a :class:`CouponClaim`."""
+
+    type: Literal["claim_result"] = "claim_result"
+    claim_id: Id
+    coupon_id: Id
+    granted: bool
+    reason: RejectReason | None = None
+
+
+class MemberUpdate(Message):
+    """Member records for a store's kiosks: a delta, or one chunk of a full snapshot.
+
+    A delta applies on top of ``base_version`` and brings the kiosk to ``version``; a kiosk
+    whose applied version is not ``base_version`` ignores it and asks for a sync. A snapshot
+    (``full``) comes in ``chunks`` parts that share ``version``; the kiosk switches to it only
+    when all parts have arrived. ``included_seq`` says, per kiosk of the store, up to which
+    seq that kiosk's events are folded into these records.
+    """
+
+    type: Literal["members"] = "members"
+    store_id: Id
+    version: Version
+    base_version: Version = 0
+    full: bool = False
+    chunk: Annotated[int, Field(ge=0, le=100_000)] = 0
+    chunks: Annotated[int, Field(ge=1, le=100_000)] = 1
+    members: Annotated[tuple[MemberRecord, ...], Field(max_length=MAX_SNAPSHOT_CHUNK_MEMBERS)] = ()
+    removed: tuple[Id, ...] = ()
+    included_seq: dict[Id, Seq] = {}
+    hlc_ms: Ms = 0
+    hlc_c: int = 0
+
+
+class RuleBundleMessage(Message):
+    """A rule bundle for the stores it names (all stores when its scope is empty)."""
+
+    type: Literal["rules"] = "rules"
+    bundle: RuleBundle
+
+
+class DenyListUpdate(Message):
+    """Lost/revoked cards: a delta from ``base_version``, or the full list (``full``)."""
+
+    type: Literal["deny"] = "deny"
+    version: Version
+    base_version: Version = 0
+    full: bool = False
+    added: tuple[DenyEntry, ...] = ()
+    removed: tuple[Uid, ...] = ()
+
+
+AnyMessage = Annotated[
+    EventBatch
+    | Heartbeat
+    | Status
+    | SyncRequest
+    | CouponClaim
+    | Ack
+    | ClaimResult
+    | MemberUpdate
+    | RuleBundleMessage
+    | DenyListUpdate,
+    Field(discriminator="type"),
+]
+
+_ADAPTER: TypeAdapter[AnyMessage] = TypeAdapter(AnyMessage)
+M = TypeVar("M", bound=Message)
+
+
+def encode(message: Message) -> bytes:
+    """Compact JSON bytes for ``message``."""
+    data = message.model_dump_json(exclude_defaults=False).encode("utf-8")
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(f"encoded {message.__class__.__name__} is {len(data)} bytes")
+    return data
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "<root>"
+
+
+def decode(payload: bytes | bytearray | memoryview) -> AnyMessage:
+    """Parse and validate any Tapfleet message; raises ProtocolError (never anything else)."""
+    raw = bytes(payload)
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(f"payload is {len(raw)} bytes, limit {MAX_PAYLOAD_BYTES}")
+    try:
+        head = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ProtocolError(f"payload is not JSON: {exc}") from exc
+    if not isinstance(head, dict):
+        raise ProtocolError("payload is not a JSON object", field="<root>")
+    version = head.get("v")
+    if version != PROTOCOL_VERSION:
+        raise UnsupportedVersion(
+            f"protocol version {version!r} is not supported (this build speaks {PROTOCOL_VERSION})",
+            field="v",
+            kiosk_id=_kiosk_hint(head),
+        )
+    try:
+        return _ADAPTER.validate_python(head)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ProtocolError(
+            f"invalid {head.get('type', 'message')!s:.20}: {first['msg']}",
+            field=_field_path(first["loc"]),
+            kiosk_id=_kiosk_hint(head),
+        ) from exc
+    except RecursionError as exc:  # pathological nesting
+        raise ProtocolError("payload nests too deeply") from exc
+
+
+def decode_as(payload: bytes | bytearray | memoryview, kind: type[M]) -> M:
+    """Decode and require a specific message type."""
+    message = decode(payload)
+    if not isinstance(message, kind):
+        raise ProtocolError(f"expected {kind.__name__}, got {type(message).__name__}", field="type")
+    return message
+
+
+def _kiosk_hint(head: dict[str, object]) -> str | None:
+    kiosk = head.get("kiosk_id")
+    return kiosk[:64] if isinstance(kiosk, str) else None
+
+
+__all__ = [
+    "MAX_BATCH_EVENTS",
+    "MAX_PAYLOAD_BYTES",
+    "PROTOCOL_VERSION",
+    "Ack",
+    "AnyMessage",
+    "ClaimResult",
+    "Count",
+    "CouponClaim",
+    "DenyListUpdate",
+    "EventBatch",
+    "Heartbeat",
+    "MemberUpdate",
+    "Message",
+    "ReaderStatus",
+    "RuleBundleMessage",
+    "Status",
+    "SyncRequest",
+    "Versions",
+    "decode",
+    "decode_as",
+    "encode",
+]
