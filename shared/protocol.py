@@ -247,9 +247,12 @@ def decode(payload: bytes | bytearray | memoryview) -> AnyMessage:
         return _ADAPTER.validate_python(head)
     except ValidationError as exc:
         first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        if loc and loc[0] == head.get("type"):
+            loc = loc[1:]  # drop the union tag pydantic puts first
         raise ProtocolError(
             f"invalid {head.get('type', 'message')!s:.20}: {first['msg']}",
-            field=_field_path(first["loc"]),
+            field=_field_path(loc),
             kiosk_id=_kiosk_hint(head),
         ) from exc
     except RecursionError as exc:  # pathological nesting

@@ -1,0 +1,63 @@
+"""Suite-wide test policy.
+
+* A logged exception (an ERROR record carrying a traceback) fails the test: handlers must
+  catch, count and log bad input with context, and a traceback in the log means something
+  escaped (STYLE.md, "Handlers are isolated"). Tests that provoke one on purpose use
+  ``@pytest.mark.allow_logged_exceptions``.
+* Browser screenshots and other artifacts go to ``test-artifacts/`` (kept by CI).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the suite's own markers."""
+    config.addinivalue_line(
+        "markers", "allow_logged_exceptions: the test provokes a logged traceback on purpose"
+    )
+
+
+class _ExceptionCatcher(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def fail_on_logged_exception(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail any test during which something logged an exception with a traceback."""
+    catcher = _ExceptionCatcher()
+    root = logging.getLogger()
+    root.addHandler(catcher)
+    try:
+        yield
+    finally:
+        root.removeHandler(catcher)
+    if catcher.records and request.node.get_closest_marker("allow_logged_exceptions") is None:
+        first = catcher.records[0]
+        pytest.fail(
+            f"{len(catcher.records)} logged exception(s); first from {first.name}: "
+            f"{first.getMessage()}",
+            pytrace=False,
+        )
+
+
+@pytest.fixture
+def artifacts_dir(request: pytest.FixtureRequest) -> Path:
+    """A per-test folder under test-artifacts/ for screenshots and logs kept on failure."""
+    safe = request.node.nodeid.replace("/", "_").replace("::", "__")[:150]
+    path = ARTIFACTS / safe
+    path.mkdir(parents=True, exist_ok=True)
+    return path
