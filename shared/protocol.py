@@ -90,7 +90,8 @@ class Heartbeat(Message):
     versions: Versions = Versions()
     readers: dict[Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,20}$")], ReaderStatus] = {}
     last_good_tap_ms: Ms | None = None
-    disk_free_bytes: Count | None = None
+    disk_free_bytes: Annotated[int, Field(ge=0, le=2**62)] | None = None
+    """Free bytes on the ledger's file system (a Count would cap it at 1 GB)."""
     clock_offset_ms: int | None = None
     """Kiosk wall clock minus the coordinator's, as last measured (None if never measured)."""
     taps_accepted: Count = 0

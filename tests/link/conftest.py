@@ -1,0 +1,81 @@
+"""Fixtures for the link tests: a private broker, a test coordinator, ledgers and links."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from device.link import KioskLink, LinkSettings
+from tests.link.broker import Broker
+from tests.link.fake_ledger import MemoryLedger
+from tests.link.peer import CoordinatorPeer
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A running private Mosquitto on a free port; killed at teardown."""
+    b = Broker(tmp_path / "broker")
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def peer(broker: Broker) -> Iterator[CoordinatorPeer]:
+    """The test coordinator, connected and subscribed."""
+    c = CoordinatorPeer(broker).start()
+    try:
+        yield c
+    finally:
+        c.stop()
+    assert not c.errors, c.errors
+
+
+def fast_settings(broker: Broker, **overrides: Any) -> LinkSettings:
+    """Link settings for tests: quick reconnects, no idle polling (only notify wakes it)."""
+    values: dict[str, Any] = {
+        "host": broker.host,
+        "port": broker.port,
+        "keepalive_s": 5,
+        "heartbeat_interval_s": 3600,
+        "reconnect_min_s": 0.05,
+        "reconnect_max_s": 0.5,
+        "online_grace_s": 0.3,
+        "sync_min_interval_s": 0.5,
+        "idle_poll_s": 3600,
+        "resend_after_s": 30,
+    }
+    values.update(overrides)
+    return LinkSettings(**values)
+
+
+@pytest.fixture
+def ledger() -> MemoryLedger:
+    """The kiosk ledger the link drains."""
+    return MemoryLedger("k1", "s1")
+
+
+@pytest.fixture
+def make_link(broker: Broker) -> Iterator[Callable[..., KioskLink]]:
+    """Build and start links; every one is stopped at teardown."""
+    links: list[KioskLink] = []
+
+    def _make(ledger: Any, start: bool = True, **kwargs: Any) -> KioskLink:
+        fields = LinkSettings.model_fields
+        overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in fields}
+        link = KioskLink(fast_settings(broker, **overrides), ledger, **kwargs)
+        links.append(link)
+        if start:
+            link.start()
+        return link
+
+    try:
+        yield _make
+    finally:
+        for link in links:
+            link.stop(timeout_s=2)
