@@ -38,7 +38,7 @@ from device.ports import ApplyOutcome, Clock, OutboxPort, SystemClock
 from shared import SOFTWARE_VERSION, topics
 from shared import protocol as p
 from shared.decide import ClaimOutcome
-from shared.errors import PayloadTooLarge
+from shared.errors import PayloadTooLarge, TapfleetError
 from shared.events import Event
 from shared.hlc import HLC, ZERO, merge, tick
 from shared.topics import Channel
@@ -449,6 +449,19 @@ class KioskLink:
             handler = self._handlers[type(decoded)]
             try:
                 handler(decoded)
+            except TapfleetError as exc:  # refused on purpose (bad content, disk full, ...)
+                self._count("ledger_refusals")
+                catch_up = not isinstance(decoded, p.Ack | p.ClaimResult)
+                log.warning(
+                    "kiosk %s: %s from %r not applied: %s%s",
+                    self.kiosk_id,
+                    type(decoded).__name__,
+                    message.topic[:120],
+                    exc,
+                    "; asking the coordinator for a sync" if catch_up else "",
+                )
+                if catch_up:
+                    self.request_sync()
             except Exception:
                 self._count("handler_errors")
                 log.exception(

@@ -24,6 +24,7 @@ COUNTERS = (
     "messages_disallowed",
     "messages_foreign",
     "handler_errors",
+    "ledger_refusals",
     "publish_failures",
     "connect_failures",
     "applied",

@@ -23,7 +23,15 @@ def free_port() -> int:
 class Broker:
     """One Mosquitto process on 127.0.0.1; stop and start it again on the same port."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        password_file: Path | None = None,
+        extra_lines: tuple[str, ...] = (),
+    ) -> None:
+        """Write the config; ``extra_lines`` go last (e.g. a second, TLS listener)."""
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.workdir = workdir
@@ -33,7 +41,7 @@ class Broker:
         workdir.mkdir(parents=True, exist_ok=True)
         lines = [
             f"listener {self.port} {self.host}",
-            "allow_anonymous true",
+            f"allow_anonymous {'false' if password_file else 'true'}",
             "persistence true",
             f"persistence_location {workdir}/",
             "autosave_interval 1",
@@ -44,8 +52,11 @@ class Broker:
             "log_type warning",
             "log_type notice",
         ]
+        if password_file is not None:
+            lines.append(f"password_file {password_file}")
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to 'mosquitto', who cannot write here
+        lines.extend(extra_lines)
         self.conf_path.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout_s: float = 10.0) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from device.link import KioskLink, LinkSettings
 from tests.link.broker import Broker
-from tests.link.fake_ledger import MemoryLedger
+from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
 
 
@@ -55,14 +55,18 @@ def fast_settings(broker: Broker, **overrides: Any) -> LinkSettings:
 
 
 @pytest.fixture
-def ledger() -> MemoryLedger:
-    """The kiosk ledger the link drains."""
-    return MemoryLedger("k1", "s1")
+def ledger(tmp_path: Path) -> Iterator[RecordingLedger]:
+    """The real kiosk ledger (kiosk k1 of store s1) the link drains; closed at teardown."""
+    led = RecordingLedger.open(tmp_path / "kiosk")
+    try:
+        yield led
+    finally:
+        led.close()
 
 
 @pytest.fixture
-def make_link(broker: Broker) -> Iterator[Callable[..., KioskLink]]:
-    """Build and start links; every one is stopped at teardown."""
+def make_link(broker: Broker, ledger: RecordingLedger) -> Iterator[Callable[..., KioskLink]]:
+    """Build and start links; every one is stopped at teardown (before the ledger closes)."""
     links: list[KioskLink] = []
 
     def _make(ledger: Any, start: bool = True, **kwargs: Any) -> KioskLink:

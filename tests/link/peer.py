@@ -37,6 +37,8 @@ class CoordinatorPeer:
         auto_ack: bool = True,
         clock_skew_ms: int = 0,
         persistent: bool = True,
+        username: str | None = None,
+        password: str | None = None,
     ) -> None:
         self.broker = broker
         self.auto_ack = auto_ack
@@ -66,6 +68,8 @@ class CoordinatorPeer:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        if username is not None:
+            self._client.username_pw_set(username, password)
         self._client.on_subscribe = self._on_subscribe
         self._client.reconnect_delay_set(0.05, 0.2)  # type: ignore[arg-type]
 

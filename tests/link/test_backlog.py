@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from device.link import KioskLink
-from tests.link.fake_ledger import MemoryLedger
+from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
 
 WINDOW = 600
@@ -16,7 +16,7 @@ BATCH = 150
 
 @pytest.mark.slow
 def test_twenty_thousand_event_backlog_keeps_the_window(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Callable[..., KioskLink]
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Callable[..., KioskLink]
 ) -> None:
     ledger.append(20_000)
     link = make_link(ledger, batch_events=BATCH, window_events=WINDOW)

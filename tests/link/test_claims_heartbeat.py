@@ -12,13 +12,13 @@ from shared import SOFTWARE_VERSION
 from shared import protocol as p
 from shared.reasons import RejectReason
 from tests.link.broker import Broker
-from tests.link.fake_ledger import MemoryLedger
+from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
 
 Make = Callable[..., KioskLink]
 
 
-def test_claim_round_trip(peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make) -> None:
+def test_claim_round_trip(peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make) -> None:
     def answer(claim: p.CouponClaim) -> p.ClaimResult:
         granted = claim.coupon_id == "c-free"
         return p.ClaimResult(
@@ -44,7 +44,7 @@ def test_claim_round_trip(peer: CoordinatorPeer, ledger: MemoryLedger, make_link
 
 
 def test_claim_times_out_and_a_late_answer_is_ignored(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     link = make_link(ledger)
     assert link.wait_for(lambda s: s.connected, 10)
@@ -56,7 +56,7 @@ def test_claim_times_out_and_a_late_answer_is_ignored(
 
 
 def test_claim_offline_returns_none_at_once(
-    broker: Broker, ledger: MemoryLedger, make_link: Make
+    broker: Broker, ledger: RecordingLedger, make_link: Make
 ) -> None:
     broker.stop()
     link = make_link(ledger)
@@ -65,7 +65,7 @@ def test_claim_offline_returns_none_at_once(
 
 
 def test_heartbeat_reports_health(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make, tmp_path: Path
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make, tmp_path: Path
 ) -> None:
     peer.clock_skew_ms = -120_000  # the coordinator's clock is two minutes behind ours
     ledger.append(3)
@@ -94,7 +94,7 @@ def test_heartbeat_reports_health(
 
 @pytest.mark.allow_logged_exceptions
 def test_a_failing_health_callable_still_sends_heartbeats(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     def broken() -> KioskHealth:
         raise OSError("reader daemon gone")

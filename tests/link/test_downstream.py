@@ -15,7 +15,7 @@ from shared import protocol as p
 from shared import topics
 from shared.model import DenyEntry, MemberRecord, RuleBundle
 from shared.topics import Channel
-from tests.link.fake_ledger import MemoryLedger
+from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
 
 Make = Callable[..., KioskLink]
@@ -76,7 +76,7 @@ def test_read_downstream_accepts_each_allowed_kind() -> None:
     assert read_downstream(FLEET, p.encode(deny), "k1", "s1") == (Channel.FLEET, deny)
 
 
-def test_every_downstream_type_has_a_handler(ledger: MemoryLedger) -> None:
+def test_every_downstream_type_has_a_handler(ledger: RecordingLedger) -> None:
     link = KioskLink(LinkSettings(), ledger)  # constructing connects nothing
     assert downstream_types() == set(link._handlers)
     assert not link.state().connected
@@ -86,7 +86,7 @@ def test_every_downstream_type_has_a_handler(ledger: MemoryLedger) -> None:
 
 
 def test_updates_are_dispatched_to_the_ledger(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     link = make_link(ledger)
     assert peer.wait(lambda: len(peer.syncs) == 1)
@@ -96,14 +96,15 @@ def test_updates_are_dispatched_to_the_ledger(
     peer.publish(FLEET, p.encode(bundle))
     peer.publish(FLEET, p.encode(deny))
     assert link.wait_for(lambda s: s.counters["applied"] == 3, 10)
-    assert ledger.applied == [members(1), bundle, deny]
+    assert [m for m, _ in ledger.applied] == [members(1), bundle, deny]
+    assert ledger.versions() == p.Versions(rules=4, deny=2, members=1)
     state = link.state()
     assert state.online and state.coordinator_seen_ms is not None
 
 
 def test_malformed_and_disallowed_messages_are_counted_not_fatal(
     peer: CoordinatorPeer,
-    ledger: MemoryLedger,
+    ledger: RecordingLedger,
     make_link: Make,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -123,7 +124,7 @@ def test_malformed_and_disallowed_messages_are_counted_not_fatal(
     assert counters["messages_malformed"] == 4
     assert counters["messages_disallowed"] == 3
     assert counters["handler_errors"] == 0
-    assert ledger.applied == [members(7)]
+    assert ledger.applied == [(members(7), ApplyOutcome.APPLIED)]
     refusals = [r for r in caplog.records if "refused downstream" in r.getMessage()]
     assert len(refusals) == 7
     assert all("k1" in r.getMessage() and r.exc_info is None for r in refusals)
@@ -132,14 +133,13 @@ def test_malformed_and_disallowed_messages_are_counted_not_fatal(
 
 @pytest.mark.allow_logged_exceptions
 def test_a_failing_ledger_handler_does_not_stop_the_loop(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     link = make_link(ledger)
     assert peer.wait(lambda: len(peer.syncs) == 1)
-    ledger.fail_on_apply = True
+    ledger.explode_next_apply = True
     peer.publish(DIRECT, p.encode(members(1)))
     assert link.wait_for(lambda s: s.counters["handler_errors"] == 1, 10)
-    ledger.fail_on_apply = False
     peer.publish(DIRECT, p.encode(members(2)))
     assert link.wait_for(lambda s: s.counters["applied"] == 1, 10)
     ledger.append(1)
@@ -148,12 +148,11 @@ def test_a_failing_ledger_handler_does_not_stop_the_loop(
 
 
 def test_need_sync_sends_a_rate_limited_sync_request(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     link = make_link(ledger, sync_min_interval_s=60)
     assert peer.wait(lambda: len(peer.syncs) == 1)  # the one sent on connect
-    ledger.outcome = ApplyOutcome.NEED_SYNC
-    for version in (5, 6, 7):
+    for version in (5, 6, 7):  # deltas on a base this kiosk does not have
         peer.publish(DIRECT, p.encode(members(version, base=4)))
     assert link.wait_for(lambda s: s.counters["need_sync"] == 3, 10)
     # The connect sync was just sent: further ones wait out sync_min_interval_s.
@@ -162,14 +161,32 @@ def test_need_sync_sends_a_rate_limited_sync_request(
 
 
 def test_need_sync_sends_a_sync_request_when_allowed(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     link = make_link(ledger, sync_min_interval_s=0.2)
     assert peer.wait(lambda: len(peer.syncs) == 1)
-    ledger.outcome = ApplyOutcome.NEED_SYNC
     ledger.append(4)
     peer.publish(DIRECT, p.encode(members(9, base=8)))
     assert peer.wait(lambda: len(peer.syncs) == 2)
     sync = peer.syncs[-1]
     assert (sync.kiosk_id, sync.store_id, sync.last_seq) == ("k1", "s1", 4)
     assert link.state().counters["syncs_sent"] == 2
+
+
+def test_a_deliberate_ledger_refusal_is_a_warning_and_asks_for_a_sync(
+    peer: CoordinatorPeer,
+    ledger: RecordingLedger,
+    make_link: Make,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    link = make_link(ledger, sync_min_interval_s=0.2)
+    assert peer.wait(lambda: len(peer.syncs) == 1)
+    caplog.set_level(logging.WARNING)
+    # Schema-valid, but chunk 3 of a 2-chunk snapshot: the ledger refuses it on purpose.
+    bad = p.MemberUpdate(store_id="s1", version=9, full=True, chunk=3, chunks=2)
+    peer.publish(DIRECT, p.encode(bad))
+    assert link.wait_for(lambda s: s.counters["ledger_refusals"] == 1, 10)
+    assert peer.wait(lambda: len(peer.syncs) == 2)
+    assert link.state().counters["handler_errors"] == 0
+    warned = [r for r in caplog.records if "not applied" in r.getMessage()]
+    assert warned and warned[0].exc_info is None and "chunk" in warned[0].getMessage()

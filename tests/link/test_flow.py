@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from device.link import KioskLink
-from tests.link.fake_ledger import MemoryLedger
+from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
 
 Make = Callable[..., KioskLink]
@@ -16,7 +16,7 @@ def connected(state) -> bool:  # type: ignore[no-untyped-def]
 
 
 def test_events_published_in_order_acked_and_marked(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     ledger.append(30)
     link = make_link(ledger, batch_events=7, window_events=20)
@@ -33,7 +33,7 @@ def test_events_published_in_order_acked_and_marked(
 
 
 def test_new_tap_goes_out_on_notify(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     link = make_link(ledger)  # idle_poll_s is an hour: only notify can wake the drainer
     assert link.wait_for(connected, 10)
@@ -48,7 +48,7 @@ def test_new_tap_goes_out_on_notify(
 
 
 def test_resend_from_rewinds_the_cursor(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     peer.auto_ack = False
     ledger.append(10)
@@ -65,7 +65,7 @@ def test_resend_from_rewinds_the_cursor(
 
 
 def test_window_full_without_acks_stops_sending(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     peer.auto_ack = False
     ledger.append(50)
@@ -84,7 +84,7 @@ def test_window_full_without_acks_stops_sending(
 
 
 def test_silence_triggers_a_resend_of_the_window(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     peer.auto_ack = False
     ledger.append(6)
@@ -98,7 +98,7 @@ def test_silence_triggers_a_resend_of_the_window(
 
 
 def test_duplicates_after_reconnect_are_harmless(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     peer.auto_ack = False
     ledger.append(8)

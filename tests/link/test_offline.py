@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from device.link import KioskLink
+from device.ports import ApplyOutcome
 from shared import protocol as p
 from shared.model import MemberRecord
 from tests.link.broker import Broker
-from tests.link.fake_ledger import MemoryLedger
+from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
 
 Make = Callable[..., KioskLink]
 
 
 def test_broker_outage_backlog_drains_in_order_after_reconnect(
-    broker: Broker, peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    broker: Broker, peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     ledger.append(10)
     link = make_link(ledger, batch_events=4, window_events=8)
@@ -44,7 +45,7 @@ def test_broker_outage_backlog_drains_in_order_after_reconnect(
 
 
 def test_link_starts_while_the_broker_is_down(
-    broker: Broker, peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    broker: Broker, peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     broker.stop()
     ledger.append(3)
@@ -57,7 +58,7 @@ def test_link_starts_while_the_broker_is_down(
 
 
 def test_downstream_waits_in_the_session_while_the_kiosk_is_away(
-    peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Make
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
 ) -> None:
     first = make_link(ledger)
     assert first.wait_for(lambda s: s.connected, 10)
@@ -71,4 +72,5 @@ def test_downstream_waits_in_the_session_while_the_kiosk_is_away(
     peer.send_direct("k1", update)
     second = make_link(ledger)
     assert second.wait_for(lambda s: s.counters["applied"] == 1, 10)
-    assert ledger.applied == [update]
+    assert ledger.applied == [(update, ApplyOutcome.APPLIED)]
+    assert ledger.versions().members == 1

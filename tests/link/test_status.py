@@ -14,7 +14,7 @@ from shared import protocol as p
 from shared import topics
 from shared.topics import Channel
 from tests.link.broker import Broker
-from tests.link.fake_ledger import MemoryLedger
+from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,10 @@ def retained_status(broker: Broker, kiosk_id: str) -> str | None:
 
 
 def test_birth_and_graceful_stop(
-    broker: Broker, peer: CoordinatorPeer, ledger: MemoryLedger, make_link: Callable[..., KioskLink]
+    broker: Broker,
+    peer: CoordinatorPeer,
+    ledger: RecordingLedger,
+    make_link: Callable[..., KioskLink],
 ) -> None:
     link = make_link(ledger)
     assert link.wait_for(lambda s: s.online, 10)  # after the grace: the peer says nothing
@@ -49,9 +52,12 @@ def test_birth_and_graceful_stop(
     assert ledger.online_calls == [True, False]
 
 
-def test_last_will_when_the_kiosk_process_is_killed(broker: Broker, peer: CoordinatorPeer) -> None:
+def test_last_will_when_the_kiosk_process_is_killed(
+    broker: Broker, peer: CoordinatorPeer, tmp_path: Path
+) -> None:
+    folder = tmp_path / "k9"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.link.kiosk_process", str(broker.port), "k9", "s1"],
+        [sys.executable, "-m", "tests.link.kiosk_process", str(broker.port), "k9", "s1", folder],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -1,0 +1,113 @@
+"""The real kiosk ledger for link tests, seen through a thin recording wrapper.
+
+``RecordingLedger`` forwards every call to ``device.ledger.KioskLedger`` unchanged and only
+remembers what the link did (online transitions, largest outbox read, applied messages), so
+tests can assert on the link's behaviour while the ledger's own rules stay real. It can also
+make the next downstream apply fail with a plain bug-like exception, which the real ledger
+never raises on purpose.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from device.ledger import KioskLedger
+from device.ports import ApplyOutcome, OutboxStats, SystemClock
+from shared.events import Event
+from shared.hlc import HLC
+from shared.protocol import DenyListUpdate, MemberUpdate, RuleBundleMessage, Versions
+
+UNKNOWN_CARD = "04A1B2C3"
+
+
+class RecordingLedger:
+    """A real KioskLedger plus a record of how the link used it."""
+
+    def __init__(self, real: KioskLedger) -> None:
+        self.real = real
+        self.kiosk_id = real.kiosk_id
+        self.store_id = real.store_id
+        self._lock = threading.Lock()
+        self.online_calls: list[bool] = []
+        self.max_limit_asked = 0
+        self.applied: list[tuple[object, ApplyOutcome]] = []
+        self.explode_next_apply = False
+
+    @classmethod
+    def open(cls, folder: Path, kiosk_id: str = "k1", store_id: str = "s1") -> RecordingLedger:
+        """Open a fresh real ledger file in ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        real = KioskLedger.open(
+            folder / "ledger.db", kiosk_id=kiosk_id, store_id=store_id, clock=SystemClock()
+        )
+        return cls(real)
+
+    def append(self, n: int = 1) -> None:
+        """Record ``n`` real taps (an unprovisioned kiosk journals each refusal as an event)."""
+        for _ in range(n):
+            self.real.tap_card(UNKNOWN_CARD)
+
+    @property
+    def acked_seq(self) -> int:
+        """What the ledger has durably recorded as acknowledged."""
+        return self.real.outbox_stats().acked_seq
+
+    def close(self) -> None:
+        """Close the real ledger."""
+        self.real.close()
+
+    # --- OutboxPort + set_online, forwarded -------------------------------------------------
+
+    def pending_events(self, after_seq: int, limit: int) -> list[Event]:
+        """Forwarded; remembers the largest limit asked for."""
+        with self._lock:
+            self.max_limit_asked = max(self.max_limit_asked, limit)
+        return self.real.pending_events(after_seq, limit)
+
+    def mark_acked(self, acked_seq: int) -> None:
+        """Forwarded."""
+        self.real.mark_acked(acked_seq)
+
+    def outbox_stats(self) -> OutboxStats:
+        """Forwarded."""
+        return self.real.outbox_stats()
+
+    def versions(self) -> Versions:
+        """Forwarded."""
+        return self.real.versions()
+
+    def observe_hlc(self, remote: HLC) -> None:
+        """Forwarded."""
+        self.real.observe_hlc(remote)
+
+    def set_online(self, online: bool) -> None:
+        """Forwarded and recorded."""
+        with self._lock:
+            self.online_calls.append(online)
+        self.real.set_online(online)
+
+    def _record(self, message: object, outcome: ApplyOutcome) -> ApplyOutcome:
+        with self._lock:
+            self.applied.append((message, outcome))
+        return outcome
+
+    def _maybe_explode(self) -> None:
+        if self.explode_next_apply:
+            self.explode_next_apply = False
+            raise RuntimeError("simulated bug in a ledger handler")
+
+    def apply_member_update(self, message: MemberUpdate) -> ApplyOutcome:
+        """Forwarded and recorded."""
+        self._maybe_explode()
+        return self._record(message, self.real.apply_member_update(message))
+
+    def apply_rule_bundle(self, message: RuleBundleMessage) -> ApplyOutcome:
+        """Forwarded and recorded."""
+        self._maybe_explode()
+        return self._record(message, self.real.apply_rule_bundle(message))
+
+    def apply_deny_update(self, message: DenyListUpdate) -> ApplyOutcome:
+        """Forwarded and recorded."""
+        self._maybe_explode()
+        return self._record(message, self.real.apply_deny_update(message))
