@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
@@ -36,7 +36,7 @@ from device.ledger.outcomes import (
     TapOutcome,
 )
 from device.ledger.schema import current_version
-from device.ports import ApplyOutcome, Clock, OutboxStats
+from device.ports import ApplyOutcome, Clock, OutboxPort, OutboxStats
 from shared.decide import (
     Accepted,
     ClaimOutcome,
@@ -720,3 +720,9 @@ def _summary(view: MemberView, new_events: list[Event], now_ms: int) -> MemberSu
         coupons=tuple(c for c in ledger.coupons if c.redeem_count == 0),
         pending_events=len(view.pending) + len(relevant),
     )
+
+
+if TYPE_CHECKING:  # mypy proves the ledger is what the MQTT link expects
+
+    def _is_outbox_port(ledger: KioskLedger) -> OutboxPort:
+        return ledger

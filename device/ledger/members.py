@@ -51,7 +51,7 @@ def upsert(
     conn: sqlite3.Connection, records: Iterable[MemberRecord], included_seq: int
 ) -> list[str]:
     """Insert or replace records and re-derive their index rows; returns their ids."""
-    rows = [(r.member_id, r.model_dump_json(), included_seq) for r in records]
+    rows = [(r.member_id, r.model_dump_json(exclude_defaults=True), included_seq) for r in records]
     if not rows:
         return []
     ids = [row[0] for row in rows]
@@ -121,7 +121,7 @@ def stage_chunk(
     conn.executemany(
         "INSERT OR REPLACE INTO snapshot_members (member_id, record, included_seq)"
         " VALUES (?, ?, ?)",
-        ((r.member_id, r.model_dump_json(), included_seq) for r in records),
+        ((r.member_id, r.model_dump_json(exclude_defaults=True), included_seq) for r in records),
     )
     return staged_chunks(conn)
 
