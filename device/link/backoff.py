@@ -25,7 +25,7 @@ class Backoff:
         """The delay before the next attempt; each call counts one more failure."""
         base = min(self.max_s, self.min_s * (2 ** min(self.failures, 32)))
         self.failures += 1
-        return base / 2 + self._rng.uniform(0, base / 2)
+        return float(base / 2 + self._rng.uniform(0, base / 2))
 
     def reset(self) -> None:
         """Forget past failures (after a successful connection)."""

@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -194,10 +195,12 @@ class KioskLink:
         log.info("kiosk %s: link stopped", self.kiosk_id)
 
     def __enter__(self) -> KioskLink:
+        """Start the link (``with KioskLink(...) as link:``)."""
         self.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        """Stop the link."""
         self.stop()
 
     # --- public API --------------------------------------------------------------------------
@@ -262,13 +265,13 @@ class KioskLink:
         self, predicate: Callable[[LinkState], bool], timeout_s: float
     ) -> LinkState | None:
         """Block until ``predicate(state)`` holds (the state it held on) or None on timeout."""
-        deadline = self._clock.monotonic() + timeout_s
+        deadline = time.monotonic() + timeout_s  # real time even with an injected clock
         with self._lock:
             while True:
                 snapshot = self._snapshot()
                 if predicate(snapshot):
                     return snapshot
-                remaining = deadline - self._clock.monotonic()
+                remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
                 self._state_cv.wait(min(remaining, 0.5))
@@ -303,7 +306,8 @@ class KioskLink:
             qos=topics.QOS[Channel.STATUS],
             retain=True,
         )
-        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_min_s)
+        # paho annotates whole seconds; its wait loop handles fractions fine.
+        client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_min_s)  # type: ignore[arg-type]
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
@@ -321,14 +325,14 @@ class KioskLink:
         )
 
     def _connect_properties(self) -> Properties:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self._settings.session_expiry_s
         return props
 
     def _schedule_reconnect(self, client: mqtt.Client) -> float:
         # paho's own backoff has no jitter; we feed it one jittered delay at a time.
         delay = self._backoff.next_delay()
-        client.reconnect_delay_set(delay, delay)
+        client.reconnect_delay_set(delay, delay)  # type: ignore[arg-type]
         return delay
 
     def _on_connect(
@@ -433,7 +437,7 @@ class KioskLink:
             self._count("messages_received")
             try:
                 _channel, decoded = read_downstream(
-                    message.topic, message.payload, self.kiosk_id, self.store_id
+                    message.topic, bytes(message.payload), self.kiosk_id, self.store_id
                 )
             except DownstreamRefused as exc:
                 self._count(exc.counter)
@@ -627,8 +631,18 @@ class KioskLink:
                 return
             with self._lock:
                 accepted = self._window.sent(plan, events[-1].seq, self._clock.monotonic())
+                rewound = self._window.generation != plan.generation
             if not accepted:
-                continue  # rewound meanwhile: plan again from the new cursor
+                if rewound:
+                    continue  # rewound meanwhile: plan again from the new cursor
+                log.warning(
+                    "kiosk %s: outbox returned seq %d..%d for a read after seq %d; not sent",
+                    self.kiosk_id,
+                    events[0].seq,
+                    events[-1].seq,
+                    plan.after_seq,
+                )
+                return
             for batch in self._encoded_batches(events):
                 if self._publish_raw(Channel.EVENTS, batch) is None:
                     with self._lock:
@@ -715,10 +729,10 @@ class KioskLink:
             )
             return None
 
-    def _status(self, state: str, *, stamped: bool = True) -> p.Status:
+    def _status(self, state: Literal["online", "offline"], *, stamped: bool = True) -> p.Status:
         return p.Status(
             kiosk_id=self.kiosk_id,
-            state=state,  # type: ignore[arg-type]
+            state=state,
             at_ms=self._clock.wall_ms() if stamped else None,
             software_version=SOFTWARE_VERSION,
         )

@@ -12,10 +12,11 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from device.ledger import KioskLedger
+from device.ledger import KioskLedger, journal
+from device.ledger.database import open_database, write_transaction
 from device.ports import ApplyOutcome, OutboxStats, SystemClock
-from shared.events import Event
-from shared.hlc import HLC
+from shared.events import CredentialKind, CredentialRef, Event, Rejected
+from shared.hlc import HLC, tick
 from shared.protocol import DenyListUpdate, MemberUpdate, RuleBundleMessage, Versions
 
 UNKNOWN_CARD = "04A1B2C3"
@@ -42,6 +43,41 @@ class RecordingLedger:
             folder / "ledger.db", kiosk_id=kiosk_id, store_id=store_id, clock=SystemClock()
         )
         return cls(real)
+
+    @classmethod
+    def with_backlog(
+        cls, folder: Path, n: int, kiosk_id: str = "k1", store_id: str = "s1"
+    ) -> RecordingLedger:
+        """A real ledger whose journal already holds ``n`` unacknowledged events.
+
+        Written with the ledger's own journal code in one transaction: ``n`` taps through
+        :meth:`append` cost an fsync each, which on a busy CI disk takes a minute for 20,000.
+        """
+        path = folder / "ledger.db"
+        folder.mkdir(parents=True, exist_ok=True)
+        now = SystemClock().wall_ms()
+        conn = open_database(path, kiosk_id, store_id, now)
+        try:
+            with write_transaction(conn):
+                state = journal.read_state(conn)
+                for i in range(n):
+                    journal.append(
+                        conn,
+                        state,
+                        [Rejected(reason="unknown_card")],
+                        first_hlc=tick(state.hlc, now),
+                        wall_ms=now,
+                        member_id=None,
+                        credential=CredentialRef(kind=CredentialKind.CARD, uid=UNKNOWN_CARD),
+                        offline=True,
+                        rules_version=0,
+                    )
+                    if i % 1000 == 999:
+                        now += 1
+                journal.write_state(conn, state)
+        finally:
+            conn.close()
+        return cls.open(folder, kiosk_id, store_id)
 
     def append(self, n: int = 1) -> None:
         """Record ``n`` real taps (an unprovisioned kiosk journals each refusal as an event)."""
