@@ -1,0 +1,206 @@
+"""Rule bundles (draft, publish with a per-store scope) and QR key rotation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Path, Query
+from pydantic import Field
+
+from coordinator import qr_keys, rule_bundles, schema
+from coordinator.api.deps import Body, CoordinatorDep, PrincipalDep, audit, store_exists
+from coordinator.errors import conflict, invalid, not_found
+from coordinator.jsonrows import loads_list
+from coordinator.service import Coordinator
+from shared import topics
+from shared.model import ClassSession, Id, Reward, RuleBundle, Rules
+from shared.protocol import RuleBundleMessage
+
+router = APIRouter(prefix="/api/v1", tags=["rules"])
+
+
+class Draft(Body):
+    """Content of a rule bundle; version and QR keys are filled in when published."""
+
+    rules: Rules = Rules()
+    classes: list[ClassSession] = []
+    rewards: list[Reward] = []
+    store_ids: list[Id] = []
+    note: str = Field("", max_length=200)
+
+
+class Publish(Body):
+    """Scope of the publication; omitted keeps the draft's scope (empty = every store)."""
+
+    store_ids: list[Id] | None = None
+
+
+def _row(row: sa.Row) -> dict[str, Any]:
+    return {
+        "bundle_id": row.bundle_id,
+        "version": row.version,
+        "status": row.status,
+        "store_ids": loads_list(row.store_scope),
+        "note": row.note,
+        "created_by": row.created_by,
+        "created_ms": row.created_ms,
+        "published_by": row.published_by,
+        "published_ms": row.published_ms,
+        "bundle": RuleBundle.model_validate_json(row.content).model_dump(mode="json"),
+    }
+
+
+def push_bundle(coord: Coordinator, bundle: RuleBundle) -> None:
+    """Send a published bundle to the fleet topic, or to each store of its scope."""
+    message = RuleBundleMessage(bundle=bundle)
+    if not bundle.store_ids:
+        coord.send(topics.fleet_topic(), message)
+    for store_id in bundle.store_ids:
+        coord.send(topics.store_topic(store_id), message)
+
+
+def _check_scope(principal: Any, store_ids: list[str]) -> None:
+    if principal.store_filter() is not None and store_ids != [principal.store_id]:
+        raise invalid(
+            "store_scope_required",
+            f"store managers may only publish for their own store: "
+            f"store_ids=[{principal.store_id!r}]",
+            "store_ids",
+        )
+
+
+@router.get("/rule-bundles")
+def list_bundles(
+    coord: CoordinatorDep,
+    principal: PrincipalDep,
+    status: Annotated[str | None, Query(pattern="^(draft|published)$")] = None,
+) -> list[dict[str, Any]]:
+    """Bundles, newest first."""
+    rb = schema.rule_bundles
+    query = sa.select(rb).order_by(rb.c.bundle_id.desc()).limit(200)
+    if status:
+        query = query.where(rb.c.status == status)
+    with coord.db.read() as conn:
+        return [_row(r) for r in conn.execute(query)]
+
+
+@router.post("/rule-bundles", status_code=201)
+def create_bundle(coord: CoordinatorDep, principal: PrincipalDep, body: Draft) -> dict[str, Any]:
+    """Save a draft bundle."""
+    principal.require_write()
+    _check_scope(principal, body.store_ids)
+    for session in body.classes:
+        if session.ends_ms <= session.starts_ms:
+            raise invalid(
+                "bad_class_times",
+                f"class {session.class_session_id} ends before it starts",
+                "classes",
+            )
+    now = coord.clock.wall_ms()
+    content = RuleBundle(
+        version=0,
+        store_ids=tuple(sorted(set(body.store_ids))),
+        rules=body.rules,
+        classes=tuple(body.classes),
+        rewards=tuple(body.rewards),
+    )
+    rb = schema.rule_bundles
+    with coord.db.write() as conn:
+        for store_id in body.store_ids:
+            store_exists(conn, store_id, "store_ids")
+        bundle_id = rule_bundles.create_draft(
+            conn, content, note=body.note, user=principal.username, now_ms=now
+        )
+        audit(conn, principal.username, "rules.draft", str(bundle_id), now)
+        row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id)).one()
+    return _row(row)
+
+
+@router.get("/rule-bundles/current")
+def current_bundle(
+    coord: CoordinatorDep, principal: PrincipalDep, store_id: Annotated[Id, Query()]
+) -> dict[str, Any]:
+    """The bundle a store's kiosks should run now."""
+    principal.require_store(store_id)
+    with coord.db.read() as conn:
+        store_exists(conn, store_id)
+        bundle = rule_bundles.bundle_for_store(conn, store_id)
+    if bundle is None:
+        raise not_found("rule_bundle", f"for store {store_id}", "store_id")
+    return bundle.model_dump(mode="json")
+
+
+@router.get("/rule-bundles/{bundle_id}")
+def get_bundle(
+    coord: CoordinatorDep, principal: PrincipalDep, bundle_id: Annotated[int, Path(ge=1)]
+) -> dict[str, Any]:
+    """One bundle."""
+    rb = schema.rule_bundles
+    with coord.db.read() as conn:
+        row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id)).first()
+    if row is None:
+        raise not_found("rule_bundle", str(bundle_id), "bundle_id")
+    return _row(row)
+
+
+@router.post("/rule-bundles/{bundle_id}/publish")
+def publish_bundle(
+    coord: CoordinatorDep,
+    principal: PrincipalDep,
+    bundle_id: Annotated[int, Path(ge=1)],
+    body: Publish | None = None,
+) -> dict[str, Any]:
+    """Publish a draft under the next version and push it to the stores in scope."""
+    principal.require_write()
+    now = coord.clock.wall_ms()
+    rb = schema.rule_bundles
+    store_ids = body.store_ids if body else None
+    with coord.db.write() as conn:
+        row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id)).first()
+        if row is None:
+            raise not_found("rule_bundle", str(bundle_id), "bundle_id")
+        _check_scope(principal, store_ids if store_ids is not None else loads_list(row.store_scope))
+        for store_id in store_ids or ():
+            store_exists(conn, store_id, "store_ids")
+        try:
+            bundle = rule_bundles.publish(
+                conn, bundle_id, store_ids=store_ids, user=principal.username, now_ms=now
+            )
+        except ValueError as exc:
+            raise conflict("already_published", str(exc)) from exc
+        audit(
+            conn, principal.username, "rules.publish", str(bundle_id), now, version=bundle.version
+        )
+        row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id)).one()
+    push_bundle(coord, bundle)
+    return _row(row)
+
+
+@router.post("/qr-keys/rotate")
+def rotate_qr_key(coord: CoordinatorDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Start signing member QR codes with a new key and republish the bundles in force.
+
+    The old key stays in the bundles (with ``not_after_ms``) for the configured overlap.
+    """
+    principal.require_admin()
+    now = coord.clock.wall_ms()
+    overlap = coord.settings.qr_key_rotation_overlap_s * 1000
+    with coord.db.write() as conn:
+        key_id = qr_keys.rotate(conn, now, overlap)
+        store_ids = list(conn.execute(sa.select(schema.stores.c.store_id)).scalars())
+        republished = [
+            rule_bundles.republish(
+                conn, b, user=principal.username, now_ms=now, note="QR key rotation"
+            )
+            for b in rule_bundles.current_bundles(conn, store_ids)
+        ]
+        keys = qr_keys.published_keys(conn, now)
+        audit(conn, principal.username, "qr.rotate", key_id, now)
+    for bundle in republished:
+        push_bundle(coord, bundle)
+    return {
+        "signing_key_id": key_id,
+        "keys": [k.model_dump(mode="json") for k in keys],
+        "republished_versions": [b.version for b in republished],
+    }

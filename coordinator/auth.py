@@ -1,0 +1,196 @@
+"""Ops users, password hashes, bearer tokens and roles.
+
+Roles: ``hq_admin`` (everything), ``store_manager`` (limited to their own store on every
+route), ``viewer`` (read-only). Tokens are HMAC-signed (``secret_key``) so that every
+replica accepts them; they carry the user, role, store and expiry.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from coordinator import schema
+from coordinator.errors import ApiError, forbidden
+from coordinator.settings import CoordinatorSettings
+
+_ITERATIONS = 120_000
+
+
+class Role(StrEnum):
+    """What an ops user may do."""
+
+    HQ_ADMIN = "hq_admin"
+    STORE_MANAGER = "store_manager"
+    VIEWER = "viewer"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    username: str
+    role: Role
+    store_id: str | None
+
+    @property
+    def is_admin(self) -> bool:
+        """HQ admin."""
+        return self.role is Role.HQ_ADMIN
+
+    def require_write(self) -> None:
+        """Refuse viewers."""
+        if self.role is Role.VIEWER:
+            raise forbidden("viewers have read-only access", "read_only")
+
+    def require_admin(self) -> None:
+        """Refuse everyone but HQ admins."""
+        if not self.is_admin:
+            raise forbidden("only HQ admins may do this", "admin_only")
+
+    def require_store(self, store_id: str | None) -> None:
+        """Refuse a store manager acting outside their own store."""
+        if self.role is Role.STORE_MANAGER and store_id != self.store_id:
+            raise forbidden(
+                f"store managers may only act on their own store ({self.store_id})",
+                "store_forbidden",
+            )
+
+    def store_filter(self) -> str | None:
+        """The store a listing must be limited to (None: no limit)."""
+        return self.store_id if self.role is Role.STORE_MANAGER else None
+
+
+def hash_password(password: str) -> str:
+    """PBKDF2-SHA256 hash with a random salt, self-describing."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _ITERATIONS)
+    return f"pbkdf2_sha256${_ITERATIONS}${salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    """True when ``password`` matches the stored hash."""
+    try:
+        scheme, iterations, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "pbkdf2_sha256":
+        return False
+    candidate = hashlib.pbkdf2_hmac(
+        "sha256", password.encode(), bytes.fromhex(salt), int(iterations)
+    )
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(secret: str, payload: dict[str, object]) -> str:
+    """``<payload>.<signature>`` with an HMAC-SHA256 over the payload text."""
+    body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+    mac = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+    return f"{body}.{_b64(mac)}"
+
+
+def verify(secret: str, token: str) -> dict[str, object]:
+    """The payload of a token signed by :func:`sign`; raises ValueError when tampered."""
+    try:
+        body, mac = token.split(".")
+        expected = hmac.new(secret.encode(), body.encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, _unb64(mac)):
+            raise ValueError("bad signature")
+        value = json.loads(_unb64(body))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"malformed token: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ValueError("malformed token")
+    return value
+
+
+def issue_token(secret: str, principal: Principal, now_ms: int, ttl_s: int) -> str:
+    """A bearer token for ``principal``."""
+    return sign(
+        secret,
+        {
+            "sub": principal.username,
+            "role": principal.role.value,
+            "store": principal.store_id,
+            "exp": now_ms + ttl_s * 1000,
+            "typ": "api",
+        },
+    )
+
+
+def principal_from_token(secret: str, token: str, now_ms: int) -> Principal:
+    """The caller a bearer token names; 401 when invalid or expired."""
+    try:
+        payload = verify(secret, token)
+    except ValueError as exc:
+        raise ApiError(401, "invalid_token", "the bearer token is not valid; log in again") from exc
+    if payload.get("typ") != "api":
+        raise ApiError(401, "invalid_token", "this token is not an API token")
+    exp = payload.get("exp")
+    if not isinstance(exp, int) or exp < now_ms:
+        raise ApiError(401, "token_expired", "the bearer token has expired; log in again")
+    try:
+        role = Role(str(payload.get("role")))
+    except ValueError as exc:
+        raise ApiError(401, "invalid_token", "the token names an unknown role") from exc
+    store = payload.get("store")
+    return Principal(str(payload.get("sub")), role, str(store) if store else None)
+
+
+def authenticate(conn: Connection, username: str, password: str) -> Principal:
+    """Check a username and password; 401 on failure (same answer for unknown users)."""
+    u = schema.users
+    row = conn.execute(sa.select(u).where(u.c.username == username)).first()
+    if row is None or row.disabled or not check_password(password, row.password_hash):
+        raise ApiError(401, "bad_credentials", "unknown user or wrong password")
+    return Principal(row.username, Role(row.role), row.store_id)
+
+
+def ensure_admin(conn: Connection, settings: CoordinatorSettings, now_ms: int) -> None:
+    """Create the first HQ admin from the settings when there are no users at all."""
+    u = schema.users
+    if conn.execute(sa.select(sa.func.count()).select_from(u)).scalar_one():
+        return
+    conn.execute(
+        sa.insert(u).values(
+            username=settings.admin_username,
+            password_hash=hash_password(settings.admin_password),
+            role=Role.HQ_ADMIN.value,
+            store_id=None,
+            disabled=False,
+            created_ms=now_ms,
+        )
+    )
+
+
+def member_page_token(secret: str, member_id: str, now_ms: int, ttl_s: int) -> str:
+    """A link token that lets a member's phone fetch their own QR code."""
+    return sign(secret, {"sub": member_id, "exp": now_ms + ttl_s * 1000, "typ": "member"})
+
+
+def member_from_page_token(secret: str, token: str, now_ms: int) -> str:
+    """The member a page token belongs to; 401 when invalid or expired."""
+    try:
+        payload = verify(secret, token)
+    except ValueError as exc:
+        raise ApiError(401, "invalid_token", "this member link is not valid") from exc
+    exp = payload.get("exp")
+    if payload.get("typ") != "member" or not isinstance(exp, int) or exp < now_ms:
+        raise ApiError(401, "token_expired", "this member link has expired; ask for a new one")
+    return str(payload.get("sub"))

@@ -1,0 +1,121 @@
+"""``tapfleet coordinator`` and ``tapfleet broker-config``: run the service, render broker files.
+
+Heavy imports happen inside the command functions, never at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def register(subparsers: Any) -> None:
+    """Add the coordinator's subcommands to the ``tapfleet`` parser."""
+    run = subparsers.add_parser(
+        "coordinator",
+        help="run the coordinator (HTTP API + MQTT ingest)",
+        description="Run the Tapfleet coordinator. Settings come from TAPFLEET_COORD_* "
+        "environment variables, then --config (TOML), then these flags.",
+    )
+    run.add_argument("--config", type=Path, help="TOML file with CoordinatorSettings fields")
+    run.add_argument("--db", help="database URL (sqlite:///path or postgresql+psycopg://...)")
+    run.add_argument("--db-schema", help="PostgreSQL schema to use")
+    run.add_argument("--mqtt", type=_host_port, help="broker HOST:PORT")
+    run.add_argument("--mqtt-user", help="broker username")
+    run.add_argument("--mqtt-password", help="broker password")
+    run.add_argument("--client-id", help="MQTT client id of this replica (stable!)")
+    run.add_argument("--http", type=_host_port, help="HTTP listen HOST:PORT")
+    run.add_argument("--dev", action="store_true", help="developer mode (default secrets allowed)")
+    run.add_argument("--no-mqtt", action="store_true", help="serve the API without the broker")
+    run.set_defaults(func=_run)
+
+    broker = subparsers.add_parser(
+        "broker-config",
+        help="render the Mosquitto config (and kiosk passwords/ACL) from the ledger",
+    )
+    broker.add_argument("--out", type=Path, required=True, help="directory to write into")
+    broker.add_argument("--port", type=int, default=1883)
+    broker.add_argument("--bind", default="0.0.0.0")
+    broker.add_argument("--db", help="ledger URL to read provisioned kiosks from (enables auth)")
+    broker.add_argument("--coordinator-user", default="coordinator")
+    broker.add_argument(
+        "--coordinator-password", help="password of the coordinator's broker user (with --db)"
+    )
+    broker.add_argument("--run-as", default="mosquitto", help="user mosquitto drops to")
+    broker.set_defaults(func=_broker_config)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from coordinator.app import create_app
+    from coordinator.settings import load_settings
+
+    overrides: dict[str, Any] = {
+        "database_url": args.db,
+        "database_schema": args.db_schema,
+        "mqtt_username": args.mqtt_user,
+        "mqtt_password": args.mqtt_password,
+        "mqtt_client_id": args.client_id,
+    }
+    if args.mqtt:
+        overrides["mqtt_host"], overrides["mqtt_port"] = args.mqtt
+    if args.http:
+        overrides["http_host"], overrides["http_port"] = args.http
+    if args.dev:
+        overrides["dev_mode"] = True
+    if args.no_mqtt:
+        overrides["mqtt_enabled"] = False
+    settings = load_settings(args.config, **overrides)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(settings)
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")
+    return 0
+
+
+def _broker_config(args: argparse.Namespace) -> int:
+    from coordinator.broker_config import BrokerAuth, mosquitto_password_hash, write_broker_files
+
+    auth = None
+    if args.db:
+        import sqlalchemy as sa
+
+        from coordinator import schema
+        from coordinator.db import Database
+
+        if not args.coordinator_password:
+            raise SystemExit("--coordinator-password is required with --db")
+        db = Database(args.db)
+        with db.read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    schema.kiosks.c.kiosk_id,
+                    schema.kiosks.c.store_id,
+                    schema.kiosks.c.mqtt_password_hash,
+                ).where(schema.kiosks.c.revoked.is_(False))
+            ).all()
+        db.dispose()
+        hashes = {r.kiosk_id: r.mqtt_password_hash for r in rows if r.mqtt_password_hash}
+        hashes[args.coordinator_user] = mosquitto_password_hash(args.coordinator_password)
+        auth = BrokerAuth(
+            password_hashes=hashes,
+            kiosks=[(r.kiosk_id, r.store_id) for r in rows],
+            coordinators=[args.coordinator_user],
+        )
+    conf = write_broker_files(
+        args.out, port=args.port, bind=args.bind, auth=auth, run_as=args.run_as
+    )
+    print(conf)
+    return 0

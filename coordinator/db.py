@@ -1,0 +1,154 @@
+"""The database handle: engine, transactions, migrations and counters.
+
+SQLite (default) runs in WAL mode with ``synchronous=FULL`` (an Ack goes out only after a
+commit that survives power loss) and write transactions that start with ``BEGIN
+IMMEDIATE`` so that a transaction never has to upgrade from reader to writer half-way.
+PostgreSQL needs nothing special: write paths take row locks (``SELECT ... FOR UPDATE``)
+in a fixed order (kiosk row, then member rows sorted by id), which SQLite ignores because
+its writers are serialised anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from coordinator import schema
+
+log = logging.getLogger(__name__)
+
+COUNTERS = ("hq_seq", "members_version", "deny_version", "rules_version")
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class Database:
+    """One engine plus the coordinator's transaction helpers."""
+
+    def __init__(self, url: str, *, schema_name: str | None = None, echo: bool = False):
+        self.url = sa.make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.schema_name = schema_name
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if self.is_sqlite:
+            database = self.url.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+            kwargs["pool_size"] = 10
+            if schema_name:
+                if not _SCHEMA_NAME.match(schema_name):
+                    raise ValueError(f"database schema name {schema_name!r} is not a plain name")
+                kwargs["connect_args"] = {"options": f"-csearch_path={schema_name}"}
+        self.engine: Engine = sa.create_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            _sqlite_setup(self.engine)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, committed on success and rolled back on any exception."""
+        with self.engine.connect() as conn:
+            conn.execution_options(tapfleet_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (a consistent snapshot on SQLite)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (creating the PostgreSQL schema first)."""
+        from alembic import command
+        from alembic.config import Config
+
+        if not self.is_sqlite and self.schema_name:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema_name}"'))
+                conn.commit()
+        cfg = Config()
+        cfg.set_main_option("script_location", "coordinator:migrations")
+        with self.engine.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            conn.commit()
+        log.info("database %s migrated to head", self.url.render_as_string(hide_password=True))
+
+    def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's begin hook issue BEGIN itself (pysqlite's implicit BEGIN would
+        # start deferred transactions that can fail to upgrade to writers).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("tapfleet_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def next_counter(conn: Connection, name: str, step: int = 1) -> int:
+    """Advance a counter by ``step`` inside the caller's transaction; returns the new value.
+
+    The UPDATE locks the counter row until commit, so values are gapless and handed out in
+    commit order by every replica.
+    """
+    conn.execute(
+        sa.update(schema.counters)
+        .where(schema.counters.c.name == name)
+        .values(value=schema.counters.c.value + step)
+    )
+    return int(
+        conn.execute(
+            sa.select(schema.counters.c.value).where(schema.counters.c.name == name)
+        ).scalar_one()
+    )
+
+
+def read_counter(conn: Connection, name: str) -> int:
+    """Current value of a counter."""
+    return int(
+        conn.execute(
+            sa.select(schema.counters.c.value).where(schema.counters.c.name == name)
+        ).scalar_one()
+    )
+
+
+def lock_counter(conn: Connection, name: str) -> int:
+    """Lock a counter row until commit (without changing it) and return its value."""
+    return int(
+        conn.execute(
+            sa.select(schema.counters.c.value)
+            .where(schema.counters.c.name == name)
+            .with_for_update()
+        ).scalar_one()
+    )

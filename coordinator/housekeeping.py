@@ -1,0 +1,114 @@
+"""Periodic central jobs: points expiry, tier review and lapsed coupon claims.
+
+Points expire centrally (a ``PointsExpire`` hq event per lot) so every kiosk learns of it
+with the member's next record; tiers follow points *earned* within the rules' window, so a
+member who stops earning drifts down even without new events, which the review catches.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from coordinator import schema
+from coordinator.claims import expire_claims
+from coordinator.db import Database
+from coordinator.hq_events import HqFact, HqRecorder
+from coordinator.jsonrows import ledger_from_row
+from coordinator.member_fold import lock_member_states, tier_of
+from shared.events import PointsExpire
+from shared.model import Rules
+
+log = logging.getLogger(__name__)
+
+EXPIRY_BATCH = 200
+TIER_BATCH = 500
+
+
+@dataclass
+class HousekeepingReport:
+    """What one run did."""
+
+    lots_expired: int = 0
+    tiers_changed: int = 0
+    claims_expired: int = 0
+    tier_cursor: str = ""
+
+
+def expire_points(conn: Connection, recorder: HqRecorder, now_ms: int) -> int:
+    """Record a PointsExpire event for every lot past its expiry that still holds points."""
+    ms = schema.member_states
+    due = list(
+        conn.execute(
+            sa.select(ms.c.member_id)
+            .where(ms.c.next_expiry_ms.is_not(None), ms.c.next_expiry_ms <= now_ms)
+            .order_by(ms.c.member_id)
+            .limit(EXPIRY_BATCH)
+        ).scalars()
+    )
+    facts: list[HqFact] = []
+    for member_id, row in sorted(lock_member_states(conn, due).items()):
+        ledger = ledger_from_row(row.ledger)
+        for lot in ledger.points_lots:
+            if lot.remaining > 0 and lot.expires_ms <= now_ms:
+                facts.append(HqFact(member_id=member_id, body=PointsExpire(lot_id=lot.lot_id)))
+    recorder.record(conn, facts, now_ms)
+    return len(facts)
+
+
+def review_tiers(
+    conn: Connection, rules: Rules, now_ms: int, after_member_id: str
+) -> tuple[int, str]:
+    """Recompute tiers for the next batch of members; returns (changed, cursor for next run)."""
+    ms = schema.member_states
+    ids = list(
+        conn.execute(
+            sa.select(ms.c.member_id)
+            .where(ms.c.member_id > after_member_id)
+            .order_by(ms.c.member_id)
+            .limit(TIER_BATCH)
+        ).scalars()
+    )
+    changed = 0
+    for member_id, row in sorted(lock_member_states(conn, ids).items()):
+        tier = tier_of(ledger_from_row(row.ledger), rules, now_ms)
+        if tier != row.tier:
+            conn.execute(
+                sa.update(ms)
+                .where(ms.c.member_id == member_id)
+                .values(tier=tier, change_no=ms.c.change_no + 1, dirty=True, updated_ms=now_ms)
+            )
+            changed += 1
+    cursor = ids[-1] if len(ids) == TIER_BATCH else ""
+    return changed, cursor
+
+
+def run_once(
+    db: Database,
+    recorder: HqRecorder,
+    rules_provider: Callable[[Connection], Rules],
+    now_ms: int,
+    tier_cursor: str,
+) -> HousekeepingReport:
+    """One pass of every job, each in its own transaction."""
+    report = HousekeepingReport()
+    with db.write() as conn:
+        report.lots_expired = expire_points(conn, recorder, now_ms)
+    with db.write() as conn:
+        report.tiers_changed, report.tier_cursor = review_tiers(
+            conn, rules_provider(conn), now_ms, tier_cursor
+        )
+    with db.write() as conn:
+        report.claims_expired = expire_claims(conn, now_ms)
+    if report.lots_expired or report.tiers_changed or report.claims_expired:
+        log.info(
+            "housekeeping: %d points lot(s) expired, %d tier(s) changed, %d claim(s) lapsed",
+            report.lots_expired,
+            report.tiers_changed,
+            report.claims_expired,
+        )
+    return report

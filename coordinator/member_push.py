@@ -1,0 +1,203 @@
+"""Member changes going down to kiosks: coalesced deltas, catch-up deltas and snapshots.
+
+One global, monotonic members version. Every push cycle takes the members changed since
+the last push (``member_states.dirty``), stamps them with the next version and sends each
+store one :class:`MemberUpdate` from ``base_version`` to that version (empty if none of the
+changed members is visible there, so the store's chain of versions has no holes).
+
+``included_seq`` is exact: the cycle reads the kiosks' ``applied_seq`` and the member
+records in one consistent view — ingest transactions hold their kiosk row locked until
+commit, and the cycle takes a share lock on the kiosk rows before reading the records —
+so every record contains exactly that kiosk's events up to the stated seq.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from coordinator import schema
+from coordinator.db import lock_counter
+from coordinator.member_records import ScopedRecord, load_records
+from shared.hlc import HLC
+from shared.protocol import MAX_PAYLOAD_BYTES, MAX_SNAPSHOT_CHUNK_MEMBERS, MemberUpdate
+
+log = logging.getLogger(__name__)
+
+PAYLOAD_BUDGET = MAX_PAYLOAD_BYTES - 128 * 1024
+"""Bytes of member records per message, leaving room for the envelope and included_seq."""
+
+
+def lock_kiosk_view(conn: Connection) -> dict[str, list[tuple[str, int]]]:
+    """Share-lock every kiosk row; returns store id -> [(kiosk id, applied seq)]."""
+    k = schema.kiosks
+    rows = conn.execute(
+        sa.select(k.c.kiosk_id, k.c.store_id, k.c.applied_seq, k.c.revoked)
+        .order_by(k.c.kiosk_id)
+        .with_for_update(read=True)
+    ).all()
+    by_store: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for row in rows:
+        if not row.revoked:
+            by_store[row.store_id].append((row.kiosk_id, int(row.applied_seq)))
+    return by_store
+
+
+def _included(by_store: dict[str, list[tuple[str, int]]], store_id: str) -> dict[str, int]:
+    return dict(by_store.get(store_id, []))
+
+
+def collect_push(conn: Connection, hlc: HLC) -> list[MemberUpdate]:
+    """Stamp the changed members with the next version; the deltas to send after commit.
+
+    Runs in a write transaction. Returns [] when nothing changed.
+    """
+    base = lock_counter(conn, "members_version")
+    by_store = lock_kiosk_view(conn)
+    ms = schema.member_states
+    dirty = conn.execute(
+        sa.select(ms.c.member_id, ms.c.change_no)
+        .where(ms.c.dirty.is_(True))
+        .order_by(ms.c.member_id)
+        .limit(MAX_SNAPSHOT_CHUNK_MEMBERS)
+    ).all()
+    if not dirty:
+        return []
+    records = {r.record.member_id: r for r in load_records(conn, [d.member_id for d in dirty])}
+    taken: list[tuple[str, int]] = []
+    size = 0
+    for row in dirty:
+        record = records.get(row.member_id)
+        grow = record.size + 2 if record else 0
+        if taken and size + grow > PAYLOAD_BUDGET:
+            break  # the rest goes with the next cycle
+        size += grow
+        taken.append((row.member_id, row.change_no))
+    version = base + 1
+    conn.execute(
+        sa.update(schema.counters)
+        .where(schema.counters.c.name == "members_version")
+        .values(value=version)
+    )
+    # A member changed again after we read it stays dirty and goes out next cycle.
+    conn.execute(
+        sa.update(ms)
+        .where(ms.c.member_id == sa.bindparam("m_id"), ms.c.change_no == sa.bindparam("m_no"))
+        .values(dirty=False, version=version),
+        [{"m_id": m, "m_no": n} for m, n in taken],
+    )
+    chosen = [records[m] for m, _ in taken if m in records]
+    return [
+        _delta(store_id, base, version, chosen, _included(by_store, store_id), hlc)
+        for store_id in sorted(by_store)
+    ]
+
+
+def _delta(
+    store_id: str,
+    base: int,
+    version: int,
+    chosen: Sequence[ScopedRecord],
+    included: dict[str, int],
+    hlc: HLC,
+) -> MemberUpdate:
+    return MemberUpdate(
+        store_id=store_id,
+        version=version,
+        base_version=base,
+        full=False,
+        members=tuple(r.record for r in chosen if r.visible_in(store_id)),
+        removed=tuple(r.record.member_id for r in chosen if not r.visible_in(store_id)),
+        included_seq=included,
+        hlc_ms=hlc.wall_ms,
+        hlc_c=hlc.counter,
+    )
+
+
+def catch_up(
+    conn: Connection,
+    store_id: str,
+    kiosk_version: int,
+    *,
+    max_delta_members: int,
+    hlc: HLC,
+) -> list[MemberUpdate]:
+    """What a kiosk at ``kiosk_version`` needs: [] (current), one delta, or snapshot chunks.
+
+    Runs in a write transaction (it locks the members version while it reads).
+    """
+    current = lock_counter(conn, "members_version")
+    by_store = lock_kiosk_view(conn)
+    included = _included(by_store, store_id)
+    if kiosk_version > current:
+        # The kiosk has seen versions this database never issued (restored from a backup?).
+        # Versions never go backwards, so move ours past the kiosk's and send everything.
+        log.warning(
+            "a kiosk of store %s reports members version %d above ours (%d); "
+            "advancing the counter and sending a full snapshot",
+            store_id,
+            kiosk_version,
+            current,
+        )
+        current = kiosk_version + 1
+        conn.execute(
+            sa.update(schema.counters)
+            .where(schema.counters.c.name == "members_version")
+            .values(value=current)
+        )
+        return snapshot(conn, store_id, current, included, hlc)
+    if kiosk_version == current:
+        return []
+    ms = schema.member_states
+    if kiosk_version > 0:
+        changed = [
+            r.member_id
+            for r in conn.execute(
+                sa.select(ms.c.member_id)
+                .where(ms.c.version > kiosk_version)
+                .order_by(ms.c.member_id)
+                .limit(max_delta_members + 1)
+            )
+        ]
+        if len(changed) <= max_delta_members:
+            records = load_records(conn, changed)
+            if sum(r.size + 2 for r in records) <= PAYLOAD_BUDGET:
+                return [_delta(store_id, kiosk_version, current, records, included, hlc)]
+    return snapshot(conn, store_id, current, included, hlc)
+
+
+def snapshot(
+    conn: Connection, store_id: str, version: int, included: dict[str, int], hlc: HLC
+) -> list[MemberUpdate]:
+    """Every member visible in the store, as ``full`` chunks of at most 2000 members."""
+    visible = [r for r in load_records(conn, None) if r.visible_in(store_id)]
+    chunks: list[list[ScopedRecord]] = [[]]
+    size = 0
+    for record in visible:
+        current = chunks[-1]
+        if current and (
+            len(current) >= MAX_SNAPSHOT_CHUNK_MEMBERS or size + record.size + 2 > PAYLOAD_BUDGET
+        ):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(record)
+        size += record.size + 2
+    return [
+        MemberUpdate(
+            store_id=store_id,
+            version=version,
+            base_version=0,
+            full=True,
+            chunk=n,
+            chunks=len(chunks),
+            members=tuple(r.record for r in chunk),
+            included_seq=included,
+            hlc_ms=hlc.wall_ms,
+            hlc_c=hlc.counter,
+        )
+        for n, chunk in enumerate(chunks)
+    ]

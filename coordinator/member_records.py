@@ -1,0 +1,81 @@
+"""Member records as kiosks cache them, built from the registry and the folded ledger."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from coordinator import schema
+from coordinator.jsonrows import ledger_from_row, loads_list
+from shared.model import MemberRecord, MemberStatus
+
+
+@dataclass(frozen=True)
+class ScopedRecord:
+    """A record and the stores whose kiosks get it (None: every store)."""
+
+    record: MemberRecord
+    scope: frozenset[str] | None
+    size: int
+    """Bytes of the record's JSON (to keep messages under the payload limit)."""
+
+    def visible_in(self, store_id: str) -> bool:
+        """True when the store's kiosks should hold this member."""
+        return self.scope is None or store_id in self.scope
+
+
+def load_records(conn: Connection, member_ids: Iterable[str] | None) -> list[ScopedRecord]:
+    """Records of registered members (all when ``member_ids`` is None), sorted by id."""
+    m = schema.members
+    ms = schema.member_states
+    query = (
+        sa.select(
+            m.c.member_id,
+            m.c.display_name,
+            m.c.status,
+            m.c.lang,
+            m.c.store_scope,
+            ms.c.ledger,
+            ms.c.tier,
+        )
+        .select_from(m.join(ms, ms.c.member_id == m.c.member_id))
+        .order_by(m.c.member_id)
+    )
+    wanted: list[str] | None = None
+    if member_ids is not None:
+        wanted = sorted(set(member_ids))
+        if not wanted:
+            return []
+    rows: list[sa.Row] = []
+    card_rows: list[sa.Row] = []
+    c = schema.cards
+    card_query = sa.select(c.c.member_id, c.c.uid).where(c.c.status == "active").order_by(c.c.uid)
+    if wanted is None:
+        rows = list(conn.execute(query))
+        card_rows = list(conn.execute(card_query))
+    else:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows.extend(conn.execute(query.where(m.c.member_id.in_(chunk))))
+            card_rows.extend(conn.execute(card_query.where(c.c.member_id.in_(chunk))))
+    cards: dict[str, list[str]] = defaultdict(list)
+    for row in card_rows:
+        cards[row.member_id].append(row.uid)
+    out: list[ScopedRecord] = []
+    for row in rows:
+        record = MemberRecord(
+            member_id=row.member_id,
+            display_name=row.display_name,
+            tier=row.tier or "basic",
+            status=MemberStatus(row.status),
+            cards=tuple(cards.get(row.member_id, ())),
+            lang=row.lang,
+            ledger=ledger_from_row(row.ledger),
+        )
+        scope = None if row.store_scope is None else frozenset(loads_list(row.store_scope))
+        out.append(ScopedRecord(record, scope, len(record.model_dump_json())))
+    return out

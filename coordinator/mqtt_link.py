@@ -1,0 +1,211 @@
+"""The coordinator's MQTT connection (paho-mqtt 2.x, VERSION2 callbacks, MQTT v5).
+
+* Persistent session (``clean_start=False`` with a session expiry): QoS 1 messages wait in
+  the broker while the coordinator restarts.
+* Manual acknowledgement: a QoS 1 message is PUBACKed only after its effect is committed
+  (or it was rejected and counted), so a crash mid-way makes the broker redeliver it.
+* ``ReceiveMaximum`` bounds the unacknowledged messages in our memory (back-pressure).
+* Subscriptions are given by the ingest's handler registry and renewed on every connect.
+
+The paho network thread only enqueues; all work happens on the ingest worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from coordinator.settings import CoordinatorSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One received MQTT message, waiting for the ingest worker."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    mid: int
+    retain: bool
+    received_ms: int
+    generation: int
+    """Connection number it arrived on; a PUBACK is only sent on that same connection."""
+
+
+class MqttLink:
+    """Owns the paho client: connect, subscribe, publish, acknowledge."""
+
+    def __init__(
+        self,
+        settings: CoordinatorSettings,
+        *,
+        on_message: Callable[[Incoming], None],
+        subscriptions: Sequence[tuple[str, int]],
+        wall_ms: Callable[[], int],
+    ):
+        self._settings = settings
+        self._on_message = on_message
+        self._subscriptions = list(subscriptions)
+        self._wall_ms = wall_ms
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self._pending_subscribe: int | None = None
+        self.connects = 0
+        client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=settings.mqtt_client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if settings.mqtt_username:
+            client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+        client.reconnect_delay_set(min_delay=1, max_delay=15)
+        client.max_queued_messages_set(0)
+        client.max_inflight_messages_set(100)
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_message = self._handle_message
+        client.on_subscribe = self._handle_subscribe
+        self._client = client
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background (retrying until the broker answers) and start the loop."""
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._settings.mqtt_session_expiry_s
+        props.ReceiveMaximum = self._settings.mqtt_receive_maximum
+        self._client.connect_async(
+            self._settings.mqtt_host,
+            self._settings.mqtt_port,
+            keepalive=self._settings.mqtt_keepalive_s,
+            clean_start=False,
+            properties=props,
+        )
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect cleanly (the session stays on the broker) and stop the loop."""
+        try:
+            self._client.disconnect()
+        finally:
+            self._client.loop_stop()
+            self.connected.clear()
+
+    def wait_ready(self, timeout: float) -> bool:
+        """Wait until connected and subscribed."""
+        deadline = time.monotonic() + timeout
+        return self.connected.wait(timeout) and self.subscribed.wait(
+            max(0.0, deadline - time.monotonic())
+        )
+
+    # -- outgoing ---------------------------------------------------------------------------
+
+    def publish(self, topic: str, payload: bytes, qos: int, *, retain: bool = False) -> bool:
+        """Queue a message (paho sends it now, or after reconnecting); False if refused."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+            log.warning("publish to %s refused by paho: %s", topic, mqtt.error_string(info.rc))
+            return False
+        return True
+
+    def ack(self, message: Incoming) -> None:
+        """PUBACK a QoS 1 message once its effect is durable."""
+        if message.qos == 0:
+            return
+        with self._lock:
+            same_connection = message.generation == self._generation and self.connected.is_set()
+        if same_connection:
+            self._client.ack(message.mid, message.qos)
+        # Otherwise the broker redelivers it on the new connection; that copy is acked.
+
+    # -- paho callbacks (network thread) ----------------------------------------------------
+
+    def _handle_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            log.warning("broker refused the coordinator's connection: %s", reason)
+            return
+        with self._lock:
+            self._generation += 1
+            self.connects += 1
+        self.connected.set()
+        log.info(
+            "connected to mqtt://%s:%d (session present: %s)",
+            self._settings.mqtt_host,
+            self._settings.mqtt_port,
+            flags.session_present,
+        )
+        if self._subscriptions:
+            self.subscribed.clear()
+            result, mid = client.subscribe(self._subscriptions)
+            self._pending_subscribe = mid
+            if result != mqtt.MQTT_ERR_SUCCESS:
+                log.warning("subscribe failed: %s", mqtt.error_string(result))
+        else:
+            self.subscribed.set()
+
+    def _handle_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        mid: int,
+        reasons: list[ReasonCode],
+        _props: Properties | None,
+    ) -> None:
+        failed = [
+            (topic, str(code))
+            for (topic, _), code in zip(self._subscriptions, reasons, strict=False)
+            if code.is_failure
+        ]
+        if failed:
+            log.warning("broker refused subscriptions: %s", failed)
+        if mid == self._pending_subscribe:
+            self.subscribed.set()
+
+    def _handle_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: Any,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        self.subscribed.clear()
+        if reason.is_failure:
+            log.warning("lost the broker connection (%s); paho reconnects", reason)
+
+    def _handle_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        with self._lock:
+            generation = self._generation
+        self._on_message(
+            Incoming(
+                topic=msg.topic,
+                payload=bytes(msg.payload),
+                qos=msg.qos,
+                mid=msg.mid,
+                retain=bool(msg.retain),
+                received_ms=self._wall_ms(),
+                generation=generation,
+            )
+        )

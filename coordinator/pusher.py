@@ -1,0 +1,84 @@
+"""The member push loop: coalesces member changes into one delta per store per interval."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from coordinator.clock import HlcSource
+from coordinator.db import Database
+from coordinator.member_push import collect_push
+from coordinator.metrics import Metrics
+from shared import topics
+from shared.protocol import Message
+
+log = logging.getLogger(__name__)
+
+
+class MemberPusher:
+    """Wakes when members changed, waits the coalescing interval, then publishes deltas."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        hlc: HlcSource,
+        metrics: Metrics,
+        send: Callable[[str, Message], None],
+        interval_s: float,
+    ):
+        self._db = db
+        self._hlc = hlc
+        self._metrics = metrics
+        self._send = send
+        self._interval = interval_s
+        self._wake = threading.Event()
+        self.cycles = 0
+
+    def wake(self) -> None:
+        """Members changed: push within one interval."""
+        self._wake.set()
+
+    def push_now(self) -> int:
+        """Run one cycle now; returns how many store messages were published."""
+        for attempt in range(5):
+            try:
+                with self._db.write() as conn:
+                    updates = collect_push(conn, self._hlc.now())
+                break
+            except sa.exc.OperationalError as exc:
+                log.warning("member push retried (%d): %s", attempt + 1, exc)
+                time.sleep(0.05 * (attempt + 1))
+        else:
+            self._wake.set()
+            return 0
+        for update in updates:
+            self._send(topics.store_topic(update.store_id), update)
+        if updates:
+            self.cycles += 1
+            self._metrics.member_pushes.inc()
+        return len(updates)
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until ``stop``: one cycle per wake-up, at most one per interval."""
+        while not stop.is_set():
+            if not self._wake.wait(0.5):
+                continue
+            # Coalesce: let more changes arrive before building the delta.
+            if stop.wait(self._interval):
+                break
+            self._wake.clear()
+            try:
+                sent = self.push_now()
+            except Exception:
+                log.exception("member push cycle failed; retrying on the next change")
+                self._wake.set()
+                stop.wait(1.0)
+                continue
+            if sent:
+                # More may be dirty than one message holds: go again.
+                self._wake.set()

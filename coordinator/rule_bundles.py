@@ -1,0 +1,164 @@
+"""Rule bundles: drafts, publication with a per-store scope, and the bundle a store uses.
+
+Versions come from one global counter, so they only grow. A store uses the newest
+published bundle whose scope is empty (every store) or names it. Publishing fills in the
+version, the scope, the QR public keys and the publication time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from coordinator import schema
+from coordinator.db import next_counter
+from coordinator.jsonrows import dumps, loads_list
+from coordinator.qr_keys import published_keys
+from shared.model import RuleBundle, Rules
+
+_SCAN = 500
+
+
+def create_draft(
+    conn: Connection, content: RuleBundle, *, note: str, user: str, now_ms: int
+) -> int:
+    """Store a draft bundle (version 0 until published); returns its bundle id."""
+    result = conn.execute(
+        sa.insert(schema.rule_bundles).values(
+            version=None,
+            status="draft",
+            store_scope=dumps(sorted(content.store_ids)),
+            content=content.model_copy(update={"version": 0}).model_dump_json(),
+            note=note,
+            created_by=user,
+            created_ms=now_ms,
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def publish(
+    conn: Connection,
+    bundle_id: int,
+    *,
+    store_ids: Sequence[str] | None,
+    user: str,
+    now_ms: int,
+) -> RuleBundle:
+    """Publish a draft under the next version; ``store_ids`` (if given) replaces its scope."""
+    rb = schema.rule_bundles
+    row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id).with_for_update()).first()
+    if row is None:
+        raise LookupError(f"rule bundle {bundle_id}")
+    if row.status != "draft":
+        raise ValueError(f"rule bundle {bundle_id} is already {row.status}")
+    scope = (
+        tuple(sorted(set(store_ids)))
+        if store_ids is not None
+        else tuple(loads_list(row.store_scope))
+    )
+    version = next_counter(conn, "rules_version")
+    bundle = RuleBundle.model_validate_json(row.content).model_copy(
+        update={
+            "version": version,
+            "store_ids": scope,
+            "qr_keys": published_keys(conn, now_ms),
+            "published_ms": now_ms,
+        }
+    )
+    conn.execute(
+        sa.update(rb)
+        .where(rb.c.bundle_id == bundle_id)
+        .values(
+            version=version,
+            status="published",
+            store_scope=dumps(list(scope)),
+            content=bundle.model_dump_json(),
+            published_by=user,
+            published_ms=now_ms,
+        )
+    )
+    return bundle
+
+
+def republish(
+    conn: Connection, bundle: RuleBundle, *, user: str, now_ms: int, note: str
+) -> RuleBundle:
+    """Publish a copy of ``bundle`` under a new version (e.g. with rotated QR keys)."""
+    bundle_id = create_draft(conn, bundle, note=note, user=user, now_ms=now_ms)
+    return publish(conn, bundle_id, store_ids=bundle.store_ids, user=user, now_ms=now_ms)
+
+
+def _published(conn: Connection) -> list[sa.Row]:
+    rb = schema.rule_bundles
+    return list(
+        conn.execute(
+            sa.select(rb.c.version, rb.c.store_scope, rb.c.content)
+            .where(rb.c.status == "published")
+            .order_by(rb.c.version.desc())
+            .limit(_SCAN)
+        )
+    )
+
+
+def bundle_for_store(conn: Connection, store_id: str) -> RuleBundle | None:
+    """The newest published bundle that applies to ``store_id``."""
+    for row in _published(conn):
+        scope = loads_list(row.store_scope)
+        if not scope or store_id in scope:
+            return RuleBundle.model_validate_json(row.content)
+    return None
+
+
+def current_bundles(conn: Connection, store_ids: Sequence[str]) -> list[RuleBundle]:
+    """The distinct bundles currently in force: the chain-wide one and any store's own."""
+    found: dict[int, RuleBundle] = {}
+    chain = chain_bundle(conn)
+    if chain is not None:
+        found[chain.version] = chain
+    for store_id in store_ids:
+        bundle = bundle_for_store(conn, store_id)
+        if bundle is not None:
+            found[bundle.version] = bundle
+    return [found[v] for v in sorted(found)]
+
+
+def chain_bundle(conn: Connection) -> RuleBundle | None:
+    """The newest published chain-wide bundle (empty scope)."""
+    rb = schema.rule_bundles
+    content = conn.execute(
+        sa.select(rb.c.content)
+        .where(rb.c.status == "published", rb.c.store_scope == "[]")
+        .order_by(rb.c.version.desc())
+        .limit(1)
+    ).scalar()
+    return RuleBundle.model_validate_json(content) if content else None
+
+
+class ChainRules:
+    """The chain-wide rules the central fold uses for tiers and clock checks (cached)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cached: tuple[int, Rules] = (-1, Rules())
+
+    def __call__(self, conn: Connection) -> Rules:
+        """The rules of the newest chain-wide bundle (defaults before the first one)."""
+        rb = schema.rule_bundles
+        version = conn.execute(
+            sa.select(sa.func.max(rb.c.version)).where(
+                rb.c.status == "published", rb.c.store_scope == "[]"
+            )
+        ).scalar()
+        version = int(version or 0)
+        with self._lock:
+            if self._cached[0] == version:
+                return self._cached[1]
+        bundle = chain_bundle(conn)
+        rules = bundle.rules if bundle is not None else Rules()
+        with self._lock:
+            self._cached = (version, rules)
+        return rules

@@ -1,0 +1,309 @@
+"""Tables of the central ledger (SQLAlchemy Core). Alembic migrations create them.
+
+Portable across SQLite and PostgreSQL: no dialect-specific SQL, JSON kept as text written
+by pydantic (one serialiser on both databases), times as UTC epoch milliseconds.
+Exactly-once rests on constraints here, not on process memory: ``events`` is unique on
+``event_id`` and on ``(source, seq)``; conflicts are unique on ``dedupe_key``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""Autoincrementing keys: BIGINT on PostgreSQL, INTEGER (rowid alias) on SQLite."""
+
+ID = 64
+
+stores = sa.Table(
+    "stores",
+    metadata,
+    sa.Column("store_id", sa.String(ID), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+kiosks = sa.Table(
+    "kiosks",
+    metadata,
+    sa.Column("kiosk_id", sa.String(ID), primary_key=True),
+    sa.Column("store_id", sa.String(ID), sa.ForeignKey("stores.store_id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("mqtt_password_hash", sa.String(300), nullable=True),
+    sa.Column("applied_seq", sa.BigInteger, nullable=False, default=0),
+    # Highest contiguous seq of this kiosk applied to the ledger (what the Ack says).
+    sa.Column("last_event_received_ms", sa.BigInteger, nullable=True),
+    sa.Column("poisoned_count", sa.Integer, nullable=False, default=0),
+    sa.Index(None, "store_id"),
+)
+
+kiosk_health = sa.Table(
+    "kiosk_health",
+    metadata,
+    sa.Column("kiosk_id", sa.String(ID), sa.ForeignKey("kiosks.kiosk_id"), primary_key=True),
+    sa.Column("status_state", sa.String(16), nullable=True),
+    sa.Column("status_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("status_received_ms", sa.BigInteger, nullable=True),
+    sa.Column("heartbeat", sa.Text, nullable=True),
+    sa.Column("heartbeat_received_ms", sa.BigInteger, nullable=True),
+    sa.Column("heartbeat_interval_s", sa.Integer, nullable=True),
+    sa.Column("sync_received_ms", sa.BigInteger, nullable=True),
+    sa.Column("reported_versions", sa.Text, nullable=True),
+    sa.Column("reported_last_seq", sa.BigInteger, nullable=True),
+    sa.Column("last_good_tap_ms", sa.BigInteger, nullable=True),
+)
+
+members = sa.Table(
+    "members",
+    metadata,
+    sa.Column("member_id", sa.String(ID), primary_key=True),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("full_name", sa.String(200), nullable=False, default=""),
+    sa.Column("phone", sa.String(40), nullable=False, default=""),
+    sa.Column("home_store_id", sa.String(ID), sa.ForeignKey("stores.store_id"), nullable=True),
+    sa.Column("store_scope", sa.Text, nullable=True),
+    # JSON list of stores whose kiosks get this member; NULL = every store (the default).
+    sa.Column("status", sa.String(16), nullable=False, default="active"),
+    sa.Column("lang", sa.String(4), nullable=False, default="zh"),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "home_store_id"),
+)
+
+member_states = sa.Table(
+    "member_states",
+    metadata,
+    sa.Column("member_id", sa.String(ID), primary_key=True),
+    sa.Column("ledger", sa.Text, nullable=False),
+    # MemberLedger JSON: the fold of every applied event of the member in sort order.
+    sa.Column("tier", sa.String(ID), nullable=False, default="basic"),
+    sa.Column("last_hlc_ms", sa.BigInteger, nullable=False, default=0),
+    sa.Column("last_hlc_c", sa.BigInteger, nullable=False, default=0),
+    sa.Column("last_source", sa.String(ID), nullable=False, default=""),
+    sa.Column("last_seq", sa.BigInteger, nullable=False, default=0),
+    sa.Column("event_count", sa.Integer, nullable=False, default=0),
+    sa.Column("recomputes", sa.Integer, nullable=False, default=0),
+    sa.Column("next_expiry_ms", sa.BigInteger, nullable=True),
+    # Earliest expiry among lots with points left (the expiry job's index).
+    sa.Column("change_no", sa.BigInteger, nullable=False, default=0),
+    sa.Column("dirty", sa.Boolean, nullable=False, default=False),
+    # Changed since the last member push.
+    sa.Column("version", sa.BigInteger, nullable=False, default=0),
+    # Members version whose push carried this record's current state.
+    sa.Column("updated_ms", sa.BigInteger, nullable=False, default=0),
+    sa.Index(None, "dirty"),
+    sa.Index(None, "version"),
+    sa.Index(None, "next_expiry_ms"),
+)
+
+cards = sa.Table(
+    "cards",
+    metadata,
+    sa.Column("uid", sa.String(20), primary_key=True),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, default="active"),
+    sa.Column("bound_ms", sa.BigInteger, nullable=False),
+    sa.Column("revoked_ms", sa.BigInteger, nullable=True),
+    sa.Column("replaced_by", sa.String(20), nullable=True),
+    sa.Index(None, "member_id"),
+)
+
+deny_entries = sa.Table(
+    "deny_entries",
+    metadata,
+    sa.Column("uid", sa.String(20), primary_key=True),
+    sa.Column("revoked_ms", sa.BigInteger, nullable=False),
+    sa.Column("reason", sa.String(16), nullable=False),
+    sa.Column("removed", sa.Boolean, nullable=False, default=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Index(None, "version"),
+)
+
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+"""Monotonic counters: ``hq_seq``, ``members_version``, ``deny_version``, ``rules_version``."""
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    sa.Column("source", sa.String(ID), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("store_id", sa.String(ID), nullable=True),
+    sa.Column("member_id", sa.String(ID), nullable=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("hlc_ms", sa.BigInteger, nullable=False),
+    sa.Column("hlc_c", sa.BigInteger, nullable=False),
+    sa.Column("wall_ms", sa.BigInteger, nullable=False),
+    sa.Column("received_ms", sa.BigInteger, nullable=False),
+    sa.Column("offline", sa.Boolean, nullable=False),
+    sa.Column("quarantined", sa.Boolean, nullable=False, default=False),
+    # Recorded (the seq is used up, nothing is lost) but never folded: see its conflict.
+    sa.Column("body", sa.Text, nullable=False),
+    # The whole Event as JSON.
+    sa.UniqueConstraint("event_id"),
+    sa.UniqueConstraint("source", "seq"),
+    sa.Index(None, "member_id", "hlc_ms", "hlc_c", "source", "seq"),
+    sa.Index(None, "store_id", "id"),
+    sa.Index(None, "kind", "id"),
+)
+
+held_events = sa.Table(
+    "held_events",
+    metadata,
+    sa.Column("source", sa.String(ID), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("received_ms", sa.BigInteger, nullable=False),
+)
+"""Events that arrived ahead of a gap; applied as soon as the gap is filled."""
+
+conflicts = sa.Table(
+    "conflicts",
+    metadata,
+    sa.Column("conflict_id", sa.String(ID), primary_key=True),
+    sa.Column("dedupe_key", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # open, resolved, or withdrawn (a recomputed fold no longer raises it).
+    sa.Column("member_id", sa.String(ID), nullable=True),
+    sa.Column("subject_id", sa.String(ID), nullable=True),
+    sa.Column("event_id", sa.String(32), nullable=True),
+    sa.Column("kiosk_id", sa.String(ID), nullable=True),
+    sa.Column("store_id", sa.String(ID), nullable=True),
+    sa.Column("store_ids", sa.Text, nullable=False, default="[]"),
+    sa.Column("amount", sa.Integer, nullable=False, default=0),
+    sa.Column("occurrences", sa.Integer, nullable=False, default=1),
+    sa.Column("explanation", sa.Text, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, default="{}"),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("resolved_by", sa.String(ID), nullable=True),
+    sa.Column("resolved_ms", sa.BigInteger, nullable=True),
+    sa.Column("resolution_note", sa.Text, nullable=True),
+    sa.Column("resolution_event_id", sa.String(32), nullable=True),
+    sa.UniqueConstraint("dedupe_key"),
+    sa.Index(None, "status", "created_ms"),
+    sa.Index(None, "member_id"),
+)
+
+rule_bundles = sa.Table(
+    "rule_bundles",
+    metadata,
+    sa.Column("bundle_id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("version", sa.BigInteger, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("store_scope", sa.Text, nullable=False, default="[]"),
+    sa.Column("content", sa.Text, nullable=False),
+    # RuleBundle JSON; version, scope, QR keys and publish time are filled at publish.
+    sa.Column("note", sa.String(200), nullable=False, default=""),
+    sa.Column("created_by", sa.String(ID), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("published_by", sa.String(ID), nullable=True),
+    sa.Column("published_ms", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("version"),
+)
+
+qr_keys = sa.Table(
+    "qr_keys",
+    metadata,
+    sa.Column("key_id", sa.String(16), primary_key=True),
+    sa.Column("private_key", sa.String(64), nullable=False),
+    sa.Column("public_key", sa.String(64), nullable=False),
+    sa.Column("not_before_ms", sa.BigInteger, nullable=False),
+    sa.Column("not_after_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("signing", sa.Boolean, nullable=False, default=False),
+)
+
+coupon_claims = sa.Table(
+    "coupon_claims",
+    metadata,
+    sa.Column("claim_id", sa.String(ID), primary_key=True),
+    sa.Column("coupon_id", sa.String(ID), nullable=False),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("kiosk_id", sa.String(ID), nullable=False),
+    sa.Column("event_id", sa.String(32), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    # granted, denied, consumed or expired.
+    sa.Column("reason", sa.String(40), nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "coupon_id", "status"),
+    sa.Index(None, "status", "expires_ms"),
+)
+
+qr_nonces = sa.Table(
+    "qr_nonces",
+    metadata,
+    sa.Column("nonce", sa.String(32), primary_key=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    sa.Column("kiosk_id", sa.String(ID), nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("campaign_id", sa.String(ID), primary_key=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("coupon_template", sa.Text, nullable=False),
+    sa.Column("segment", sa.Text, nullable=False),
+    sa.Column("issued_count", sa.Integer, nullable=False, default=0),
+    sa.Column("created_by", sa.String(ID), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("username", sa.String(ID), primary_key=True),
+    sa.Column("password_hash", sa.String(300), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("store_id", sa.String(ID), nullable=True),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("actor", sa.String(ID), nullable=False),
+    sa.Column("action", sa.String(60), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, default="{}"),
+    sa.Index(None, "target"),
+)
+
+reject_counters = sa.Table(
+    "reject_counters",
+    metadata,
+    sa.Column("kiosk_key", sa.String(ID), primary_key=True),
+    # The kiosk id when it is registered, ``_unknown`` otherwise (bounded cardinality).
+    sa.Column("reason", sa.String(40), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("first_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_topic", sa.String(300), nullable=False, default=""),
+    sa.Column("last_detail", sa.Text, nullable=False, default=""),
+)

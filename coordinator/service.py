@@ -1,0 +1,172 @@
+"""The coordinator's object graph, built in one place, started and stopped explicitly.
+
+Nothing here runs at import time. :class:`Coordinator` owns the database, the MQTT link,
+the ingest worker, the member pusher and the housekeeping loop; the HTTP API
+(:func:`coordinator.app.create_app`) calls into it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from coordinator import auth, qr_keys, rule_bundles, schema
+from coordinator.clock import Clock, HlcSource, SystemClock
+from coordinator.db import COUNTERS, Database
+from coordinator.housekeeping import run_once
+from coordinator.hq_events import HqRecorder
+from coordinator.ingest import Ingest
+from coordinator.metrics import Metrics
+from coordinator.mqtt_link import MqttLink
+from coordinator.pusher import MemberPusher
+from coordinator.rule_bundles import ChainRules
+from coordinator.settings import CoordinatorSettings
+from coordinator.streams import EventIngest
+from shared import topics
+from shared.model import RuleBundle
+from shared.protocol import Message, encode
+
+log = logging.getLogger(__name__)
+
+
+class Coordinator:
+    """Everything the coordinator is, wired explicitly."""
+
+    def __init__(
+        self,
+        settings: CoordinatorSettings,
+        *,
+        clock: Clock | None = None,
+        database: Database | None = None,
+    ):
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = database or Database(settings.database_url, schema_name=settings.database_schema)
+        self.hlc = HlcSource(self.clock)
+        self.metrics = Metrics()
+        self.rules = ChainRules()
+        self.recorder = HqRecorder(hlc=self.hlc, rules_provider=self.rules)
+        self.events = EventIngest(
+            hlc=self.hlc,
+            rules_provider=self.rules,
+            max_held_per_kiosk=settings.max_held_per_kiosk,
+        )
+        self.pusher = MemberPusher(
+            db=self.db,
+            hlc=self.hlc,
+            metrics=self.metrics,
+            send=self.send,
+            interval_s=settings.member_push_interval_ms / 1000,
+        )
+        self.ingest = Ingest(
+            settings=settings,
+            db=self.db,
+            clock=self.clock,
+            hlc=self.hlc,
+            metrics=self.metrics,
+            events=self.events,
+            send=self.send,
+            members_changed=self.pusher.wake,
+        )
+        self.link: MqttLink | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._tier_cursor = ""
+        self.started = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Migrate, bootstrap, then start the worker threads and the MQTT link."""
+        self.db.migrate()
+        self.bootstrap()
+        self._stop.clear()
+        self._spawn("tapfleet-ingest", self.ingest.run)
+        self._spawn("tapfleet-member-push", self.pusher.run)
+        self._spawn("tapfleet-housekeeping", self._housekeeping_loop)
+        if self.settings.mqtt_enabled:
+            self.link = MqttLink(
+                self.settings,
+                on_message=self.ingest.submit,
+                subscriptions=self.ingest.subscriptions(),
+                wall_ms=self.clock.wall_ms,
+            )
+            self.ingest.set_acker(self.link.ack)
+            self.link.start()
+        self.started = True
+
+    def stop(self) -> None:
+        """Stop accepting messages, finish the current group, disconnect, close the database."""
+        if not self.started:
+            return
+        self.started = False
+        if self.link is not None:
+            self.ingest.wait_idle(5.0)
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads.clear()
+        if self.link is not None:
+            self.link.stop()
+            self.link = None
+        self.db.dispose()
+
+    def _spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def bootstrap(self) -> None:
+        """First-start data: counters, the first HQ admin, a QR key and a default bundle."""
+        now = self.clock.wall_ms()
+        with self.db.write() as conn:
+            have = set(conn.execute(sa.select(schema.counters.c.name)).scalars())
+            for name in COUNTERS:
+                if name not in have:
+                    conn.execute(sa.insert(schema.counters).values(name=name, value=0))
+            auth.ensure_admin(conn, self.settings, now)
+            qr_keys.ensure_signing_key(conn, now)
+            if rule_bundles.chain_bundle(conn) is None:
+                draft = rule_bundles.create_draft(
+                    conn,
+                    RuleBundle(version=0),
+                    note="default rules (created at first start)",
+                    user="system",
+                    now_ms=now,
+                )
+                rule_bundles.publish(conn, draft, store_ids=(), user="system", now_ms=now)
+
+    def _housekeeping_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.housekeeping_interval_s):
+            try:
+                self.housekeeping()
+            except Exception:
+                log.exception("housekeeping failed; trying again next interval")
+
+    def housekeeping(self) -> None:
+        """Run points expiry, tier review and claim expiry once."""
+        report = run_once(
+            self.db, self.recorder, self.rules, self.clock.wall_ms(), self._tier_cursor
+        )
+        self._tier_cursor = report.tier_cursor
+        if report.lots_expired or report.tiers_changed:
+            self.pusher.wake()
+
+    # -- outgoing ---------------------------------------------------------------------------
+
+    def send(self, topic: str, message: Message) -> None:
+        """Publish a downstream message (after the commit that produced it)."""
+        self.metrics.published.labels(type=getattr(message, "type", "?")).inc()
+        if self.link is None:
+            return
+        channel = topics.parse(topic).channel
+        self.link.publish(topic, encode(message), topics.QOS[channel])
+
+    def mqtt_connected(self) -> bool:
+        """True while the broker connection is up."""
+        connected = self.link is not None and self.link.connected.is_set()
+        self.metrics.mqtt_connected.set(1 if connected else 0)
+        return connected
