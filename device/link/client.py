@@ -295,11 +295,17 @@ class KioskLink:
             password = s.password.get_secret_value() if s.password is not None else None
             client.username_pw_set(s.username, password)
         if s.ca_file is not None:
-            client.tls_set(
-                ca_certs=str(s.ca_file),
-                certfile=str(s.cert_file) if s.cert_file else None,
-                keyfile=str(s.key_file) if s.key_file else None,
-            )
+            try:
+                client.tls_set(
+                    ca_certs=str(s.ca_file),
+                    certfile=str(s.cert_file) if s.cert_file else None,
+                    keyfile=str(s.key_file) if s.key_file else None,
+                )
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                raise LinkError(
+                    f"cannot load the TLS files (ca_file={s.ca_file}, cert_file={s.cert_file}, "
+                    f"key_file={s.key_file}): {exc}; fix the paths or reprovision the kiosk"
+                ) from exc
         client.will_set(
             topics.kiosk_topic(self.kiosk_id, Channel.STATUS),
             p.encode(self._status("offline", stamped=False)),

@@ -9,16 +9,15 @@ from typing import Any
 import pytest
 
 from device.link import KioskLink, LinkSettings
-from tests.link.broker import Broker
 from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
+from tests.support.broker import Broker, start_broker
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A running private Mosquitto on a free port; killed at teardown."""
-    b = Broker(tmp_path / "broker")
-    b.start()
+    """A running private Mosquitto (the project's shipped config) on a free port."""
+    b = start_broker(tmp_path)
     try:
         yield b
     finally:

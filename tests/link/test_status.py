@@ -13,9 +13,9 @@ from device.link import KioskLink
 from shared import protocol as p
 from shared import topics
 from shared.topics import Channel
-from tests.link.broker import Broker
 from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
+from tests.support.broker import Broker
 
 ROOT = Path(__file__).resolve().parents[2]
 

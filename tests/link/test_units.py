@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from device.link import Backoff, LinkSettings
+from device.link import Backoff, KioskLink, LinkError, LinkSettings
 from device.link.window import SendWindow
+from device.ports import OutboxStats
 
 
 def test_window_bounds_in_flight_and_plans_from_the_cursor() -> None:
@@ -94,3 +96,17 @@ def test_settings_refuse_inconsistent_tls_and_unknown_fields() -> None:
     with pytest.raises(ValidationError):
         s.port = 1  # type: ignore[misc]  # frozen
     assert all(f.description for f in LinkSettings.model_fields.values())
+
+
+def test_missing_tls_files_fail_at_start_with_a_clear_error(tmp_path: Path) -> None:
+    class NoLedger:
+        kiosk_id, store_id = "k1", "s1"
+
+        def outbox_stats(self) -> OutboxStats:
+            return OutboxStats(0, 0, 0, None)
+
+    settings = LinkSettings(ca_file=tmp_path / "missing-ca.pem")
+    link = KioskLink(settings, NoLedger())  # type: ignore[arg-type]
+    with pytest.raises(LinkError, match=r"missing-ca\.pem"):
+        link.start()
+    link.stop()
