@@ -15,7 +15,12 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
-from device.ledger.errors import LedgerCorrupt, LedgerIdentityMismatch, LedgerStorageFull
+from device.ledger.errors import (
+    LedgerCorrupt,
+    LedgerError,
+    LedgerIdentityMismatch,
+    LedgerStorageFull,
+)
 from device.ledger.schema import migrate
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -141,7 +146,13 @@ def open_database(path: Path, kiosk_id: str, store_id: str, now_ms: int) -> sqli
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         _create(path, kiosk_id, store_id, now_ms)
-    conn = _connect(path, create=False)
+    try:
+        conn = _connect(path, create=False)
+    except sqlite3.OperationalError as exc:
+        raise LedgerError(
+            f"The kiosk ledger {path} cannot be opened ({exc}); check that the path exists "
+            "and that the kiosk user may read and write it and its folder."
+        ) from exc
     try:
         quick_check(conn, path)
         row = conn.execute(

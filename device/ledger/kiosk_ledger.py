@@ -404,6 +404,8 @@ class KioskLedger:
     def set_online(self, online: bool) -> None:
         """The link reports whether the coordinator is reachable; offline time is tracked."""
         with self._lock:
+            if online == self._online:
+                return  # nothing changed: no write (the link may repeat itself)
             now = self._now_ms()
             if online:
                 self._offline_since_ms = None

@@ -91,7 +91,7 @@ CREATE TABLE members (
     member_id TEXT PRIMARY KEY,
     record TEXT NOT NULL,
     included_seq INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
+);
 
 CREATE TABLE cards (
     uid TEXT PRIMARY KEY,
@@ -136,7 +136,7 @@ CREATE TABLE snapshot_members (
     member_id TEXT PRIMARY KEY,
     record TEXT NOT NULL,
     included_seq INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 """
 
 MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial kiosk ledger", _INITIAL),)

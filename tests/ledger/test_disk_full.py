@@ -144,7 +144,8 @@ def test_full_disk_refuses_cleanly_and_recovers(disk: Disk, clock: FakeClock):
         assert seqs == list(range(1, before + 3))
 
 
-def test_disk_is_real_when_running_as_root(disk: Disk):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root; the disk-full test used max_page_count")
-    assert disk.real, "running as root, the small filesystem should have mounted"
+def test_disk_is_real_in_ci(disk: Disk):
+    """CI runs as root on a machine that can mount: the real full disk must be what ran."""
+    if not (os.environ.get("CI") and os.geteuid() == 0):
+        pytest.skip("outside CI as root the max_page_count fallback is acceptable")
+    assert disk.real, "CI runs as root: the small tmpfs should have mounted"
