@@ -1,0 +1,186 @@
+"""Who may act on the kiosk screen right now: the member who just tapped, or logged-in staff.
+
+A member session is bound to one accepted tap: the page gets an opaque token with the tap
+result and every redemption names only that token, never a member id, so the page cannot
+act for anyone else. A new tap replaces the session; it expires after a short time.
+
+Staff log in with the PIN (hashed in the settings, with a lockout after repeated wrong
+PINs) or a staff card; the session closes after a period without activity. Time comes from
+the injected clock's monotonic seconds, so tests need no sleeps.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass, replace
+
+from device.ports import Clock
+from device.staff_pin import verify_pin
+
+
+@dataclass(frozen=True)
+class MemberSession:
+    """The member who just tapped, for a short redemption session."""
+
+    token: str
+    member_id: str
+    lang: str
+    expires_at: float
+    """Monotonic seconds."""
+
+
+class MemberSessions:
+    """At most one live member session: the latest accepted tap's. Thread-safe."""
+
+    def __init__(self, clock: Clock, ttl_s: float) -> None:
+        self._clock = clock
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._current: MemberSession | None = None
+
+    def open(self, member_id: str, lang: str) -> MemberSession:
+        """Start a session for ``member_id`` (ending any previous one)."""
+        session = MemberSession(
+            token=secrets.token_urlsafe(18),
+            member_id=member_id,
+            lang=lang,
+            expires_at=self._clock.monotonic() + self.ttl_s,
+        )
+        with self._lock:
+            self._current = session
+        return session
+
+    def get(self, token: str | None) -> MemberSession | None:
+        """The live session for ``token``, or None (unknown, replaced or expired)."""
+        if not token:
+            return None
+        with self._lock:
+            current = self._current
+            if current is None or not secrets.compare_digest(current.token, token):
+                return None
+            if self._clock.monotonic() >= current.expires_at:
+                self._current = None
+                return None
+            return current
+
+    def remaining_s(self, session: MemberSession) -> float:
+        """Seconds left in ``session``."""
+        return max(0.0, session.expires_at - self._clock.monotonic())
+
+    def end(self, token: str | None = None) -> None:
+        """End the session for ``token`` (or whichever is live when None)."""
+        with self._lock:
+            if self._current is not None and (token is None or self._current.token == token):
+                self._current = None
+
+
+@dataclass(frozen=True)
+class StaffSession:
+    """A logged-in staff user."""
+
+    token: str
+    staff_id: str
+    via: str
+    """``pin`` or ``card``."""
+    last_active: float
+
+
+@dataclass(frozen=True)
+class LoginRefused:
+    """Why a PIN login failed: ``wrong_pin`` or ``locked`` (retry after some seconds)."""
+
+    reason: str
+    retry_after_s: float = 0.0
+    attempts_left: int = 0
+
+
+class StaffSessions:
+    """One staff session at a time, PIN lockout, idle timeout. Thread-safe."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        pin_hash: str,
+        staff_id: str,
+        cards: tuple[str, ...],
+        idle_s: float,
+        max_attempts: int,
+        lockout_s: float,
+    ) -> None:
+        self._clock = clock
+        self._pin_hash = pin_hash
+        self._staff_id = staff_id
+        self._cards = frozenset(cards)
+        self.idle_s = idle_s
+        self._max_attempts = max_attempts
+        self._lockout_s = lockout_s
+        self._lock = threading.Lock()
+        self._current: StaffSession | None = None
+        self._failures = 0
+        self._locked_until = 0.0
+
+    def is_staff_card(self, uid: str) -> bool:
+        """True when ``uid`` is one of the configured staff cards."""
+        return uid.upper() in self._cards
+
+    def login_pin(self, pin: str) -> StaffSession | LoginRefused:
+        """Check the PIN; a session on success, a refusal (wrong or locked) otherwise."""
+        now = self._clock.monotonic()
+        with self._lock:
+            if now < self._locked_until:
+                return LoginRefused("locked", retry_after_s=self._locked_until - now)
+        ok = verify_pin(pin, self._pin_hash)  # slow on purpose: outside the lock
+        with self._lock:
+            if not ok:
+                self._failures += 1
+                if self._failures >= self._max_attempts:
+                    self._failures = 0
+                    self._locked_until = now + self._lockout_s
+                    return LoginRefused("locked", retry_after_s=self._lockout_s)
+                return LoginRefused("wrong_pin", attempts_left=self._max_attempts - self._failures)
+            self._failures = 0
+            return self._open(self._staff_id, "pin", now)
+
+    def login_card(self, uid: str) -> StaffSession | None:
+        """A session for a staff card, or None when ``uid`` is not a staff card."""
+        uid = uid.upper()
+        if uid not in self._cards:
+            return None
+        with self._lock:
+            return self._open(f"card-{uid}", "card", self._clock.monotonic())
+
+    def _open(self, staff_id: str, via: str, now: float) -> StaffSession:
+        self._current = StaffSession(secrets.token_urlsafe(18), staff_id, via, now)
+        return self._current
+
+    def get(self, token: str | None, *, touch: bool = True) -> StaffSession | None:
+        """The live session for ``token`` (activity extends it), or None."""
+        if not token:
+            return None
+        now = self._clock.monotonic()
+        with self._lock:
+            current = self._current
+            if current is None or not secrets.compare_digest(current.token, token):
+                return None
+            if now - current.last_active >= self.idle_s:
+                self._current = None
+                return None
+            if touch:
+                self._current = replace(current, last_active=now)
+            return self._current
+
+    def active(self) -> StaffSession | None:
+        """The live session, if any (does not count as activity)."""
+        with self._lock:
+            current = self._current
+        if current is None:
+            return None
+        return self.get(current.token, touch=False)
+
+    def logout(self, token: str | None = None) -> None:
+        """End the staff session (the one for ``token``, or whichever is live)."""
+        with self._lock:
+            if self._current is not None and (token is None or self._current.token == token):
+                self._current = None

@@ -1,0 +1,247 @@
+"""The kiosk's settings: one typed model, loaded from a TOML or JSON file plus the environment.
+
+Precedence, highest first: environment variables ``TAPFLEET_KIOSK_<FIELD>`` (nested fields
+with ``__``, e.g. ``TAPFLEET_KIOSK_LINK__HOST``), then the values given (the config file),
+then the defaults below. Unknown keys are refused, so a typo fails loudly at start-up.
+
+A minimal ``kiosk.toml``::
+
+    kiosk_id = "k-s1-1"
+    store_id = "s1"
+    ledger_path = "/var/lib/tapfleet/ledger.sqlite"
+
+    [nfc]
+    path = "usb"
+
+    [link]
+    host = "mqtt.example.internal"
+
+    [staff]
+    pin_hash = "pbkdf2_sha256$120000$...$..."   # tapfleet kiosk --hash-pin
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from device.errors import DeviceError
+from device.link.settings import LinkSettings
+from device.staff_pin import DEV_PIN, DEV_PIN_HASH, parse_pin_hash, verify_pin
+from shared.model import Id, Uid
+
+ENV_PREFIX = "TAPFLEET_KIOSK_"
+
+
+class SettingsError(DeviceError):
+    """The kiosk's configuration is missing, unreadable or invalid."""
+
+    code = "settings_error"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NfcSettings(_Section):
+    """The NFC card reader (nfcpy)."""
+
+    path: str | None = Field(
+        "usb",
+        description="nfcpy device path: 'usb' (first USB reader), 'usb:054c:06c1', "
+        "'tty:USB0:pn532', or 'udp:127.0.0.1:PORT' for a simulated card. Empty or null "
+        "disables the card reader (QR only).",
+    )
+    targets: tuple[Literal["106A", "106B", "212F", "424F"], ...] = Field(
+        ("106A", "212F"),
+        min_length=1,
+        description="Technologies to poll, in order: 106A for Type 2/4 cards (NTAG, "
+        "Ultralight), 212F for FeliCa. Every extra type slows each poll round.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class CameraSettings(_Section):
+    """The camera that scans member QR codes."""
+
+    source: str | None = Field(
+        None,
+        description="OpenCV capture source: a camera index ('0'), a device path "
+        "('/dev/video0') or a stream URL. Null disables QR scanning (cards only).",
+    )
+    decoder: Literal["zxing", "pyzbar"] = Field(
+        "zxing", description="QR decoder backend: zxing-cpp (default, faster) or pyzbar."
+    )
+
+
+class UiSettings(_Section):
+    """The local web UI that Chromium shows full-screen on the touchscreen."""
+
+    host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address the UI listens on. Keep 127.0.0.1 on a kiosk: the screen is "
+        "the only client, and the page's session tokens must not leave the device.",
+    )
+    port: int = Field(8080, ge=0, le=65535, description="UI port; 0 picks a free port.")
+    default_lang: Literal["zh", "en"] = Field(
+        "zh", description="Language of the idle screen (a tap switches to the member's)."
+    )
+    result_display_s: float = Field(
+        6.0, gt=0, le=120, description="How long a tap result stays before the idle screen."
+    )
+    member_session_s: float = Field(
+        45.0,
+        gt=0,
+        le=600,
+        description="After a tap, how long the member may redeem points or coupons on screen.",
+    )
+
+
+class StaffSettings(_Section):
+    """Staff mode: PIN or staff card, redemptions on behalf, undo, roster, sync status."""
+
+    pin_hash: str = Field(
+        DEV_PIN_HASH,
+        description="PBKDF2 hash of the staff PIN (`tapfleet kiosk --hash-pin`). The default "
+        f"is the development PIN {DEV_PIN} and is refused outside dev mode.",
+    )
+    staff_id: Id = Field(
+        "store-staff", description="Staff id recorded on actions taken after a PIN login."
+    )
+    cards: tuple[Uid, ...] = Field(
+        (),
+        description="UIDs (upper-case hex) of staff cards; tapping one opens staff mode "
+        "and the staff id recorded is 'card-<UID>'.",
+    )
+    session_idle_s: float = Field(
+        120.0, gt=0, le=3600, description="Staff mode closes after this long without activity."
+    )
+    max_pin_attempts: int = Field(
+        5, ge=1, le=100, description="Wrong PINs in a row before the PIN pad locks."
+    )
+    lockout_s: float = Field(60.0, ge=0, le=3600, description="How long the PIN pad stays locked.")
+
+    @field_validator("pin_hash")
+    @classmethod
+    def _well_formed(cls, value: str) -> str:
+        parse_pin_hash(value)  # raises PinHashError (a ValueError) saying what to do
+        return value
+
+    @field_validator("cards", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return tuple(v.upper().replace(":", "") if isinstance(v, str) else v for v in value)
+        return value
+
+
+class KioskSettings(BaseSettings):
+    """Everything one kiosk needs to run. Only kiosk_id, store_id and ledger_path are required."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
+
+    kiosk_id: Id = Field(description="This kiosk's id; must match its MQTT user and ACL.")
+    store_id: Id = Field(description="The store this kiosk stands in.")
+    ledger_path: Path = Field(
+        description="The kiosk's SQLite ledger (journal, outbox, cached members). Created on "
+        "first start; never delete it: it may hold taps the coordinator has not seen."
+    )
+    dev_mode: bool = Field(
+        False,
+        description="Development mode: allows the default staff PIN. Never on a real kiosk.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level of `tapfleet kiosk`."
+    )
+    nfc: NfcSettings = Field(default_factory=NfcSettings, description="NFC card reader.")
+    camera: CameraSettings = Field(
+        default_factory=CameraSettings, description="QR camera (off unless a source is set)."
+    )
+    link: LinkSettings = Field(
+        default_factory=LinkSettings, description="MQTT link to the coordinator."
+    )
+    ui: UiSettings = Field(default_factory=UiSettings, description="Local touchscreen web UI.")
+    staff: StaffSettings = Field(default_factory=StaffSettings, description="Staff mode.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first, then the given values (the config file); no dotenv, no secrets dir."""
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _no_default_secrets(self) -> Self:
+        if not self.dev_mode and verify_pin(DEV_PIN, self.staff.pin_hash):
+            raise ValueError(
+                f"staff.pin_hash is the development PIN {DEV_PIN}; set a real one "
+                "(generate it with `tapfleet kiosk --hash-pin`) or set dev_mode = true "
+                "on a development machine"
+            )
+        return self
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The raw mapping in a ``.toml`` or ``.json`` config file; SettingsError if unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"cannot read kiosk config {path}: {exc.strerror or exc}") from exc
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+        raise SettingsError(f"kiosk config {path} is not valid {kind}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SettingsError(f"kiosk config {path} must hold a table/object of settings")
+    return data
+
+
+def load_settings(path: Path | None, overrides: Mapping[str, Any] | None = None) -> KioskSettings:
+    """Settings from ``path`` (TOML, or JSON by suffix) under the environment's overrides.
+
+    Relative ``ledger_path`` values are resolved against the config file's folder.
+    Raises SettingsError with every problem listed, each naming its field.
+    """
+    data: dict[str, Any] = read_config_file(path) if path is not None else {}
+    if overrides:
+        data.update(overrides)
+    if path is not None and isinstance(data.get("ledger_path"), str):
+        ledger = Path(data["ledger_path"]).expanduser()
+        if not ledger.is_absolute():
+            data["ledger_path"] = str(path.parent / ledger)
+    try:
+        return KioskSettings(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        where = f" in {path}" if path is not None else ""
+        raise SettingsError(f"invalid kiosk settings{where}: {problems}") from exc

@@ -1,0 +1,131 @@
+"""``tapfleet kiosk --config FILE`` as a subprocess: how a demo or systemd starts a kiosk."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from device.kiosk_cli import READY_MARKER
+from device.staff_pin import verify_pin
+from tests.kiosk.conftest import STAFF_PIN_HASH, free_tcp_port
+from tests.kiosk.seed import seed_ledger
+
+TAPFLEET = [sys.executable, "-m", "device.cli"]
+
+
+class Proc:
+    """A subprocess whose stdout lines are collected on a thread."""
+
+    def __init__(self, args: list[str], cwd: Path) -> None:
+        self.popen = subprocess.Popen(
+            args,
+            cwd=cwd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.popen.stdout is not None
+        for line in self.popen.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_line(self, prefix: str, timeout_s: float = 30.0) -> str:
+        """The first stdout line starting with ``prefix``."""
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout_s)
+            except queue.Empty:
+                raise AssertionError(f"no '{prefix}' line within {timeout_s} s") from None
+            if line.startswith(prefix):
+                return line
+
+    def kill(self) -> None:
+        """Make sure the process is gone."""
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    """Processes started by a test; killed at teardown even if the test failed."""
+    started: list[Proc] = []
+    yield started
+    for proc in started:
+        proc.kill()
+
+
+def config(tmp_path: Path, **extra: str) -> Path:
+    lines = [
+        'kiosk_id = "k-cli"',
+        'store_id = "s1"',
+        'ledger_path = "ledger.sqlite"',
+        "[nfc]",
+        'path = ""',
+        "[ui]",
+        "port = 0",
+        "[link]",
+        f"port = {free_tcp_port()}",
+        "reconnect_max_s = 1",
+        "[staff]",
+        f'pin_hash = "{STAFF_PIN_HASH}"',
+    ]
+    path = tmp_path / "kiosk.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_kiosk_runs_as_a_subprocess_and_stops_on_sigterm(tmp_path: Path, procs: list[Proc]) -> None:
+    cfg = config(tmp_path)
+    seed_ledger(tmp_path / "ledger.sqlite", kiosk_id="k-cli", store_id="s1")
+    proc = Proc([*TAPFLEET, "kiosk", "--config", str(cfg)], tmp_path)
+    procs.append(proc)
+    ready = proc.wait_line(READY_MARKER)
+    fields = dict(part.split("=", 1) for part in ready.split()[1:])
+    assert fields["kiosk_id"] == "k-cli" and fields["store_id"] == "s1"
+    health = httpx.get(fields["ui"] + "/healthz", timeout=5).json()
+    assert health == {"ok": True, "kiosk_id": "k-cli", "store_id": "s1"}
+    status = httpx.get(fields["ui"] + "/api/status", timeout=5).json()
+    assert status["ready"] is True and status["nfc"] is None
+
+    proc.popen.send_signal(signal.SIGTERM)
+    assert proc.popen.wait(20) == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(fields["ui"] + "/healthz", timeout=2)
+
+
+def test_bad_config_exits_with_a_clear_message(tmp_path: Path, procs: list[Proc]) -> None:
+    cfg = tmp_path / "kiosk.toml"
+    cfg.write_text('kiosk_id = "k1"\nstore_id = "s1"\nledger_path = "l.sqlite"\n[ui]\nprot = 1\n')
+    proc = Proc([*TAPFLEET, "kiosk", "--config", str(cfg)], tmp_path)
+    procs.append(proc)
+    assert proc.popen.wait(30) == 2
+    assert proc.popen.stderr is not None
+    err = proc.popen.stderr.read()
+    assert "ui.prot" in err and str(cfg) in err
+    assert not (tmp_path / "l.sqlite").exists()  # nothing was created
+
+
+def test_hash_pin(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*TAPFLEET, "kiosk", "--hash-pin"],
+        input="975310\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert verify_pin("975310", done.stdout.strip())
