@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -90,13 +91,22 @@ def make_settings(tmp_path: Path, broker: Broker, **overrides: object) -> Coordi
     return CoordinatorSettings(**values)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-def harness(tmp_path: Path, broker: Broker) -> Iterator[Harness]:
-    """The coordinator app (started) with a harness; kiosks are closed at the end."""
-    app = create_app(make_settings(tmp_path, broker))
+@contextmanager
+def running_harness(
+    tmp_path: Path, broker: Broker, database: Database | None = None, **settings: object
+) -> Iterator[Harness]:
+    """Start a coordinator app on ``database`` (default: SQLite in tmp_path) with a harness."""
+    app = create_app(make_settings(tmp_path, broker, **settings), database=database)
     with TestClient(app) as client:
         h = Harness(client, broker)
         try:
             yield h
         finally:
             h.close_kiosks()
+
+
+@pytest.fixture
+def harness(tmp_path: Path, broker: Broker) -> Iterator[Harness]:
+    """The coordinator app (started) with a harness; kiosks are closed at the end."""
+    with running_harness(tmp_path, broker) as h:
+        yield h

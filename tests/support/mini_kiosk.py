@@ -385,6 +385,10 @@ class MiniKiosk:
             sent += 1
         return sent
 
+    def publish_now(self, topic: str, payload: bytes) -> None:
+        """Publish at once, bypassing ``publish_hook`` (the hook's own way out)."""
+        self._publish(topic, payload)
+
     def send_raw(self, topic: str, payload: bytes, qos: int = 1) -> None:
         """Publish anything (tests of bad input)."""
         client = self._client
