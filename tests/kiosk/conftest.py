@@ -3,7 +3,8 @@
 * ``kiosk_factory`` starts a real :class:`device.app.KioskApp` (real SQLite ledger seeded as
   after a sync, real nfcpy reader on the ``udp`` transport, real MQTT link, real uvicorn UI)
   and stops it at teardown.
-* ``broker`` is a private Mosquitto on a free port, killed at teardown.
+* ``broker`` is a private Mosquitto (``tests.support.broker``: the shipped config) on a free
+  port, stopped at teardown.
 * ``page`` is a fresh page in headless Chromium (``/usr/bin/chromium`` through playwright),
   1024x600 like the Pi touchscreen; on failure a screenshot goes to ``artifacts_dir``, and a
   JavaScript error on the page fails the test.
@@ -11,9 +12,7 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from device.staff_pin import hash_pin
 from shared.model import QrKey
 from simulators.nfc import VirtualCard
 from tests.kiosk.seed import ANNA, BOB, STAFF_CARD, STUDENT, STUDENT2, Person, seed_ledger
+from tests.support.broker import Broker, start_broker
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -70,66 +70,10 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str
 # --- broker -------------------------------------------------------------------------------------
 
 
-class Broker:
-    """A private Mosquitto on 127.0.0.1 (restartable on the same port)."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.host = "127.0.0.1"
-        self.port = free_tcp_port()
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.conf = workdir / "mosquitto.conf"
-        self.log = workdir / "mosquitto.log"
-        lines = [
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
-            "persistence false",
-            "max_queued_messages 100000",
-            f"log_dest file {self.log}",
-        ]
-        if os.geteuid() == 0:
-            lines.append("user root")
-        self.conf.write_text("\n".join(lines) + "\n")
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start and wait until it accepts connections."""
-        self._proc = subprocess.Popen(
-            ["mosquitto", "-c", str(self.conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-        def listening() -> bool:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-1000:]}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return True
-            except OSError:
-                return False
-
-        wait_until(listening, 10, "mosquitto to listen")
-
-    def stop(self) -> None:
-        """Stop the broker (kill if it hangs)."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A running private Mosquitto; stopped at teardown."""
-    b = Broker(tmp_path / "broker")
-    b.start()
+    """A running private Mosquitto with the project's shipped config; stopped at teardown."""
+    b = start_broker(tmp_path)
     try:
         yield b
     finally:

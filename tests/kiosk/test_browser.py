@@ -21,10 +21,8 @@ from simulators.camera.server import SimulatedCamera
 from tests.kiosk.claims_stub import ClaimStub
 from tests.kiosk.conftest import (
     STAFF_PIN,
-    Broker,
     KioskFactory,
     open_kiosk_page,
-    wait_until,
 )
 from tests.kiosk.seed import (
     ANNA,
@@ -35,6 +33,7 @@ from tests.kiosk.seed import (
     STUDENT,
     STUDENT2,
 )
+from tests.support.broker import Broker
 
 pytestmark = pytest.mark.browser
 
@@ -298,7 +297,7 @@ def test_sync_status_page(kiosk_factory: KioskFactory, broker: Broker, page: Any
     expect(page.locator("#sync-nfc")).to_have_text("正常")
     # No coordinator acknowledges here: the check-in waits in the outbox.
     expect(page.locator("#sync-outbox")).to_have_text("1")
-    wait_until(lambda: kiosk.app.ledger is not None, 1)
+    expect(page.locator("#sync-versions")).to_have_text("1 / 1 / 0")  # rules/members/deny
 
 
 def open_coupons(page: Any, kiosk: Any) -> None:
@@ -376,3 +375,19 @@ def test_qr_code_from_the_camera(kiosk_factory: KioskFactory, page: Any) -> None
         old = issue_token(private, "k1", ANNA.member_id, now_ms - 600_000, 60)
         camera.show_token(old, seconds=2)
         expect(page.locator("#result-message")).to_have_text("会员码已过期，请在手机上刷新后重试。")
+
+
+def test_screens_time_out_back_to_idle(kiosk_factory: KioskFactory, page: Any) -> None:
+    kiosk = kiosk_factory(ui={"result_display_s": 1}, staff={"session_idle_s": 1})
+    open_kiosk_page(page, kiosk)
+    kiosk.tap(BOB.card)
+    expect(page.locator("#result-name")).to_have_text("Welcome, Bob S.")
+    expect(page.locator("#view-idle")).to_be_visible()  # after a second, untouched
+    expect(page.locator("#idle-prompt")).to_have_text("请刷会员卡或出示会员码")  # default lang
+
+    page.click("#staff-button")
+    enter_pin(page, STAFF_PIN)
+    expect(page.locator("#view-staff")).to_be_visible()
+    expect(page.locator("#view-idle")).to_be_visible()  # staff mode closes when left idle
+    service = kiosk.app.service
+    assert service is not None and service.staff.active() is None

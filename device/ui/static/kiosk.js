@@ -697,7 +697,7 @@ async function loadSync() {
     ["sync_outbox", s.outbox_depth, "sync-outbox"],
     ["sync_oldest", s.oldest_unacked_age_s === null ? "—" : s.oldest_unacked_age_s],
     ["sync_seq", s.last_seq + " / " + s.acked_seq + " / " + s.confirmed_seq],
-    ["sync_versions", s.versions.rules + " / " + s.versions.members + " / " + s.versions.deny],
+    ["sync_versions", s.versions.rules + " / " + s.versions.members + " / " + s.versions.deny, "sync-versions"],
     ["sync_members", s.members],
     ["sync_unconfirmed", s.unconfirmed_sessions + " / " + s.unconfirmed_points],
     ["sync_last_ack", s.last_ack || "—"],
