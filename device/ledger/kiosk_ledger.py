@@ -701,8 +701,9 @@ def _known(view: MemberView | None) -> str | None:
     return view.record.member_id if view else None
 
 
-def _staff(staff_id: str | None) -> CredentialRef | None:
-    return CredentialRef(kind=CredentialKind.STAFF, staff_id=staff_id) if staff_id else None
+def _staff(staff_id: str | None) -> CredentialRef:
+    """Requests made through the kiosk screen (by staff, when ``staff_id`` is given)."""
+    return CredentialRef(kind=CredentialKind.STAFF, staff_id=staff_id)
 
 
 def _summary(view: MemberView, new_events: list[Event], now_ms: int) -> MemberSummary:

@@ -28,6 +28,7 @@ from shared.decide import Accepted, ClaimOutcome, NeedsClaim
 from shared.events import (
     REVERSIBLE_KINDS,
     Adjustment,
+    CheckIn,
     ClassSignIn,
     CouponIssue,
     Event,
@@ -314,6 +315,17 @@ class KioskLedgerMachine(RuleBasedStateMachine):
                 key = (e.member_id, e.body.class_session_id)
                 paid[key] = paid.get(key, 0) - 1
         assert all(n in (0, 1) for n in paid.values()), paid
+
+    @invariant()
+    def no_second_checkin_within_the_double_tap_window(self) -> None:
+        window_ms = bundle().rules.double_tap_window_s * 1000
+        undone = {e.body.target_event_id for e in self.events if isinstance(e.body, Reversal)}
+        last: dict[str | None, int] = {}
+        for e in self.events:
+            if isinstance(e.body, CheckIn) and e.event_id not in undone:
+                previous = last.get(e.member_id)
+                assert previous is None or e.hlc_ms - previous >= window_ms, e
+                last[e.member_id] = e.hlc_ms
 
 
 KioskLedgerMachine.TestCase.settings = settings(
