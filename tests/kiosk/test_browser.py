@@ -391,3 +391,34 @@ def test_screens_time_out_back_to_idle(kiosk_factory: KioskFactory, page: Any) -
     expect(page.locator("#view-idle")).to_be_visible()  # staff mode closes when left idle
     service = kiosk.app.service
     assert service is not None and service.staff.active() is None
+
+
+SMALL_BUTTONS = """() => Array.from(document.querySelectorAll('button'))
+    .filter((b) => b.offsetParent !== null)
+    .map((b) => [b.textContent.trim(), b.getBoundingClientRect()])
+    .filter(([, r]) => r.width < 64 || r.height < 64)
+    .map(([text, r]) => `${text}: ${Math.round(r.width)}x${Math.round(r.height)}`)"""
+
+
+def test_touch_targets_on_the_small_screen(kiosk_factory: KioskFactory, page: Any) -> None:
+    page.set_viewport_size({"width": 800, "height": 480})
+    kiosk = kiosk_factory(with_class=True)
+    open_kiosk_page(page, kiosk)
+    kiosk.tap(ANNA.card)
+    expect(page.locator("#result-expiry")).to_be_visible()
+    screens = {"result": page.evaluate(SMALL_BUTTONS)}
+    # Everything on the result screen fits without scrolling.
+    assert page.evaluate("document.documentElement.scrollHeight") <= 480
+    assert page.locator("#btn-done").bounding_box()["y"] + 64 <= 480
+    page.click("#btn-redeem-points")
+    screens["rewards"] = page.evaluate(SMALL_BUTTONS)
+    page.click("[data-reward='water']")
+    screens["confirm"] = page.evaluate(SMALL_BUTTONS)
+    page.click("#btn-cancel")
+    page.click("#staff-button")
+    screens["pin"] = page.evaluate(SMALL_BUTTONS)
+    enter_pin(page, STAFF_PIN)
+    screens["staff"] = page.evaluate(SMALL_BUTTONS)
+    page.click(".tab[data-tab='undo']")
+    screens["undo"] = page.evaluate(SMALL_BUTTONS)
+    assert all(not small for small in screens.values()), screens
