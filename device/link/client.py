@@ -454,35 +454,41 @@ class KioskLink:
                     exc,
                 )
                 return
-            if not message.retain:  # a retained message proves the broker, not the coordinator
+            self._dispatch(decoded, message.topic)
+            # Only after the handler: an Ack must reach the send window before going online
+            # wakes the drainer. A retained message proves the broker, not the coordinator.
+            if not message.retain:
                 self._heard_from_coordinator()
-            handler = self._handlers[type(decoded)]
-            try:
-                handler(decoded)
-            except TapfleetError as exc:  # refused on purpose (bad content, disk full, ...)
-                self._count("ledger_refusals")
-                catch_up = not isinstance(decoded, p.Ack | p.ClaimResult)
-                log.warning(
-                    "kiosk %s: %s from %r not applied: %s%s",
-                    self.kiosk_id,
-                    type(decoded).__name__,
-                    message.topic[:120],
-                    exc,
-                    "; asking the coordinator for a sync" if catch_up else "",
-                )
-                if catch_up:
-                    self.request_sync()
-            except Exception:
-                self._count("handler_errors")
-                log.exception(
-                    "kiosk %s: handling %s from %r failed; message skipped",
-                    self.kiosk_id,
-                    type(decoded).__name__,
-                    message.topic[:120],
-                )
         except Exception:
             self._count("handler_errors")
             log.exception("kiosk %s: on_message failed", self.kiosk_id)
+
+    def _dispatch(self, decoded: p.Message, topic: str) -> None:
+        """Run the handler for one decoded message; count and log whatever it raises."""
+        handler = self._handlers[type(decoded)]
+        try:
+            handler(decoded)
+        except TapfleetError as exc:  # refused on purpose (bad content, disk full, ...)
+            self._count("ledger_refusals")
+            catch_up = not isinstance(decoded, p.Ack | p.ClaimResult)
+            log.warning(
+                "kiosk %s: %s from %r not applied: %s%s",
+                self.kiosk_id,
+                type(decoded).__name__,
+                topic[:120],
+                exc,
+                "; asking the coordinator for a sync" if catch_up else "",
+            )
+            if catch_up:
+                self.request_sync()
+        except Exception:
+            self._count("handler_errors")
+            log.exception(
+                "kiosk %s: handling %s from %r failed; message skipped",
+                self.kiosk_id,
+                type(decoded).__name__,
+                topic[:120],
+            )
 
     # --- downstream handlers -----------------------------------------------------------------
 
@@ -624,10 +630,15 @@ class KioskLink:
         self._drain()
 
     def _drain(self) -> None:
-        """Publish batches until the window is full or the outbox has nothing more."""
+        """Publish batches until the window is full or the outbox has nothing more.
+
+        Only while online: after a (re)connect the coordinator's answer to our SyncRequest
+        (an Ack) says where it stands, so nothing it already applied is sent again; if it
+        stays silent, draining starts after ``online_grace_s`` anyway.
+        """
         while True:
             with self._lock:
-                if not self._connected or self._stopping:
+                if not self._connected or not self._online or self._stopping:
                     return
                 plan = self._window.plan(self._settings.batch_events)
             if plan is None:
@@ -785,6 +796,9 @@ class KioskLink:
                 if wanted == self._online:
                     return
                 self._online = wanted
+                if wanted:  # draining waits for online
+                    self._wake = True
+                    self._wake_cv.notify()
             try:
                 self._ledger.set_online(wanted)
             except Exception:

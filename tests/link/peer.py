@@ -2,6 +2,7 @@
 
 It subscribes to every kiosk's up-channels, applies event batches like the coordinator
 would (contiguous per kiosk, duplicates ignored, gaps answered with ``resend_from``), acks,
+answers sync requests with an Ack of what it applied,
 answers claims when told how, and records everything for assertions. It also measures the
 largest number of events a kiosk had outstanding (sent past the peer's last Ack).
 """
@@ -42,6 +43,8 @@ class CoordinatorPeer:
     ) -> None:
         self.broker = broker
         self.auto_ack = auto_ack
+        self.answer_syncs = True
+        """Answer each SyncRequest with an Ack of what was applied (when auto_ack is on)."""
         self.persistent = persistent
         self.clock_skew_ms = clock_skew_ms
         """Added to this peer's wall clock in Acks (negative: coordinator clock behind)."""
@@ -61,6 +64,7 @@ class CoordinatorPeer:
         self.statuses: list[tuple[str, str, bool]] = []
         """(kiosk_id, state, retained) in arrival order."""
         self.errors: list[str] = []
+        self.acks_log: list[tuple[int, int | None, int]] = []
         self.connected = threading.Event()
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
@@ -129,7 +133,11 @@ class CoordinatorPeer:
             elif isinstance(decoded, p.SyncRequest):
                 with self._cv:
                     self.syncs.append(decoded)
+                    applied = self.contiguous[decoded.kiosk_id]
                     self._cv.notify_all()
+                if self.auto_ack and self.answer_syncs:  # like the coordinator: say where we are
+                    behind = decoded.last_seq > applied
+                    self.ack(decoded.kiosk_id, applied, resend_from=applied + 1 if behind else None)
             elif isinstance(decoded, p.CouponClaim):
                 with self._cv:
                     self.claims.append(decoded)
@@ -179,6 +187,7 @@ class CoordinatorPeer:
         now = time.time_ns() // 1_000_000 + self.clock_skew_ms
         with self._cv:
             self.ack_sent[kiosk_id] = max(self.ack_sent[kiosk_id], acked_seq)
+            self.acks_log.append((acked_seq, resend_from, len(self.received_seqs)))
         message = p.Ack(
             kiosk_id=kiosk_id,
             acked_seq=acked_seq,

@@ -170,7 +170,7 @@ def test_need_sync_sends_a_sync_request_when_allowed(
     assert peer.wait(lambda: len(peer.syncs) == 2)
     sync = peer.syncs[-1]
     assert (sync.kiosk_id, sync.store_id, sync.last_seq) == ("k1", "s1", 4)
-    assert link.state().counters["syncs_sent"] == 2
+    assert link.wait_for(lambda s: s.counters["syncs_sent"] == 2, 10)
 
 
 def test_a_deliberate_ledger_refusal_is_a_warning_and_asks_for_a_sync(

@@ -108,6 +108,7 @@ def test_duplicates_after_reconnect_are_harmless(
     assert first.wait_for(lambda s: s.acked_seq == 4, 10)
     first.stop()
     peer.auto_ack = True
+    peer.answer_syncs = False  # a silent coordinator: the kiosk resumes after the grace
     second = make_link(ledger, batch_events=4, window_events=8)
     assert second.wait_for(lambda s: s.acked_seq == 8, 10)
     # 5..8 went out twice; the coordinator's view is still exactly 1..8 once.
@@ -115,3 +116,23 @@ def test_duplicates_after_reconnect_are_harmless(
     assert peer.contiguous["k1"] == 8
     assert peer.first_seen == list(range(1, 9))
     assert ledger.acked_seq == 8
+
+
+def test_after_reconnect_the_sync_answer_says_where_to_resume(
+    peer: CoordinatorPeer, ledger: RecordingLedger, make_link: Make
+) -> None:
+    peer.auto_ack = False
+    ledger.append(8)
+    first = make_link(ledger, batch_events=4, window_events=8)
+    assert peer.wait(lambda: len(peer.received_seqs) == 8)
+    peer.ack("k1", 4)  # 5..8 are applied later but their Ack is lost with the kiosk
+    assert first.wait_for(lambda s: s.acked_seq == 4, 10)
+    first.stop()
+    peer.auto_ack = True
+    ledger.append(2)  # taps while the link was down
+    # A long grace: only the coordinator's answer may bring the link online here.
+    second = make_link(ledger, batch_events=4, window_events=8, online_grace_s=60)
+    assert second.wait_for(lambda s: s.acked_seq == 10, 10)
+    # The Ack answering the SyncRequest said 8: nothing already applied went out again.
+    assert peer.received_seqs == list(range(1, 11)), (second.state(), peer.syncs, peer.acks_log)
+    assert ledger.acked_seq == 10

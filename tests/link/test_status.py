@@ -10,9 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from device.link import KioskLink
-from shared import protocol as p
-from shared import topics
-from shared.topics import Channel
 from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
 from tests.support.broker import Broker
@@ -75,13 +72,3 @@ def test_last_will_when_the_kiosk_process_is_killed(
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=5)
-
-
-def test_will_payload_is_a_valid_status(broker: Broker, peer: CoordinatorPeer) -> None:
-    """The will is built with the codec, so the coordinator can decode it like any message."""
-    peer.publish(
-        topics.kiosk_topic("k7", Channel.STATUS),
-        p.encode(p.Status(kiosk_id="k7", state="online")),
-        retain=True,
-    )
-    assert retained_status(broker, "k7") == "online"
