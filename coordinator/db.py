@@ -37,9 +37,6 @@ class Database:
         self.schema_name = schema_name
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.is_sqlite:
-            database = self.url.database
-            if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
@@ -71,6 +68,8 @@ class Database:
         from alembic import command
         from alembic.config import Config
 
+        if self.is_sqlite and self.url.database and self.url.database != ":memory:":
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         if not self.is_sqlite and self.schema_name:
             with self.engine.connect() as conn:
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema_name}"'))

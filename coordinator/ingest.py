@@ -110,7 +110,7 @@ class Ingest:
         self._events = events
         self._send = send
         self._members_changed = members_changed
-        self._queue: queue.Queue[Incoming] = queue.Queue()
+        self._queue: queue.Queue[Incoming | None] = queue.Queue()
         self._ack: Callable[[Incoming], None] = lambda _m: None
         self.handlers: dict[Channel, Callable[[list[Decoded], GroupResult], None]] = {
             Channel.EVENTS: self._on_events,
@@ -141,6 +141,10 @@ class Ingest:
         self._queue.put(message)
         self._metrics.queue_depth.set(self._queue.qsize())
 
+    def interrupt(self) -> None:
+        """Wake the worker so it notices a stop request at once."""
+        self._queue.put(None)
+
     def depth(self) -> int:
         """Messages waiting."""
         return self._queue.qsize()
@@ -162,17 +166,21 @@ class Ingest:
         """Worker loop: take groups of messages until ``stop`` is set."""
         while not stop.is_set():
             try:
-                first = self._queue.get(timeout=0.2)
+                first = self._queue.get(timeout=0.5)
             except queue.Empty:
+                continue
+            if first is None:  # interrupt(): look at the stop flag again
                 continue
             with self._idle:
                 self._busy = True
             group = [first]
             while len(group) < self._settings.ingest_group_max_messages:
                 try:
-                    group.append(self._queue.get_nowait())
+                    more = self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if more is not None:
+                    group.append(more)
             self._metrics.queue_depth.set(self._queue.qsize())
             try:
                 self.process(group, stop)

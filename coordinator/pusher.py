@@ -66,7 +66,7 @@ class MemberPusher:
     def run(self, stop: threading.Event) -> None:
         """Loop until ``stop``: one cycle per wake-up, at most one per interval."""
         while not stop.is_set():
-            if not self._wake.wait(0.5):
+            if not self._wake.wait(1.0) or stop.is_set():
                 continue
             # Coalesce: let more changes arrive before building the delta.
             if stop.wait(self._interval):

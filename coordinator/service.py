@@ -106,6 +106,8 @@ class Coordinator:
         if self.link is not None:
             self.ingest.wait_idle(5.0)
         self._stop.set()
+        self.ingest.interrupt()
+        self.pusher.wake()
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
