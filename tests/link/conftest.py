@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from device.link import KioskLink, LinkSettings
+from tests.link.fast import fast_settings
 from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
 from tests.support.broker import Broker, start_broker
@@ -33,24 +34,6 @@ def peer(broker: Broker) -> Iterator[CoordinatorPeer]:
     finally:
         c.stop()
     assert not c.errors, c.errors
-
-
-def fast_settings(broker: Broker, **overrides: Any) -> LinkSettings:
-    """Link settings for tests: quick reconnects, no idle polling (only notify wakes it)."""
-    values: dict[str, Any] = {
-        "host": broker.host,
-        "port": broker.port,
-        "keepalive_s": 5,
-        "heartbeat_interval_s": 3600,
-        "reconnect_min_s": 0.05,
-        "reconnect_max_s": 0.5,
-        "online_grace_s": 0.3,
-        "sync_min_interval_s": 0.5,
-        "idle_poll_s": 3600,
-        "resend_after_s": 30,
-    }
-    values.update(overrides)
-    return LinkSettings(**values)
 
 
 @pytest.fixture

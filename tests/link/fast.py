@@ -1,0 +1,26 @@
+"""Link settings for tests: quick reconnects, no idle polling, no early heartbeats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from device.link import LinkSettings
+from tests.support.broker import Broker
+
+
+def fast_settings(broker: Broker, **overrides: Any) -> LinkSettings:
+    """Link settings for tests: quick reconnects, no idle polling (only notify wakes it)."""
+    values: dict[str, Any] = {
+        "host": broker.host,
+        "port": broker.port,
+        "keepalive_s": 5,
+        "heartbeat_interval_s": 3600,
+        "reconnect_min_s": 0.05,
+        "reconnect_max_s": 0.5,
+        "online_grace_s": 0.3,
+        "sync_min_interval_s": 0.5,
+        "idle_poll_s": 3600,
+        "resend_after_s": 30,
+    }
+    values.update(overrides)
+    return LinkSettings(**values)
