@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.jsonrows import ledger_from_row, loads_list
-from shared.model import MemberRecord, MemberStatus
+from shared.model import MemberLedger, MemberRecord, MemberStatus
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def load_records(conn: Connection, member_ids: Iterable[str] | None) -> list[Sco
             ms.c.ledger,
             ms.c.tier,
         )
-        .select_from(m.join(ms, ms.c.member_id == m.c.member_id))
+        .select_from(m.outerjoin(ms, ms.c.member_id == m.c.member_id))
         .order_by(m.c.member_id)
     )
     wanted: list[str] | None = None
@@ -74,7 +74,7 @@ def load_records(conn: Connection, member_ids: Iterable[str] | None) -> list[Sco
             status=MemberStatus(row.status),
             cards=tuple(cards.get(row.member_id, ())),
             lang=row.lang,
-            ledger=ledger_from_row(row.ledger),
+            ledger=ledger_from_row(row.ledger) if row.ledger else MemberLedger(),
         )
         scope = None if row.store_scope is None else frozenset(loads_list(row.store_scope))
         out.append(ScopedRecord(record, scope, len(record.model_dump_json())))
