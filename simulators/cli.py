@@ -186,8 +186,16 @@ def _show_qr(args: argparse.Namespace) -> int:
     import time
 
     from shared.qrtoken import issue_token
+    from simulators.camera.realism import REALISM
 
     realism = [r.strip() for r in args.realism.split(",") if r.strip()]
+    unknown = [r for r in realism if r not in REALISM]
+    if unknown:
+        print(
+            f"sim show-qr: unknown realism {','.join(unknown)}; choose from {','.join(REALISM)}",
+            file=sys.stderr,
+        )
+        return 2
     try:
         if args.token:
             token = args.token

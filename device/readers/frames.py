@@ -59,14 +59,14 @@ class OpenCvFrameSource:
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             int(self.read_timeout_s * 1000),
         ]
-        if isinstance(self.source, int):
-            capture = cv2.VideoCapture(self.source, cv2.CAP_ANY, params)
-        elif "://" in self.source:
-            # Network streams go to FFmpeg directly; probing other backends first only
-            # adds delay and noise.
+        if isinstance(self.source, str) and "://" in self.source:
+            # Network streams go to FFmpeg directly (probing other backends first only adds
+            # delay), with timeouts so a dead camera is noticed instead of hanging forever.
             capture = cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, params)
         else:
-            capture = cv2.VideoCapture(self.source, cv2.CAP_ANY, params)
+            # Local devices and files: no timeout parameters, which backends such as V4L2
+            # do not take (OpenCV refuses to open with unused parameters).
+            capture = cv2.VideoCapture(self.source, cv2.CAP_ANY)
         if not capture.isOpened():
             capture.release()
             raise FrameSourceError(

@@ -70,7 +70,8 @@ def decode_frame(frame: np.ndarray, backend: str = "zxing") -> list[str]:
     if backend == "zxing":
         import zxingcpp
 
-        results = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
+        qr_only = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+        results = zxingcpp.read_barcodes(gray, formats=qr_only)
         texts = [r.text for r in results if r.valid]
     elif backend == "pyzbar":
         from pyzbar import pyzbar

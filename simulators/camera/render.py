@@ -121,7 +121,8 @@ def low_light(frame: np.ndarray, level: float, rng: np.random.Generator) -> np.n
 def low_contrast(frame: np.ndarray, level: float) -> np.ndarray:
     """Washed out (glare on the screen): contrast scaled to ``level`` (0-1) around grey."""
     washed = 128 + (frame.astype(np.float32) - 128) * level
-    return np.clip(washed, 0, 255).astype(np.uint8)
+    result: np.ndarray = np.clip(washed, 0, 255).astype(np.uint8)
+    return result
 
 
 def apply(frame: np.ndarray, condition: str, level: float, seed: int = 0) -> np.ndarray:

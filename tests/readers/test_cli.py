@@ -16,7 +16,7 @@ from device.readers.qr import decode_frame
 from shared.qrtoken import encode_private_key, generate_keypair, issue_token, verify_token
 from simulators.camera.render import apply, background, phone_frame
 from simulators.camera.server import SimulatedCamera
-from tests.readers.conftest import Collector
+from tests.support.readers import Collector
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_760_000_000_000

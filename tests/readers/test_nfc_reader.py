@@ -14,7 +14,7 @@ from device.readers.base import CardRead, HealthState, NdefRecord
 from device.readers.nfc_reader import FrontendFactory, NfcReader, NfcReaderConfig, open_frontend
 from simulators.nfc.card import VirtualCard, present_card
 from simulators.nfc.faults import UnpluggableReader
-from tests.readers.conftest import Collector
+from tests.support.readers import Collector
 
 NTAG_UID = "04A1B2C3D4E5F6"
 FELICA_IDM = "012E4CD1A2B3C4D5"

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
+import cv2
 import pytest
 
 from device.readers.base import HealthState, QrRead
 from device.readers.frames import OpenCvFrameSource
 from device.readers.qr import CameraQrScanner, QrScannerConfig
 from shared.qrtoken import generate_keypair, issue_token, verify_token
+from simulators.camera.render import render_sequence
 from simulators.camera.server import SimulatedCamera
-from tests.readers.conftest import Collector
+from tests.support.readers import Collector
 
 NOW = 1_760_000_000_000
 PRIVATE, KEY = generate_keypair("k1")
@@ -133,3 +136,22 @@ def test_failing_callback_does_not_stop_scanning(
     assert calls.wait_for(2, 5)
     assert scanner.callback_errors == 2
     assert scanner.health.state is HealthState.OK
+
+
+def test_image_sequence_through_videocapture_then_end_of_stream(tmp_path: Path) -> None:
+    """Frames saved by a technician (``sim show-qr --out``) replayed through VideoCapture."""
+    token = issue_token(PRIVATE, "k1", "M-5005", NOW, 60)
+    for i, frame in enumerate(render_sequence(token, 6, ["rotate"], seed=2)):
+        cv2.imwrite(str(tmp_path / f"frame_{i:04d}.png"), frame)
+    source = OpenCvFrameSource(str(tmp_path / "frame_%04d.png"))
+    scan = CameraQrScanner(source, QrScannerConfig(retry_initial_s=30))
+    scans: Collector[QrRead] = Collector()
+    try:
+        scan.start(scans)
+        assert scans.wait_for(1, 5)
+        assert scan.wait_for_health(HealthState.UNAVAILABLE, 5)  # the sequence ended
+        assert "stream ended" in scan.health.detail
+    finally:
+        scan.stop()
+    assert [s.text for s in scans.items] == [token]
+    assert scan.frames == 6
