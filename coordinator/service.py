@@ -86,6 +86,8 @@ class Coordinator:
         self._stop.clear()
         self._spawn("tapfleet-ingest", self.ingest.run)
         self._spawn("tapfleet-member-push", self.pusher.run)
+        # Members changed before a crash or stop may still wait for their push.
+        self.pusher.wake()
         self._spawn("tapfleet-housekeeping", self._housekeeping_loop)
         if self.settings.mqtt_enabled:
             self.link = MqttLink(
