@@ -28,6 +28,7 @@ from device.ui.views import (
 )
 from shared.decide import ClaimOutcome, Refused
 from shared.errors import TokenError
+from shared.events import CredentialKind, CredentialRef
 from shared.qrtoken import verify_token
 from shared.reasons import RejectReason
 
@@ -61,7 +62,8 @@ class TapCounters:
     last_good_tap_ms: int | None = None
     handler_errors: int = 0
     qr_refused_unverified: int = 0
-    """QR codes refused before the ledger (bad signature, expired...): not journalled."""
+    """QR codes refused before a member lookup (bad signature, expired...), journalled
+    as member-less refusals."""
 
 
 class TapService:
@@ -156,6 +158,12 @@ class TapService:
                 reason = RejectReason(exc.reason)
             except ValueError:
                 reason = RejectReason.QR_MALFORMED
+            # Journal it (no member: an unverified token names nobody we can trust), so the
+            # coordinator sees forged and stale codes; a full disk only loses this audit line.
+            refusal = self._ledger.record_refusal(
+                reason, CredentialRef(kind=CredentialKind.QR), str(exc)
+            )
+            self._notify_link(refusal)
             self._publish_tap(refusal_view(reason, self.default_lang, source="qr"))
             return
         outcome = self._ledger.tap_qr(claims)

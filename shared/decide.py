@@ -108,6 +108,9 @@ class TapResult(Frozen):
     reward_title_zh: Text | None = None
     reward_title_en: Text | None = None
     checkins: int = 0
+    class_not_covered_zh: Text | None = None
+    """A class open for sign-in that this member holds no pass for (checked in instead)."""
+    class_not_covered_en: Text | None = None
 
 
 class Accepted(Frozen):
@@ -309,6 +312,9 @@ def decide_tap(
 
     During an open class sign-in window (or when staff name a class) the tap signs the
     student in and deducts from a pass valid for that class; otherwise it is a check-in.
+    A member holding no pass for any open class at all is checked in as a visitor when the
+    rules say so (``checkin_without_class_pass``), with the class named in the result so the
+    screen can point them to the front desk; otherwise they are refused NO_VALID_PASS.
     Either way the day's check-in reward is given once.
     """
     problem = _identity_check(view)
@@ -330,8 +336,19 @@ def decide_tap(
             key=lambda c: (c.starts_ms, c.class_session_id),
         )
 
+    not_covered: ClassSession | None = None
     if open_sessions:
-        return _class_signin(ctx, bundle, view, ledger, open_sessions)
+        decision = _class_signin(ctx, bundle, view, ledger, open_sessions)
+        walk_in = (
+            class_session_id is None
+            and isinstance(decision, Refused)
+            and decision.reason is RejectReason.NO_VALID_PASS
+            and bundle.rules.checkin_without_class_pass
+        )
+        if not walk_in:
+            return decision
+        # No pass for any open class at all: this member came for the store, not the class.
+        not_covered = open_sessions[0]
 
     last = ledger.last_checkin_ms
     if last is not None and 0 <= ctx.now_ms - last < bundle.rules.double_tap_window_s * 1000:
@@ -344,6 +361,8 @@ def decide_tap(
         result=TapResult(
             action="checkin",
             points_earned=body.points,
+            class_not_covered_zh=not_covered.title_zh if not_covered else None,
+            class_not_covered_en=not_covered.title_en if not_covered else None,
             **_result_base(view, after, ctx.now_ms),
         ),
     )

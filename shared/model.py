@@ -278,6 +278,10 @@ class Rules(Frozen):
     points_per_checkin: Annotated[int, Field(ge=0, le=10**6)] = 10
     checkin_reward_once_per_day: bool = True
     double_tap_window_s: Annotated[int, Field(ge=0, le=86_400)] = 60
+    checkin_without_class_pass: bool = True
+    """During a class sign-in window, a member with no pass for the class at all is checked
+    in as a store visitor (gym + studio chains). False: refused NO_VALID_PASS (class-only
+    studios)."""
     points_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 365
     tier_window_days: Annotated[int, Field(ge=1, le=3650)] = 365
     tiers: tuple[TierRule, ...] = (

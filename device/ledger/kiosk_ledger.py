@@ -383,6 +383,21 @@ class KioskLedger:
 
         return self._decide("the coupon redemption", plan)
 
+    def record_refusal(
+        self, reason: RejectReason, credential: CredentialRef | None = None, detail: str = ""
+    ) -> TapOutcome:
+        """Journal a refusal decided before the ledger could look anyone up.
+
+        A QR code that fails verification (forged, expired, garbage) names no member we can
+        trust, but ops still want it counted and audited (rejection-rate alerts, replay
+        forensics), so it is recorded as a ``Rejected`` event without a member.
+        """
+
+        def plan(tx: _Tx) -> _Plan:
+            return _Plan(refuse(reason, None, detail), credential)
+
+        return self._decide("the refusal", plan)
+
     def reverse(self, event_id: str, staff_id: str) -> TapOutcome:
         """Staff undo of one of this kiosk's recent events: records a Reversal, never deletes."""
 

@@ -64,7 +64,11 @@ def test_unreadable_qr_is_refused_with_a_message(ledger: KioskLedger) -> None:
     assert tap is not None and tap.data["reason"] == "qr_malformed"
     assert tap.data["message_zh"] == "无法识别这个二维码，请打开会员页面的会员码。"
     assert svc.counters.qr_refused_unverified == 1
-    assert ledger.recent_events(5, include_rejected=True) == []  # nothing to journal
+    # Journalled without a member (the code names nobody we can trust), for audit and alerts.
+    (event,) = ledger.journal_events()
+    assert event.kind == "rejected" and event.member_id is None
+    assert event.body.reason == "qr_malformed"  # type: ignore[union-attr]
+    assert event.credential is not None and event.credential.kind == "qr"
 
 
 @pytest.mark.allow_logged_exceptions

@@ -164,9 +164,27 @@ def test_punch_pass_expiring_soonest_is_used_first() -> None:
     ],
 )
 def test_class_signin_refusals(pass_state, reason) -> None:  # type: ignore[no-untyped-def]
-    b = bundle(classes=[yoga_class()])
+    b = bundle(classes=[yoga_class()], checkin_without_class_pass=False)
     view = view_with(passes=[pass_state] if pass_state else [])
     refused(decide_tap(ctx(), b, view), reason)
+
+
+def test_walk_in_without_any_class_pass_is_checked_in_with_a_note() -> None:
+    b = bundle(classes=[yoga_class()])  # checkin_without_class_pass defaults to True
+    for passes in ([], [punch_pass(class_types=("spinning",))]):
+        decision = decide_tap(ctx(), b, view_with(passes=passes))
+        assert isinstance(decision, Accepted), decision
+        assert decision.result.action == "checkin"
+        assert decision.result.class_not_covered_en == "Flow yoga"
+        assert decision.result.class_not_covered_zh == "流瑜伽"
+    # A pass for the class that can't be used is a real refusal: they came for the class.
+    expired = view_with(passes=[punch_pass(valid_until_ms=T0 - DAY)])
+    refused(decide_tap(ctx(), b, expired), RejectReason.PASS_EXPIRED)
+    # Staff naming the class means "sign in to this class": no pass is a refusal.
+    refused(
+        decide_tap(ctx(), b, view_with(), class_session_id="yoga-0900"),
+        RejectReason.NO_VALID_PASS,
+    )
 
 
 def test_no_sessions_left_wins_over_expired_when_both_apply() -> None:
