@@ -77,15 +77,20 @@ def create_app(
 ) -> FastAPI:
     """Build the coordinator and its API. Starting happens in the app's lifespan."""
     from coordinator.api import routes
+    from coordinator.dashboard import install as install_dashboard
 
     coord = coordinator or Coordinator(settings, clock=clock, database=database)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         coord.start()
+        if dashboard is not None:
+            dashboard.start()
         try:
             yield
         finally:
+            if dashboard is not None:
+                dashboard.stop()
             coord.stop()
 
     app = FastAPI(
@@ -101,4 +106,5 @@ def create_app(
     app.state.coordinator = coord
     install_error_handlers(app)
     routes.include_all(app)
+    dashboard = install_dashboard(app, coord)
     return app

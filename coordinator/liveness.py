@@ -25,8 +25,14 @@ ALIVE_FACTOR = 1.5
 
 
 def record_status(conn: Connection, status: Status, received_ms: int) -> None:
-    """Store the kiosk's retained status (birth or last will)."""
+    """Store the kiosk's retained status (birth or last will); a change goes on its timeline."""
+    from coordinator.dashboard.timeline import record_connection
+
     kh = schema.kiosk_health
+    previous = conn.execute(
+        sa.select(kh.c.status_state).where(kh.c.kiosk_id == status.kiosk_id).with_for_update()
+    ).scalar()
+    record_connection(conn, status.kiosk_id, status.state, previous, received_ms)
     conn.execute(
         sa.update(kh)
         .where(kh.c.kiosk_id == status.kiosk_id)

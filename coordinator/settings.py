@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from coordinator.dashboard.settings import DashboardSettings
+
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
 DEV_ADMIN_PASSWORD = "admin"
 
@@ -139,6 +141,10 @@ class CoordinatorSettings(BaseSettings):
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP API (CLI only).")
     log_level: str = Field(
         "INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level of the service."
+    )
+    dashboard: DashboardSettings = Field(
+        default_factory=DashboardSettings,
+        description="Ops dashboard: fleet monitor cadence, alert thresholds, page sessions.",
     )
 
     @model_validator(mode="after")

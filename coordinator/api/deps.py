@@ -26,8 +26,13 @@ def get_coordinator(request: Request) -> Coordinator:
 
 
 def get_principal(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
-    """The authenticated caller (401 without a valid bearer token)."""
+    """The authenticated caller: a bearer token, else the dashboard's session cookie."""
     if not token:
+        from coordinator.dashboard.session import principal_from_session
+
+        principal = principal_from_session(request)
+        if principal is not None:
+            return principal
         raise ApiError(
             401,
             "not_authenticated",

@@ -1,0 +1,423 @@
+"""The SQL behind the reports: SQLAlchemy Core only, the same on SQLite and PostgreSQL.
+
+Every query on ``events`` filters by ``kind`` and an ``hlc_ms`` range, which the report
+index (:mod:`coordinator.reports.indexes`) serves; grouping happens in SQL so only small
+results cross to Python. Body fields are read with :mod:`coordinator.reports.sqljson`
+only for the kinds that need them. Quarantined events (recorded, never folded) are left out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from coordinator import schema
+from coordinator.jsonrows import event_from_row
+from coordinator.reports.period import DAY_MS
+from coordinator.reports.sqljson import json_int, json_str
+from shared.events import PointsExpire
+from shared.fold import apply
+from shared.model import ClassSession, MemberLedger, RuleBundle
+
+ev = schema.events
+members = schema.members
+VISIT_KINDS = ("checkin", "class_signin")
+_CHUNK = 500
+
+
+def _folded() -> Any:
+    return ev.c.quarantined == sa.false()
+
+
+def _in_range(start_ms: int, end_ms: int) -> Any:
+    return sa.and_(ev.c.hlc_ms >= start_ms, ev.c.hlc_ms < end_ms)
+
+
+def _home(query: Any, home_store: str | None) -> Any:
+    """Limit an events query to members whose home store is ``home_store``."""
+    if home_store is None:
+        return query
+    return query.join(members, members.c.member_id == ev.c.member_id).where(
+        members.c.home_store_id == home_store
+    )
+
+
+def tap_buckets(
+    conn: Connection,
+    start_ms: int,
+    end_ms: int,
+    bucket_ms: int,
+    store_id: str | None,
+) -> list[tuple[str, str, int, int]]:
+    """(store, kind, bucket, count) of check-ins and class sign-ins, minus undone ones.
+
+    ``bucket`` is ``hlc_ms // bucket_ms``; a reversal counts against its target's kind
+    in the bucket it happened in.
+    """
+    bucket = ev.c.hlc_ms // bucket_ms
+    query = (
+        sa.select(ev.c.store_id, ev.c.kind, bucket, sa.func.count())
+        .where(ev.c.kind.in_(VISIT_KINDS), _in_range(start_ms, end_ms), _folded())
+        .group_by(ev.c.store_id, ev.c.kind, bucket)
+    )
+    target = json_str(ev.c.body, conn.dialect.name, "body", "target_kind")
+    undone = (
+        sa.select(ev.c.store_id, target, bucket, sa.func.count())
+        .where(ev.c.kind == "reversal", _in_range(start_ms, end_ms), _folded())
+        .group_by(ev.c.store_id, target, bucket)
+    )
+    if store_id is not None:
+        query = query.where(ev.c.store_id == store_id)
+        undone = undone.where(ev.c.store_id == store_id)
+    counts: dict[tuple[str, str, int], int] = defaultdict(int)
+    for store, kind, b, n in conn.execute(query):
+        counts[(store, kind, int(b))] += int(n)
+    for store, kind, b, n in conn.execute(undone):
+        if kind in VISIT_KINDS:
+            counts[(store, kind, int(b))] -= int(n)
+    return [(s, k, b, n) for (s, k, b), n in sorted(counts.items())]
+
+
+def class_signins(conn: Connection, start_ms: int, end_ms: int) -> dict[str, int]:
+    """Students signed in per class session (sign-ins minus undone ones) in the range."""
+    dialect = conn.dialect.name
+    session = json_str(ev.c.body, dialect, "body", "class_session_id")
+    counts: dict[str, int] = defaultdict(int)
+    for class_id, n in conn.execute(
+        sa.select(session, sa.func.count())
+        .where(ev.c.kind == "class_signin", _in_range(start_ms, end_ms), _folded())
+        .group_by(session)
+    ):
+        counts[str(class_id)] += int(n)
+    target = json_str(ev.c.body, dialect, "body", "target_kind")
+    for class_id, n in conn.execute(
+        sa.select(session, sa.func.count())
+        .where(
+            ev.c.kind == "reversal",
+            target == "class_signin",
+            _in_range(start_ms, end_ms),
+            _folded(),
+        )
+        .group_by(session)
+    ):
+        if class_id is not None:
+            counts[str(class_id)] -= int(n)
+    return dict(counts)
+
+
+def published_classes(conn: Connection) -> dict[str, ClassSession]:
+    """Every class session in a published bundle (the newest bundle's copy wins)."""
+    rb = schema.rule_bundles
+    found: dict[str, ClassSession] = {}
+    for content in conn.execute(
+        sa.select(rb.c.content).where(rb.c.status == "published").order_by(rb.c.version.desc())
+    ).scalars():
+        for session in RuleBundle.model_validate_json(content).classes:
+            found.setdefault(session.class_session_id, session)
+    return found
+
+
+def sessions_used(
+    conn: Connection, start_ms: int, end_ms: int, bucket_ms: int, store_id: str | None
+) -> list[tuple[str, int, int]]:
+    """(store, bucket, punch-pass sessions deducted) — sign-ins minus sessions given back."""
+    dialect = conn.dialect.name
+    bucket = ev.c.hlc_ms // bucket_ms
+    sessions = json_int(ev.c.body, dialect, "body", "sessions")
+    target = json_str(ev.c.body, dialect, "body", "target_kind")
+    query = (
+        sa.select(ev.c.store_id, bucket, sa.func.sum(sessions))
+        .where(ev.c.kind == "class_signin", _in_range(start_ms, end_ms), _folded())
+        .group_by(ev.c.store_id, bucket)
+    )
+    back = (
+        sa.select(ev.c.store_id, bucket, sa.func.sum(sessions))
+        .where(
+            ev.c.kind == "reversal",
+            target == "class_signin",
+            _in_range(start_ms, end_ms),
+            _folded(),
+        )
+        .group_by(ev.c.store_id, bucket)
+    )
+    if store_id is not None:
+        query = query.where(ev.c.store_id == store_id)
+        back = back.where(ev.c.store_id == store_id)
+    totals: dict[tuple[str, int], int] = defaultdict(int)
+    for store, b, n in conn.execute(query):
+        totals[(store, int(b))] += int(n or 0)
+    for store, b, n in conn.execute(back):
+        totals[(store, int(b))] -= int(n or 0)
+    return [(s, b, n) for (s, b), n in sorted(totals.items())]
+
+
+def pass_sales(
+    conn: Connection, start_ms: int, end_ms: int, home_store: str | None
+) -> dict[str | None, tuple[int, int]]:
+    """Passes sold in the range per member home store: (count, revenue in fen)."""
+    price = json_int(ev.c.body, conn.dialect.name, "body", "pass_state", "price_fen")
+    query = (
+        sa.select(members.c.home_store_id, sa.func.count(), sa.func.sum(price))
+        .select_from(ev)
+        .join(members, members.c.member_id == ev.c.member_id)
+        .where(ev.c.kind == "pass_issue", _in_range(start_ms, end_ms), _folded())
+        .group_by(members.c.home_store_id)
+    )
+    if home_store is not None:
+        query = query.where(members.c.home_store_id == home_store)
+    return {store: (int(n), int(fen or 0)) for store, n, fen in conn.execute(query)}
+
+
+@dataclass
+class PointsFlow:
+    """Points moved in a period, by store (kiosk facts) or home store (HQ facts)."""
+
+    earned: int = 0
+    redeemed: int = 0
+    adjusted: int = 0
+    expired: int = 0
+
+
+def points_flows(
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None
+) -> dict[str | None, PointsFlow]:
+    """Points earned at check-in and redeemed per store (undone ones taken back), plus
+    audited adjustments and expiries per member home store."""
+    dialect = conn.dialect.name
+    points = json_int(ev.c.body, dialect, "body", "points")
+    target = json_str(ev.c.body, dialect, "body", "target_kind")
+    flows: dict[str | None, PointsFlow] = defaultdict(PointsFlow)
+    query = (
+        sa.select(ev.c.store_id, ev.c.kind, target, sa.func.sum(points))
+        .where(
+            ev.c.kind.in_(("checkin", "points_redeem", "reversal")),
+            _in_range(start_ms, end_ms),
+            _folded(),
+        )
+        .group_by(ev.c.store_id, ev.c.kind, target)
+    )
+    if store_id is not None:
+        query = query.where(ev.c.store_id == store_id)
+    for store, kind, undone, total in conn.execute(query):
+        n = int(total or 0)
+        if kind == "checkin":
+            flows[store].earned += n
+        elif kind == "points_redeem":
+            flows[store].redeemed += n
+        elif undone == "checkin":
+            flows[store].earned -= n
+        elif undone == "points_redeem":
+            flows[store].redeemed -= n
+    delta = json_int(ev.c.body, dialect, "body", "points_delta")
+    adjust = (
+        sa.select(members.c.home_store_id, sa.func.sum(delta))
+        .select_from(ev)
+        .join(members, members.c.member_id == ev.c.member_id)
+        .where(ev.c.kind == "adjustment", _in_range(start_ms, end_ms), _folded())
+        .group_by(members.c.home_store_id)
+    )
+    if store_id is not None:
+        adjust = adjust.where(members.c.home_store_id == store_id)
+    for store, total in conn.execute(adjust):
+        flows[store].adjusted += int(total or 0)
+    for store, n in expired_points(conn, start_ms, end_ms, store_id).items():
+        flows[store].expired += n
+    return dict(flows)
+
+
+def expired_points(
+    conn: Connection, start_ms: int, end_ms: int, home_store: str | None
+) -> dict[str | None, int]:
+    """Points that expired in the range, per member home store.
+
+    An expiry event names the lot, not the amount, so each member with an expiry in the
+    range is refolded (their events only) to read what the lot still held.
+    """
+    query = (
+        sa.select(ev.c.member_id, ev.c.event_id, members.c.home_store_id)
+        .select_from(ev)
+        .join(members, members.c.member_id == ev.c.member_id)
+        .where(ev.c.kind == "points_expire", _in_range(start_ms, end_ms), _folded())
+    )
+    if home_store is not None:
+        query = query.where(members.c.home_store_id == home_store)
+    wanted: dict[str, set[str]] = defaultdict(set)
+    home: dict[str, str | None] = {}
+    for member_id, event_id, store in conn.execute(query):
+        wanted[member_id].add(event_id)
+        home[member_id] = store
+    out: dict[str | None, int] = defaultdict(int)
+    for member_id, event_ids in sorted(wanted.items()):
+        ledger = MemberLedger()
+        bodies = conn.execute(
+            sa.select(ev.c.body).where(ev.c.member_id == member_id, _folded())
+        ).scalars()
+        for event in sorted((event_from_row(b) for b in bodies), key=lambda e: e.sort_key()):
+            if event.event_id in event_ids and isinstance(event.body, PointsExpire):
+                lot_id = event.body.lot_id
+                lot = next((x for x in ledger.points_lots if x.lot_id == lot_id), None)
+                if lot is not None:
+                    out[home[member_id]] += max(0, lot.remaining)
+            ledger, _ = apply(ledger, event)
+    return dict(out)
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One member's folded ledger as plain JSON (parsed without validation: fast)."""
+
+    member_id: str
+    display_name: str
+    home_store_id: str | None
+    ledger: dict[str, Any]
+
+
+def ledgers(conn: Connection, home_store: str | None) -> Iterator[LedgerRow]:
+    """Every member's current ledger (of one home store, if given)."""
+    ms = schema.member_states
+    query = (
+        sa.select(ms.c.member_id, ms.c.ledger, members.c.display_name, members.c.home_store_id)
+        .select_from(ms.join(members, members.c.member_id == ms.c.member_id))
+        .order_by(ms.c.member_id)
+    )
+    if home_store is not None:
+        query = query.where(members.c.home_store_id == home_store)
+    for row in conn.execution_options(yield_per=2000).execute(query):
+        yield LedgerRow(row.member_id, row.display_name, row.home_store_id, json.loads(row.ledger))
+
+
+def coupon_issues(
+    conn: Connection, start_ms: int, end_ms: int, home_store: str | None
+) -> dict[str, int]:
+    """Coupons issued in the range per campaign (to members of ``home_store``, if given)."""
+    campaign = json_str(ev.c.body, conn.dialect.name, "body", "coupon", "campaign_id")
+    query = _home(
+        sa.select(campaign, sa.func.count())
+        .select_from(ev)
+        .where(ev.c.kind == "coupon_issue", _in_range(start_ms, end_ms), _folded())
+        .group_by(campaign),
+        home_store,
+    )
+    return {str(c): int(n) for c, n in conn.execute(query)}
+
+
+def coupon_redeems(
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None
+) -> dict[str, int]:
+    """Redemptions in the range per coupon id (in ``store_id``, if given), minus undone."""
+    dialect = conn.dialect.name
+    coupon = json_str(ev.c.body, dialect, "body", "coupon_id")
+    target = json_str(ev.c.body, dialect, "body", "target_kind")
+    query = (
+        sa.select(coupon, sa.func.count())
+        .where(ev.c.kind == "coupon_redeem", _in_range(start_ms, end_ms), _folded())
+        .group_by(coupon)
+    )
+    undone = (
+        sa.select(coupon, sa.func.count())
+        .where(
+            ev.c.kind == "reversal",
+            target == "coupon_redeem",
+            _in_range(start_ms, end_ms),
+            _folded(),
+        )
+        .group_by(coupon)
+    )
+    if store_id is not None:
+        query = query.where(ev.c.store_id == store_id)
+        undone = undone.where(ev.c.store_id == store_id)
+    counts: dict[str, int] = defaultdict(int)
+    for c, n in conn.execute(query):
+        counts[str(c)] += int(n)
+    for c, n in conn.execute(undone):
+        if c is not None:
+            counts[str(c)] -= int(n)
+    return dict(counts)
+
+
+def coupon_campaigns(conn: Connection, coupon_ids: Iterable[str]) -> dict[str, str]:
+    """coupon id -> campaign id, from the coupons' issue events."""
+    dialect = conn.dialect.name
+    coupon = json_str(ev.c.body, dialect, "body", "coupon", "coupon_id")
+    campaign = json_str(ev.c.body, dialect, "body", "coupon", "campaign_id")
+    wanted = sorted(set(coupon_ids))
+    out: dict[str, str] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for c, camp in conn.execute(
+            sa.select(coupon, campaign).where(ev.c.kind == "coupon_issue", coupon.in_(chunk))
+        ):
+            out[str(c)] = str(camp)
+    return out
+
+
+def campaign_titles(conn: Connection) -> dict[str, str]:
+    """campaign id -> title for campaigns created through the campaigns API."""
+    camp = schema.campaigns
+    return dict(conn.execute(sa.select(camp.c.campaign_id, camp.c.title)).all())
+
+
+def visit_days(
+    conn: Connection, since_ms: int, offset_ms: int, home_store: str | None
+) -> dict[str, list[int]]:
+    """member id -> distinct local day numbers with a check-in or class sign-in.
+
+    ``offset_ms`` is the local zone's UTC offset: day = (hlc_ms + offset) // one day.
+    """
+    day = (ev.c.hlc_ms + offset_ms) // DAY_MS
+    query = _home(
+        sa.select(ev.c.member_id, day)
+        .select_from(ev)
+        .where(
+            ev.c.kind.in_(VISIT_KINDS),
+            ev.c.hlc_ms >= since_ms,
+            ev.c.member_id.is_not(None),
+            _folded(),
+        )
+        .group_by(ev.c.member_id, day),
+        home_store,
+    )
+    out: dict[str, list[int]] = defaultdict(list)
+    for member_id, d in conn.execute(query):
+        out[member_id].append(int(d))
+    return dict(out)
+
+
+def pass_revenue(conn: Connection, since_ms: int, home_store: str | None) -> dict[str, int]:
+    """member id -> fen paid for passes sold since ``since_ms`` (where a price is known)."""
+    price = json_int(ev.c.body, conn.dialect.name, "body", "pass_state", "price_fen")
+    query = _home(
+        sa.select(ev.c.member_id, sa.func.sum(price))
+        .select_from(ev)
+        .where(ev.c.kind == "pass_issue", ev.c.hlc_ms >= since_ms, _folded())
+        .group_by(ev.c.member_id),
+        home_store,
+    )
+    return {m: int(fen or 0) for m, fen in conn.execute(query) if m is not None}
+
+
+def member_names(conn: Connection, member_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+    """member id -> (display name, home store)."""
+    out: dict[str, tuple[str, str | None]] = {}
+    wanted = sorted(set(member_ids))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for m, name, store in conn.execute(
+            sa.select(members.c.member_id, members.c.display_name, members.c.home_store_id).where(
+                members.c.member_id.in_(chunk)
+            )
+        ):
+            out[m] = (name, store)
+    return out
+
+
+def stores(conn: Connection) -> dict[str, tuple[str, str]]:
+    """store id -> (name, time zone)."""
+    s = schema.stores
+    return {r.store_id: (r.name, r.timezone) for r in conn.execute(sa.select(s))}

@@ -1,0 +1,769 @@
+"""Building the store-owner reports: queries in, localized tables, charts and CSV out.
+
+A :class:`Report` is a list of sections, each with its charts (inline SVG) and tables.
+Table cells are final display strings in the report's language, so the page and the CSV
+export show exactly the same values. Reports are cached per store, period and language
+for ``report_cache_s`` (they read a lot; the ledger changes by the second, not the report).
+
+Scope: a report covers one store or all of them. Facts that happen in a store (visits,
+sign-ins, redemptions) are counted by the store where they happened; facts about members
+(passes, points held, lapsed members, RFM) by the member's home store.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from coordinator import rule_bundles
+from coordinator.db import Database
+from coordinator.reports import queries
+from coordinator.reports.charts import Series, bar_chart, capacity_chart, quadrant_chart
+from coordinator.reports.labels import label
+from coordinator.reports.lapsed import DEFAULT_FACTOR, DEFAULT_MIN_VISITS, find_lapsed
+from coordinator.reports.period import (
+    DAY_MS,
+    Period,
+    bucket_ms,
+    day_number,
+    from_day_number,
+    local,
+    period,
+    today_in,
+    utc_offset_ms,
+    zone,
+)
+from coordinator.reports.rfm import QUADRANTS, MemberActivity, rfm
+
+LOOKBACK_DAYS = 365
+ATTENTION_EXPIRY_DAYS = 14
+ATTENTION_SESSIONS_LEFT = 2
+PAGE_ROWS = 200
+"""Rows a table shows on the page; its CSV export always has all of them."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: stable key, localized heading, right-aligned when numeric."""
+
+    key: str
+    label: str
+    numeric: bool = False
+
+
+@dataclass
+class Table:
+    """A named table of display strings."""
+
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[list[str]] = field(default_factory=list)
+
+    @property
+    def page_rows(self) -> list[list[str]]:
+        """The rows shown on the page (the first :data:`PAGE_ROWS`)."""
+        return self.rows[:PAGE_ROWS]
+
+    def csv(self) -> str:
+        """The whole table as CSV (UTF-8 text; the HTTP layer adds a BOM for Excel)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow([c.label for c in self.columns])
+        writer.writerows(self.rows)
+        return out.getvalue()
+
+
+@dataclass
+class Section:
+    """One topic of the report."""
+
+    key: str
+    title: str
+    intro: str
+    charts: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Every section for one scope, period and language."""
+
+    lang: str
+    store_id: str | None
+    period: Period
+    generated_ms: int
+    sections: list[Section]
+
+    def table(self, name: str) -> Table | None:
+        """The table with this name, if any."""
+        return next((t for s in self.sections for t in s.tables if t.name == name), None)
+
+
+TABLE_NAMES = (
+    "checkins_daily",
+    "checkins_hourly",
+    "class_attendance",
+    "pass_usage_daily",
+    "pass_sales",
+    "passes_attention",
+    "points_flow",
+    "points_liability",
+    "coupons_by_campaign",
+    "lapsed_members",
+    "rfm_quadrants",
+    "rfm_members",
+)
+
+
+def money(fen: int) -> str:
+    """Fen as yuan with two decimals."""
+    return f"{fen / 100:.2f}"
+
+
+def pct(share: float) -> str:
+    """A share as a percentage with one decimal."""
+    return f"{share * 100:.1f}%"
+
+
+@dataclass
+class _Ctx:
+    conn: Connection
+    lang: str
+    store_id: str | None
+    period: Period
+    now_ms: int
+    stores: dict[str, tuple[str, str]]
+    chain_tz: str
+
+    def t(self, key: str, **values: object) -> str:
+        return label(self.lang, key, **values)
+
+    @property
+    def scope(self) -> list[str]:
+        return [self.store_id] if self.store_id else sorted(self.stores)
+
+    def store_label(self, store_id: str | None) -> str:
+        if store_id is None:
+            return self.t("hq")
+        name = self.stores.get(store_id, (store_id, ""))[0]
+        return f"{name} ({store_id})" if name != store_id else store_id
+
+    def tz(self, store_id: str | None) -> str:
+        if store_id and store_id in self.stores:
+            return self.stores[store_id][1]
+        return self.chain_tz
+
+    @property
+    def member_tz(self) -> str:
+        return self.tz(self.store_id)
+
+    def bounds(self) -> tuple[int, int]:
+        return self.period.utc_bounds(self.tz(s) for s in self.scope)
+
+    def col(self, key: str, numeric: bool = False) -> Column:
+        return Column(key, self.t(f"col.{key}"), numeric)
+
+
+class Reports:
+    """Builds and caches reports for one coordinator."""
+
+    def __init__(self, db: Database, wall_ms: Callable[[], int], cache_s: float):
+        self._db = db
+        self._wall_ms = wall_ms
+        self._cache_s = cache_s
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[Any, ...], tuple[float, Report]] = {}
+
+    def build(
+        self,
+        *,
+        store_id: str | None,
+        first: date | None,
+        last: date | None,
+        lang: str,
+    ) -> Report:
+        """The report (from the cache when fresh). Raises ValueError for a bad period."""
+        now = self._wall_ms()
+        with self._db.read() as conn:
+            chain = rule_bundles.chain_bundle(conn)
+            chain_tz = chain.rules.timezone if chain else "Asia/Shanghai"
+            stores = queries.stores(conn)
+            tz = stores[store_id][1] if store_id in stores else chain_tz
+            span = period(first, last, today_in(tz, now))
+            key = (store_id, span.first, span.last, lang)
+            with self._lock:
+                hit = self._cache.get(key)
+            if hit is not None and time.monotonic() - hit[0] < self._cache_s:
+                return hit[1]
+            ctx = _Ctx(conn, lang, store_id, span, now, stores, chain_tz)
+            summary = _summarize_ledgers(ctx)
+            sections = [
+                _checkins(ctx),
+                _classes(ctx),
+                _passes(ctx, summary),
+                _points(ctx, summary),
+                _coupons(ctx, summary),
+                *_members(ctx),
+            ]
+        report = Report(lang, store_id, span, now, sections)
+        with self._lock:
+            self._cache[key] = (time.monotonic(), report)
+            if len(self._cache) > 64:
+                oldest = min(self._cache, key=lambda k: self._cache[k][0])
+                del self._cache[oldest]
+        return report
+
+
+# -- check-ins -------------------------------------------------------------------------------
+
+
+def _checkins(ctx: _Ctx) -> Section:
+    start, end = ctx.bounds()
+    bucket = bucket_ms([ctx.tz(s) for s in ctx.scope], start, end)
+    daily: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0])
+    hourly: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
+    for store, kind, b, n in queries.tap_buckets(ctx.conn, start, end, bucket, ctx.store_id):
+        if store not in ctx.stores or (ctx.store_id and store != ctx.store_id):
+            continue
+        at = local(b * bucket, ctx.tz(store))
+        if not ctx.period.contains(at.date()):
+            continue
+        i = 0 if kind == "checkin" else 1
+        daily[(at.date(), store)][i] += n
+        hourly[(store, at.hour)][i] += n
+
+    days = ctx.period.days
+    daily_table = Table(
+        "checkins_daily",
+        ctx.t("table.checkins_daily"),
+        [
+            ctx.col("date"),
+            ctx.col("store"),
+            ctx.col("checkins", True),
+            ctx.col("class_signins", True),
+        ],
+    )
+    for day in days:
+        for store in ctx.scope:
+            c, s = daily.get((day, store), [0, 0])
+            daily_table.rows.append([day.isoformat(), ctx.store_label(store), str(c), str(s)])
+    hourly_table = Table(
+        "checkins_hourly",
+        ctx.t("table.checkins_hourly"),
+        [
+            ctx.col("store"),
+            ctx.col("hour"),
+            ctx.col("checkins", True),
+            ctx.col("class_signins", True),
+        ],
+    )
+    for store in ctx.scope:
+        for hour in range(24):
+            c, s = hourly.get((store, hour), [0, 0])
+            if c or s:
+                hourly_table.rows.append([ctx.store_label(store), f"{hour:02d}:00", str(c), str(s)])
+
+    charts = [
+        bar_chart(
+            [d.strftime("%m-%d") for d in days],
+            [
+                Series(ctx.store_label(s), [daily.get((d, s), [0, 0])[0] for d in days])
+                for s in ctx.scope
+            ],
+            title=ctx.t("chart.checkins_daily"),
+        ),
+        bar_chart(
+            [f"{h}" for h in range(24)],
+            [
+                Series(ctx.store_label(s), [hourly.get((s, h), [0, 0])[0] for h in range(24)])
+                for s in ctx.scope
+            ],
+            title=ctx.t("chart.checkins_hourly"),
+            label_every=1,
+        ),
+    ]
+    return Section(
+        "checkins",
+        ctx.t("sec.checkins"),
+        ctx.t("sec.checkins.intro"),
+        charts,
+        [daily_table, hourly_table],
+    )
+
+
+# -- classes ---------------------------------------------------------------------------------
+
+
+def _classes(ctx: _Ctx) -> Section:
+    start, end = ctx.bounds()
+    sessions = [
+        c
+        for c in queries.published_classes(ctx.conn).values()
+        if c.store_id in ctx.scope
+        and c.store_id in ctx.stores
+        and ctx.period.contains(local(c.starts_ms, ctx.tz(c.store_id)).date())
+    ]
+    sessions.sort(key=lambda c: (c.starts_ms, c.class_session_id))
+    counts = queries.class_signins(ctx.conn, start - DAY_MS, end + DAY_MS)
+    table = Table(
+        "class_attendance",
+        ctx.t("table.class_attendance"),
+        [
+            ctx.col("date"),
+            ctx.col("time"),
+            ctx.col("store"),
+            ctx.col("class"),
+            ctx.col("capacity", True),
+            ctx.col("attended", True),
+            ctx.col("fill", True),
+        ],
+    )
+    bars: list[tuple[str, int, int]] = []
+    for c in sessions:
+        at = local(c.starts_ms, ctx.tz(c.store_id))
+        title = c.title_zh if ctx.lang == "zh" else c.title_en
+        attended = counts.get(c.class_session_id, 0)
+        table.rows.append(
+            [
+                at.date().isoformat(),
+                at.strftime("%H:%M"),
+                ctx.store_label(c.store_id),
+                title,
+                str(c.capacity) if c.capacity else "—",
+                str(attended),
+                pct(attended / c.capacity) if c.capacity else "—",
+            ]
+        )
+        bars.append((f"{at:%m-%d %H:%M} {title}", attended, c.capacity))
+    charts = []
+    if bars:
+        charts.append(
+            capacity_chart(
+                bars[:40],
+                title=ctx.t("chart.attendance"),
+                attended_label=ctx.t("col.attended"),
+                capacity_label=ctx.t("col.capacity"),
+            )
+        )
+    return Section("classes", ctx.t("sec.classes"), ctx.t("sec.classes.intro"), charts, [table])
+
+
+# -- ledgers (passes, points held, coupon totals) --------------------------------------------
+
+
+@dataclass
+class _LedgerSummary:
+    attention: list[list[str]] = field(default_factory=list)
+    liability: dict[str | None, list[int]] = field(default_factory=dict)
+    coupon_totals: dict[str, list[int]] = field(default_factory=dict)
+    coupon_titles: dict[str, str] = field(default_factory=dict)
+
+
+def _summarize_ledgers(ctx: _Ctx) -> _LedgerSummary:
+    now = ctx.now_ms
+    soon = now + ATTENTION_EXPIRY_DAYS * DAY_MS
+    horizon = now + 30 * DAY_MS
+    out = _LedgerSummary()
+    attention: list[tuple[int, list[str]]] = []
+    for row in queries.ledgers(ctx.conn, ctx.store_id):
+        ledger = row.ledger
+        lots = ledger.get("points_lots", [])
+        live = sum(lot["remaining"] for lot in lots if lot["expires_ms"] > now)
+        debt = int(ledger.get("points_debt", 0))
+        if live or debt:
+            acc = out.liability.setdefault(row.home_store_id, [0, 0, 0, 0])
+            acc[0] += 1 if live > debt else 0
+            acc[1] += live - debt
+            acc[2] += sum(lot["remaining"] for lot in lots if now < lot["expires_ms"] <= horizon)
+            acc[3] += debt
+        for p in ledger.get("passes", []):
+            if p.get("kind") != "punch" or p.get("frozen") or not p.get("sessions_total"):
+                continue
+            if not p["valid_from_ms"] <= now <= p["valid_until_ms"]:
+                continue
+            left = int(p["sessions_total"]) - int(p.get("sessions_used", 0))
+            expiring = p["valid_until_ms"] <= soon and left > 0
+            used_up = left <= ATTENTION_SESSIONS_LEFT
+            if not (expiring or used_up):
+                continue
+            reason = (
+                ctx.t("reason.both")
+                if expiring and used_up
+                else ctx.t("reason.expiring", days=ATTENTION_EXPIRY_DAYS)
+                if expiring
+                else ctx.t("reason.used_up")
+            )
+            until = local(p["valid_until_ms"], ctx.tz(row.home_store_id)).date().isoformat()
+            attention.append(
+                (
+                    p["valid_until_ms"],
+                    [
+                        row.member_id,
+                        row.display_name,
+                        p.get("name", p["pass_id"]),
+                        f"{left}/{p['sessions_total']}",
+                        until,
+                        reason,
+                    ],
+                )
+            )
+        for c in ledger.get("coupons", []):
+            camp = str(c.get("campaign_id", ""))
+            totals = out.coupon_totals.setdefault(camp, [0, 0])
+            totals[0] += 1
+            totals[1] += 1 if int(c.get("redeem_count", 0)) > 0 else 0
+            out.coupon_titles.setdefault(camp, str(c.get("title", "")))
+    attention.sort(key=lambda item: (item[0], item[1][0]))
+    out.attention = [cells for _, cells in attention]
+    return out
+
+
+def _passes(ctx: _Ctx, summary: _LedgerSummary) -> Section:
+    start, end = ctx.bounds()
+    bucket = bucket_ms([ctx.tz(s) for s in ctx.scope], start, end)
+    per_day: dict[tuple[date, str], int] = defaultdict(int)
+    for store, b, n in queries.sessions_used(ctx.conn, start, end, bucket, ctx.store_id):
+        if store not in ctx.stores:
+            continue
+        at = local(b * bucket, ctx.tz(store)).date()
+        if ctx.period.contains(at):
+            per_day[(at, store)] += n
+    days = ctx.period.days
+    usage = Table(
+        "pass_usage_daily",
+        ctx.t("table.pass_usage_daily"),
+        [ctx.col("date"), ctx.col("store"), ctx.col("sessions", True)],
+    )
+    for day in days:
+        for store in ctx.scope:
+            usage.rows.append([day.isoformat(), ctx.store_label(store), str(per_day[(day, store)])])
+    sales = Table(
+        "pass_sales",
+        ctx.t("table.pass_sales"),
+        [ctx.col("home_store"), ctx.col("passes_sold", True), ctx.col("revenue", True)],
+    )
+    for store, (count, fen) in sorted(
+        queries.pass_sales(ctx.conn, start, end, ctx.store_id).items(), key=lambda i: str(i[0])
+    ):
+        sales.rows.append([ctx.store_label(store), str(count), money(fen)])
+    attention = Table(
+        "passes_attention",
+        ctx.t("table.passes_attention"),
+        [
+            ctx.col("member_id"),
+            ctx.col("member"),
+            ctx.col("pass"),
+            ctx.col("sessions_left", True),
+            ctx.col("valid_until"),
+            ctx.col("reason"),
+        ],
+        summary.attention,
+    )
+    chart = bar_chart(
+        [d.strftime("%m-%d") for d in days],
+        [Series(ctx.store_label(s), [per_day[(d, s)] for d in days]) for s in ctx.scope],
+        title=ctx.t("chart.sessions_daily"),
+    )
+    return Section(
+        "passes", ctx.t("sec.passes"), ctx.t("sec.passes.intro"), [chart], [usage, sales, attention]
+    )
+
+
+# -- points ----------------------------------------------------------------------------------
+
+
+def _points(ctx: _Ctx, summary: _LedgerSummary) -> Section:
+    start, end = ctx.bounds()
+    flows = queries.points_flows(ctx.conn, start, end, ctx.store_id)
+    keys = sorted(flows, key=lambda s: (s is None, s or ""))
+    flow = Table(
+        "points_flow",
+        ctx.t("table.points_flow"),
+        [
+            ctx.col("store"),
+            ctx.col("earned", True),
+            ctx.col("redeemed", True),
+            ctx.col("adjusted", True),
+            ctx.col("expired", True),
+        ],
+    )
+    for store in keys:
+        f = flows[store]
+        flow.rows.append(
+            [
+                ctx.store_label(store),
+                str(f.earned),
+                str(f.redeemed),
+                str(f.adjusted),
+                str(f.expired),
+            ]
+        )
+    liability = Table(
+        "points_liability",
+        ctx.t("table.points_liability"),
+        [
+            ctx.col("home_store"),
+            ctx.col("members_with_points", True),
+            ctx.col("outstanding", True),
+            ctx.col("expiring_30d", True),
+            ctx.col("debt", True),
+        ],
+    )
+    for store in sorted(summary.liability, key=lambda s: (s is None, s or "")):
+        n, outstanding, expiring, debt = summary.liability[store]
+        liability.rows.append(
+            [ctx.store_label(store), str(n), str(outstanding), str(expiring), str(debt)]
+        )
+    chart = bar_chart(
+        [ctx.store_label(s) for s in keys],
+        [
+            Series(ctx.t("col.earned"), [flows[s].earned for s in keys]),
+            Series(ctx.t("col.redeemed"), [flows[s].redeemed for s in keys]),
+            Series(ctx.t("col.expired"), [flows[s].expired for s in keys]),
+        ],
+        title=ctx.t("chart.points"),
+        stacked=False,
+        label_every=1,
+    )
+    return Section(
+        "points", ctx.t("sec.points"), ctx.t("sec.points.intro"), [chart], [flow, liability]
+    )
+
+
+# -- coupons ---------------------------------------------------------------------------------
+
+
+def _coupons(ctx: _Ctx, summary: _LedgerSummary) -> Section:
+    start, end = ctx.bounds()
+    issued = queries.coupon_issues(ctx.conn, start, end, ctx.store_id)
+    by_coupon = queries.coupon_redeems(ctx.conn, start, end, ctx.store_id)
+    campaign_of = queries.coupon_campaigns(ctx.conn, by_coupon)
+    redeemed: dict[str, int] = defaultdict(int)
+    for coupon_id, n in by_coupon.items():
+        redeemed[campaign_of.get(coupon_id, "?")] += n
+    titles = {**summary.coupon_titles, **queries.campaign_titles(ctx.conn)}
+    campaigns = sorted(set(issued) | set(redeemed) | set(summary.coupon_totals))
+    table = Table(
+        "coupons_by_campaign",
+        ctx.t("table.coupons_by_campaign"),
+        [
+            ctx.col("campaign"),
+            ctx.col("title"),
+            ctx.col("issued", True),
+            ctx.col("redeemed_period", True),
+            ctx.col("issued_total", True),
+            ctx.col("redeemed_total", True),
+            ctx.col("redemption_rate", True),
+        ],
+    )
+    for camp in campaigns:
+        total, used = summary.coupon_totals.get(camp, [0, 0])
+        table.rows.append(
+            [
+                camp,
+                titles.get(camp, ""),
+                str(issued.get(camp, 0)),
+                str(redeemed.get(camp, 0)),
+                str(total),
+                str(used),
+                pct(used / total) if total else "—",
+            ]
+        )
+    charts = []
+    if campaigns:
+        charts.append(
+            bar_chart(
+                [titles.get(c) or c for c in campaigns],
+                [
+                    Series(ctx.t("col.issued"), [issued.get(c, 0) for c in campaigns]),
+                    Series(ctx.t("col.redeemed_period"), [redeemed.get(c, 0) for c in campaigns]),
+                ],
+                title=ctx.t("chart.coupons"),
+                stacked=False,
+                label_every=1,
+            )
+        )
+    return Section("coupons", ctx.t("sec.coupons"), ctx.t("sec.coupons.intro"), charts, [table])
+
+
+# -- members: lapsed and RFM -----------------------------------------------------------------
+
+
+def _members(ctx: _Ctx) -> list[Section]:
+    tz = ctx.member_tz
+    as_of = ctx.period.last
+    end_ms = int(
+        datetime.combine(as_of + timedelta(days=1), datetime.min.time(), zone(tz)).timestamp()
+        * 1000
+    )
+    since_ms = end_ms - LOOKBACK_DAYS * DAY_MS
+    visits = {
+        m: [d for d in days if d <= day_number(as_of)]
+        for m, days in queries.visit_days(
+            ctx.conn, since_ms, utc_offset_ms(tz, end_ms), ctx.store_id
+        ).items()
+    }
+    visits = {m: d for m, d in visits.items() if d}
+    revenue = queries.pass_revenue(ctx.conn, since_ms, ctx.store_id)
+    today = day_number(as_of)
+    lapsed = find_lapsed(visits, today)
+    names = queries.member_names(ctx.conn, sorted(set(visits) | set(revenue)))
+
+    lapsed_table = Table(
+        "lapsed_members",
+        ctx.t("table.lapsed_members"),
+        [
+            ctx.col("member_id"),
+            ctx.col("member"),
+            ctx.col("home_store"),
+            ctx.col("visits", True),
+            ctx.col("cycle", True),
+            ctx.col("last_visit"),
+            ctx.col("days_since", True),
+            ctx.col("overdue", True),
+        ],
+    )
+    buckets = {"overdue.2_3": 0, "overdue.3_5": 0, "overdue.5_10": 0, "overdue.10": 0}
+    for m in lapsed:
+        name, home = names.get(m.member_id, ("", None))
+        lapsed_table.rows.append(
+            [
+                m.member_id,
+                name,
+                ctx.store_label(home),
+                str(m.visits),
+                f"{m.usual_cycle_days:.1f}",
+                from_day_number(m.last_visit_day).isoformat(),
+                str(m.days_since),
+                f"{m.overdue:.1f}",
+            ]
+        )
+        key = (
+            "overdue.2_3"
+            if m.overdue < 3
+            else "overdue.3_5"
+            if m.overdue < 5
+            else "overdue.5_10"
+            if m.overdue < 10
+            else "overdue.10"
+        )
+        buckets[key] += 1
+    lapsed_section = Section(
+        "lapsed",
+        ctx.t("sec.lapsed"),
+        ctx.t(
+            "sec.lapsed.intro",
+            factor=f"{DEFAULT_FACTOR:g}",
+            min_visits=DEFAULT_MIN_VISITS,
+            as_of=as_of.isoformat(),
+        ),
+        [
+            bar_chart(
+                [ctx.t(k) for k in buckets],
+                [Series(ctx.t("lapsed_count"), list(buckets.values()))],
+                title=ctx.t("chart.lapsed"),
+                width=640,
+                label_every=1,
+            )
+        ],
+        [lapsed_table],
+    )
+
+    activities = [
+        MemberActivity(
+            member_id=m,
+            last_visit_day=max(visits[m]) if m in visits else None,
+            visits=len(set(visits.get(m, ()))),
+            monetary_fen=revenue.get(m, 0),
+        )
+        for m in sorted(set(visits) | set(revenue))
+    ]
+    result = rfm(activities, today)
+    quads = Table(
+        "rfm_quadrants",
+        ctx.t("table.rfm_quadrants"),
+        [
+            ctx.col("quadrant"),
+            ctx.col("members", True),
+            ctx.col("share", True),
+            ctx.col("avg_frequency", True),
+            ctx.col("avg_value", True),
+        ],
+    )
+    total = len(result.rows)
+    for q in QUADRANTS:
+        rows = [r for r in result.rows if r.quadrant == q]
+        quads.rows.append(
+            [
+                ctx.t(f"q.{q}"),
+                str(len(rows)),
+                pct(len(rows) / total) if total else "—",
+                f"{statistics.fmean(r.frequency for r in rows):.1f}" if rows else "—",
+                money(round(statistics.fmean(r.monetary_fen for r in rows))) if rows else "—",
+            ]
+        )
+    members = Table(
+        "rfm_members",
+        ctx.t("table.rfm_members"),
+        [
+            ctx.col("member_id"),
+            ctx.col("member"),
+            ctx.col("recency", True),
+            ctx.col("frequency", True),
+            ctx.col("value", True),
+            ctx.col("r", True),
+            ctx.col("f", True),
+            ctx.col("m", True),
+            ctx.col("quadrant"),
+        ],
+    )
+    points: list[tuple[float, float, str]] = []
+    for r in result.rows:
+        name = names.get(r.member_id, ("", None))[0]
+        members.rows.append(
+            [
+                r.member_id,
+                name,
+                ctx.t("never") if r.recency_days is None else str(r.recency_days),
+                str(r.frequency),
+                money(r.monetary_fen),
+                str(r.r_score),
+                str(r.f_score),
+                str(r.m_score),
+                ctx.t(f"q.{r.quadrant}"),
+            ]
+        )
+        points.append((r.frequency, r.monetary_fen / 100, f"{name} ({r.member_id})"))
+    chart = quadrant_chart(
+        points[:2000],
+        x_split=result.frequency_split,
+        y_split=None if result.monetary_split is None else result.monetary_split / 100,
+        title=ctx.t("chart.rfm"),
+        x_label=ctx.t("axis.frequency"),
+        y_label=ctx.t("axis.value"),
+        corner_labels=(
+            ctx.t("q.champions"),
+            ctx.t("q.loyal"),
+            ctx.t("q.big_spenders"),
+            ctx.t("q.occasional"),
+        ),
+    )
+    rfm_section = Section(
+        "rfm",
+        ctx.t("sec.rfm"),
+        ctx.t("sec.rfm.intro", as_of=as_of.isoformat(), days=LOOKBACK_DAYS),
+        [chart],
+        [quads, members],
+    )
+    return [lapsed_section, rfm_section]
