@@ -119,6 +119,7 @@ class Ingest:
             Channel.SYNC: self._on_syncs,
             Channel.CLAIM: self._on_claims,
         }
+        self._kiosks: dict[str, KioskInfo] = {}
         self.processed = 0
         self._idle = threading.Condition()
         self._busy = False
@@ -364,6 +365,23 @@ class Ingest:
         return kept
 
     def _write_rejections(self, rejections: list[Rejection]) -> None:
+        # Count under the kiosk only when it is registered: a topic can name any id, and
+        # strangers must not create counter rows or metric labels at will.
+        named = sorted({r.kiosk_key for r in rejections} - {rejects.UNKNOWN})
+        k = schema.kiosks
+        try:
+            with self._db.read() as conn:
+                known = set(
+                    conn.execute(sa.select(k.c.kiosk_id).where(k.c.kiosk_id.in_(named))).scalars()
+                )
+        except sa.exc.SQLAlchemyError:
+            known = set()
+        rejections = [
+            r
+            if r.kiosk_key in known or r.kiosk_key == rejects.UNKNOWN
+            else Rejection(rejects.UNKNOWN, r.reason, r.topic, f"kiosk {r.kiosk_key!r}: {r.detail}")
+            for r in rejections
+        ]
         try:
             with self._db.write() as conn:
                 rejects.record(conn, rejections, self._clock.wall_ms())

@@ -24,6 +24,26 @@ from shared.model import MemberLedger, Rules
 
 SortKey = tuple[int, int, str, int]
 _EMPTY_LEDGER = MemberLedger().model_dump_json()
+_MS = schema.member_states
+_UPDATE_STATE = (
+    sa.update(_MS)
+    .where(_MS.c.member_id == sa.bindparam("m_id"))
+    .values(
+        ledger=sa.bindparam("m_ledger"),
+        tier=sa.bindparam("m_tier"),
+        last_hlc_ms=sa.bindparam("m_hlc_ms"),
+        last_hlc_c=sa.bindparam("m_hlc_c"),
+        last_source=sa.bindparam("m_source"),
+        last_seq=sa.bindparam("m_seq"),
+        event_count=sa.bindparam("m_count"),
+        recomputes=sa.bindparam("m_recomputes"),
+        next_expiry_ms=sa.bindparam("m_expiry"),
+        change_no=sa.bindparam("m_change"),
+        dirty=True,
+        updated_ms=sa.bindparam("m_now"),
+    )
+)
+"""One statement for every member folded in a transaction (executemany)."""
 
 
 @dataclass(frozen=True)
@@ -47,33 +67,48 @@ def ensure_member_states(conn: Connection, member_ids: Iterable[str], now_ms: in
     if not wanted:
         return
     ms = schema.member_states
-    have = set(conn.execute(sa.select(ms.c.member_id).where(ms.c.member_id.in_(wanted))).scalars())
-    for member_id in wanted:
-        if member_id in have:
-            continue
-        # A savepoint keeps a concurrent replica's insert of the same row from failing the
-        # whole transaction (PostgreSQL); SQLite writers are serialised anyway.
+    have: set[str] = set()
+    for begin in range(0, len(wanted), 500):
+        chunk = wanted[begin : begin + 500]
+        have.update(
+            conn.execute(sa.select(ms.c.member_id).where(ms.c.member_id.in_(chunk))).scalars()
+        )
+    missing = [m for m in wanted if m not in have]
+    if not missing:
+        return
+    rows = [_empty_state(member_id, now_ms) for member_id in missing]
+    # A savepoint keeps a concurrent replica's insert of the same rows from failing the
+    # whole transaction (PostgreSQL); on a clash, retry row by row.
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.insert(ms), rows)
+        return
+    except sa.exc.IntegrityError:
+        pass
+    for row in rows:
         try:
             with conn.begin_nested():
-                conn.execute(
-                    sa.insert(ms).values(
-                        member_id=member_id,
-                        ledger=_EMPTY_LEDGER,
-                        tier="",
-                        last_hlc_ms=0,
-                        last_hlc_c=0,
-                        last_source="",
-                        last_seq=0,
-                        event_count=0,
-                        recomputes=0,
-                        change_no=0,
-                        dirty=True,
-                        version=0,
-                        updated_ms=now_ms,
-                    )
-                )
+                conn.execute(sa.insert(ms), [row])
         except sa.exc.IntegrityError:
             pass
+
+
+def _empty_state(member_id: str, now_ms: int) -> dict[str, object]:
+    return {
+        "member_id": member_id,
+        "ledger": _EMPTY_LEDGER,
+        "tier": "",
+        "last_hlc_ms": 0,
+        "last_hlc_c": 0,
+        "last_source": "",
+        "last_seq": 0,
+        "event_count": 0,
+        "recomputes": 0,
+        "change_no": 0,
+        "dirty": True,
+        "version": 0,
+        "updated_ms": now_ms,
+    }
 
 
 def lock_member_states(conn: Connection, member_ids: Iterable[str]) -> dict[str, sa.Row]:
@@ -130,6 +165,7 @@ def fold_new_events(
     ensure_member_states(conn, new_events.keys(), now_ms)
     rows = lock_member_states(conn, new_events.keys())
     outcomes: list[FoldOutcome] = []
+    updates: list[dict[str, object]] = []
     for member_id in sorted(new_events):
         row = rows[member_id]
         fresh = sorted(new_events[member_id], key=Event.sort_key)
@@ -143,23 +179,21 @@ def fold_new_events(
             recomputed, seen = True, tuple(everything)
         newest = max(last, fresh[-1].sort_key())
         tier = tier_of(ledger, rules, now_ms)
-        conn.execute(
-            sa.update(schema.member_states)
-            .where(schema.member_states.c.member_id == member_id)
-            .values(
-                ledger=ledger.model_dump_json(),
-                tier=tier,
-                last_hlc_ms=newest[0],
-                last_hlc_c=newest[1],
-                last_source=newest[2],
-                last_seq=newest[3],
-                event_count=row.event_count + len(fresh),
-                recomputes=row.recomputes + (1 if recomputed else 0),
-                next_expiry_ms=next_expiry_ms(ledger),
-                change_no=row.change_no + 1,
-                dirty=True,
-                updated_ms=now_ms,
-            )
+        updates.append(
+            {
+                "m_id": member_id,
+                "m_ledger": ledger.model_dump_json(),
+                "m_tier": tier,
+                "m_hlc_ms": newest[0],
+                "m_hlc_c": newest[1],
+                "m_source": newest[2],
+                "m_seq": newest[3],
+                "m_count": row.event_count + len(fresh),
+                "m_recomputes": row.recomputes + (1 if recomputed else 0),
+                "m_expiry": next_expiry_ms(ledger),
+                "m_change": row.change_no + 1,
+                "m_now": now_ms,
+            }
         )
         outcomes.append(
             FoldOutcome(
@@ -172,6 +206,7 @@ def fold_new_events(
                 tier_changed=tier != row.tier,
             )
         )
+    conn.execute(_UPDATE_STATE, updates)
     return outcomes
 
 

@@ -200,3 +200,25 @@ def test_revoked_kiosk_is_refused(harness: Harness, rogue: Rogue) -> None:
     rogue.publish(EVENTS, batch(event(1)))
     assert wait_until(lambda: h.rejections().get("kiosk_revoked") == 1)
     assert h.applied_seq("k1") == 0
+
+
+def test_subscriptions_come_from_the_handler_registry(harness: Harness) -> None:
+    ingest = harness.coord.ingest
+    assert set(ingest.handlers) == set(topics.UP_CHANNELS)
+    assert ingest.subscriptions() == [
+        (topics.subscription(channel, "coordinators"), topics.QOS[channel])
+        for channel in ingest.handlers
+    ]
+    # Status is never shared (retained messages skip shared subscriptions).
+    assert ("tapfleet/v1/kiosk/+/status", 1) in ingest.subscriptions()
+
+
+def test_garbage_on_a_stranger_topic_is_pooled_under_unknown(
+    harness: Harness, rogue: Rogue
+) -> None:
+    for n in range(5):
+        rogue.publish(topics.kiosk_topic(f"stranger{n}", Channel.EVENTS), b"junk")
+    assert wait_until(lambda: harness.rejections().get("protocol_error") == 5)
+    rows = harness.call("GET", "/api/v1/ops/rejections")["items"]
+    assert {r["kiosk_key"] for r in rows} == {"_unknown"}
+    assert "stranger4" in rows[0]["last_detail"]
