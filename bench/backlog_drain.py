@@ -1,0 +1,171 @@
+"""Backlog drain: a kiosk reconnecting with 50,000 unacknowledged events, vs raw QoS 1.
+
+Tapfleet: a real kiosk process (``bench.kiosk_child``: KioskApp with its MQTT link) whose
+ledger holds 50,000 unacknowledged check-ins, the real ``tapfleet coordinator`` process and
+a private Mosquitto. Timed from the link's connection to the Ack of the last seq: sync
+request, windowed batches of 200 (at most 2,000 events in flight), the coordinator's
+commits and Acks, the kiosk's ``mark_acked``. The same run with a 10,000-event backlog
+shows whether the kiosk's memory depends on the backlog (it must not).
+
+Baseline: the very bytes the kiosk sends (the same events as EventBatches of 200) published
+by one raw paho client at QoS 1 to a raw subscriber process through the same broker, until
+all arrived and all are PUBACKed.
+
+Backlogs are written into the ledgers with ``device.ledger.journal.append`` in one
+transaction (``bench.seed.kiosk_journal``); the coordinator's members are bulk-seeded.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    Child,
+    CoordinatorProcess,
+    Result,
+    emit,
+    parse_args,
+    progress,
+    python_module,
+    rate,
+    running_broker,
+    work_dir,
+)
+from bench.raw_mqtt import measure
+from bench.seed import checkins, kiosk_journal, provision_ledger, seed_coordinator
+
+NAME = "backlog_drain"
+STORE = "s1"
+MEMBERS = 1_000
+BATCH = 200
+MB = 1024 * 1024
+
+
+def drain(folder: Path, port: int, kiosk_id: str, events: int) -> dict[str, Any]:
+    """Run the kiosk process on its backlog until the last event is acked."""
+    child = Child(
+        python_module(
+            "bench.kiosk_child",
+            "--mode",
+            "drain",
+            "--ledger",
+            str(folder / kiosk_id / "ledger.db"),
+            "--kiosk",
+            kiosk_id,
+            "--store",
+            STORE,
+            "--mqtt-port",
+            str(port),
+            "--expect",
+            str(events),
+        ),
+        folder / f"{kiosk_id}.log",
+        stdout_pipe=True,
+    )
+    try:
+        return dict(json.loads(child.readline(1800)))
+    finally:
+        child.stop()
+
+
+def run(sizes: tuple[int, int], keep: bool) -> Result:
+    """Drain a small and a big backlog; raw-publish the big one's bytes."""
+    from device.ledger import KioskLedger
+    from device.ports import SystemClock
+    from shared import topics
+    from shared.protocol import EventBatch, encode
+    from shared.topics import Channel
+
+    small, big = sizes
+    kiosks = {"k-small": small, "k-big": big}
+    now = time.time_ns() // 1_000_000
+    with work_dir(NAME, keep) as folder, running_broker(folder) as broker:
+        db_path = folder / "coordinator.db"
+        seed_coordinator(
+            db_path,
+            stores=[STORE],
+            kiosks=[(k, STORE) for k in kiosks],
+            members=MEMBERS,
+            now_ms=now,
+        )
+        for kiosk_id, n in kiosks.items():
+            progress(NAME, f"{kiosk_id}: writing a backlog of {n:,} events")
+            path = folder / kiosk_id / "ledger.db"
+            path.parent.mkdir()
+            provision_ledger(path, kiosk_id, STORE, MEMBERS, now).close()  # type: ignore[attr-defined]
+            kiosk_journal(
+                path, kiosk_id, STORE, checkins(kiosk_id, STORE, range(MEMBERS), n, now), now
+            )
+        coordinator = CoordinatorProcess(folder, broker.port, db_path)
+        figures: dict[str, dict[str, Any]] = {}
+        try:
+            coordinator.start()
+            for kiosk_id, n in kiosks.items():
+                progress(NAME, f"{kiosk_id}: draining {n:,} events")
+                figures[kiosk_id] = drain(folder, broker.port, kiosk_id, n)
+        finally:
+            coordinator.stop()
+        applied = _applied(db_path)
+
+        progress(NAME, "baseline: the same bytes through raw QoS 1")
+        ledger = KioskLedger.open(
+            folder / "k-big" / "ledger.db", kiosk_id="k-big", store_id=STORE, clock=SystemClock()
+        )
+        try:
+            events = ledger.journal_events(0, big + 1)
+        finally:
+            ledger.close()
+        topic = topics.kiosk_topic("k-big", Channel.EVENTS).replace("tapfleet/", "bench/", 1)
+        payloads = [
+            (topic, encode(EventBatch(kiosk_id="k-big", events=tuple(events[i : i + BATCH]))))
+            for i in range(0, len(events), BATCH)
+        ]
+        raw_s, _received, distinct = measure(
+            broker.port, folder, [payloads], topic_filter="bench/#"
+        )
+
+    big_fig, small_fig = figures["k-big"], figures["k-small"]
+    seconds = big_fig["seconds"]
+    ratio = raw_s / seconds
+    peak_big = big_fig["rss_peak_sampled"] / MB
+    peak_small = small_fig["rss_peak_sampled"] / MB
+    growth = peak_big / peak_small - 1
+    megabytes = sum(len(p) for _, p in payloads) / MB
+    lost = big - applied.get("k-big", 0) + small - applied.get("k-small", 0)
+    return Result(
+        name=NAME,
+        tapfleet=(
+            f"{big:,} events acked in {seconds:.2f} s ({rate(big, seconds):,.0f} events/s); "
+            f"kiosk peak RSS {peak_big:.0f} MB at {big:,} vs {peak_small:.0f} MB at {small:,} "
+            f"({growth:+.0%}); {lost} not applied"
+        ),
+        baseline=(
+            f"same {megabytes:.1f} MB as {len(payloads)} QoS1 msgs in {raw_s:.2f} s "
+            f"({rate(big, raw_s):,.0f} events/s), {len(payloads) - distinct} lost"
+        ),
+        ratio=ratio,
+        target="ratio >= 0.5 (raw time / drain time), peak RSS growth <= 10%",
+        passed=ratio >= 0.5 and growth <= 0.10 and lost == 0,
+    )
+
+
+def _applied(db_path: Path) -> dict[str, int]:
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return dict(conn.execute("SELECT kiosk_id, applied_seq FROM kiosks").fetchall())
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    """Entry point."""
+    args = parse_args(__doc__ or NAME)
+    emit(run((500, 2_000) if args.quick else (10_000, 50_000), args.keep))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Cold sync: a new kiosk loading a 100,000-member store snapshot until ready to serve.
+
+Tapfleet: the real ``tapfleet coordinator`` process with 100,000 members (bulk-seeded: one
+card and a realistic folded ledger each) and a new kiosk process (``bench.kiosk_child``:
+KioskApp with a fresh ledger). Timed from ``KioskApp.start()`` to ready (rules and the
+complete snapshot applied): connect, sync request, the coordinator building the snapshot
+(50 chunks of 2,000), transfer, staging each chunk durably, the switch with the card and
+sign-in indexes rebuilt. Then the kiosk's resident memory.
+
+Baseline: the same snapshot bytes (the coordinator's own ``member_push.snapshot`` over the
+same database, encoded) published by a raw paho client at QoS 1 to a raw subscriber process
+that commits each message to SQLite (WAL, ``synchronous=FULL``) before acknowledging it:
+the floor of "receive and keep durably". The ratio is baseline time / Tapfleet time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from bench.common import (
+    Child,
+    CoordinatorProcess,
+    Result,
+    emit,
+    parse_args,
+    progress,
+    python_module,
+    running_broker,
+    work_dir,
+)
+from bench.raw_mqtt import measure
+from bench.seed import seed_coordinator
+
+NAME = "cold_sync"
+STORE = "s1"
+KIOSK = "k-new"
+MB = 1024 * 1024
+
+
+def snapshot_payloads(db_path: object, now_ms: int) -> list[bytes]:
+    """The snapshot messages the coordinator sends a new kiosk of the store, encoded."""
+    from coordinator import member_push
+    from coordinator.db import Database
+    from shared.hlc import HLC
+    from shared.protocol import encode
+
+    db = Database(f"sqlite:///{db_path}")
+    try:
+        with db.read() as conn:
+            chunks = member_push.snapshot(conn, STORE, 1, {KIOSK: 0}, HLC(now_ms, 0))
+        return [encode(m) for m in chunks]
+    finally:
+        db.dispose()
+
+
+def run(members: int, keep: bool) -> Result:
+    """Seed, cold-start a kiosk, then the raw baseline."""
+    now = time.time_ns() // 1_000_000
+    with work_dir(NAME, keep) as folder, running_broker(folder) as broker:
+        db_path = folder / "coordinator.db"
+        progress(NAME, f"seeding {members:,} members")
+        seed_coordinator(
+            db_path, stores=[STORE], kiosks=[(KIOSK, STORE)], members=members, now_ms=now
+        )
+        coordinator = CoordinatorProcess(folder, broker.port, db_path)
+        try:
+            coordinator.start()
+            progress(NAME, "new kiosk starting")
+            child = Child(
+                python_module(
+                    "bench.kiosk_child",
+                    "--mode",
+                    "cold",
+                    "--ledger",
+                    str(folder / "kiosk" / "ledger.db"),
+                    "--kiosk",
+                    KIOSK,
+                    "--store",
+                    STORE,
+                    "--mqtt-port",
+                    str(broker.port),
+                ),
+                folder / "kiosk.log",
+                stdout_pipe=True,
+            )
+            try:
+                figures: dict[str, Any] = json.loads(child.readline(900))
+            finally:
+                child.stop()
+        finally:
+            coordinator.stop()
+        payloads = snapshot_payloads(db_path, now)
+        progress(NAME, f"baseline: {len(payloads)} snapshot messages through raw QoS 1")
+        raw_s, _received, distinct = measure(
+            broker.port,
+            folder,
+            [[("bench/snapshot", p) for p in payloads]],
+            topic_filter="bench/#",
+            store=str(folder / "raw.db"),
+        )
+
+    seconds = figures["seconds"]
+    rss = figures["rss_after"] / MB
+    cached = figures["status"]["members"]
+    megabytes = sum(len(p) for p in payloads) / MB
+    return Result(
+        name=NAME,
+        tapfleet=(
+            f"ready in {seconds:.2f} s ({figures['from_connect_s']:.2f} s from connect), "
+            f"{cached:,} members cached, kiosk RSS {rss:.0f} MB after "
+            f"(peak {figures['rss_peak_sampled'] / MB:.0f} MB)"
+        ),
+        baseline=(
+            f"same {megabytes:.1f} MB as {len(payloads)} QoS1 msgs received and committed in "
+            f"{raw_s:.2f} s ({len(payloads) - distinct} lost)"
+        ),
+        ratio=raw_s / seconds,
+        target="ready < 10 s, RSS <= 150 MB",
+        passed=seconds < 10 and rss <= 150 and cached == members,
+    )
+
+
+def main() -> None:
+    """Entry point."""
+    args = parse_args(__doc__ or NAME)
+    emit(run(5_000 if args.quick else 100_000, args.keep))
+
+
+if __name__ == "__main__":
+    main()
