@@ -147,7 +147,9 @@ def page(
     assert not offline.blocked, f"requests tried to leave this machine: {offline.blocked}"
 
 
-def login(page: Any, live: Live, username: str, password: str, path: str = "/dashboard/fleet") -> None:
+def login(
+    page: Any, live: Live, username: str, password: str, path: str = "/dashboard/fleet"
+) -> None:
     """Log in through the form and land on ``path``."""
     page.goto(f"{live.url}{path}")
     page.wait_for_selector("#login-form")

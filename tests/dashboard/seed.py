@@ -18,7 +18,7 @@ from tests.dashboard.live import Live
 from tests.support.mini_kiosk import MiniKiosk
 
 TZ = ZoneInfo("Asia/Shanghai")
-DAY_MS = 86_400_000
+DAY_MS = DAY = 86_400_000
 
 
 def at(day: date, hour: int, minute: int = 0) -> int:
@@ -124,7 +124,7 @@ def report_run(live: Live) -> Seeded:
     live.call(
         "POST",
         "/api/v1/members/m2/passes",
-        json={**pass_body, "pass_id": "p2", "price_fen": 50000, "valid_until_ms": now + 90 * DAY_MS},
+        json={**pass_body, "pass_id": "p2", "price_fen": 50000, "valid_until_ms": now + 90 * DAY},
         expect=201,
     )
     campaign = live.call(

@@ -15,9 +15,7 @@ from tests.dashboard.seed import conflict_run
 pytestmark = pytest.mark.browser
 
 
-def test_conflict_is_resolved_through_the_page_and_history_shows_it(
-    live: Live, page: Any
-) -> None:
+def test_conflict_is_resolved_through_the_page_and_history_shows_it(live: Live, page: Any) -> None:
     conflict_run(live)
     password = live.add_user("ops_anna", "hq_admin")
     wait_until(lambda: len(live.call("GET", "/api/v1/conflicts", status="open")["items"]) == 2)

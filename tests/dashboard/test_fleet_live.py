@@ -77,7 +77,9 @@ def test_kiosk_goes_silent_offline_and_back_without_reload(live: Live, page: Any
         ("alert:offline", "raised"),
         ("alert:offline", "cleared"),
     ):
-        expect(timeline.locator(f'li[data-fact="{fact_name}"][data-value="{value}"]').first).to_be_visible()
+        expect(
+            timeline.locator(f'li[data-fact="{fact_name}"][data-value="{value}"]').first
+        ).to_be_visible()
     expect(page.locator('#kiosk-facts [data-fact="connected"] .pill')).to_have_attribute(
         "data-value", "online"
     )

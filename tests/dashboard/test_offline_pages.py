@@ -36,12 +36,14 @@ def test_every_page_loads_everything_from_the_coordinator(
             csp = response.headers["content-security-policy"]
             assert "default-src 'self'" in csp and "script-src 'self'" in csp
             expect(page.locator(ready).first).to_be_attached()
-            expect(page.locator("html")).to_have_attribute("lang", "zh-CN" if lang == "zh" else "en")
+            html_lang = "zh-CN" if lang == "zh" else "en"
+            expect(page.locator("html")).to_have_attribute("lang", html_lang)
             # The stylesheet applied: large type and the header colours.
             assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "18px"
-            header_bg = page.evaluate("getComputedStyle(document.querySelector('header.top')).backgroundColor")
-            assert header_bg == "rgb(22, 33, 58)"
+            header = "getComputedStyle(document.querySelector('header.top')).backgroundColor"
+            assert page.evaluate(header) == "rgb(22, 33, 58)"
     assert offline.blocked == []
     assets = {u.split("?")[0].rsplit("/", 1)[-1] for u in offline.local if "/static/" in u}
-    assert {"dashboard.css", "dashboard.js", "fleet.js", "kiosk.js", "conflicts.js", "rollouts.js"} <= assets
+    scripts = {"dashboard.js", "fleet.js", "kiosk.js", "conflicts.js", "rollouts.js"}
+    assert {"dashboard.css", *scripts} <= assets
     assert all(u.startswith(live.url) or u.startswith("data:") for u in offline.local)

@@ -43,12 +43,11 @@ def test_store_manager_sees_only_their_store(live: Live, page: Any) -> None:
         assert r.json()["error"]["code"] == "store_forbidden"
     report = live.call("GET", "/api/v1/reports", headers=mgr)
     assert report["store_id"] == "s2"
-    daily = next(t for s in report["sections"] for t in s["tables"] if t["name"] == "checkins_daily")
+    tables = {t["name"]: t for s in report["sections"] for t in s["tables"]}
+    daily = tables["checkins_daily"]
     assert {row[1] for row in daily["rows"]} == {"Riverside (s2)"}
     rollouts = live.call("GET", "/api/v1/fleet/rollouts", headers=mgr)
-    assert all(
-        k in ("kB",) for b in rollouts["bundles"] for k in b["applied"] + b["waiting"]
-    )
+    assert all(k in ("kB",) for b in rollouts["bundles"] for k in b["applied"] + b["waiting"])
 
     # Pages: one store on the fleet page and in every store picker.
     login(page, live, "mgr2", password)

@@ -26,8 +26,8 @@ def test_publish_to_a_subset_and_watch_kiosks_apply(live: Live, page: Any) -> No
 
         # A rule bundle for Downtown only: 20 points per check-in.
         draft = page.locator("#rules-json")
-        content = draft.input_value().replace('"points_per_checkin": 10', '"points_per_checkin": 20')
-        draft.fill(content)
+        content = draft.input_value()
+        draft.fill(content.replace('"points_per_checkin": 10', '"points_per_checkin": 20'))
         page.check('input[name="rules-scope"][value="some"]')
         page.check('input[name="rules-store"][value="s1"]')
         page.fill("#rules-note", "double points downtown")
