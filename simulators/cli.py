@@ -1,4 +1,4 @@
-"""``tapfleet sim ...``: drive a kiosk's inputs with simulated hardware.
+"""``tapfleet sim ...``: drive a kiosk's inputs with simulated hardware; ``tapfleet demo``.
 
 * ``sim tap``     - tap a virtual NFC card on a kiosk's udp reader.
 * ``sim show-qr`` - hold a phone with a member QR code in front of a simulated camera.
@@ -30,6 +30,10 @@ def register(subparsers: Any) -> None:
     for add in SIM_SUBCOMMANDS:
         add(sim_sub)
     sim.set_defaults(func=lambda args: _help(sim))
+
+    from simulators.demo.cli import add_demo_command
+
+    add_demo_command(subparsers)  # a top-level command: `tapfleet demo`
 
 
 def _help(parser: argparse.ArgumentParser) -> int:

@@ -17,6 +17,7 @@ from coordinator.api import (
     members,
     ops,
     passes,
+    points,
     rules,
     stores,
 )
@@ -28,6 +29,7 @@ ROUTERS = (
     members,
     cards,
     passes,
+    points,
     coupons,
     rules,
     conflicts,
