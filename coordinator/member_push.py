@@ -153,6 +153,7 @@ def catch_up(
     if kiosk_version == current:
         return []
     ms = schema.member_states
+    max_delta_members = min(max_delta_members, MAX_SNAPSHOT_CHUNK_MEMBERS)
     if kiosk_version > 0:
         changed = [
             r.member_id
