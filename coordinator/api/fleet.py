@@ -37,7 +37,7 @@ from shared.model import ClassSession, CouponKind, Id, Reward, Rules
 
 router = APIRouter(prefix="/api/v1/fleet", tags=["fleet"])
 
-STREAM_MAX_S = 25.0
+STREAM_MAX_S = 15.0
 """An event stream ends after this long; EventSource reconnects at once (keeps proxies and
 server shutdowns from waiting on endless responses)."""
 KEEPALIVE_S = 10.0

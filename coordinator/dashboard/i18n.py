@@ -179,6 +179,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "rollouts.status": ("生效情况", "Who applied it"),
     "rollouts.applied": ("已生效 {n}/{total}", "applied {n}/{total}"),
     "rollouts.pending_push": ("等待推送", "waiting to be pushed"),
+    "rollouts.issued": ("已发 {n} 张", "{n} issued"),
     "rollouts.waiting": ("未生效：", "Not yet: "),
     "rollouts.bundle": ("规则包 v{version}", "Rule bundle v{version}"),
     "rollouts.campaign_row": ("活动 {id}", "Campaign {id}"),

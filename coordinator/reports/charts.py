@@ -76,12 +76,13 @@ def bar_chart(
         totals = [sum(s.values[i] for s in series) for i in range(len(categories))]
     else:
         totals = [max((s.values[i] for s in series), default=0) for i in range(len(categories))]
-    top_value = nice_max(max(totals, default=0))
+    top_value = max(4.0, nice_max(max(totals, default=0)))  # counts: whole-number ticks
     out = _open(width, height, title)
     out += _legend([s.name for s in series], left, 18)
-    for tick in range(5):
-        value = top_value * tick / 4
-        y = top + plot_h - plot_h * tick / 4
+    steps = 5 if top_value % 5 == 0 else 4
+    for tick in range(steps + 1):
+        value = top_value * tick / steps
+        y = top + plot_h - plot_h * tick / steps
         out.append(
             f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
             f'stroke="#bbb" stroke-width="1"/>'

@@ -125,6 +125,15 @@ def new_page(browser: Any, guard: OfflineGuard, errors: list[str]) -> tuple[Any,
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A resource the Content-Security-Policy refused shows up on the console only.
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
     return context, page
 
 

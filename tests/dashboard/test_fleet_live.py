@@ -28,6 +28,11 @@ def test_kiosk_goes_silent_offline_and_back_without_reload(live: Live, page: Any
         login(page, live, "admin", "admin")
         expect(page.locator("#live")).to_have_attribute("data-state", "live")
         page.evaluate("window.__sameDocument = 'yes'")
+        # The page judges "alive" itself against the server's 1.5x-interval deadline, so a
+        # silent kiosk turns dead on time even between two server pushes.
+        assert page.evaluate(
+            "[TF.aliveAt({alive_until_ms: 1000}, 1000), TF.aliveAt({alive_until_ms: 1000}, 1001)]"
+        ) == [True, False]
 
         # Both kiosks alive, connected, grouped under their stores.
         for kiosk in ("kA", "kB"):

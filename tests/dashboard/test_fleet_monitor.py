@@ -13,14 +13,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from coordinator import liveness
 from coordinator.dashboard import fleet
 from coordinator.dashboard.tables import fleet_alerts, kiosk_timeline
-from shared.protocol import Heartbeat, ReaderStatus, Status, SyncRequest, Versions
+from shared.events import CheckIn, EventBody, Rejected
+from shared.protocol import EventBatch, Heartbeat, ReaderStatus, Status, SyncRequest, Versions
 from shared.topics import Channel
 from tests.dashboard.ingest_feed import Api, api_without_broker, feed
+from tests.support.factories import kiosk_event
 
 
 @pytest.fixture
 def api(tmp_path: Path) -> Api:
-    with api_without_broker(tmp_path, flap_threshold=3, offline_alert_after_s=300) as running:
+    with api_without_broker(
+        tmp_path, flap_threshold=3, offline_alert_after_s=300, rejection_refresh_s=0.001
+    ) as running:
         yield running  # type: ignore[misc]
 
 
@@ -136,6 +140,32 @@ def test_monitor_records_changes_once_and_flapping_is_one_alert_on_metrics(api: 
     snap = monitor.tick(t + 400_000)
     offline = {a["kiosk_id"] for a in snap["alerts"] if a["kind"] == "offline"}
     assert offline == {"k2", "k3"}  # k1 is alive: its hourly heartbeat is not yet 1.5 h old
+
+
+def test_rising_rejections_from_recorded_refusals(api: Api) -> None:
+    t, _ = setup_fleet(api)
+    monitor = coord_dashboard(api).monitor
+    hour_ago = t - 3_600_000
+    # Yesterday k1 refused 1 tap in 20 (5 %); in the last hour it refused 12 of 30 (40 %).
+    history: list[tuple[int, EventBody]] = [
+        (t - 86_400_000 + n * 1000, CheckIn(points=0) if n else Rejected(reason="card_unknown"))
+        for n in range(20)
+    ]
+    history += [
+        (hour_ago + 60_000 + n * 1000, Rejected(reason="card_denied") if n < 12 else CheckIn())
+        for n in range(30)
+    ]
+    events = tuple(
+        kiosk_event("k1", seq, "m-x", body, at_ms=at, offline=True)
+        for seq, (at, body) in enumerate(history, start=1)
+    )
+    feed(api.coord, "k1", Channel.EVENTS, EventBatch(kiosk_id="k1", events=events), t)
+    snap = monitor.tick(t + 1_000)
+    alert = next(a for a in snap["alerts"] if a["kind"] == "rejections")
+    assert alert["kiosk_id"] == "k1"
+    assert alert["detail"]["window_rejected"] == 12 and alert["detail"]["window_taps"] == 30
+    assert alert["detail"]["baseline_rate"] == 0.05 and alert["detail"]["window_rate"] == 0.4
+    assert {a["kiosk_id"] for a in snap["alerts"] if a["kind"] == "rejections"} == {"k1"}
 
 
 def coord_dashboard(api: Api):  # type: ignore[no-untyped-def]

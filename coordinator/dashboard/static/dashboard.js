@@ -131,7 +131,14 @@ const TF = (() => {
 
   function alertText(a) {
     let text = w(`alert.${a.kind}`);
-    if (a.kind === "flapping" && a.detail && a.detail.drops) text += ` · ${w("alert.flaps", { n: a.detail.drops })}`;
+    const d = a.detail || {};
+    if (a.kind === "offline") text += ` (${w(d.connected === false ? "fact.offline" : "fact.dead")})`;
+    if (a.kind === "flapping" && d.drops) text += ` · ${w("alert.flaps", { n: d.drops })}`;
+    if (a.kind === "clock_skew" && d.clock_offset_ms !== undefined) text += ` · ${(d.clock_offset_ms / 1000).toFixed(1)} s`;
+    if (a.kind === "reader" && d.readers) text += ` · ${Object.entries(d.readers).map(([n, s]) => `${n}: ${s}`).join(", ")}`;
+    if (a.kind === "rejections" && d.window_rate !== undefined) text += ` · ${(d.window_rate * 100).toFixed(0)}%`;
+    if (a.kind === "version_lag") text += ` · ${Object.keys(d).map((n) => w(`v.${n}`)).join(", ")}`;
+    if (a.kind === "sync_lag" && d.oldest_unacked_age_s !== undefined) text += ` · ${d.oldest_unacked_age_s} s`;
     return text;
   }
 

@@ -80,18 +80,27 @@
   storeSelect.addEventListener("change", syncUrl);
   problemsBox.addEventListener("change", syncUrl);
 
+  /* The server ends each stream after a while and the browser reconnects at once, getting
+     the current snapshot first: only an error not followed by a snapshot means stale. */
+  let failedAt = null;
   const source = new EventSource("/api/v1/fleet/stream");
   source.addEventListener("fleet", (event) => {
     snap = JSON.parse(event.data);
     offset = snap.server_ms - Date.now();
+    failedAt = null;
     live.dataset.state = "live";
     live.textContent = w("fleet.live");
     render();
   });
   source.addEventListener("error", () => {
-    live.dataset.state = "stale";
-    live.textContent = w("fleet.stale");
+    failedAt = failedAt || Date.now();
   });
+  setInterval(() => {
+    if (failedAt !== null && Date.now() - failedAt > 3000) {
+      live.dataset.state = "stale";
+      live.textContent = w("fleet.stale");
+    }
+  }, 1000);
   window.addEventListener("pagehide", () => source.close());
   setInterval(render, 500);
 })();

@@ -80,12 +80,12 @@
     const items = [
       ...data.bundles.map((b) => el("li", { data: { bundle: String(b.version) } },
         el("strong", {}, w("rollouts.bundle", { version: b.version })), " · ",
-        b.store_ids.length ? b.store_ids.join(", ") : w("rollouts.scope_all"), " · ",
-        b.note || "", ` · ${b.published_by || ""} · ${ago(b.published_ms, nowMs)} `, progress(b))),
+        b.store_ids.length ? b.store_ids.join(", ") : w("rollouts.scope_all"),
+        b.note ? ` · ${b.note}` : "", ` · ${b.published_by || ""} · ${ago(b.published_ms, nowMs)} `, progress(b))),
       ...data.campaigns.map((c) => el("li", { data: { campaign: c.campaign_id } },
         el("strong", {}, `${w("rollouts.campaign_row", { id: c.campaign_id })} · ${c.title}`), " · ",
         c.store_ids.length ? c.store_ids.join(", ") : w("rollouts.scope_all"),
-        ` · ${c.issued} · ${ago(c.created_ms, nowMs)} `, progress(c))),
+        ` · ${w("rollouts.issued", { n: c.issued })} · ${ago(c.created_ms, nowMs)} `, progress(c))),
     ];
     list.replaceChildren(...(items.length ? items : [el("li", { class: "empty" }, w("rollouts.none"))]));
   }
