@@ -15,9 +15,14 @@ from coordinator.dashboard.timeline import Change
 
 
 def remembered(
-    view: Mapping[str, Any], previous: Mapping[str, Any] | None, now_ms: int
+    view: Mapping[str, Any], previous: Mapping[str, Any] | None, now_ms: int, sync_grace_ms: int = 0
 ) -> dict[str, Any]:
-    """The facts to remember for a kiosk now (and since when each reader is not ok)."""
+    """The facts to remember for a kiosk now (and since when each reader is not ok).
+
+    "In sync" is remembered as lost only once the kiosk has been out of sync for
+    ``sync_grace_ms``: right after every member push each kiosk is a version behind until
+    its next heartbeat, which is neither a problem nor worth a timeline entry.
+    """
     before_readers: Mapping[str, str] = (previous or {}).get("readers", {})
     before_since: Mapping[str, int] = (previous or {}).get("reader_since", {})
     readers = {name: str(r["state"]) for name, r in view["readers"].items()}
@@ -27,10 +32,15 @@ def remembered(
             continue
         was_bad = name in before_since and before_readers.get(name) not in NOT_A_PROBLEM
         since[name] = before_since[name] if was_bad else now_ms
+    out_since = None if view["in_sync"] else (previous or {}).get("out_of_sync_since") or now_ms
+    in_sync = out_since is None or now_ms - out_since < sync_grace_ms
+    if previous is not None and previous.get("in_sync") is False and not view["in_sync"]:
+        in_sync = False  # once remembered as behind, it stays so until really in sync
     return {
         "heard": view.get("heartbeat_received_ms") is not None,
         "alive": bool(view["alive"]),
-        "in_sync": bool(view["in_sync"]),
+        "in_sync": in_sync,
+        "out_of_sync_since": out_since,
         "reported": view.get("reported_last_seq") is not None,
         "readers": readers,
         "reader_since": since,
@@ -69,14 +79,17 @@ def changes(
                 {"heartbeat_interval_s": view.get("heartbeat_interval_s")},
             )
         )
-    if current["reported"] and (previous is None or before.get("in_sync") != current["in_sync"]):
+    # On the first look an unproven "in sync" (behind, within the grace) is not written.
+    first_ok = previous is None and bool(view["in_sync"]) == current["in_sync"]
+    changed = previous is not None and before.get("in_sync") != current["in_sync"]
+    if current["reported"] and (first_ok or changed):
         out.append(
             Change(
                 kiosk,
                 "in_sync",
                 "in_sync" if current["in_sync"] else "behind",
                 _word(before.get("in_sync"), "in_sync", "behind") if previous else None,
-                now_ms,
+                now_ms if current["in_sync"] else int(current["out_of_sync_since"] or now_ms),
                 {
                     "applied_seq": view.get("applied_seq"),
                     "reported_last_seq": view.get("reported_last_seq"),

@@ -73,7 +73,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "v.rules": ("规则", "rules"),
     "v.deny": ("黑名单", "deny"),
     "v.members": ("会员", "members"),
-    "alert.offline": ("终端离线", "Kiosk offline"),
+    "alert.offline": ("终端失联", "Kiosk down"),
     "alert.sync_lag": ("同步滞后", "Sync lag"),
     "alert.version_lag": ("版本未更新", "Version not applied"),
     "alert.reader": ("读卡器故障", "Reader unhealthy"),

@@ -151,7 +151,9 @@ class FleetMonitor:
         for view in views:
             kiosk = view["kiosk_id"]
             before = stored.facts.get(kiosk)
-            now_facts = remembered(view, before, now)
+            now_facts = remembered(view, before, now, s.sync_grace_s * 1000)
+            view["out_of_sync_since_ms"] = now_facts["out_of_sync_since"]
+            view["sync_problem"] = not now_facts["in_sync"]
             if now_facts != before:
                 fact_writes[kiosk] = (now_facts, changes(view, before, now_facts, now))
             if view["revoked"]:

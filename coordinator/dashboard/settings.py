@@ -25,6 +25,15 @@ class DashboardSettings(BaseModel):
             "evaluates alerts (also the live view's update cadence)."
         ),
     )
+    sync_grace_s: int = Field(
+        60,
+        ge=0,
+        description=(
+            "A kiosk out of sync for less than this is not a problem and not a timeline entry "
+            "(every member push leaves kiosks one version behind until their next heartbeat); "
+            "keep it above the kiosks' heartbeat interval."
+        ),
+    )
     offline_alert_after_s: int = Field(
         300,
         ge=0,

@@ -156,3 +156,45 @@ def test_a_flapping_connection_is_one_alert_not_a_flood() -> None:
     flapping = states[AlertKind.FLAPPING]
     assert flapping is not None and flapping.active and flapping.detail["drops"] == 12
     assert states[AlertKind.OFFLINE] is None
+
+
+def test_out_of_sync_is_remembered_only_after_the_grace() -> None:
+    """Every member push leaves kiosks one version behind until their next heartbeat: that
+    is not written to the timeline; being behind for longer than the grace is."""
+    from coordinator.dashboard.facts import changes, remembered
+
+    def kiosk(in_sync: bool) -> dict[str, Any]:
+        return {
+            "kiosk_id": "k1",
+            "heartbeat_received_ms": NOW,
+            "alive": True,
+            "alive_until_ms": NOW + 15_000,
+            "in_sync": in_sync,
+            "reported_last_seq": 3,
+            "applied_seq": 3,
+            "versions": {"members": {"applied": 4, "current": 5}},
+            "readers": {},
+            "software_version": "1.2.0",
+        }
+
+    first = remembered(kiosk(True), None, NOW, 60_000)
+    assert [c.fact for c in changes(kiosk(True), None, first, NOW)] == [
+        "alive",
+        "in_sync",
+        "software",
+    ]
+    behind = remembered(kiosk(False), first, NOW + 1_000, 60_000)
+    assert behind["in_sync"] is True and behind["out_of_sync_since"] == NOW + 1_000
+    assert changes(kiosk(False), first, behind, NOW + 1_000) == []
+    still = remembered(kiosk(False), behind, NOW + 60_999, 60_000)
+    assert still["in_sync"] is True
+    late = remembered(kiosk(False), still, NOW + 61_000, 60_000)
+    entries = changes(kiosk(False), still, late, NOW + 61_000)
+    assert [(c.fact, c.value, c.previous, c.at_ms) for c in entries] == [
+        ("in_sync", "behind", "in_sync", NOW + 1_000)
+    ]
+    back = remembered(kiosk(True), late, NOW + 70_000, 60_000)
+    assert back["in_sync"] is True and back["out_of_sync_since"] is None
+    assert [(c.value, c.at_ms) for c in changes(kiosk(True), late, back, NOW + 70_000)] == [
+        ("in_sync", NOW + 70_000)
+    ]

@@ -37,13 +37,16 @@ const TF = (() => {
     return w("ago.d", { n: Math.round(s / 86400) });
   }
 
+  /* "2026-11-25 20:34:18" in the store's time zone, the same in both languages. */
   function localTime(ms, tz) {
     if (ms === null || ms === undefined) return "—";
     try {
-      return new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", {
+      const parts = {};
+      for (const p of new Intl.DateTimeFormat("en-CA", {
         timeZone: tz || "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
-        hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
-      }).format(new Date(ms));
+        hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+      }).formatToParts(new Date(ms))) parts[p.type] = p.value;
+      return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
     } catch (_e) {
       return new Date(ms).toISOString();
     }
@@ -99,8 +102,12 @@ const TF = (() => {
     const conn = k.status === null ? "unknown" : (k.connected ? "online" : "offline");
     cells.connected = el("span", {}, pill(conn === "online" ? "ok" : conn === "offline" ? "bad" : "off", w(`fact.${conn}`), conn),
       k.status_since_ms ? el("span", { class: "sub" }, ago(k.status_since_ms, nowMs)) : null);
-    cells.in_sync = el("span", {}, pill(k.in_sync ? "ok" : "warn", k.in_sync ? w("fact.in_sync") : w("fact.behind"), k.in_sync ? "yes" : "no"),
-      k.events_caught_up ? null : el("span", { class: "sub" }, `seq ${k.applied_seq}/${k.reported_last_seq ?? "?"}`));
+    const syncKind = k.in_sync ? "ok" : (k.sync_problem ? "bad" : "warn");
+    let syncNote = null;
+    if (!k.events_caught_up) syncNote = `seq ${k.applied_seq}/${k.reported_last_seq ?? "?"}`;
+    else if (!k.in_sync && k.out_of_sync_since_ms) syncNote = ago(k.out_of_sync_since_ms, nowMs);
+    cells.in_sync = el("span", {}, pill(syncKind, k.in_sync ? w("fact.in_sync") : w("fact.behind"), k.in_sync ? "yes" : "no"),
+      syncNote ? el("span", { class: "sub" }, syncNote) : null);
     return cells;
   }
 

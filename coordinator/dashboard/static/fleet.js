@@ -14,7 +14,8 @@
 
   function problem(k, nowMs) {
     if (k.revoked) return false;
-    return Boolean(k.alerts.length || !aliveAt(k, nowMs) || !k.connected || !k.in_sync ||
+    const syncProblem = k.sync_problem === undefined ? !k.in_sync : k.sync_problem;
+    return Boolean(k.alerts.length || !aliveAt(k, nowMs) || !k.connected || syncProblem ||
       Object.values(k.readers).some((r) => r.state !== "ok" && r.state !== "disabled"));
   }
 
