@@ -8,7 +8,7 @@ it on shutdown.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -32,7 +32,7 @@ def _error(status: int, code: str, message: str, field: str | None = None) -> JS
     )
 
 
-def _field(loc: tuple[object, ...] | list[object]) -> str:
+def _field(loc: Sequence[object]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:] or parts

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -111,11 +112,11 @@ def _empty_state(member_id: str, now_ms: int) -> dict[str, object]:
     }
 
 
-def lock_member_states(conn: Connection, member_ids: Iterable[str]) -> dict[str, sa.Row]:
+def lock_member_states(conn: Connection, member_ids: Iterable[str]) -> dict[str, sa.Row[Any]]:
     """Lock the members' state rows (sorted by id, so lockers never deadlock) and read them."""
     ms = schema.member_states
     wanted = sorted(set(member_ids))
-    rows: dict[str, sa.Row] = {}
+    rows: dict[str, sa.Row[Any]] = {}
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         for row in conn.execute(

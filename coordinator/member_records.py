@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -50,8 +51,8 @@ def load_records(conn: Connection, member_ids: Iterable[str] | None) -> list[Sco
         wanted = sorted(set(member_ids))
         if not wanted:
             return []
-    rows: list[sa.Row] = []
-    card_rows: list[sa.Row] = []
+    rows: list[sa.Row[Any]] = []
+    card_rows: list[sa.Row[Any]] = []
     c = schema.cards
     card_query = sa.select(c.c.member_id, c.c.uid).where(c.c.status == "active").order_by(c.c.uid)
     if wanted is None:

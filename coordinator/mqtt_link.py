@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -65,7 +66,7 @@ class MqttLink:
         self._pending_subscribe: int | None = None
         self.connects = 0
         client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=settings.mqtt_client_id,
             protocol=mqtt.MQTTv5,
             manual_ack=True,
@@ -85,7 +86,7 @@ class MqttLink:
 
     def start(self) -> None:
         """Connect in the background (retrying until the broker answers) and start the loop."""
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self._settings.mqtt_session_expiry_s
         props.ReceiveMaximum = self._settings.mqtt_receive_maximum
         self._client.connect_async(

@@ -8,6 +8,7 @@ pushed to every kiosk with the member's next record.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -39,7 +40,7 @@ def resolve(
     *,
     staff_user: str,
     now_ms: int,
-) -> tuple[sa.Row, Event | None]:
+) -> tuple[sa.Row[Any], Event | None]:
     """Resolve an open conflict; returns (updated conflict row, adjustment event or None)."""
     c = schema.conflicts
     # No lock here: the member row (locked by the recorder) comes before conflict rows in

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -37,7 +38,9 @@ def create_draft(
             created_ms=now_ms,
         )
     )
-    return int(result.inserted_primary_key[0])
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def publish(
@@ -92,7 +95,7 @@ def republish(
     return publish(conn, bundle_id, store_ids=bundle.store_ids, user=user, now_ms=now_ms)
 
 
-def _published(conn: Connection) -> list[sa.Row]:
+def _published(conn: Connection) -> list[sa.Row[Any]]:
     rb = schema.rule_bundles
     return list(
         conn.execute(

@@ -551,7 +551,9 @@ class EventIngest:
         if not with_nonce:
             return place
         q = schema.qr_nonces
-        nonces = sorted({e.credential.qr_nonce for e, _ in with_nonce if e.credential})
+        nonces = sorted(
+            {e.credential.qr_nonce for e, _ in with_nonce if e.credential and e.credential.qr_nonce}
+        )
         seen: dict[str, tuple[str, str, int]] = {
             r.nonce: (r.kiosk_id, r.event_id, r.at_ms)
             for r in conn.execute(sa.select(q).where(q.c.nonce.in_(nonces)))

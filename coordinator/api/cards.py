@@ -46,7 +46,7 @@ class ReplaceCard(Body):
     new_uid: Uid
 
 
-def _card(conn: sa.Connection, uid: str) -> sa.Row:
+def _card(conn: sa.Connection, uid: str) -> sa.Row[Any]:
     c = schema.cards
     row = conn.execute(sa.select(c).where(c.c.uid == uid)).first()
     if row is None:

@@ -33,7 +33,7 @@ class Resolve(Body):
     coupon_id: Id | None = None
 
 
-def conflict_view(row: sa.Row) -> dict[str, Any]:
+def conflict_view(row: sa.Row[Any]) -> dict[str, Any]:
     """A conflict as the API shows it."""
     return {
         "conflict_id": row.conflict_id,
@@ -58,7 +58,7 @@ def conflict_view(row: sa.Row) -> dict[str, Any]:
     }
 
 
-def _visible(principal: Principal, row: sa.Row) -> bool:
+def _visible(principal: Principal, row: sa.Row[Any]) -> bool:
     own = principal.store_filter()
     return own is None or own in loads_list(row.store_ids) or row.store_id == own
 

@@ -67,7 +67,7 @@ def audit(
     )
 
 
-def member_row(conn: Connection, member_id: str) -> sa.Row:
+def member_row(conn: Connection, member_id: str) -> sa.Row[Any]:
     """The member's registry row (404 when unknown)."""
     row = conn.execute(
         sa.select(schema.members).where(schema.members.c.member_id == member_id)
@@ -77,7 +77,7 @@ def member_row(conn: Connection, member_id: str) -> sa.Row:
     return row
 
 
-def check_member_access(principal: Principal, row: sa.Row) -> None:
+def check_member_access(principal: Principal, row: sa.Row[Any]) -> None:
     """Store managers may only see and change members of their own store."""
     principal.require_store(row.home_store_id)
 

@@ -15,7 +15,7 @@ from shared.model import Id
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
 
-def event_view(row: sa.Row) -> dict[str, Any]:
+def event_view(row: sa.Row[Any]) -> dict[str, Any]:
     """A stored event: ledger identity, where and when it was received, the event itself."""
     return {
         "id": row.id,

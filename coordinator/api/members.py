@@ -53,7 +53,7 @@ class MemberChange(Body):
     """True: clear the store scope (every store's kiosks get the member)."""
 
 
-def member_view(conn: sa.Connection, row: sa.Row, now_ms: int) -> dict[str, Any]:
+def member_view(conn: sa.Connection, row: sa.Row[Any], now_ms: int) -> dict[str, Any]:
     """A member's profile, credentials and balance summary."""
     ms = schema.member_states
     state = conn.execute(sa.select(ms).where(ms.c.member_id == row.member_id)).first()

@@ -36,7 +36,7 @@ class Publish(Body):
     store_ids: list[Id] | None = None
 
 
-def _row(row: sa.Row) -> dict[str, Any]:
+def _row(row: sa.Row[Any]) -> dict[str, Any]:
     return {
         "bundle_id": row.bundle_id,
         "version": row.version,

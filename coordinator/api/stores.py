@@ -25,7 +25,7 @@ class NewStore(Body):
     timezone: str = Field("Asia/Shanghai", max_length=64)
 
 
-def _store(row: sa.Row) -> dict[str, Any]:
+def _store(row: sa.Row[Any]) -> dict[str, Any]:
     return {
         "store_id": row.store_id,
         "name": row.name,
