@@ -78,8 +78,14 @@ def progress(name: str, message: str) -> None:
     print(f"[{name} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The common command line: ``--quick`` (small sizes, smoke run) and ``--keep``."""
+def parse_args(
+    description: str, argv: Sequence[str] | None = None, *, cprofile: bool = False
+) -> argparse.Namespace:
+    """The common command line: ``--quick`` (small sizes, smoke run) and ``--keep``.
+
+    With ``cprofile``, also ``--cprofile``: profile the measured calls in-process and print
+    the top functions to stderr (for benchmarks whose work runs in the benchmark process).
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--quick", action="store_true", help="small sizes: a smoke run, figures meaningless"
@@ -87,6 +93,10 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     parser.add_argument(
         "--keep", action="store_true", help="keep the work folder (databases, logs) afterwards"
     )
+    if cprofile:
+        parser.add_argument(
+            "--cprofile", action="store_true", help="cProfile the measured calls (stderr)"
+        )
     return parser.parse_args(argv)
 
 

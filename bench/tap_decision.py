@@ -23,9 +23,13 @@ folding everything but the last 1,000 events (those stay pending, as after a sho
 
 from __future__ import annotations
 
+import cProfile
+import io
 import json
+import pstats
 import random
 import sqlite3
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -174,7 +178,9 @@ def confirm(ledger: object, version: int) -> int:
     return version + 1
 
 
-def run(members: int, events: int, pending: int, taps: int, keep: bool) -> Result:
+def run(
+    members: int, events: int, pending: int, taps: int, keep: bool, cprofile: bool = False
+) -> Result:
     """Build, then measure ``taps`` taps alternating with as many baseline commits."""
     from shared.protocol import RuleBundleMessage
 
@@ -195,6 +201,7 @@ def run(members: int, events: int, pending: int, taps: int, keep: bool) -> Resul
         accepted = 0
         kinds: dict[str, int] = {}
         version = 1
+        profiler = cProfile.Profile() if cprofile else None
         try:
             for n, i in enumerate(order):
                 if n % 50 == 0:
@@ -203,9 +210,13 @@ def run(members: int, events: int, pending: int, taps: int, keep: bool) -> Resul
                     ledger.apply_rule_bundle(  # type: ignore[attr-defined]
                         RuleBundleMessage(bundle=bundle(STORE, now, version=2))
                     )
+                if profiler is not None:
+                    profiler.enable()
                 t0 = time.perf_counter()
                 outcome = ledger.tap_card(card_uid(i))  # type: ignore[attr-defined]
                 t1 = time.perf_counter()
+                if profiler is not None:
+                    profiler.disable()
                 commit_once(base, payload)
                 t2 = time.perf_counter()
                 tap_s.append(t1 - t0)
@@ -216,6 +227,10 @@ def run(members: int, events: int, pending: int, taps: int, keep: bool) -> Resul
         finally:
             base.close()
             ledger.close()  # type: ignore[attr-defined]
+        if profiler is not None:
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(35)
+            print(out.getvalue(), file=sys.stderr)
 
     p50, p99 = percentile(tap_s, 50), percentile(tap_s, 99)
     b50, b99 = percentile(base_s, 50), percentile(base_s, 99)
@@ -236,11 +251,9 @@ def run(members: int, events: int, pending: int, taps: int, keep: bool) -> Resul
 
 def main() -> None:
     """Entry point."""
-    args = parse_args(__doc__ or NAME)
-    if args.quick:
-        emit(run(members=2_000, events=20_000, pending=100, taps=40, keep=args.keep))
-    else:
-        emit(run(members=100_000, events=1_000_000, pending=1_000, taps=2_000, keep=args.keep))
+    args = parse_args(__doc__ or NAME, cprofile=True)
+    sizes = (2_000, 20_000, 100, 40) if args.quick else (100_000, 1_000_000, 1_000, 2_000)
+    emit(run(*sizes, keep=args.keep, cprofile=args.cprofile))
 
 
 if __name__ == "__main__":
