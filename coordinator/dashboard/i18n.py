@@ -28,6 +28,12 @@ WORDS: dict[str, tuple[str, str]] = {
         "用户名或密码不对，请再试一次。",
         "Unknown user or wrong password; try again.",
     ),
+    "login.insecure": (
+        "此页面通过明文 HTTP 打开，浏览器不会保存登录。请使用 HTTPS 访问，"
+        "或在可信的反向代理之后设置 dashboard.cookie_secure = false。",
+        "This page came over plain HTTP, so the browser will not keep the login. Open it "
+        "over HTTPS, or set dashboard.cookie_secure = false behind a trusted proxy.",
+    ),
     "role.hq_admin": ("总部管理员", "HQ admin"),
     "role.store_manager": ("店长", "Store manager"),
     "role.viewer": ("只读", "Viewer"),

@@ -176,12 +176,28 @@ def home() -> RedirectResponse:
     return RedirectResponse(PREFIX + "/fleet", status_code=303)
 
 
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+
+
+def _cookie_dropped(request: Request) -> bool:
+    """True when the browser will refuse the Secure session cookie (plain HTTP, not local)."""
+    secure = _coord(request).settings.dashboard.cookie_secure
+    return secure and request.url.scheme == "http" and request.url.hostname not in LOOPBACK
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
     """The login form (straight on to ``next`` when already logged in)."""
     if session.current(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return render(request, "login.html", None, next=_safe_next(next), failed=False)
+    return render(
+        request,
+        "login.html",
+        None,
+        next=_safe_next(next),
+        failed=False,
+        insecure=_cookie_dropped(request),
+    )
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -197,7 +213,15 @@ def login(
         with coord.db.read() as conn:
             principal = authenticate(conn, username, password)
     except ApiError:
-        return render(request, "login.html", None, status=401, next=_safe_next(next), failed=True)
+        return render(
+            request,
+            "login.html",
+            None,
+            status=401,
+            next=_safe_next(next),
+            failed=True,
+            insecure=_cookie_dropped(request),
+        )
     settings = coord.settings.dashboard
     value = session.issue(
         coord.settings.secret_key, principal, coord.clock.wall_ms(), settings.session_ttl_s
