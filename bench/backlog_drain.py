@@ -12,7 +12,9 @@ by one raw paho client at QoS 1 to a raw subscriber process through the same bro
 all arrived and all are PUBACKed.
 
 Backlogs are written into the ledgers with ``device.ledger.journal.append`` in one
-transaction (``bench.seed.kiosk_journal``); the coordinator's members are bulk-seeded.
+transaction (``bench.seed.kiosk_journal``): check-ins 100 ms apart ending now (an outage's
+worth), each kiosk its own half of the store's 1,000 members (bulk-seeded at the
+coordinator), so every event folds incrementally there.
 """
 
 from __future__ import annotations
@@ -92,14 +94,13 @@ def run(sizes: tuple[int, int], keep: bool) -> Result:
             members=MEMBERS,
             now_ms=now,
         )
-        for kiosk_id, n in kiosks.items():
+        for number, (kiosk_id, n) in enumerate(kiosks.items()):
             progress(NAME, f"{kiosk_id}: writing a backlog of {n:,} events")
+            own = range(number * MEMBERS // 2, (number + 1) * MEMBERS // 2)
             path = folder / kiosk_id / "ledger.db"
             path.parent.mkdir()
             provision_ledger(path, kiosk_id, STORE, MEMBERS, now).close()  # type: ignore[attr-defined]
-            kiosk_journal(
-                path, kiosk_id, STORE, checkins(kiosk_id, STORE, range(MEMBERS), n, now), now
-            )
+            kiosk_journal(path, kiosk_id, STORE, checkins(kiosk_id, STORE, own, n, now), now)
         coordinator = CoordinatorProcess(folder, broker.port, db_path)
         figures: dict[str, dict[str, Any]] = {}
         try:

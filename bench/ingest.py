@@ -2,11 +2,10 @@
 
 Tapfleet: the real ``tapfleet coordinator`` process (SQLite ledger, members bulk-seeded,
 each kiosk's members its own store's) behind a private Mosquitto with the shipped config.
-Simulated kiosks (``tests.support.mini_kiosk.MiniKiosk``: the real protocol codec and topic
-tree over paho, journal in memory) publish their events as EventBatches of 50; the clock
-runs from the first publish until every kiosk holds an Ack for its last seq (the
-coordinator acks only after its commit). The batches are encoded before the clock starts,
-as the raw baseline's payloads are.
+Simulated kiosks (:class:`SimKiosk`: one paho client each, the real codec and topic tree)
+publish check-ins as EventBatches of 50; the clock runs from the first publish until every
+kiosk holds an Ack for its last seq (the coordinator acks only after its commit). The
+batches are encoded before the clock starts, as the raw baseline's payloads are.
 
 Baseline: as many raw paho clients as kiosks publish, QoS 1, the same number of messages as
 there are events, each the size of a one-event EventBatch, to a raw paho subscriber process
@@ -19,7 +18,9 @@ Loss is checked on both sides: every event must be in the coordinator's ``events
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
+import uuid
 from collections.abc import Sequence
 
 from bench.common import (
@@ -33,20 +34,111 @@ from bench.common import (
     work_dir,
 )
 from bench.raw_mqtt import measure
-from bench.seed import member_id, seed_coordinator
+from bench.seed import card_uid, member_id, seed_coordinator
 
 NAME = "ingest"
 BATCH = 50
 MEMBERS_PER_KIOSK = 50
 
 
+class SimKiosk:
+    """A simulated kiosk: what a kiosk sends, on the real protocol, and nothing else.
+
+    A paho client (MQTT v5, client id = kiosk id) that publishes its EventBatches on its
+    events topic and follows the coordinator's Acks on its ack topic. It does not subscribe
+    to member deltas and rule bundles: decoding those is a kiosk's own CPU, and 20 kiosks'
+    worth of it in this one process would make the simulator, not the coordinator, the
+    bottleneck.
+    """
+
+    def __init__(self, kiosk_id: str, store_id: str, port: int) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        from shared import topics
+        from shared.topics import Channel
+
+        self.kiosk_id = kiosk_id
+        self.store_id = store_id
+        self.events_topic = topics.kiosk_topic(kiosk_id, Channel.EVENTS)
+        self.acked_seq = 0
+        self.resends = 0
+        self._cond = threading.Condition()
+        self._subscribed = False
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=kiosk_id, protocol=mqtt.MQTTv5)
+        ack_topic = topics.kiosk_topic(kiosk_id, Channel.ACK)
+        client.on_connect = lambda c, *_: c.subscribe(ack_topic, qos=1)
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        client.connect("127.0.0.1", port, keepalive=60, clean_start=True)
+        client.loop_start()
+        self._client = client
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._subscribed, 10):
+                raise RuntimeError(f"simulated kiosk {kiosk_id} could not subscribe")
+
+    def _on_subscribe(self, *_args: object) -> None:
+        with self._cond:
+            self._subscribed = True
+            self._cond.notify_all()
+
+    def _on_message(self, _client: object, _userdata: object, msg: object) -> None:
+        from shared.protocol import Ack, decode
+
+        ack = decode(msg.payload)  # type: ignore[attr-defined]
+        if isinstance(ack, Ack):
+            with self._cond:
+                self.acked_seq = max(self.acked_seq, ack.acked_seq)
+                self.resends += ack.resend_from is not None
+                self._cond.notify_all()
+
+    def publish(self, payload: bytes) -> None:
+        """Queue one EventBatch (QoS 1)."""
+        self._client.publish(self.events_topic, payload, qos=1)
+
+    def wait_acked(self, seq: int, timeout: float) -> bool:
+        """Wait for an Ack of ``seq``."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.acked_seq >= seq, timeout)
+
+    def close(self) -> None:
+        """Disconnect."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+
+def batches(kiosk_id: str, store_id: str, members: list[str], count: int) -> list[bytes]:
+    """``count`` check-ins (seq 1..count, now) as encoded EventBatches of ``BATCH``."""
+    from shared.events import CheckIn, CredentialKind, CredentialRef, Event
+    from shared.protocol import EventBatch, encode
+
+    now = time.time_ns() // 1_000_000
+    events = [
+        Event(
+            event_id=uuid.uuid4().hex,
+            kiosk_id=kiosk_id,
+            store_id=store_id,
+            seq=seq,
+            hlc_ms=now,
+            hlc_c=seq,
+            wall_ms=now,
+            member_id=members[seq % len(members)],
+            rules_version=1,
+            credential=CredentialRef(kind=CredentialKind.CARD, uid=card_uid(seq % 1000)),
+            body=CheckIn(points=0),
+        )
+        for seq in range(1, count + 1)
+    ]
+    return [
+        encode(EventBatch(kiosk_id=kiosk_id, events=tuple(events[i : i + BATCH])))
+        for i in range(0, count, BATCH)
+    ]
+
+
 def run(kiosks: int, events_per_kiosk: int, keep: bool) -> Result:
     """Measure both sides; returns the result line."""
-    from shared import topics
-    from shared.events import CheckIn
+    from shared.events import CheckIn, CredentialKind, CredentialRef, Event
     from shared.protocol import EventBatch, encode
-    from shared.topics import Channel
-    from tests.support.mini_kiosk import MiniKiosk
 
     total = kiosks * events_per_kiosk
     fleet = [(f"k{i:03d}", f"s{i:03d}") for i in range(kiosks)]
@@ -61,51 +153,48 @@ def run(kiosks: int, events_per_kiosk: int, keep: bool) -> Result:
             members=kiosks * MEMBERS_PER_KIOSK,
             now_ms=now,
         )
+        outgoing = [
+            batches(
+                k,
+                s,
+                [member_id(n * MEMBERS_PER_KIOSK + j) for j in range(MEMBERS_PER_KIOSK)],
+                events_per_kiosk,
+            )
+            for n, (k, s) in enumerate(fleet)
+        ]
+        one = Event(
+            event_id=uuid.uuid4().hex,
+            kiosk_id=fleet[0][0],
+            store_id=fleet[0][1],
+            seq=1,
+            hlc_ms=now,
+            wall_ms=now,
+            member_id=member_id(0),
+            rules_version=1,
+            credential=CredentialRef(kind=CredentialKind.CARD, uid=card_uid(0)),
+            body=CheckIn(points=0),
+        )
+        message_size = len(encode(EventBatch(kiosk_id=fleet[0][0], events=(one,))))
         coordinator = CoordinatorProcess(folder, broker.port, db_path)
-        minis: list[MiniKiosk] = []
+        sims: list[SimKiosk] = []
         try:
             coordinator.start()
-            for kiosk_id, store_id in fleet:
-                mini = MiniKiosk(kiosk_id, store_id, broker.host, broker.port, batch_size=BATCH)
-                mini.connect()
-                minis.append(mini)
-            for mini in minis:
-                if not mini.wait_for(lambda m=mini: m.bundle is not None, 60):
-                    raise RuntimeError(f"kiosk {mini.kiosk_id} got no rules from the coordinator")
-            progress(NAME, f"{kiosks} kiosks synced; recording {total} check-ins")
-            outgoing: list[tuple[MiniKiosk, str, list[bytes]]] = []
-            for n, mini in enumerate(minis):
-                own = [member_id(n * MEMBERS_PER_KIOSK + j) for j in range(MEMBERS_PER_KIOSK)]
-                for i in range(events_per_kiosk):
-                    mini.record(own[i % len(own)], CheckIn(points=0))
-                journal = mini.journal
-                payloads = [
-                    encode(EventBatch(kiosk_id=mini.kiosk_id, events=tuple(journal[i : i + BATCH])))
-                    for i in range(0, len(journal), BATCH)
-                ]
-                outgoing.append((mini, topics.kiosk_topic(mini.kiosk_id, Channel.EVENTS), payloads))
-            single = [
-                len(encode(EventBatch(kiosk_id=m.kiosk_id, events=(e,))))
-                for m in minis
-                for e in m.journal[:20]
-            ]
-            message_size = round(sum(single) / len(single))
-
-            progress(NAME, "tapfleet: publishing")
+            sims = [SimKiosk(k, s, broker.port) for k, s in fleet]
+            progress(NAME, f"tapfleet: {kiosks} kiosks publishing {total:,} events")
             start = time.monotonic()
-            for mini, topic, payloads in outgoing:
+            for sim, payloads in zip(sims, outgoing, strict=True):
                 for payload in payloads:
-                    mini.publish_now(topic, payload)
-            for mini in minis:
-                if not mini.wait_acked(timeout=600):
+                    sim.publish(payload)
+            for sim in sims:
+                if not sim.wait_acked(events_per_kiosk, 600):
                     raise RuntimeError(
-                        f"kiosk {mini.kiosk_id}: acked {mini.acked_seq} of {len(mini.journal)}"
+                        f"kiosk {sim.kiosk_id}: acked {sim.acked_seq} of {events_per_kiosk}"
                     )
             seconds = time.monotonic() - start
-            acked = sum(m.acked_seq for m in minis)
+            acked = sum(sim.acked_seq for sim in sims)
         finally:
-            for mini in minis:
-                mini.close()
+            for sim in sims:
+                sim.close()
             coordinator.stop()
         stored = _stored_events(db_path, [k for k, _ in fleet])
         progress(NAME, f"tapfleet: {total} events in {seconds:.2f} s; baseline next")

@@ -11,7 +11,7 @@ process, so its resident memory is its own. Prints one JSON line when done:
 * ``cold``: a fresh ledger; ``seconds`` runs from ``KioskApp.start()`` to ready to serve
   (rules and a member snapshot applied), ``from_connect_s`` from the link's connection.
 
-Memory: ``rss_after`` (now), ``rss_peak_sampled`` (highest of 20 ms samples while
+Memory: ``rss_after`` (now), ``rss_peak_sampled`` (highest of 50 ms samples while
 working) and ``maxrss`` (the kernel's peak for the process, start-up included).
 """
 
@@ -63,7 +63,7 @@ def main() -> int:
         nonlocal peak
         while working.is_set():
             peak = max(peak, process.memory_info().rss)
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     app = KioskApp(settings)
     sampler = threading.Thread(target=sample, daemon=True)

@@ -268,12 +268,14 @@ def event_row(event: Event, received_ms: int) -> tuple[object, ...]:
 
 
 def checkins(
-    kiosk_id: str, store_id: str, member_numbers: Sequence[int], count: int, start_ms: int
+    kiosk_id: str, store_id: str, member_numbers: Sequence[int], count: int, end_ms: int
 ) -> Iterator[tuple[str, EventBody, int]]:
-    """(member id, body, wall ms) of ``count`` check-ins spread over the given members."""
+    """(member id, body, wall ms) of ``count`` check-ins of the given members, 100 ms apart,
+    the last one at ``end_ms`` (an outage's worth of taps, none from the future)."""
     rng = random.Random(hash((kiosk_id, count)) & 0xFFFF)
     for i in range(count):
-        yield member_id(rng.choice(member_numbers)), CheckIn(points=0), start_ms + i * 10
+        at = end_ms - (count - 1 - i) * 100
+        yield member_id(rng.choice(member_numbers)), CheckIn(points=0), at
 
 
 def kiosk_journal(
