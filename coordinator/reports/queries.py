@@ -385,7 +385,7 @@ def visit_days(
         home_store,
     )
     out: dict[str, list[int]] = defaultdict(list)
-    for member_id, d in conn.execute(query):
+    for member_id, d in conn.execute(query).all():  # fetchall: far faster than row by row
         out[member_id].append(int(d))
     return dict(out)
 

@@ -19,6 +19,7 @@ Pure functions.
 
 from __future__ import annotations
 
+import bisect
 import math
 import statistics
 from collections.abc import Sequence
@@ -63,10 +64,20 @@ class RfmResult:
 
 def score(values: Sequence[float], value: float) -> int:
     """1..5: ``1 + floor(5 * share of values strictly below value)``, capped at 5."""
-    if not values:
-        return 1
-    below = sum(1 for v in values if v < value)
-    return min(5, 1 + math.floor(5 * below / len(values)))
+    return _Scorer(values)(value)
+
+
+class _Scorer:
+    """:func:`score` against one population, in O(log n) per member (sorted once)."""
+
+    def __init__(self, values: Sequence[float]):
+        self._sorted = sorted(values)
+
+    def __call__(self, value: float) -> int:
+        if not self._sorted:
+            return 1
+        below = bisect.bisect_left(self._sorted, value)
+        return min(5, 1 + math.floor(5 * below / len(self._sorted)))
 
 
 def quadrant(high_frequency: bool, high_value: bool) -> str:
@@ -93,6 +104,7 @@ def rfm(activities: Sequence[MemberActivity], today: int) -> RfmResult:
     f_split = float(statistics.median(f_values))
     m_split = float(statistics.median(known)) if known else None
 
+    r_score, f_score, m_score = _Scorer(r_values), _Scorer(f_values), _Scorer(m_values)
     rows: list[RfmRow] = []
     counts = dict.fromkeys(QUADRANTS, 0)
     for a in members:
@@ -107,9 +119,9 @@ def rfm(activities: Sequence[MemberActivity], today: int) -> RfmResult:
                 recency_days=days,
                 frequency=a.visits,
                 monetary_fen=a.monetary_fen,
-                r_score=score(r_values, -math.inf if days is None else -float(days)),
-                f_score=score(f_values, float(a.visits)),
-                m_score=score(m_values, float(a.monetary_fen)),
+                r_score=r_score(-math.inf if days is None else -float(days)),
+                f_score=f_score(float(a.visits)),
+                m_score=m_score(float(a.monetary_fen)),
                 quadrant=name,
             )
         )

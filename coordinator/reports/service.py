@@ -48,6 +48,8 @@ from coordinator.reports.rfm import QUADRANTS, MemberActivity, rfm
 LOOKBACK_DAYS = 365
 ATTENTION_EXPIRY_DAYS = 14
 ATTENTION_SESSIONS_LEFT = 2
+MAX_STORE_SERIES = 6
+"""Charts show a series per store up to this many stores, else the chain's total."""
 PAGE_ROWS = 200
 """Rows a table shows on the page; its CSV export always has all of them."""
 
@@ -174,6 +176,13 @@ class _Ctx:
     def col(self, key: str, numeric: bool = False) -> Column:
         return Column(key, self.t(f"col.{key}"), numeric)
 
+    def series(self, values_of: Callable[[str], list[int]]) -> list[Series]:
+        """One chart series per store, or their sum when too many stores to tell apart."""
+        if len(self.scope) <= MAX_STORE_SERIES:
+            return [Series(self.store_label(s), values_of(s)) for s in self.scope]
+        columns = zip(*(values_of(s) for s in self.scope), strict=True)
+        return [Series(self.t("all_stores"), [sum(c) for c in columns])]
+
 
 class Reports:
     """Builds and caches reports for one coordinator."""
@@ -277,18 +286,12 @@ def _checkins(ctx: _Ctx) -> Section:
     charts = [
         bar_chart(
             [d.strftime("%m-%d") for d in days],
-            [
-                Series(ctx.store_label(s), [daily.get((d, s), [0, 0])[0] for d in days])
-                for s in ctx.scope
-            ],
+            ctx.series(lambda s: [daily.get((d, s), [0, 0])[0] for d in days]),
             title=ctx.t("chart.checkins_daily"),
         ),
         bar_chart(
             [f"{h}" for h in range(24)],
-            [
-                Series(ctx.store_label(s), [hourly.get((s, h), [0, 0])[0] for h in range(24)])
-                for s in ctx.scope
-            ],
+            ctx.series(lambda s: [hourly.get((s, h), [0, 0])[0] for h in range(24)]),
             title=ctx.t("chart.checkins_hourly"),
             label_every=1,
         ),
@@ -472,7 +475,7 @@ def _passes(ctx: _Ctx, summary: _LedgerSummary) -> Section:
     )
     chart = bar_chart(
         [d.strftime("%m-%d") for d in days],
-        [Series(ctx.store_label(s), [per_day[(d, s)] for d in days]) for s in ctx.scope],
+        ctx.series(lambda s: [per_day[(d, s)] for d in days]),
         title=ctx.t("chart.sessions_daily"),
     )
     return Section(
