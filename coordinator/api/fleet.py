@@ -57,7 +57,7 @@ def has_problem(kiosk: dict[str, Any]) -> bool:
         kiosk.get("alerts")
         or not kiosk["alive"]
         or not kiosk["connected"]
-        or not kiosk["in_sync"]
+        or kiosk.get("sync_problem", not kiosk["in_sync"])
         or any(r["state"] not in ("ok", "disabled") for r in kiosk["readers"].values())
     )
 
