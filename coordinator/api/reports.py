@@ -38,11 +38,12 @@ def build_report(
         principal.require_store(store_id)
     scope = store_id or principal.store_filter()
     try:
-        return request.app.state.dashboard.reports.build(
+        report: Report = request.app.state.dashboard.reports.build(
             store_id=scope, first=first, last=last, lang=lang
         )
     except ValueError as exc:
         raise invalid("bad_period", str(exc), "from") from exc
+    return report
 
 
 @router.get("")

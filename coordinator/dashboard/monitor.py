@@ -336,8 +336,9 @@ def _snapshot(
         if state.active and kiosk in store_of
     ]
     by_kiosk: dict[str, list[str]] = {}
-    for alert in alerts:
-        by_kiosk.setdefault(alert["kiosk_id"], []).append(alert["kind"])
+    for (kiosk, kind), state in sorted(states.items()):
+        if state.active and kiosk in store_of:
+            by_kiosk.setdefault(kiosk, []).append(kind)
     for view in views:
         view["alerts"] = by_kiosk.get(view["kiosk_id"], [])
         view["drops"] = drops.get(view["kiosk_id"], 0)

@@ -27,7 +27,8 @@ RECENT = 10
 def _progress(kiosks: Sequence[dict[str, Any]], name: str, version: int | None) -> dict[str, Any]:
     if version is None:
         return {"target": None, "applied": [], "waiting": [k["kiosk_id"] for k in kiosks]}
-    applied, waiting = [], []
+    applied: list[str] = []
+    waiting: list[str] = []
     for k in kiosks:
         have = k["versions"][name]["applied"]
         (applied if have is not None and have >= version else waiting).append(k["kiosk_id"])

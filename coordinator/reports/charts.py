@@ -220,9 +220,9 @@ def quadrant_chart(
             f'<text x="{x}" y="{y}" text-anchor="{anchor}" font-size="16" font-weight="bold" '
             f'fill="#333" {FONT}>{escape(text)}</text>'
         )
-    for x, y, tip in points:
+    for px_value, py_value, tip in points:
         out.append(
-            f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="6" fill="{PALETTE[0]}" '
+            f'<circle cx="{px(px_value):.1f}" cy="{py(py_value):.1f}" r="6" fill="{PALETTE[0]}" '
             f'fill-opacity="0.75" stroke="#fff"><title>{escape(tip)}</title></circle>'
         )
     out.append(

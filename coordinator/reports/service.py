@@ -456,10 +456,10 @@ def _passes(ctx: _Ctx, summary: _LedgerSummary) -> Section:
         ctx.t("table.pass_sales"),
         [ctx.col("home_store"), ctx.col("passes_sold", True), ctx.col("revenue", True)],
     )
-    for store, (count, fen) in sorted(
+    for home, (count, fen) in sorted(
         queries.pass_sales(ctx.conn, start, end, ctx.store_id).items(), key=lambda i: str(i[0])
     ):
-        sales.rows.append([ctx.store_label(store), str(count), money(fen)])
+        sales.rows.append([ctx.store_label(home), str(count), money(fen)])
     attention = Table(
         "passes_attention",
         ctx.t("table.passes_attention"),
