@@ -92,6 +92,12 @@ def seeded(tmp_path: Path, database: Any) -> Iterator[tuple[Api, date]]:
         d10, d9, d8 = (today - timedelta(days=n) for n in (10, 9, 8))
         k1, k2 = Kiosk(api, "k1", "s1"), Kiosk(api, "k2", "s2")
         k1.send("m1", CheckIn(points=10), local_ms(d10, 9, 15, SHANGHAI))
+        # 7 promotional points that expired yesterday; 5 of them are spent first (soonest
+        # expiring lot first), so 2 expire when the expiry job runs.
+        yesterday = local_ms(today - timedelta(days=1), 12, 0, SHANGHAI)
+        k1.send(
+            "m1", CheckIn(points=7, points_expires_ms=yesterday), local_ms(d10, 9, 20, SHANGHAI)
+        )
         late = k1.send("m1", CheckIn(points=10), local_ms(d9, 23, 30, SHANGHAI))
         k1.send(
             "m1",
@@ -104,6 +110,7 @@ def seeded(tmp_path: Path, database: Any) -> Iterator[tuple[Api, date]]:
         # 23:30 in London is already the next day in Shanghai: it belongs to London's d10.
         k2.send("m2", CheckIn(points=10), local_ms(d10, 23, 30, LONDON))
         k1.send("m1", CouponRedeem(coupon_id=coupon_id), api.coord.clock.wall_ms())
+        api.coord.housekeeping()  # points expiry: a PointsExpire event naming the 7-point lot
         yield api, today
 
 
@@ -118,22 +125,23 @@ def test_report_figures_on_both_databases(seeded: tuple[Api, date]) -> None:
     rows = tables(report)
     d10, d9 = ((today - timedelta(days=n)).isoformat() for n in (10, 9))
     daily = {(r[0], r[1]): r[2:] for r in rows["checkins_daily"]}
-    assert daily[(d10, "上海店 (s1)")] == ["1", "0"]
+    assert daily[(d10, "上海店 (s1)")] == ["2", "0"]
     assert daily[(d9, "上海店 (s1)")] == ["0", "0"]  # checked in, then undone by staff
     assert daily[(d10, "London (s2)")] == ["1", "0"]
-    assert sum(int(r[2]) for r in rows["checkins_daily"]) == 2
+    assert sum(int(r[2]) for r in rows["checkins_daily"]) == 3
     assert rows["checkins_hourly"] == [
-        ["上海店 (s1)", "09:00", "1", "0"],
+        ["上海店 (s1)", "09:00", "2", "0"],
         ["London (s2)", "23:00", "1", "0"],
     ]
+    # s1: 10 + 7 + 10 earned, 10 taken back by the undo; 5 redeemed; 2 of the 7 expired.
     assert rows["points_flow"] == [
-        ["上海店 (s1)", "10", "5", "0", "0"],
+        ["上海店 (s1)", "17", "5", "0", "2"],
         ["London (s2)", "10", "0", "0", "0"],
     ]
     assert rows["pass_sales"] == [["上海店 (s1)", "1", "123.45"]]
     assert rows["coupons_by_campaign"] == [["c-all", "Trial", "2", "1", "2", "1", "50.0%"]]
     liability = {r[0]: r[1:] for r in rows["points_liability"]}
-    assert liability["上海店 (s1)"] == ["1", "5", "0", "0"]  # 10 earned, 5 redeemed
+    assert liability["上海店 (s1)"] == ["1", "10", "0", "0"]  # the 10-point lot is whole
     assert liability["London (s2)"] == ["1", "10", "0", "0"]
 
     # One store: only its facts, its members.
