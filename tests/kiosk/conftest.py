@@ -29,16 +29,6 @@ from simulators.nfc import VirtualCard
 from tests.kiosk.seed import ANNA, BOB, STAFF_CARD, STUDENT, STUDENT2, Person, seed_ledger
 from tests.support.broker import Broker, start_broker
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 STAFF_PIN = "2468"
 STAFF_PIN_HASH = hash_pin(STAFF_PIN, iterations=10_000)
 """Low iteration count: tests log in many times; the kiosk default is 120,000."""
@@ -201,19 +191,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     setattr(item, f"rep_{report.when}", report)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture
