@@ -2,7 +2,7 @@
 # Installs the Debian / Raspberry Pi OS packages Tapfleet needs, only when missing.
 # Runs as root directly, through sudo when available, and otherwise says what to install.
 set -eu
-PKGS="mosquitto mosquitto-clients libzbar0 libusb-1.0-0 chromium fonts-noto-cjk"
+PKGS="python3 python3-venv mosquitto mosquitto-clients libzbar0 libusb-1.0-0 chromium fonts-noto-cjk"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

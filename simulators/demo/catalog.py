@@ -122,6 +122,8 @@ class Roles:
     coupon_member: str | None
     """Member whose store voucher is used at both kiosks (only when they share a store)."""
     coupon_campaign: str | None
+    hands_on_member: str
+    """Member the traffic never uses: for the person trying taps by hand."""
 
 
 @dataclass(frozen=True)
@@ -373,7 +375,7 @@ def build_catalog(
                 prefers_qr=i % 3 == 2,
             )
         )
-    # The two members of the offline story; kept out of the random traffic.
+    # The members of the offline story, and one for hands-on taps: kept out of the traffic.
     index += 1
     points_member = member(index, lang="zh", home=offline_store, points=300)
     members.append(points_member)
@@ -382,6 +384,10 @@ def build_catalog(
         index += 1
         coupon_member = member(index, lang="en", home=offline_store, points=80)
         members.append(coupon_member)
+
+    index += 1
+    hands_on = member(index, lang="zh", home=offline_store, points=500)
+    members.append(hands_on)
 
     month = now_ms + 30 * DAY_MS
     campaigns = [
@@ -426,6 +432,7 @@ def build_catalog(
             points_member=points_member.member_id,
             coupon_member=coupon_member.member_id if coupon_member else None,
             coupon_campaign=campaigns[1].campaign_id if coupon_member else None,
+            hands_on_member=hands_on.member_id,
         ),
     )
 

@@ -131,12 +131,11 @@ def _banner(
     else:
         console.info(" Ops dashboard          (not in this build yet; use the API docs below)")
     console.info(f" Coordinator API docs   {base}/docs   (Authorize with a login below)")
-    first = catalog.members[0]
-    if first.member_id in seeded.page_links:
-        console.info(
-            f" Member phone page      {base}/m/{seeded.page_links[first.member_id]}"
-            f"   ({first.display_name}'s QR code)"
-        )
+    guest = catalog.member(catalog.roles.hands_on_member)
+    guest_link = seeded.page_links[guest.member_id]
+    console.info(
+        f" Member phone page      {base}/m/{guest_link}   ({guest.display_name}'s QR code)"
+    )
     console.info(f" Broker                 mqtt://127.0.0.1:{fleet.broker_port} (per-kiosk logins)")
     console.info("")
     console.info(f" Kiosks (touchscreen UI in a browser; staff PIN {catalog.staff_pin}):")
@@ -151,26 +150,34 @@ def _banner(
     quiet = fleet.kiosks[catalog.roles.offline]
     console.info("")
     console.info(f" Try it yourself at {quiet.kiosk_id} (its own traffic stops after the story):")
-    story = {catalog.roles.points_member, catalog.roles.coupon_member}
-    member = next(
-        m
-        for m in catalog.members
-        if not m.student and m.member_id not in story and m.home_store_id == quiet.spec.store_id
+    tapfleet = _tapfleet_command()
+    console.info(
+        f"   {tapfleet} sim tap --card {guest.card_uid} --type {guest.card_type} "
+        f"--reader {quiet.nfc_path}   # {guest.display_name} taps a card"
     )
     console.info(
-        f"   tapfleet sim tap --card {member.card_uid} --type {member.card_type} "
-        f"--reader {quiet.nfc_path}      # {member.display_name}"
+        f"   {tapfleet} sim tap --card {catalog.staff_card} --reader {quiet.nfc_path}"
+        "   # a staff card opens staff mode"
     )
+    token_url = f"{base}/api/v1/member/qr?link={guest_link}"
     console.info(
-        f"   tapfleet sim tap --card {catalog.staff_card} --reader {quiet.nfc_path}"
-        "      # staff card: staff mode"
-    )
-    console.info(
-        f"   tapfleet sim show-qr --member {first.member_id} --camera {quiet.camera_url} "
-        f"--token <token from {base}/api/v1/member/qr?link=...>"
+        f"   {tapfleet} sim show-qr --member {guest.member_id} --camera {quiet.camera_url} "
+        f'--token "$(curl -s \'{token_url}\' | sed -E \'s/.*"token":"([^"]+)".*/\\1/\')"'
+        f"   # {guest.display_name} shows the phone (a minute after the tap)"
     )
     console.info(f" Work folder: {fleet.workdir} (logs in logs/, state in demo-state.json)")
     console.info(line)
+
+
+def _tapfleet_command() -> str:
+    """How to run ``tapfleet`` from here: the script next to this interpreter if there is one."""
+    script = Path(sys.executable).parent / "tapfleet"
+    if not script.exists():
+        return "tapfleet"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
 
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> int:

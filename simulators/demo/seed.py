@@ -194,7 +194,7 @@ def seed_chain(
         result.coupons += int(answer["issued"])
         console.step(f"coupon campaign '{campaign.title}': {answer['issued']} coupons issued")
     for member in catalog.members:
-        if member.prefers_qr or member.member_id == catalog.members[0].member_id:
+        if member.prefers_qr or member.member_id == catalog.roles.hands_on_member:
             link = client.post(f"/api/v1/members/{member.member_id}/page-link")
             result.page_links[member.member_id] = str(link["link_token"])
     return result

@@ -417,7 +417,7 @@ class TrafficGenerator:
         for driver in self.drivers.values():
             driver.start()
         roles = self.catalog.roles
-        story_members = {roles.points_member, roles.coupon_member}
+        story_members = {roles.points_member, roles.coupon_member, roles.hands_on_member}
         regulars = [
             m for m in self.catalog.members if not m.student and m.member_id not in story_members
         ]

@@ -88,6 +88,8 @@ def test_every_fleet_size_has_a_story(count: int) -> None:
     same_store = catalog.kiosk(offline).store_id == catalog.kiosk(partner).store_id
     assert (catalog.roles.coupon_member is not None) == same_store
     assert catalog.member(catalog.roles.points_member).points == 300
+    guest = catalog.member(catalog.roles.hands_on_member)
+    assert not guest.student and guest.home_store_id == catalog.kiosk(offline).store_id
 
 
 def test_one_kiosk_is_not_a_fleet() -> None:
