@@ -40,11 +40,16 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
+TITLE_H = 26
+"""Height of the visible title line at the top of every chart."""
+
+
 def _open(width: int, height: int, title: str) -> list[str]:
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="100%" role="img" aria-label="{escape(title)}" class="chart">',
         f"<title>{escape(title)}</title>",
+        f'<text x="8" y="19" font-size="17" font-weight="bold" {FONT}>{escape(title)}</text>',
     ]
 
 
@@ -65,11 +70,11 @@ def bar_chart(
     title: str,
     stacked: bool = True,
     width: int = 960,
-    height: int = 300,
+    height: int = 320,
     label_every: int = 0,
 ) -> str:
     """Vertical bars per category: stacked or side by side, with a legend and y axis."""
-    left, right, top, bottom = 64, 16, 36, 64
+    left, right, top, bottom = 64, 16, 36 + TITLE_H, 64
     plot_w, plot_h = width - left - right, height - top - bottom
     count = max(1, len(categories))
     if stacked:
@@ -78,7 +83,7 @@ def bar_chart(
         totals = [max((s.values[i] for s in series), default=0) for i in range(len(categories))]
     top_value = max(4.0, nice_max(max(totals, default=0)))  # counts: whole-number ticks
     out = _open(width, height, title)
-    out += _legend([s.name for s in series], left, 18)
+    out += _legend([s.name for s in series], left, 18 + TITLE_H)
     steps = 5 if top_value % 5 == 0 else 4
     for tick in range(steps + 1):
         value = top_value * tick / steps
@@ -134,12 +139,12 @@ def capacity_chart(
     width: int = 960,
 ) -> str:
     """Horizontal bars of attendance with each class's capacity as an outlined box."""
-    left, right, top, row_h = 300, 60, 36, 30
+    left, right, top, row_h = 300, 60, 36 + TITLE_H, 30
     height = top + row_h * max(1, len(rows)) + 16
     plot_w = width - left - right
     top_value = nice_max(max((max(a, c) for _, a, c in rows), default=0))
     out = _open(width, height, title)
-    out += _legend([attended_label, capacity_label], left, 18)
+    out += _legend([attended_label, capacity_label], left, 18 + TITLE_H)
     for i, (label, attended, capacity) in enumerate(rows):
         y = top + row_h * i + 4
         out.append(
@@ -183,7 +188,7 @@ def quadrant_chart(
 
     ``corner_labels`` are (top right, bottom right, top left, bottom left).
     """
-    left, right, top, bottom = 72, 24, 24, 56
+    left, right, top, bottom = 72, 24, 24 + TITLE_H, 56
     plot_w, plot_h = width - left - right, height - top - bottom
     x_max = nice_max(max((p[0] for p in points), default=0) * 1.05)
     y_max = nice_max(max((p[1] for p in points), default=0) * 1.05)
@@ -233,12 +238,16 @@ def quadrant_chart(
         f'<text x="18" y="{top + plot_h / 2:.1f}" text-anchor="middle" font-size="15" '
         f'transform="rotate(-90 18 {top + plot_h / 2:.1f})" {FONT}>{escape(y_label)}</text>'
     )
-    for tick in range(5):
-        xv, yv = x_max * tick / 4, y_max * tick / 4
+    x_steps = 5 if x_max % 5 == 0 else 4
+    for tick in range(x_steps + 1):
+        xv = x_max * tick / x_steps
         out.append(
             f'<text x="{px(xv):.1f}" y="{top + plot_h + 20}" text-anchor="middle" '
             f'font-size="13" {FONT}>{_fmt(xv)}</text>'
         )
+    y_steps = 5 if y_max % 5 == 0 else 4
+    for tick in range(y_steps + 1):
+        yv = y_max * tick / y_steps
         out.append(
             f'<text x="{left - 8}" y="{py(yv) + 5:.1f}" text-anchor="end" font-size="13" '
             f"{FONT}>{_fmt(yv)}</text>"
