@@ -444,7 +444,8 @@ def todays_classes(
     sign-in is open now; returns (classes, id of the open class).
 
     Timetable classes whose sign-in window falls within the next ``horizon_h`` hours are
-    left out: while a class's sign-in is open every tap in that store is a class sign-in.
+    left out, so that one class is open during the demo (the studio's) and its roster and
+    the class burst are easy to follow; taps elsewhere stay plain check-ins.
     """
     zone = ZoneInfo(timezone)
     now = datetime.fromtimestamp(now_ms / 1000, zone)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import secrets
 import shutil
 import signal
@@ -83,8 +84,6 @@ def toml_line(key: str, value: object) -> str:
 
 def child_env() -> dict[str, str]:
     """The environment for children: ours without Tapfleet overrides, unbuffered output."""
-    import os
-
     env = {
         k: v
         for k, v in os.environ.items()
