@@ -145,7 +145,7 @@ class TapService:
             claims = verify_token(
                 text,
                 bundle.qr_keys,
-                self._clock.wall_ms(),
+                self._ledger.now_ms(),  # coordinator-anchored: the wall clock may be years off
                 rules.qr_clock_skew_s,
                 max_ttl_s=max(rules.qr_token_ttl_s, 5),
             )
@@ -207,7 +207,7 @@ class TapService:
         with self._lock:  # the card and QR threads both count
             if outcome.accepted:
                 self.counters.accepted += 1
-                self.counters.last_good_tap_ms = self._clock.wall_ms()
+                self.counters.last_good_tap_ms = self._ledger.now_ms()
             else:
                 self.counters.refused += 1
 

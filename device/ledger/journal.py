@@ -114,7 +114,9 @@ def append(
     hlc = first_hlc
     for index, body in enumerate(bodies):
         if index:
-            hlc = tick(hlc, wall_ms)
+            # From the decision's own physical time, never from the wall clock, which is
+            # evidence only (a clock years ahead must not reach the HLC this way).
+            hlc = tick(hlc, first_hlc.wall_ms)
         state.last_seq += 1
         event = Event(
             event_id=uuid.uuid4().hex,

@@ -36,6 +36,7 @@ from device.ledger.outcomes import (
     TapOutcome,
 )
 from device.ledger.schema import current_version
+from device.ledger.trusted_time import TimeSource, TrustedTime
 from device.ports import ApplyOutcome, Clock, OutboxPort, OutboxStats
 from shared.decide import (
     Accepted,
@@ -116,6 +117,7 @@ class KioskLedger:
         self._lock = threading.RLock()
         state = journal.read_state(conn)
         self._observed = state.hlc
+        self._time = TrustedTime(clock, state.hlc.wall_ms)
         self._bundle = self._load_bundle(conn)
         self._online = False
         self._offline_since_ms: int | None = (
@@ -157,8 +159,8 @@ class KioskLedger:
         return self._conn
 
     def _now_ms(self, floor: HLC | None = None) -> int:
-        """Wall clock, never earlier than the last timestamp issued or heard."""
-        return max(self._clock.wall_ms(), (floor or self._observed).wall_ms)
+        """Trusted time, never earlier than the last timestamp issued or heard."""
+        return max(self._time.now_ms(), (floor or self._observed).wall_ms)
 
     @staticmethod
     def _load_bundle(conn: sqlite3.Connection) -> RuleBundle | None:
@@ -234,8 +236,8 @@ class KioskLedger:
         with self._lock:
             try:
                 with self._write(what) as (conn, state):
-                    wall = self._clock.wall_ms()
-                    hlc = tick(state.hlc, wall)
+                    wall = self._clock.wall_ms()  # evidence only: see trusted_time
+                    hlc = tick(state.hlc, self._time.now_ms())
                     ctx = self._context(state, hlc.wall_ms)
                     tx = _Tx(conn, state, hlc, wall, self._bundle, ctx)
                     plan = plan_for(tx)
@@ -440,6 +442,17 @@ class KioskLedger:
         """What the link last reported."""
         return self._online
 
+    def now_ms(self) -> int:
+        """The time decisions are taken at: coordinator-anchored once it has been heard,
+        never earlier than the last timestamp issued or heard (see ``trusted_time``)."""
+        with self._lock:
+            return self._now_ms()
+
+    def time_source(self) -> TimeSource:
+        """Where :meth:`now_ms` comes from: the coordinator, the wall clock, or the floor
+        (the wall clock was not believed)."""
+        return self._time.source()
+
     # --- OutboxPort ------------------------------------------------------------------------------
 
     def pending_events(self, after_seq: int, limit: int) -> list[Event]:
@@ -538,7 +551,8 @@ class KioskLedger:
     def observe_hlc(self, remote: HLC) -> None:
         """Merge a timestamp heard from the coordinator (persisted with the next write)."""
         with self._lock:
-            self._observed = merge(self._observed, HLC(*remote), self._clock.wall_ms())
+            self._time.observe_coordinator(remote[0])
+            self._observed = merge(self._observed, HLC(*remote), self._time.now_ms())
 
     # --- lookups for the UI -----------------------------------------------------------------------
 

@@ -259,7 +259,7 @@ def create_ui_app(backend: UiBackend) -> FastAPI:
             summary,
             ledger.rule_bundle(),
             store_id=settings.store_id,
-            now_ms=backend.clock.wall_ms(),
+            now_ms=ledger.now_ms(),
             with_id=False,
             session_s=service.members.remaining_s(session),
         )
@@ -337,7 +337,7 @@ def create_ui_app(backend: UiBackend) -> FastAPI:
             summary,
             ledger.rule_bundle(),
             store_id=settings.store_id,
-            now_ms=backend.clock.wall_ms(),
+            now_ms=ledger.now_ms(),
             with_id=True,
         )
 
@@ -382,7 +382,7 @@ def create_ui_app(backend: UiBackend) -> FastAPI:
     def staff_roster(x_staff_session: Annotated[str | None, Header()] = None) -> RosterList:
         staff_session(x_staff_session)
         tz = bundle_tz(ledger.rule_bundle())
-        now = backend.clock.wall_ms()
+        now = ledger.now_ms()
         return RosterList(classes=tuple(roster_views(ledger.class_rosters(), tz, now)))
 
     @app.get("/api/staff/sync")
