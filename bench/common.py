@@ -52,9 +52,10 @@ class Result:
 
     def line(self) -> str:
         """The result as its single line."""
-        ratio = (
-            "n/a" if self.ratio is None or not math.isfinite(self.ratio) else f"{self.ratio:.2f}"
-        )
+        ratio = "n/a"
+        if self.ratio is not None and math.isfinite(self.ratio):
+            digits = 4 if self.ratio < 0.1 else 3 if self.ratio < 10 else 1
+            ratio = f"{self.ratio:.{digits}f}"
         verdict = "PASS" if self.passed else "MISS"
         fields = [_one_field(f) for f in (self.tapfleet, self.baseline, self.target)]
         return (
