@@ -26,9 +26,17 @@ from coordinator.settings import CoordinatorSettings
 log = logging.getLogger(__name__)
 
 
-def _error(status: int, code: str, message: str, field: str | None = None) -> JSONResponse:
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     return JSONResponse(
-        status_code=status, content={"error": {"code": code, "message": message, "field": field}}
+        status_code=status,
+        content={"error": {"code": code, "message": message, "field": field}},
+        headers=headers,
     )
 
 
@@ -44,7 +52,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return _error(exc.status, exc.code, exc.message, exc.field)
+        return _error(exc.status, exc.code, exc.message, exc.field, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,15 +1,25 @@
 """Rendering the shipped Mosquitto configuration, password file and ACL.
 
 The tuned configuration lives in ``deploy/mosquitto/mosquitto.conf.in``; this module fills
-in the listener, data directory and (optionally) authentication. Per-kiosk ACLs come from
-``shared.topics.kiosk_acl`` so broker and code agree on the topic tree. Password hashes are
-Mosquitto's own PBKDF2-SHA512 format (``$7$``), written without calling ``mosquitto_passwd``.
+in the listeners (plain, and TLS when asked), data directory and (optionally)
+authentication. Per-kiosk ACLs come from ``shared.topics.kiosk_acl`` so broker and code agree
+on the topic tree. Password hashes are Mosquitto's own PBKDF2-SHA512 format (``$7$``),
+written without calling ``mosquitto_passwd``.
+
+Files in the broker directory with authentication:
+
+* ``passwords`` and ``acl`` — generated; the coordinator rewrites them after every kiosk
+  enrollment, provisioning or revocation (:mod:`coordinator.broker_sync`).
+* ``coordinator-users`` — the coordinator replicas' users (``user:hash`` lines, the
+  password-file format, so ``mosquitto_passwd`` can add one); they get full access to the
+  Tapfleet tree and are copied into ``passwords``.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +30,10 @@ from shared.topics import ROOT, kiosk_acl
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "mosquitto.conf.in"
 _PBKDF2_ITERATIONS = 101  # what mosquitto_passwd (2.0) writes
+PASSWORDS = "passwords"
+ACL = "acl"
+COORDINATOR_USERS = "coordinator-users"
+PID_FILE = "mosquitto.pid"
 
 
 def mosquitto_password_hash(password: str) -> str:
@@ -41,6 +55,41 @@ class BrokerAuth:
     coordinators: Sequence[str] = ("coordinator",)
     """Users with full access to the Tapfleet tree (coordinator replicas, tools)."""
     extra_acl: Sequence[str] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class BrokerTls:
+    """A TLS listener (in addition to the plain one, which can then stay on localhost)."""
+
+    port: int
+    cafile: Path
+    """CA that signed ``certfile`` (and, with ``require_certificate``, the clients' certs)."""
+    certfile: Path
+    keyfile: Path
+    bind: str = "0.0.0.0"
+    require_certificate: bool = False
+    """Mutual TLS: refuse clients without a certificate signed by ``cafile``."""
+    tls_version: str = "tlsv1.2"
+    """Lowest TLS version accepted."""
+
+
+def render_tls_listener(tls: BrokerTls | None) -> str:
+    """The listener block for ``tls`` (empty without TLS)."""
+    if tls is None:
+        return ""
+    return "\n".join(
+        [
+            "",
+            "# TLS listener (kiosks outside the store LAN). Authentication is global:",
+            "# the same users and ACL apply on both listeners.",
+            f"listener {tls.port} {tls.bind}",
+            f"cafile {tls.cafile}",
+            f"certfile {tls.certfile}",
+            f"keyfile {tls.keyfile}",
+            f"tls_version {tls.tls_version}",
+            f"require_certificate {'true' if tls.require_certificate else 'false'}",
+        ]
+    )
 
 
 def render_acl(auth: BrokerAuth) -> str:
@@ -70,6 +119,7 @@ def render_broker_config(
     log_dest: str = "stderr",
     autosave_interval: int = 60,
     run_as: str = "mosquitto",
+    tls: BrokerTls | None = None,
 ) -> str:
     """The mosquitto.conf text; with ``auth`` the password and ACL files sit in ``data_dir``."""
     if auth is None:
@@ -78,14 +128,17 @@ def render_broker_config(
         auth_block = "\n".join(
             [
                 "allow_anonymous false",
-                f"password_file {data_dir / 'passwords'}",
-                f"acl_file {data_dir / 'acl'}",
+                "use_username_as_clientid true",
+                f"password_file {data_dir / PASSWORDS}",
+                f"acl_file {data_dir / ACL}",
             ]
         )
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         port=port,
         bind=bind,
         auth=auth_block,
+        tls_listener=render_tls_listener(tls),
+        pid_file=data_dir / PID_FILE,
         data_dir=str(data_dir).rstrip("/"),
         log_dest=log_dest,
         autosave_interval=autosave_interval,
@@ -102,8 +155,10 @@ def write_broker_files(
     log_dest: str = "stderr",
     autosave_interval: int = 60,
     run_as: str = "mosquitto",
+    tls: BrokerTls | None = None,
 ) -> Path:
-    """Write mosquitto.conf (plus passwords and acl with ``auth``) to ``directory``; its path."""
+    """Write mosquitto.conf (plus passwords, acl and coordinator-users with ``auth``) to
+    ``directory``; returns the config's path."""
     directory.mkdir(parents=True, exist_ok=True)
     conf = directory / "mosquitto.conf"
     conf.write_text(
@@ -115,15 +170,61 @@ def write_broker_files(
             log_dest=log_dest,
             autosave_interval=autosave_interval,
             run_as=run_as,
+            tls=tls,
         ),
         encoding="utf-8",
     )
     if auth is not None:
-        for name, text in (("passwords", render_password_file(auth)), ("acl", render_acl(auth))):
-            path = directory / name
-            path.write_text(text, encoding="utf-8")
-            path.chmod(0o600)
+        coordinators = {
+            user: h for user, h in auth.password_hashes.items() if user in auth.coordinators
+        }
+        write_private(
+            directory / COORDINATOR_USERS,
+            render_password_file(BrokerAuth(password_hashes=coordinators)),
+        )
+        write_auth_files(directory, auth)
     return conf
+
+
+def write_private(path: Path, text: str) -> bool:
+    """Replace ``path`` atomically with ``text`` (mode 600); False when it already held it."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except OSError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    return True
+
+
+def write_auth_files(directory: Path, auth: BrokerAuth) -> bool:
+    """Write ``passwords`` and ``acl`` for ``auth``; True when either changed."""
+    changed = write_private(directory / PASSWORDS, render_password_file(auth))
+    return write_private(directory / ACL, render_acl(auth)) or changed
+
+
+def read_password_file(path: Path) -> dict[str, str]:
+    """username -> hash from a Mosquitto password file (missing file: empty)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    users: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, digest = line.partition(":")
+        if not sep or not user or not digest:
+            raise ValueError(f"{path}:{number}: expected 'user:hash'")
+        users[user] = digest
+    return users
 
 
 def hashes_for(passwords: Mapping[str, str]) -> dict[str, str]:

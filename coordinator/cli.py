@@ -47,9 +47,22 @@ def register(subparsers: Any) -> None:
     broker.add_argument("--db", help="ledger URL to read provisioned kiosks from (enables auth)")
     broker.add_argument("--coordinator-user", default="coordinator")
     broker.add_argument(
-        "--coordinator-password", help="password of the coordinator's broker user (with --db)"
+        "--coordinator-password",
+        help="password of the coordinator's broker user (with --db; kept in the "
+        "coordinator-users file, so later runs may omit it)",
     )
     broker.add_argument("--run-as", default="mosquitto", help="user mosquitto drops to")
+    tls = broker.add_argument_group("TLS listener (in addition to --port)")
+    tls.add_argument("--tls-port", type=int, help="port of the TLS listener (usually 8883)")
+    tls.add_argument("--tls-bind", default="0.0.0.0", help="address of the TLS listener")
+    tls.add_argument("--cafile", type=Path, help="CA certificate (PEM) of the broker certificate")
+    tls.add_argument("--certfile", type=Path, help="broker certificate (PEM)")
+    tls.add_argument("--keyfile", type=Path, help="broker private key (PEM)")
+    tls.add_argument(
+        "--require-certificate",
+        action="store_true",
+        help="mutual TLS: clients need a certificate signed by --cafile",
+    )
     broker.set_defaults(func=_broker_config)
 
 
@@ -86,8 +99,27 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _broker_config(args: argparse.Namespace) -> int:
-    from coordinator.broker_config import BrokerAuth, mosquitto_password_hash, write_broker_files
+    from coordinator.broker_config import (
+        COORDINATOR_USERS,
+        BrokerAuth,
+        BrokerTls,
+        mosquitto_password_hash,
+        read_password_file,
+        write_broker_files,
+    )
 
+    tls = None
+    if args.tls_port is not None:
+        if not (args.cafile and args.certfile and args.keyfile):
+            raise SystemExit("--tls-port needs --cafile, --certfile and --keyfile")
+        tls = BrokerTls(
+            port=args.tls_port,
+            bind=args.tls_bind,
+            cafile=args.cafile.resolve(),
+            certfile=args.certfile.resolve(),
+            keyfile=args.keyfile.resolve(),
+            require_certificate=args.require_certificate,
+        )
     auth = None
     if args.db:
         import sqlalchemy as sa
@@ -95,8 +127,14 @@ def _broker_config(args: argparse.Namespace) -> int:
         from coordinator import schema
         from coordinator.db import Database
 
-        if not args.coordinator_password:
-            raise SystemExit("--coordinator-password is required with --db")
+        coordinators = read_password_file(args.out / COORDINATOR_USERS)
+        if args.coordinator_password:
+            coordinators[args.coordinator_user] = mosquitto_password_hash(args.coordinator_password)
+        if not coordinators:
+            raise SystemExit(
+                "--coordinator-password is required with --db (there is no "
+                f"{args.out / COORDINATOR_USERS} yet)"
+            )
         db = Database(args.db)
         with db.read() as conn:
             rows = conn.execute(
@@ -107,15 +145,16 @@ def _broker_config(args: argparse.Namespace) -> int:
                 ).where(schema.kiosks.c.revoked.is_(False))
             ).all()
         db.dispose()
-        hashes = {r.kiosk_id: r.mqtt_password_hash for r in rows if r.mqtt_password_hash}
-        hashes[args.coordinator_user] = mosquitto_password_hash(args.coordinator_password)
+        kiosks = [r for r in rows if r.mqtt_password_hash and r.kiosk_id not in coordinators]
+        hashes = {r.kiosk_id: r.mqtt_password_hash for r in kiosks}
+        hashes.update(coordinators)
         auth = BrokerAuth(
             password_hashes=hashes,
-            kiosks=[(r.kiosk_id, r.store_id) for r in rows],
-            coordinators=[args.coordinator_user],
+            kiosks=[(r.kiosk_id, r.store_id) for r in kiosks],
+            coordinators=sorted(coordinators),
         )
     conf = write_broker_files(
-        args.out, port=args.port, bind=args.bind, auth=auth, run_as=args.run_as
+        args.out, port=args.port, bind=args.bind, auth=auth, run_as=args.run_as, tls=tls
     )
     print(conf)
     return 0

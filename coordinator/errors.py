@@ -19,11 +19,20 @@ class CoordinatorError(TapfleetError):
 class ApiError(CoordinatorError):
     """A request that cannot be served as asked (always a 4xx)."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers
+        """Extra response headers (e.g. ``Retry-After`` on a 429)."""
         super().__init__(message)
 
 

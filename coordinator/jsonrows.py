@@ -43,3 +43,13 @@ def scope_json(store_ids: Sequence[str] | None) -> str | None:
     if store_ids is None:
         return None
     return dumps(sorted(set(store_ids)))
+
+
+def json_list_contains(column: Any, value: str) -> Any:
+    """SQL condition: ``column`` (a JSON list of ids written by :func:`dumps`) holds ``value``.
+
+    A textual match with a bound, escaped LIKE pattern; callers that need certainty re-check
+    the loaded list.
+    """
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(f'%"{escaped}"%', escape="\\")

@@ -1,4 +1,8 @@
-"""Member records as kiosks cache them, built from the registry and the folded ledger."""
+"""Member records as kiosks cache them, built from the registry and the folded ledger.
+
+Only what a kiosk needs leaves here: id, masked name (:mod:`coordinator.privacy`), tier,
+status, card UIDs, language and the folded ledger — never the full name or phone number.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.jsonrows import ledger_from_row, loads_list
+from coordinator.privacy import kiosk_display_name
 from shared.model import MemberLedger, MemberRecord, MemberStatus
 
 
@@ -37,6 +42,8 @@ def load_records(conn: Connection, member_ids: Iterable[str] | None) -> list[Sco
         sa.select(
             m.c.member_id,
             m.c.display_name,
+            m.c.full_name,
+            m.c.phone,
             m.c.status,
             m.c.lang,
             m.c.store_scope,
@@ -70,7 +77,7 @@ def load_records(conn: Connection, member_ids: Iterable[str] | None) -> list[Sco
     for row in rows:
         record = MemberRecord(
             member_id=row.member_id,
-            display_name=row.display_name,
+            display_name=kiosk_display_name(row.display_name, row.full_name, row.phone),
             tier=row.tier or "basic",
             status=MemberStatus(row.status),
             cards=tuple(cards.get(row.member_id, ())),

@@ -25,6 +25,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from coordinator.errors import CoordinatorError
 from coordinator.settings import CoordinatorSettings
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,19 @@ class MqttLink:
         )
         if settings.mqtt_username:
             client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+        if settings.mqtt_ca_file is not None:
+            try:
+                client.tls_set(
+                    ca_certs=str(settings.mqtt_ca_file),
+                    certfile=str(settings.mqtt_cert_file) if settings.mqtt_cert_file else None,
+                    keyfile=str(settings.mqtt_key_file) if settings.mqtt_key_file else None,
+                )
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                raise CoordinatorError(
+                    f"cannot load the broker TLS files (mqtt_ca_file={settings.mqtt_ca_file}, "
+                    f"mqtt_cert_file={settings.mqtt_cert_file}, "
+                    f"mqtt_key_file={settings.mqtt_key_file}): {exc}; fix the paths"
+                ) from exc
         client.reconnect_delay_set(min_delay=1, max_delay=15)
         client.max_queued_messages_set(0)
         client.max_inflight_messages_set(100)
@@ -151,7 +165,8 @@ class MqttLink:
             self.connects += 1
         self.connected.set()
         log.info(
-            "connected to mqtt://%s:%d (session present: %s)",
+            "connected to %s://%s:%d (session present: %s)",
+            "mqtts" if self._settings.mqtt_ca_file else "mqtt",
             self._settings.mqtt_host,
             self._settings.mqtt_port,
             flags.session_present,

@@ -226,7 +226,8 @@ qr_keys = sa.Table(
     "qr_keys",
     metadata,
     sa.Column("key_id", sa.String(16), primary_key=True),
-    sa.Column("private_key", sa.String(64), nullable=False),
+    sa.Column("private_key", sa.String(200), nullable=False),
+    # Sealed (AES-256-GCM, see coordinator.key_sealing); never the raw key.
     sa.Column("public_key", sa.String(64), nullable=False),
     sa.Column("not_before_ms", sa.BigInteger, nullable=False),
     sa.Column("not_after_ms", sa.BigInteger, nullable=True),
@@ -258,6 +259,22 @@ qr_nonces = sa.Table(
     sa.Column("event_id", sa.String(32), nullable=False),
     sa.Column("kiosk_id", sa.String(ID), nullable=False),
     sa.Column("at_ms", sa.BigInteger, nullable=False),
+)
+
+enrollment_codes = sa.Table(
+    "enrollment_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    # SHA-256 of the one-time code (the code itself is shown once and never stored).
+    sa.Column("kiosk_id", sa.String(ID), nullable=False),
+    sa.Column("store_id", sa.String(ID), sa.ForeignKey("stores.store_id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_by", sa.String(ID), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Column("used_ms", sa.BigInteger, nullable=True),
+    sa.Column("used_from", sa.String(64), nullable=True),
+    sa.Index(None, "kiosk_id"),
 )
 
 campaigns = sa.Table(

@@ -14,11 +14,14 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from coordinator import auth, qr_keys, rule_bundles, schema
+from coordinator.broker_sync import BrokerSync
 from coordinator.clock import Clock, HlcSource, SystemClock
 from coordinator.db import COUNTERS, Database
 from coordinator.housekeeping import run_once
 from coordinator.hq_events import HqRecorder
 from coordinator.ingest import Ingest
+from coordinator.key_sealing import KeySealer
+from coordinator.login_limit import FailureLimiter
 from coordinator.metrics import Metrics
 from coordinator.mqtt_link import MqttLink
 from coordinator.pusher import MemberPusher
@@ -71,6 +74,19 @@ class Coordinator:
             send=self.send,
             members_changed=self.pusher.wake,
         )
+        self.sealer = KeySealer.from_settings(settings)
+        self.broker_sync = BrokerSync(settings, self.db)
+        window_ms = settings.login_window_s * 1000
+        self.login_limiter = FailureLimiter(
+            max_failures=settings.login_max_failures,
+            max_per_address=settings.login_max_failures_per_address,
+            window_ms=window_ms,
+        )
+        self.enroll_limiter = FailureLimiter(
+            max_failures=settings.login_max_failures_per_address,
+            max_per_address=settings.login_max_failures_per_address,
+            window_ms=window_ms,
+        )
         self.link: MqttLink | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -83,6 +99,9 @@ class Coordinator:
         """Migrate, bootstrap, then start the worker threads and the MQTT link."""
         self.db.migrate()
         self.bootstrap()
+        if self.broker_sync.enabled:
+            result = self.broker_sync.sync()
+            log.info("broker users and ACL at start: %s", result.detail)
         self._stop.clear()
         self._spawn("tapfleet-ingest", self.ingest.run)
         self._spawn("tapfleet-member-push", self.pusher.run)
@@ -132,7 +151,10 @@ class Coordinator:
                 if name not in have:
                     conn.execute(sa.insert(schema.counters).values(name=name, value=0))
             auth.ensure_admin(conn, self.settings, now)
-            qr_keys.ensure_signing_key(conn, now)
+            sealed = qr_keys.seal_plain_keys(conn, self.sealer)
+            if sealed:
+                log.info("sealed %d QR signing key(s) stored in plain text", sealed)
+            qr_keys.ensure_signing_key(conn, now, self.sealer)
             if rule_bundles.chain_bundle(conn) is None:
                 draft = rule_bundles.create_draft(
                     conn,
@@ -158,6 +180,8 @@ class Coordinator:
         self._tier_cursor = report.tier_cursor
         if report.lots_expired or report.tiers_changed:
             self.pusher.wake()
+        if self.broker_sync.enabled:
+            self.broker_sync.sync()  # repairs drift (files edited or lost, broker restarted)
 
     # -- outgoing ---------------------------------------------------------------------------
 

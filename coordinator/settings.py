@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coordinator.dashboard.settings import DashboardSettings
@@ -46,6 +46,14 @@ class CoordinatorSettings(BaseSettings):
         None, description="Broker user of the coordinator (None when the broker allows anonymous)."
     )
     mqtt_password: str | None = Field(None, description="Password of ``mqtt_username``.")
+    mqtt_ca_file: Path | None = Field(
+        None,
+        description="CA bundle that signed the broker's certificate; setting it turns TLS on.",
+    )
+    mqtt_cert_file: Path | None = Field(
+        None, description="Client certificate (PEM) for mutual TLS; needs mqtt_key_file."
+    )
+    mqtt_key_file: Path | None = Field(None, description="Private key (PEM) of mqtt_cert_file.")
     mqtt_client_id: str = Field(
         "tapfleet-coordinator-1",
         pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
@@ -135,7 +143,89 @@ class CoordinatorSettings(BaseSettings):
     qr_key_rotation_overlap_s: int = Field(
         3600,
         ge=0,
-        description="After a QR key rotation the old key is honoured this long (its not_after_ms).",
+        description=(
+            "After the switch to a new QR key the old key is still honoured this long for "
+            "codes it signed (its not_after_ms = switch + overlap); at least a token lifetime."
+        ),
+    )
+    qr_key_announce_s: int = Field(
+        3 * 86_400,
+        ge=0,
+        description=(
+            "A rotated-in QR key is published in the rule bundles this long before it starts "
+            "signing, so kiosks that are offline for up to this long learn it in time."
+        ),
+    )
+    qr_key_secret: SecretStr | None = Field(
+        None,
+        description=(
+            "Key (16+ characters) that encrypts the QR signing keys in the database; "
+            "None derives one from secret_key. Prefer qr_key_secret_file."
+        ),
+    )
+    qr_key_secret_file: Path | None = Field(
+        None,
+        description="File holding qr_key_secret (first line), e.g. a systemd credential.",
+    )
+    broker_dir: Path | None = Field(
+        None,
+        description=(
+            "Directory of the broker files written by `tapfleet broker-config` (passwords, "
+            "acl, coordinator-users). When set, the coordinator rewrites passwords and acl "
+            "after every kiosk enrollment, provisioning and revocation and makes Mosquitto "
+            "reload them (SIGHUP to broker_pid_file)."
+        ),
+    )
+    broker_pid_file: Path | None = Field(
+        None, description="Mosquitto's pid file; default: mosquitto.pid in broker_dir."
+    )
+    kiosk_mqtt_host: str | None = Field(
+        None,
+        description="Broker host name kiosks are told at enrollment (default: mqtt_host).",
+    )
+    kiosk_mqtt_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Broker port kiosks are told at enrollment (default: mqtt_port).",
+    )
+    kiosk_mqtt_ca_file: Path | None = Field(
+        None,
+        description=(
+            "CA certificate (PEM) kiosks need to verify the broker's TLS certificate; handed "
+            "to a kiosk at enrollment, which then connects with TLS."
+        ),
+    )
+    enrollment_code_ttl_s: int = Field(
+        900,
+        ge=60,
+        le=7 * 86_400,
+        description="Default lifetime of a one-time kiosk enrollment code.",
+    )
+    login_max_failures: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Failed logins per user and client address within login_window_s before 429.",
+    )
+    login_max_failures_per_address: int = Field(
+        50,
+        ge=1,
+        le=100_000,
+        description=(
+            "Failed logins (any user) or enrollment attempts from one client address within "
+            "login_window_s before 429."
+        ),
+    )
+    login_window_s: int = Field(
+        300, ge=1, le=86_400, description="Window of the login and enrollment failure limits."
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Bearer token Prometheus must send for /metrics; None leaves /metrics open "
+            "(only for a scrape network nobody else reaches)."
+        ),
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP API listens on (CLI only).")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP API (CLI only).")
@@ -163,6 +253,18 @@ class CoordinatorSettings(BaseSettings):
             )
         if self.mqtt_password is not None and len(self.mqtt_password) < 8:
             raise ValueError("mqtt_password is shorter than 8 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _check_tls_and_keys(self) -> CoordinatorSettings:
+        if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
+            raise ValueError("mqtt_cert_file and mqtt_key_file go together: set both, or none")
+        if self.mqtt_cert_file is not None and self.mqtt_ca_file is None:
+            raise ValueError("mutual TLS needs mqtt_ca_file (the CA of the broker certificate)")
+        if self.qr_key_secret is not None and self.qr_key_secret_file is not None:
+            raise ValueError("set qr_key_secret or qr_key_secret_file, not both")
+        if self.qr_key_secret is not None and len(self.qr_key_secret.get_secret_value()) < 16:
+            raise ValueError("qr_key_secret is shorter than 16 characters")
         return self
 
 

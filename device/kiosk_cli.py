@@ -5,7 +5,8 @@ When the kiosk is up it prints one line to stdout that parent processes can wait
     TAPFLEET_KIOSK_READY kiosk_id=<id> store_id=<id> ui=http://127.0.0.1:PORT
 
 ``tapfleet kiosk --hash-pin`` reads a staff PIN from stdin and prints the hash to put in
-``staff.pin_hash``.
+``staff.pin_hash``. ``tapfleet kiosk enroll --coordinator URL --code CODE --out FILE`` joins
+the fleet with a one-time enrollment code (:mod:`device.enroll`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,51 @@ def register(subparsers: Any) -> None:
         help="read a staff PIN (4-12 digits) from stdin, print its hash for staff.pin_hash",
     )
     parser.set_defaults(func=run)
+    actions = parser.add_subparsers(dest="kiosk_action", metavar="ACTION")
+    enroll = actions.add_parser(
+        "enroll",
+        help="join the fleet with a one-time enrollment code; writes the kiosk config",
+        description="Trade a one-time enrollment code (from the coordinator: POST "
+        "/api/v1/enrollment-codes) for this kiosk's id, store and broker credentials, and "
+        "write them into --out (other settings in the file are kept).",
+    )
+    enroll.add_argument("--coordinator", required=True, help="coordinator URL, e.g. https://hq")
+    enroll.add_argument(
+        "--code", required=True, help="the enrollment code; '-' reads it from stdin"
+    )
+    enroll.add_argument("--out", type=Path, required=True, help="kiosk config file to write")
+    enroll.add_argument(
+        "--ledger-path", help="ledger file to set (default: keep, or ledger.sqlite by the config)"
+    )
+    enroll.add_argument(
+        "--coordinator-ca", type=Path, help="CA bundle of the coordinator's HTTPS certificate"
+    )
+    enroll.set_defaults(func=_enroll)
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    from device.enroll import request_credentials, write_config
+    from device.errors import DeviceError
+
+    code = sys.stdin.readline().strip() if args.code == "-" else args.code
+    try:
+        answer = request_credentials(args.coordinator, code, ca_file=args.coordinator_ca)
+        data = write_config(answer, args.out, ledger_path=args.ledger_path)
+    except DeviceError as exc:
+        print(f"tapfleet kiosk enroll: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"enrolled kiosk_id={answer['kiosk_id']} store_id={answer['store_id']} "
+        f"broker={answer['mqtt']['host']}:{answer['mqtt']['port']} config={args.out}",
+        flush=True,
+    )
+    if "pin_hash" not in (data.get("staff") or {}):
+        print(
+            "next: set [staff] pin_hash in the config (tapfleet kiosk --hash-pin), then "
+            "start the kiosk: tapfleet kiosk --config " + str(args.out),
+            flush=True,
+        )
+    return 0
 
 
 def _hash_pin() -> int:

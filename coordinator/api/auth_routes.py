@@ -5,27 +5,40 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import Field
 
 from coordinator import schema
 from coordinator.api.deps import Body, CoordinatorDep, PrincipalDep, audit, store_exists
 from coordinator.auth import Role, authenticate, hash_password, issue_token
-from coordinator.errors import conflict, invalid
+from coordinator.errors import ApiError, conflict, invalid
+from coordinator.login_limit import client_address
 from shared.model import Id
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
-@router.post("/auth/token")
+@router.post(
+    "/auth/token",
+    responses={429: {"description": "Too many failed logins; see the Retry-After header."}},
+)
 def login(
-    coord: CoordinatorDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+    request: Request,
+    coord: CoordinatorDep,
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> dict[str, Any]:
-    """Exchange a username and password for a bearer token."""
+    """Exchange a username and password for a bearer token (failed attempts are limited)."""
     now = coord.clock.wall_ms()
-    with coord.db.read() as conn:
-        principal = authenticate(conn, form.username, form.password)
+    address = client_address(request)
+    coord.login_limiter.check(form.username, address, now)
+    try:
+        with coord.db.read() as conn:
+            principal = authenticate(conn, form.username, form.password)
+    except ApiError:
+        coord.login_limiter.failed(form.username, address, now)
+        raise
+    coord.login_limiter.succeeded(form.username, address)
     token = issue_token(coord.settings.secret_key, principal, now, coord.settings.token_ttl_s)
     return {
         "access_token": token,

@@ -13,7 +13,7 @@ from coordinator import schema
 from coordinator.api.deps import Body, CoordinatorDep, PrincipalDep, audit
 from coordinator.auth import Principal
 from coordinator.errors import not_found
-from coordinator.jsonrows import loads_list
+from coordinator.jsonrows import json_list_contains, loads_list
 from coordinator.resolution import Decision, resolve
 from shared.model import Id
 
@@ -87,6 +87,11 @@ def list_conflicts(
         query = query.where(c.c.member_id == member_id)
     if before_ms is not None:
         query = query.where(c.c.created_ms < before_ms)
+    own = principal.store_filter()
+    if own is not None:
+        # In SQL, so a store manager's page is not emptied by other stores' conflicts;
+        # _visible below re-checks exactly (the JSON list match is textual).
+        query = query.where(sa.or_(c.c.store_id == own, json_list_contains(c.c.store_ids, own)))
     with coord.db.read() as conn:
         rows = [r for r in conn.execute(query) if _visible(principal, r)]
     if store_id is not None:

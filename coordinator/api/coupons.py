@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Annotated, Any
 
@@ -181,8 +182,19 @@ def create_campaign(
 
 @router.get("/campaigns")
 def list_campaigns(coord: CoordinatorDep, principal: PrincipalDep) -> list[dict[str, Any]]:
-    """Campaigns, newest first."""
+    """Campaigns, newest first (a store manager sees chain-wide ones and their store's)."""
     camp = schema.campaigns
     with coord.db.read() as conn:
         rows = conn.execute(sa.select(camp).order_by(camp.c.created_ms.desc())).all()
-    return [dict(r._mapping) for r in rows]
+    return [dict(r._mapping) for r in rows if _campaign_visible(principal, r)]
+
+
+def _campaign_visible(principal: Principal, row: sa.Row[Any]) -> bool:
+    """Chain-wide campaigns and campaigns of the manager's own store only."""
+    own = principal.store_filter()
+    if own is None:
+        return True
+    spec = CouponSpec.model_validate_json(row.coupon_template)
+    segment = json.loads(row.segment)
+    home = segment.get("home_store_id") if isinstance(segment, dict) else None
+    return (not spec.store_ids or own in spec.store_ids) and home in (None, own)

@@ -33,7 +33,7 @@ def _token(coord: Coordinator, member_id: str) -> dict[str, Any]:
             raise ApiError(403, "member_suspended", "this membership is on hold")
         bundle = rule_bundles.chain_bundle(conn)
         ttl = bundle.rules.qr_token_ttl_s if bundle else 60
-        token = qr_keys.issue_member_token(conn, member_id, now, ttl)
+        token = qr_keys.issue_member_token(conn, member_id, now, ttl, coord.sealer)
     return {
         "token": token,
         "issued_ms": now,

@@ -45,3 +45,4 @@ def include_all(app: FastAPI) -> None:
     """Include the routers in a stable order (it is the OpenAPI order)."""
     for module in ROUTERS:
         app.include_router(module.router)
+    app.include_router(kiosks.enroll_router)

@@ -11,7 +11,7 @@ from pydantic import Field
 from coordinator import qr_keys, rule_bundles, schema
 from coordinator.api.deps import Body, CoordinatorDep, PrincipalDep, audit, store_exists
 from coordinator.errors import conflict, invalid, not_found
-from coordinator.jsonrows import loads_list
+from coordinator.jsonrows import json_list_contains, loads_list
 from coordinator.service import Coordinator
 from shared import topics
 from shared.model import ClassSession, Id, Reward, RuleBundle, Rules
@@ -76,13 +76,23 @@ def list_bundles(
     principal: PrincipalDep,
     status: Annotated[str | None, Query(pattern="^(draft|published)$")] = None,
 ) -> list[dict[str, Any]]:
-    """Bundles, newest first."""
+    """Bundles, newest first (a store manager sees chain-wide ones and their store's)."""
     rb = schema.rule_bundles
     query = sa.select(rb).order_by(rb.c.bundle_id.desc()).limit(200)
     if status:
         query = query.where(rb.c.status == status)
+    own = principal.store_filter()
+    if own is not None:
+        scoped = json_list_contains(rb.c.store_scope, own)
+        query = query.where(sa.or_(rb.c.store_scope == "[]", scoped))
     with coord.db.read() as conn:
-        return [_row(r) for r in conn.execute(query)]
+        return [_row(r) for r in conn.execute(query) if _bundle_visible(principal, r)]
+
+
+def _bundle_visible(principal: Any, row: sa.Row[Any]) -> bool:
+    own = principal.store_filter()
+    scope = loads_list(row.store_scope)
+    return own is None or not scope or own in scope
 
 
 @router.post("/rule-bundles", status_code=201)
@@ -139,7 +149,7 @@ def get_bundle(
     rb = schema.rule_bundles
     with coord.db.read() as conn:
         row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id)).first()
-    if row is None:
+    if row is None or not _bundle_visible(principal, row):
         raise not_found("rule_bundle", str(bundle_id), "bundle_id")
     return _row(row)
 
@@ -158,7 +168,7 @@ def publish_bundle(
     store_ids = body.store_ids if body else None
     with coord.db.write() as conn:
         row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id)).first()
-        if row is None:
+        if row is None or not _bundle_visible(principal, row):
             raise not_found("rule_bundle", str(bundle_id), "bundle_id")
         _check_scope(principal, store_ids if store_ids is not None else loads_list(row.store_scope))
         for store_id in store_ids or ():
@@ -177,17 +187,48 @@ def publish_bundle(
     return _row(row)
 
 
-@router.post("/qr-keys/rotate")
-def rotate_qr_key(coord: CoordinatorDep, principal: PrincipalDep) -> dict[str, Any]:
-    """Start signing member QR codes with a new key and republish the bundles in force.
+class Rotate(Body):
+    """Timeline of a QR key rotation; omitted values come from the settings."""
 
-    The old key stays in the bundles (with ``not_after_ms``) for the configured overlap.
+    announce_s: int | None = Field(
+        None,
+        ge=0,
+        le=90 * 86_400,
+        description="How long the new key is published before it signs (0: at once, for a "
+        "leaked key; kiosks that have not synced then refuse new codes until they do).",
+    )
+    overlap_s: int | None = Field(
+        None,
+        ge=0,
+        le=30 * 86_400,
+        description="How long after the switch codes signed by the old key are honoured.",
+    )
+
+
+@router.post("/qr-keys/rotate")
+def rotate_qr_key(
+    coord: CoordinatorDep, principal: PrincipalDep, body: Rotate | None = None
+) -> dict[str, Any]:
+    """Rotate the member QR signing key without breaking kiosks that are offline for a while.
+
+    The new key is published at once (the bundles in force are republished) but signs only
+    from ``switch_ms`` = now + ``announce_s``; until then the current key signs, and codes
+    it signed stay valid until ``old_key_valid_until_ms`` = switch + ``overlap_s``.
     """
     principal.require_admin()
     now = coord.clock.wall_ms()
-    overlap = coord.settings.qr_key_rotation_overlap_s * 1000
+    settings = coord.settings
+    asked = body or Rotate()
+    announce_s = settings.qr_key_announce_s if asked.announce_s is None else asked.announce_s
+    overlap_s = settings.qr_key_rotation_overlap_s if asked.overlap_s is None else asked.overlap_s
     with coord.db.write() as conn:
-        key_id = qr_keys.rotate(conn, now, overlap)
+        rotation = qr_keys.rotate(
+            conn,
+            now,
+            announce_ms=announce_s * 1000,
+            overlap_ms=overlap_s * 1000,
+            sealer=coord.sealer,
+        )
         store_ids = list(conn.execute(sa.select(schema.stores.c.store_id)).scalars())
         republished = [
             rule_bundles.republish(
@@ -196,11 +237,23 @@ def rotate_qr_key(coord: CoordinatorDep, principal: PrincipalDep) -> dict[str, A
             for b in rule_bundles.current_bundles(conn, store_ids)
         ]
         keys = qr_keys.published_keys(conn, now)
-        audit(conn, principal.username, "qr.rotate", key_id, now)
+        signing_now = qr_keys.signing_key_at(conn, now)
+        audit(
+            conn,
+            principal.username,
+            "qr.rotate",
+            rotation.new_key_id,
+            now,
+            switch_ms=rotation.switch_ms,
+            old_valid_until_ms=rotation.old_valid_until_ms,
+        )
     for bundle in republished:
         push_bundle(coord, bundle)
     return {
-        "signing_key_id": key_id,
+        "signing_key_id": rotation.new_key_id,
+        "signing_now_key_id": signing_now,
+        "switch_ms": rotation.switch_ms,
+        "old_key_valid_until_ms": rotation.old_valid_until_ms,
         "keys": [k.model_dump(mode="json") for k in keys],
         "republished_versions": [b.version for b in republished],
     }

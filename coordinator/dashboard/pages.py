@@ -32,6 +32,7 @@ from coordinator.auth import Principal, Role, authenticate
 from coordinator.dashboard import fleet, session
 from coordinator.dashboard.i18n import client_words, normalize, t
 from coordinator.errors import ApiError
+from coordinator.login_limit import client_address
 from coordinator.reports.service import PAGE_ROWS
 from shared.model import Id
 
@@ -209,10 +210,19 @@ def login(
 ) -> Response:
     """Check the password; on success set the session cookie and go on to ``next``."""
     coord = _coord(request)
+    now = coord.clock.wall_ms()
+    address = client_address(request)
+    try:
+        coord.login_limiter.check(username, address, now)
+    except ApiError as exc:  # too many failed logins
+        limited = render(request, "error.html", None, status=exc.status, message=exc.message)
+        limited.headers.update(exc.headers or {})
+        return limited
     try:
         with coord.db.read() as conn:
             principal = authenticate(conn, username, password)
     except ApiError:
+        coord.login_limiter.failed(username, address, now)
         return render(
             request,
             "login.html",
@@ -222,6 +232,7 @@ def login(
             failed=True,
             insecure=_cookie_dropped(request),
         )
+    coord.login_limiter.succeeded(username, address)
     settings = coord.settings.dashboard
     value = session.issue(
         coord.settings.secret_key, principal, coord.clock.wall_ms(), settings.session_ttl_s
