@@ -61,30 +61,57 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     raise DecodeError(f"unsupported image shape {frame.shape}")
 
 
+LOW_CONTRAST_RANGE = 96
+"""Grey-level spread (1st to 99th percentile) below which a frame is contrast-stretched and
+decoded again when the first attempt finds nothing (a phone screen at low brightness under
+shop lighting). Measured on the degraded set: recovers ``low_contrast_0.05``; clean and empty
+frames never take the second pass."""
+
+
 def decode_frame(frame: np.ndarray, backend: str = "zxing") -> list[str]:
     """Texts of all QR codes in ``frame`` (grey, BGR or BGRA array), in decoder order.
 
     Pure: no state, no IO. Raises ``DecodeError`` for an unusable array or unknown backend.
+    A washed-out frame that yields nothing is contrast-stretched and decoded once more.
     """
-    gray = to_gray(frame)
-    if backend == "zxing":
-        import zxingcpp
-
-        qr_only = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
-        results = zxingcpp.read_barcodes(gray, formats=qr_only)
-        texts = [r.text for r in results if r.valid]
-    elif backend == "pyzbar":
-        from pyzbar import pyzbar
-
-        symbols = pyzbar.decode(gray, symbols=[pyzbar.ZBarSymbol.QRCODE])
-        texts = [s.data.decode("utf-8", errors="replace") for s in symbols]
-    else:
+    if backend not in BACKENDS:
         raise DecodeError(f"unknown QR backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    gray = to_gray(frame)
+    texts = _decode_gray(gray, backend)
+    if not texts:
+        stretched = _stretch_low_contrast(gray)
+        if stretched is not None:
+            texts = _decode_gray(stretched, backend)
     unique: list[str] = []
     for text in texts:
         if text not in unique:
             unique.append(text)
     return unique
+
+
+def _decode_gray(gray: np.ndarray, backend: str) -> list[str]:
+    if backend == "zxing":
+        import zxingcpp
+
+        qr_only = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+        results = zxingcpp.read_barcodes(gray, formats=qr_only)
+        return [r.text for r in results if r.valid]
+    from pyzbar import pyzbar
+
+    symbols = pyzbar.decode(gray, symbols=[pyzbar.ZBarSymbol.QRCODE])
+    return [s.data.decode("utf-8", errors="replace") for s in symbols]
+
+
+def _stretch_low_contrast(gray: np.ndarray) -> np.ndarray | None:
+    """A min-max stretched copy of a low-contrast frame, or None when contrast is fine."""
+    import numpy as np
+
+    sample = gray[::4, ::4]
+    lo, hi = (int(v) for v in np.percentile(sample, (1, 99)))
+    if hi - lo >= LOW_CONTRAST_RANGE or hi <= lo:
+        return None
+    scaled = (gray.astype(np.float32) - lo) * (255.0 / (hi - lo))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)
