@@ -227,37 +227,46 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def decode(payload: bytes | bytearray | memoryview) -> AnyMessage:
-    """Parse and validate any Tapfleet message; raises ProtocolError (never anything else)."""
+    """Parse and validate any Tapfleet message; raises ProtocolError (never anything else).
+
+    The happy path parses once, straight from bytes (pydantic's JSON parser); only a payload
+    that fails is parsed again with ``json`` to say precisely what is wrong with it.
+    """
     raw = bytes(payload)
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(f"payload is {len(raw)} bytes, limit {MAX_PAYLOAD_BYTES}")
     try:
+        return _ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        raise _diagnose(raw, exc) from exc
+    except RecursionError as exc:  # pathological nesting
+        raise ProtocolError("payload nests too deeply") from exc
+
+
+def _diagnose(raw: bytes, exc: ValidationError) -> ProtocolError:
+    """The most useful ProtocolError for a payload that failed validation."""
+    try:
         head = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise ProtocolError(f"payload is not JSON: {exc}") from exc
+    except (ValueError, UnicodeDecodeError, RecursionError) as parse_error:
+        return ProtocolError(f"payload is not JSON: {parse_error}")
     if not isinstance(head, dict):
-        raise ProtocolError("payload is not a JSON object", field="<root>")
+        return ProtocolError("payload is not a JSON object", field="<root>")
     version = head.get("v")
-    if version != PROTOCOL_VERSION:
-        raise UnsupportedVersion(
+    if version != PROTOCOL_VERSION or isinstance(version, bool):
+        return UnsupportedVersion(
             f"protocol version {version!r} is not supported (this build speaks {PROTOCOL_VERSION})",
             field="v",
             kiosk_id=_kiosk_hint(head),
         )
-    try:
-        return _ADAPTER.validate_python(head)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        if loc and loc[0] == head.get("type"):
-            loc = loc[1:]  # drop the union tag pydantic puts first
-        raise ProtocolError(
-            f"invalid {head.get('type', 'message')!s:.20}: {first['msg']}",
-            field=_field_path(loc),
-            kiosk_id=_kiosk_hint(head),
-        ) from exc
-    except RecursionError as exc:  # pathological nesting
-        raise ProtocolError("payload nests too deeply") from exc
+    first = exc.errors()[0]
+    loc = tuple(first["loc"])
+    if loc and loc[0] == head.get("type"):
+        loc = loc[1:]  # drop the union tag pydantic puts first
+    return ProtocolError(
+        f"invalid {head.get('type', 'message')!s:.20}: {first['msg']}",
+        field=_field_path(loc),
+        kiosk_id=_kiosk_hint(head),
+    )
 
 
 def decode_as(payload: bytes | bytearray | memoryview, kind: type[M]) -> M:
