@@ -138,6 +138,7 @@ class Live:
     coord: Coordinator
     http: httpx.Client
     broker: Broker | None
+    app: Any = None
     admin: dict[str, str] = field(default_factory=dict)
     links: list[KioskLink] = field(default_factory=list)
     ledgers: list[RecordingLedger] = field(default_factory=list)
@@ -333,6 +334,7 @@ def live_coordinator(
         coord=server.app.state.coordinator,
         http=http,
         broker=broker,
+        app=server.app,
     )
     try:
         if broker is not None:
