@@ -18,6 +18,7 @@ from coordinator import qr_keys, rule_bundles
 from coordinator.api.deps import CoordinatorDep, PrincipalDep, check_member_access, member_row
 from coordinator.auth import member_from_page_token, member_page_token
 from coordinator.errors import ApiError
+from coordinator.key_sealing import KeySealingError
 from coordinator.service import Coordinator
 from shared.model import Id
 
@@ -33,7 +34,10 @@ def _token(coord: Coordinator, member_id: str) -> dict[str, Any]:
             raise ApiError(403, "member_suspended", "this membership is on hold")
         bundle = rule_bundles.chain_bundle(conn)
         ttl = bundle.rules.qr_token_ttl_s if bundle else 60
-        token = qr_keys.issue_member_token(conn, member_id, now, ttl, coord.sealer)
+        try:
+            token = qr_keys.issue_member_token(conn, member_id, now, ttl, coord.sealer)
+        except KeySealingError as exc:
+            raise ApiError(503, "qr_key_unavailable", str(exc)) from exc
     return {
         "token": token,
         "issued_ms": now,

@@ -318,3 +318,12 @@ def test_private_keys_are_sealed_at_rest(tmp_path: Path) -> None:
             ).scalar_one()
         assert stored.startswith("s1.") and sealer.unseal(plain_id, stored) == raw
         assert live.call("GET", "/api/v1/members/m1/qr-token")["token"].startswith("TF1.")
+    # The wrong secret: the coordinator runs, but cannot sign until the secret is restored
+    # or the key is rotated away.
+    secret_file.write_text("a-different-secret-altogether\n")
+    with live_coordinator(tmp_path, None, qr_key_secret_file=secret_file) as live:
+        r = live.http.get("/api/v1/members/m1/qr-token", headers=live.admin)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "qr_key_unavailable"
+        assert "another secret" in r.json()["error"]["message"]
+        live.call("POST", "/api/v1/qr-keys/rotate", json={"announce_s": 0, "overlap_s": 0})
+        assert live.call("GET", "/api/v1/members/m1/qr-token")["token"].startswith("TF1.")
