@@ -75,6 +75,18 @@ def test_real_kiosk_and_coordinator_exchange_events_acks_and_pushes(
     assert wait_until(lambda: ledger.member_for_card(CARD) == "m1", timeout=20)
     assert wait_until(lambda: ledger.versions().members == h.members_version())
 
+    # The pusher coalesces changes (~200 ms), so the version read above may predate the pass
+    # and coupon: wait for what the rest of the test relies on, not for a version number.
+    def has_pass_and_coupon() -> bool:
+        summary = ledger.member_summary("m1")
+        return (
+            summary is not None
+            and any(p.pass_id == "p1" for p in summary.passes)
+            and any(c.coupon_id == "c1" for c in summary.coupons)
+        )
+
+    assert wait_until(has_pass_and_coupon, timeout=20)
+
     # A card tap during the class sign-in window: one session deducted, acked after commit.
     tap = ledger.tap_card(CARD)
     assert tap.accepted, tap.decision
