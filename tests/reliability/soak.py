@@ -67,6 +67,9 @@ class Soak:
         self.rng = random.Random(plan.seed)
         self.result = SoakResult()
         self._partitions: list[tuple[float, list[str]]] = []
+        # Every kind of fault once, in a random order, before the random draws.
+        self._first = list(FAULTS)
+        self.rng.shuffle(self._first)
 
     def run(self) -> SoakResult:
         """Set up, run faults under traffic, heal, converge and audit."""
@@ -124,6 +127,8 @@ class Soak:
     # -- faults -----------------------------------------------------------------------------
 
     def _pick(self) -> str:
+        if self._first:
+            return self._first.pop()
         names = list(FAULTS)
         return self.rng.choices(names, weights=[FAULTS[n] for n in names])[0]
 

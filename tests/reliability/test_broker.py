@@ -51,6 +51,9 @@ def test_broker_restarted_and_killed_during_a_class_burst(fleet: Fleet, broker: 
         before_kill = _applied_total(fleet)
         wait_until(lambda: _applied_total(fleet) > before_kill + 150, 60, "traffic to flow again")
         broker.kill()  # no goodbye, nothing saved since the last autosave
+        wait_until(
+            lambda: not any(s["online"] for s in fleet.states().values()), 30, "kiosks offline"
+        )
         answered = len(fleet.acknowledged())
         wait_until(lambda: len(fleet.acknowledged()) > answered + 50, 30, "offline taps")
         broker.start()

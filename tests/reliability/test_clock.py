@@ -64,7 +64,9 @@ def test_kiosks_rebooting_with_wrong_clocks_keep_order_and_are_flagged(fleet: Fl
     # The others are online: their time comes from the coordinator.
     others = ["behind", "fast", "sane"]
     wait_until(
-        lambda: all(fleet.states()[k]["time_source"] == "coordinator" for k in others),
+        lambda: all(
+            (s := fleet.states()[k])["online"] and s["time_source"] == "coordinator" for k in others
+        ),
         30,
         "the online kiosks to take the coordinator's time",
     )

@@ -88,8 +88,15 @@ def test_full_disk_kiosk_refuses_with_a_clear_message_and_recovers(
 
         # The disk fills up. (A checkpoint first, as SQLite itself would do: the WAL then
         # has no space left to reuse and the very next commit needs the disk.)
-        with sqlite3.connect(ledger) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        def wal_truncated() -> bool:
+            conn = sqlite3.connect(ledger)
+            try:
+                busy, frames, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.close()
+            return busy == 0 and frames == 0
+
+        wait_until(wal_truncated, 30, "a complete checkpoint of the kiosk's WAL")
         filler = _fill(small_disk)
         before = read_journal(ledger)
         _, storage_full_en = messages(RejectReason.STORAGE_FULL)

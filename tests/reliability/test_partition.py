@@ -105,7 +105,7 @@ def test_six_hour_partition_drains_a_large_backlog_in_bounded_memory(fleet: Flee
 
     # Bounded: the window held, and the process grew by far less than the backlog itself.
     assert 0 < peaks["max_in_flight"]["k1"] <= WINDOW
-    assert grew_kb * 1024 < backlog_bytes // 3, (grew_kb, backlog_bytes)
+    assert grew_kb * 1024 < backlog_bytes // 2, (grew_kb, backlog_bytes)
     # Members kept being served during the drain, and their taps came after the backlog.
     assert len(during) > 10 and all(line["outcome"] == "accepted" for line in during)
     assert min(line["events"][0][0] for line in during) > backlog["last_seq"]
