@@ -137,6 +137,9 @@ class TapView(View):
     reward_title_zh: str | None = None
     reward_title_en: str | None = None
     coupon_title: str | None = None
+    class_not_covered_zh: str | None = None
+    """A class open for sign-in that the member holds no pass for (they were checked in)."""
+    class_not_covered_en: str | None = None
     session_token: str | None = None
     """Member session for redemptions on screen (only on the tap that opened it)."""
     session_s: float | None = None
@@ -287,6 +290,8 @@ def tap_view(
         reward_title_zh=result.reward_title_zh,
         reward_title_en=result.reward_title_en,
         coupon_title=result.coupon_title,
+        class_not_covered_zh=result.class_not_covered_zh,
+        class_not_covered_en=result.class_not_covered_en,
         source=source,
         event_ids=event_ids,
     )

@@ -258,6 +258,14 @@ def test_class_signin_shows_pass_result(kiosk_factory: KioskFactory, page: Any) 
     summary = ledger.member_summary(STUDENT.member_id)
     assert summary is not None and summary.passes[0].sessions_left == 7
 
+    # A member with no pass for the class is checked in as a visitor, with a pointer to the
+    # front desk (Bob reads English).
+    kiosk.tap(BOB.card)
+    expect(page.locator("#result-headline")).to_have_text("Checked in")
+    expect(page.locator("#result-message")).to_have_text(
+        "You have no pass for Flow yoga. If you're here for the class, please see the front desk."
+    )
+
 
 def test_staff_card_lookup_and_redeem_on_behalf(kiosk_factory: KioskFactory, page: Any) -> None:
     from tests.kiosk.seed import STAFF_CARD

@@ -222,8 +222,11 @@ function renderResult() {
   $("#result-headline").textContent = headline(view);
   $("#result-name").textContent = view.member ? t("welcome", { name: view.member.display_name }) : "";
   const message = $("#result-message");
-  message.hidden = view.outcome === "accepted";
-  message.textContent = view.outcome === "accepted" ? "" : bilingual(view.message_zh, view.message_en);
+  const note = view.outcome === "accepted" && (view.class_not_covered_zh || view.class_not_covered_en)
+    ? t("class_not_covered", { title: bilingual(view.class_not_covered_zh, view.class_not_covered_en) })
+    : "";
+  message.hidden = view.outcome === "accepted" && !note;
+  message.textContent = view.outcome === "accepted" ? note : bilingual(view.message_zh, view.message_en);
   const facts = $("#result-facts");
   facts.replaceChildren();
   if (view.class_title_zh || view.class_title_en) {
