@@ -11,17 +11,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.db import read_counter
-from coordinator.rule_bundles import bundle_for_store
+from coordinator.jsonrows import loads_list
 from shared.protocol import Heartbeat, Status, SyncRequest
 
 ALIVE_FACTOR = 1.5
+BUNDLE_SCAN = 500
+"""Published bundles looked at for a store's current one (as :mod:`coordinator.rule_bundles`)."""
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def record_status(conn: Connection, status: Status, received_ms: int) -> None:
@@ -79,56 +83,218 @@ def record_sync(conn: Connection, request: SyncRequest, received_ms: int) -> Non
     )
 
 
-def kiosk_health(conn: Connection, kiosk_id: str, now_ms: int) -> dict[str, Any] | None:
-    """The four liveness facts of a kiosk plus the evidence behind them."""
+@dataclass(frozen=True)
+class CurrentVersions:
+    """What "current" means for every store at one instant: read once per request."""
+
+    bundles: tuple[tuple[int, tuple[str, ...]], ...]
+    """Published rule bundles as (version, store scope), newest first."""
+    deny: int
+    members: int
+
+    def for_store(self, store_id: str) -> dict[str, int]:
+        """Current rules, deny-list and members versions for kiosks of ``store_id``."""
+        rules = next(
+            (version for version, scope in self.bundles if not scope or store_id in scope), 0
+        )
+        return {"rules": rules, "deny": self.deny, "members": self.members}
+
+
+def current_versions(conn: Connection) -> CurrentVersions:
+    """The published bundles' versions and scopes and the deny/members counters (three
+    small queries, no bundle content parsed): what :func:`bundle_for_store` would pick."""
+    rb = schema.rule_bundles
+    bundles = tuple(
+        (int(r.version), tuple(loads_list(r.store_scope)))
+        for r in conn.execute(
+            sa.select(rb.c.version, rb.c.store_scope)
+            .where(rb.c.status == "published")
+            .order_by(rb.c.version.desc())
+            .limit(BUNDLE_SCAN)
+        )
+    )
+    return CurrentVersions(
+        bundles=bundles,
+        deny=read_counter(conn, "deny_version"),
+        members=read_counter(conn, "members_version"),
+    )
+
+
+def kiosks_health(
+    conn: Connection,
+    now_ms: int,
+    *,
+    store_id: str | None = None,
+    kiosk_id: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """The liveness facts of many kiosks in kiosk id order, from a constant number of
+    queries whatever the fleet size: one store's, one kiosk's, or a page of them
+    (``after`` a kiosk id, at most ``limit``)."""
+    rows = _rows(conn, store_id=store_id, kiosk_id=kiosk_id, after=after, limit=limit)
+    if not rows:
+        return []
+    current = current_versions(conn)
+    return [_health(row, current.for_store(row.store_id), now_ms) for row in rows]
+
+
+class _Row(NamedTuple):
+    """A kiosk's registry and health columns (plain tuple access: SQLAlchemy's named row
+    attributes cost about a microsecond each, which a fleet-wide list notices)."""
+
+    kiosk_id: str
+    store_id: str
+    revoked: bool
+    applied_seq: int
+    poisoned_count: int
+    status_state: str | None
+    status_at_ms: int | None
+    status_received_ms: int | None
+    heartbeat: str | None
+    heartbeat_received_ms: int | None
+    heartbeat_interval_s: int | None
+    reported_versions: str | None
+    reported_last_seq: int | None
+    last_good_tap_ms: int | None
+
+
+def _rows(
+    conn: Connection,
+    *,
+    store_id: str | None,
+    kiosk_id: str | None,
+    after: str | None,
+    limit: int | None,
+) -> list[_Row]:
+    """Registry and health rows of the kiosks asked for, in kiosk id order (one query)."""
     k = schema.kiosks
     kh = schema.kiosk_health
-    row = conn.execute(
-        sa.select(k, kh)
+    query = (
+        sa.select(
+            k.c.kiosk_id,
+            k.c.store_id,
+            k.c.revoked,
+            k.c.applied_seq,
+            k.c.poisoned_count,
+            kh.c.status_state,
+            kh.c.status_at_ms,
+            kh.c.status_received_ms,
+            kh.c.heartbeat,
+            kh.c.heartbeat_received_ms,
+            kh.c.heartbeat_interval_s,
+            kh.c.reported_versions,
+            kh.c.reported_last_seq,
+            kh.c.last_good_tap_ms,
+        )
         .select_from(k.join(kh, kh.c.kiosk_id == k.c.kiosk_id))
-        .where(k.c.kiosk_id == kiosk_id)
-    ).first()
-    if row is None:
+        .order_by(k.c.kiosk_id)
+    )
+    if store_id is not None:
+        query = query.where(k.c.store_id == store_id)
+    if kiosk_id is not None:
+        query = query.where(k.c.kiosk_id == kiosk_id)
+    if after is not None:
+        query = query.where(k.c.kiosk_id > after)
+    if limit is not None:
+        query = query.limit(limit)
+    return [_Row._make(row) for row in conn.execute(query).all()]
+
+
+def kiosks_health_json(
+    conn: Connection,
+    now_ms: int,
+    *,
+    store_id: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> bytes:
+    """:func:`kiosks_health` as a JSON array, ready to send.
+
+    The stored heartbeat (JSON the coordinator wrote from a validated :class:`Heartbeat`)
+    goes into the answer as it is, neither parsed nor serialised again: it is most of the
+    bytes, and parsing and re-encoding it was most of the time of a fleet-wide list.
+    """
+    rows = _rows(conn, store_id=store_id, kiosk_id=None, after=after, limit=limit)
+    if not rows:
+        return b"[]"
+    current = current_versions(conn)
+    per_store: dict[str, dict[str, int]] = {}
+    parsed: dict[str, Any] = {}  # the fleet mostly reports the same few version sets
+    parts: list[str] = []
+    for row in rows:
+        versions = per_store.get(row.store_id)
+        if versions is None:
+            versions = per_store[row.store_id] = current.for_store(row.store_id)
+        facts = _health(row, versions, now_ms, with_heartbeat=False, parsed=parsed)
+        text = _ENCODER.encode(facts)
+        # "evidence" is the last key and "heartbeat" belongs at its end: text ends in "}}".
+        parts.append(f'{text[:-2]},"heartbeat":{row.heartbeat or "null"}}}}}')
+    return ("[" + ",".join(parts) + "]").encode("utf-8")
+
+
+def kiosk_health(conn: Connection, kiosk_id: str, now_ms: int) -> dict[str, Any] | None:
+    """The four liveness facts of a kiosk plus the evidence behind them."""
+    found = kiosks_health(conn, now_ms, kiosk_id=kiosk_id)
+    return found[0] if found else None
+
+
+def _versions(text: str | None, parsed: dict[str, Any] | None) -> Any:
+    if not text:
         return None
-    beat = json.loads(row.heartbeat) if row.heartbeat else None
+    if parsed is None:
+        return json.loads(text)
+    value = parsed.get(text)
+    if value is None:
+        value = parsed[text] = json.loads(text)
+    return value
+
+
+def _health(
+    row: _Row,
+    current: dict[str, int],
+    now_ms: int,
+    *,
+    with_heartbeat: bool = True,
+    parsed: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One kiosk's facts and evidence from its joined registry and health row (the heartbeat
+    last, left out unless ``with_heartbeat``). ``parsed`` memoises reported-versions JSON
+    for callers that serialise the result at once (the parsed dicts are then shared)."""
     interval = row.heartbeat_interval_s or 0
     alive = (
         row.heartbeat_received_ms is not None
         and now_ms - row.heartbeat_received_ms <= ALIVE_FACTOR * interval * 1000
     )
-    versions = json.loads(row.reported_versions) if row.reported_versions else None
-    bundle = bundle_for_store(conn, row.store_id)
-    current = {
-        "rules": bundle.version if bundle else 0,
-        "deny": read_counter(conn, "deny_version"),
-        "members": read_counter(conn, "members_version"),
-    }
+    versions = _versions(row.reported_versions, parsed)
     reported_last = row.reported_last_seq
     caught_up = reported_last is not None and reported_last == row.applied_seq
     versions_current = versions is not None and all(
         versions.get(name, 0) >= value for name, value in current.items()
     )
+    evidence: dict[str, Any] = {
+        "status": row.status_state,
+        "status_at_ms": row.status_at_ms,
+        "status_received_ms": row.status_received_ms,
+        "heartbeat_received_ms": row.heartbeat_received_ms,
+        "heartbeat_interval_s": row.heartbeat_interval_s,
+        "applied_seq": row.applied_seq,
+        "reported_last_seq": reported_last,
+        "reported_versions": versions,
+        "current_versions": current,
+        "events_caught_up": caught_up,
+        "versions_current": versions_current,
+        "poisoned_count": row.poisoned_count,
+    }
+    if with_heartbeat:
+        evidence["heartbeat"] = json.loads(row.heartbeat) if row.heartbeat else None
     return {
         "kiosk_id": row.kiosk_id,
         "store_id": row.store_id,
-        "revoked": row.revoked,
+        "revoked": bool(row.revoked),
         "alive": alive,
         "connected": row.status_state == "online",
         "in_sync": bool(caught_up and versions_current),
         "last_good_tap_ms": row.last_good_tap_ms,
-        "evidence": {
-            "status": row.status_state,
-            "status_at_ms": row.status_at_ms,
-            "status_received_ms": row.status_received_ms,
-            "heartbeat_received_ms": row.heartbeat_received_ms,
-            "heartbeat_interval_s": row.heartbeat_interval_s,
-            "applied_seq": row.applied_seq,
-            "reported_last_seq": reported_last,
-            "reported_versions": versions,
-            "current_versions": current,
-            "events_caught_up": caught_up,
-            "versions_current": versions_current,
-            "poisoned_count": row.poisoned_count,
-            "heartbeat": beat,
-        },
+        "evidence": evidence,
     }

@@ -18,7 +18,7 @@ import secrets
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 from sqlalchemy.engine import Connection
 
@@ -26,7 +26,7 @@ from coordinator import enrollment, schema
 from coordinator.api.deps import Body, CoordinatorDep, PrincipalDep, audit, store_exists
 from coordinator.broker_config import mosquitto_password_hash
 from coordinator.errors import ApiError, conflict, invalid, not_found
-from coordinator.liveness import kiosk_health
+from coordinator.liveness import kiosk_health, kiosks_health_json
 from coordinator.login_limit import client_address
 from coordinator.service import Coordinator
 from shared import topics
@@ -241,26 +241,29 @@ def enroll(request: Request, coord: CoordinatorDep, body: Enrollment) -> dict[st
     return answer
 
 
-@router.get("")
+@router.get("", response_model=list[dict[str, Any]])
 def list_kiosks(
     coord: CoordinatorDep,
     principal: PrincipalDep,
     store_id: Annotated[Id | None, Query()] = None,
-) -> list[dict[str, Any]]:
-    """Kiosks with their liveness facts (a store manager sees their own store's)."""
+    after: Annotated[
+        Id | None, Query(description="page: only kiosks whose id sorts after this one")
+    ] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=10_000, description="page size (default: every kiosk)")
+    ] = None,
+) -> Response:
+    """Kiosks with their liveness facts in kiosk id order (a store manager sees their own
+    store's). Without ``limit`` every kiosk; page on with ``after`` = the last id seen."""
     own = principal.store_filter()
     if own is not None:
         if store_id is not None:
             principal.require_store(store_id)
         store_id = own
-    k = schema.kiosks
-    query = sa.select(k.c.kiosk_id).order_by(k.c.kiosk_id)
-    if store_id is not None:
-        query = query.where(k.c.store_id == store_id)
     now = coord.clock.wall_ms()
     with coord.db.read() as conn:
-        ids = list(conn.execute(query).scalars())
-        return [h for i in ids if (h := kiosk_health(conn, i, now)) is not None]
+        body = kiosks_health_json(conn, now, store_id=store_id, after=after, limit=limit)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{kiosk_id}")
