@@ -209,28 +209,63 @@ def kiosks_health_json(
     after: str | None = None,
     limit: int | None = None,
 ) -> bytes:
-    """:func:`kiosks_health` as a JSON array, ready to send.
+    """:func:`kiosks_health` as a JSON array, ready to send (the same JSON, key for key).
 
-    The stored heartbeat (JSON the coordinator wrote from a validated :class:`Heartbeat`)
-    goes into the answer as it is, neither parsed nor serialised again: it is most of the
-    bytes, and parsing and re-encoding it was most of the time of a fleet-wide list.
+    The stored heartbeat and reported versions (JSON the coordinator wrote itself from
+    validated messages) go into the answer as they are, neither parsed nor serialised
+    again, and the rest is written from a template: a fleet-wide list spent most of its
+    time parsing and re-encoding heartbeats, then in generic JSON encoding.
     """
     rows = _rows(conn, store_id=store_id, kiosk_id=None, after=after, limit=limit)
     if not rows:
         return b"[]"
     current = current_versions(conn)
-    per_store: dict[str, dict[str, int]] = {}
+    per_store: dict[str, tuple[dict[str, int], str]] = {}
     parsed: dict[str, Any] = {}  # the fleet mostly reports the same few version sets
     parts: list[str] = []
     for row in rows:
-        versions = per_store.get(row.store_id)
-        if versions is None:
-            versions = per_store[row.store_id] = current.for_store(row.store_id)
-        facts = _health(row, versions, now_ms, with_heartbeat=False, parsed=parsed)
-        text = _ENCODER.encode(facts)
-        # "evidence" is the last key and "heartbeat" belongs at its end: text ends in "}}".
-        parts.append(f'{text[:-2]},"heartbeat":{row.heartbeat or "null"}}}}}')
+        store = per_store.get(row.store_id)
+        if store is None:
+            versions = current.for_store(row.store_id)
+            store = per_store[row.store_id] = (versions, _ENCODER.encode(versions))
+        reported = None
+        if row.reported_versions:
+            reported = parsed.get(row.reported_versions)
+            if reported is None:
+                reported = parsed[row.reported_versions] = json.loads(row.reported_versions)
+        alive, caught_up, versions_current = _judge(row, store[0], reported, now_ms)
+        parts.append(
+            f'{{"kiosk_id":{_js(row.kiosk_id)},"store_id":{_js(row.store_id)},'
+            f'"revoked":{_js(bool(row.revoked))},"alive":{_js(alive)},'
+            f'"connected":{_js(row.status_state == "online")},'
+            f'"in_sync":{_js(caught_up and versions_current)},'
+            f'"last_good_tap_ms":{_js(row.last_good_tap_ms)},"evidence":{{'
+            f'"status":{_js(row.status_state)},"status_at_ms":{_js(row.status_at_ms)},'
+            f'"status_received_ms":{_js(row.status_received_ms)},'
+            f'"heartbeat_received_ms":{_js(row.heartbeat_received_ms)},'
+            f'"heartbeat_interval_s":{_js(row.heartbeat_interval_s)},'
+            f'"applied_seq":{_js(row.applied_seq)},'
+            f'"reported_last_seq":{_js(row.reported_last_seq)},'
+            f'"reported_versions":{row.reported_versions if reported is not None else "null"},'
+            f'"current_versions":{store[1]},"events_caught_up":{_js(caught_up)},'
+            f'"versions_current":{_js(versions_current)},'
+            f'"poisoned_count":{_js(row.poisoned_count)},'
+            f'"heartbeat":{row.heartbeat or "null"}}}}}'
+        )
     return ("[" + ",".join(parts) + "]").encode("utf-8")
+
+
+def _js(value: str | int | bool | None) -> str:
+    """One JSON scalar (what ``json.dumps`` writes for it)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    return _ENCODER.encode(value)
 
 
 def kiosk_health(conn: Connection, kiosk_id: str, now_ms: int) -> dict[str, Any] | None:
@@ -239,62 +274,47 @@ def kiosk_health(conn: Connection, kiosk_id: str, now_ms: int) -> dict[str, Any]
     return found[0] if found else None
 
 
-def _versions(text: str | None, parsed: dict[str, Any] | None) -> Any:
-    if not text:
-        return None
-    if parsed is None:
-        return json.loads(text)
-    value = parsed.get(text)
-    if value is None:
-        value = parsed[text] = json.loads(text)
-    return value
-
-
-def _health(
-    row: _Row,
-    current: dict[str, int],
-    now_ms: int,
-    *,
-    with_heartbeat: bool = True,
-    parsed: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """One kiosk's facts and evidence from its joined registry and health row (the heartbeat
-    last, left out unless ``with_heartbeat``). ``parsed`` memoises reported-versions JSON
-    for callers that serialise the result at once (the parsed dicts are then shared)."""
+def _judge(
+    row: _Row, current: dict[str, int], reported: Any, now_ms: int
+) -> tuple[bool, bool, bool]:
+    """(alive, events caught up, versions current) of a kiosk."""
     interval = row.heartbeat_interval_s or 0
     alive = (
         row.heartbeat_received_ms is not None
         and now_ms - row.heartbeat_received_ms <= ALIVE_FACTOR * interval * 1000
     )
-    versions = _versions(row.reported_versions, parsed)
-    reported_last = row.reported_last_seq
-    caught_up = reported_last is not None and reported_last == row.applied_seq
-    versions_current = versions is not None and all(
-        versions.get(name, 0) >= value for name, value in current.items()
+    caught_up = row.reported_last_seq is not None and row.reported_last_seq == row.applied_seq
+    versions_current = reported is not None and all(
+        reported.get(name, 0) >= value for name, value in current.items()
     )
-    evidence: dict[str, Any] = {
-        "status": row.status_state,
-        "status_at_ms": row.status_at_ms,
-        "status_received_ms": row.status_received_ms,
-        "heartbeat_received_ms": row.heartbeat_received_ms,
-        "heartbeat_interval_s": row.heartbeat_interval_s,
-        "applied_seq": row.applied_seq,
-        "reported_last_seq": reported_last,
-        "reported_versions": versions,
-        "current_versions": current,
-        "events_caught_up": caught_up,
-        "versions_current": versions_current,
-        "poisoned_count": row.poisoned_count,
-    }
-    if with_heartbeat:
-        evidence["heartbeat"] = json.loads(row.heartbeat) if row.heartbeat else None
+    return alive, caught_up, versions_current
+
+
+def _health(row: _Row, current: dict[str, int], now_ms: int) -> dict[str, Any]:
+    """One kiosk's facts and evidence from its joined registry and health row."""
+    versions = json.loads(row.reported_versions) if row.reported_versions else None
+    alive, caught_up, versions_current = _judge(row, current, versions, now_ms)
     return {
         "kiosk_id": row.kiosk_id,
         "store_id": row.store_id,
         "revoked": bool(row.revoked),
         "alive": alive,
         "connected": row.status_state == "online",
-        "in_sync": bool(caught_up and versions_current),
+        "in_sync": caught_up and versions_current,
         "last_good_tap_ms": row.last_good_tap_ms,
-        "evidence": evidence,
+        "evidence": {
+            "status": row.status_state,
+            "status_at_ms": row.status_at_ms,
+            "status_received_ms": row.status_received_ms,
+            "heartbeat_received_ms": row.heartbeat_received_ms,
+            "heartbeat_interval_s": row.heartbeat_interval_s,
+            "applied_seq": row.applied_seq,
+            "reported_last_seq": row.reported_last_seq,
+            "reported_versions": versions,
+            "current_versions": current,
+            "events_caught_up": caught_up,
+            "versions_current": versions_current,
+            "poisoned_count": row.poisoned_count,
+            "heartbeat": json.loads(row.heartbeat) if row.heartbeat else None,
+        },
     }

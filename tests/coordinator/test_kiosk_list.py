@@ -81,6 +81,7 @@ def test_list_matches_each_kiosk_and_pages_through_the_fleet(api: TestClient) ->
     admin = _setup(api, 7)
     for kiosk_id, store_id in (("k00", "s2"), ("k03", "s1")):
         _beat(api, kiosk_id, store_id)
+    assert api.post("/api/v1/kiosks/k06/revoke", headers=admin).status_code == 200
     listed = api.get("/api/v1/kiosks", headers=admin).json()
     current = {
         s: api.get("/api/v1/rule-bundles/current", params={"store_id": s}, headers=admin).json()
@@ -98,6 +99,7 @@ def test_list_matches_each_kiosk_and_pages_through_the_fleet(api: TestClient) ->
     k03 = listed[3]["evidence"]
     assert k03["heartbeat"]["readers"]["nfc"]["detail"] == '读卡器未连接 "usb"'
     assert (listed[3]["connected"], k03["reported_versions"]["rules"]) == (True, 1)
+    assert (listed[3]["alive"], listed[4]["alive"], listed[6]["revoked"]) == (True, False, True)
 
     pages: list[list[str]] = []
     after: str | None = None
