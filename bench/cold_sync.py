@@ -7,8 +7,8 @@ complete snapshot applied): connect, sync request, the coordinator building the 
 (50 chunks of 2,000), transfer, staging each chunk durably, the switch with the card and
 sign-in indexes rebuilt. Then the kiosk's resident memory.
 
-Baseline: the same snapshot bytes (the coordinator's own ``member_push.snapshot`` over the
-same database, encoded) published by a raw paho client at QoS 1 to a raw subscriber process
+Baseline: the same snapshot bytes (the coordinator's own ``snapshots.payloads`` over the
+same database) published by a raw paho client at QoS 1 to a raw subscriber process
 that commits each message to SQLite (WAL, ``synchronous=FULL``) before acknowledging it:
 the floor of "receive and keep durably". The ratio is baseline time / Tapfleet time.
 """
@@ -41,16 +41,15 @@ MB = 1024 * 1024
 
 def snapshot_payloads(db_path: object, now_ms: int) -> list[bytes]:
     """The snapshot messages the coordinator sends a new kiosk of the store, encoded."""
-    from coordinator import member_push
+    from coordinator import snapshots
     from coordinator.db import Database
     from shared.hlc import HLC
-    from shared.protocol import encode
 
     db = Database(f"sqlite:///{db_path}")
     try:
-        with db.read() as conn:
-            chunks = member_push.snapshot(conn, STORE, 1, {KIOSK: 0}, HLC(now_ms, 0))
-        return [encode(m) for m in chunks]
+        with db.snapshot() as conn:
+            hlc = HLC(now_ms, 0)
+            return list(snapshots.payloads(conn, STORE, hlc, version=1, included={KIOSK: 0}))
     finally:
         db.dispose()
 

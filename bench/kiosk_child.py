@@ -31,6 +31,7 @@ def main() -> int:
     import psutil
 
     from device.app import KioskApp
+    from device.kiosk_cli import tune_gc
     from device.link import LinkSettings
     from device.settings import KioskSettings
 
@@ -70,6 +71,7 @@ def main() -> int:
     sampler.start()
     started = time.monotonic()
     app.start()
+    tune_gc()  # as ``tapfleet kiosk`` does once started
     try:
         assert app.link is not None and app.ledger is not None
         if app.link.wait_for(lambda s: s.connected, 60) is None:

@@ -63,6 +63,17 @@ class Database:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction that sees one consistent state throughout, on both
+        databases: SQLite's WAL readers do; PostgreSQL needs REPEATABLE READ (its default,
+        READ COMMITTED, gives every statement a newer view)."""
+        with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+
     def migrate(self) -> None:
         """Bring the schema to the newest migration (creating the PostgreSQL schema first)."""
         from alembic import command

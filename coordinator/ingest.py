@@ -33,6 +33,7 @@ from coordinator.mqtt_link import Incoming
 from coordinator.rejects import Rejection
 from coordinator.rule_bundles import bundle_for_store
 from coordinator.settings import CoordinatorSettings
+from coordinator.snapshots import SnapshotStream
 from coordinator.streams import EventIngest, KioskInfo, StreamReport
 from shared import topics
 from shared.errors import ProtocolError, TopicError
@@ -52,7 +53,7 @@ from shared.topics import Channel
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[str, Message], None]
+Send = Callable[[str, Message | SnapshotStream], None]
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ class Decoded:
 class GroupResult:
     """Replies to publish once the group's transactions are committed."""
 
-    outgoing: list[tuple[str, Message]] = field(default_factory=list)
+    outgoing: list[tuple[str, Message | SnapshotStream]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     stream: StreamReport | None = None
 
@@ -460,10 +461,15 @@ class Ingest:
             assert isinstance(request, SyncRequest)
             result.outgoing.extend(self.sync_replies(request, item.incoming.received_ms))
 
-    def sync_replies(self, request: SyncRequest, received_ms: int) -> list[tuple[str, Message]]:
-        """Everything a connecting kiosk needs, for its DIRECT topic (and an Ack)."""
+    def sync_replies(
+        self, request: SyncRequest, received_ms: int
+    ) -> list[tuple[str, Message | SnapshotStream]]:
+        """Everything a connecting kiosk needs, for its DIRECT topic (and an Ack).
+
+        A full member snapshot is left to be built after the commit, chunk by chunk as it
+        is sent (:class:`SnapshotStream`), in a consistent read of its own."""
         direct = topics.kiosk_topic(request.kiosk_id, Channel.DIRECT)
-        out: list[tuple[str, Message]] = []
+        out: list[tuple[str, Message | SnapshotStream]] = []
         with self._db.write() as conn:
             liveness.record_sync(conn, request, received_ms)
             bundle = bundle_for_store(conn, request.store_id)
@@ -472,14 +478,18 @@ class Ingest:
             deny = deny_list.catch_up(conn, request.versions.deny)
             if deny is not None:
                 out.append((direct, deny))
-            updates = member_push.catch_up(
+            hlc = self._hlc.now()
+            updates = member_push.catch_up_plan(
                 conn,
                 request.store_id,
                 request.versions.members,
                 max_delta_members=self._settings.catchup_delta_max_members,
-                hlc=self._hlc.now(),
+                hlc=hlc,
             )
-            out.extend((direct, update) for update in updates)
+            if updates is None:
+                out.append((direct, SnapshotStream(request.store_id, hlc)))
+            else:
+                out.extend((direct, update) for update in updates)
             applied = _applied_seq(conn, request.kiosk_id)
         resend = applied + 1 if request.last_seq > applied else None
         out.append(
@@ -489,11 +499,11 @@ class Ingest:
             )
         )
         log.info(
-            "kiosk %s synced: rules %s, deny %s, members %s message(s); applied seq %d of %d",
+            "kiosk %s synced: rules %s, deny %s, members %s; applied seq %d of %d",
             request.kiosk_id,
             "new" if any(isinstance(m, RuleBundleMessage) for _, m in out) else "current",
             "sent" if deny is not None else "current",
-            len(updates),
+            "full snapshot (streamed)" if updates is None else f"{len(updates)} message(s)",
             applied,
             request.last_seq,
         )

@@ -20,16 +20,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from coordinator import schema
+from coordinator import schema, snapshots
 from coordinator.db import lock_counter
 from coordinator.member_records import ScopedRecord, load_records
+from coordinator.snapshots import PAYLOAD_BUDGET
 from shared.hlc import HLC
-from shared.protocol import MAX_PAYLOAD_BYTES, MAX_SNAPSHOT_CHUNK_MEMBERS, MemberUpdate
+from shared.protocol import MAX_SNAPSHOT_CHUNK_MEMBERS, MemberUpdate, decode_as
 
 log = logging.getLogger(__name__)
-
-PAYLOAD_BUDGET = MAX_PAYLOAD_BYTES - 128 * 1024
-"""Bytes of member records per message, leaving room for the envelope and included_seq."""
 
 
 def lock_kiosk_view(conn: Connection) -> dict[str, list[tuple[str, int]]]:
@@ -118,21 +116,20 @@ def _delta(
     )
 
 
-def catch_up(
+def catch_up_plan(
     conn: Connection,
     store_id: str,
     kiosk_version: int,
     *,
     max_delta_members: int,
     hlc: HLC,
-) -> list[MemberUpdate]:
-    """What a kiosk at ``kiosk_version`` needs: [] (current), one delta, or snapshot chunks.
+) -> list[MemberUpdate] | None:
+    """What a kiosk at ``kiosk_version`` needs: [] (current), one delta, or None for a full
+    snapshot (send :class:`coordinator.snapshots.SnapshotStream` after the commit).
 
     Runs in a write transaction (it locks the members version while it reads).
     """
     current = lock_counter(conn, "members_version")
-    by_store = lock_kiosk_view(conn)
-    included = _included(by_store, store_id)
     if kiosk_version > current:
         # The kiosk has seen versions this database never issued (restored from a backup?).
         # Versions never go backwards, so move ours past the kiosk's and send everything.
@@ -143,62 +140,57 @@ def catch_up(
             kiosk_version,
             current,
         )
-        current = kiosk_version + 1
         conn.execute(
             sa.update(schema.counters)
             .where(schema.counters.c.name == "members_version")
-            .values(value=current)
+            .values(value=kiosk_version + 1)
         )
-        return snapshot(conn, store_id, current, included, hlc)
+        return None
     if kiosk_version == current:
         return []
+    if kiosk_version == 0:
+        return None
+    by_store = lock_kiosk_view(conn)
     ms = schema.member_states
     max_delta_members = min(max_delta_members, MAX_SNAPSHOT_CHUNK_MEMBERS)
-    if kiosk_version > 0:
-        changed = [
-            r.member_id
-            for r in conn.execute(
-                sa.select(ms.c.member_id)
-                .where(ms.c.version > kiosk_version)
-                .order_by(ms.c.member_id)
-                .limit(max_delta_members + 1)
-            )
-        ]
-        if len(changed) <= max_delta_members:
-            records = load_records(conn, changed)
-            if sum(r.size + 2 for r in records) <= PAYLOAD_BUDGET:
-                return [_delta(store_id, kiosk_version, current, records, included, hlc)]
-    return snapshot(conn, store_id, current, included, hlc)
-
-
-def snapshot(
-    conn: Connection, store_id: str, version: int, included: dict[str, int], hlc: HLC
-) -> list[MemberUpdate]:
-    """Every member visible in the store, as ``full`` chunks of at most 2000 members."""
-    visible = [r for r in load_records(conn, None) if r.visible_in(store_id)]
-    chunks: list[list[ScopedRecord]] = [[]]
-    size = 0
-    for record in visible:
-        current = chunks[-1]
-        if current and (
-            len(current) >= MAX_SNAPSHOT_CHUNK_MEMBERS or size + record.size + 2 > PAYLOAD_BUDGET
-        ):
-            chunks.append([])
-            size = 0
-        chunks[-1].append(record)
-        size += record.size + 2
-    return [
-        MemberUpdate(
-            store_id=store_id,
-            version=version,
-            base_version=0,
-            full=True,
-            chunk=n,
-            chunks=len(chunks),
-            members=tuple(r.record for r in chunk),
-            included_seq=included,
-            hlc_ms=hlc.wall_ms,
-            hlc_c=hlc.counter,
+    changed = [
+        r.member_id
+        for r in conn.execute(
+            sa.select(ms.c.member_id)
+            .where(ms.c.version > kiosk_version)
+            .order_by(ms.c.member_id)
+            .limit(max_delta_members + 1)
         )
-        for n, chunk in enumerate(chunks)
     ]
+    if len(changed) <= max_delta_members:
+        records = load_records(conn, changed)
+        if sum(r.size + 2 for r in records) <= PAYLOAD_BUDGET:
+            included = _included(by_store, store_id)
+            return [_delta(store_id, kiosk_version, current, records, included, hlc)]
+    return None
+
+
+def catch_up(
+    conn: Connection,
+    store_id: str,
+    kiosk_version: int,
+    *,
+    max_delta_members: int,
+    hlc: HLC,
+) -> list[MemberUpdate]:
+    """:func:`catch_up_plan` with any full snapshot built at once, in ``conn``."""
+    planned = catch_up_plan(
+        conn, store_id, kiosk_version, max_delta_members=max_delta_members, hlc=hlc
+    )
+    if planned is not None:
+        return planned
+    lock_kiosk_view(conn)  # PostgreSQL: no ingest commits between the records' queries
+    return snapshot(conn, store_id, hlc)
+
+
+def snapshot(conn: Connection, store_id: str, hlc: HLC) -> list[MemberUpdate]:
+    """Every member visible in the store as ``full`` chunks, decoded (small stores, tests).
+
+    Senders stream the same bytes chunk by chunk with :mod:`coordinator.snapshots`.
+    """
+    return [decode_as(p, MemberUpdate) for p in snapshots.payloads(conn, store_id, hlc)]

@@ -7,8 +7,9 @@ status, card UIDs, language and the folded ledger — never the full name or pho
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +19,36 @@ from coordinator import schema
 from coordinator.jsonrows import ledger_from_row, loads_list
 from coordinator.privacy import kiosk_display_name
 from shared.model import MemberLedger, MemberRecord, MemberStatus
+
+EMPTY_LEDGER_JSON = MemberLedger().model_dump_json()
+
+
+def record_head(
+    *,
+    member_id: str,
+    display_name: str,
+    tier: str,
+    status: str,
+    cards: Sequence[str],
+    lang: str,
+) -> str:
+    """A :class:`MemberRecord`'s JSON up to its ledger: ``head + ledger JSON + "}"`` is
+    the record (``display_name`` already masked with :func:`kiosk_display_name`, as
+    :func:`load_records` does).
+
+    Byte for byte what ``MemberRecord(...).model_dump_json()`` writes (the tests compare
+    them), composed without parsing the stored ledger: ``member_states.ledger`` holds
+    exactly ``MemberLedger.model_dump_json()`` (written by :mod:`coordinator.member_fold`),
+    and parsing it back only to write it out again was most of the cost of a snapshot.
+    The values come from columns the API validated on the way in, and kiosks validate the
+    whole record when they decode it. Fields in the model's order, ``ledger`` last.
+    """
+    q = encode_basestring
+    uids = ",".join(q(uid) for uid in cards)
+    return (
+        f'{{"member_id":{q(member_id)},"display_name":{q(display_name)},"tier":{q(tier)},'
+        f'"status":{q(status)},"cards":[{uids}],"lang":{q(lang)},"ledger":'
+    )
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,12 @@ The paho network thread only enqueues; all work happens on the ingest worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +31,9 @@ from coordinator.errors import CoordinatorError
 from coordinator.settings import CoordinatorSettings
 
 log = logging.getLogger(__name__)
+
+_PUBACK_WAIT_S = 30.0
+"""How long :meth:`MqttLink.publish_all` waits for one PUBACK before moving on anyway."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,32 @@ class MqttLink:
             log.warning("publish to %s refused by paho: %s", topic, mqtt.error_string(info.rc))
             return False
         return True
+
+    def publish_all(
+        self, topic: str, payloads: Iterable[bytes], qos: int, *, window: int = 4
+    ) -> int:
+        """Queue a stream of messages, pulling the next payload only while fewer than
+        ``window`` sent ones wait for the broker's PUBACK: a producer that builds payloads
+        as they are pulled (a member snapshot) stays that close to the network instead of
+        piling everything into paho's queue. Returns how many were queued."""
+        pending: deque[mqtt.MQTTMessageInfo] = deque()
+        queued = 0
+        for payload in payloads:
+            info = self._client.publish(topic, payload, qos=qos)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+                log.warning("publish to %s refused by paho: %s", topic, mqtt.error_string(info.rc))
+                continue
+            queued += 1
+            if qos == 0:
+                continue
+            pending.append(info)
+            while len(pending) >= window:
+                oldest = pending.popleft()
+                if self.connected.is_set():
+                    # Failing: the connection dropped, and paho resends it after reconnecting.
+                    with contextlib.suppress(RuntimeError, ValueError):
+                        oldest.wait_for_publish(_PUBACK_WAIT_S)
+        return queued
 
     def ack(self, message: Incoming) -> None:
         """PUBACK a QoS 1 message once its effect is durable."""

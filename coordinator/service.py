@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import sqlalchemy as sa
 
@@ -27,6 +27,7 @@ from coordinator.mqtt_link import MqttLink
 from coordinator.pusher import MemberPusher
 from coordinator.rule_bundles import ChainRules
 from coordinator.settings import CoordinatorSettings
+from coordinator.snapshots import SnapshotStream
 from coordinator.streams import EventIngest
 from shared import topics
 from shared.model import RuleBundle
@@ -185,13 +186,42 @@ class Coordinator:
 
     # -- outgoing ---------------------------------------------------------------------------
 
-    def send(self, topic: str, message: Message) -> None:
-        """Publish a downstream message (after the commit that produced it)."""
+    def send(self, topic: str, message: Message | SnapshotStream) -> None:
+        """Publish a downstream message (after the commit that produced it); a snapshot
+        stream is built and published chunk by chunk."""
+        if isinstance(message, SnapshotStream):
+            self._send_snapshot(topic, message)
+            return
         self.metrics.published.labels(type=getattr(message, "type", "?")).inc()
         if self.link is None:
             return
         channel = topics.parse(topic).channel
         self.link.publish(topic, encode(message), topics.QOS[channel])
+
+    def _send_snapshot(self, topic: str, stream: SnapshotStream) -> None:
+        link = self.link
+        if link is None:
+            return
+        sent = 0
+
+        def counted() -> Iterator[bytes]:
+            nonlocal sent
+            for payload in stream.payloads(self.db):
+                self.metrics.published.labels(type=stream.type).inc()
+                sent += 1
+                yield payload
+
+        try:
+            link.publish_all(topic, counted(), topics.QOS[topics.parse(topic).channel])
+        except Exception:
+            # Never kills the ingest worker; the kiosk keeps its old members (a snapshot
+            # switches in only when complete) and gets a new one on its next sync.
+            log.exception(
+                "member snapshot for store %s failed after %d chunk(s) to %s",
+                stream.store_id,
+                sent,
+                topic,
+            )
 
     def mqtt_connected(self) -> bool:
         """True while the broker connection is up."""

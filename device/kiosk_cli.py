@@ -12,6 +12,7 @@ the fleet with a one-time enrollment code (:mod:`device.enroll`).
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -20,6 +21,23 @@ from pathlib import Path
 from typing import Any
 
 READY_MARKER = "TAPFLEET_KIOSK_READY"
+GC_FIRST_THRESHOLD = 10_000
+"""Allocations between young-generation collections (CPython's default is 700)."""
+
+
+def tune_gc() -> None:
+    """Garbage-collector settings for a process that runs one kiosk; call once, after start.
+
+    Decoding one 2,000-member snapshot chunk creates ~25,000 objects. With CPython's default
+    threshold that sets off dozens of collections per chunk, and every tenth of them walks
+    every object the process holds (modules, pydantic schemas, the web app): about a quarter
+    of a cold sync's decoding time. ``gc.freeze()`` takes what exists after start-up out of
+    the collector's sight for good, and a higher first threshold lets a burst of short-lived
+    objects die by reference counting before anything scans them. Cycles are still
+    collected, only later; nothing else changes.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_FIRST_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def register(subparsers: Any) -> None:
@@ -130,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         except DeviceError as exc:
             print(f"tapfleet kiosk: {exc}", file=sys.stderr)
             return 1
+        tune_gc()
         print(
             f"{READY_MARKER} kiosk_id={settings.kiosk_id} store_id={settings.store_id} "
             f"ui={app.ui_url}",

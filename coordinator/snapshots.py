@@ -1,0 +1,264 @@
+"""Full member snapshots for a store's kiosks, built and sent one chunk at a time.
+
+A new kiosk needs every member visible in its store: 100,000 members make ~50 messages of
+at most 2,000 members and ~1.9 MB. Building them all before sending the first left the
+kiosk idle for half of a cold sync and held the whole snapshot in memory, twice (models
+and bytes). Here the chunks are a generator: the kiosk stages chunk *n* while chunk *n+1*
+is built, and memory holds one chunk.
+
+Every message says how many chunks there are, so the boundaries are fixed first. Two
+passes over one consistent read of the ledger (:meth:`Database.snapshot`):
+
+1. :func:`plan` measures every visible record (its composed header plus the stored
+   ledger's byte length, read with SQL's ``octet_length``) and cuts chunks exactly where
+   a list of the full records would be cut (at most 2,000 members, at most
+   ``PAYLOAD_BUDGET`` bytes of records);
+2. :func:`payloads` composes each chunk's records from the stored JSON
+   (:func:`coordinator.member_records.record_json`, no ledger parsed) and yields the
+   encoded :class:`MemberUpdate`, byte for byte what ``encode`` of the same message
+   built from models would give.
+
+The version, the kiosks' ``included_seq`` and the records come from the same read, so the
+records contain exactly the events the message says they include.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from coordinator import schema
+from coordinator.db import Database, read_counter
+from coordinator.jsonrows import loads_list
+from coordinator.member_records import EMPTY_LEDGER_JSON, record_head
+from coordinator.privacy import kiosk_display_name
+from shared.hlc import HLC
+from shared.protocol import MAX_PAYLOAD_BYTES, MAX_SNAPSHOT_CHUNK_MEMBERS, MemberUpdate, encode
+
+PAYLOAD_BUDGET = MAX_PAYLOAD_BYTES - 128 * 1024
+"""Bytes of member records per message, leaving room for the envelope and included_seq."""
+PAGE = 2000
+"""Members read per query while planning."""
+_MEMBERS_FIELD = b'"members":[]'
+
+
+class octet_length(FunctionElement[int]):
+    """Byte length of a text column: ``octet_length`` (PostgreSQL), a BLOB's ``length``
+    (SQLite before 3.43, which counts characters for text)."""
+
+    type = sa.Integer()
+    inherit_cache = True
+    name = "octet_length"
+
+
+@compiles(octet_length)
+def _octet_length(element: octet_length, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"octet_length({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(octet_length, "sqlite")
+def _octet_length_sqlite(element: octet_length, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"length(CAST({compiler.process(element.clauses, **kw)} AS BLOB))"
+
+
+@dataclass(frozen=True)
+class ChunkRange:
+    """One chunk: the visible members with ids from ``first`` to ``last`` (inclusive)."""
+
+    first: str
+    last: str
+    members: int
+
+
+@dataclass(frozen=True)
+class SnapshotStream:
+    """A full snapshot still to be built: sent after the sync's transaction commits."""
+
+    store_id: str
+    hlc: HLC
+    type: str = "members"
+    """What the message metrics count each chunk as."""
+
+    def payloads(self, db: Database) -> Iterator[bytes]:
+        """The encoded chunks, built one by one inside one consistent read."""
+        with db.snapshot() as conn:
+            yield from payloads(conn, self.store_id, self.hlc)
+
+
+def _member_query(ledger: Any) -> sa.Select[Any]:
+    m = schema.members
+    ms = schema.member_states
+    return (
+        sa.select(
+            m.c.member_id,
+            m.c.display_name,
+            m.c.full_name,
+            m.c.phone,
+            m.c.status,
+            m.c.lang,
+            m.c.store_scope,
+            ms.c.tier,
+            ledger,
+        )
+        .select_from(m.outerjoin(ms, ms.c.member_id == m.c.member_id))
+        .order_by(m.c.member_id)
+    )
+
+
+def _cards(conn: Connection, first: str, last: str) -> dict[str, list[str]]:
+    """Active card UIDs of the members with ids from ``first`` to ``last``, each member's
+    in UID order (as :func:`coordinator.member_records.load_records` lists them)."""
+    c = schema.cards
+    found: dict[str, list[str]] = defaultdict(list)
+    for member_id, uid in conn.execute(
+        sa.select(c.c.member_id, c.c.uid)
+        .where(c.c.status == "active", c.c.member_id >= first, c.c.member_id <= last)
+        .order_by(c.c.uid)
+    ):
+        found[member_id].append(uid)
+    return found
+
+
+def _visible(store_scope: str | None, store_id: str) -> bool:
+    return store_scope is None or store_id in loads_list(store_scope)
+
+
+def _head(row: Any, cards: dict[str, list[str]]) -> str:
+    return record_head(
+        member_id=row[0],
+        display_name=kiosk_display_name(row[1], row[2], row[3]),
+        tier=row[7] or "basic",
+        status=row[4],
+        cards=cards.get(row[0], ()),
+        lang=row[5],
+    )
+
+
+def plan(conn: Connection, store_id: str) -> list[ChunkRange]:
+    """Chunk boundaries of the store's snapshot (at least one chunk, maybe empty)."""
+    ms = schema.member_states
+    query = _member_query(octet_length(ms.c.ledger)).limit(PAGE)
+    empty = len(EMPTY_LEDGER_JSON)
+    chunks: list[ChunkRange] = []
+    first = last = ""
+    count = size = 0
+    after: str | None = None
+    while True:
+        page = conn.execute(
+            query if after is None else query.where(schema.members.c.member_id > after)
+        ).all()
+        if not page:
+            break
+        after = page[-1][0]
+        cards = _cards(conn, page[0][0], after)
+        for row in page:
+            if not _visible(row[6], store_id):
+                continue
+            grow = len(_head(row, cards).encode()) + (row[8] or empty) + 1 + 2
+            if count and (count >= MAX_SNAPSHOT_CHUNK_MEMBERS or size + grow > PAYLOAD_BUDGET):
+                chunks.append(ChunkRange(first, last, count))
+                count = size = 0
+            if not count:
+                first = row[0]
+            last = row[0]
+            count += 1
+            size += grow
+    if count or not chunks:
+        chunks.append(ChunkRange(first, last, count))
+    return chunks
+
+
+def kiosk_seqs(conn: Connection, store_id: str) -> dict[str, int]:
+    """Applied seq of every (not revoked) kiosk of the store: what the records include."""
+    k = schema.kiosks
+    return {
+        kiosk_id: int(seq)
+        for kiosk_id, seq in conn.execute(
+            sa.select(k.c.kiosk_id, k.c.applied_seq)
+            .where(k.c.store_id == store_id, k.c.revoked.is_(False))
+            .order_by(k.c.kiosk_id)
+        )
+    }
+
+
+def chunk_records(conn: Connection, store_id: str, chunk: ChunkRange) -> list[bytes]:
+    """The records of one planned chunk, as JSON."""
+    if not chunk.members:
+        return []
+    m = schema.members
+    cards = _cards(conn, chunk.first, chunk.last)
+    records = [
+        (_head(row, cards) + (row[8] or EMPTY_LEDGER_JSON) + "}").encode()
+        for row in conn.execute(
+            _member_query(schema.member_states.c.ledger).where(
+                m.c.member_id >= chunk.first, m.c.member_id <= chunk.last
+            )
+        )
+        if _visible(row[6], store_id)
+    ]
+    if len(records) != chunk.members:
+        raise RuntimeError(
+            f"snapshot chunk {chunk.first}..{chunk.last} changed while it was read "
+            f"({len(records)} members, planned {chunk.members}); run it in Database.snapshot()"
+        )
+    return records
+
+
+def payloads(
+    conn: Connection,
+    store_id: str,
+    hlc: HLC,
+    *,
+    version: int | None = None,
+    included: dict[str, int] | None = None,
+) -> Iterator[bytes]:
+    """The store's full snapshot as encoded :class:`MemberUpdate` chunks, one at a time.
+
+    ``version`` and ``included`` default to what ``conn`` sees (the members counter and
+    the store's kiosks' applied seqs); ``conn`` must give one consistent view throughout.
+    """
+    if version is None:
+        version = read_counter(conn, "members_version")
+    if included is None:
+        included = kiosk_seqs(conn, store_id)
+    chunks = plan(conn, store_id)
+    for n, chunk in enumerate(chunks):
+        records = chunk_records(conn, store_id, chunk)
+        yield envelope(store_id, version, n, len(chunks), included, hlc, records)
+
+
+def envelope(
+    store_id: str,
+    version: int,
+    chunk: int,
+    chunks: int,
+    included: dict[str, int],
+    hlc: HLC,
+    records: Sequence[bytes],
+) -> bytes:
+    """``encode`` of the snapshot chunk holding ``records`` (JSON of MemberRecords)."""
+    shell = encode(
+        MemberUpdate(
+            store_id=store_id,
+            version=version,
+            base_version=0,
+            full=True,
+            chunk=chunk,
+            chunks=chunks,
+            included_seq=included,
+            hlc_ms=hlc.wall_ms,
+            hlc_c=hlc.counter,
+        )
+    )
+    head, found, tail = shell.partition(_MEMBERS_FIELD)
+    if not found or _MEMBERS_FIELD in tail:
+        raise AssertionError("MemberUpdate JSON has no single empty members list to fill")
+    return b"".join((head, b'"members":[', b",".join(records), b"]", tail))
