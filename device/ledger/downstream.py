@@ -27,7 +27,13 @@ class BadDownstreamMessage(LedgerError):
 
 
 def _confirm(conn: sqlite3.Connection, state: KioskState, included_seq: int) -> None:
-    """Raise the confirmed seq and recompute the kiosk's unconfirmed totals."""
+    """Raise the confirmed seq; the newly confirmed events leave the unconfirmed totals.
+
+    The totals are kept equal to :func:`journal.unconfirmed_totals` at ``confirmed_seq``
+    (appends add to them, confirmations and pruning take away) without summing the whole
+    backlog: a member delta during a long drain costs the events it confirms, not the
+    events still waiting.
+    """
     if included_seq > state.last_seq:
         log.warning(
             "coordinator says it folded seq %d of kiosk %s but this ledger only reached %d; "
@@ -38,10 +44,10 @@ def _confirm(conn: sqlite3.Connection, state: KioskState, included_seq: int) -> 
         )
         included_seq = state.last_seq
     if included_seq > state.confirmed_seq:
+        sessions, points = journal.deducted_between(conn, state.confirmed_seq, included_seq)
+        state.unconfirmed_sessions -= sessions
+        state.unconfirmed_points -= points
         state.confirmed_seq = included_seq
-    state.unconfirmed_sessions, state.unconfirmed_points = journal.unconfirmed_totals(
-        conn, state.confirmed_seq
-    )
 
 
 def apply_members(

@@ -189,6 +189,17 @@ def unconfirmed_totals(conn: sqlite3.Connection, above_seq: int) -> tuple[int, i
     return int(row[0]), int(row[1])
 
 
+def deducted_between(conn: sqlite3.Connection, above_seq: int, up_to_seq: int) -> tuple[int, int]:
+    """(sessions, points) deducted by events with ``above_seq < seq <= up_to_seq`` (a range
+    of the primary key: the cost is the events in the range, not the journal)."""
+    row = conn.execute(
+        "SELECT coalesce(sum(d_sessions), 0), coalesce(sum(d_points), 0) FROM journal"
+        " WHERE seq > ? AND seq <= ?",
+        (above_seq, up_to_seq),
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
 def find(conn: sqlite3.Connection, event_id: str) -> Event | None:
     """The journal event with this id, or None."""
     row = conn.execute("SELECT payload FROM journal WHERE event_id = ?", (event_id,)).fetchone()

@@ -9,6 +9,7 @@ is never accepted; a QR nonce is never accepted twice.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
 import uuid
 from pathlib import Path
@@ -23,7 +24,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from device.ledger import KioskLedger, VerifiedQr
+from device.ledger import KioskLedger, VerifiedQr, journal
 from shared.decide import Accepted, ClaimOutcome, NeedsClaim
 from shared.events import (
     REVERSIBLE_KINDS,
@@ -289,6 +290,20 @@ class KioskLedgerMachine(RuleBasedStateMachine):
         journal = self.led.journal_events(limit=10_000)
         assert [e.seq for e in journal] == list(range(1, len(journal) + 1))
         assert [e.event_id for e in journal] == [e.event_id for e in self.events]
+
+    @invariant()
+    def unconfirmed_totals_are_the_journal_sums_above_confirmed(self) -> None:
+        """Kept incrementally; always what summing the journal would give."""
+        if self.ledger is None:
+            return
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        try:
+            confirmed, sessions, points = conn.execute(
+                "SELECT confirmed_seq, unconfirmed_sessions, unconfirmed_points FROM kiosk"
+            ).fetchone()
+            assert (sessions, points) == journal.unconfirmed_totals(conn, confirmed)
+        finally:
+            conn.close()
 
     @invariant()
     def balances_match_the_reference(self) -> None:
