@@ -146,10 +146,14 @@ def record_fold_conflicts(
     from coordinator.member_fold import member_events
 
     created: list[str] = []
+    outcomes = list(outcomes)
+    _withdraw_stale(
+        conn,
+        {o.member_id: {anomaly_key(a) for a in o.anomalies} for o in outcomes if o.recomputed},
+        now_ms,
+    )
     for outcome in outcomes:
         keys = {anomaly_key(a) for a in outcome.anomalies}
-        if outcome.recomputed:
-            _withdraw_stale(conn, outcome.member_id, keys, now_ms)
         if not outcome.anomalies:
             continue
         existing = _existing_keys(conn, keys)
@@ -158,7 +162,7 @@ def record_fold_conflicts(
             continue
         place = place or load_place(conn)
         events = (
-            list(outcome.events) if outcome.recomputed else member_events(conn, outcome.member_id)
+            list(outcome.events) if outcome.all_events else member_events(conn, outcome.member_id)
         )
         name = display_name(conn, outcome.member_id)
         for anomaly in todo:
@@ -196,18 +200,27 @@ def _existing_keys(conn: Connection, keys: Iterable[str]) -> set[str]:
     return set(conn.execute(sa.select(c.c.dedupe_key).where(c.c.dedupe_key.in_(wanted))).scalars())
 
 
-def _withdraw_stale(conn: Connection, member_id: str, current: set[str], now_ms: int) -> None:
+def _withdraw_stale(conn: Connection, current: dict[str, set[str]], now_ms: int) -> None:
+    """Withdraw open fold conflicts of recomputed members (member id -> the anomaly keys
+    their recomputation raised) that the recomputation no longer raises."""
+    if not current:
+        return
     c = schema.conflicts
-    rows = conn.execute(
-        sa.select(c.c.conflict_id, c.c.dedupe_key).where(
-            c.c.member_id == member_id, c.c.status == "open", c.c.kind.in_(sorted(FOLD_KINDS))
-        )
-    ).all()
-    stale = [r.conflict_id for r in rows if r.dedupe_key not in current]
+    members = sorted(current)
+    stale: list[str] = []
+    for start in range(0, len(members), 500):
+        rows = conn.execute(
+            sa.select(c.c.conflict_id, c.c.member_id, c.c.dedupe_key).where(
+                c.c.member_id.in_(members[start : start + 500]),
+                c.c.status == "open",
+                c.c.kind.in_(sorted(FOLD_KINDS)),
+            )
+        ).all()
+        stale.extend(r.conflict_id for r in rows if r.dedupe_key not in current[r.member_id])
     if stale:
         conn.execute(
             sa.update(c)
-            .where(c.c.conflict_id.in_(stale))
+            .where(c.c.conflict_id.in_(sorted(stale)))
             .values(
                 status="withdrawn",
                 updated_ms=now_ms,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from coordinator import schema
 log = logging.getLogger(__name__)
 
 COUNTERS = ("hq_seq", "members_version", "deny_version", "rules_version")
+_AFTER_COMMIT = "tapfleet_after_commit"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -51,11 +52,21 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction, committed on success and rolled back on any exception."""
+        """A write transaction, committed on success and rolled back on any exception.
+
+        Hooks registered with :func:`after_commit` run after the commit, never after a
+        rollback."""
         with self.engine.connect() as conn:
             conn.execution_options(tapfleet_write=True)
-            with conn.begin():
-                yield conn
+            conn.info.pop(_AFTER_COMMIT, None)  # left by a transaction begun some other way
+            try:
+                with conn.begin():
+                    yield conn
+                hooks = conn.info.pop(_AFTER_COMMIT, [])
+            finally:
+                conn.info.pop(_AFTER_COMMIT, None)
+        for hook in hooks:
+            hook()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -124,6 +135,12 @@ def _sqlite_setup(engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("tapfleet_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def after_commit(conn: Connection, hook: Callable[[], None]) -> None:
+    """Run ``hook`` once the :meth:`Database.write` transaction of ``conn`` has committed
+    (dropped on rollback, and never run for transactions begun some other way)."""
+    conn.info.setdefault(_AFTER_COMMIT, []).append(hook)
 
 
 def next_counter(conn: Connection, name: str, step: int = 1) -> int:

@@ -19,7 +19,7 @@ from coordinator import schema
 from coordinator.clock import HlcSource
 from coordinator.conflicts import record_fold_conflicts
 from coordinator.db import next_counter
-from coordinator.member_fold import FoldOutcome, fold_new_events
+from coordinator.member_fold import FoldCheckpoints, FoldOutcome, fold_new_events
 from shared.events import HQ_SOURCE, Event, EventBody
 from shared.model import Rules
 
@@ -45,9 +45,16 @@ class HqResult:
 class HqRecorder:
     """Records hq events and folds them into the members' balances."""
 
-    def __init__(self, *, hlc: HlcSource, rules_provider: Callable[[Connection], Rules]):
+    def __init__(
+        self,
+        *,
+        hlc: HlcSource,
+        rules_provider: Callable[[Connection], Rules],
+        checkpoints: FoldCheckpoints | None = None,
+    ):
         self._hlc = hlc
         self._rules = rules_provider
+        self._checkpoints = checkpoints
 
     def record(self, conn: Connection, facts: Sequence[HqFact], now_ms: int) -> HqResult:
         """Record ``facts`` in order inside the caller's transaction (seq and fold included)."""
@@ -97,6 +104,8 @@ class HqRecorder:
         for event in events:
             assert event.member_id is not None
             by_member[event.member_id].append(event)
-        outcomes = fold_new_events(conn, by_member, rules=self._rules(conn), now_ms=now_ms)
+        outcomes = fold_new_events(
+            conn, by_member, rules=self._rules(conn), now_ms=now_ms, checkpoints=self._checkpoints
+        )
         conflicts = record_fold_conflicts(conn, outcomes, now_ms)
         return HqResult(events, outcomes, conflicts)

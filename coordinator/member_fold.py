@@ -3,13 +3,22 @@
 Each member has one ``member_states`` row holding the folded :class:`MemberLedger` and the
 sort key of the last event folded into it. New events that all sort after that key are
 applied incrementally; anything that sorts earlier (an offline kiosk catching up) makes the
-member be recomputed from all of their events. Either way the stored ledger equals
-``shared.fold.fold_sorted`` over every applied event of the member, whatever the arrival
-order — the property the adversarial tests check.
+member be recomputed. Either way the stored ledger equals ``shared.fold.fold_sorted`` over
+every applied event of the member, whatever the arrival order — the property the
+adversarial tests check.
+
+A recomputation starts from the start, or — with :class:`FoldCheckpoints` — from the fold
+state just before the earliest new event, remembered from an earlier fold of the same
+member: the fold is a left fold, so the state after the events up to a key depends on
+those events alone. A late kiosk draining a long backlog over members that another kiosk
+already reported then refolds, batch after batch, only the events after its own position
+instead of every event of those members.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +27,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.jsonrows import events_sorted, ledger_from_row
+from coordinator.db import after_commit
+from coordinator.jsonrows import event_from_row, events_sorted, ledger_from_row
 from shared.events import Event
 from shared.fold import Anomaly, fold, tier_for
 from shared.model import MemberLedger, Rules
@@ -57,9 +67,139 @@ class FoldOutcome:
     """Anomalies of the new events (incremental) or of all events (recomputed)."""
     recomputed: bool
     events: tuple[Event, ...]
-    """Every event of the member when recomputed; only the new ones otherwise."""
+    """Every event of the member when ``all_events``; otherwise those folded this time (the
+    new ones, or everything after the checkpoint a recomputation started from)."""
     tier: str
     tier_changed: bool
+    all_events: bool = False
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """The fold of a member's events up to and including the one with sort key ``key``."""
+
+    key: SortKey
+    ledger: MemberLedger
+    anomalies: tuple[Anomaly, ...]
+    """Every anomaly those events raised, in fold order."""
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """Checkpoints of one member, valid while its state row is as it was committed."""
+
+    change_no: int
+    event_count: int
+    marks: tuple[_Mark, ...]
+    """Ascending keys; the last one is the member's whole fold."""
+    since_mark: int
+    """Events folded after the last mark but one (when to keep a new one)."""
+    tail_after: SortKey | None = None
+    tail: tuple[Event, ...] = ()
+    """Every event of the member sorting after ``tail_after`` (when not None), in order:
+    what a late kiosk's next batch refolds, without reading and parsing it again."""
+
+
+class FoldCheckpoints:
+    """Fold states part-way through members' events, kept in memory for recomputations.
+
+    An entry is used only while the member's state row still has the ``change_no`` and
+    ``event_count`` it was committed with (every fold bumps ``change_no``, so another
+    replica's fold or a rolled-back transaction just makes it a miss), and entries are
+    published only after their transaction committed. Bounded: the least recently used
+    members are forgotten beyond ``max_marks`` checkpoints.
+    """
+
+    STRIDE = 32
+    """A checkpoint every this many events (and one after the newest event of a batch that
+    made a recomputation: where the next batch of the same late kiosk starts)."""
+    TAIL = 500
+    """At most this many parsed events kept per member after that checkpoint."""
+
+    def __init__(self, max_marks: int = 50_000) -> None:
+        self._max = max_marks
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, _Marks] = OrderedDict()
+        self._count = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, member_id: str, row: Any) -> _Marks | None:
+        """The member's checkpoints if they match its (locked) state row."""
+        with self._lock:
+            entry = self._entries.get(member_id)
+            if entry is None or (entry.change_no, entry.event_count) != (
+                row.change_no,
+                row.event_count,
+            ):
+                self.misses += 1
+                return None
+            self._entries.move_to_end(member_id)
+            self.hits += 1
+            return entry
+
+    def put_all(self, entries: Iterable[tuple[str, _Marks]]) -> None:
+        """Remember members' checkpoints (once their transaction committed)."""
+        with self._lock:
+            for member_id, entry in entries:
+                old = self._entries.pop(member_id, None)
+                self._count += len(entry.marks) - (len(old.marks) if old else 0)
+                self._entries[member_id] = entry
+            while self._count > self._max and self._entries:
+                _, dropped = self._entries.popitem(last=False)
+                self._count -= len(dropped.marks)
+
+
+def _fold_marking(
+    start: MemberLedger,
+    anomalies: tuple[Anomaly, ...],
+    events: Sequence[Event],
+    marks: list[_Mark],
+    since_mark: int,
+    mark_at: SortKey | None = None,
+) -> tuple[MemberLedger, tuple[Anomaly, ...], int]:
+    """Fold ``events`` onto ``start``, appending a mark to ``marks`` every STRIDE events
+    and after the event with key ``mark_at``."""
+    ledger = start
+    found = list(anomalies)
+    for event in events:
+        ledger, raised = fold(ledger, (event,))
+        found.extend(raised)
+        since_mark += 1
+        key = event.sort_key()
+        if since_mark >= FoldCheckpoints.STRIDE or key == mark_at:
+            marks.append(_Mark(key, ledger, tuple(found)))
+            since_mark = 0
+    return ledger, tuple(found), since_mark
+
+
+def _suffix(
+    conn: Connection, member_id: str, known: _Marks, key: SortKey, fresh: Sequence[Event]
+) -> list[Event]:
+    """The member's events after ``key``: from the remembered tail plus this transaction's
+    new events when the tail reaches back that far, else read from the database."""
+    if known.tail_after is None or key < known.tail_after:
+        return events_after(conn, member_id, key)
+    return sorted([*(e for e in known.tail if e.sort_key() > key), *fresh], key=Event.sort_key)
+
+
+def _tail(events: Sequence[Event], after: SortKey) -> tuple[SortKey | None, tuple[Event, ...]]:
+    tail = tuple(e for e in events if e.sort_key() > after)
+    return (after, tail) if len(tail) <= FoldCheckpoints.TAIL else (None, ())
+
+
+def events_after(conn: Connection, member_id: str, key: SortKey) -> list[Event]:
+    """The member's folded events that sort after ``key``, in sort order."""
+    ev = schema.events
+    bodies = conn.execute(
+        sa.select(ev.c.body).where(
+            ev.c.member_id == member_id, ev.c.quarantined.is_(False), ev.c.hlc_ms >= key[0]
+        )
+    ).scalars()
+    return sorted(
+        (e for e in (event_from_row(b) for b in bodies) if e.sort_key() > key),
+        key=Event.sort_key,
+    )
 
 
 def ensure_member_states(conn: Connection, member_ids: Iterable[str], now_ms: int) -> None:
@@ -156,10 +296,12 @@ def fold_new_events(
     *,
     rules: Rules,
     now_ms: int,
+    checkpoints: FoldCheckpoints | None = None,
 ) -> list[FoldOutcome]:
     """Fold freshly inserted events into their members' state rows; returns one outcome each.
 
     The events must already be in the ``events`` table (a recomputation reads them back).
+    ``checkpoints`` lets recomputations start part-way (see the module's docstring).
     """
     if not new_events:
         return []
@@ -167,17 +309,64 @@ def fold_new_events(
     rows = lock_member_states(conn, new_events.keys())
     outcomes: list[FoldOutcome] = []
     updates: list[dict[str, object]] = []
+    remember: list[tuple[str, _Marks]] = []
     for member_id in sorted(new_events):
         row = rows[member_id]
         fresh = sorted(new_events[member_id], key=Event.sort_key)
         last: SortKey = (row.last_hlc_ms, row.last_hlc_c, row.last_source, row.last_seq)
+        known = checkpoints.get(member_id, row) if checkpoints is not None else None
+        count = row.event_count + len(fresh)
+        marks: list[_Mark] = []
+        all_events = False
         if row.event_count == 0 or fresh[0].sort_key() > last:
-            ledger, anomalies = fold(ledger_from_row(row.ledger), fresh)
             recomputed, seen = False, tuple(fresh)
+            if known is None:
+                ledger, anomalies = fold(ledger_from_row(row.ledger), fresh)
+            else:  # the last mark is the stored ledger: extend the checkpoints from there
+                marks = list(known.marks[:-1])
+                end = known.marks[-1]
+                ledger, total, since = _fold_marking(
+                    end.ledger, end.anomalies, fresh, marks, known.since_mark
+                )
+                anomalies = total[len(end.anomalies) :]
+                marks.append(_Mark(fresh[-1].sort_key(), ledger, total))
+                tail_after: SortKey | None = None
+                tail: tuple[Event, ...] = ()
+                if known.tail_after is not None:
+                    tail_after, tail = _tail((*known.tail, *fresh), known.tail_after)
+                remember.append(
+                    (
+                        member_id,
+                        _Marks(row.change_no + 1, count, tuple(marks), since, tail_after, tail),
+                    )
+                )
         else:
-            everything = member_events(conn, member_id)
-            ledger, anomalies = fold(MemberLedger(), everything)
+            first = fresh[0].sort_key()
+            resume = fresh[-1].sort_key()  # a late kiosk's next batch starts after this
+            kept = [m for m in known.marks if m.key < first] if known is not None else []
+            if known is not None and kept:
+                start = kept[-1]
+                marks = kept
+                everything = _suffix(conn, member_id, known, start.key, fresh)
+                ledger, anomalies, since = _fold_marking(
+                    start.ledger, start.anomalies, everything, marks, 0, resume
+                )
+            else:
+                everything = member_events(conn, member_id)
+                ledger, anomalies, since = _fold_marking(
+                    MemberLedger(), (), everything, marks, 0, resume
+                )
+                all_events = True
             recomputed, seen = True, tuple(everything)
+            if checkpoints is not None and everything:
+                marks.append(_Mark(everything[-1].sort_key(), ledger, anomalies))
+                tail_after, tail = _tail(everything, resume)
+                remember.append(
+                    (
+                        member_id,
+                        _Marks(row.change_no + 1, count, tuple(marks), since, tail_after, tail),
+                    )
+                )
         newest = max(last, fresh[-1].sort_key())
         tier = tier_of(ledger, rules, now_ms)
         updates.append(
@@ -189,7 +378,7 @@ def fold_new_events(
                 "m_hlc_c": newest[1],
                 "m_source": newest[2],
                 "m_seq": newest[3],
-                "m_count": row.event_count + len(fresh),
+                "m_count": count,
                 "m_recomputes": row.recomputes + (1 if recomputed else 0),
                 "m_expiry": next_expiry_ms(ledger),
                 "m_change": row.change_no + 1,
@@ -205,9 +394,12 @@ def fold_new_events(
                 events=seen,
                 tier=tier,
                 tier_changed=tier != row.tier,
+                all_events=all_events,
             )
         )
     conn.execute(_UPDATE_STATE, updates)
+    if checkpoints is not None and remember:
+        after_commit(conn, lambda: checkpoints.put_all(remember))
     return outcomes
 
 

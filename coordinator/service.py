@@ -22,6 +22,7 @@ from coordinator.hq_events import HqRecorder
 from coordinator.ingest import Ingest
 from coordinator.key_sealing import KeySealer
 from coordinator.login_limit import FailureLimiter
+from coordinator.member_fold import FoldCheckpoints
 from coordinator.metrics import Metrics
 from coordinator.mqtt_link import MqttLink
 from coordinator.pusher import MemberPusher
@@ -52,11 +53,15 @@ class Coordinator:
         self.hlc = HlcSource(self.clock)
         self.metrics = Metrics()
         self.rules = ChainRules()
-        self.recorder = HqRecorder(hlc=self.hlc, rules_provider=self.rules)
+        self.fold_checkpoints = FoldCheckpoints(settings.fold_checkpoints_max)
+        self.recorder = HqRecorder(
+            hlc=self.hlc, rules_provider=self.rules, checkpoints=self.fold_checkpoints
+        )
         self.events = EventIngest(
             hlc=self.hlc,
             rules_provider=self.rules,
             max_held_per_kiosk=settings.max_held_per_kiosk,
+            checkpoints=self.fold_checkpoints,
         )
         self.pusher = MemberPusher(
             db=self.db,

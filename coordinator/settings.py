@@ -117,6 +117,15 @@ class CoordinatorSettings(BaseSettings):
             "else a full snapshot."
         ),
     )
+    fold_checkpoints_max: int = Field(
+        50_000,
+        ge=0,
+        le=10_000_000,
+        description=(
+            "Fold states kept in memory so a late kiosk's events recompute members from just "
+            "before them, not from their first event (0: always from the first event)."
+        ),
+    )
     max_held_per_kiosk: int = Field(
         5000,
         ge=1,

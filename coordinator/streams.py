@@ -46,7 +46,7 @@ from coordinator.explain import (
     explain_revoked_card,
 )
 from coordinator.jsonrows import event_from_row
-from coordinator.member_fold import fold_new_events
+from coordinator.member_fold import FoldCheckpoints, fold_new_events
 from shared.events import KIOSK_KINDS, CouponRedeem, Event, Rejected
 from shared.model import Rules
 from shared.protocol import EventBatch
@@ -95,10 +95,12 @@ class EventIngest:
         hlc: HlcSource,
         rules_provider: Callable[[Connection], Rules],
         max_held_per_kiosk: int,
+        checkpoints: FoldCheckpoints | None = None,
     ):
         self._hlc = hlc
         self._rules = rules_provider
         self._max_held = max_held_per_kiosk
+        self._checkpoints = checkpoints
 
     def apply(
         self,
@@ -138,7 +140,13 @@ class EventIngest:
             if event.member_id is not None:
                 by_member[event.member_id].append(event)
         if by_member:
-            outcomes = fold_new_events(conn, by_member, rules=self._rules(conn), now_ms=now_ms)
+            outcomes = fold_new_events(
+                conn,
+                by_member,
+                rules=self._rules(conn),
+                now_ms=now_ms,
+                checkpoints=self._checkpoints,
+            )
             report.recomputed_members += sum(1 for o in outcomes if o.recomputed)
             report.conflicts.extend(record_fold_conflicts(conn, outcomes, now_ms, place))
             report.members_changed.update(by_member)

@@ -10,6 +10,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from coordinator.service import Coordinator
 from coordinator.settings import CoordinatorSettings
 from coordinator.streams import KioskInfo, StreamReport
 from shared.events import (
+    Adjustment,
     CheckIn,
     ClassSignIn,
     CouponIssue,
@@ -118,9 +120,19 @@ class Ledger:
 
 @pytest.fixture
 def ledger(database: Database) -> Iterator[Ledger]:
+    yield make_ledger(database)
+
+
+def make_ledger(database: Database, **settings: object) -> Ledger:
+    """A migrated ledger with stores s1 (k1, k2) and s2 (k3) and members m1, m2."""
     clock = FakeClock()
     coord = Coordinator(
-        CoordinatorSettings(dev_mode=True, mqtt_enabled=False, max_held_per_kiosk=3),
+        CoordinatorSettings(
+            dev_mode=True,
+            mqtt_enabled=False,
+            max_held_per_kiosk=3,
+            **settings,  # type: ignore[arg-type]
+        ),
         clock=clock,
         database=database,
     )
@@ -153,7 +165,7 @@ def ledger(database: Database) -> Iterator[Ledger]:
                     member_id=member_id, display_name=member_id.upper(), created_ms=T0
                 )
             )
-    yield Ledger(coord, clock, {k: KioskInfo(k, s, False) for k, s in kiosks.items()})
+    return Ledger(coord, clock, {k: KioskInfo(k, s, False) for k, s in kiosks.items()})
 
 
 def ev(
@@ -549,3 +561,91 @@ def test_resolution_rules(ledger: Ledger) -> None:
             now_ms=T0,
         )
     assert row.status == "resolved" and row.resolved_by == "ops" and event is None
+
+
+def _outcome(ledger: Ledger, members: list[str]) -> tuple[str, ...]:
+    """Balances (checked against the reference fold) and every conflict with its status, as
+    text with the ids of hq events (random per coordinator) replaced by their seq."""
+    hq_ids = {e.event_id: f"hq-{e.seq}" for e in ledger.stored() if e.kiosk_id == "hq"}
+
+    def plain(text: str) -> str:
+        for event_id, name in hq_ids.items():
+            text = text.replace(event_id, name)
+        return text
+
+    out = []
+    for member_id in members:
+        central = ledger.central(member_id)
+        assert central == fold_sorted(MemberLedger(), ledger.stored(member_id))[0], member_id
+        out.append(plain(central.model_dump_json()))
+    conflicts = sorted((c.dedupe_key, c.status, c.event_id or "") for c in ledger.conflicts(None))
+    out.append(plain(repr(conflicts)))
+    return tuple(out)
+
+
+def test_late_kiosks_refold_from_checkpoints_like_from_the_start(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """k1 reports first; k2, offline over the same period, drains its older events in
+    batches; an HQ fact comes in between; k3's even older events arrive last, before every
+    checkpoint. After every transaction each member equals the sorted reference fold, and
+    balances and conflicts (with their status) are exactly those of a coordinator that
+    recomputes from the first event; the recomputations did start from checkpoints."""
+    plain_db = Database(f"sqlite:///{tmp_path / 'plain.db'}")
+    plain = make_ledger(plain_db, fold_checkpoints_max=0)
+    members = ["m1", "m2"]
+    for side in (ledger, plain):
+        for member_id in members:
+            side.hq(
+                member_id,
+                PassIssue(pass_state=punch_pass("p1", 30, valid_from_ms=T0 - DAY_MS)),
+                CouponIssue(coupon=coupon("c1", valid_from_ms=T0 - DAY_MS)),
+            )
+    rng = random.Random(5)
+
+    def stream(kiosk_id: str, offset: int, n: int) -> list[Event]:
+        bodies: list[EventBody] = [CheckIn(points=10), PointsRedeem(points=25)]
+        bodies += [CouponRedeem(coupon_id="c1")]
+        bodies += [ClassSignIn(class_session_id=f"c-{kiosk_id}", class_type="yoga", pass_id="p1")]
+        return [
+            ev(
+                kiosk_id,
+                seq,
+                rng.choices(bodies, weights=(8, 3, 1, 1))[0],
+                member_id=members[seq % 2],
+                at=T0 + seq * 10_000 + offset,
+            )
+            for seq in range(1, n + 1)
+        ]
+
+    k1, k2, k3 = stream("k1", 5_000, 160), stream("k2", 2_000, 150), stream("k3", 0, 40)
+    steps: list[tuple[Event, ...]] = [tuple(k1[s : s + 40]) for s in range(0, len(k1), 40)]
+    steps += [tuple(k2[s : s + 15]) for s in range(0, len(k2), 15)]
+    steps += [tuple(k3[s : s + 10]) for s in range(0, len(k3), 10)]
+    hits = ledger.coord.fold_checkpoints.hits
+    try:
+        for n, step in enumerate(steps):
+            for side in (ledger, plain):
+                side.apply(*step)
+                if n == 8:  # an HQ fact while k2 drains: newest, folded incrementally
+                    side.hq("m1", Adjustment(staff_user="hq1", reason="goodwill", points_delta=7))
+            assert _outcome(ledger, members) == _outcome(plain, members), f"step {n}"
+    finally:
+        plain_db.dispose()
+    assert ledger.coord.fold_checkpoints.hits > hits + 10
+    assert plain.coord.fold_checkpoints.hits == 0
+
+
+def test_a_rolled_back_fold_leaves_no_checkpoint(ledger: Ledger) -> None:
+    ledger.apply(*[ev("k1", s, CheckIn(points=1), at=T0 + s * 1000) for s in range(1, 41)])
+    late = [ev("k2", s, CheckIn(points=2), at=T0 + s * 1000 - 500) for s in range(1, 41)]
+    ledger.apply(*late[:20])  # a recomputation: its checkpoints are remembered
+    with pytest.raises(RuntimeError), ledger.db.write() as conn:
+        ledger.coord.events.apply(
+            conn, [(EventBatch(kiosk_id="k2", events=tuple(late[20:30])), T0)], ledger.kiosks, T0
+        )
+        raise RuntimeError("roll back")
+    misses = ledger.coord.fold_checkpoints.misses
+    ledger.apply(*late[20:])
+    assert ledger.coord.fold_checkpoints.misses == misses  # still valid: nothing committed
+    assert ledger.central("m1") == fold_sorted(MemberLedger(), ledger.stored("m1"))[0]
