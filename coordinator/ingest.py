@@ -33,7 +33,7 @@ from coordinator.mqtt_link import Incoming
 from coordinator.rejects import Rejection
 from coordinator.rule_bundles import bundle_for_store
 from coordinator.settings import CoordinatorSettings
-from coordinator.snapshots import SnapshotStream
+from coordinator.snapshots import EncodedUpdate, SnapshotStream
 from coordinator.streams import EventIngest, KioskInfo, StreamReport
 from shared import topics
 from shared.errors import ProtocolError, TopicError
@@ -53,7 +53,9 @@ from shared.topics import Channel
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[str, Message | SnapshotStream], None]
+Outgoing = Message | EncodedUpdate | SnapshotStream
+"""A reply: a message, an encoded member update, or a snapshot still to be built."""
+Send = Callable[[str, Outgoing], None]
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Decoded:
 class GroupResult:
     """Replies to publish once the group's transactions are committed."""
 
-    outgoing: list[tuple[str, Message | SnapshotStream]] = field(default_factory=list)
+    outgoing: list[tuple[str, Outgoing]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     stream: StreamReport | None = None
 
@@ -461,15 +463,13 @@ class Ingest:
             assert isinstance(request, SyncRequest)
             result.outgoing.extend(self.sync_replies(request, item.incoming.received_ms))
 
-    def sync_replies(
-        self, request: SyncRequest, received_ms: int
-    ) -> list[tuple[str, Message | SnapshotStream]]:
+    def sync_replies(self, request: SyncRequest, received_ms: int) -> list[tuple[str, Outgoing]]:
         """Everything a connecting kiosk needs, for its DIRECT topic (and an Ack).
 
         A full member snapshot is left to be built after the commit, chunk by chunk as it
         is sent (:class:`SnapshotStream`), in a consistent read of its own."""
         direct = topics.kiosk_topic(request.kiosk_id, Channel.DIRECT)
-        out: list[tuple[str, Message | SnapshotStream]] = []
+        out: list[tuple[str, Outgoing]] = []
         with self._db.write() as conn:
             liveness.record_sync(conn, request, received_ms)
             bundle = bundle_for_store(conn, request.store_id)

@@ -28,7 +28,7 @@ from coordinator.mqtt_link import MqttLink
 from coordinator.pusher import MemberPusher
 from coordinator.rule_bundles import ChainRules
 from coordinator.settings import CoordinatorSettings
-from coordinator.snapshots import SnapshotStream
+from coordinator.snapshots import EncodedUpdate, SnapshotStream
 from coordinator.streams import EventIngest
 from shared import topics
 from shared.model import RuleBundle
@@ -69,6 +69,8 @@ class Coordinator:
             metrics=self.metrics,
             send=self.send,
             interval_s=settings.member_push_interval_ms / 1000,
+            max_interval_s=settings.member_push_max_interval_ms / 1000,
+            backlog=lambda: self.ingest.depth(),
         )
         self.ingest = Ingest(
             settings=settings,
@@ -191,7 +193,7 @@ class Coordinator:
 
     # -- outgoing ---------------------------------------------------------------------------
 
-    def send(self, topic: str, message: Message | SnapshotStream) -> None:
+    def send(self, topic: str, message: Message | EncodedUpdate | SnapshotStream) -> None:
         """Publish a downstream message (after the commit that produced it); a snapshot
         stream is built and published chunk by chunk."""
         if isinstance(message, SnapshotStream):
@@ -201,7 +203,8 @@ class Coordinator:
         if self.link is None:
             return
         channel = topics.parse(topic).channel
-        self.link.publish(topic, encode(message), topics.QOS[channel])
+        payload = message.payload if isinstance(message, EncodedUpdate) else encode(message)
+        self.link.publish(topic, payload, topics.QOS[channel])
 
     def _send_snapshot(self, topic: str, stream: SnapshotStream) -> None:
         link = self.link

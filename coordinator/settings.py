@@ -109,6 +109,15 @@ class CoordinatorSettings(BaseSettings):
         le=60_000,
         description="Member changes are coalesced for this long into one delta per store.",
     )
+    member_push_max_interval_ms: int = Field(
+        1000,
+        ge=10,
+        le=60_000,
+        description=(
+            "While ingest has messages waiting, member changes are coalesced for up to this "
+            "long (never less than member_push_interval_ms)."
+        ),
+    )
     catchup_delta_max_members: int = Field(
         2000,
         ge=0,

@@ -25,7 +25,7 @@ records contain exactly the events the message says they include.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +41,13 @@ from coordinator.jsonrows import loads_list
 from coordinator.member_records import EMPTY_LEDGER_JSON, record_head
 from coordinator.privacy import kiosk_display_name
 from shared.hlc import HLC
-from shared.protocol import MAX_PAYLOAD_BYTES, MAX_SNAPSHOT_CHUNK_MEMBERS, MemberUpdate, encode
+from shared.protocol import (
+    MAX_PAYLOAD_BYTES,
+    MAX_SNAPSHOT_CHUNK_MEMBERS,
+    MemberUpdate,
+    decode_as,
+    encode,
+)
 
 PAYLOAD_BUDGET = MAX_PAYLOAD_BYTES - 128 * 1024
 """Bytes of member records per message, leaving room for the envelope and included_seq."""
@@ -231,34 +237,105 @@ def payloads(
         included = kiosk_seqs(conn, store_id)
     chunks = plan(conn, store_id)
     for n, chunk in enumerate(chunks):
-        records = chunk_records(conn, store_id, chunk)
-        yield envelope(store_id, version, n, len(chunks), included, hlc, records)
-
-
-def envelope(
-    store_id: str,
-    version: int,
-    chunk: int,
-    chunks: int,
-    included: dict[str, int],
-    hlc: HLC,
-    records: Sequence[bytes],
-) -> bytes:
-    """``encode`` of the snapshot chunk holding ``records`` (JSON of MemberRecords)."""
-    shell = encode(
-        MemberUpdate(
+        shell = MemberUpdate(
             store_id=store_id,
             version=version,
             base_version=0,
             full=True,
-            chunk=chunk,
-            chunks=chunks,
+            chunk=n,
+            chunks=len(chunks),
             included_seq=included,
             hlc_ms=hlc.wall_ms,
             hlc_c=hlc.counter,
         )
-    )
-    head, found, tail = shell.partition(_MEMBERS_FIELD)
-    if not found or _MEMBERS_FIELD in tail:
+        yield envelope(shell, chunk_records(conn, store_id, chunk))
+
+
+def envelope(shell: MemberUpdate, records: Sequence[bytes]) -> bytes:
+    """``encode`` of ``shell`` (a MemberUpdate without members) holding ``records`` (JSON of
+    MemberRecords, as composed here): byte for byte the message built from models."""
+    head, found, tail = encode(shell).partition(_MEMBERS_FIELD)
+    if not found or _MEMBERS_FIELD in tail or shell.members:
         raise AssertionError("MemberUpdate JSON has no single empty members list to fill")
     return b"".join((head, b'"members":[', b",".join(records), b"]", tail))
+
+
+@dataclass(frozen=True)
+class ComposedRecord:
+    """A member's record as JSON, and the stores whose kiosks get it (None: every store)."""
+
+    member_id: str
+    scope: frozenset[str] | None
+    json: bytes
+
+    @property
+    def size(self) -> int:
+        """Bytes of the record's JSON."""
+        return len(self.json)
+
+    def visible_in(self, store_id: str) -> bool:
+        """True when the store's kiosks should hold this member."""
+        return self.scope is None or store_id in self.scope
+
+
+def composed_records(conn: Connection, member_ids: Iterable[str]) -> list[ComposedRecord]:
+    """Records of these registered members, composed from the stored JSON, sorted by id
+    (what :func:`coordinator.member_records.load_records` builds, without parsing)."""
+    wanted = sorted(set(member_ids))
+    m = schema.members
+    c = schema.cards
+    out: list[ComposedRecord] = []
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        cards: dict[str, list[str]] = defaultdict(list)
+        for member_id, uid in conn.execute(
+            sa.select(c.c.member_id, c.c.uid)
+            .where(c.c.status == "active", c.c.member_id.in_(chunk))
+            .order_by(c.c.uid)
+        ):
+            cards[member_id].append(uid)
+        for row in conn.execute(
+            _member_query(schema.member_states.c.ledger).where(m.c.member_id.in_(chunk))
+        ):
+            scope = None if row[6] is None else frozenset(loads_list(row[6]))
+            text = _head(row, cards) + (row[8] or EMPTY_LEDGER_JSON) + "}"
+            out.append(ComposedRecord(row[0], scope, text.encode()))
+    return out
+
+
+@dataclass(frozen=True)
+class EncodedUpdate:
+    """A member update already encoded (records composed from stored JSON)."""
+
+    store_id: str
+    payload: bytes
+    type: str = "members"
+    """What the message metrics count it as."""
+
+    def message(self) -> MemberUpdate:
+        """The update decoded (tests, logs)."""
+        return decode_as(self.payload, MemberUpdate)
+
+
+def delta(
+    store_id: str,
+    base: int,
+    version: int,
+    chosen: Sequence[ComposedRecord],
+    included: dict[str, int],
+    hlc: HLC,
+) -> EncodedUpdate:
+    """The delta from ``base`` to ``version`` for a store: the chosen members it may see,
+    the others as removed."""
+    shell = MemberUpdate(
+        store_id=store_id,
+        version=version,
+        base_version=base,
+        full=False,
+        removed=tuple(r.member_id for r in chosen if not r.visible_in(store_id)),
+        included_seq=included,
+        hlc_ms=hlc.wall_ms,
+        hlc_c=hlc.counter,
+    )
+    visible = [r.json for r in chosen if r.visible_in(store_id)]
+    return EncodedUpdate(store_id, envelope(shell, visible))

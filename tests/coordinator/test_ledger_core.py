@@ -338,7 +338,7 @@ def test_member_push_says_exactly_which_seq_it_includes(ledger: Ledger) -> None:
     ledger.apply(ev("k1", 1, CheckIn(points=3)), ev("k1", 2, CheckIn(points=4)))
     ledger.apply(ev("k1", 4, CheckIn(points=100)))  # held behind the gap at 3
     with ledger.db.write() as conn:
-        updates = member_push.collect_push(conn, HLC(T0, 0))
+        updates = [u.message() for u in member_push.collect_push(conn, HLC(T0, 0))]
     by_store = {u.store_id: u for u in updates}
     assert set(by_store) == {"s1", "s2"}
     s1 = by_store["s1"]

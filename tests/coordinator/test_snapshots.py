@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from coordinator import schema, snapshots
+from coordinator import member_push, schema, snapshots
 from coordinator.db import Database, read_counter
 from coordinator.member_push import catch_up, lock_kiosk_view
 from coordinator.member_records import ScopedRecord, load_records, record_head
@@ -231,3 +231,57 @@ def test_octet_length_counts_bytes(ledger: Ledger, lots: int) -> None:
             sa.select(snapshots.octet_length(ms.c.ledger)).where(ms.c.member_id == "x")
         ).scalar_one()
     assert n == len(text.encode())
+
+
+def test_pushed_deltas_equal_the_model_built_deltas(ledger: Ledger) -> None:
+    rows: list[dict[str, object]] = [
+        {
+            "member_id": f"d{i:03d}",
+            "display_name": ("王小明", 'Q "uote"', "x\ty")[i % 3],
+            "full_name": "王小明" if i % 3 == 0 else "",
+            "phone": "",
+            "status": "active",
+            "lang": "zh",
+            "store_scope": None if i % 4 else '["s2"]',
+            "created_ms": T0,
+        }
+        for i in range(60)
+    ]
+    add_members(ledger.db, rows, {f"d{i:03d}": big_ledger(i % 4) for i in range(0, 60, 2)})
+    with ledger.db.write() as conn:
+        conn.execute(
+            sa.insert(schema.cards),
+            [
+                {"uid": f"04{i:06X}", "member_id": f"d{i % 60:03d}", "bound_ms": T0}
+                for i in range(90)
+            ],
+        )
+        conn.execute(sa.update(schema.member_states).values(dirty=True))
+        without_state = [f"d{i:03d}" for i in range(1, 60, 2)] + ["m1", "m2"]
+        conn.execute(
+            sa.insert(schema.member_states),
+            [
+                {"member_id": m, "ledger": big_ledger(0), "dirty": True, "updated_ms": T0}
+                for m in without_state
+            ],
+        )
+    with ledger.db.write() as conn:
+        base = read_counter(conn, "members_version")
+        dirty = sorted(conn.execute(sa.select(schema.member_states.c.member_id)).scalars())
+        records = load_records(conn, dirty)
+        got = member_push.collect_push(conn, HLC0)
+    assert [u.store_id for u in got] == ["s1", "s2"]
+    for update in got:
+        store = update.store_id
+        want = MemberUpdate(
+            store_id=store,
+            version=base + 1,
+            base_version=base,
+            members=tuple(r.record for r in records if r.visible_in(store)),
+            removed=tuple(r.record.member_id for r in records if not r.visible_in(store)),
+            included_seq={"s1": {"k1": 0, "k2": 0}, "s2": {"k3": 0}}[store],
+            hlc_ms=HLC0.wall_ms,
+            hlc_c=HLC0.counter,
+        )
+        assert update.payload == encode(want)
+        assert update.message() == want
