@@ -19,6 +19,8 @@ are real ``Event`` JSON, the indexed columns filled as ``journal.append`` fills 
 the kiosk row is written with ``journal.write_state``; then the members arrive the way a
 coordinator sends them, as 50 snapshot chunks of 2,000 through ``apply_member_update``,
 folding everything but the last 1,000 events (those stay pending, as after a short outage).
+The benchmark process then tunes its garbage collector as ``tapfleet kiosk`` does once
+started (``device.kiosk_cli.tune_gc``): here it is the kiosk process.
 """
 
 from __future__ import annotations
@@ -135,8 +137,11 @@ def build_journal(path: Path, members: int, events: int, pending: int, now_ms: i
 
 def provision(path: Path, members: int, events: int, pending: int, now_ms: int) -> object:
     """Open the ledger, give it rules (no open class yet) and the member snapshot; online."""
+    from device.kiosk_cli import tune_gc
+
     ledger = provision_ledger(path, KIOSK, STORE, members, now_ms, included_seq=events - pending)
     ledger.set_online(True)  # type: ignore[attr-defined]
+    tune_gc()  # this process is the kiosk here: set up as ``tapfleet kiosk`` sets up its own
     return ledger
 
 
