@@ -710,30 +710,38 @@ class KioskLedger:
         """
         with self._lock, self._write("pruning") as (conn, state):
             cutoff = self._now_ms(state.hlc) - older_than_days * DAY_MS
-            prunable = (
-                " FROM journal WHERE acked = 1 AND seq <= ? AND wall_ms < ? AND ("
-                " member_id IS NULL"
-                " OR NOT EXISTS (SELECT 1 FROM members m WHERE m.member_id = journal.member_id)"
-                " OR seq <= (SELECT m.included_seq FROM members m"
-                "            WHERE m.member_id = journal.member_id))"
-            )
             # The unconfirmed totals are the sums above confirmed_seq: what leaves from there
             # leaves them too.
             gone = conn.execute(
-                "SELECT coalesce(sum(d_sessions), 0), coalesce(sum(d_points), 0)"
-                + prunable
-                + " AND seq > ?",
-                (state.acked_seq, cutoff, state.confirmed_seq),
+                _PRUNABLE_UNCONFIRMED_SUMS, (state.acked_seq, cutoff, state.confirmed_seq)
             ).fetchone()
             state.unconfirmed_sessions -= int(gone[0])
             state.unconfirmed_points -= int(gone[1])
-            cur = conn.execute("DELETE" + prunable, (state.acked_seq, cutoff))
+            cur = conn.execute(_PRUNE_ACKED, (state.acked_seq, cutoff))
             return cur.rowcount
 
     def _read_tx(self, conn: sqlite3.Connection) -> _Tx:
         state = journal.read_state(conn)
         now = self._now_ms(max(state.hlc, self._observed))
         return _Tx(conn, state, HLC(now, 0), now, self._bundle, self._context(state, now))
+
+
+# Acknowledged rows older than the cutoff that every member view has folded in.
+_PRUNE_ACKED = """
+DELETE FROM journal WHERE acked = 1 AND seq <= ? AND wall_ms < ? AND (
+    member_id IS NULL
+    OR NOT EXISTS (SELECT 1 FROM members m WHERE m.member_id = journal.member_id)
+    OR seq <= (SELECT m.included_seq FROM members m WHERE m.member_id = journal.member_id))
+"""
+# What those same rows contribute above confirmed_seq (the unconfirmed totals).
+_PRUNABLE_UNCONFIRMED_SUMS = """
+SELECT coalesce(sum(d_sessions), 0), coalesce(sum(d_points), 0)
+FROM journal WHERE acked = 1 AND seq <= ? AND wall_ms < ? AND (
+    member_id IS NULL
+    OR NOT EXISTS (SELECT 1 FROM members m WHERE m.member_id = journal.member_id)
+    OR seq <= (SELECT m.included_seq FROM members m WHERE m.member_id = journal.member_id))
+    AND seq > ?
+"""
 
 
 def _known(view: MemberView | None) -> str | None:
