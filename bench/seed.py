@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from shared.events import CheckIn, CredentialKind, CredentialRef, Event, EventBody
@@ -121,11 +121,13 @@ def seed_coordinator(
     events: Iterable[tuple[object, ...]] = (),
     applied_seq: dict[str, int] | None = None,
     kiosk_health_rows: Iterable[tuple[object, ...]] = (),
+    home_store: Callable[[int], str | None] | None = None,
 ) -> None:
     """A migrated, bootstrapped coordinator ledger with the fleet and members bulk-inserted.
 
     ``events`` rows follow :data:`EVENT_COLUMNS`; ``kiosk_health_rows`` follow
     :data:`HEALTH_COLUMNS` (kiosks without one get an empty health row, as provisioning does).
+    ``home_store`` gives member number ``i`` its home store (default: none).
     """
     from coordinator import schema
     from coordinator.db import Database
@@ -141,6 +143,7 @@ def seed_coordinator(
     finally:
         db.dispose()
     ledger_json = member_ledger(now_ms).model_dump_json()
+    home = home_store or (lambda _i: None)
     conn = sqlite3.connect(db_path, isolation_level=None)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
@@ -174,9 +177,21 @@ def seed_coordinator(
         conn.executemany(
             _insert_sql(
                 schema.members,
-                ("member_id", "display_name", "full_name", "phone", "status", "lang", "created_ms"),
+                (
+                    "member_id",
+                    "display_name",
+                    "full_name",
+                    "phone",
+                    "status",
+                    "lang",
+                    "home_store_id",
+                    "created_ms",
+                ),
             ),
-            ((member_id(i), "李*华", "", "", "active", "zh", now_ms) for i in range(members)),
+            (
+                (member_id(i), "李*华", "", "", "active", "zh", home(i), now_ms)
+                for i in range(members)
+            ),
         )
         conn.executemany(
             _insert_sql(
