@@ -225,6 +225,7 @@ def seed_coordinator(
             "UPDATE counters SET value = ? WHERE name = 'members_version'", (1 if members else 0,)
         )
         conn.executemany(_insert_sql(schema.events, EVENT_COLUMNS), events)
+        conn.execute(FILL_POINTS)
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -245,6 +246,12 @@ EVENT_COLUMNS = (
     "quarantined",
     "body",
 )
+FILL_POINTS = (
+    "UPDATE events SET points = json_extract(body, '$.body.points') "
+    "WHERE kind IN ('checkin', 'points_redeem', 'reversal')"
+)
+"""The ``points`` column the coordinator writes with each row (``stored_points``), filled
+the way its migration 0004 fills older rows."""
 HEALTH_COLUMNS = (
     "kiosk_id",
     "status_state",

@@ -85,8 +85,9 @@ class Database:
             with conn.begin():
                 yield conn
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest migration (creating the PostgreSQL schema first)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to the newest migration, or to ``revision`` (tests of a
+        migration's data step), creating the PostgreSQL schema first."""
         from alembic import command
         from alembic.config import Config
 
@@ -100,9 +101,11 @@ class Database:
         cfg.set_main_option("script_location", "coordinator:migrations")
         with self.engine.connect() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
             conn.commit()
-        log.info("database %s migrated to head", self.url.render_as_string(hide_password=True))
+        log.info(
+            "database %s migrated to %s", self.url.render_as_string(hide_password=True), revision
+        )
 
     def ping(self) -> bool:
         """True when the database answers."""

@@ -158,6 +158,10 @@ events = sa.Table(
     # Recorded (the seq is used up, nothing is lost) but never folded: see its conflict.
     sa.Column("body", sa.Text, nullable=False),
     # The whole Event as JSON.
+    sa.Column("points", sa.BigInteger, nullable=True),
+    # ``body.points`` of check-ins, points redemptions and reversals (NULL for other kinds),
+    # written with the row (migration 0004 filled older rows): the reports sum it from
+    # their index instead of parsing hundreds of thousands of bodies.
     sa.UniqueConstraint("event_id"),
     sa.UniqueConstraint("source", "seq"),
     sa.Index(None, "member_id", "hlc_ms", "hlc_c", "source", "seq"),

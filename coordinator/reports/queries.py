@@ -191,30 +191,36 @@ def points_flows(
     """Points earned at check-in and redeemed per store (undone ones taken back), plus
     audited adjustments and expiries per member home store."""
     dialect = conn.dialect.name
-    points = json_int(ev.c.body, dialect, "body", "points")
     target = json_str(ev.c.body, dialect, "body", "target_kind")
     flows: dict[str | None, PointsFlow] = defaultdict(PointsFlow)
+    # The ``points`` column is in the report index: no body is read for these two kinds.
     query = (
-        sa.select(ev.c.store_id, ev.c.kind, target, sa.func.sum(points))
+        sa.select(ev.c.store_id, ev.c.kind, sa.func.sum(ev.c.points))
         .where(
-            ev.c.kind.in_(("checkin", "points_redeem", "reversal")),
+            ev.c.kind.in_(("checkin", "points_redeem")),
             _in_range(start_ms, end_ms),
             _folded(),
         )
-        .group_by(ev.c.store_id, ev.c.kind, target)
+        .group_by(ev.c.store_id, ev.c.kind)
+    )
+    undone = (
+        sa.select(ev.c.store_id, target, sa.func.sum(ev.c.points))
+        .where(ev.c.kind == "reversal", _in_range(start_ms, end_ms), _folded())
+        .group_by(ev.c.store_id, target)
     )
     if store_id is not None:
         query = query.where(ev.c.store_id == store_id)
-    for store, kind, undone, total in conn.execute(query):
-        n = int(total or 0)
+        undone = undone.where(ev.c.store_id == store_id)
+    for store, kind, total in conn.execute(query):
         if kind == "checkin":
-            flows[store].earned += n
+            flows[store].earned += int(total or 0)
+        else:
+            flows[store].redeemed += int(total or 0)
+    for store, kind, total in conn.execute(undone):
+        if kind == "checkin":
+            flows[store].earned -= int(total or 0)
         elif kind == "points_redeem":
-            flows[store].redeemed += n
-        elif undone == "checkin":
-            flows[store].earned -= n
-        elif undone == "points_redeem":
-            flows[store].redeemed -= n
+            flows[store].redeemed -= int(total or 0)
     delta = json_int(ev.c.body, dialect, "body", "points_delta")
     adjust = (
         sa.select(members.c.home_store_id, sa.func.sum(delta))

@@ -185,3 +185,54 @@ def test_no_report_query_scans_the_events_table(seeded: tuple[Api, date]) -> Non
             )
             checked += 1
     assert checked >= 10
+
+
+def test_migration_0004_fills_points_of_older_rows(database: Any) -> None:
+    """Rows stored before the ``points`` column get ``body.points`` (check-ins, redemptions,
+    reversals) and NULL otherwise, as the ingest writes new rows (``stored_points``)."""
+    from coordinator import schema
+    from coordinator.reports.indexes import stored_points
+    from shared.events import ClassSignIn
+
+    database.migrate("0003")
+    bodies: list[EventBody] = [
+        CheckIn(points=7),
+        PointsRedeem(points=5),
+        Reversal(target_event_id="e" * 32, target_kind="checkin", staff_id="st1", points=3),
+        ClassSignIn(class_session_id="c1", class_type="yoga", pass_id="p1"),
+        CheckIn(points=0),
+    ]
+    events = [
+        kiosk_event("k1", n + 1, "m1", body, at_ms=1_795_000_000_000 + n, store_id="s1")
+        for n, body in enumerate(bodies)
+    ]
+    columns = [c for c in schema.events.c if c.name not in ("id", "points")]
+    old_events = sa.Table("events", sa.MetaData(), *(sa.Column(c.name, c.type) for c in columns))
+    with database.write() as conn:
+        conn.execute(
+            sa.insert(old_events),
+            [
+                {
+                    "event_id": e.event_id,
+                    "source": e.kiosk_id,
+                    "seq": e.seq,
+                    "store_id": e.store_id,
+                    "member_id": e.member_id,
+                    "kind": e.kind,
+                    "hlc_ms": e.hlc_ms,
+                    "hlc_c": e.hlc_c,
+                    "wall_ms": e.wall_ms,
+                    "received_ms": e.wall_ms,
+                    "offline": False,
+                    "quarantined": False,
+                    "body": e.model_dump_json(),
+                }
+                for e in events
+            ],
+        )
+    database.migrate()
+    ev = schema.events
+    with database.read() as conn:
+        stored = dict(conn.execute(sa.select(ev.c.event_id, ev.c.points)).all())
+    assert stored == {e.event_id: stored_points(e) for e in events}
+    assert [stored[e.event_id] for e in events] == [7, 5, 3, None, 0]
