@@ -57,9 +57,11 @@ def find_lapsed(
         distinct = sorted(set(days))
         if len(distinct) < max(2, min_visits):
             continue
+        since = today - distinct[-1]
+        if factor >= 0 and since <= factor:
+            continue  # a cycle is at least a day: not lapsed, whatever the median gap
         cycle = usual_cycle(distinct)
         assert cycle is not None and cycle > 0
-        since = today - distinct[-1]
         if since > factor * cycle:
             found.append(
                 LapsedMember(
