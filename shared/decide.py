@@ -317,18 +317,35 @@ def decide_tap(
     screen can point them to the front desk; otherwise they are refused NO_VALID_PASS.
     Either way the day's check-in reward is given once.
     """
+    return decide_tap_folded(ctx, bundle, view, class_session_id=class_session_id)[0]
+
+
+def decide_tap_folded(
+    ctx: KioskContext,
+    bundle: RuleBundle,
+    view: MemberView | None,
+    *,
+    class_session_id: str | None = None,
+) -> tuple[Decision, MemberLedger | None]:
+    """:func:`decide_tap`, and the member's ledger with the decision's events folded in.
+
+    The ledger is the one the decision computed anyway (its provisional events differ from
+    the recorded ones only in ids and seqs, which no balance depends on); a refusal leaves
+    the ledger as it was. None when the decision never folded it (unknown or suspended
+    member): fold the view yourself then.
+    """
     problem = _identity_check(view)
     if problem is not None or view is None:
-        return problem or refuse(RejectReason.UNKNOWN_MEMBER)
+        return problem or refuse(RejectReason.UNKNOWN_MEMBER), None
     ledger = view.ledger()
     member_id = view.record.member_id
 
     if class_session_id is not None:
         session = bundle.class_session(class_session_id)
         if session is None or session.store_id != ctx.store_id:
-            return refuse(RejectReason.CLASS_UNKNOWN, member_id, class_session_id)
+            return refuse(RejectReason.CLASS_UNKNOWN, member_id, class_session_id), ledger
         if not session.signin_open(ctx.now_ms):
-            return refuse(RejectReason.OUTSIDE_SIGNIN_WINDOW, member_id, class_session_id)
+            return refuse(RejectReason.OUTSIDE_SIGNIN_WINDOW, member_id, class_session_id), ledger
         open_sessions = [session]
     else:
         open_sessions = sorted(
@@ -338,7 +355,7 @@ def decide_tap(
 
     not_covered: ClassSession | None = None
     if open_sessions:
-        decision = _class_signin(ctx, bundle, view, ledger, open_sessions)
+        decision, after = _class_signin(ctx, bundle, view, ledger, open_sessions)
         walk_in = (
             class_session_id is None
             and isinstance(decision, Refused)
@@ -346,16 +363,16 @@ def decide_tap(
             and bundle.rules.checkin_without_class_pass
         )
         if not walk_in:
-            return decision
+            return decision, after
         # No pass for any open class at all: this member came for the store, not the class.
         not_covered = open_sessions[0]
 
     last = ledger.last_checkin_ms
     if last is not None and 0 <= ctx.now_ms - last < bundle.rules.double_tap_window_s * 1000:
-        return refuse(RejectReason.ALREADY_CHECKED_IN, member_id)
+        return refuse(RejectReason.ALREADY_CHECKED_IN, member_id), ledger
     body = _checkin_body(ctx, bundle, view, ledger)
     after, _ = fold(ledger, _provisional(ctx, member_id, [body]))
-    return Accepted(
+    accepted = Accepted(
         member_id=member_id,
         bodies=(body,),
         result=TapResult(
@@ -366,6 +383,7 @@ def decide_tap(
             **_result_base(view, after, ctx.now_ms),
         ),
     )
+    return accepted, after
 
 
 def _class_signin(
@@ -374,12 +392,14 @@ def _class_signin(
     view: MemberView,
     ledger: MemberLedger,
     sessions: Sequence[ClassSession],
-) -> Decision:
+) -> tuple[Decision, MemberLedger]:
+    """The sign-in decision and the ledger after it (unchanged when refused)."""
     member_id = view.record.member_id
     signed = {s.class_session_id for s in ledger.signins}
     for session in sessions:
         if session.class_session_id in signed:
-            return refuse(RejectReason.ALREADY_SIGNED_IN, member_id, session.class_session_id)
+            refused = refuse(RejectReason.ALREADY_SIGNED_IN, member_id, session.class_session_id)
+            return refused, ledger
 
     first_reason: RejectReason | None = None
     for session in sessions:
@@ -390,7 +410,7 @@ def _class_signin(
         deduct = 1 if chosen.kind is PassKind.PUNCH else 0
         limited = _deduction_limits(ctx, bundle, view, sessions=deduct, points=0)
         if limited is not None:
-            return limited
+            return limited, ledger
         bodies: list[EventBody] = [
             ClassSignIn(
                 class_session_id=session.class_session_id,
@@ -404,7 +424,7 @@ def _class_signin(
             bodies.append(checkin)
         after, _ = fold(ledger, _provisional(ctx, member_id, bodies))
         used = after.find_pass(chosen.pass_id) or chosen
-        return Accepted(
+        accepted = Accepted(
             member_id=member_id,
             bodies=tuple(bodies),
             result=TapResult(
@@ -421,9 +441,11 @@ def _class_signin(
                 **_result_base(view, after, ctx.now_ms),
             ),
         )
-    return refuse(
+        return accepted, after
+    refused = refuse(
         first_reason or RejectReason.NO_VALID_PASS, member_id, sessions[0].class_session_id
     )
+    return refused, ledger
 
 
 def decide_points_redeem(

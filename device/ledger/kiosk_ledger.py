@@ -48,7 +48,7 @@ from shared.decide import (
     decide_coupon_redeem,
     decide_points_redeem,
     decide_reversal,
-    decide_tap,
+    decide_tap_folded,
     local_day,
     refuse,
 )
@@ -97,6 +97,9 @@ class _Plan:
     decision: Decision
     credential: CredentialRef | None = None
     view: MemberView | None = None
+    ledger_after: MemberLedger | None = None
+    """The member's ledger with the decision's events folded in, when the decision computed
+    it (see :func:`shared.decide.decide_tap_folded`); otherwise the summary folds the view."""
 
 
 class KioskLedger:
@@ -264,7 +267,7 @@ class KioskLedger:
                             state.last_online_ms = hlc.wall_ms
                     summary = None
                     if plan.view is not None:
-                        summary = _summary(plan.view, events, hlc.wall_ms)
+                        summary = _summary(plan.view, events, hlc.wall_ms, plan.ledger_after)
             except LedgerStorageFull as exc:
                 log.warning("%s", exc)
                 return TapOutcome(refuse(RejectReason.STORAGE_FULL), (), None)
@@ -300,8 +303,10 @@ class KioskLedger:
                 return _Plan(refuse(RejectReason.UNKNOWN_CARD, None, uid), credential)
             view = self._view(tx, member_id)
             assert tx.bundle is not None
-            decision = decide_tap(tx.ctx, tx.bundle, view, class_session_id=class_session_id)
-            return _Plan(decision, credential, view)
+            decision, after = decide_tap_folded(
+                tx.ctx, tx.bundle, view, class_session_id=class_session_id
+            )
+            return _Plan(decision, credential, view, after)
 
         return self._decide("the card tap", plan)
 
@@ -341,8 +346,10 @@ class KioskLedger:
             if self._not_ready(tx):
                 return _Plan(refuse(RejectReason.NOT_READY, known), credential, view)
             assert tx.bundle is not None
-            decision = decide_tap(tx.ctx, tx.bundle, view, class_session_id=class_session_id)
-            return _Plan(decision, credential, view)
+            decision, after = decide_tap_folded(
+                tx.ctx, tx.bundle, view, class_session_id=class_session_id
+            )
+            return _Plan(decision, credential, view, after)
 
         return self._decide("the QR tap", plan)
 
@@ -753,9 +760,19 @@ def _staff(staff_id: str | None) -> CredentialRef:
     return CredentialRef(kind=CredentialKind.STAFF, staff_id=staff_id)
 
 
-def _summary(view: MemberView, new_events: list[Event], now_ms: int) -> MemberSummary:
+def _summary(
+    view: MemberView,
+    new_events: list[Event],
+    now_ms: int,
+    ledger_after: MemberLedger | None = None,
+) -> MemberSummary:
+    """What the screen shows; ``ledger_after`` is the view's ledger with ``new_events`` already
+    folded in when the decision computed it (saves folding them a second time)."""
     ledger: MemberLedger
-    ledger, _ = fold(view.ledger(), new_events)
+    if ledger_after is not None:
+        ledger = ledger_after
+    else:
+        ledger, _ = fold(view.ledger(), new_events)
     record: MemberRecord = view.record
     relevant = [e for e in new_events if e.kind != "rejected"]
     return MemberSummary(

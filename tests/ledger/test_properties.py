@@ -24,7 +24,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from device.ledger import KioskLedger, VerifiedQr, journal
+from device.ledger import KioskLedger, TapOutcome, VerifiedQr, journal
 from shared.decide import Accepted, ClaimOutcome, NeedsClaim
 from shared.events import (
     REVERSIBLE_KINDS,
@@ -140,6 +140,12 @@ class KioskLedgerMachine(RuleBasedStateMachine):
             assert event.seq == len(self.events) + 1, "seq reused or skipped"
             self.events.append(event)
 
+    def _summary_is_the_journals(self, outcome: TapOutcome) -> None:
+        """A tap's summary (from the ledger its decision folded) is what folding the events
+        it recorded gives, read back from the journal at the same instant."""
+        if outcome.member is not None:
+            assert outcome.member == self.led.member_summary(outcome.member.member_id)
+
     # --- member requests ---------------------------------------------------------------------
 
     @rule(member_id=st.sampled_from(MEMBERS), name_class=st.booleans())
@@ -150,6 +156,7 @@ class KioskLedgerMachine(RuleBasedStateMachine):
         if CARDS[member_id] in self.denied:
             assert outcome.reason is RejectReason.CARD_REVOKED
         self._record(outcome.events)
+        self._summary_is_the_journals(outcome)
 
     @rule(member_id=st.sampled_from(MEMBERS), replay=st.booleans())
     def tap_qr(self, member_id: str, replay: bool) -> None:
@@ -165,6 +172,7 @@ class KioskLedgerMachine(RuleBasedStateMachine):
         else:
             self.tokens.append(claims)
         self._record(outcome.events)
+        self._summary_is_the_journals(outcome)
 
     @rule(member_id=st.sampled_from(MEMBERS), reward=st.sampled_from(["water", "towel", "gone"]))
     def redeem_points(self, member_id: str, reward: str) -> None:
