@@ -371,9 +371,14 @@ def campaign_titles(conn: Connection) -> dict[str, str]:
 
 
 def visit_days(
-    conn: Connection, since_ms: int, offset_ms: int, home_store: str | None
+    conn: Connection,
+    since_ms: int,
+    offset_ms: int,
+    home_store: str | None,
+    last_day: int | None = None,
 ) -> dict[str, list[int]]:
-    """member id -> distinct local day numbers with a check-in or class sign-in (any order).
+    """member id -> distinct local day numbers with a check-in or class sign-in (any order),
+    up to day number ``last_day`` (inclusive) when given.
 
     ``offset_ms`` is the local zone's UTC offset: day = (hlc_ms + offset) // one day. The
     days come back as one comma-separated text per member: ten thousand rows instead of one
@@ -389,7 +394,7 @@ def visit_days(
         # (member_id, hlc_ms, ..., kind, quarantined) covers this query in GROUP BY order,
         # member by member (one store: only its members' ranges), with no sort of the year.
         kind = kind.concat("")
-    query = _home(
+    query = (
         sa.select(ev.c.member_id, days)
         .select_from(ev)
         .where(
@@ -398,9 +403,12 @@ def visit_days(
             ev.c.member_id.is_not(None),
             _folded(),
         )
-        .group_by(ev.c.member_id),
-        home_store,
+        .group_by(ev.c.member_id)
     )
+    if last_day is not None:
+        # day <= last_day  <=>  hlc_ms + offset < (last_day + 1) days: exact integer bound.
+        query = query.where(ev.c.hlc_ms < (last_day + 1) * DAY_MS - offset_ms)
+    query = _home(query, home_store)
     return {m: list(map(int, text.split(","))) for m, text in conn.execute(query).all()}
 
 

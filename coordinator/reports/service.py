@@ -622,13 +622,9 @@ def _members(ctx: _Ctx) -> list[Section]:
     )
     since_ms = end_ms - LOOKBACK_DAYS * DAY_MS
     today = day_number(as_of)
-    visits: dict[str, list[int]] = {}
-    for m, days in queries.visit_days(
-        ctx.conn, since_ms, utc_offset_ms(tz, end_ms), ctx.store_id
-    ).items():
-        kept = [d for d in days if d <= today]
-        if kept:
-            visits[m] = kept
+    visits = queries.visit_days(
+        ctx.conn, since_ms, utc_offset_ms(tz, end_ms), ctx.store_id, last_day=today
+    )
     revenue = queries.pass_revenue(ctx.conn, since_ms, ctx.store_id)
     lapsed = find_lapsed(visits, today)
     names = queries.member_names(ctx.conn, sorted(set(visits) | set(revenue)))
