@@ -226,6 +226,7 @@ def seed_coordinator(
         )
         conn.executemany(_insert_sql(schema.events, EVENT_COLUMNS), events)
         conn.execute(FILL_POINTS)
+        conn.execute(FILL_CLASS_SIGNINS)
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -250,8 +251,12 @@ FILL_POINTS = (
     "UPDATE events SET points = json_extract(body, '$.body.points') "
     "WHERE kind IN ('checkin', 'points_redeem', 'reversal')"
 )
-"""The ``points`` column the coordinator writes with each row (``stored_points``), filled
-the way its migration 0004 fills older rows."""
+FILL_CLASS_SIGNINS = (
+    "UPDATE events SET class_session_id = json_extract(body, '$.body.class_session_id'), "
+    "sessions = json_extract(body, '$.body.sessions') WHERE kind = 'class_signin'"
+)
+"""The columns the coordinator writes with each row (``report_columns``), filled the way
+its migrations 0004 and 0006 fill older rows."""
 HEALTH_COLUMNS = (
     "kiosk_id",
     "status_state",

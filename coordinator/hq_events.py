@@ -20,7 +20,7 @@ from coordinator.clock import HlcSource
 from coordinator.conflicts import record_fold_conflicts
 from coordinator.db import next_counter
 from coordinator.member_fold import FoldCheckpoints, FoldOutcome, fold_new_events
-from coordinator.reports.indexes import stored_points
+from coordinator.reports.indexes import report_columns
 from shared.events import HQ_SOURCE, Event, EventBody
 from shared.model import Rules
 
@@ -97,7 +97,7 @@ class HqRecorder:
                     "offline": False,
                     "quarantined": False,
                     "body": e.model_dump_json(),
-                    "points": stored_points(e),
+                    **report_columns(e),
                 }
                 for e in events
             ],

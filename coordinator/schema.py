@@ -162,6 +162,10 @@ events = sa.Table(
     # ``body.points`` of check-ins, points redemptions and reversals (NULL for other kinds),
     # written with the row (migration 0004 filled older rows): the reports sum it from
     # their index instead of parsing hundreds of thousands of bodies.
+    sa.Column("class_session_id", sa.String(ID), nullable=True),
+    sa.Column("sessions", sa.Integer, nullable=True),
+    # ``body.class_session_id`` and ``body.sessions`` of class sign-ins (NULL for other kinds),
+    # written with the row (migration 0006 filled older rows), for the same reason.
     sa.UniqueConstraint("event_id"),
     sa.UniqueConstraint("source", "seq"),
     sa.Index(None, "member_id", "hlc_ms", "hlc_c", "source", "seq", "kind", "quarantined"),

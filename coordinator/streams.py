@@ -47,7 +47,7 @@ from coordinator.explain import (
 )
 from coordinator.jsonrows import event_from_row
 from coordinator.member_fold import FoldCheckpoints, fold_new_events
-from coordinator.reports.indexes import stored_points
+from coordinator.reports.indexes import report_columns
 from shared.events import KIOSK_KINDS, CouponRedeem, Event, Rejected
 from shared.model import Rules
 from shared.protocol import EventBatch
@@ -363,7 +363,7 @@ class EventIngest:
                     "offline": event.offline,
                     "quarantined": quarantined,
                     "body": event.model_dump_json(),
-                    "points": stored_points(event),
+                    **report_columns(event),
                 }
             )
             result.append((event, pending.received_ms, quarantined))

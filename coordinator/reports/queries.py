@@ -91,9 +91,9 @@ def class_signins(conn: Connection, start_ms: int, end_ms: int) -> dict[str, int
     session = json_str(ev.c.body, dialect, "body", "class_session_id")
     counts: dict[str, int] = defaultdict(int)
     for class_id, n in conn.execute(
-        sa.select(session, sa.func.count())
+        sa.select(ev.c.class_session_id, sa.func.count())
         .where(ev.c.kind == "class_signin", _in_range(start_ms, end_ms), _folded())
-        .group_by(session)
+        .group_by(ev.c.class_session_id)
     ):
         counts[str(class_id)] += int(n)
     target = json_str(ev.c.body, dialect, "body", "target_kind")
@@ -133,7 +133,7 @@ def sessions_used(
     sessions = json_int(ev.c.body, dialect, "body", "sessions")
     target = json_str(ev.c.body, dialect, "body", "target_kind")
     query = (
-        sa.select(ev.c.store_id, bucket, sa.func.sum(sessions))
+        sa.select(ev.c.store_id, bucket, sa.func.sum(ev.c.sessions))
         .where(ev.c.kind == "class_signin", _in_range(start_ms, end_ms), _folded())
         .group_by(ev.c.store_id, bucket)
     )

@@ -187,11 +187,12 @@ def test_no_report_query_scans_the_events_table(seeded: tuple[Api, date]) -> Non
     assert checked >= 10
 
 
-def test_migration_0004_fills_points_of_older_rows(database: Any) -> None:
-    """Rows stored before the ``points`` column get ``body.points`` (check-ins, redemptions,
-    reversals) and NULL otherwise, as the ingest writes new rows (``stored_points``)."""
+def test_migrations_0004_0006_fill_report_columns_of_older_rows(database: Any) -> None:
+    """Rows stored before the report columns get ``body.points`` (check-ins, redemptions,
+    reversals) and a class sign-in's ``class_session_id`` and ``sessions``, NULL otherwise,
+    as the ingest writes new rows (``report_columns``)."""
     from coordinator import schema
-    from coordinator.reports.indexes import stored_points
+    from coordinator.reports.indexes import REPORT_COLUMNS, report_columns
     from shared.events import ClassSignIn
 
     database.migrate("0003")
@@ -200,13 +201,14 @@ def test_migration_0004_fills_points_of_older_rows(database: Any) -> None:
         PointsRedeem(points=5),
         Reversal(target_event_id="e" * 32, target_kind="checkin", staff_id="st1", points=3),
         ClassSignIn(class_session_id="c1", class_type="yoga", pass_id="p1"),
+        ClassSignIn(class_session_id="c2", class_type="yoga", pass_id="p2", sessions=0),
         CheckIn(points=0),
     ]
     events = [
         kiosk_event("k1", n + 1, "m1", body, at_ms=1_795_000_000_000 + n, store_id="s1")
         for n, body in enumerate(bodies)
     ]
-    columns = [c for c in schema.events.c if c.name not in ("id", "points")]
+    columns = [c for c in schema.events.c if c.name not in ("id", *REPORT_COLUMNS)]
     old_events = sa.Table("events", sa.MetaData(), *(sa.Column(c.name, c.type) for c in columns))
     with database.write() as conn:
         conn.execute(
@@ -233,6 +235,16 @@ def test_migration_0004_fills_points_of_older_rows(database: Any) -> None:
     database.migrate()
     ev = schema.events
     with database.read() as conn:
-        stored = dict(conn.execute(sa.select(ev.c.event_id, ev.c.points)).all())
-    assert stored == {e.event_id: stored_points(e) for e in events}
-    assert [stored[e.event_id] for e in events] == [7, 5, 3, None, 0]
+        rows = conn.execute(
+            sa.select(ev.c.event_id, *(ev.c[name] for name in REPORT_COLUMNS))
+        ).all()
+    stored = {row[0]: dict(zip(REPORT_COLUMNS, row[1:], strict=True)) for row in rows}
+    assert stored == {e.event_id: report_columns(e) for e in events}
+    assert [tuple(stored[e.event_id].values()) for e in events] == [
+        (7, None, None),
+        (5, None, None),
+        (3, None, None),
+        (None, "c1", 1),
+        (None, "c2", 0),
+        (0, None, None),
+    ]
