@@ -582,7 +582,12 @@ class KioskLedger:
         return self._read(read)
 
     def class_rosters(self) -> list[ClassRoster]:
-        """Today's classes in this store (store-local day) and who has signed in to each."""
+        """Today's classes in this store and who has signed in to each.
+
+        Today is the store-local day; a class whose sign-in is open now is listed too, so
+        a class just after midnight (or one running past it) is on the roster while its
+        students are signing in.
+        """
 
         def read(conn: sqlite3.Connection) -> list[ClassRoster]:
             tx = self._read_tx(conn)
@@ -594,7 +599,8 @@ class KioskLedger:
                 (
                     c
                     for c in tx.bundle.classes
-                    if c.store_id == self.store_id and local_day(c.starts_ms, tz) == today
+                    if c.store_id == self.store_id
+                    and (local_day(c.starts_ms, tz) == today or c.signin_open(tx.now_ms))
                 ),
                 key=lambda c: (c.starts_ms, c.class_session_id),
             )

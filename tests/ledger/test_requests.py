@@ -259,6 +259,27 @@ def test_roster_lists_signed_in_students(ledger: KioskLedger, clock: FakeClock):
     assert [e.member_id for e in roster.signed_in] == ["m1"]
 
 
+def test_roster_around_midnight_lists_classes_signing_in_now(tmp_path: Path):
+    # 23:55 in Shanghai: a class at 00:05 tomorrow is signing in already; staff see it.
+    clock = FakeClock(T0 + 11 * HOUR + 55 * MINUTE)
+    classes = [
+        yoga_class("yoga-2000", starts_ms=T0 + 8 * HOUR),  # today 20:00, sign-in closed
+        yoga_class("yoga-0005", starts_ms=T0 + 12 * HOUR + 5 * MINUTE),  # tomorrow 00:05
+        yoga_class("yoga-0900", starts_ms=T0 + 21 * HOUR),  # tomorrow 09:00, not open yet
+        yoga_class("yoga-other", store_id="s9", starts_ms=T0 + 12 * HOUR),  # another store
+    ]
+    led = open_ledger(tmp_path / "ledger.db", clock)
+    try:
+        provision(led, [member("m1", cards=(CARD_1,))], bundle(classes=classes))
+        listed = [r.session.class_session_id for r in led.class_rosters()]
+        assert listed == ["yoga-2000", "yoga-0005"]
+        clock.advance(10 * MINUTE)  # 00:05: the new day; yesterday's 20:00 class is gone
+        listed = [r.session.class_session_id for r in led.class_rosters()]
+        assert listed == ["yoga-0005", "yoga-0900"]
+    finally:
+        led.close()
+
+
 def test_rules_for_another_store_or_older_are_ignored(ledger: KioskLedger):
     other = bundle(version=5).model_copy(update={"store_ids": ("s9",)})
     assert ledger.apply_rule_bundle(RuleBundleMessage(bundle=other)) == "ignored_old"
