@@ -80,10 +80,46 @@ class NfcReaderConfig:
     """How long ``stop()`` waits for the thread before giving up (and logging it)."""
 
 
+def udp_port_problem(path: str) -> str | None:
+    """Why nfcpy's udp transport cannot use ``path`` (``udp:HOST:PORT``), or None.
+
+    nfcpy resolves the address with ``getnameinfo`` and reads the service back as a number,
+    so a port that ``/etc/services`` names (60179 is ``fido``, 5353 ``mdns``) fails inside
+    nfcpy with "invalid literal for int()". Said here in words instead.
+    """
+    parts = path.split(":")
+    if parts[0] != "udp" or len(parts) != 3 or not parts[2].isdigit():
+        return None
+    host, port = parts[1] or "localhost", int(parts[2])
+    try:
+        service = socket.getnameinfo((host, port), socket.NI_NUMERICHOST)[1]
+    except OSError as exc:
+        return f"cannot resolve {host}:{port}: {exc}"
+    if service.isdigit():
+        return None
+    return (
+        f"nfcpy cannot use udp port {port}: /etc/services names it {service!r} "
+        "(choose a port without a service name)"
+    )
+
+
+def free_nfc_udp_port(host: str = "127.0.0.1") -> int:
+    """A free UDP port that nfcpy's udp transport can use (see :func:`udp_port_problem`)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if udp_port_problem(f"udp:{host}:{port}") is None:
+            return port
+
+
 def open_frontend(path: str) -> Frontend:
     """Open nfcpy's frontend on ``path``; raise ``ReaderUnavailable`` saying why not."""
     import nfc
 
+    problem = udp_port_problem(path)
+    if problem is not None:
+        raise ReaderUnavailable(f"cannot open NFC reader on {path!r}: {problem}")
     clf = nfc.ContactlessFrontend()
     try:
         found = clf.open(path)

@@ -6,6 +6,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 
+from device.readers.nfc_reader import free_nfc_udp_port
 from simulators.demo.errors import DemoError
 
 LOCALHOST = "127.0.0.1"
@@ -19,10 +20,8 @@ def free_tcp_port(host: str = LOCALHOST) -> int:
 
 
 def free_udp_port(host: str = LOCALHOST) -> int:
-    """A UDP port nobody is bound to (for an ``udp:HOST:PORT`` NFC reader and its cards)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A UDP port nobody is bound to that nfcpy can use (an ``udp:HOST:PORT`` NFC reader)."""
+    return free_nfc_udp_port(host)
 
 
 def tcp_port_free(port: int, host: str = LOCALHOST) -> bool:

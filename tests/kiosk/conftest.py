@@ -28,6 +28,7 @@ from shared.model import QrKey
 from simulators.nfc import VirtualCard
 from tests.kiosk.seed import ANNA, BOB, STAFF_CARD, STUDENT, STUDENT2, Person, seed_ledger
 from tests.support.broker import Broker, start_broker
+from tests.support.readers import free_udp_port
 
 STAFF_PIN = "2468"
 STAFF_PIN_HASH = hash_pin(STAFF_PIN, iterations=10_000)
@@ -37,13 +38,6 @@ STAFF_PIN_HASH = hash_pin(STAFF_PIN, iterations=10_000)
 def free_tcp_port() -> int:
     """A TCP port nobody listens on right now."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_udp_port() -> int:
-    """A udp port nobody is bound to (for ``udp:127.0.0.1:PORT`` readers and their cards)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 

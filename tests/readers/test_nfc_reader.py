@@ -6,12 +6,20 @@ Every test runs the production ``NfcReader`` (nfcpy ``ContactlessFrontend`` on
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from device.readers.base import CardRead, HealthState, NdefRecord
-from device.readers.nfc_reader import FrontendFactory, NfcReader, NfcReaderConfig, open_frontend
+from device.readers.nfc_reader import (
+    FrontendFactory,
+    NfcReader,
+    NfcReaderConfig,
+    free_nfc_udp_port,
+    open_frontend,
+    udp_port_problem,
+)
 from simulators.nfc.card import VirtualCard, present_card
 from simulators.nfc.faults import UnpluggableReader
 from tests.support.readers import Collector
@@ -217,6 +225,30 @@ def test_real_usb_path_without_a_reader_is_unavailable_not_fatal(
     assert reader.wait_for_health(HealthState.UNAVAILABLE, 10)
     assert "usb:054c:06c1" in reader.health.detail
     assert reader.health.message("en") == "Card reader unavailable, use QR."
+
+
+def _named_udp_port() -> int | None:
+    """A port this machine's /etc/services names (nfcpy's udp transport trips on those)."""
+    for port in (60179, 5353, 123, 53):
+        if not socket.getnameinfo(("127.0.0.1", port), socket.NI_NUMERICHOST)[1].isdigit():
+            return port
+    return None
+
+
+def test_udp_port_with_a_service_name_is_refused_in_words(make_reader: MakeReader) -> None:
+    """CI once drew port 60179 ("fido"): nfcpy failed with "invalid literal for int()"."""
+    port = _named_udp_port()
+    if port is None:
+        pytest.skip("no /etc/services names on this machine")
+    assert udp_port_problem(f"udp:127.0.0.1:{port}") is not None
+    reader = make_reader(path=f"udp:127.0.0.1:{port}")
+    reader.start(lambda read: None)
+    assert reader.wait_for_health(HealthState.UNAVAILABLE, 10)
+    assert f"nfcpy cannot use udp port {port}" in reader.health.detail
+    assert "invalid literal" not in reader.health.detail
+    # what the simulators and tests pick is always usable
+    for _ in range(200):
+        assert udp_port_problem(f"udp:127.0.0.1:{free_nfc_udp_port()}") is None
 
 
 @pytest.mark.allow_logged_exceptions

@@ -13,18 +13,17 @@ finally:
 
 from __future__ import annotations
 
-import socket
 import threading
 from typing import Generic, TypeVar
+
+from device.readers.nfc_reader import free_nfc_udp_port
 
 T = TypeVar("T")
 
 
 def free_udp_port() -> int:
-    """A udp port nobody is bound to right now (for ``udp:127.0.0.1:PORT`` readers)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A udp port nobody is bound to right now that nfcpy can use (``udp:127.0.0.1:PORT``)."""
+    return free_nfc_udp_port()
 
 
 class Collector(Generic[T]):
