@@ -48,7 +48,7 @@ TAP_TIMEOUT_S = 12.0
 OFFLINE_S = 15.0
 """How long the offline kiosk stays cut off."""
 CATCH_UP_TIMEOUT_S = 60.0
-REVISIT_S = 90.0
+REVISIT_S = 70.0
 """A member comes back at the earliest this long after a visit (the double-tap window is 60 s)."""
 
 _ACTIONS = {
