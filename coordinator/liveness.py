@@ -84,37 +84,52 @@ def record_sync(conn: Connection, request: SyncRequest, received_ms: int) -> Non
 
 
 @dataclass(frozen=True)
-class CurrentVersions:
-    """What "current" means for every store at one instant: read once per request."""
+class Bundle:
+    """A published rule bundle without its content."""
 
-    bundles: tuple[tuple[int, tuple[str, ...]], ...]
-    """Published rule bundles as (version, store scope), newest first."""
-    deny: int
-    members: int
+    version: int
+    store_ids: tuple[str, ...]
+    published_ms: int
 
-    def for_store(self, store_id: str) -> dict[str, int]:
-        """Current rules, deny-list and members versions for kiosks of ``store_id``."""
-        rules = next(
-            (version for version, scope in self.bundles if not scope or store_id in scope), 0
-        )
-        return {"rules": rules, "deny": self.deny, "members": self.members}
+    def applies_to(self, store_id: str) -> bool:
+        """True when kiosks of ``store_id`` run this bundle (empty scope: every store)."""
+        return not self.store_ids or store_id in self.store_ids
 
 
-def current_versions(conn: Connection) -> CurrentVersions:
-    """The published bundles' versions and scopes and the deny/members counters (three
-    small queries, no bundle content parsed): what :func:`bundle_for_store` would pick."""
+def published_bundles(conn: Connection) -> tuple[Bundle, ...]:
+    """Published rule bundles, newest first (the last ``BUNDLE_SCAN``; no content parsed)."""
     rb = schema.rule_bundles
-    bundles = tuple(
-        (int(r.version), tuple(loads_list(r.store_scope)))
+    return tuple(
+        Bundle(int(r.version), tuple(loads_list(r.store_scope)), int(r.published_ms or 0))
         for r in conn.execute(
-            sa.select(rb.c.version, rb.c.store_scope)
+            sa.select(rb.c.version, rb.c.store_scope, rb.c.published_ms)
             .where(rb.c.status == "published")
             .order_by(rb.c.version.desc())
             .limit(BUNDLE_SCAN)
         )
     )
+
+
+@dataclass(frozen=True)
+class CurrentVersions:
+    """What "current" means for every store at one instant: read once per request."""
+
+    bundles: tuple[Bundle, ...]
+    """Published rule bundles, newest first."""
+    deny: int
+    members: int
+
+    def for_store(self, store_id: str) -> dict[str, int]:
+        """Current rules, deny-list and members versions for kiosks of ``store_id``."""
+        rules = next((b.version for b in self.bundles if b.applies_to(store_id)), 0)
+        return {"rules": rules, "deny": self.deny, "members": self.members}
+
+
+def current_versions(conn: Connection) -> CurrentVersions:
+    """The published bundles and the deny/members counters (three small queries, no bundle
+    content parsed): what :func:`bundle_for_store` would pick."""
     return CurrentVersions(
-        bundles=bundles,
+        bundles=published_bundles(conn),
         deny=read_counter(conn, "deny_version"),
         members=read_counter(conn, "members_version"),
     )

@@ -65,11 +65,13 @@ class ScopedRecord:
         return self.scope is None or store_id in self.scope
 
 
-def load_records(conn: Connection, member_ids: Iterable[str] | None) -> list[ScopedRecord]:
-    """Records of registered members (all when ``member_ids`` is None), sorted by id."""
+def member_query(ledger: Any) -> sa.Select[Any]:
+    """Members joined with their folded state, by id: member_id, display_name, full_name,
+    phone, status, lang, store_scope, tier, then ``ledger`` (the stored ledger JSON, or an
+    expression over it such as its length)."""
     m = schema.members
     ms = schema.member_states
-    query = (
+    return (
         sa.select(
             m.c.member_id,
             m.c.display_name,
@@ -78,12 +80,18 @@ def load_records(conn: Connection, member_ids: Iterable[str] | None) -> list[Sco
             m.c.status,
             m.c.lang,
             m.c.store_scope,
-            ms.c.ledger,
             ms.c.tier,
+            ledger.label("ledger"),
         )
         .select_from(m.outerjoin(ms, ms.c.member_id == m.c.member_id))
         .order_by(m.c.member_id)
     )
+
+
+def load_records(conn: Connection, member_ids: Iterable[str] | None) -> list[ScopedRecord]:
+    """Records of registered members (all when ``member_ids`` is None), sorted by id."""
+    m = schema.members
+    query = member_query(schema.member_states.c.ledger)
     wanted: list[str] | None = None
     if member_ids is not None:
         wanted = sorted(set(member_ids))

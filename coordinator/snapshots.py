@@ -38,7 +38,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from coordinator import schema
 from coordinator.db import Database, read_counter
 from coordinator.jsonrows import loads_list
-from coordinator.member_records import EMPTY_LEDGER_JSON, record_head
+from coordinator.member_records import EMPTY_LEDGER_JSON, member_query, record_head
 from coordinator.privacy import kiosk_display_name
 from shared.hlc import HLC
 from shared.protocol import (
@@ -99,26 +99,6 @@ class SnapshotStream:
             yield from payloads(conn, self.store_id, self.hlc)
 
 
-def _member_query(ledger: Any) -> sa.Select[Any]:
-    m = schema.members
-    ms = schema.member_states
-    return (
-        sa.select(
-            m.c.member_id,
-            m.c.display_name,
-            m.c.full_name,
-            m.c.phone,
-            m.c.status,
-            m.c.lang,
-            m.c.store_scope,
-            ms.c.tier,
-            ledger,
-        )
-        .select_from(m.outerjoin(ms, ms.c.member_id == m.c.member_id))
-        .order_by(m.c.member_id)
-    )
-
-
 def _cards(conn: Connection, first: str, last: str) -> dict[str, list[str]]:
     """Active card UIDs of the members with ids from ``first`` to ``last``, each member's
     in UID order (as :func:`coordinator.member_records.load_records` lists them)."""
@@ -151,7 +131,7 @@ def _head(row: Any, cards: dict[str, list[str]]) -> str:
 def plan(conn: Connection, store_id: str) -> list[ChunkRange]:
     """Chunk boundaries of the store's snapshot (at least one chunk, maybe empty)."""
     ms = schema.member_states
-    query = _member_query(octet_length(ms.c.ledger)).limit(PAGE)
+    query = member_query(octet_length(ms.c.ledger)).limit(PAGE)
     empty = len(EMPTY_LEDGER_JSON)
     chunks: list[ChunkRange] = []
     first = last = ""
@@ -204,7 +184,7 @@ def chunk_records(conn: Connection, store_id: str, chunk: ChunkRange) -> list[by
     records = [
         (_head(row, cards) + (row[8] or EMPTY_LEDGER_JSON) + "}").encode()
         for row in conn.execute(
-            _member_query(schema.member_states.c.ledger).where(
+            member_query(schema.member_states.c.ledger).where(
                 m.c.member_id >= chunk.first, m.c.member_id <= chunk.last
             )
         )
@@ -295,7 +275,7 @@ def composed_records(conn: Connection, member_ids: Iterable[str]) -> list[Compos
         ):
             cards[member_id].append(uid)
         for row in conn.execute(
-            _member_query(schema.member_states.c.ledger).where(m.c.member_id.in_(chunk))
+            member_query(schema.member_states.c.ledger).where(m.c.member_id.in_(chunk))
         ):
             scope = None if row[6] is None else frozenset(loads_list(row[6]))
             text = _head(row, cards) + (row[8] or EMPTY_LEDGER_JSON) + "}"

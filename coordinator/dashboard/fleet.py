@@ -28,24 +28,9 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.db import read_counter
-from coordinator.jsonrows import loads_list
-from coordinator.liveness import ALIVE_FACTOR
+from coordinator.liveness import ALIVE_FACTOR, Bundle, published_bundles
 
 VERSION_NAMES = ("rules", "deny", "members")
-_BUNDLE_SCAN = 500
-
-
-@dataclass(frozen=True)
-class Bundle:
-    """A published rule bundle without its content."""
-
-    version: int
-    store_ids: tuple[str, ...]
-    published_ms: int
-
-    def applies_to(self, store_id: str) -> bool:
-        """True when kiosks of ``store_id`` run this bundle (empty scope: every store)."""
-        return not self.store_ids or store_id in self.store_ids
 
 
 @dataclass
@@ -209,18 +194,8 @@ def load_context(
     conn: Connection, marks: Mapping[str, Sequence[tuple[int, int]]] | None = None
 ) -> FleetContext:
     """Published bundles and current counters (``marks`` as the monitor keeps them)."""
-    rb = schema.rule_bundles
-    bundles = [
-        Bundle(int(r.version), tuple(loads_list(r.store_scope)), int(r.published_ms or 0))
-        for r in conn.execute(
-            sa.select(rb.c.version, rb.c.store_scope, rb.c.published_ms)
-            .where(rb.c.status == "published")
-            .order_by(rb.c.version.desc())
-            .limit(_BUNDLE_SCAN)
-        )
-    ]
     return FleetContext(
-        bundles=bundles,
+        bundles=published_bundles(conn),
         deny_version=read_counter(conn, "deny_version"),
         members_version=read_counter(conn, "members_version"),
         marks=marks or {},
