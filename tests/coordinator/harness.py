@@ -15,6 +15,7 @@ from coordinator.service import Coordinator
 from shared.events import Event
 from shared.fold import fold_sorted
 from shared.model import MemberLedger
+from tests.support.api import ApiCalls
 from tests.support.broker import Broker
 from tests.support.mini_kiosk import MiniKiosk
 
@@ -30,8 +31,10 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0, step: float
         time.sleep(step)
 
 
-class Harness:
+class Harness(ApiCalls):
     """API calls, fleet setup and ledger inspection for one coordinator under test."""
+
+    expect_by_default = None  # call() asserts a status only when asked
 
     def __init__(self, client: TestClient, broker: Broker):
         self.client = client
@@ -43,31 +46,10 @@ class Harness:
 
     # -- HTTP -------------------------------------------------------------------------------
 
-    def login(self, username: str, password: str) -> dict[str, str]:
-        """Authorization headers for a user."""
-        r = self.client.post(
-            "/api/v1/auth/token", data={"username": username, "password": password}
-        )
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        headers: dict[str, str] | None = None,
-        expect: int | None = None,
-        **params: Any,
-    ) -> Any:
-        """One API call as admin (or ``headers``); asserts the status when ``expect`` is given."""
-        r = self.client.request(
-            method, path, json=json, headers=headers or self.admin, params=params or None
-        )
-        if expect is not None:
-            assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
-        return r.json()
+    @property
+    def api_client(self) -> Any:
+        """Requests of :class:`~tests.support.api.ApiCalls` go through this client."""
+        return self.client
 
     def add_store(self, store_id: str, name: str | None = None) -> None:
         """Register a store."""

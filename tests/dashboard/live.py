@@ -24,6 +24,7 @@ import uvicorn
 from coordinator.app import create_app
 from coordinator.service import Coordinator
 from coordinator.settings import CoordinatorSettings
+from tests.support.api import ApiCalls
 from tests.support.broker import Broker
 from tests.support.mini_kiosk import MiniKiosk
 
@@ -45,7 +46,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str =
 
 
 @dataclass
-class Live:
+class Live(ApiCalls):
     """A running coordinator: its URL, the object graph, and an admin API client."""
 
     url: str
@@ -57,29 +58,10 @@ class Live:
 
     # -- HTTP -------------------------------------------------------------------------------
 
-    def login(self, username: str, password: str) -> dict[str, str]:
-        """Bearer headers for a user (API clients; pages use the login form)."""
-        r = self.http.post("/api/v1/auth/token", data={"username": username, "password": password})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        headers: dict[str, str] | None = None,
-        expect: int | None = 200,
-        **params: Any,
-    ) -> Any:
-        """One API call (as admin unless ``headers``); asserts the status when ``expect``."""
-        r = self.http.request(
-            method, path, json=json, headers=headers or self.admin, params=params or None
-        )
-        if expect is not None:
-            assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
-        return r.json()
+    @property
+    def api_client(self) -> Any:
+        """Requests of :class:`~tests.support.api.ApiCalls` go through this client."""
+        return self.http
 
     def add_store(self, store_id: str, name: str, timezone: str = "Asia/Shanghai") -> None:
         """Register a store."""

@@ -38,6 +38,7 @@ from device.ledger import KioskLedger
 from device.link import KioskLink, LinkSettings
 from device.ports import SystemClock
 from tests.link.ledgers import RecordingLedger
+from tests.support.api import ApiCalls
 from tests.support.broker import Broker, free_port
 
 COORDINATOR_USER = "coordinator"
@@ -131,7 +132,7 @@ def coordinator_settings(tmp_path: Path, broker: Broker, **overrides: Any) -> Co
 
 
 @dataclass
-class Live:
+class Live(ApiCalls):
     """A coordinator served by uvicorn on a free port, and an admin API client."""
 
     url: str
@@ -143,29 +144,10 @@ class Live:
     links: list[KioskLink] = field(default_factory=list)
     ledgers: list[RecordingLedger] = field(default_factory=list)
 
-    def login(self, username: str, password: str) -> dict[str, str]:
-        """Bearer headers for a user."""
-        r = self.http.post("/api/v1/auth/token", data={"username": username, "password": password})
-        assert r.status_code == 200, r.text
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        headers: dict[str, str] | None = None,
-        expect: int | None = 200,
-        **params: Any,
-    ) -> Any:
-        """One API call (as admin unless ``headers``); asserts the status when ``expect``."""
-        r = self.http.request(
-            method, path, json=json, headers=headers or self.admin, params=params or None
-        )
-        if expect is not None:
-            assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
-        return r.json()
+    @property
+    def api_client(self) -> Any:
+        """Requests of :class:`~tests.support.api.ApiCalls` go through this client."""
+        return self.http
 
     def add_store(self, store_id: str) -> None:
         """Register a store."""
