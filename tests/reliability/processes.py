@@ -52,11 +52,32 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+class LoggedProcess:
+    """A process under test writing to ``log_path``: what its log says."""
+
+    log_path: Path
+    tail_chars = 3000
+
+    def tracebacks(self) -> list[str]:
+        """Logged exceptions (a handler let one escape): there must be none."""
+        with contextlib.suppress(OSError):
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+            return [part[:1500] for part in text.split("Traceback")[1:]]
+        return []
+
+    def log_tail(self, chars: int | None = None) -> str:
+        """The end of the process's log."""
+        with contextlib.suppress(OSError):
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+            return text[-(chars or self.tail_chars) :]
+        return ""
+
+
 class HostDied(RuntimeError):
     """The kiosk host is gone (killed on purpose, or crashed: see its log)."""
 
 
-class KioskHost:
+class KioskHost(LoggedProcess):
     """A ``tests.reliability.kiosk_host`` process and everything it ever answered.
 
     ``acknowledged`` collects every tap answer across restarts: the taps members saw.
@@ -212,26 +233,15 @@ class KioskHost:
                 with contextlib.suppress(OSError, BrokenPipeError, ValueError):
                     stream.close()
 
-    def tracebacks(self) -> list[str]:
-        """Logged exceptions (a handler let one escape): there must be none."""
-        with contextlib.suppress(OSError):
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-            return [part[:1500] for part in text.split("Traceback")[1:]]
-        return []
 
-    def log_tail(self, chars: int = 3000) -> str:
-        """The end of the host's log."""
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
-        return ""
-
-
-class CoordinatorProc:
+class CoordinatorProc(LoggedProcess):
     """The coordinator as a real process: ``tapfleet coordinator`` itself, or with
     ``simulated_time`` its twin ``tests.reliability.coordinator_host`` whose clock the test
     moves with :meth:`advance` (it survives a SIGKILL: a restart starts where the world's
     time is).
     """
+
+    tail_chars = 4000
 
     def __init__(
         self, folder: Path, broker: Broker, *, simulated_time: bool = False, **settings: Any
@@ -349,19 +359,6 @@ class CoordinatorProc:
         if self._api is not None:
             self._api.close()
             self._api = None
-
-    def tracebacks(self) -> list[str]:
-        """Logged exceptions (a handler let one escape): there must be none."""
-        with contextlib.suppress(OSError):
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-            return [part[:1500] for part in text.split("Traceback")[1:]]
-        return []
-
-    def log_tail(self, chars: int = 4000) -> str:
-        """The end of the coordinator's log."""
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
-        return ""
 
     # -- HTTP API -----------------------------------------------------------------------
 
