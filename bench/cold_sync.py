@@ -41,8 +41,8 @@ MB = 1024 * 1024
 
 def snapshot_payloads(db_path: object, now_ms: int) -> list[bytes]:
     """The snapshot messages the coordinator sends a new kiosk of the store, encoded."""
-    from coordinator import snapshots
     from coordinator.db import Database
+    from coordinator.downstream import snapshots
     from shared.hlc import HLC
 
     db = Database(f"sqlite:///{db_path}")

@@ -35,11 +35,11 @@ def run(events: int, members: int, keep: bool) -> Result:
 
     from coordinator import schema
     from coordinator.db import Database
-    from coordinator.jsonrows import ledger_from_row
-    from coordinator.member_fold import member_events
-    from coordinator.service import Coordinator
+    from coordinator.ledger.jsonrows import ledger_from_row
+    from coordinator.ledger.member_fold import member_events
+    from coordinator.ledger.sequencer import KioskInfo
+    from coordinator.runtime import Coordinator
     from coordinator.settings import CoordinatorSettings
-    from coordinator.streams import KioskInfo
     from shared.events import CheckIn, CredentialKind, CredentialRef, Event
     from shared.fold import fold
     from shared.model import MemberLedger

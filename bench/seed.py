@@ -131,7 +131,7 @@ def seed_coordinator(
     """
     from coordinator import schema
     from coordinator.db import Database
-    from coordinator.service import Coordinator
+    from coordinator.runtime import Coordinator
     from coordinator.settings import CoordinatorSettings
 
     url = f"sqlite:///{db_path}"

@@ -1,7 +1,7 @@
 """The Tapfleet coordinator: one authoritative ledger for every kiosk of every store.
 
 Wiring happens in one place: ``coordinator.app.create_app(settings)`` builds a
-:class:`coordinator.service.Coordinator` and the FastAPI app; the app's lifespan migrates
+:class:`coordinator.runtime.Coordinator` and the FastAPI app; the app's lifespan migrates
 the database, bootstraps it and starts the MQTT link and worker threads. Nothing here
 connects, reads the environment or opens a database at import time.
 

@@ -1,7 +1,7 @@
 """``create_app(settings, ...)``: the one place that wires the coordinator and its HTTP API.
 
 Nothing connects or opens a database when this module is imported; the app's lifespan
-starts the :class:`~coordinator.service.Coordinator` (migrations, MQTT, workers) and stops
+starts the :class:`~coordinator.runtime.Coordinator` (migrations, MQTT, workers) and stops
 it on shutdown.
 """
 
@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from coordinator.clock import Clock
 from coordinator.db import Database
 from coordinator.errors import ApiError
-from coordinator.service import Coordinator
+from coordinator.runtime import Coordinator
 from coordinator.settings import CoordinatorSettings
 
 log = logging.getLogger(__name__)

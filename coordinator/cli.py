@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _broker_config(args: argparse.Namespace) -> int:
-    from coordinator.broker_config import (
+    from coordinator.mqtt.broker_config import (
         COORDINATOR_USERS,
         BrokerAuth,
         BrokerTls,

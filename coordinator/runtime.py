@@ -13,23 +13,25 @@ from collections.abc import Callable, Iterator
 
 import sqlalchemy as sa
 
-from coordinator import auth, qr_keys, rule_bundles, schema
-from coordinator.broker_sync import BrokerSync
+from coordinator import schema
 from coordinator.clock import Clock, HlcSource, SystemClock
 from coordinator.db import COUNTERS, Database
-from coordinator.housekeeping import run_once
-from coordinator.hq_events import HqRecorder
-from coordinator.ingest import Ingest
-from coordinator.key_sealing import KeySealer
-from coordinator.login_limit import FailureLimiter
-from coordinator.member_fold import FoldCheckpoints
+from coordinator.downstream import rule_bundles
+from coordinator.downstream.push_loop import MemberPusher
+from coordinator.downstream.rule_bundles import ChainRules
+from coordinator.downstream.snapshots import EncodedUpdate, SnapshotStream
+from coordinator.ledger.housekeeping import run_once
+from coordinator.ledger.hq_events import HqRecorder
+from coordinator.ledger.ingest import Ingest
+from coordinator.ledger.member_fold import FoldCheckpoints
+from coordinator.ledger.sequencer import EventIngest
 from coordinator.metrics import Metrics
-from coordinator.mqtt_link import MqttLink
-from coordinator.pusher import MemberPusher
-from coordinator.rule_bundles import ChainRules
+from coordinator.mqtt.broker_sync import BrokerSync
+from coordinator.mqtt.link import MqttLink
+from coordinator.security import auth, qr_keys
+from coordinator.security.key_sealing import KeySealer
+from coordinator.security.login_limit import FailureLimiter
 from coordinator.settings import CoordinatorSettings
-from coordinator.snapshots import EncodedUpdate, SnapshotStream
-from coordinator.streams import EventIngest
 from shared import topics
 from shared.model import RuleBundle
 from shared.protocol import Message, encode

@@ -237,7 +237,7 @@ qr_keys = sa.Table(
     metadata,
     sa.Column("key_id", sa.String(16), primary_key=True),
     sa.Column("private_key", sa.String(200), nullable=False),
-    # Sealed (AES-256-GCM, see coordinator.key_sealing); never the raw key.
+    # Sealed (AES-256-GCM, see coordinator.security.key_sealing); never the raw key.
     sa.Column("public_key", sa.String(64), nullable=False),
     sa.Column("not_before_ms", sa.BigInteger, nullable=False),
     sa.Column("not_after_ms", sa.BigInteger, nullable=True),

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from coordinator.dashboard.settings import DashboardSettings
+from coordinator.fleet.settings import DashboardSettings
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
 DEV_ADMIN_PASSWORD = "admin"

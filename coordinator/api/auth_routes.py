@@ -11,9 +11,9 @@ from pydantic import Field
 
 from coordinator import schema
 from coordinator.api.deps import Body, CoordinatorDep, PrincipalDep, audit, store_exists
-from coordinator.auth import Role, authenticate, hash_password, issue_token
 from coordinator.errors import ApiError, conflict, invalid
-from coordinator.login_limit import client_address
+from coordinator.security.auth import Role, authenticate, hash_password, issue_token
+from coordinator.security.login_limit import client_address
 from shared.model import Id
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])

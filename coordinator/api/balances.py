@@ -10,8 +10,8 @@ from fastapi import APIRouter, Path, Query
 
 from coordinator import schema
 from coordinator.api.deps import CoordinatorDep, PrincipalDep, check_member_access, member_row
-from coordinator.jsonrows import ledger_from_row
-from coordinator.member_fold import member_events
+from coordinator.ledger.jsonrows import ledger_from_row
+from coordinator.ledger.member_fold import member_events
 from shared.events import Event
 from shared.fold import apply
 from shared.model import Id, MemberLedger

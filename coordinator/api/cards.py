@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import sqlalchemy as sa
 from fastapi import APIRouter, Path
 
-from coordinator import deny_list, schema
+from coordinator import schema
 from coordinator.api.deps import (
     Body,
     CoordinatorDep,
@@ -17,8 +17,9 @@ from coordinator.api.deps import (
     member_row,
 )
 from coordinator.errors import conflict, not_found
-from coordinator.member_fold import mark_changed
-from coordinator.service import Coordinator
+from coordinator.ledger import deny_list
+from coordinator.ledger.member_fold import mark_changed
+from coordinator.runtime import Coordinator
 from shared import topics
 from shared.model import DenyEntry, Uid
 from shared.protocol import DenyListUpdate

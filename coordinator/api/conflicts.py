@@ -11,10 +11,10 @@ from pydantic import Field
 
 from coordinator import schema
 from coordinator.api.deps import Body, CoordinatorDep, PrincipalDep, audit
-from coordinator.auth import Principal
 from coordinator.errors import not_found
-from coordinator.jsonrows import json_list_contains, loads_list
-from coordinator.resolution import Decision, resolve
+from coordinator.ledger.jsonrows import json_list_contains, loads_list
+from coordinator.ledger.resolution import Decision, resolve
+from coordinator.security.auth import Principal
 from shared.model import Id
 
 router = APIRouter(prefix="/api/v1/conflicts", tags=["conflicts"])

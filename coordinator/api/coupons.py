@@ -20,10 +20,10 @@ from coordinator.api.deps import (
     member_row,
     store_exists,
 )
-from coordinator.auth import Principal
 from coordinator.errors import conflict, invalid
-from coordinator.hq_events import HqFact
-from coordinator.jsonrows import dumps
+from coordinator.ledger.hq_events import HqFact
+from coordinator.ledger.jsonrows import dumps
+from coordinator.security.auth import Principal
 from shared.events import CouponIssue
 from shared.model import Count, CouponKind, CouponState, Id, Ms
 

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.auth import Principal, principal_from_token
 from coordinator.errors import ApiError, not_found
-from coordinator.service import Coordinator
+from coordinator.runtime import Coordinator
+from coordinator.security.auth import Principal, principal_from_token
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -28,7 +28,7 @@ def get_coordinator(request: Request) -> Coordinator:
 def get_principal(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Principal:
     """The authenticated caller: a bearer token, else the dashboard's session cookie."""
     if not token:
-        from coordinator.dashboard.session import principal_from_session
+        from coordinator.security.page_sessions import principal_from_session
 
         principal = principal_from_session(request)
         if principal is not None:

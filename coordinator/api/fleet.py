@@ -26,13 +26,14 @@ from coordinator.api import conflicts as conflicts_api
 from coordinator.api import coupons as coupons_api
 from coordinator.api import rules as rules_api
 from coordinator.api.deps import Body, CoordinatorDep, PrincipalDep
-from coordinator.auth import Principal
-from coordinator.dashboard import Dashboard, conflict_story, rollouts, timeline
-from coordinator.dashboard.monitor import for_principal
+from coordinator.dashboard import Dashboard, conflict_story
 from coordinator.errors import invalid, not_found
-from coordinator.explain import Place
-from coordinator.jsonrows import ledger_from_row
-from coordinator.member_fold import member_events
+from coordinator.fleet import rollouts, timeline
+from coordinator.fleet.monitor import for_principal
+from coordinator.ledger.explain import Place
+from coordinator.ledger.jsonrows import ledger_from_row
+from coordinator.ledger.member_fold import member_events
+from coordinator.security.auth import Principal
 from shared.model import ClassSession, CouponKind, Id, Reward, Rules
 
 router = APIRouter(prefix="/api/v1/fleet", tags=["fleet"])

@@ -9,7 +9,7 @@ Two ways for a kiosk to get its broker credentials:
   ``tapfleet kiosk enroll``).
 
 Either way, and on revocation, the broker's users and ACL follow at once when the
-coordinator manages the broker files (``broker_dir``; :mod:`coordinator.broker_sync`).
+coordinator manages the broker files (``broker_dir``; :mod:`coordinator.mqtt.broker_sync`).
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field
 from sqlalchemy.engine import Connection
 
-from coordinator import enrollment, schema
+from coordinator import schema
 from coordinator.api.deps import Body, CoordinatorDep, PrincipalDep, audit, store_exists
-from coordinator.broker_config import mosquitto_password_hash
 from coordinator.errors import ApiError, conflict, invalid, not_found
-from coordinator.liveness import kiosk_health, kiosks_health_json
-from coordinator.login_limit import client_address
-from coordinator.service import Coordinator
+from coordinator.fleet.liveness import kiosk_health, kiosks_health_json
+from coordinator.mqtt.broker_config import mosquitto_password_hash
+from coordinator.runtime import Coordinator
+from coordinator.security import enrollment
+from coordinator.security.login_limit import client_address
 from shared import topics
 from shared.model import Id
 from shared.topics import Channel

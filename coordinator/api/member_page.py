@@ -14,12 +14,13 @@ import segno
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 
-from coordinator import qr_keys, rule_bundles
 from coordinator.api.deps import CoordinatorDep, PrincipalDep, check_member_access, member_row
-from coordinator.auth import member_from_page_token, member_page_token
+from coordinator.downstream import rule_bundles
 from coordinator.errors import ApiError
-from coordinator.key_sealing import KeySealingError
-from coordinator.service import Coordinator
+from coordinator.runtime import Coordinator
+from coordinator.security import qr_keys
+from coordinator.security.auth import member_from_page_token, member_page_token
+from coordinator.security.key_sealing import KeySealingError
 from shared.model import Id
 
 router = APIRouter(tags=["member page"])

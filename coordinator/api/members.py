@@ -20,8 +20,8 @@ from coordinator.api.deps import (
     store_exists,
 )
 from coordinator.errors import conflict
-from coordinator.jsonrows import ledger_from_row, loads_list, scope_json
-from coordinator.member_fold import ensure_member_states, mark_changed
+from coordinator.ledger.jsonrows import ledger_from_row, loads_list, scope_json
+from coordinator.ledger.member_fold import ensure_member_states, mark_changed
 from shared.model import Id
 
 router = APIRouter(prefix="/api/v1/members", tags=["members"])

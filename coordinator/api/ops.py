@@ -7,9 +7,10 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
-from coordinator import rejects, schema
+from coordinator import schema
 from coordinator.api.deps import CoordinatorDep, PrincipalDep
 from coordinator.db import read_counter
+from coordinator.ledger import refused_messages as rejects
 from shared.model import Id
 
 router = APIRouter(prefix="/api/v1/ops", tags=["ops"])

@@ -16,11 +16,11 @@ from coordinator.api.deps import (
     check_member_access,
     member_row,
 )
-from coordinator.auth import Principal
 from coordinator.errors import conflict, invalid, not_found
-from coordinator.hq_events import HqFact
-from coordinator.jsonrows import ledger_from_row
-from coordinator.member_fold import ensure_member_states, lock_member_states
+from coordinator.ledger.hq_events import HqFact
+from coordinator.ledger.jsonrows import ledger_from_row
+from coordinator.ledger.member_fold import ensure_member_states, lock_member_states
+from coordinator.security.auth import Principal
 from shared.events import PassIssue, PassUpdate
 from shared.model import Count, Id, Ms, PassKind, PassState
 

@@ -20,7 +20,7 @@ from coordinator.api.deps import (
     check_member_access,
     member_row,
 )
-from coordinator.hq_events import HqFact
+from coordinator.ledger.hq_events import HqFact
 from shared.events import Adjustment
 from shared.fold import DEFAULT_POINTS_EXPIRY_MS
 from shared.model import Id

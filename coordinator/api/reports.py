@@ -15,9 +15,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from coordinator.api.deps import PrincipalDep
-from coordinator.auth import Principal
 from coordinator.errors import invalid, not_found
 from coordinator.reports.service import TABLE_NAMES, Report
+from coordinator.security.auth import Principal
 from shared.model import Id
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])

@@ -8,11 +8,13 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
 from pydantic import Field
 
-from coordinator import qr_keys, rule_bundles, schema
+from coordinator import schema
 from coordinator.api.deps import Body, CoordinatorDep, PrincipalDep, audit, store_exists
+from coordinator.downstream import rule_bundles
 from coordinator.errors import conflict, invalid, not_found
-from coordinator.jsonrows import json_list_contains, loads_list
-from coordinator.service import Coordinator
+from coordinator.ledger.jsonrows import json_list_contains, loads_list
+from coordinator.runtime import Coordinator
+from coordinator.security import qr_keys
 from shared import topics
 from shared.model import ClassSession, Id, Reward, RuleBundle, Rules
 from shared.protocol import RuleBundleMessage

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from coordinator.service import Coordinator
+    from coordinator.runtime import Coordinator
 
 
 class Dashboard:
     """The fleet monitor, its snapshot hub and the report builder of one coordinator."""
 
     def __init__(self, coord: Coordinator):
-        from coordinator.dashboard.hub import SnapshotHub
-        from coordinator.dashboard.monitor import FleetMonitor
+        from coordinator.fleet.hub import SnapshotHub
+        from coordinator.fleet.monitor import FleetMonitor
         from coordinator.reports.service import Reports
 
         self.coord = coord
@@ -45,7 +45,7 @@ class Dashboard:
 
     def kiosk_view(self, kiosk_id: str) -> dict[str, Any] | None:
         """One kiosk's facts read now (not from the last snapshot), or None if unknown."""
-        from coordinator.dashboard import fleet
+        from coordinator.fleet import fleet_view as fleet
 
         now = self.coord.clock.wall_ms()
         with self.coord.db.read() as conn:
@@ -71,7 +71,7 @@ def install(app: FastAPI, coord: Coordinator) -> Dashboard | None:
     from coordinator.api import fleet as fleet_api
     from coordinator.api import reports as reports_api
     from coordinator.dashboard import pages
-    from coordinator.dashboard.prom import FleetCollector
+    from coordinator.fleet.prom import FleetCollector
 
     dashboard = Dashboard(coord)
     app.state.dashboard = dashboard

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from coordinator.explain import Place
+from coordinator.ledger.explain import Place
 from coordinator.reports.period import local
 from shared.events import (
     Adjustment,

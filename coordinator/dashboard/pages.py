@@ -5,7 +5,7 @@ parts (the fleet, a kiosk, rollouts) are filled by the page scripts from the JSO
 Every asset is served from here: no CDN, no web font, no third-party script. A strict
 Content-Security-Policy (``'self'`` only) makes the browser refuse anything else.
 
-Auth: pages need the session cookie (see :mod:`coordinator.dashboard.session`); without
+Auth: pages need the session cookie (see :mod:`coordinator.security.page_sessions`); without
 one they redirect to the login form. Role checks are the API's own: pages call the same
 functions as the JSON routes, and hide what the role may not do.
 """
@@ -28,12 +28,13 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from coordinator.api import conflicts as conflicts_api
 from coordinator.api import fleet as fleet_api
 from coordinator.api import reports as reports_api
-from coordinator.auth import Principal, Role, authenticate
-from coordinator.dashboard import fleet, session
 from coordinator.dashboard.i18n import client_words, normalize, t
 from coordinator.errors import ApiError
-from coordinator.login_limit import client_address
+from coordinator.fleet import fleet_view as fleet
 from coordinator.reports.service import PAGE_ROWS
+from coordinator.security import page_sessions as session
+from coordinator.security.auth import Principal, Role, authenticate
+from coordinator.security.login_limit import client_address
 from shared.model import Id
 
 HERE = Path(__file__).resolve().parent
@@ -360,7 +361,7 @@ def _when_fn(request: Request) -> Any:
 @router.get("/rollouts", response_class=HTMLResponse)
 def rollouts_page(request: Request, current: SessionDep) -> Response:
     """Publish a rule bundle or a coupon campaign, and watch which kiosks applied it."""
-    from coordinator import rule_bundles
+    from coordinator.downstream import rule_bundles
 
     principal = current.principal
     with _coord(request).db.read() as conn:

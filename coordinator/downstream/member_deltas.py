@@ -19,9 +19,10 @@ from collections import defaultdict
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from coordinator import schema, snapshots
+from coordinator import schema
 from coordinator.db import lock_counter
-from coordinator.snapshots import PAYLOAD_BUDGET, EncodedUpdate, composed_records, delta
+from coordinator.downstream import snapshots
+from coordinator.downstream.snapshots import PAYLOAD_BUDGET, EncodedUpdate, composed_records, delta
 from shared.hlc import HLC
 from shared.protocol import MAX_SNAPSHOT_CHUNK_MEMBERS, MemberUpdate, decode_as
 
@@ -51,7 +52,7 @@ def collect_push(conn: Connection, hlc: HLC) -> list[EncodedUpdate]:
     """Stamp the changed members with the next version; the deltas to send after commit.
 
     Runs in a write transaction. Returns [] when nothing changed. The records are composed
-    from the stored ledger JSON (:mod:`coordinator.snapshots`): a push during a backlog
+    from the stored ledger JSON (:mod:`coordinator.downstream.snapshots`): a push during a backlog
     drain carries hundreds of members, and parsing every ledger only to write it out again
     was most of its time, inside the write lock ingest waits for.
     """
@@ -105,7 +106,7 @@ def catch_up_plan(
     hlc: HLC,
 ) -> list[EncodedUpdate] | None:
     """What a kiosk at ``kiosk_version`` needs: [] (current), one delta, or None for a full
-    snapshot (send :class:`coordinator.snapshots.SnapshotStream` after the commit).
+    snapshot (send :class:`coordinator.downstream.snapshots.SnapshotStream` after the commit).
 
     Runs in a write transaction (it locks the members version while it reads).
     """
@@ -171,6 +172,6 @@ def catch_up(
 def snapshot(conn: Connection, store_id: str, hlc: HLC) -> list[MemberUpdate]:
     """Every member visible in the store as ``full`` chunks, decoded (small stores, tests).
 
-    Senders stream the same bytes chunk by chunk with :mod:`coordinator.snapshots`.
+    Senders stream the same bytes chunk by chunk with :mod:`coordinator.downstream.snapshots`.
     """
     return [decode_as(p, MemberUpdate) for p in snapshots.payloads(conn, store_id, hlc)]

@@ -1,6 +1,6 @@
 """Member records as kiosks cache them, built from the registry and the folded ledger.
 
-Only what a kiosk needs leaves here: id, masked name (:mod:`coordinator.privacy`), tier,
+Only what a kiosk needs leaves here: id, masked name (:mod:`coordinator.security.privacy`), tier,
 status, card UIDs, language and the folded ledger — never the full name or phone number.
 """
 
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.jsonrows import ledger_from_row, loads_list
-from coordinator.privacy import kiosk_display_name
+from coordinator.ledger.jsonrows import ledger_from_row, loads_list
+from coordinator.security.privacy import kiosk_display_name
 from shared.model import MemberLedger, MemberRecord, MemberStatus
 
 EMPTY_LEDGER_JSON = MemberLedger().model_dump_json()
@@ -38,7 +38,7 @@ def record_head(
 
     Byte for byte what ``MemberRecord(...).model_dump_json()`` writes (the tests compare
     them), composed without parsing the stored ledger: ``member_states.ledger`` holds
-    exactly ``MemberLedger.model_dump_json()`` (written by :mod:`coordinator.member_fold`),
+    exactly ``MemberLedger.model_dump_json()`` (written by :mod:`coordinator.ledger.member_fold`),
     and parsing it back only to write it out again was most of the cost of a snapshot.
     The values come from columns the API validated on the way in, and kiosks validate the
     whole record when they decode it. Fields in the model's order, ``ledger`` last.

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 
 from coordinator.clock import HlcSource
 from coordinator.db import Database
-from coordinator.member_push import collect_push
+from coordinator.downstream.member_deltas import collect_push
+from coordinator.downstream.snapshots import EncodedUpdate
 from coordinator.metrics import Metrics
-from coordinator.snapshots import EncodedUpdate
 from shared import topics
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.db import next_counter
-from coordinator.jsonrows import dumps, loads_list
-from coordinator.qr_keys import published_keys
+from coordinator.ledger.jsonrows import dumps, loads_list
+from coordinator.security.qr_keys import published_keys
 from shared.model import RuleBundle, Rules
 
 _SCAN = 500

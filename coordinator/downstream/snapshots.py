@@ -14,7 +14,7 @@ passes over one consistent read of the ledger (:meth:`Database.snapshot`):
    a list of the full records would be cut (at most 2,000 members, at most
    ``PAYLOAD_BUDGET`` bytes of records);
 2. :func:`payloads` composes each chunk's records from the stored JSON
-   (:func:`coordinator.member_records.record_json`, no ledger parsed) and yields the
+   (:func:`coordinator.downstream.member_records.record_json`, no ledger parsed) and yields the
    encoded :class:`MemberUpdate`, byte for byte what ``encode`` of the same message
    built from models would give.
 
@@ -37,9 +37,9 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from coordinator import schema
 from coordinator.db import Database, read_counter
-from coordinator.jsonrows import loads_list
-from coordinator.member_records import EMPTY_LEDGER_JSON, member_query, record_head
-from coordinator.privacy import kiosk_display_name
+from coordinator.downstream.member_records import EMPTY_LEDGER_JSON, member_query, record_head
+from coordinator.ledger.jsonrows import loads_list
+from coordinator.security.privacy import kiosk_display_name
 from shared.hlc import HLC
 from shared.protocol import (
     MAX_PAYLOAD_BYTES,
@@ -101,7 +101,7 @@ class SnapshotStream:
 
 def _cards(conn: Connection, first: str, last: str) -> dict[str, list[str]]:
     """Active card UIDs of the members with ids from ``first`` to ``last``, each member's
-    in UID order (as :func:`coordinator.member_records.load_records` lists them)."""
+    in UID order (as :func:`coordinator.downstream.member_records.load_records` lists them)."""
     c = schema.cards
     found: dict[str, list[str]] = defaultdict(list)
     for member_id, uid in conn.execute(
@@ -260,7 +260,7 @@ class ComposedRecord:
 
 def composed_records(conn: Connection, member_ids: Iterable[str]) -> list[ComposedRecord]:
     """Records of these registered members, composed from the stored JSON, sorted by id
-    (what :func:`coordinator.member_records.load_records` builds, without parsing)."""
+    (what :func:`coordinator.downstream.member_records.load_records` builds, without parsing)."""
     wanted = sorted(set(member_ids))
     m = schema.members
     c = schema.cards

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from coordinator.dashboard.settings import DashboardSettings
+from coordinator.fleet.settings import DashboardSettings
 
 NOT_A_PROBLEM = frozenset({"ok", "disabled"})
 

@@ -1,8 +1,8 @@
 """What the fleet monitor remembers per kiosk, and the timeline changes between two looks.
 
-Pure functions over a kiosk's fleet view (:func:`coordinator.dashboard.fleet.kiosk_view`).
+Pure functions over a kiosk's fleet view (:func:`coordinator.fleet.fleet_view.kiosk_view`).
 The connection state is not here: the ingest records its changes itself, the moment the
-retained status arrives (see :func:`coordinator.dashboard.timeline.record_connection`).
+retained status arrives (see :func:`coordinator.fleet.timeline.record_connection`).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from coordinator.dashboard.alerts import NOT_A_PROBLEM
-from coordinator.dashboard.timeline import Change
+from coordinator.fleet.alerts import NOT_A_PROBLEM
+from coordinator.fleet.timeline import Change
 
 
 def remembered(

@@ -1,6 +1,6 @@
 """The fleet as ops see it: every kiosk's facts, read for the whole fleet at once.
 
-The four liveness facts mean exactly what :mod:`coordinator.liveness` says (one kiosk at a
+The four liveness facts mean exactly what :mod:`coordinator.fleet.liveness` says (one kiosk at a
 time, for the API); this module computes them for every kiosk from a few queries, adds the
 evidence a person needs (outbox, versions vs. current, readers, clock, software) and the
 times things started (down since, behind since), and keeps them separate:
@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.db import read_counter
-from coordinator.liveness import ALIVE_FACTOR, Bundle, published_bundles
+from coordinator.fleet.liveness import ALIVE_FACTOR, Bundle, published_bundles
 
 VERSION_NAMES = ("rules", "deny", "members")
 

@@ -19,18 +19,19 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.db import read_counter
-from coordinator.jsonrows import loads_list
+from coordinator.ledger.jsonrows import loads_list
 from shared.protocol import Heartbeat, Status, SyncRequest
 
 ALIVE_FACTOR = 1.5
 BUNDLE_SCAN = 500
-"""Published bundles looked at for a store's current one (as :mod:`coordinator.rule_bundles`)."""
+"""Published bundles looked at for a store's current one (as
+:mod:`coordinator.downstream.rule_bundles`)."""
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def record_status(conn: Connection, status: Status, received_ms: int) -> None:
     """Store the kiosk's retained status (birth or last will); a change goes on its timeline."""
-    from coordinator.dashboard.timeline import record_connection
+    from coordinator.fleet.timeline import record_connection
 
     kh = schema.kiosk_health
     previous = conn.execute(

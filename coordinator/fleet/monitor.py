@@ -1,9 +1,9 @@
 """The fleet monitor: one loop that watches every kiosk for the dashboard and /metrics.
 
-Each tick it reads every kiosk's facts (:mod:`coordinator.dashboard.fleet`), writes what
+Each tick it reads every kiosk's facts (:mod:`coordinator.fleet.fleet_view`), writes what
 changed to the kiosk's timeline, moves the alerts through their hysteresis
-(:mod:`coordinator.dashboard.alerts`) and publishes the resulting snapshot to the live
-pages (:class:`~coordinator.dashboard.hub.SnapshotHub`).
+(:mod:`coordinator.fleet.alerts`) and publishes the resulting snapshot to the live
+pages (:class:`~coordinator.fleet.hub.SnapshotHub`).
 
 Several coordinator replicas may run it at once: every write is a compare-and-set on a
 ``change_no`` (or an insert guarded by a primary key), so a change is written by exactly
@@ -25,19 +25,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.dashboard import fleet, rejections, timeline
-from coordinator.dashboard.alerts import AlertKind, AlertState, RejectionStats, conditions, step
-from coordinator.dashboard.facts import changes, remembered
-from coordinator.dashboard.hub import SnapshotHub
-from coordinator.dashboard.settings import DashboardSettings
-from coordinator.dashboard.tables import (
+from coordinator.db import Database
+from coordinator.fleet import fleet_view as fleet
+from coordinator.fleet import refusal_rate as rejections
+from coordinator.fleet import timeline
+from coordinator.fleet.alerts import AlertKind, AlertState, RejectionStats, conditions, step
+from coordinator.fleet.facts import changes, remembered
+from coordinator.fleet.hub import SnapshotHub
+from coordinator.fleet.settings import DashboardSettings
+from coordinator.fleet.tables import (
     fleet_alerts,
     kiosk_facts,
     rollout_targets,
     version_marks,
 )
-from coordinator.dashboard.timeline import Change
-from coordinator.db import Database
+from coordinator.fleet.timeline import Change
 from coordinator.reports.sqljson import json_str
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from coordinator.dashboard.alerts import AlertKind
+from coordinator.fleet.alerts import AlertKind
 
 PREFIX = "tapfleet_"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from coordinator.dashboard.alerts import RejectionStats
+from coordinator.fleet.alerts import RejectionStats
 from coordinator.schema import events
 
 TAP_KINDS = ("checkin", "class_signin", "points_redeem", "coupon_redeem", "rejected")

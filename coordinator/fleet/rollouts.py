@@ -4,7 +4,7 @@ Kiosks report the versions they applied in every heartbeat. A rule bundle is app
 kiosk in its scope once the kiosk reports that rules version (or a newer one); a coupon
 campaign reaches kiosks inside member pushes, so it is applied once the kiosk reports the
 members version that carried the campaign's last member (see
-:func:`coordinator.dashboard.monitor.resolve_campaign_targets`; "waiting to be pushed"
+:func:`coordinator.fleet.monitor.resolve_campaign_targets`; "waiting to be pushed"
 until that version is known).
 """
 
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.dashboard.tables import rollout_targets
-from coordinator.jsonrows import loads_list
+from coordinator.fleet.tables import rollout_targets
+from coordinator.ledger.jsonrows import loads_list
 
 RECENT = 10
 

@@ -3,7 +3,7 @@
 A conflict is unique on its ``dedupe_key`` (for fold anomalies ``<kind>:<event_id>``), so
 recomputing a member never raises the same conflict twice. Conflicts are never deleted:
 they are ``open``, ``resolved`` (by an audited adjustment event, see
-:mod:`coordinator.resolution`) or ``withdrawn`` (a later recomputation, e.g. after a
+:mod:`coordinator.ledger.resolution`) or ``withdrawn`` (a later recomputation, e.g. after a
 late-arriving reversal, no longer raises the anomaly).
 """
 
@@ -19,9 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.explain import Place, explain_anomaly
-from coordinator.jsonrows import dumps
-from coordinator.member_fold import FoldOutcome
+from coordinator.ledger.explain import Place, explain_anomaly
+from coordinator.ledger.jsonrows import dumps
+from coordinator.ledger.member_fold import FoldOutcome
 from shared.fold import Anomaly, AnomalyKind
 
 
@@ -143,7 +143,7 @@ def record_fold_conflicts(
 
     Returns the ids of conflicts created.
     """
-    from coordinator.member_fold import member_events
+    from coordinator.ledger.member_fold import member_events
 
     created: list[str] = []
     outcomes = list(outcomes)

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.jsonrows import ledger_from_row
-from coordinator.member_fold import ensure_member_states, lock_member_states
+from coordinator.ledger.jsonrows import ledger_from_row
+from coordinator.ledger.member_fold import ensure_member_states, lock_member_states
 from shared.model import MemberLedger
 from shared.protocol import ClaimResult, CouponClaim
 from shared.reasons import RejectReason

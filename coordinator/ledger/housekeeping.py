@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.claims import expire_claims
 from coordinator.db import Database
-from coordinator.hq_events import HqFact, HqRecorder
-from coordinator.jsonrows import ledger_from_row
-from coordinator.member_fold import lock_member_states, tier_of
+from coordinator.ledger.coupon_claims import expire_claims
+from coordinator.ledger.hq_events import HqFact, HqRecorder
+from coordinator.ledger.jsonrows import ledger_from_row
+from coordinator.ledger.member_fold import lock_member_states, tier_of
 from shared.events import PointsExpire
 from shared.model import Rules
 

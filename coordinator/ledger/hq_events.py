@@ -17,9 +17,9 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.clock import HlcSource
-from coordinator.conflicts import record_fold_conflicts
 from coordinator.db import next_counter
-from coordinator.member_fold import FoldCheckpoints, FoldOutcome, fold_new_events
+from coordinator.ledger.conflicts import record_fold_conflicts
+from coordinator.ledger.member_fold import FoldCheckpoints, FoldOutcome, fold_new_events
 from coordinator.reports.indexes import report_columns
 from shared.events import HQ_SOURCE, Event, EventBody
 from shared.model import Rules

@@ -24,17 +24,21 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from coordinator import deny_list, liveness, member_push, rejects, schema
-from coordinator.claims import decide_claim
+from coordinator import schema
 from coordinator.clock import Clock, HlcSource
 from coordinator.db import Database
+from coordinator.downstream import member_deltas as member_push
+from coordinator.downstream.rule_bundles import bundle_for_store
+from coordinator.downstream.snapshots import EncodedUpdate, SnapshotStream
+from coordinator.fleet import liveness
+from coordinator.ledger import deny_list
+from coordinator.ledger import refused_messages as rejects
+from coordinator.ledger.coupon_claims import decide_claim
+from coordinator.ledger.refused_messages import Rejection
+from coordinator.ledger.sequencer import EventIngest, KioskInfo, StreamReport
 from coordinator.metrics import Metrics
-from coordinator.mqtt_link import Incoming
-from coordinator.rejects import Rejection
-from coordinator.rule_bundles import bundle_for_store
+from coordinator.mqtt.link import Incoming
 from coordinator.settings import CoordinatorSettings
-from coordinator.snapshots import EncodedUpdate, SnapshotStream
-from coordinator.streams import EventIngest, KioskInfo, StreamReport
 from shared import topics
 from shared.errors import ProtocolError, TopicError
 from shared.protocol import (

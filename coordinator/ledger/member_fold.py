@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.db import after_commit
-from coordinator.jsonrows import event_from_row, events_sorted, ledger_from_row
+from coordinator.ledger.jsonrows import event_from_row, events_sorted, ledger_from_row
 from shared.events import Event
 from shared.fold import Anomaly, fold, tier_for
 from shared.model import MemberLedger, Rules

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.errors import conflict, invalid, not_found
-from coordinator.hq_events import HqFact, HqRecorder
+from coordinator.ledger.hq_events import HqFact, HqRecorder
 from shared.events import Adjustment, Event
 from shared.fold import DAY_MS
 

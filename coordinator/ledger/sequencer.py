@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.clock import HlcSource
-from coordinator.conflicts import (
+from coordinator.ledger.conflicts import (
     ConflictDraft,
     ConflictKind,
     load_place,
@@ -36,7 +36,7 @@ from coordinator.conflicts import (
     raise_or_count,
     record_fold_conflicts,
 )
-from coordinator.explain import (
+from coordinator.ledger.explain import (
     Place,
     explain_clock_skew,
     explain_duplicate_id,
@@ -45,8 +45,8 @@ from coordinator.explain import (
     explain_quarantined,
     explain_revoked_card,
 )
-from coordinator.jsonrows import event_from_row
-from coordinator.member_fold import FoldCheckpoints, fold_new_events
+from coordinator.ledger.jsonrows import event_from_row
+from coordinator.ledger.member_fold import FoldCheckpoints, fold_new_events
 from coordinator.reports.indexes import report_columns
 from shared.events import KIOSK_KINDS, CouponRedeem, Event, Rejected
 from shared.model import Rules
@@ -512,7 +512,7 @@ class EventIngest:
                 sa.select(cards.c.uid, cards.c.member_id).where(cards.c.uid.in_(sorted(denied)))
             ).all()
         )
-        from coordinator.conflicts import display_name
+        from coordinator.ledger.conflicts import display_name
 
         for event, _ in taps:
             uid = event.credential.uid if event.credential else None
@@ -568,7 +568,7 @@ class EventIngest:
             r.nonce: (r.kiosk_id, r.event_id, r.at_ms)
             for r in conn.execute(sa.select(q).where(q.c.nonce.in_(nonces)))
         }
-        from coordinator.conflicts import display_name
+        from coordinator.ledger.conflicts import display_name
 
         for event, _ in sorted(with_nonce, key=lambda p: p[0].sort_key()):
             nonce = event.credential.qr_nonce if event.credential else None

@@ -9,7 +9,7 @@ written without calling ``mosquitto_passwd``.
 Files in the broker directory with authentication:
 
 * ``passwords`` and ``acl`` — generated; the coordinator rewrites them after every kiosk
-  enrollment, provisioning or revocation (:mod:`coordinator.broker_sync`).
+  enrollment, provisioning or revocation (:mod:`coordinator.mqtt.broker_sync`).
 * ``coordinator-users`` — the coordinator replicas' users (``user:hash`` lines, the
   password-file format, so ``mosquitto_passwd`` can add one); they get full access to the
   Tapfleet tree and are copied into ``passwords``.
@@ -28,7 +28,7 @@ from string import Template
 
 from shared.topics import ROOT, kiosk_acl
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto" / "mosquitto.conf.in"
+TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf.in"
 _PBKDF2_ITERATIONS = 101  # what mosquitto_passwd (2.0) writes
 PASSWORDS = "passwords"
 ACL = "acl"

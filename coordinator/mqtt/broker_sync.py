@@ -28,7 +28,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from coordinator import schema
-from coordinator.broker_config import (
+from coordinator.db import Database
+from coordinator.mqtt.broker_config import (
     COORDINATOR_USERS,
     PID_FILE,
     BrokerAuth,
@@ -36,7 +37,6 @@ from coordinator.broker_config import (
     read_password_file,
     write_auth_files,
 )
-from coordinator.db import Database
 from coordinator.settings import CoordinatorSettings
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.jsonrows import event_from_row
+from coordinator.ledger.jsonrows import event_from_row
 from coordinator.reports.indexes import events_report_index  # noqa: F401  (declares the index)
 from coordinator.reports.period import DAY_MS
 from coordinator.reports.sqljson import json_int, json_str

@@ -25,8 +25,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from coordinator import rule_bundles
 from coordinator.db import Database
+from coordinator.downstream import rule_bundles
 from coordinator.reports import queries
 from coordinator.reports.charts import Series, bar_chart, capacity_chart, quadrant_chart
 from coordinator.reports.labels import label

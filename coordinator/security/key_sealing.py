@@ -9,7 +9,7 @@ HKDF-SHA256. The key id is the associated data, so a sealed key cannot be moved 
 
 Sealed text: ``s1.<12-byte nonce>.<ciphertext + 16-byte tag>`` (urlsafe base64, no padding).
 Keys written before sealing existed (43 characters of plain base64) are still read, and the
-coordinator re-seals them at start (:func:`coordinator.qr_keys.seal_plain_keys`).
+coordinator re-seals them at start (:func:`coordinator.security.qr_keys.seal_plain_keys`).
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from fastapi import Request, Response
 
 from coordinator import schema
-from coordinator.auth import Principal, Role, sign, verify
 from coordinator.errors import ApiError
+from coordinator.security.auth import Principal, Role, sign, verify
 
 COOKIE = "tapfleet_session"
 LANG_COOKIE = "tapfleet_lang"

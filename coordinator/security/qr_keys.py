@@ -1,6 +1,6 @@
 """The coordinator's QR signing keys (Ed25519, via ``shared.qrtoken``).
 
-The private keys live in the ledger database, sealed (:mod:`coordinator.key_sealing`), so
+The private keys live in the ledger database, sealed (:mod:`coordinator.security.key_sealing`), so
 that every replica signs with the same key. A rotation never breaks a kiosk that syncs at
 least once per announce period::
 
@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.key_sealing import KeySealer
+from coordinator.security.key_sealing import KeySealer
 from shared import qrtoken
 from shared.model import QrKey
 

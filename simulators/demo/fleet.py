@@ -11,7 +11,7 @@ Work folder layout::
     kiosks/<kiosk id>/        kiosk.json, ledger.sqlite
 
 The broker starts with only the coordinator's user; once the kiosks are provisioned the
-password and ACL files are rendered again (``coordinator.broker_config``, the code behind
+password and ACL files are rendered again (``coordinator.mqtt.broker_config``, the code behind
 ``tapfleet broker-config``) and Mosquitto reloads them on SIGHUP.
 """
 
@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from coordinator.broker_config import BrokerAuth, hashes_for, write_broker_files
+from coordinator.mqtt.broker_config import BrokerAuth, hashes_for, write_broker_files
 from simulators.demo.catalog import Catalog, KioskSpec
 from simulators.demo.console import Console
 from simulators.demo.errors import DemoError

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from coordinator import schema
-from coordinator.jsonrows import event_from_row, ledger_from_row
-from coordinator.service import Coordinator
+from coordinator.ledger.jsonrows import event_from_row, ledger_from_row
+from coordinator.runtime import Coordinator
 from shared.events import Event
 from shared.fold import fold_sorted
 from shared.model import MemberLedger

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from coordinator.db import Database
-from coordinator.service import Coordinator
+from coordinator.runtime import Coordinator
 from shared.decide import Accepted
 from shared.model import ClassSession
 from tests.coordinator.chaos import ChaosPath

@@ -105,7 +105,7 @@ def test_authentication_is_required_and_checked(api: TestClient) -> None:
     r = api.post("/api/v1/auth/token", data={"username": "admin", "password": "wrong"})
     assert r.status_code == 401 and error(r)["code"] == "bad_credentials"
     # A token signed with another key is refused too.
-    from coordinator.auth import Principal, Role, issue_token
+    from coordinator.security.auth import Principal, Role, issue_token
 
     forged = issue_token(
         "another-secret-key-0123", Principal("admin", Role.HQ_ADMIN, None), 10**13, 60

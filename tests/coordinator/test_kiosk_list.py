@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from coordinator import liveness
 from coordinator.app import create_app
+from coordinator.fleet import liveness
 from coordinator.settings import CoordinatorSettings
 from shared.protocol import Heartbeat, ReaderStatus, Status, Versions
 from tests.coordinator.test_http_api import login

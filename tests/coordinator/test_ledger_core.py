@@ -15,16 +15,19 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from coordinator import claims, deny_list, housekeeping, member_push, schema
-from coordinator.conflicts import anomaly_key
+from coordinator import schema
 from coordinator.db import Database, read_counter
+from coordinator.downstream import member_deltas as member_push
 from coordinator.errors import ApiError
-from coordinator.hq_events import HqFact
-from coordinator.jsonrows import event_from_row, ledger_from_row
-from coordinator.resolution import Decision, resolve
-from coordinator.service import Coordinator
+from coordinator.ledger import coupon_claims as claims
+from coordinator.ledger import deny_list, housekeeping
+from coordinator.ledger.conflicts import anomaly_key
+from coordinator.ledger.hq_events import HqFact
+from coordinator.ledger.jsonrows import event_from_row, ledger_from_row
+from coordinator.ledger.resolution import Decision, resolve
+from coordinator.ledger.sequencer import KioskInfo, StreamReport
+from coordinator.runtime import Coordinator
 from coordinator.settings import CoordinatorSettings
-from coordinator.streams import KioskInfo, StreamReport
 from shared.events import (
     Adjustment,
     CheckIn,
@@ -360,7 +363,7 @@ def test_catch_up_chooses_delta_or_chunked_snapshot(ledger: Ledger) -> None:
                 for i in range(2100)
             ],
         )
-        from coordinator.member_fold import mark_changed
+        from coordinator.ledger.member_fold import mark_changed
 
         mark_changed(conn, [f"x{i:05d}" for i in range(2100)], T0)
     pushed = []
@@ -459,7 +462,7 @@ def test_points_expire_centrally_and_tiers_follow_earnings(ledger: Ledger) -> No
         tier_window_days=30,
     )
     with ledger.db.write() as conn:
-        from coordinator import rule_bundles
+        from coordinator.downstream import rule_bundles
 
         draft = rule_bundles.create_draft(
             conn, RuleBundle(version=0, rules=rules), note="", user="t", now_ms=T0

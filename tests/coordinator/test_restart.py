@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from coordinator import schema
 from coordinator.db import Database
-from coordinator.jsonrows import event_from_row, ledger_from_row
+from coordinator.ledger.jsonrows import event_from_row, ledger_from_row
 from shared.events import CheckIn
 from shared.fold import fold_sorted
 from shared.model import MemberLedger

@@ -1,5 +1,5 @@
-"""Streamed member snapshots (:mod:`coordinator.snapshots`), on SQLite and PostgreSQL: the
-chunks composed from stored JSON are byte for byte the ones ``encode`` writes for models
+"""Streamed member snapshots (:mod:`coordinator.downstream.snapshots`), on SQLite and PostgreSQL:
+the chunks composed from stored JSON are byte for byte the ones ``encode`` writes for models
 built the slow way (parse every stored ledger, cut by size), whatever the names, cards,
 scopes and record sizes; and the stream reads one consistent state."""
 
@@ -10,11 +10,13 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from coordinator import member_push, schema, snapshots
+from coordinator import schema
 from coordinator.db import Database, read_counter
-from coordinator.member_push import catch_up, lock_kiosk_view
-from coordinator.member_records import ScopedRecord, load_records, record_head
-from coordinator.snapshots import PAYLOAD_BUDGET
+from coordinator.downstream import member_deltas as member_push
+from coordinator.downstream import snapshots
+from coordinator.downstream.member_deltas import catch_up, lock_kiosk_view
+from coordinator.downstream.member_records import ScopedRecord, load_records, record_head
+from coordinator.downstream.snapshots import PAYLOAD_BUDGET
 from shared.hlc import HLC
 from shared.model import MemberLedger, MemberRecord, MemberStatus, PointsLot
 from shared.protocol import MAX_SNAPSHOT_CHUNK_MEMBERS, MemberUpdate, decode_as, encode

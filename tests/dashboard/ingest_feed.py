@@ -1,7 +1,7 @@
 """Feeding a coordinator's ingest service directly with wire messages (no broker).
 
 The coordinator under test runs with ``mqtt_enabled=False``; these helpers hand it exactly
-what its MQTT link would: an :class:`~coordinator.mqtt_link.Incoming` with the kiosk's
+what its MQTT link would: an :class:`~coordinator.mqtt.link.Incoming` with the kiosk's
 topic and the encoded message, processed by the real ingest (checks, handlers, commit).
 Used where a test must choose the receive time of each message.
 """
@@ -17,8 +17,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from coordinator.app import create_app
-from coordinator.mqtt_link import Incoming
-from coordinator.service import Coordinator
+from coordinator.mqtt.link import Incoming
+from coordinator.runtime import Coordinator
 from shared import topics
 from shared.protocol import Message, encode
 from shared.topics import Channel

@@ -22,7 +22,7 @@ import httpx
 import uvicorn
 
 from coordinator.app import create_app
-from coordinator.service import Coordinator
+from coordinator.runtime import Coordinator
 from coordinator.settings import CoordinatorSettings
 from tests.support.api import ApiCalls
 from tests.support.broker import Broker

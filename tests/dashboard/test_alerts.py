@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from coordinator.dashboard.alerts import (
+from coordinator.fleet.alerts import (
     AlertKind,
     AlertState,
     RejectionStats,
@@ -12,7 +12,7 @@ from coordinator.dashboard.alerts import (
     rejection_alert,
     step,
 )
-from coordinator.dashboard.settings import DashboardSettings
+from coordinator.fleet.settings import DashboardSettings
 
 NOW = 1_800_000_000_000
 S = DashboardSettings(
@@ -161,7 +161,7 @@ def test_a_flapping_connection_is_one_alert_not_a_flood() -> None:
 def test_out_of_sync_is_remembered_only_after_the_grace() -> None:
     """Every member push leaves kiosks one version behind until their next heartbeat: that
     is not written to the timeline; being behind for longer than the grace is."""
-    from coordinator.dashboard.facts import changes, remembered
+    from coordinator.fleet.facts import changes, remembered
 
     def kiosk(in_sync: bool) -> dict[str, Any]:
         return {

@@ -10,9 +10,9 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from coordinator import liveness
-from coordinator.dashboard import fleet
-from coordinator.dashboard.tables import fleet_alerts, kiosk_timeline
+from coordinator.fleet import fleet_view as fleet
+from coordinator.fleet import liveness
+from coordinator.fleet.tables import fleet_alerts, kiosk_timeline
 from shared.events import CheckIn, EventBody, Rejected
 from shared.protocol import EventBatch, Heartbeat, ReaderStatus, Status, SyncRequest, Versions
 from shared.topics import Channel

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from coordinator.auth import Principal, Role, sign
-from coordinator.dashboard import session
+from coordinator.security import page_sessions as session
+from coordinator.security.auth import Principal, Role, sign
 from tests.dashboard.ingest_feed import api_without_broker
 
 SECRET = "0123456789abcdef-secret"

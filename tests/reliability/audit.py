@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from coordinator import schema
-from coordinator.jsonrows import event_from_row, ledger_from_row
+from coordinator.ledger.jsonrows import event_from_row, ledger_from_row
 from device.ledger import KioskLedger
 from device.ports import SystemClock
 from shared.events import HQ_SOURCE, Event

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.broker_config import write_broker_files
+from coordinator.mqtt.broker_config import write_broker_files
 from tests.reliability.fleet import Fleet
 from tests.reliability.processes import CoordinatorProc
 from tests.support.broker import Broker, start_broker

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from coordinator import schema
 from coordinator.db import Database
-from coordinator.jsonrows import event_from_row
+from coordinator.ledger.jsonrows import event_from_row
 from shared.events import Event
 from tests.support.broker import Broker, free_port
 

@@ -30,9 +30,9 @@ import paho.mqtt.client as mqtt
 import uvicorn
 
 from coordinator.app import create_app
-from coordinator.broker_config import BrokerAuth, BrokerTls, hashes_for, write_broker_files
 from coordinator.clock import Clock
-from coordinator.service import Coordinator
+from coordinator.mqtt.broker_config import BrokerAuth, BrokerTls, hashes_for, write_broker_files
+from coordinator.runtime import Coordinator
 from coordinator.settings import CoordinatorSettings
 from device.ledger import KioskLedger
 from device.link import KioskLink, LinkSettings

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from coordinator.broker_config import PASSWORDS, BrokerTls, read_password_file
+from coordinator.mqtt.broker_config import PASSWORDS, BrokerTls, read_password_file
 from device.kiosk_cli import READY_MARKER
 from device.settings import load_settings
 from shared.decide import Accepted

@@ -24,8 +24,8 @@ import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
 
-from coordinator.auth import Principal, Role, issue_token, member_page_token
-from coordinator.conflicts import ConflictDraft, raise_conflict
+from coordinator.ledger.conflicts import ConflictDraft, raise_conflict
+from coordinator.security.auth import Principal, Role, issue_token, member_page_token
 from coordinator.settings import DEV_SECRET_KEY
 from tests.security.stack import Live, live_coordinator, wait_until
 

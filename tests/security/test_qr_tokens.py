@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from coordinator import schema
-from coordinator.key_sealing import KeySealer, KeySealingError, derive_kek
+from coordinator.security.key_sealing import KeySealer, KeySealingError, derive_kek
 from device.link import KioskLink
 from device.readers.base import QrRead
 from device.sessions import MemberSessions, StaffSessions

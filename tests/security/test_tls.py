@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from coordinator.broker_config import BrokerTls
+from coordinator.mqtt.broker_config import BrokerTls
 from shared.decide import Accepted
 from tests.link.certs import make_tls_files
 from tests.security.stack import Probe, live_coordinator, start_secure_broker, wait_until

@@ -7,7 +7,7 @@
     broker.stop()                                    # always; idempotent
 
 The config is rendered from ``deploy/mosquitto/mosquitto.conf.in`` by
-``coordinator.broker_config`` (the same code the CLI uses), so tests exercise the shipped
+``coordinator.mqtt.broker_config`` (the same code the CLI uses), so tests exercise the shipped
 tuning. Readiness is a real condition: the port accepts a TCP connection.
 """
 
@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coordinator.broker_config import BrokerAuth, hashes_for, write_broker_files
+from coordinator.mqtt.broker_config import BrokerAuth, hashes_for, write_broker_files
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 

@@ -1,0 +1,1 @@
+"""What goes down to kiosks: rule bundles, member deltas and snapshots, and the push loop."""

@@ -1,0 +1,2 @@
+"""The central ledger: MQTT ingest, per-kiosk sequencing, member folds, HQ facts, conflicts
+and their resolution, coupon claims, the deny-list and central housekeeping."""
