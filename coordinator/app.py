@@ -7,6 +7,7 @@ it on shutdown.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -17,7 +18,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from coordinator.api.routes import API_ROUTERS, DASHBOARD_API_ROUTERS
 from coordinator.clock import Clock
+from coordinator.dashboard import pages
 from coordinator.db import Database
 from coordinator.errors import ApiError
 from coordinator.runtime import Coordinator
@@ -61,14 +64,27 @@ def install_error_handlers(app: FastAPI) -> None:
         return _error(422, code, str(first.get("msg")), _field(first.get("loc", ())))
 
     @app.exception_handler(ValidationError)
-    async def _invalid_value(_request: Request, exc: ValidationError) -> JSONResponse:
-        first = exc.errors()[0]
-        return _error(422, "invalid_value", first["msg"], _field(first["loc"]))
+    async def _server_bug(request: Request, exc: ValidationError) -> JSONResponse:
+        # Request input is validated before a route runs (RequestValidationError above);
+        # a pydantic error raised later is the coordinator's own bug, never the client's.
+        log.error(
+            "invalid value built by the server on %s %s",
+            request.method,
+            request.url.path,
+            exc_info=exc,
+        )
+        return _error(500, "internal_error", "the coordinator failed; the error was logged")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # Starlette's "error parsing the body" (bytes that are not JSON or a form):
+            # the same answer as any other malformed body.
+            return _error(422, "invalid_json", str(exc.detail), "<body>")
         codes = {404: "not_found", 405: "method_not_allowed", 401: "not_authenticated"}
-        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+        code = codes.get(exc.status_code, "http_error")
+        # Keep the headers (405 carries ``Allow``, 401 ``WWW-Authenticate``).
+        return _error(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -84,21 +100,18 @@ def create_app(
     coordinator: Coordinator | None = None,
 ) -> FastAPI:
     """Build the coordinator and its API. Starting happens in the app's lifespan."""
-    from coordinator.api import routes
-    from coordinator.dashboard import install as install_dashboard
-
     coord = coordinator or Coordinator(settings, clock=clock, database=database)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         coord.start()
-        if dashboard is not None:
-            dashboard.start()
+        if coord.live is not None:
+            coord.live.start(asyncio.get_running_loop())
         try:
             yield
         finally:
-            if dashboard is not None:
-                dashboard.stop()
+            if coord.live is not None:
+                coord.live.stop()
             coord.stop()
 
     app = FastAPI(
@@ -113,6 +126,18 @@ def create_app(
     )
     app.state.coordinator = coord
     install_error_handlers(app)
-    routes.include_all(app)
-    dashboard = install_dashboard(app, coord)
+    mount_all(app, dashboard=coord.live is not None)
     return app
+
+
+def mount_all(app: FastAPI, *, dashboard: bool) -> None:
+    """Every router of the coordinator, mounted here and nowhere else (in the OpenAPI order):
+    the JSON API, then (when the dashboard is on) the fleet and report routes and pages."""
+    for router in API_ROUTERS:
+        app.include_router(router)
+    if dashboard:
+        for router in DASHBOARD_API_ROUTERS:
+            app.include_router(router)
+        app.include_router(pages.router)
+        app.mount(pages.STATIC_PATH, pages.static_files(), name="dashboard-static")
+        app.add_exception_handler(pages.LoginRequired, pages.to_login)

@@ -7,7 +7,29 @@ a sentence saying what to do, and the offending field. The API turns it into
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from shared.errors import TapfleetError
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong, for a program (``code``) and for a person (``message``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="Stable machine-readable code, e.g. ``member_not_found``.")
+    message: str = Field(description="A sentence saying what is wrong and what to do next.")
+    field: str | None = Field(
+        description="The offending request field (dotted path), when one is to blame."
+    )
+
+
+class ErrorBody(BaseModel):
+    """The one error envelope of the API: every 4xx and 5xx answer has this shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorDetail
 
 
 class CoordinatorError(TapfleetError):

@@ -20,6 +20,8 @@ from coordinator.downstream import rule_bundles
 from coordinator.downstream.push_loop import MemberPusher
 from coordinator.downstream.rule_bundles import ChainRules
 from coordinator.downstream.snapshots import EncodedUpdate, SnapshotStream
+from coordinator.fleet.live import LiveFleet
+from coordinator.fleet.prom import FleetCollector
 from coordinator.ledger.housekeeping import run_once
 from coordinator.ledger.hq_events import HqRecorder
 from coordinator.ledger.ingest import Ingest
@@ -28,6 +30,7 @@ from coordinator.ledger.sequencer import EventIngest
 from coordinator.metrics import Metrics
 from coordinator.mqtt.broker_sync import BrokerSync
 from coordinator.mqtt.link import MqttLink
+from coordinator.reports.service import Reports
 from coordinator.security import auth, qr_keys
 from coordinator.security.key_sealing import KeySealer
 from coordinator.security.login_limit import FailureLimiter
@@ -97,6 +100,12 @@ class Coordinator:
             max_per_address=settings.login_max_failures_per_address,
             window_ms=window_ms,
         )
+        self.live: LiveFleet | None = None
+        """The fleet monitor and its live snapshots (None when the dashboard is off)."""
+        if settings.dashboard.enabled:
+            self.live = LiveFleet(self.db, settings.dashboard, self.clock)
+            self.metrics.registry.register(FleetCollector(self.live.hub.latest))
+        self.reports = Reports(self.db, self.clock.wall_ms, settings.dashboard.report_cache_s)
         self.link: MqttLink | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

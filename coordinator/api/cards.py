@@ -2,161 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path
 
-from coordinator import schema
-from coordinator.api.deps import (
-    Body,
-    CoordinatorDep,
-    PrincipalDep,
-    audit,
-    check_member_access,
-    member_row,
+from coordinator.api.answers import USER, answers
+from coordinator.api.deps import CoordinatorDep, PrincipalDep
+from coordinator.services import cards
+from coordinator.services.cards import (
+    BindCard,
+    BlockedCard,
+    CardRecord,
+    LostCard,
+    ReplaceCard,
+    Replacement,
 )
-from coordinator.errors import conflict, not_found
-from coordinator.ledger import deny_list
-from coordinator.ledger.member_fold import mark_changed
-from coordinator.runtime import Coordinator
-from shared import topics
-from shared.model import DenyEntry, Uid
-from shared.protocol import DenyListUpdate
+from shared.model import Id, Uid
 
-router = APIRouter(prefix="/api/v1", tags=["cards"])
+router = APIRouter(prefix="/api/v1", tags=["cards"], responses=USER)
 
 UidPath = Annotated[Uid, Path(description="Card UID, upper-case hex (4, 7, 8 or 10 bytes)")]
 
 
-class BindCard(Body):
-    """A card to bind to a member."""
-
-    uid: Uid
-
-
-class LostCard(Body):
-    """Why the card is blocked."""
-
-    reason: Literal["lost", "stolen", "revoked"] = "lost"
-
-
-class ReplaceCard(Body):
-    """The new card replacing a lost or broken one."""
-
-    new_uid: Uid
-
-
-def _card(conn: sa.Connection, uid: str) -> sa.Row[Any]:
-    c = schema.cards
-    row = conn.execute(sa.select(c).where(c.c.uid == uid)).first()
-    if row is None:
-        raise not_found("card", uid, "uid")
-    return row
-
-
-def _bind(conn: sa.Connection, uid: str, member_id: str, now: int) -> None:
-    c = schema.cards
-    existing = conn.execute(sa.select(c).where(c.c.uid == uid)).first()
-    if existing is not None:
-        raise conflict(
-            "card_in_use",
-            f"card {uid} is already {existing.status} for member {existing.member_id}; "
-            "a blocked card is never reused",
-            "uid",
-        )
-    if deny_list.revoked_entry(conn, uid) is not None:
-        raise conflict("card_denied", f"card {uid} is on the deny-list", "uid")
-    conn.execute(sa.insert(c).values(uid=uid, member_id=member_id, status="active", bound_ms=now))
-
-
-def _publish(coord: Coordinator, update: DenyListUpdate | None) -> None:
-    if update is not None:
-        coord.send(topics.fleet_topic(), update)
-    coord.pusher.wake()
-
-
-@router.post("/members/{member_id}/cards", status_code=201)
+@router.post("/members/{member_id}/cards", status_code=201, responses=answers(404, 409))
 def bind_card(
     coord: CoordinatorDep,
     principal: PrincipalDep,
-    member_id: Annotated[str, Path()],
+    member_id: Annotated[Id, Path()],
     body: BindCard,
-) -> dict[str, Any]:
+) -> CardRecord:
     """Bind a card to a member; kiosks learn it with the member's next record."""
-    principal.require_write()
-    now = coord.clock.wall_ms()
-    with coord.db.write() as conn:
-        check_member_access(principal, member_row(conn, member_id))
-        _bind(conn, body.uid, member_id, now)
-        mark_changed(conn, [member_id], now)
-        audit(conn, principal.username, "card.bind", body.uid, now, member=member_id)
-    _publish(coord, None)
-    return {"uid": body.uid, "member_id": member_id, "status": "active", "bound_ms": now}
+    return cards.bind_card(coord, principal, member_id, body)
 
 
-@router.get("/cards/{uid}")
-def get_card(coord: CoordinatorDep, principal: PrincipalDep, uid: UidPath) -> dict[str, Any]:
+@router.get("/cards/{uid}", responses=answers(404))
+def get_card(coord: CoordinatorDep, principal: PrincipalDep, uid: UidPath) -> CardRecord:
     """A card and its owner."""
-    with coord.db.read() as conn:
-        row = _card(conn, uid)
-        check_member_access(principal, member_row(conn, row.member_id))
-    return dict(row._mapping)
+    return cards.get_card(coord, principal, uid)
 
 
-@router.post("/cards/{uid}/report-lost")
+@router.post("/cards/{uid}/report-lost", responses=answers(404, 409))
 def report_lost(
     coord: CoordinatorDep, principal: PrincipalDep, uid: UidPath, body: LostCard
-) -> dict[str, Any]:
+) -> BlockedCard:
     """Block a card everywhere: deny-list entry from now, pushed to the whole fleet."""
-    principal.require_write()
-    now = coord.clock.wall_ms()
-    c = schema.cards
-    with coord.db.write() as conn:
-        row = _card(conn, uid)
-        check_member_access(principal, member_row(conn, row.member_id))
-        if row.status != "active":
-            raise conflict("card_not_active", f"card {uid} is already {row.status}", "uid")
-        conn.execute(sa.update(c).where(c.c.uid == uid).values(status=body.reason, revoked_ms=now))
-        update = deny_list.change(
-            conn, [DenyEntry(uid=uid, revoked_ms=now, reason=body.reason)], []
-        )
-        mark_changed(conn, [row.member_id], now)
-        audit(conn, principal.username, "card.report_lost", uid, now, reason=body.reason)
-    _publish(coord, update)
-    return {"uid": uid, "status": body.reason, "revoked_ms": now, "deny_version": update.version}
+    return cards.report_lost(coord, principal, uid, body)
 
 
-@router.post("/cards/{uid}/replace")
+@router.post("/cards/{uid}/replace", responses=answers(404, 409))
 def replace_card(
     coord: CoordinatorDep, principal: PrincipalDep, uid: UidPath, body: ReplaceCard
-) -> dict[str, Any]:
+) -> Replacement:
     """Give the member a new card; the old one is blocked (reason ``replaced``)."""
-    principal.require_write()
-    now = coord.clock.wall_ms()
-    c = schema.cards
-    with coord.db.write() as conn:
-        row = _card(conn, uid)
-        check_member_access(principal, member_row(conn, row.member_id))
-        _bind(conn, body.new_uid, row.member_id, now)
-        update = None
-        if row.status == "active":
-            conn.execute(
-                sa.update(c)
-                .where(c.c.uid == uid)
-                .values(status="replaced", revoked_ms=now, replaced_by=body.new_uid)
-            )
-            update = deny_list.change(
-                conn, [DenyEntry(uid=uid, revoked_ms=now, reason="replaced")], []
-            )
-        else:
-            conn.execute(sa.update(c).where(c.c.uid == uid).values(replaced_by=body.new_uid))
-        mark_changed(conn, [row.member_id], now)
-        audit(conn, principal.username, "card.replace", uid, now, new_uid=body.new_uid)
-    _publish(coord, update)
-    return {
-        "old_uid": uid,
-        "new_uid": body.new_uid,
-        "member_id": row.member_id,
-        "deny_version": update.version if update else None,
-    }
+    return cards.replace_card(coord, principal, uid, body)

@@ -1,18 +1,13 @@
-"""Shared pieces of every router: the coordinator, the caller, time, audit and paging."""
+"""What every router depends on: the coordinator this app serves and the caller."""
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any
+from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy.engine import Connection
 
-from coordinator import schema
-from coordinator.errors import ApiError, not_found
+from coordinator.errors import ApiError
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal, principal_from_token
 
@@ -44,48 +39,3 @@ def get_principal(request: Request, token: Annotated[str | None, Depends(oauth2)
 
 CoordinatorDep = Annotated[Coordinator, Depends(get_coordinator)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
-
-
-class Body(BaseModel):
-    """Base of request bodies: unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-def audit(
-    conn: Connection, actor: str, action: str, target: str, now_ms: int, **detail: Any
-) -> None:
-    """Append to the audit log (inside the caller's transaction)."""
-    conn.execute(
-        sa.insert(schema.audit_log).values(
-            at_ms=now_ms,
-            actor=actor,
-            action=action,
-            target=target[:200],
-            detail=json.dumps(detail, default=str, ensure_ascii=False, sort_keys=True),
-        )
-    )
-
-
-def member_row(conn: Connection, member_id: str) -> sa.Row[Any]:
-    """The member's registry row (404 when unknown)."""
-    row = conn.execute(
-        sa.select(schema.members).where(schema.members.c.member_id == member_id)
-    ).first()
-    if row is None:
-        raise not_found("member", member_id, "member_id")
-    return row
-
-
-def check_member_access(principal: Principal, row: sa.Row[Any]) -> None:
-    """Store managers may only see and change members of their own store."""
-    principal.require_store(row.home_store_id)
-
-
-def store_exists(conn: Connection, store_id: str, field: str = "store_id") -> None:
-    """404 unless the store is registered."""
-    found = conn.execute(
-        sa.select(schema.stores.c.store_id).where(schema.stores.c.store_id == store_id)
-    ).first()
-    if found is None:
-        raise not_found("store", store_id, field)

@@ -3,34 +3,43 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from coordinator.api.answers import answers
 from coordinator.api.deps import CoordinatorDep
 from coordinator.errors import ApiError
+from coordinator.services import ops
+from coordinator.services.ops import Health
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
-def healthz(coord: CoordinatorDep, response: Response) -> dict[str, Any]:
+@router.get(
+    "/healthz",
+    responses={503: {"model": Health, "description": "The database or the broker is down."}},
+)
+def healthz(coord: CoordinatorDep, response: Response) -> Health:
     """200 when the database answers (and the broker, if MQTT is enabled); 503 otherwise."""
-    database = coord.db.ping()
-    mqtt = coord.mqtt_connected() if coord.settings.mqtt_enabled else None
-    ok = database and mqtt is not False
-    if not ok:
+    health = ops.health(coord)
+    if health.status != "ok":
         response.status_code = 503
-    return {
-        "status": "ok" if ok else "degraded",
-        "database": database,
-        "mqtt": mqtt,
-        "ingest_queue": coord.ingest.depth(),
-    }
+    return health
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format.",
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+        },
+        **answers(401, 422),
+    },
+)
 def metrics(
     coord: CoordinatorDep, authorization: Annotated[str | None, Header()] = None
 ) -> Response:

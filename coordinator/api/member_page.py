@@ -8,77 +8,46 @@ Kiosks verify the token offline with the public keys in their rule bundle.
 from __future__ import annotations
 
 import html
-from typing import Annotated, Any
+from typing import Annotated
 
 import segno
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 
-from coordinator.api.deps import CoordinatorDep, PrincipalDep, check_member_access, member_row
-from coordinator.downstream import rule_bundles
+from coordinator.api.answers import USER, answers, page_answers
+from coordinator.api.deps import CoordinatorDep, PrincipalDep
 from coordinator.errors import ApiError
-from coordinator.runtime import Coordinator
-from coordinator.security import qr_keys
-from coordinator.security.auth import member_from_page_token, member_page_token
-from coordinator.security.key_sealing import KeySealingError
+from coordinator.services import member_card
+from coordinator.services.member_card import PageLink, QrToken
 from shared.model import Id
 
 router = APIRouter(tags=["member page"])
-LINK_TTL_S = 365 * 86_400
+PUBLIC = page_answers(401, 403, 404, 422, 503)
+"""A phone page or token asked for with a bad link, for a suspended member, or without key."""
 
 
-def _token(coord: Coordinator, member_id: str) -> dict[str, Any]:
-    now = coord.clock.wall_ms()
-    with coord.db.read() as conn:
-        row = member_row(conn, member_id)
-        if row.status != "active":
-            raise ApiError(403, "member_suspended", "this membership is on hold")
-        bundle = rule_bundles.chain_bundle(conn)
-        ttl = bundle.rules.qr_token_ttl_s if bundle else 60
-        try:
-            token = qr_keys.issue_member_token(conn, member_id, now, ttl, coord.sealer)
-        except KeySealingError as exc:
-            raise ApiError(503, "qr_key_unavailable", str(exc)) from exc
-    return {
-        "token": token,
-        "issued_ms": now,
-        "expires_ms": now + ttl * 1000,
-        "refresh_after_s": max(5, ttl // 2),
-    }
-
-
-@router.post("/api/v1/members/{member_id}/page-link")
+@router.post("/api/v1/members/{member_id}/page-link", responses={**USER, **answers(404)})
 def page_link(
     coord: CoordinatorDep, principal: PrincipalDep, member_id: Annotated[Id, Path()]
-) -> dict[str, Any]:
+) -> PageLink:
     """A personal link for the member's phone (valid one year)."""
-    principal.require_write()
-    with coord.db.read() as conn:
-        check_member_access(principal, member_row(conn, member_id))
-    link = member_page_token(
-        coord.settings.secret_key, member_id, coord.clock.wall_ms(), LINK_TTL_S
-    )
-    return {"member_id": member_id, "link_token": link, "path": f"/m/{link}"}
+    return member_card.page_link(coord, principal, member_id)
 
 
-@router.get("/api/v1/members/{member_id}/qr-token")
+@router.get("/api/v1/members/{member_id}/qr-token", responses={**USER, **answers(404, 503)})
 def staff_qr_token(
     coord: CoordinatorDep, principal: PrincipalDep, member_id: Annotated[Id, Path()]
-) -> dict[str, Any]:
+) -> QrToken:
     """A current QR token for a member (staff use, e.g. printing a temporary code)."""
-    principal.require_write()
-    with coord.db.read() as conn:
-        check_member_access(principal, member_row(conn, member_id))
-    return _token(coord, member_id)
+    return member_card.staff_token(coord, principal, member_id)
 
 
-@router.get("/api/v1/member/qr")
+@router.get("/api/v1/member/qr", responses=answers(401, 403, 404, 422, 503))
 def member_qr_token(
     coord: CoordinatorDep, link: Annotated[str, Query(min_length=10, max_length=600)]
-) -> dict[str, Any]:
+) -> QrToken:
     """The member's current QR token, for the phone page (authorised by the link)."""
-    member_id = member_from_page_token(coord.settings.secret_key, link, coord.clock.wall_ms())
-    return _token(coord, member_id)
+    return member_card.token_for(coord, member_card.member_of_link(coord, link))
 
 
 _PAGE = """<!doctype html>
@@ -110,33 +79,36 @@ setTimeout(refresh, {refresh} * 1000);
 """
 
 
-@router.get("/m/{link}", response_class=HTMLResponse)
+@router.get("/m/{link}", response_class=HTMLResponse, responses=PUBLIC)
 def member_page(coord: CoordinatorDep, link: Annotated[str, Path(max_length=600)]) -> HTMLResponse:
     """The member's QR page (minimal; the token refreshes itself)."""
-    member_id = member_from_page_token(coord.settings.secret_key, link, coord.clock.wall_ms())
-    with coord.db.read() as conn:
-        name = member_row(conn, member_id).display_name
-    token = _token(coord, member_id)
-    svg = segno.make(token["token"], error="m").svg_inline(scale=6)
+    member_id = member_card.member_of_link(coord, link)
+    name = member_card.display_name(coord, member_id)
+    token = member_card.token_for(coord, member_id)
+    svg = segno.make(token.token, error="m").svg_inline(scale=6)
     return HTMLResponse(
         _PAGE.format(
             name=html.escape(name),
             svg=svg,
             link=link,
-            expires=token["expires_ms"],
-            refresh=token["refresh_after_s"],
+            expires=token.expires_ms,
+            refresh=token.refresh_after_s,
         )
     )
 
 
-@router.get("/m/{link}/qr.svg")
+@router.get(
+    "/m/{link}/qr.svg",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"image/svg+xml": {}}}, **PUBLIC},
+)
 def member_qr_svg(
     coord: CoordinatorDep,
     link: Annotated[str, Path(max_length=600)],
     token: Annotated[str, Query(max_length=600)],
 ) -> HTMLResponse:
     """The QR image of a token the page just fetched (only for the link's own member)."""
-    member_from_page_token(coord.settings.secret_key, link, coord.clock.wall_ms())
+    member_card.member_of_link(coord, link)
     if not token.startswith("TF1."):
         raise ApiError(422, "bad_token", "not a member token", "token")
     return HTMLResponse(

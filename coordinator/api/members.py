@@ -2,131 +2,23 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
-from pydantic import Field
 
-from coordinator import schema
-from coordinator.api.deps import (
-    Body,
-    CoordinatorDep,
-    PrincipalDep,
-    audit,
-    check_member_access,
-    member_row,
-    store_exists,
-)
-from coordinator.errors import conflict
-from coordinator.ledger.jsonrows import ledger_from_row, loads_list, scope_json
-from coordinator.ledger.member_fold import ensure_member_states, mark_changed
+from coordinator.api.answers import USER, answers
+from coordinator.api.deps import CoordinatorDep, PrincipalDep
+from coordinator.services import members
+from coordinator.services.members import MemberChange, MemberOut, MemberPage, NewMember
 from shared.model import Id
 
-router = APIRouter(prefix="/api/v1/members", tags=["members"])
+router = APIRouter(prefix="/api/v1/members", tags=["members"], responses=USER)
 
 
-class NewMember(Body):
-    """A member to register. ``display_name`` is what kiosks show: keep it masked."""
-
-    member_id: Id | None = None
-    display_name: str = Field(min_length=1, max_length=200)
-    full_name: str = Field("", max_length=200)
-    phone: str = Field("", max_length=40, pattern=r"^[0-9+\- ]*$")
-    home_store_id: Id | None = None
-    store_scope: list[Id] | None = None
-    """Stores whose kiosks get this member; omitted = every store (the default)."""
-    lang: Literal["zh", "en"] = "zh"
-
-
-class MemberChange(Body):
-    """Fields to change on a member."""
-
-    display_name: str | None = Field(None, min_length=1, max_length=200)
-    full_name: str | None = Field(None, max_length=200)
-    phone: str | None = Field(None, max_length=40, pattern=r"^[0-9+\- ]*$")
-    status: Literal["active", "suspended"] | None = None
-    lang: Literal["zh", "en"] | None = None
-    store_scope: list[Id] | None = None
-    chain_wide: bool | None = None
-    """True: clear the store scope (every store's kiosks get the member)."""
-
-
-def member_view(conn: sa.Connection, row: sa.Row[Any], now_ms: int) -> dict[str, Any]:
-    """A member's profile, credentials and balance summary."""
-    ms = schema.member_states
-    state = conn.execute(sa.select(ms).where(ms.c.member_id == row.member_id)).first()
-    c = schema.cards
-    cards = conn.execute(
-        sa.select(c.c.uid, c.c.status, c.c.bound_ms, c.c.revoked_ms)
-        .where(c.c.member_id == row.member_id)
-        .order_by(c.c.bound_ms)
-    ).all()
-    summary: dict[str, Any] = {}
-    if state is not None:
-        ledger = ledger_from_row(state.ledger)
-        summary = {
-            "points_available": ledger.points_available(now_ms),
-            "points_debt": ledger.points_debt,
-            "checkins": ledger.checkins,
-            "passes": len(ledger.passes),
-            "coupons_unused": sum(1 for x in ledger.coupons if x.redeem_count == 0),
-        }
-    return {
-        "member_id": row.member_id,
-        "display_name": row.display_name,
-        "full_name": row.full_name,
-        "phone": row.phone,
-        "home_store_id": row.home_store_id,
-        "store_scope": None if row.store_scope is None else loads_list(row.store_scope),
-        "status": row.status,
-        "lang": row.lang,
-        "tier": state.tier if state is not None else None,
-        "members_version": state.version if state is not None else 0,
-        "cards": [dict(x._mapping) for x in cards],
-        "summary": summary,
-        "created_ms": row.created_ms,
-    }
-
-
-@router.post("", status_code=201)
-def create_member(
-    coord: CoordinatorDep, principal: PrincipalDep, body: NewMember
-) -> dict[str, Any]:
+@router.post("", status_code=201, responses=answers(404, 409))
+def create_member(coord: CoordinatorDep, principal: PrincipalDep, body: NewMember) -> MemberOut:
     """Register a member (store managers: in their own store)."""
-    principal.require_write()
-    home = body.home_store_id or principal.store_filter()
-    principal.require_store(home)
-    member_id = body.member_id or "m" + uuid.uuid4().hex[:16]
-    now = coord.clock.wall_ms()
-    m = schema.members
-    with coord.db.write() as conn:
-        if home is not None:
-            store_exists(conn, home, "home_store_id")
-        for store_id in body.store_scope or ():
-            store_exists(conn, store_id, "store_scope")
-        if conn.execute(sa.select(m.c.member_id).where(m.c.member_id == member_id)).first():
-            raise conflict("member_exists", f"member {member_id!r} already exists", "member_id")
-        conn.execute(
-            sa.insert(m).values(
-                member_id=member_id,
-                display_name=body.display_name,
-                full_name=body.full_name,
-                phone=body.phone,
-                home_store_id=home,
-                store_scope=scope_json(body.store_scope),
-                status="active",
-                lang=body.lang,
-                created_ms=now,
-            )
-        )
-        ensure_member_states(conn, [member_id], now)
-        mark_changed(conn, [member_id], now)
-        audit(conn, principal.username, "member.create", member_id, now, home=home)
-        view = member_view(conn, member_row(conn, member_id), now)
-    coord.pusher.wake()
-    return view
+    return members.create_member(coord, principal, body)
 
 
 @router.get("")
@@ -137,78 +29,27 @@ def list_members(
     home_store_id: Annotated[Id | None, Query()] = None,
     after: Annotated[Id | None, Query(description="member_id to continue after")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
+) -> MemberPage:
     """Members page by page (ordered by id; pass ``next_after`` back as ``after``)."""
-    own = principal.store_filter()
-    if own is not None:
-        if home_store_id is not None:
-            principal.require_store(home_store_id)
-        home_store_id = own
-    m = schema.members
-    query = sa.select(m).order_by(m.c.member_id).limit(limit)
-    if home_store_id is not None:
-        query = query.where(m.c.home_store_id == home_store_id)
-    if after is not None:
-        query = query.where(m.c.member_id > after)
-    if q:
-        like = f"%{q}%"
-        query = query.where(
-            sa.or_(
-                m.c.member_id.like(like),
-                m.c.display_name.like(like),
-                m.c.full_name.like(like),
-                m.c.phone.like(like),
-            )
-        )
-    now = coord.clock.wall_ms()
-    with coord.db.read() as conn:
-        items = [member_view(conn, r, now) for r in conn.execute(query)]
-    return {
-        "items": items,
-        "next_after": items[-1]["member_id"] if len(items) == limit else None,
-    }
+    return members.list_members(
+        coord, principal, q=q, home_store_id=home_store_id, after=after, limit=limit
+    )
 
 
-@router.get("/{member_id}")
+@router.get("/{member_id}", responses=answers(404))
 def get_member(
     coord: CoordinatorDep, principal: PrincipalDep, member_id: Annotated[Id, Path()]
-) -> dict[str, Any]:
+) -> MemberOut:
     """One member with cards, tier and a balance summary."""
-    with coord.db.read() as conn:
-        row = member_row(conn, member_id)
-        check_member_access(principal, row)
-        return member_view(conn, row, coord.clock.wall_ms())
+    return members.get_member(coord, principal, member_id)
 
 
-@router.patch("/{member_id}")
+@router.patch("/{member_id}", responses=answers(404))
 def change_member(
     coord: CoordinatorDep,
     principal: PrincipalDep,
     member_id: Annotated[Id, Path()],
     body: MemberChange,
-) -> dict[str, Any]:
+) -> MemberOut:
     """Change a member's profile, status, language or store scope; pushed to kiosks."""
-    principal.require_write()
-    now = coord.clock.wall_ms()
-    values: dict[str, Any] = {
-        k: v
-        for k, v in body.model_dump(exclude_unset=True).items()
-        if k not in ("store_scope", "chain_wide") and v is not None
-    }
-    m = schema.members
-    with coord.db.write() as conn:
-        row = member_row(conn, member_id)
-        check_member_access(principal, row)
-        if body.store_scope is not None:
-            for store_id in body.store_scope:
-                store_exists(conn, store_id, "store_scope")
-            values["store_scope"] = scope_json(body.store_scope)
-        if body.chain_wide:
-            values["store_scope"] = None
-        if values:
-            conn.execute(sa.update(m).where(m.c.member_id == member_id).values(**values))
-            mark_changed(conn, [member_id], now)
-            audit(conn, principal.username, "member.change", member_id, now, **values)
-        view = member_view(conn, member_row(conn, member_id), now)
-    coord.pusher.wake()
-    return view
+    return members.change_member(coord, principal, member_id, body)

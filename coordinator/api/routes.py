@@ -1,8 +1,8 @@
-"""Mounts every router of the API on the app."""
+"""The routers of the JSON API, in their OpenAPI order (mounted by ``coordinator.app``)."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter
 
 from coordinator.api import (
     auth_routes,
@@ -11,6 +11,7 @@ from coordinator.api import (
     conflicts,
     coupons,
     events,
+    fleet,
     health,
     kiosks,
     member_page,
@@ -18,31 +19,29 @@ from coordinator.api import (
     ops,
     passes,
     points,
+    reports,
     rules,
     stores,
 )
 
-ROUTERS = (
-    auth_routes,
-    stores,
-    kiosks,
-    members,
-    cards,
-    passes,
-    points,
-    coupons,
-    rules,
-    conflicts,
-    events,
-    balances,
-    ops,
-    member_page,
-    health,
+API_ROUTERS: tuple[APIRouter, ...] = (
+    auth_routes.router,
+    stores.router,
+    kiosks.router,
+    kiosks.enroll_router,
+    members.router,
+    cards.router,
+    passes.router,
+    points.router,
+    coupons.router,
+    rules.router,
+    conflicts.router,
+    events.router,
+    balances.router,
+    ops.router,
+    member_page.router,
+    health.router,
 )
 
-
-def include_all(app: FastAPI) -> None:
-    """Include the routers in a stable order (it is the OpenAPI order)."""
-    for module in ROUTERS:
-        app.include_router(module.router)
-    app.include_router(kiosks.enroll_router)
+DASHBOARD_API_ROUTERS: tuple[APIRouter, ...] = (fleet.router, reports.router)
+"""JSON routes the dashboard's pages read (mounted when the dashboard is on)."""

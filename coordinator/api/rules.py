@@ -2,260 +2,70 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Literal
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
-from pydantic import Field
 
-from coordinator import schema
-from coordinator.api.deps import Body, CoordinatorDep, PrincipalDep, audit, store_exists
-from coordinator.downstream import rule_bundles
-from coordinator.errors import conflict, invalid, not_found
-from coordinator.ledger.jsonrows import json_list_contains, loads_list
-from coordinator.runtime import Coordinator
-from coordinator.security import qr_keys
-from shared import topics
-from shared.model import ClassSession, Id, Reward, RuleBundle, Rules
-from shared.protocol import RuleBundleMessage
+from coordinator.api.answers import USER, answers
+from coordinator.api.deps import CoordinatorDep, PrincipalDep
+from coordinator.services import rules
+from coordinator.services.common import MAX_ROW_ID
+from coordinator.services.rules import BundleOut, Draft, Publish, Rotate, Rotation
+from shared.model import Id, RuleBundle
 
-router = APIRouter(prefix="/api/v1", tags=["rules"])
-
-
-class Draft(Body):
-    """Content of a rule bundle; version and QR keys are filled in when published."""
-
-    rules: Rules = Rules()
-    classes: list[ClassSession] = []
-    rewards: list[Reward] = []
-    store_ids: list[Id] = []
-    note: str = Field("", max_length=200)
-
-
-class Publish(Body):
-    """Scope of the publication; omitted keeps the draft's scope (empty = every store)."""
-
-    store_ids: list[Id] | None = None
-
-
-def _row(row: sa.Row[Any]) -> dict[str, Any]:
-    return {
-        "bundle_id": row.bundle_id,
-        "version": row.version,
-        "status": row.status,
-        "store_ids": loads_list(row.store_scope),
-        "note": row.note,
-        "created_by": row.created_by,
-        "created_ms": row.created_ms,
-        "published_by": row.published_by,
-        "published_ms": row.published_ms,
-        "bundle": RuleBundle.model_validate_json(row.content).model_dump(mode="json"),
-    }
-
-
-def push_bundle(coord: Coordinator, bundle: RuleBundle) -> None:
-    """Send a published bundle to the fleet topic, or to each store of its scope."""
-    message = RuleBundleMessage(bundle=bundle)
-    if not bundle.store_ids:
-        coord.send(topics.fleet_topic(), message)
-    for store_id in bundle.store_ids:
-        coord.send(topics.store_topic(store_id), message)
-
-
-def _check_scope(principal: Any, store_ids: list[str]) -> None:
-    if principal.store_filter() is not None and store_ids != [principal.store_id]:
-        raise invalid(
-            "store_scope_required",
-            f"store managers may only publish for their own store: "
-            f"store_ids=[{principal.store_id!r}]",
-            "store_ids",
-        )
+router = APIRouter(prefix="/api/v1", tags=["rules"], responses=USER)
+BundlePath = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 @router.get("/rule-bundles")
 def list_bundles(
     coord: CoordinatorDep,
     principal: PrincipalDep,
-    status: Annotated[str | None, Query(pattern="^(draft|published)$")] = None,
-) -> list[dict[str, Any]]:
+    status: Annotated[Literal["draft", "published"] | None, Query()] = None,
+) -> list[BundleOut]:
     """Bundles, newest first (a store manager sees chain-wide ones and their store's)."""
-    rb = schema.rule_bundles
-    query = sa.select(rb).order_by(rb.c.bundle_id.desc()).limit(200)
-    if status:
-        query = query.where(rb.c.status == status)
-    own = principal.store_filter()
-    if own is not None:
-        scoped = json_list_contains(rb.c.store_scope, own)
-        query = query.where(sa.or_(rb.c.store_scope == "[]", scoped))
-    with coord.db.read() as conn:
-        return [_row(r) for r in conn.execute(query) if _bundle_visible(principal, r)]
+    return rules.list_bundles(coord, principal, status)
 
 
-def _bundle_visible(principal: Any, row: sa.Row[Any]) -> bool:
-    own = principal.store_filter()
-    scope = loads_list(row.store_scope)
-    return own is None or not scope or own in scope
-
-
-@router.post("/rule-bundles", status_code=201)
-def create_bundle(coord: CoordinatorDep, principal: PrincipalDep, body: Draft) -> dict[str, Any]:
+@router.post("/rule-bundles", status_code=201, responses=answers(404))
+def create_bundle(coord: CoordinatorDep, principal: PrincipalDep, body: Draft) -> BundleOut:
     """Save a draft bundle."""
-    principal.require_write()
-    _check_scope(principal, body.store_ids)
-    for session in body.classes:
-        if session.ends_ms <= session.starts_ms:
-            raise invalid(
-                "bad_class_times",
-                f"class {session.class_session_id} ends before it starts",
-                "classes",
-            )
-    now = coord.clock.wall_ms()
-    content = RuleBundle(
-        version=0,
-        store_ids=tuple(sorted(set(body.store_ids))),
-        rules=body.rules,
-        classes=tuple(body.classes),
-        rewards=tuple(body.rewards),
-    )
-    rb = schema.rule_bundles
-    with coord.db.write() as conn:
-        for store_id in body.store_ids:
-            store_exists(conn, store_id, "store_ids")
-        bundle_id = rule_bundles.create_draft(
-            conn, content, note=body.note, user=principal.username, now_ms=now
-        )
-        audit(conn, principal.username, "rules.draft", str(bundle_id), now)
-        row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id)).one()
-    return _row(row)
+    return rules.create_bundle(coord, principal, body)
 
 
-@router.get("/rule-bundles/current")
+@router.get("/rule-bundles/current", responses=answers(404))
 def current_bundle(
     coord: CoordinatorDep, principal: PrincipalDep, store_id: Annotated[Id, Query()]
-) -> dict[str, Any]:
+) -> RuleBundle:
     """The bundle a store's kiosks should run now."""
-    principal.require_store(store_id)
-    with coord.db.read() as conn:
-        store_exists(conn, store_id)
-        bundle = rule_bundles.bundle_for_store(conn, store_id)
-    if bundle is None:
-        raise not_found("rule_bundle", f"for store {store_id}", "store_id")
-    return bundle.model_dump(mode="json")
+    return rules.current_bundle(coord, principal, store_id)
 
 
-@router.get("/rule-bundles/{bundle_id}")
-def get_bundle(
-    coord: CoordinatorDep, principal: PrincipalDep, bundle_id: Annotated[int, Path(ge=1)]
-) -> dict[str, Any]:
+@router.get("/rule-bundles/{bundle_id}", responses=answers(404))
+def get_bundle(coord: CoordinatorDep, principal: PrincipalDep, bundle_id: BundlePath) -> BundleOut:
     """One bundle."""
-    rb = schema.rule_bundles
-    with coord.db.read() as conn:
-        row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id)).first()
-    if row is None or not _bundle_visible(principal, row):
-        raise not_found("rule_bundle", str(bundle_id), "bundle_id")
-    return _row(row)
+    return rules.get_bundle(coord, principal, bundle_id)
 
 
-@router.post("/rule-bundles/{bundle_id}/publish")
+@router.post("/rule-bundles/{bundle_id}/publish", responses=answers(404, 409))
 def publish_bundle(
     coord: CoordinatorDep,
     principal: PrincipalDep,
-    bundle_id: Annotated[int, Path(ge=1)],
+    bundle_id: BundlePath,
     body: Publish | None = None,
-) -> dict[str, Any]:
+) -> BundleOut:
     """Publish a draft under the next version and push it to the stores in scope."""
-    principal.require_write()
-    now = coord.clock.wall_ms()
-    rb = schema.rule_bundles
-    store_ids = body.store_ids if body else None
-    with coord.db.write() as conn:
-        row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id)).first()
-        if row is None or not _bundle_visible(principal, row):
-            raise not_found("rule_bundle", str(bundle_id), "bundle_id")
-        _check_scope(principal, store_ids if store_ids is not None else loads_list(row.store_scope))
-        for store_id in store_ids or ():
-            store_exists(conn, store_id, "store_ids")
-        try:
-            bundle = rule_bundles.publish(
-                conn, bundle_id, store_ids=store_ids, user=principal.username, now_ms=now
-            )
-        except ValueError as exc:
-            raise conflict("already_published", str(exc)) from exc
-        audit(
-            conn, principal.username, "rules.publish", str(bundle_id), now, version=bundle.version
-        )
-        row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id)).one()
-    push_bundle(coord, bundle)
-    return _row(row)
+    return rules.publish_bundle(coord, principal, bundle_id, body)
 
 
-class Rotate(Body):
-    """Timeline of a QR key rotation; omitted values come from the settings."""
-
-    announce_s: int | None = Field(
-        None,
-        ge=0,
-        le=90 * 86_400,
-        description="How long the new key is published before it signs (0: at once, for a "
-        "leaked key; kiosks that have not synced then refuse new codes until they do).",
-    )
-    overlap_s: int | None = Field(
-        None,
-        ge=0,
-        le=30 * 86_400,
-        description="How long after the switch codes signed by the old key are honoured.",
-    )
-
-
-@router.post("/qr-keys/rotate")
+@router.post("/qr-keys/rotate", responses=answers(503))
 def rotate_qr_key(
     coord: CoordinatorDep, principal: PrincipalDep, body: Rotate | None = None
-) -> dict[str, Any]:
-    """Rotate the member QR signing key without breaking kiosks that are offline for a while.
+) -> Rotation:
+    """Rotate the member QR signing key without breaking kiosks that are offline a while.
 
     The new key is published at once (the bundles in force are republished) but signs only
     from ``switch_ms`` = now + ``announce_s``; until then the current key signs, and codes
     it signed stay valid until ``old_key_valid_until_ms`` = switch + ``overlap_s``.
     """
-    principal.require_admin()
-    now = coord.clock.wall_ms()
-    settings = coord.settings
-    asked = body or Rotate()
-    announce_s = settings.qr_key_announce_s if asked.announce_s is None else asked.announce_s
-    overlap_s = settings.qr_key_rotation_overlap_s if asked.overlap_s is None else asked.overlap_s
-    with coord.db.write() as conn:
-        rotation = qr_keys.rotate(
-            conn,
-            now,
-            announce_ms=announce_s * 1000,
-            overlap_ms=overlap_s * 1000,
-            sealer=coord.sealer,
-        )
-        store_ids = list(conn.execute(sa.select(schema.stores.c.store_id)).scalars())
-        republished = [
-            rule_bundles.republish(
-                conn, b, user=principal.username, now_ms=now, note="QR key rotation"
-            )
-            for b in rule_bundles.current_bundles(conn, store_ids)
-        ]
-        keys = qr_keys.published_keys(conn, now)
-        signing_now = qr_keys.signing_key_at(conn, now)
-        audit(
-            conn,
-            principal.username,
-            "qr.rotate",
-            rotation.new_key_id,
-            now,
-            switch_ms=rotation.switch_ms,
-            old_valid_until_ms=rotation.old_valid_until_ms,
-        )
-    for bundle in republished:
-        push_bundle(coord, bundle)
-    return {
-        "signing_key_id": rotation.new_key_id,
-        "signing_now_key_id": signing_now,
-        "switch_ms": rotation.switch_ms,
-        "old_key_valid_until_ms": rotation.old_valid_until_ms,
-        "keys": [k.model_dump(mode="json") for k in keys],
-        "republished_versions": [b.version for b in republished],
-    }
+    return rules.rotate_qr_key(coord, principal, body)

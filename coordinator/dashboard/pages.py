@@ -19,22 +19,22 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from coordinator.api import conflicts as conflicts_api
-from coordinator.api import fleet as fleet_api
-from coordinator.api import reports as reports_api
 from coordinator.dashboard.i18n import client_words, normalize, t
 from coordinator.errors import ApiError
 from coordinator.fleet import fleet_view as fleet
 from coordinator.reports.service import PAGE_ROWS
+from coordinator.runtime import Coordinator
 from coordinator.security import page_sessions as session
 from coordinator.security.auth import Principal, Role, authenticate
 from coordinator.security.login_limit import client_address
+from coordinator.services import conflicts, reports
+from coordinator.services import fleet as fleet_service
 from shared.model import Id
 
 HERE = Path(__file__).resolve().parent
@@ -159,7 +159,7 @@ def _error_page(request: Request, current: session.Session, exc: ApiError) -> HT
     return render(request, "error.html", current, status=exc.status, message=exc.message)
 
 
-def _coord(request: Request) -> Any:
+def _coord(request: Request) -> Coordinator:
     return request.app.state.coordinator
 
 
@@ -286,7 +286,7 @@ def kiosk_page(
 ) -> Response:
     """One kiosk: its facts (live) and the timeline of its status changes."""
     try:
-        fleet_api.kiosk_detail(request, _coord(request), current.principal, kiosk_id, 1)
+        fleet_service.kiosk_detail(_coord(request), current.principal, kiosk_id, 1)
     except ApiError as exc:
         return _error_page(request, current, exc)
     return render(request, "kiosk.html", current, nav="fleet", kiosk_id=kiosk_id)
@@ -300,11 +300,11 @@ def conflicts_page(request: Request, current: SessionDep) -> Response:
     """Open conflicts (the queue) and the history of decided ones."""
     coord = _coord(request)
     principal = current.principal
-    open_items = conflicts_api.list_conflicts(coord, principal, status="open", limit=200)
-    resolved = conflicts_api.list_conflicts(coord, principal, status="resolved", limit=100)
-    withdrawn = conflicts_api.list_conflicts(coord, principal, status="withdrawn", limit=50)
+    open_items = conflicts.list_conflicts(coord, principal, status="open", limit=200)
+    resolved = conflicts.list_conflicts(coord, principal, status="resolved", limit=100)
+    withdrawn = conflicts.list_conflicts(coord, principal, status="withdrawn", limit=50)
     history = sorted(
-        resolved["items"] + withdrawn["items"],
+        (c.model_dump() for c in resolved.items + withdrawn.items),
         key=lambda c: c["resolved_ms"] or c["updated_ms"],
         reverse=True,
     )
@@ -313,7 +313,7 @@ def conflicts_page(request: Request, current: SessionDep) -> Response:
         "conflicts.html",
         current,
         nav="conflicts",
-        open_items=open_items["items"],
+        open_items=[c.model_dump() for c in open_items.items],
         history=history,
         when=_when_fn(request),
     )
@@ -326,16 +326,15 @@ def conflict_page(
     """One conflict: the story, what each decision would do, and the decision form."""
     coord = _coord(request)
     try:
-        view = conflicts_api.get_conflict(coord, current.principal, conflict_id)
+        detail = conflicts.story(coord, current.principal, conflict_id).model_dump()
     except ApiError as exc:
         return _error_page(request, current, exc)
-    detail = fleet_api.story_of(coord, view)
     return render(
         request,
         "conflict.html",
         current,
         nav="conflicts",
-        c=view,
+        c=detail["conflict"],
         d=detail,
         when=_when_fn(request),
     )
@@ -399,7 +398,9 @@ def reports_page(
     lang = lang_of(request)
     principal = current.principal
     try:
-        report = reports_api.build_report(request, principal, store_id, first, last, lang)
+        report = reports.build(
+            _coord(request), principal, store_id=store_id, first=first, last=last, lang=lang
+        )
     except ApiError as exc:
         return _error_page(request, current, exc)
     query = {"from": report.period.first.isoformat(), "to": report.period.last.isoformat()}
@@ -418,12 +419,16 @@ def reports_page(
     )
 
 
-def mount(app: FastAPI) -> None:
-    """Add the pages, the static assets and the login redirect to ``app``."""
-    app.include_router(router)
-    app.mount(PREFIX + "/static", StaticFiles(directory=HERE / "static"), name="dashboard-static")
+STATIC_PATH = PREFIX + "/static"
 
-    @app.exception_handler(LoginRequired)
-    async def _login(_request: Request, exc: LoginRequired) -> RedirectResponse:
-        target = f"{PREFIX}/login?{urlencode({'next': exc.next_path})}"
-        return RedirectResponse(target, status_code=303)
+
+def static_files() -> StaticFiles:
+    """The dashboard's own scripts, styles and images (no CDN)."""
+    return StaticFiles(directory=HERE / "static")
+
+
+async def to_login(_request: Request, exc: Exception) -> Response:
+    """A page asked for without a session goes to the login form, then back."""
+    next_path = exc.next_path if isinstance(exc, LoginRequired) else PREFIX + "/fleet"
+    target = f"{PREFIX}/login?{urlencode({'next': next_path})}"
+    return RedirectResponse(target, status_code=303)

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -26,7 +27,6 @@ ALIVE_FACTOR = 1.5
 BUNDLE_SCAN = 500
 """Published bundles looked at for a store's current one (as
 :mod:`coordinator.downstream.rule_bundles`)."""
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def record_status(conn: Connection, status: Status, received_ms: int) -> None:
@@ -228,60 +228,56 @@ def kiosks_health_json(
     """:func:`kiosks_health` as a JSON array, ready to send (the same JSON, key for key).
 
     The stored heartbeat and reported versions (JSON the coordinator wrote itself from
-    validated messages) go into the answer as they are, neither parsed nor serialised
-    again, and the rest is written from a template: a fleet-wide list spent most of its
-    time parsing and re-encoding heartbeats, then in generic JSON encoding.
+    validated messages) go into the answer as they are, as ``orjson.Fragment``s, neither
+    parsed nor serialised again: a fleet-wide list spent most of its time parsing and
+    re-encoding heartbeats.
     """
     rows = _rows(conn, store_id=store_id, kiosk_id=None, after=after, limit=limit)
     if not rows:
         return b"[]"
     current = current_versions(conn)
-    per_store: dict[str, tuple[dict[str, int], str]] = {}
+    per_store: dict[str, dict[str, int]] = {}
     parsed: dict[str, Any] = {}  # the fleet mostly reports the same few version sets
-    parts: list[str] = []
+    items: list[dict[str, Any]] = []
     for row in rows:
-        store = per_store.get(row.store_id)
-        if store is None:
-            versions = current.for_store(row.store_id)
-            store = per_store[row.store_id] = (versions, _ENCODER.encode(versions))
+        versions = per_store.get(row.store_id)
+        if versions is None:
+            versions = per_store[row.store_id] = current.for_store(row.store_id)
         reported = None
         if row.reported_versions:
             reported = parsed.get(row.reported_versions)
             if reported is None:
                 reported = parsed[row.reported_versions] = json.loads(row.reported_versions)
-        alive, caught_up, versions_current = _judge(row, store[0], reported, now_ms)
-        parts.append(
-            f'{{"kiosk_id":{_js(row.kiosk_id)},"store_id":{_js(row.store_id)},'
-            f'"revoked":{_js(bool(row.revoked))},"alive":{_js(alive)},'
-            f'"connected":{_js(row.status_state == "online")},'
-            f'"in_sync":{_js(caught_up and versions_current)},'
-            f'"last_good_tap_ms":{_js(row.last_good_tap_ms)},"evidence":{{'
-            f'"status":{_js(row.status_state)},"status_at_ms":{_js(row.status_at_ms)},'
-            f'"status_received_ms":{_js(row.status_received_ms)},'
-            f'"heartbeat_received_ms":{_js(row.heartbeat_received_ms)},'
-            f'"heartbeat_interval_s":{_js(row.heartbeat_interval_s)},'
-            f'"applied_seq":{_js(row.applied_seq)},'
-            f'"reported_last_seq":{_js(row.reported_last_seq)},'
-            f'"reported_versions":{row.reported_versions if reported is not None else "null"},'
-            f'"current_versions":{store[1]},"events_caught_up":{_js(caught_up)},'
-            f'"versions_current":{_js(versions_current)},'
-            f'"poisoned_count":{_js(row.poisoned_count)},'
-            f'"heartbeat":{row.heartbeat or "null"}}}}}'
+        alive, caught_up, versions_current = _judge(row, versions, reported, now_ms)
+        items.append(
+            {
+                "kiosk_id": row.kiosk_id,
+                "store_id": row.store_id,
+                "revoked": bool(row.revoked),
+                "alive": alive,
+                "connected": row.status_state == "online",
+                "in_sync": caught_up and versions_current,
+                "last_good_tap_ms": row.last_good_tap_ms,
+                "evidence": {
+                    "status": row.status_state,
+                    "status_at_ms": row.status_at_ms,
+                    "status_received_ms": row.status_received_ms,
+                    "heartbeat_received_ms": row.heartbeat_received_ms,
+                    "heartbeat_interval_s": row.heartbeat_interval_s,
+                    "applied_seq": row.applied_seq,
+                    "reported_last_seq": row.reported_last_seq,
+                    "reported_versions": (
+                        orjson.Fragment(row.reported_versions) if reported is not None else None
+                    ),
+                    "current_versions": versions,
+                    "events_caught_up": caught_up,
+                    "versions_current": versions_current,
+                    "poisoned_count": row.poisoned_count,
+                    "heartbeat": orjson.Fragment(row.heartbeat) if row.heartbeat else None,
+                },
+            }
         )
-    return ("[" + ",".join(parts) + "]").encode("utf-8")
-
-
-def _js(value: str | int | bool | None) -> str:
-    """One JSON scalar (what ``json.dumps`` writes for it)."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        return str(value)
-    return _ENCODER.encode(value)
+    return orjson.dumps(items)
 
 
 def kiosk_health(conn: Connection, kiosk_id: str, now_ms: int) -> dict[str, Any] | None:

@@ -65,5 +65,5 @@ def api_without_broker(tmp_path: Path, database: Any = None, **dashboard: Any) -
     """The coordinator app (started, no MQTT) with its fleet monitor stopped: tests tick it."""
     app = create_app(settings_for(tmp_path, None, **dashboard), database=database)
     with TestClient(app) as client:
-        app.state.dashboard.monitor.stop()
+        app.state.coordinator.live.monitor.stop()
         yield Api(client)

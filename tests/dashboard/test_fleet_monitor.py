@@ -169,7 +169,7 @@ def test_rising_rejections_from_recorded_refusals(api: Api) -> None:
 
 
 def coord_dashboard(api: Api):  # type: ignore[no-untyped-def]
-    return api.client.app.state.dashboard  # type: ignore[attr-defined]
+    return api.client.app.state.coordinator.live  # type: ignore[attr-defined]
 
 
 def timeline_rows(api: Api) -> list[tuple[str, str, str, str | None]]:

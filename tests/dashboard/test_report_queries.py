@@ -120,7 +120,7 @@ def tables(report: Report) -> dict[str, list[list[str]]]:
 
 def test_report_figures_on_both_databases(seeded: tuple[Api, date]) -> None:
     api, today = seeded
-    reports = api.client.app.state.dashboard.reports  # type: ignore[attr-defined]
+    reports = api.client.app.state.coordinator.reports  # type: ignore[attr-defined]
     report = reports.build(store_id=None, first=today - timedelta(days=10), last=today, lang="en")
     rows = tables(report)
     d10, d9 = ((today - timedelta(days=n)).isoformat() for n in (10, 9))
@@ -167,7 +167,7 @@ def test_no_report_query_scans_the_events_table(seeded: tuple[Api, date]) -> Non
 
     sa.event.listen(db.engine, "before_cursor_execute", remember)
     try:
-        api.client.app.state.dashboard.reports.build(  # type: ignore[attr-defined]
+        api.client.app.state.coordinator.reports.build(  # type: ignore[attr-defined]
             store_id=None, first=today - timedelta(days=30), last=today, lang="zh"
         )
     finally:

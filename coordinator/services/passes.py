@@ -1,0 +1,131 @@
+"""Passes: sell or grant (hq ``PassIssue`` events), freeze, unfreeze, extend, top up."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import Field
+
+from coordinator.errors import conflict, invalid, not_found
+from coordinator.ledger.hq_events import HqFact
+from coordinator.ledger.jsonrows import ledger_from_row
+from coordinator.ledger.member_fold import ensure_member_states, lock_member_states
+from coordinator.runtime import Coordinator
+from coordinator.security.auth import Principal
+from coordinator.services.common import Body, Out, audit, check_member_access, member_row
+from shared.events import PassIssue, PassUpdate
+from shared.model import Count, Id, Ms, PassKind, PassState
+
+
+class SellPass(Body):
+    """A pass to sell or grant."""
+
+    pass_id: Id | None = None
+    kind: PassKind
+    name: str = Field(min_length=1, max_length=200)
+    class_types: list[Id] = Field([], max_length=100)
+    store_ids: list[Id] = Field([], max_length=1000)
+    """Stores where it is valid; empty = every store (HQ admins only)."""
+    valid_from_ms: Ms
+    valid_until_ms: Ms
+    sessions_total: Count = 0
+    price_fen: Count = 0
+
+
+class PassChange(Body):
+    """Extend a pass or change its sessions (top-up)."""
+
+    valid_until_ms: Ms | None = None
+    sessions_total: Count | None = None
+
+
+class PassResult(Out):
+    """The pass after the change, and the ledger event that recorded it."""
+
+    pass_: PassState | None = Field(alias="pass", serialization_alias="pass")
+    event_id: str
+
+    model_config = Out.model_config | {"populate_by_name": True, "serialize_by_alias": True}
+
+
+def _scope_check(principal: Principal, store_ids: list[str]) -> None:
+    if principal.store_filter() is not None and store_ids != [principal.store_id]:
+        raise invalid(
+            "store_scope_required",
+            f"store managers sell passes valid in their own store only: "
+            f"store_ids=[{principal.store_id!r}]",
+            "store_ids",
+        )
+
+
+def sell_pass(
+    coord: Coordinator, principal: Principal, member_id: str, body: SellPass
+) -> PassResult:
+    """Record a pass sale as an hq event; kiosks get it with the member's next record."""
+    principal.require_write()
+    _scope_check(principal, body.store_ids)
+    if body.valid_until_ms <= body.valid_from_ms:
+        raise invalid(
+            "bad_validity", "valid_until_ms must be after valid_from_ms", "valid_until_ms"
+        )
+    if body.kind is PassKind.PUNCH and body.sessions_total < 1:
+        raise invalid("no_sessions", "a punch pass needs sessions_total >= 1", "sessions_total")
+    state = PassState(
+        pass_id=body.pass_id or "p" + uuid.uuid4().hex[:12],
+        kind=body.kind,
+        name=body.name,
+        class_types=tuple(body.class_types),
+        store_ids=tuple(body.store_ids),
+        valid_from_ms=body.valid_from_ms,
+        valid_until_ms=body.valid_until_ms,
+        sessions_total=body.sessions_total,
+        price_fen=body.price_fen,
+    )
+    now = coord.clock.wall_ms()
+    with coord.db.write() as conn:
+        check_member_access(principal, member_row(conn, member_id))
+        ensure_member_states(conn, [member_id], now)
+        current = ledger_from_row(lock_member_states(conn, [member_id])[member_id].ledger)
+        if current.find_pass(state.pass_id) is not None:
+            raise conflict("pass_exists", f"member already holds pass {state.pass_id}", "pass_id")
+        result = coord.recorder.record(
+            conn, [HqFact(member_id, PassIssue(pass_state=state), principal.store_id)], now
+        )
+        audit(conn, principal.username, "pass.sell", f"{member_id}/{state.pass_id}", now,
+              event_id=result.events[0].event_id)  # fmt: skip
+    coord.pusher.wake()
+    return PassResult(pass_=state, event_id=result.events[0].event_id)
+
+
+def update_pass(
+    coord: Coordinator, principal: Principal, member_id: str, pass_id: str, **change: Any
+) -> PassResult:
+    """Freeze, unfreeze, extend or top up a pass (an audited hq ``PassUpdate`` event)."""
+    principal.require_write()
+    now = coord.clock.wall_ms()
+    with coord.db.write() as conn:
+        check_member_access(principal, member_row(conn, member_id))
+        ensure_member_states(conn, [member_id], now)
+        ledger = ledger_from_row(lock_member_states(conn, [member_id])[member_id].ledger)
+        held = ledger.find_pass(pass_id)
+        if held is None:
+            raise not_found("pass", pass_id, "pass_id")
+        if principal.store_filter() is not None:
+            _scope_check(principal, list(held.store_ids))
+        body = PassUpdate(pass_id=pass_id, staff_user=principal.username, **change)
+        result = coord.recorder.record(conn, [HqFact(member_id, body, principal.store_id)], now)
+        audit(conn, principal.username, "pass.update", f"{member_id}/{pass_id}", now, **change)
+        after = result.outcomes[0].ledger.find_pass(pass_id)
+    coord.pusher.wake()
+    return PassResult(pass_=after, event_id=result.events[0].event_id)
+
+
+def extend_pass(
+    coord: Coordinator, principal: Principal, member_id: str, pass_id: str, body: PassChange
+) -> PassResult:
+    """Extend a pass's validity and/or change its total sessions."""
+    change = body.model_dump(exclude_none=True)
+    if not change:
+        raise invalid("nothing_to_change", "give valid_until_ms and/or sessions_total")
+    return update_pass(coord, principal, member_id, pass_id, **change)

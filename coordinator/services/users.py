@@ -1,0 +1,115 @@
+"""Ops users: logging in (bearer tokens), who am I, creating and listing users."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from pydantic import Field
+
+from coordinator import schema
+from coordinator.errors import ApiError, conflict, invalid
+from coordinator.runtime import Coordinator
+from coordinator.security.auth import Principal, Role, authenticate, hash_password, issue_token
+from coordinator.services.common import Body, Out, audit, store_exists
+from shared.model import Id
+
+
+class TokenOut(Out):
+    """A bearer token (OAuth2 password flow) and who it is for."""
+
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
+    role: Role
+    store_id: str | None
+
+
+class Me(Out):
+    """The caller behind a token or session."""
+
+    username: str
+    role: Role
+    store_id: str | None
+
+
+class NewUser(Body):
+    """An ops user to create."""
+
+    username: Id
+    password: str = Field(min_length=8, max_length=200)
+    role: Role
+    store_id: Id | None = None
+
+
+class UserOut(Out):
+    """An ops user (never the password hash)."""
+
+    username: str
+    role: Role
+    store_id: str | None
+    disabled: bool = False
+
+
+def login(coord: Coordinator, username: str, password: str, address: str) -> TokenOut:
+    """Exchange a username and password for a bearer token; failed attempts are limited
+    per user and per address (429 with ``Retry-After`` once over the limit)."""
+    now = coord.clock.wall_ms()
+    coord.login_limiter.check(username, address, now)
+    try:
+        with coord.db.read() as conn:
+            principal = authenticate(conn, username, password)
+    except ApiError:
+        coord.login_limiter.failed(username, address, now)
+        raise
+    coord.login_limiter.succeeded(username, address)
+    ttl = coord.settings.token_ttl_s
+    return TokenOut(
+        access_token=issue_token(coord.settings.secret_key, principal, now, ttl),
+        expires_in=ttl,
+        role=principal.role,
+        store_id=principal.store_id,
+    )
+
+
+def me(principal: Principal) -> Me:
+    """Who the caller is."""
+    return Me(username=principal.username, role=principal.role, store_id=principal.store_id)
+
+
+def create_user(coord: Coordinator, principal: Principal, body: NewUser) -> UserOut:
+    """Create an ops user (HQ admins only). Store managers need their store."""
+    principal.require_admin()
+    if body.role is Role.STORE_MANAGER and body.store_id is None:
+        raise invalid("store_required", "a store manager needs a store_id", "store_id")
+    now = coord.clock.wall_ms()
+    with coord.db.write() as conn:
+        if body.store_id is not None:
+            store_exists(conn, body.store_id)
+        u = schema.users
+        if conn.execute(sa.select(u.c.username).where(u.c.username == body.username)).first():
+            raise conflict("user_exists", f"user {body.username!r} already exists", "username")
+        conn.execute(
+            sa.insert(u).values(
+                username=body.username,
+                password_hash=hash_password(body.password),
+                role=body.role.value,
+                store_id=body.store_id,
+                disabled=False,
+                created_ms=now,
+            )
+        )
+        audit(conn, principal.username, "user.create", body.username, now, role=body.role.value)
+    return UserOut(username=body.username, role=body.role, store_id=body.store_id)
+
+
+def list_users(coord: Coordinator, principal: Principal) -> list[UserOut]:
+    """Every ops user (HQ admins only)."""
+    principal.require_admin()
+    u = schema.users
+    with coord.db.read() as conn:
+        rows = conn.execute(
+            sa.select(u.c.username, u.c.role, u.c.store_id, u.c.disabled).order_by(u.c.username)
+        ).all()
+    return [
+        UserOut(username=r.username, role=Role(r.role), store_id=r.store_id, disabled=r.disabled)
+        for r in rows
+    ]
