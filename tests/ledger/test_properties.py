@@ -242,7 +242,7 @@ class KioskLedgerMachine(RuleBasedStateMachine):
         outcomes = [self.led.apply_member_update(m) for m in messages]
         assert outcomes[-1] == "applied" and set(outcomes[:-1]) <= {"staged"}
         self.kiosk_version = self.coordinator.version
-        self.hq_known = list(self.coordinator.ledger.hq_events)
+        self.hq_known = list(self.coordinator.hq_events)
 
     @rule(full=st.booleans())
     def push_stale_or_unbased(self, full: bool) -> None:
@@ -265,7 +265,7 @@ class KioskLedgerMachine(RuleBasedStateMachine):
         amount=st.integers(min_value=-30, max_value=60),
     )
     def hq_fact(self, member_id: str, kind: str, amount: int) -> None:
-        n = len(self.coordinator.ledger.hq_events)
+        n = len(self.coordinator.hq_events)
         if kind == "pass":
             body = PassIssue(
                 pass_state=punch_pass(f"hp{n}", 3, class_types=(), valid_until_ms=T0 + 300 * DAY)
