@@ -174,7 +174,9 @@ def test_the_api_keeps_its_contract(stack: Stack, tmp_path: Path) -> None:
         "--report-dir",
         str(tmp_path),
     ]
-    run = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path
+    )
     summary = run.stdout[-6000:]
     assert run.returncode == 0, f"schemathesis found contract failures:\n{summary}"
     assert "Test cases:" in run.stdout, summary
