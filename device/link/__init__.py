@@ -14,12 +14,12 @@ Wiring (done once, in the kiosk app)::
     link.stop()
 """
 
-from device.link.backoff import Backoff
 from device.link.client import KioskLink, LinkLedger
 from device.link.errors import DownstreamRefused, LinkError
 from device.link.heartbeat import KioskHealth
 from device.link.settings import LinkSettings
 from device.link.state import COUNTERS, LinkState
+from shared.backoff import Backoff
 
 __all__ = [
     "COUNTERS",

@@ -18,7 +18,7 @@ from device.staff_pin import verify_pin
 from tests.kiosk.conftest import STAFF_PIN_HASH, free_tcp_port
 from tests.kiosk.seed import seed_ledger
 
-TAPFLEET = [sys.executable, "-m", "device.cli"]
+TAPFLEET = [sys.executable, "-m", "shared.cli"]
 
 
 class Proc:

@@ -1,4 +1,9 @@
-"""Reconnect delays: exponential with jitter, so a fleet does not reconnect in lockstep."""
+"""Retry delays: exponential with jitter and a cap, the one backoff every retry loop uses.
+
+Used by the kiosk's MQTT link (reconnects), its card reader and camera (reopening a device
+that failed) and the coordinator's MQTT link (reconnects). Pure: it hands out delays and
+never sleeps, so callers wait on their own stop event and tests need no clock.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ import random
 class Backoff:
     """Exponential backoff with "equal jitter": half the delay fixed, half random.
 
-    After a broker restart every kiosk of the chain loses its connection at the same instant;
-    without jitter they would all knock again at 1, 2, 4 ... seconds together. The fixed half
-    keeps a lower bound so a flapping network is not hammered.
+    The delay before attempt *n* (counting failures since the last success) is drawn from
+    ``[base/2, base]`` with ``base = min(max_s, min_s * 2**n)``. After a broker restart every
+    kiosk of the chain loses its connection at the same instant; without jitter they would
+    all knock again at 1, 2, 4 ... seconds together. The fixed half keeps a lower bound so a
+    flapping network or a dead USB reader is not hammered.
     """
 
     def __init__(self, min_s: float, max_s: float, rng: random.Random | None = None) -> None:
@@ -28,5 +35,5 @@ class Backoff:
         return float(base / 2 + self._rng.uniform(0, base / 2))
 
     def reset(self) -> None:
-        """Forget past failures (after a successful connection)."""
+        """Forget past failures (after a success)."""
         self.failures = 0
