@@ -134,5 +134,6 @@ def describe_problems(exc: ValidationError, env_prefix: str) -> str:
             where = environment_variable(env_prefix, loc)
             problems.append(f"{field}: required (set it in the config file or as {where})")
         else:
-            problems.append(f"{field}: {message}")
+            where = environment_variable(env_prefix, loc)
+            problems.append(f"{field}: {message} (set in the config file or as {where})")
     return "; ".join(" ".join(problem.split()) for problem in problems)  # one line

@@ -189,9 +189,18 @@ class NfcReader:
             self._presence.notify_all()
 
     def start(self, on_card: Callable[[CardRead], None]) -> None:
-        """Start the reader thread; ``on_card`` is called from it once per tap."""
+        """Start the reader thread; ``on_card`` is called from it once per tap.
+
+        Raises ReaderUnavailable for a path nfcpy can never open (see :func:`udp_port_problem`);
+        a reader that is merely absent is waited for with backoff instead.
+        """
         if self._thread is not None:
             raise RuntimeError("reader already started")
+        problem = udp_port_problem(self.config.path)
+        if problem is not None:  # can never work: a configuration error, not a reader to await
+            raise ReaderUnavailable(
+                f"cannot open NFC reader on {self.config.path!r}: {problem}; change nfc.path"
+            )
         self._on_card = on_card
         self._stop.clear()
         self._thread = threading.Thread(
