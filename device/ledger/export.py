@@ -56,11 +56,12 @@ def open_read_only(path: Path) -> Iterator[sqlite_utils.Database]:
     if not path.is_file():
         raise ExportError(f"no ledger at {path} (check --ledger: the kiosk's ledger_path)")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+        )
     except sqlite3.Error as exc:
         raise ExportError(f"cannot open {path} read-only: {exc}") from exc
     try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA query_only = ON")  # belt and braces on top of mode=ro
         yield sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
     finally:
