@@ -1,8 +1,9 @@
 """Retry delays: exponential with jitter and a cap, the one backoff every retry loop uses.
 
 Used by the kiosk's MQTT link (reconnects), its card reader and camera (reopening a device
-that failed) and the coordinator's MQTT link (reconnects). Pure: it hands out delays and
-never sleeps, so callers wait on their own stop event and tests need no clock.
+that failed), the coordinator's MQTT link (reconnects) and its ingest and member-push
+transactions (retries after a busy database or a concurrent replica). Pure: it hands out
+delays and never sleeps, so callers wait on their own stop event and tests need no clock.
 """
 
 from __future__ import annotations

@@ -19,11 +19,9 @@ from device.link.errors import DownstreamRefused, LinkError
 from device.link.heartbeat import KioskHealth
 from device.link.settings import LinkSettings
 from device.link.state import COUNTERS, LinkState
-from shared.backoff import Backoff
 
 __all__ = [
     "COUNTERS",
-    "Backoff",
     "DownstreamRefused",
     "KioskHealth",
     "KioskLink",
