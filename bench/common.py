@@ -251,12 +251,12 @@ class CoordinatorProcess:
             "log_level": "WARNING",
             **settings,
         }
+        import tomli_w
+
         config = folder / "coordinator.toml"
-        config.write_text(
-            "[coordinator]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in values.items())
-        )
+        config.write_text(tomli_w.dumps({"coordinator": values}))
         self._args = python_module(
-            "device.cli",
+            "shared.cli",
             "coordinator",
             "--config",
             str(config),
@@ -313,14 +313,6 @@ class CoordinatorProcess:
         """Stop the process (idempotent)."""
         if self.child is not None:
             self.child.stop()
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @contextlib.contextmanager

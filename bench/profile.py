@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench" / "profiles"
-_PLUMBING = ("(threading.py)", "(<frozen runpy>)", "(device/cli.py)", "(bench/kiosk_child.py)")
+_PLUMBING = ("(threading.py)", "(<frozen runpy>)", "(shared/cli.py)", "(bench/kiosk_child.py)")
 """Frames on nearly every stack (thread start, ``-m`` entry); left out of the inclusive list."""
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 

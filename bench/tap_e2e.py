@@ -113,14 +113,20 @@ class PageClient:
 
 def kiosk_config(folder: Path, nfc_port: int, dead_port: int) -> Path:
     """The kiosk's settings file."""
+    import tomli_w
+
     config = folder / "kiosk.toml"
-    config.write_text(
-        f'kiosk_id = "{KIOSK}"\nstore_id = "{STORE}"\n'
-        f'ledger_path = "{folder / "ledger.db"}"\ndev_mode = true\nlog_level = "WARNING"\n'
-        f'[nfc]\npath = "udp:127.0.0.1:{nfc_port}"\ntargets = ["106A"]\n'
-        f'[link]\nhost = "127.0.0.1"\nport = {dead_port}\n'
-        "[ui]\nport = 0\n"
-    )
+    settings = {
+        "kiosk_id": KIOSK,
+        "store_id": STORE,
+        "ledger_path": str(folder / "ledger.db"),
+        "dev_mode": True,
+        "log_level": "WARNING",
+        "nfc": {"path": f"udp:127.0.0.1:{nfc_port}", "targets": ["106A"]},
+        "link": {"host": "127.0.0.1", "port": dead_port},
+        "ui": {"port": 0},
+    }
+    config.write_text(tomli_w.dumps(settings), encoding="utf-8")
     return config
 
 
@@ -135,7 +141,7 @@ def run(taps: int, keep: bool) -> Result:
         kiosk_port, raw_port = free_udp_port(), free_udp_port()
         config = kiosk_config(folder, kiosk_port, free_tcp_port())
         kiosk = Child(
-            python_module("device.cli", "kiosk", "--config", str(config)),
+            python_module("shared.cli", "kiosk", "--config", str(config)),
             folder / "kiosk.log",
             stdout_pipe=True,
         )

@@ -22,8 +22,9 @@ def register(subparsers: Any) -> None:
     run = subparsers.add_parser(
         "coordinator",
         help="run the coordinator (HTTP API + MQTT ingest)",
-        description="Run the Tapfleet coordinator. Settings come from TAPFLEET_COORD_* "
-        "environment variables, then --config (TOML), then these flags.",
+        description="Run the Tapfleet coordinator. Settings, highest first: these flags, "
+        "TAPFLEET_COORD_* environment variables, --config (TOML), the defaults. A bad "
+        "setting is one line on stderr and exit status 2.",
     )
     run.add_argument("--config", type=Path, help="TOML file with CoordinatorSettings fields")
     run.add_argument("--db", help="database URL (sqlite:///path or postgresql+psycopg://...)")
@@ -68,11 +69,9 @@ def register(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     import logging
+    import sys
 
-    import uvicorn
-
-    from coordinator.app import create_app
-    from coordinator.settings import load_settings
+    from coordinator.settings import SettingsError, load_settings
 
     overrides: dict[str, Any] = {
         "database_url": args.db,
@@ -89,11 +88,24 @@ def _run(args: argparse.Namespace) -> int:
         overrides["dev_mode"] = True
     if args.no_mqtt:
         overrides["mqtt_enabled"] = False
-    settings = load_settings(args.config, **overrides)
+    try:
+        settings = load_settings(args.config, **overrides)
+    except SettingsError as exc:
+        print(f"tapfleet coordinator: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    app = create_app(settings)
+    import uvicorn
+
+    from coordinator.app import create_app
+    from coordinator.errors import CoordinatorError
+
+    try:
+        app = create_app(settings)
+    except CoordinatorError as exc:
+        print(f"tapfleet coordinator: {exc}", file=sys.stderr)
+        return 1
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")
     return 0
 

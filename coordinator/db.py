@@ -29,6 +29,12 @@ _AFTER_COMMIT = "tapfleet_after_commit"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
+TRANSIENT_RETRY_MIN_S = 0.05
+TRANSIENT_RETRY_MAX_S = 0.4
+"""Waits between retries of a transaction that met a busy database or a concurrent replica
+(jittered, :class:`shared.backoff.Backoff`, so two replicas do not collide again)."""
+
+
 class Database:
     """One engine plus the coordinator's transaction helpers."""
 

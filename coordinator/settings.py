@@ -1,29 +1,51 @@
 """The coordinator's one settings object.
 
-Read from ``TAPFLEET_COORD_*`` environment variables, a TOML file (``--config``) and
-command-line overrides, in that order of increasing priority. Nothing reads the
-environment at import time: :func:`load_settings` does it when asked.
+Precedence, highest first (the same rule as the kiosk's, :mod:`shared.settings_sources`):
+command-line flags, then ``TAPFLEET_COORD_*`` environment variables (nested fields with
+``__``, e.g. ``TAPFLEET_COORD_DASHBOARD__OFFLINE_ALERT_AFTER_S``), then the TOML file
+(``--config``; its fields at the top level or under ``[coordinator]``), then the defaults
+below. Unknown keys are refused. Nothing reads the environment at import time:
+:func:`load_settings` does it when asked. Secrets are ``SecretStr``: ``repr(settings)`` and
+logs never show them; code that needs one calls ``.get_secret_value()``.
 """
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
+from coordinator.errors import CoordinatorError
 from coordinator.fleet.settings import DashboardSettings
+from shared.password_hash import ScryptCost
+from shared.settings_sources import (
+    ConfigFileError,
+    LayeredSettings,
+    describe_problems,
+    read_config_file,
+)
+
+ENV_PREFIX = "TAPFLEET_COORD_"
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
 DEV_ADMIN_PASSWORD = "admin"
 
 
-class CoordinatorSettings(BaseSettings):
+class SettingsError(CoordinatorError):
+    """The coordinator's configuration is missing, unreadable or invalid."""
+
+    code = "settings_error"
+
+
+class CoordinatorSettings(LayeredSettings):
     """Everything the coordinator needs to run; defaults suit a developer's machine."""
 
-    model_config = SettingsConfigDict(env_prefix="TAPFLEET_COORD_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid"
+    )
 
     dev_mode: bool = Field(
         False,
@@ -45,7 +67,7 @@ class CoordinatorSettings(BaseSettings):
     mqtt_username: str | None = Field(
         None, description="Broker user of the coordinator (None when the broker allows anonymous)."
     )
-    mqtt_password: str | None = Field(None, description="Password of ``mqtt_username``.")
+    mqtt_password: SecretStr | None = Field(None, description="Password of ``mqtt_username``.")
     mqtt_ca_file: Path | None = Field(
         None,
         description="CA bundle that signed the broker's certificate; setting it turns TLS on.",
@@ -87,8 +109,8 @@ class CoordinatorSettings(BaseSettings):
     mqtt_enabled: bool = Field(
         True, description="Connect to the broker at startup (False: API only, e.g. for tooling)."
     )
-    secret_key: str = Field(
-        DEV_SECRET_KEY,
+    secret_key: SecretStr = Field(
+        SecretStr(DEV_SECRET_KEY),
         min_length=16,
         description=(
             "Key that signs API bearer tokens and member page links. "
@@ -98,9 +120,17 @@ class CoordinatorSettings(BaseSettings):
     admin_username: str = Field(
         "admin", description="HQ admin created on first start when no user exists."
     )
-    admin_password: str = Field(
-        DEV_ADMIN_PASSWORD,
+    admin_password: SecretStr = Field(
+        SecretStr(DEV_ADMIN_PASSWORD),
         description="Password of the first HQ admin. Must be changed outside dev mode.",
+    )
+    password_hash: ScryptCost = Field(
+        default_factory=ScryptCost,
+        description=(
+            "scrypt cost of ops users' password hashes (shared.password_hash; default: "
+            "N=2**14, r=8, p=5, 16 MiB and ~0.2 s per login). A stored hash in an older "
+            "format or at a lower cost is rewritten at this cost on the user's next login."
+        ),
     )
     token_ttl_s: int = Field(8 * 3600, ge=60, description="Lifetime of an API bearer token.")
     member_push_interval_ms: int = Field(
@@ -259,17 +289,17 @@ class CoordinatorSettings(BaseSettings):
     def _refuse_default_secrets(self) -> CoordinatorSettings:
         if self.dev_mode:
             return self
-        if self.secret_key == DEV_SECRET_KEY:
+        if self.secret_key.get_secret_value() == DEV_SECRET_KEY:
             raise ValueError(
                 "secret_key is the built-in development key; set TAPFLEET_COORD_SECRET_KEY "
                 "(or secret_key in the config file) to a long random value, or enable dev_mode"
             )
-        if self.admin_password == DEV_ADMIN_PASSWORD:
+        if self.admin_password.get_secret_value() == DEV_ADMIN_PASSWORD:
             raise ValueError(
                 "admin_password is the built-in development password; set "
                 "TAPFLEET_COORD_ADMIN_PASSWORD, or enable dev_mode"
             )
-        if self.mqtt_password is not None and len(self.mqtt_password) < 8:
+        if self.mqtt_password is not None and len(self.mqtt_password.get_secret_value()) < 8:
             raise ValueError("mqtt_password is shorter than 8 characters")
         return self
 
@@ -287,19 +317,23 @@ class CoordinatorSettings(BaseSettings):
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> CoordinatorSettings:
-    """Settings from the environment, then ``config_file`` (TOML), then ``overrides``.
+    """Settings from ``overrides`` (flags), the environment, ``config_file`` (TOML), defaults.
 
-    Unknown keys in the file are refused with the key named, like unknown overrides.
+    ``None`` overrides are ignored (a flag not given). Raises SettingsError with every
+    problem on one line, each naming its field.
     """
     values: dict[str, Any] = {}
-    if config_file is not None:
-        try:
-            with config_file.open("rb") as handle:
-                data = tomllib.load(handle)
-        except OSError as exc:
-            raise ValueError(f"cannot read coordinator config {config_file}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ValueError(f"coordinator config {config_file} is not valid TOML: {exc}") from exc
-        values.update(data.get("coordinator", data))
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return CoordinatorSettings(**values)
+    where = f" in {config_file}" if config_file is not None else ""
+    try:
+        if config_file is not None:
+            data = read_config_file(config_file)
+            values = data.get("coordinator", data)
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return CoordinatorSettings.load(values, given)
+    except ConfigFileError as exc:
+        raise SettingsError(str(exc)) from exc
+    except ValidationError as exc:
+        problems = describe_problems(exc, ENV_PREFIX)
+        raise SettingsError(f"invalid coordinator settings{where}: {problems}") from exc
+    except SourceError as exc:
+        raise SettingsError(f"invalid coordinator settings from the environment: {exc}") from exc

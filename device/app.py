@@ -25,6 +25,7 @@ from device.ui.hub import EventHub
 from device.ui.server import UiServer
 from device.ui.views import ReaderView, StatusView, SyncView, local_time
 from shared import SOFTWARE_VERSION
+from shared.password_hash import RECOMMENDED, describe
 from shared.protocol import ReaderStatus
 
 log = logging.getLogger(__name__)
@@ -126,20 +127,21 @@ class KioskApp:
                 s.ledger_path, kiosk_id=s.kiosk_id, store_id=s.store_id, clock=self.clock
             )
             self.hub = EventHub()
+            staff = StaffSessions(
+                self.clock,
+                pin_hash=s.staff.pin_hash.get_secret_value(),
+                staff_id=s.staff.staff_id,
+                cards=s.staff.cards,
+                idle_s=s.staff.session_idle_s,
+                max_attempts=s.staff.max_pin_attempts,
+                lockout_s=s.staff.lockout_s,
+            )
             self.service = TapService(
                 self.ledger,
                 self.hub,
                 clock=self.clock,
                 member_sessions=MemberSessions(self.clock, s.ui.member_session_s),
-                staff_sessions=StaffSessions(
-                    self.clock,
-                    pin_hash=s.staff.pin_hash,
-                    staff_id=s.staff.staff_id,
-                    cards=s.staff.cards,
-                    idle_s=s.staff.session_idle_s,
-                    max_attempts=s.staff.max_pin_attempts,
-                    lockout_s=s.staff.lockout_s,
-                ),
+                staff_sessions=staff,
                 default_lang=s.ui.default_lang,
             )
             self.card_reader = self._card_reader_override or build_card_reader(s, self.clock)
@@ -178,6 +180,14 @@ class KioskApp:
             self.stop()
             raise
         log.info("kiosk %s (store %s) running; UI at %s", s.kiosk_id, s.store_id, self.ui_url)
+        if staff.pin_hash_outdated:
+            log.warning(
+                "kiosk %s: staff.pin_hash is outdated (%s; today: %s); replace it with the "
+                "output of `tapfleet kiosk --hash-pin` (the PIN keeps working meanwhile)",
+                s.kiosk_id,
+                describe(s.staff.pin_hash.get_secret_value()),
+                RECOMMENDED.describe(),
+            )
 
     def stop(self) -> None:
         """Stop readers, link, UI and ledger (in that order) and join their threads. Idempotent."""

@@ -14,19 +14,16 @@ works once: a second run with it fails.
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
+import tomli_w
 
 from device.errors import DeviceError
 from device.settings import read_config_file
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class EnrollError(DeviceError):
@@ -64,37 +61,19 @@ def request_credentials(
     return body
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise EnrollError(f"cannot write {type(value).__name__} values to the kiosk config")
-
-
-def _toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key)
-
-
 def render_toml(data: Mapping[str, Any]) -> str:
-    """TOML for a kiosk config: top-level values, then one table per section."""
-    lines = ["# Tapfleet kiosk settings (written by `tapfleet kiosk enroll`)"]
-    tables = {k: v for k, v in data.items() if isinstance(v, Mapping)}
-    for key, value in data.items():
-        if key not in tables and value is not None:
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-    for name, table in tables.items():
-        lines += ["", f"[{_toml_key(name)}]"]
-        for key, value in table.items():
-            if isinstance(value, Mapping):
-                raise EnrollError(f"nested table {name}.{key} is not supported in kiosk configs")
-            if value is not None:
-                lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n"
+    """TOML for a kiosk config (tomli-w); None values are left out, as TOML has no null."""
+
+    def without_none(value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: without_none(v) for k, v in value.items() if v is not None}
+        return value
+
+    try:
+        body = tomli_w.dumps(without_none(data))
+    except TypeError as exc:
+        raise EnrollError(f"cannot write the kiosk config: {exc}") from exc
+    return "# Tapfleet kiosk settings (written by `tapfleet kiosk enroll`)\n" + body
 
 
 def _write_private(path: Path, text: str) -> None:

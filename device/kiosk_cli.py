@@ -45,14 +45,15 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "kiosk",
         help="run a kiosk: card reader, QR camera, ledger, MQTT link and touchscreen UI",
-        description="Run one kiosk until SIGTERM or Ctrl-C. Settings come from --config "
-        "(TOML or JSON) with TAPFLEET_KIOSK_* environment overrides.",
+        description="Run one kiosk until SIGTERM or Ctrl-C. Settings, highest first: "
+        "TAPFLEET_KIOSK_* environment variables, --config (TOML or JSON), the defaults. A bad "
+        "setting is one line on stderr and exit status 2.",
     )
     parser.add_argument("--config", type=Path, help="kiosk settings file (.toml or .json)")
     parser.add_argument(
         "--hash-pin",
         action="store_true",
-        help="read a staff PIN (4-12 digits) from stdin, print its hash for staff.pin_hash",
+        help="read a staff PIN (4-12 digits) from stdin, print its scrypt hash for staff.pin_hash",
     )
     parser.set_defaults(func=run)
     actions = parser.add_subparsers(dest="kiosk_action", metavar="ACTION")

@@ -11,12 +11,16 @@ the injected clock's monotonic seconds, so tests need no sleeps.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from dataclasses import dataclass, replace
 
 from device.ports import Clock
-from device.staff_pin import verify_pin
+from device.staff_pin import pin_hash_outdated, verify_pin
+from shared.password_hash import describe
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ class StaffSessions:
         self,
         clock: Clock,
         *,
-        pin_hash: str,
+        pin_hash: str | None,
         staff_id: str,
         cards: tuple[str, ...],
         idle_s: float,
@@ -111,6 +115,10 @@ class StaffSessions:
     ) -> None:
         self._clock = clock
         self._pin_hash = pin_hash
+        self.pin_hash_outdated = pin_hash is not None and pin_hash_outdated(pin_hash)
+        """The PIN hash is an older format or cheaper than today's cost (see
+        :mod:`shared.password_hash`): a successful PIN login says so in the log, once."""
+        self._outdated_reported = False
         self._staff_id = staff_id
         self._cards = frozenset(cards)
         self.idle_s = idle_s
@@ -131,7 +139,8 @@ class StaffSessions:
         with self._lock:
             if now < self._locked_until:
                 return LoginRefused("locked", retry_after_s=self._locked_until - now)
-        ok = verify_pin(pin, self._pin_hash)  # slow on purpose: outside the lock
+        # Slow on purpose (scrypt): outside the lock. No hash: PIN login is off.
+        ok = self._pin_hash is not None and verify_pin(pin, self._pin_hash)
         with self._lock:
             if not ok:
                 self._failures += 1
@@ -141,7 +150,16 @@ class StaffSessions:
                     return LoginRefused("locked", retry_after_s=self._lockout_s)
                 return LoginRefused("wrong_pin", attempts_left=self._max_attempts - self._failures)
             self._failures = 0
-            return self._open(self._staff_id, "pin", now)
+            report = self.pin_hash_outdated and not self._outdated_reported
+            self._outdated_reported = True
+            session = self._open(self._staff_id, "pin", now)
+        if report and self._pin_hash is not None:
+            log.warning(
+                "staff.pin_hash is outdated (%s); the PIN was right, but a stolen config file "
+                "is cheap to crack: replace it with the output of `tapfleet kiosk --hash-pin`",
+                describe(self._pin_hash),
+            )
+        return session
 
     def login_card(self, uid: str) -> StaffSession | None:
         """A session for a staff card, or None when ``uid`` is not a staff card."""

@@ -1,8 +1,10 @@
 """The kiosk's settings: one typed model, loaded from a TOML or JSON file plus the environment.
 
-Precedence, highest first: environment variables ``TAPFLEET_KIOSK_<FIELD>`` (nested fields
-with ``__``, e.g. ``TAPFLEET_KIOSK_LINK__HOST``), then the values given (the config file),
-then the defaults below. Unknown keys are refused, so a typo fails loudly at start-up.
+Precedence, highest first (the same rule as the coordinator's, :mod:`shared.settings_sources`):
+values given in code, then environment variables ``TAPFLEET_KIOSK_<FIELD>`` (nested fields
+with ``__``, e.g. ``TAPFLEET_KIOSK_LINK__HOST``), then the config file, then the defaults
+below. Unknown keys are refused, so a typo fails loudly at start-up. Secrets (the broker
+password, the staff PIN hash) are ``SecretStr``: ``repr(settings)`` and logs never show them.
 
 A minimal ``kiosk.toml``::
 
@@ -17,28 +19,37 @@ A minimal ``kiosk.toml``::
     host = "mqtt.example.internal"
 
     [staff]
-    pin_hash = "pbkdf2_sha256$120000$...$..."   # tapfleet kiosk --hash-pin
+    pin_hash = "$scrypt$ln=14,r=8,p=5$...$..."   # tapfleet kiosk --hash-pin
 """
 
 from __future__ import annotations
 
-import json
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
 )
+from pydantic_settings import SettingsConfigDict
+from pydantic_settings import SettingsError as SourceError
 
 from device.errors import DeviceError
 from device.link.settings import LinkSettings
-from device.staff_pin import DEV_PIN, DEV_PIN_HASH, parse_pin_hash, verify_pin
+from device.staff_pin import DEV_PIN, DEV_PIN_HASH, check_pin_hash, verify_pin
 from shared.model import Id, Uid
+from shared.settings_sources import (
+    ConfigFileError,
+    LayeredSettings,
+    describe_problems,
+)
+from shared.settings_sources import read_config_file as _read_file
 
 ENV_PREFIX = "TAPFLEET_KIOSK_"
 
@@ -115,10 +126,12 @@ class UiSettings(_Section):
 class StaffSettings(_Section):
     """Staff mode: PIN or staff card, redemptions on behalf, undo, roster, sync status."""
 
-    pin_hash: str = Field(
-        DEV_PIN_HASH,
-        description="PBKDF2 hash of the staff PIN (`tapfleet kiosk --hash-pin`). The default "
-        f"is the development PIN {DEV_PIN} and is refused outside dev mode.",
+    pin_hash: SecretStr = Field(
+        SecretStr(DEV_PIN_HASH),
+        description="scrypt hash of the staff PIN (`tapfleet kiosk --hash-pin`; an older "
+        "pbkdf2_sha256 hash still works and is reported as outdated). The default is the "
+        f"development PIN {DEV_PIN} and is refused outside dev mode. A secret: a 4-digit PIN "
+        "is quick to find from its hash.",
     )
     staff_id: Id = Field(
         "store-staff", description="Staff id recorded on actions taken after a PIN login."
@@ -138,8 +151,8 @@ class StaffSettings(_Section):
 
     @field_validator("pin_hash")
     @classmethod
-    def _well_formed(cls, value: str) -> str:
-        parse_pin_hash(value)  # raises PinHashError (a ValueError) saying what to do
+    def _well_formed(cls, value: SecretStr) -> SecretStr:
+        check_pin_hash(value.get_secret_value())  # PinHashError (a ValueError) says what to do
         return value
 
     @field_validator("cards", mode="before")
@@ -150,7 +163,7 @@ class StaffSettings(_Section):
         return value
 
 
-class KioskSettings(BaseSettings):
+class KioskSettings(LayeredSettings):
     """Everything one kiosk needs to run. Only kiosk_id, store_id and ledger_path are required."""
 
     model_config = SettingsConfigDict(
@@ -184,21 +197,10 @@ class KioskSettings(BaseSettings):
     ui: UiSettings = Field(default_factory=UiSettings, description="Local touchscreen web UI.")
     staff: StaffSettings = Field(default_factory=StaffSettings, description="Staff mode.")
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Environment first, then the given values (the config file); no dotenv, no secrets dir."""
-        return (env_settings, init_settings)
-
     @model_validator(mode="after")
     def _no_default_secrets(self) -> Self:
-        if not self.dev_mode and verify_pin(DEV_PIN, self.staff.pin_hash):
+        pin_hash = self.staff.pin_hash.get_secret_value()
+        if not self.dev_mode and (pin_hash == DEV_PIN_HASH or verify_pin(DEV_PIN, pin_hash)):
             raise ValueError(
                 f"staff.pin_hash is the development PIN {DEV_PIN}; set a real one "
                 "(generate it with `tapfleet kiosk --hash-pin`) or set dev_mode = true "
@@ -210,38 +212,27 @@ class KioskSettings(BaseSettings):
 def read_config_file(path: Path) -> dict[str, Any]:
     """The raw mapping in a ``.toml`` or ``.json`` config file; SettingsError if unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SettingsError(f"cannot read kiosk config {path}: {exc.strerror or exc}") from exc
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as exc:
-        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
-        raise SettingsError(f"kiosk config {path} is not valid {kind}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise SettingsError(f"kiosk config {path} must hold a table/object of settings")
-    return data
+        return _read_file(path)
+    except ConfigFileError as exc:
+        raise SettingsError(str(exc)) from exc
 
 
 def load_settings(path: Path | None, overrides: Mapping[str, Any] | None = None) -> KioskSettings:
-    """Settings from ``path`` (TOML, or JSON by suffix) under the environment's overrides.
+    """Settings from ``overrides``, the environment, ``path`` (TOML, or JSON by suffix).
 
-    Relative ``ledger_path`` values are resolved against the config file's folder.
-    Raises SettingsError with every problem listed, each naming its field.
+    Relative ``ledger_path`` values in the file are resolved against the file's folder.
+    Raises SettingsError with every problem on one line, each naming its field.
     """
     data: dict[str, Any] = read_config_file(path) if path is not None else {}
-    if overrides:
-        data.update(overrides)
     if path is not None and isinstance(data.get("ledger_path"), str):
         ledger = Path(data["ledger_path"]).expanduser()
         if not ledger.is_absolute():
             data["ledger_path"] = str(path.parent / ledger)
+    where = f" in {path}" if path is not None else ""
     try:
-        return KioskSettings(**data)
+        return KioskSettings.load(data, overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        where = f" in {path}" if path is not None else ""
+        problems = describe_problems(exc, ENV_PREFIX)
         raise SettingsError(f"invalid kiosk settings{where}: {problems}") from exc
+    except SourceError as exc:
+        raise SettingsError(f"invalid kiosk settings from the environment: {exc}") from exc

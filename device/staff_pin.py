@@ -1,86 +1,68 @@
-"""Staff PIN hashing: the kiosk stores only a salted PBKDF2 hash of the PIN, never the PIN.
+"""Staff PIN hashing: the kiosk stores only a salted hash of the PIN, never the PIN.
 
-Format (one string, safe in TOML/JSON and environment variables)::
-
-    pbkdf2_sha256$<iterations>$<salt, urlsafe base64>$<hash, urlsafe base64>
-
-Generate one with ``tapfleet kiosk --hash-pin`` (reads the PIN from stdin).
+The hash format and its cost are :mod:`shared.password_hash`'s (scrypt, the same as the
+coordinator's ops users); this module adds what is particular to a PIN: 4 to 12 digits,
+and the development PIN. Generate a hash with ``tapfleet kiosk --hash-pin`` (reads the PIN
+from stdin). A PIN hash in the older ``pbkdf2_sha256$...`` format still verifies; the kiosk
+says in its log that it is outdated (it never rewrites its config file).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
-import secrets
 
-ALGORITHM = "pbkdf2_sha256"
-DEFAULT_ITERATIONS = 120_000
-MIN_ITERATIONS = 10_000
+from shared.password_hash import (
+    RECOMMENDED,
+    HashFormatError,
+    ScryptCost,
+    check_format,
+    hash_password,
+    needs_upgrade,
+    verify_password,
+)
+
 PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
 
 DEV_PIN = "0000"
 """The development PIN. Settings refuse any hash of it outside dev mode."""
 
 DEV_PIN_HASH = (
-    "pbkdf2_sha256$120000$dGFwZmxlZXQtZGV2LXBpbg$mu1sTF9UweyEysVip5cp_tiYrG42-eKzk50-O9bV9G0"
+    "$scrypt$ln=14,r=8,p=5$dGFwZmxlZXQtZGV2LXBpbg$J7XJ23pKpApf/92KjT3LOEcwwboozIg2RgL+nuzG/AY"
 )
 """``hash_pin(DEV_PIN, salt=b"tapfleet-dev-pin")``: a fixed salt keeps the dev default stable.
 It protects nothing and the settings validator refuses it (or any hash of ``DEV_PIN``)
 outside dev mode."""
 
 
-class PinHashError(ValueError):
-    """A stored PIN hash is not in the expected format."""
+class PinHashError(HashFormatError):
+    """A stored PIN hash is not in a format the kiosk can verify."""
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _derive(pin: str, salt: bytes, iterations: int) -> bytes:
-    return hashlib.pbkdf2_hmac("sha256", pin.encode("utf-8"), salt, iterations)
-
-
-def hash_pin(pin: str, *, iterations: int = DEFAULT_ITERATIONS, salt: bytes | None = None) -> str:
+def hash_pin(pin: str, *, cost: ScryptCost = RECOMMENDED, salt: bytes | None = None) -> str:
     """A storable hash of ``pin`` (4-12 digits); raises ValueError for anything else."""
     if not PIN_PATTERN.match(pin):
         raise ValueError("a staff PIN is 4 to 12 digits")
-    if iterations < MIN_ITERATIONS:
-        raise ValueError(f"iterations must be at least {MIN_ITERATIONS}")
-    salt = secrets.token_bytes(16) if salt is None else salt
-    return f"{ALGORITHM}${iterations}${_b64(salt)}${_b64(_derive(pin, salt, iterations))}"
+    return hash_password(pin, cost, salt=salt)
 
 
-def parse_pin_hash(stored: str) -> tuple[int, bytes, bytes]:
-    """(iterations, salt, digest) of a stored hash; raises PinHashError saying what is wrong."""
-    parts = stored.split("$")
-    if len(parts) != 4 or parts[0] != ALGORITHM:
-        raise PinHashError(
-            f"a staff PIN hash looks like '{ALGORITHM}$<iterations>$<salt>$<hash>'; "
-            "generate one with `tapfleet kiosk --hash-pin`"
-        )
+def check_pin_hash(stored: str) -> str:
+    """``stored`` if the kiosk can verify it; PinHashError saying what to do otherwise."""
     try:
-        iterations = int(parts[1])
-        salt, digest = _unb64(parts[2]), _unb64(parts[3])
-    except ValueError as exc:
-        raise PinHashError(f"the staff PIN hash is damaged: {exc}") from exc
-    if iterations < MIN_ITERATIONS or len(salt) < 8 or len(digest) != 32:
+        return check_format(stored)
+    except HashFormatError as exc:
         raise PinHashError(
-            "the staff PIN hash is too weak or truncated; generate a new one with "
-            "`tapfleet kiosk --hash-pin`"
-        )
-    return iterations, salt, digest
+            f"{exc}; generate a staff PIN hash with `tapfleet kiosk --hash-pin`"
+        ) from exc
 
 
 def verify_pin(pin: str, stored: str) -> bool:
     """True when ``pin`` matches the stored hash (constant-time comparison)."""
-    iterations, salt, digest = parse_pin_hash(stored)
+    check_pin_hash(stored)
     if not PIN_PATTERN.match(pin):
         return False
-    return hmac.compare_digest(_derive(pin, salt, iterations), digest)
+    return verify_password(pin, stored)
+
+
+def pin_hash_outdated(stored: str) -> bool:
+    """True when ``stored`` is an older format or cheaper than today's cost."""
+    return needs_upgrade(stored, RECOMMENDED)

@@ -5,11 +5,15 @@
   escaped (STYLE.md, "Handlers are isolated"). Tests that provoke one on purpose use
   ``@pytest.mark.allow_logged_exceptions``.
 * Browser screenshots and other artifacts go to ``test-artifacts/`` (kept by CI).
+* Coordinators hash ops passwords at a cheap scrypt cost (``tests/support/hashing.py``):
+  ``TAPFLEET_COORD_PASSWORD_HASH`` is set for the run, before any test or fixture, and
+  child processes inherit it. Tests of the settings precedence clear it themselves.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,10 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the suite's own markers."""
+    """Register the suite's own markers; set the suite's cheap password-hash cost."""
+    from tests.support.hashing import COORDINATOR_COST_ENV, TEST_HASH_COST
+
+    os.environ.setdefault(COORDINATOR_COST_ENV, TEST_HASH_COST.model_dump_json())
     config.addinivalue_line(
         "markers", "allow_logged_exceptions: the test provokes a logged traceback on purpose"
     )

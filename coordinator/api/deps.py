@@ -34,7 +34,9 @@ def get_principal(request: Request, token: Annotated[str | None, Depends(oauth2)
             "log in first: POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'",
         )
     coordinator = get_coordinator(request)
-    return principal_from_token(coordinator.settings.secret_key, token, coordinator.clock.wall_ms())
+    return principal_from_token(
+        coordinator.settings.secret_key.get_secret_value(), token, coordinator.clock.wall_ms()
+    )
 
 
 CoordinatorDep = Annotated[Coordinator, Depends(get_coordinator)]

@@ -31,7 +31,7 @@ from coordinator.fleet import fleet_view as fleet
 from coordinator.reports.service import PAGE_ROWS
 from coordinator.runtime import Coordinator
 from coordinator.security import page_sessions as session
-from coordinator.security.auth import Principal, Role, authenticate
+from coordinator.security.auth import Principal, Role, log_in
 from coordinator.security.login_limit import client_address
 from coordinator.services import conflicts, reports
 from coordinator.services import fleet as fleet_service
@@ -220,8 +220,7 @@ def login(
         limited.headers.update(exc.headers or {})
         return limited
     try:
-        with coord.db.read() as conn:
-            principal = authenticate(conn, username, password)
+        principal = log_in(coord.db, username, password, coord.settings.password_hash)
     except ApiError:
         coord.login_limiter.failed(username, address, now)
         return render(
@@ -236,7 +235,10 @@ def login(
     coord.login_limiter.succeeded(username, address)
     settings = coord.settings.dashboard
     value = session.issue(
-        coord.settings.secret_key, principal, coord.clock.wall_ms(), settings.session_ttl_s
+        coord.settings.secret_key.get_secret_value(),
+        principal,
+        coord.clock.wall_ms(),
+        settings.session_ttl_s,
     )
     response = RedirectResponse(_safe_next(next), status_code=303)
     session.set_cookie(response, value, ttl_s=settings.session_ttl_s, secure=settings.cookie_secure)

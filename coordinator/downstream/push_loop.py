@@ -16,11 +16,12 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from coordinator.clock import HlcSource
-from coordinator.db import Database
+from coordinator.db import TRANSIENT_RETRY_MAX_S, TRANSIENT_RETRY_MIN_S, Database
 from coordinator.downstream.member_deltas import collect_push
 from coordinator.downstream.snapshots import EncodedUpdate
 from coordinator.metrics import Metrics
 from shared import topics
+from shared.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class MemberPusher:
 
     def push_now(self) -> int:
         """Run one cycle now; returns how many store messages were published."""
+        backoff = Backoff(TRANSIENT_RETRY_MIN_S, TRANSIENT_RETRY_MAX_S)
         for attempt in range(5):
             try:
                 with self._db.write() as conn:
@@ -62,7 +64,7 @@ class MemberPusher:
                 break
             except sa.exc.OperationalError as exc:
                 log.warning("member push retried (%d): %s", attempt + 1, exc)
-                time.sleep(0.05 * (attempt + 1))
+                time.sleep(backoff.next_delay())
         else:
             self._wake.set()
             return 0

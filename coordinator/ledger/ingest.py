@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.clock import Clock, HlcSource
-from coordinator.db import Database
+from coordinator.db import TRANSIENT_RETRY_MAX_S, TRANSIENT_RETRY_MIN_S, Database
 from coordinator.downstream import member_deltas as member_push
 from coordinator.downstream.rule_bundles import bundle_for_store
 from coordinator.downstream.snapshots import EncodedUpdate, SnapshotStream
@@ -40,6 +40,7 @@ from coordinator.metrics import Metrics
 from coordinator.mqtt.link import Incoming
 from coordinator.settings import CoordinatorSettings
 from shared import topics
+from shared.backoff import Backoff
 from shared.errors import ProtocolError, TopicError
 from shared.protocol import (
     Ack,
@@ -239,6 +240,7 @@ class Ingest:
         stop: threading.Event | None,
     ) -> None:
         """Run a handler; on failure retry transient errors, then isolate message by message."""
+        backoff = Backoff(TRANSIENT_RETRY_MIN_S, TRANSIENT_RETRY_MAX_S)
         for attempt in range(5):
             partial = GroupResult()
             try:
@@ -248,7 +250,7 @@ class Ingest:
                     # Busy database, a deadlock victim, or a replica that inserted the same
                     # rows first: the retry sees the committed state.
                     log.warning("ingest transaction retried (%s): %s", attempt + 1, exc)
-                    if stop is not None and stop.wait(0.05 * (attempt + 1)):
+                    if stop is not None and stop.wait(backoff.next_delay()):
                         raise TransientDbError(str(exc)) from exc
                     continue
                 if len(items) == 1:

@@ -83,7 +83,9 @@ class BrokerSync:
         if self._own_user and self._own_user not in users:
             if self._own_hash is None:
                 # One salt per process keeps the rendered file stable between syncs.
-                self._own_hash = mosquitto_password_hash(self._own_password or "")
+                self._own_hash = mosquitto_password_hash(
+                    self._own_password.get_secret_value() if self._own_password else ""
+                )
             users[self._own_user] = self._own_hash
         return users
 

@@ -29,8 +29,14 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from coordinator.errors import CoordinatorError
 from coordinator.settings import CoordinatorSettings
+from shared.backoff import Backoff
 
 log = logging.getLogger(__name__)
+
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 15.0
+"""Reconnect delays (jittered, :class:`shared.backoff.Backoff`): replicas that lost the
+broker together do not knock again in lockstep."""
 
 _PUBACK_WAIT_S = 30.0
 """How long :meth:`MqttLink.publish_all` waits for one PUBACK before moving on anyway."""
@@ -78,7 +84,10 @@ class MqttLink:
             manual_ack=True,
         )
         if settings.mqtt_username:
-            client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+            password = settings.mqtt_password
+            client.username_pw_set(
+                settings.mqtt_username, password.get_secret_value() if password else None
+            )
         if settings.mqtt_ca_file is not None:
             try:
                 client.tls_set(
@@ -92,10 +101,11 @@ class MqttLink:
                     f"mqtt_cert_file={settings.mqtt_cert_file}, "
                     f"mqtt_key_file={settings.mqtt_key_file}): {exc}; fix the paths"
                 ) from exc
-        client.reconnect_delay_set(min_delay=1, max_delay=15)
+        self._backoff = Backoff(RECONNECT_MIN_S, RECONNECT_MAX_S)
         client.max_queued_messages_set(0)
         client.max_inflight_messages_set(100)
         client.on_connect = self._handle_connect
+        client.on_connect_fail = self._handle_connect_fail
         client.on_disconnect = self._handle_disconnect
         client.on_message = self._handle_message
         client.on_subscribe = self._handle_subscribe
@@ -191,6 +201,7 @@ class MqttLink:
         if reason.is_failure:
             log.warning("broker refused the coordinator's connection: %s", reason)
             return
+        self._backoff.reset()
         with self._lock:
             self._generation += 1
             self.connects += 1
@@ -231,7 +242,7 @@ class MqttLink:
 
     def _handle_disconnect(
         self,
-        _client: mqtt.Client,
+        client: mqtt.Client,
         _userdata: Any,
         _flags: mqtt.DisconnectFlags,
         reason: ReasonCode,
@@ -239,8 +250,26 @@ class MqttLink:
     ) -> None:
         self.connected.clear()
         self.subscribed.clear()
+        delay = self._schedule_reconnect(client)
         if reason.is_failure:
-            log.warning("lost the broker connection (%s); paho reconnects", reason)
+            log.warning("lost the broker connection (%s); reconnecting in %.1f s", reason, delay)
+
+    def _handle_connect_fail(self, client: mqtt.Client, _userdata: Any) -> None:
+        delay = self._schedule_reconnect(client)
+        log.log(
+            logging.WARNING if self._backoff.failures == 1 else logging.INFO,
+            "cannot reach broker %s:%d; retrying in %.1f s (attempt %d)",
+            self._settings.mqtt_host,
+            self._settings.mqtt_port,
+            delay,
+            self._backoff.failures,
+        )
+
+    def _schedule_reconnect(self, client: mqtt.Client) -> float:
+        # paho's own backoff has no jitter; it is fed one jittered delay at a time.
+        delay = self._backoff.next_delay()
+        client.reconnect_delay_set(delay, delay)  # type: ignore[arg-type]
+        return delay
 
     def _handle_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         with self._lock:

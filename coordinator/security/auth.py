@@ -8,10 +8,11 @@ replica accepts them; they carry the user, role, store and expiry.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
-import secrets
+import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -19,10 +20,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
+from coordinator.db import Database
 from coordinator.errors import ApiError, forbidden
 from coordinator.settings import CoordinatorSettings
+from shared import password_hash
+from shared.password_hash import HashFormatError, ScryptCost
 
-_ITERATIONS = 120_000
+log = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
@@ -69,25 +73,23 @@ class Principal:
         return self.store_id if self.role is Role.STORE_MANAGER else None
 
 
-def hash_password(password: str) -> str:
-    """PBKDF2-SHA256 hash with a random salt, self-describing."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, _ITERATIONS)
-    return f"pbkdf2_sha256${_ITERATIONS}${salt.hex()}${digest.hex()}"
+def hash_password(password: str, cost: ScryptCost) -> str:
+    """A new stored hash of ``password`` (:mod:`shared.password_hash`, at ``cost``)."""
+    return password_hash.hash_password(password, cost)
 
 
 def check_password(password: str, stored: str) -> bool:
-    """True when ``password`` matches the stored hash."""
+    """True when ``password`` matches the stored hash (today's format or an older one)."""
     try:
-        scheme, iterations, salt, digest = stored.split("$")
-    except ValueError:
+        return password_hash.verify_password(password, stored)
+    except HashFormatError as exc:
+        log.error("a stored ops user password hash is unusable (%s); reset that password", exc)
         return False
-    if scheme != "pbkdf2_sha256":
-        return False
-    candidate = hashlib.pbkdf2_hmac(
-        "sha256", password.encode(), bytes.fromhex(salt), int(iterations)
-    )
-    return hmac.compare_digest(candidate.hex(), digest)
+
+
+@functools.lru_cache(maxsize=4)
+def _decoy_hash(cost: ScryptCost) -> str:
+    return password_hash.hash_password("decoy password of no user", cost)
 
 
 def _b64(data: bytes) -> str:
@@ -153,12 +155,36 @@ def principal_from_token(secret: str, token: str, now_ms: int) -> Principal:
     return Principal(str(payload.get("sub")), role, str(store) if store else None)
 
 
-def authenticate(conn: Connection, username: str, password: str) -> Principal:
-    """Check a username and password; 401 on failure (same answer for unknown users)."""
+def log_in(db: Database, username: str, password: str, cost: ScryptCost) -> Principal:
+    """Check a username and password; 401 on failure (same answer for unknown users).
+
+    The hash is checked outside any transaction (it is slow on purpose). A hash in an older
+    format or cheaper than ``cost`` is rewritten at ``cost`` once the password is known good,
+    unless a concurrent change replaced it meanwhile.
+    """
     u = schema.users
-    row = conn.execute(sa.select(u).where(u.c.username == username)).first()
-    if row is None or row.disabled or not check_password(password, row.password_hash):
+    with db.read() as conn:
+        row = conn.execute(sa.select(u).where(u.c.username == username)).first()
+    if row is None:
+        check_password(password, _decoy_hash(cost))  # an unknown user takes as long
         raise ApiError(401, "bad_credentials", "unknown user or wrong password")
+    if not check_password(password, row.password_hash) or row.disabled:
+        raise ApiError(401, "bad_credentials", "unknown user or wrong password")
+    if password_hash.needs_upgrade(row.password_hash, cost):
+        new_hash = hash_password(password, cost)
+        with db.write() as conn:
+            changed = conn.execute(
+                sa.update(u)
+                .where(u.c.username == username, u.c.password_hash == row.password_hash)
+                .values(password_hash=new_hash)
+            ).rowcount
+        if changed:
+            log.info(
+                "upgraded the password hash of ops user %s from %s to %s",
+                username,
+                password_hash.describe(row.password_hash),
+                cost.describe(),
+            )
     return Principal(row.username, Role(row.role), row.store_id)
 
 
@@ -170,7 +196,9 @@ def ensure_admin(conn: Connection, settings: CoordinatorSettings, now_ms: int) -
     conn.execute(
         sa.insert(u).values(
             username=settings.admin_username,
-            password_hash=hash_password(settings.admin_password),
+            password_hash=hash_password(
+                settings.admin_password.get_secret_value(), settings.password_hash
+            ),
             role=Role.HQ_ADMIN.value,
             store_id=None,
             disabled=False,

@@ -78,7 +78,7 @@ class KeySealer:
             return cls(derive_kek(secret))
         if settings.qr_key_secret is not None:
             return cls(derive_kek(settings.qr_key_secret.get_secret_value()))
-        return cls(derive_kek("secret_key:" + settings.secret_key))
+        return cls(derive_kek("secret_key:" + settings.secret_key.get_secret_value()))
 
     @staticmethod
     def is_sealed(text: str) -> bool:

@@ -93,7 +93,7 @@ def current(request: Request) -> Session | None:
     if not value:
         return None
     coord = request.app.state.coordinator
-    session = parse(coord.settings.secret_key, value, coord.clock.wall_ms())
+    session = parse(coord.settings.secret_key.get_secret_value(), value, coord.clock.wall_ms())
     if session is None:
         return None
     users = schema.users

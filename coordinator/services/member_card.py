@@ -58,7 +58,7 @@ def page_link(coord: Coordinator, principal: Principal, member_id: str) -> PageL
     with coord.db.read() as conn:
         check_member_access(principal, member_row(conn, member_id))
     link = member_page_token(
-        coord.settings.secret_key, member_id, coord.clock.wall_ms(), LINK_TTL_S
+        coord.settings.secret_key.get_secret_value(), member_id, coord.clock.wall_ms(), LINK_TTL_S
     )
     return PageLink(member_id=member_id, link_token=link, path=f"/m/{link}")
 
@@ -73,7 +73,9 @@ def staff_token(coord: Coordinator, principal: Principal, member_id: str) -> QrT
 
 def member_of_link(coord: Coordinator, link: str) -> str:
     """The member a personal link belongs to (401 for a bad or expired link)."""
-    return member_from_page_token(coord.settings.secret_key, link, coord.clock.wall_ms())
+    return member_from_page_token(
+        coord.settings.secret_key.get_secret_value(), link, coord.clock.wall_ms()
+    )
 
 
 def display_name(coord: Coordinator, member_id: str) -> str:

@@ -8,7 +8,7 @@ from pydantic import Field
 from coordinator import schema
 from coordinator.errors import ApiError, conflict, invalid
 from coordinator.runtime import Coordinator
-from coordinator.security.auth import Principal, Role, authenticate, hash_password, issue_token
+from coordinator.security.auth import Principal, Role, hash_password, issue_token, log_in
 from coordinator.services.common import Body, Out, audit, store_exists
 from shared.model import Id
 
@@ -55,15 +55,14 @@ def login(coord: Coordinator, username: str, password: str, address: str) -> Tok
     now = coord.clock.wall_ms()
     coord.login_limiter.check(username, address, now)
     try:
-        with coord.db.read() as conn:
-            principal = authenticate(conn, username, password)
+        principal = log_in(coord.db, username, password, coord.settings.password_hash)
     except ApiError:
         coord.login_limiter.failed(username, address, now)
         raise
     coord.login_limiter.succeeded(username, address)
     ttl = coord.settings.token_ttl_s
     return TokenOut(
-        access_token=issue_token(coord.settings.secret_key, principal, now, ttl),
+        access_token=issue_token(coord.settings.secret_key.get_secret_value(), principal, now, ttl),
         expires_in=ttl,
         role=principal.role,
         store_id=principal.store_id,
@@ -90,7 +89,7 @@ def create_user(coord: Coordinator, principal: Principal, body: NewUser) -> User
         conn.execute(
             sa.insert(u).values(
                 username=body.username,
-                password_hash=hash_password(body.password),
+                password_hash=hash_password(body.password, coord.settings.password_hash),
                 role=body.role.value,
                 store_id=body.store_id,
                 disabled=False,

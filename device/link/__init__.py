@@ -14,7 +14,6 @@ Wiring (done once, in the kiosk app)::
     link.stop()
 """
 
-from device.link.backoff import Backoff
 from device.link.client import KioskLink, LinkLedger
 from device.link.errors import DownstreamRefused, LinkError
 from device.link.heartbeat import KioskHealth
@@ -23,7 +22,6 @@ from device.link.state import COUNTERS, LinkState
 
 __all__ = [
     "COUNTERS",
-    "Backoff",
     "DownstreamRefused",
     "KioskHealth",
     "KioskLink",

@@ -27,7 +27,6 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from device.link.backoff import Backoff
 from device.link.claims import PendingClaims
 from device.link.downstream import downstream_types, read_downstream
 from device.link.errors import DownstreamRefused, LinkError
@@ -38,6 +37,7 @@ from device.link.window import SendWindow
 from device.ports import ApplyOutcome, Clock, OutboxPort, SystemClock
 from shared import SOFTWARE_VERSION, topics
 from shared import protocol as p
+from shared.backoff import Backoff
 from shared.decide import ClaimOutcome
 from shared.errors import PayloadTooLarge, TapfleetError
 from shared.events import Event

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from shared.errors import TapfleetError
+from device.errors import DeviceError
 
 
-class LinkError(TapfleetError):
+class LinkError(DeviceError):
     """Base of every error the link raises on purpose."""
 
     code = "link_error"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from shared.errors import TapfleetError
+from device.errors import DeviceError
 
 
-class ReaderError(TapfleetError):
+class ReaderError(DeviceError):
     """Base of every card reader and camera error."""
 
     code = "reader_error"

@@ -39,6 +39,7 @@ from device.readers.base import (
 )
 from device.readers.debounce import TapDebouncer
 from device.readers.errors import ReaderUnavailable
+from shared.backoff import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ class NfcReaderConfig:
     rearm_s: float = 0.5
     """A card lost and found again within this time is the same tap (reader flicker)."""
     retry_initial_s: float = 0.5
-    """First wait before reopening a failed reader; doubles up to ``retry_max_s``."""
+    """First wait before reopening a failed reader; doubles up to ``retry_max_s`` (jittered,
+    :class:`shared.backoff.Backoff`)."""
     retry_max_s: float = 10.0
     ndef_attempts: int = 3
     """Reads of the NDEF area before concluding the card has none. nfcpy reports a failed
@@ -78,6 +80,10 @@ class NfcReaderConfig:
     answers at all gets a few tries; a card without NDEF fails fast on its first page."""
     stop_timeout_s: float = 5.0
     """How long ``stop()`` waits for the thread before giving up (and logging it)."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry_initial_s <= self.retry_max_s:
+            raise ValueError("need 0 < retry_initial_s <= retry_max_s")
 
 
 def udp_port_problem(path: str) -> str | None:
@@ -183,9 +189,18 @@ class NfcReader:
             self._presence.notify_all()
 
     def start(self, on_card: Callable[[CardRead], None]) -> None:
-        """Start the reader thread; ``on_card`` is called from it once per tap."""
+        """Start the reader thread; ``on_card`` is called from it once per tap.
+
+        Raises ReaderUnavailable for a path nfcpy can never open (see :func:`udp_port_problem`);
+        a reader that is merely absent is waited for with backoff instead.
+        """
         if self._thread is not None:
             raise RuntimeError("reader already started")
+        problem = udp_port_problem(self.config.path)
+        if problem is not None:  # can never work: a configuration error, not a reader to await
+            raise ReaderUnavailable(
+                f"cannot open NFC reader on {self.config.path!r}: {problem}; change nfc.path"
+            )
         self._on_card = on_card
         self._stop.clear()
         self._thread = threading.Thread(
@@ -215,14 +230,13 @@ class NfcReader:
     # -- the reader thread ---------------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = self.config.retry_initial_s
+        backoff = Backoff(self.config.retry_initial_s, self.config.retry_max_s)
         while not self._stop.is_set():
             try:
                 self._clf = self._factory(self.config.path)
             except Exception as exc:
                 self._unavailable(f"{exc}")
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.config.retry_max_s)
+                self._stop.wait(backoff.next_delay())
                 continue
             self._health.set(HealthState.OK)
             log.info("NFC reader open on %s", self.config.path)
@@ -231,19 +245,17 @@ class NfcReader:
                 self._session(self._clf)
             except Exception as exc:
                 if self._polled:  # it worked for a while: retry soon
-                    backoff = self.config.retry_initial_s
+                    backoff.reset()
                 if self._stop.is_set():
                     log.debug("NFC reader stopped during an exchange: %r", exc)
                 elif isinstance(exc, (OSError, ReaderUnavailable)):
                     # nfcpy's USB and serial drivers raise IOError when the reader goes away.
                     self._unavailable(f"reader failed on {self.config.path!r}: {exc}")
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, self.config.retry_max_s)
+                    self._stop.wait(backoff.next_delay())
                 else:
                     log.exception("NFC reader on %s: unexpected error, reopening", self.config.path)
                     self._unavailable(f"unexpected error on {self.config.path!r}: {exc!r}")
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, self.config.retry_max_s)
+                    self._stop.wait(backoff.next_delay())
             finally:
                 clf, self._clf = self._clf, None
                 with contextlib.suppress(Exception):

@@ -30,6 +30,7 @@ from device.readers.base import (
 )
 from device.readers.debounce import CodeDebouncer
 from device.readers.errors import DecodeError, FrameSourceError
+from shared.backoff import Backoff
 
 if TYPE_CHECKING:
     import numpy as np
@@ -123,12 +124,16 @@ class QrScannerConfig:
     gone_after_frames: int = 15
     """A code missing from this many consecutive frames has left the view (~1 s at 15 fps)."""
     retry_initial_s: float = 0.5
+    """First wait before reopening a failed camera; doubles up to ``retry_max_s`` (jittered,
+    :class:`shared.backoff.Backoff`)."""
     retry_max_s: float = 10.0
     stop_timeout_s: float = 5.0
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown QR backend {self.backend!r}; choose one of {BACKENDS}")
+        if not 0 < self.retry_initial_s <= self.retry_max_s:
+            raise ValueError("need 0 < retry_initial_s <= retry_max_s")
 
 
 class CameraQrScanner:
@@ -197,7 +202,7 @@ class CameraQrScanner:
         self.stop()
 
     def _run(self) -> None:
-        backoff = self.config.retry_initial_s
+        backoff = Backoff(self.config.retry_initial_s, self.config.retry_max_s)
         debouncer = CodeDebouncer(self.config.gone_after_frames)
         index = 0
         while not self._stop.is_set():
@@ -205,8 +210,7 @@ class CameraQrScanner:
                 self.source.open()
             except FrameSourceError as exc:
                 self._unavailable(str(exc))
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.config.retry_max_s)
+                self._stop.wait(backoff.next_delay())
                 continue
             self._health.set(HealthState.OK)
             log.info("camera open: %s", self.source.description)
@@ -216,13 +220,12 @@ class CameraQrScanner:
                     if frame is None:
                         continue
                     index += 1
-                    backoff = self.config.retry_initial_s
+                    backoff.reset()
                     self._scan(frame, index, debouncer)
             except FrameSourceError as exc:
                 if not self._stop.is_set():
                     self._unavailable(str(exc))
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, self.config.retry_max_s)
+                    self._stop.wait(backoff.next_delay())
             finally:
                 with contextlib.suppress(Exception):
                     self.source.close()

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import tomli_w
 
 from coordinator.mqtt.broker_config import BrokerAuth, hashes_for, write_broker_files
 from simulators.demo.catalog import Catalog, KioskSpec
@@ -42,7 +43,7 @@ from simulators.demo.seed import KioskCredentials
 
 MARKER = ".tapfleet-demo"
 COORDINATOR_USER = "coordinator"
-TAPFLEET = [sys.executable, "-m", "device.cli"]
+TAPFLEET = [sys.executable, "-m", "shared.cli"]
 """``tapfleet`` as run by this interpreter (works without the venv's bin on PATH)."""
 CAMERA_FPS = 5.0
 """Enough for a member holding up a phone; keeps the kiosks' QR decoding light on small CPUs."""
@@ -71,15 +72,6 @@ def prepare_workdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / MARKER).write_text("made by tapfleet demo; emptied on its next run\n")
     return path
-
-
-def toml_line(key: str, value: object) -> str:
-    """``key = value`` in TOML for str/int/bool (JSON string escapes are valid TOML)."""
-    if isinstance(value, bool):
-        return f"{key} = {'true' if value else 'false'}"
-    if isinstance(value, int):
-        return f"{key} = {value}"
-    return f"{key} = {json.dumps(str(value), ensure_ascii=False)}"
 
 
 def child_env() -> dict[str, str]:
@@ -234,11 +226,7 @@ class Fleet:
         # The offline story lasts 15 s: alert after 8 s so the dashboard shows it.
         dashboard = {"offline_alert_after_s": 8}
         config.write_text(
-            "# written by tapfleet demo\n"
-            + "\n".join(toml_line(k, v) for k, v in settings.items())
-            + "\n\n[dashboard]\n"
-            + "\n".join(toml_line(k, v) for k, v in dashboard.items())
-            + "\n",
+            "# written by tapfleet demo\n" + tomli_w.dumps({**settings, "dashboard": dashboard}),
             encoding="utf-8",
         )
         config.chmod(0o600)

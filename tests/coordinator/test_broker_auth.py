@@ -71,7 +71,7 @@ def test_provisioned_kiosks_get_credentials_and_acls_from_the_ledger(tmp_path: P
     out = tmp_path / "broker"
     subprocess.run(
         [
-            sys.executable, "-m", "device.cli", "broker-config", "--out", str(out),
+            sys.executable, "-m", "shared.cli", "broker-config", "--out", str(out),
             "--port", str(port), "--bind", "127.0.0.1", "--db", db_url,
             "--coordinator-password", "coordinator-secret", "--run-as", getpass.getuser(),
         ],

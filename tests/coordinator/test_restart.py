@@ -27,7 +27,7 @@ from tests.support.mini_kiosk import MiniKiosk
 
 
 class CoordinatorProcess:
-    """``python -m device.cli coordinator ...`` with its log in a file."""
+    """``python -m shared.cli coordinator ...`` with its log in a file."""
 
     def __init__(self, tmp_path: Path, broker: Broker):
         self.http_port = free_port()
@@ -43,7 +43,7 @@ class CoordinatorProcess:
         self.args = [
             sys.executable,
             "-m",
-            "device.cli",
+            "shared.cli",
             "coordinator",
             "--config",
             str(self.config),

@@ -37,7 +37,7 @@ class DemoRun:
     def __init__(self, workdir: Path, args: list[str]) -> None:
         self.workdir = workdir
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "device.cli", "demo", "--workdir", str(workdir), *args],
+            [sys.executable, "-m", "shared.cli", "demo", "--workdir", str(workdir), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

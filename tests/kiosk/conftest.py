@@ -28,11 +28,12 @@ from shared.model import QrKey
 from simulators.nfc import VirtualCard
 from tests.kiosk.seed import ANNA, BOB, STAFF_CARD, STUDENT, STUDENT2, Person, seed_ledger
 from tests.support.broker import Broker, start_broker
+from tests.support.hashing import TEST_HASH_COST
 from tests.support.readers import free_udp_port
 
 STAFF_PIN = "2468"
-STAFF_PIN_HASH = hash_pin(STAFF_PIN, iterations=10_000)
-"""Low iteration count: tests log in many times; the kiosk default is 120,000."""
+STAFF_PIN_HASH = hash_pin(STAFF_PIN, cost=TEST_HASH_COST)
+"""Cheap cost: tests log in many times (production cost is tested in tests/security)."""
 
 
 def free_tcp_port() -> int:

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+import tomli_w
 
 from device.kiosk_cli import READY_MARKER
+from device.readers.nfc_reader import udp_port_problem
 from device.staff_pin import verify_pin
 from tests.kiosk.conftest import STAFF_PIN_HASH, free_tcp_port
 from tests.kiosk.seed import seed_ledger
 
-TAPFLEET = [sys.executable, "-m", "device.cli"]
+TAPFLEET = [sys.executable, "-m", "shared.cli"]
 
 
 class Proc:
@@ -68,23 +70,18 @@ def procs() -> Iterator[list[Proc]]:
         proc.kill()
 
 
-def config(tmp_path: Path, **extra: str) -> Path:
-    lines = [
-        'kiosk_id = "k-cli"',
-        'store_id = "s1"',
-        'ledger_path = "ledger.sqlite"',
-        "[nfc]",
-        'path = ""',
-        "[ui]",
-        "port = 0",
-        "[link]",
-        f"port = {free_tcp_port()}",
-        "reconnect_max_s = 1",
-        "[staff]",
-        f'pin_hash = "{STAFF_PIN_HASH}"',
-    ]
+def config(tmp_path: Path, nfc_path: str = "", **link: str) -> Path:
+    settings = {
+        "kiosk_id": "k-cli",
+        "store_id": "s1",
+        "ledger_path": "ledger.sqlite",
+        "nfc": {"path": nfc_path},
+        "ui": {"port": 0},
+        "link": {"port": free_tcp_port(), "reconnect_max_s": 1, **link},
+        "staff": {"pin_hash": STAFF_PIN_HASH},
+    }
     path = tmp_path / "kiosk.toml"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(tomli_w.dumps(settings))
     return path
 
 
@@ -128,4 +125,41 @@ def test_hash_pin(tmp_path: Path) -> None:
         timeout=30,
         check=True,
     )
-    assert verify_pin("975310", done.stdout.strip())
+    stored = done.stdout.strip()
+    assert stored.startswith("$scrypt$ln=14,r=8,p=5$")  # today's format, production cost
+    assert verify_pin("975310", stored) and not verify_pin("975311", stored)
+
+
+def _start_fails(tmp_path: Path, cfg: Path) -> str:
+    """Run ``tapfleet kiosk`` expecting a start-up failure; its one-line report."""
+    seed_ledger(tmp_path / "ledger.sqlite", kiosk_id="k-cli", store_id="s1")
+    done = subprocess.run(
+        [*TAPFLEET, "kiosk", "--config", str(cfg)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert READY_MARKER not in done.stdout
+    reports = [line for line in done.stderr.splitlines() if line.startswith("tapfleet kiosk: ")]
+    assert len(reports) == 1, done.stderr
+    return reports[0]
+
+
+def test_a_link_error_at_start_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    """LinkError is a DeviceError: the CLI reports it in one line and exits 1."""
+    cfg = config(tmp_path, ca_file=str(tmp_path / "missing-ca.pem"))
+    report = _start_fails(tmp_path, cfg)
+    assert "cannot load the TLS files" in report and "missing-ca.pem" in report
+
+
+def test_a_reader_error_at_start_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    """ReaderError is a DeviceError: an NFC path nfcpy can never open stops the start."""
+    path = "udp:127.0.0.1:60179"
+    if udp_port_problem(path) is None:
+        pytest.skip("/etc/services names no service on port 60179 on this machine")
+    report = _start_fails(tmp_path, config(tmp_path, nfc_path=path))
+    assert f"cannot open NFC reader on '{path}'" in report and "nfc.path" in report

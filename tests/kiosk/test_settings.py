@@ -8,9 +8,17 @@ import pytest
 
 from device.sessions import LoginRefused, MemberSessions, StaffSession, StaffSessions
 from device.settings import KioskSettings, SettingsError, load_settings
-from device.staff_pin import DEV_PIN_HASH, PinHashError, hash_pin, parse_pin_hash, verify_pin
+from device.staff_pin import (
+    DEV_PIN_HASH,
+    PinHashError,
+    check_pin_hash,
+    hash_pin,
+    pin_hash_outdated,
+    verify_pin,
+)
+from tests.support.hashing import TEST_HASH_COST
 
-REAL_PIN_HASH = hash_pin("8642", iterations=10_000)
+REAL_PIN_HASH = hash_pin("8642", cost=TEST_HASH_COST)
 
 
 class FakeClock:
@@ -87,36 +95,39 @@ def test_default_staff_pin_refused_outside_dev_mode(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match=r"development PIN 0000.*--hash-pin"):
         load_settings(cfg)
     # Any hash of the development PIN is refused, not just the shipped one.
-    other = hash_pin("0000", iterations=10_000)
+    other = hash_pin("0000", cost=TEST_HASH_COST)
     with pytest.raises(SettingsError, match="development PIN"):
         load_settings(cfg, {"staff": {"pin_hash": other}})
-    assert load_settings(cfg, {"dev_mode": True}).staff.pin_hash == DEV_PIN_HASH
+    dev = load_settings(cfg, {"dev_mode": True})
+    assert dev.staff.pin_hash.get_secret_value() == DEV_PIN_HASH
 
 
 def test_unknown_and_invalid_keys_name_the_field(tmp_path: Path) -> None:
     base = 'kiosk_id = "k1"\nstore_id = "s1"\nledger_path = "/l"\ndev_mode = true\n'
-    with pytest.raises(SettingsError, match=r"ui\.prot: Extra inputs"):
+    with pytest.raises(SettingsError, match=r"ui\.prot: not a setting"):
         load_settings(write(tmp_path / "a.toml", base + "[ui]\nprot = 8080\n"))
     with pytest.raises(SettingsError, match=r"kiosk_id"):
         load_settings(write(tmp_path / "b.toml", base.replace('"k1"', '"bad id!"')))
     with pytest.raises(SettingsError, match=r"not valid TOML"):
         load_settings(write(tmp_path / "c.toml", "kiosk_id = \n"))
-    with pytest.raises(SettingsError, match=r"cannot read kiosk config"):
+    with pytest.raises(SettingsError, match=r"cannot read config file .*missing\.toml"):
         load_settings(tmp_path / "missing.toml")
     with pytest.raises(SettingsError, match=r"staff\.pin_hash.*--hash-pin"):
         load_settings(write(tmp_path / "d.toml", base + '[staff]\npin_hash = "1234"\n'))
 
 
 def test_pin_hash_roundtrip() -> None:
-    stored = hash_pin("135790", iterations=10_000)
+    stored = hash_pin("135790", cost=TEST_HASH_COST)
+    assert stored.startswith("$scrypt$ln=10,r=8,p=1$")
     assert verify_pin("135790", stored)
     assert not verify_pin("135791", stored)
     assert not verify_pin("abc", stored)
-    assert parse_pin_hash(stored)[0] == 10_000
+    assert pin_hash_outdated(stored)  # cheaper than production
+    assert not pin_hash_outdated(DEV_PIN_HASH)
     with pytest.raises(ValueError, match="4 to 12 digits"):
         hash_pin("12")
-    with pytest.raises(PinHashError):
-        parse_pin_hash("pbkdf2_sha256$100$c2FsdHNhbHQ$" + "A" * 43)
+    with pytest.raises(PinHashError, match="too weak"):
+        check_pin_hash("pbkdf2_sha256$100$c2FsdHNhbHQ$" + "A" * 43)
 
 
 def test_member_session_expires_and_is_replaced() -> None:

@@ -1,14 +1,13 @@
-"""Pure parts of the link: send window, backoff, settings."""
+"""Pure parts of the link: send window, settings (the backoff: tests/shared/test_backoff.py)."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from device.link import Backoff, KioskLink, LinkError, LinkSettings
+from device.link import KioskLink, LinkError, LinkSettings
 from device.link.window import SendWindow
 from device.ports import OutboxStats
 
@@ -66,18 +65,6 @@ def test_window_resends_after_silence_with_doubling_timeout() -> None:
     assert w.resend_due(3.0)
     w.acked_to(10, now=3.1)
     assert w.seconds_until_resend(3.1) is None
-
-
-def test_backoff_grows_with_jitter_and_resets() -> None:
-    b = Backoff(1.0, 8.0, random.Random(7))
-    delays = [b.next_delay() for _ in range(6)]
-    for delay, base in zip(delays, [1, 2, 4, 8, 8, 8], strict=True):
-        assert base / 2 <= delay <= base
-    assert len(set(delays)) == len(delays)  # jittered, not lockstep
-    b.reset()
-    assert b.next_delay() <= 1.0
-    with pytest.raises(ValueError, match="min_s"):
-        Backoff(2.0, 1.0)
 
 
 def test_settings_refuse_inconsistent_tls_and_unknown_fields() -> None:

@@ -26,7 +26,7 @@ PRIVATE, KEY = generate_keypair("k7")
 def tapfleet(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the tapfleet CLI; ``subprocess.run`` kills it if it outlives ``timeout``."""
     return subprocess.run(
-        [sys.executable, "-m", "device.cli", *args],
+        [sys.executable, "-m", "shared.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

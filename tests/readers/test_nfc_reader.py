@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from device.errors import DeviceError
 from device.readers.base import CardRead, HealthState, NdefRecord
+from device.readers.errors import ReaderUnavailable
 from device.readers.nfc_reader import (
     FrontendFactory,
     NfcReader,
@@ -236,16 +238,20 @@ def _named_udp_port() -> int | None:
 
 
 def test_udp_port_with_a_service_name_is_refused_in_words(make_reader: MakeReader) -> None:
-    """CI once drew port 60179 ("fido"): nfcpy failed with "invalid literal for int()"."""
+    """CI once drew port 60179 ("fido"): nfcpy failed with "invalid literal for int()".
+
+    Such a path can never work, so it is refused at start, in words (a ReaderError, which
+    ``tapfleet kiosk`` reports in one line: tests/kiosk/test_cli.py).
+    """
     port = _named_udp_port()
     if port is None:
         pytest.skip("no /etc/services names on this machine")
     assert udp_port_problem(f"udp:127.0.0.1:{port}") is not None
     reader = make_reader(path=f"udp:127.0.0.1:{port}")
-    reader.start(lambda read: None)
-    assert reader.wait_for_health(HealthState.UNAVAILABLE, 10)
-    assert f"nfcpy cannot use udp port {port}" in reader.health.detail
-    assert "invalid literal" not in reader.health.detail
+    with pytest.raises(ReaderUnavailable, match=f"nfcpy cannot use udp port {port}") as caught:
+        reader.start(lambda read: None)
+    assert "invalid literal" not in str(caught.value)
+    assert isinstance(caught.value, DeviceError)
     # what the simulators and tests pick is always usable
     for _ in range(200):
         assert udp_port_problem(f"udp:127.0.0.1:{free_nfc_udp_port()}") is None

@@ -144,7 +144,7 @@ def test_image_sequence_through_videocapture_then_end_of_stream(tmp_path: Path) 
     for i, frame in enumerate(render_sequence(token, 6, ["rotate"], seed=2)):
         cv2.imwrite(str(tmp_path / f"frame_{i:04d}.png"), frame)
     source = OpenCvFrameSource(str(tmp_path / "frame_%04d.png"))
-    scan = CameraQrScanner(source, QrScannerConfig(retry_initial_s=30))
+    scan = CameraQrScanner(source, QrScannerConfig(retry_initial_s=30, retry_max_s=30))
     scans: Collector[QrRead] = Collector()
     try:
         scan.start(scans)

@@ -70,7 +70,7 @@ class KioskProcess:
         """Start the kiosk and connect to its screen feed."""
         with self.log.open("a", encoding="utf-8") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "device.cli", "kiosk", "--config", str(self.config_path)],
+                [sys.executable, "-m", "shared.cli", "kiosk", "--config", str(self.config_path)],
                 cwd=REPO,
                 stdout=subprocess.PIPE,
                 stderr=log,

@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
+import tomli_w
 
 from coordinator import schema
 from coordinator.db import Database
@@ -262,9 +263,7 @@ class CoordinatorProc(LoggedProcess):
         }
         values.update(settings)
         self.config = folder / "coordinator.toml"
-        self.config.write_text(
-            "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()), encoding="utf-8"
-        )
+        self.config.write_text(tomli_w.dumps(values), encoding="utf-8")
         self.log_path = folder / "coordinator.log"
         self.offset_ms = 0
         self.proc: subprocess.Popen[str] | None = None
@@ -294,7 +293,7 @@ class CoordinatorProc(LoggedProcess):
                     *("--advance-ms", str(self.offset_ms)),
                 ]
             else:
-                command = [sys.executable, "-m", "device.cli", "coordinator", *command]
+                command = [sys.executable, "-m", "shared.cli", "coordinator", *command]
             self.proc = subprocess.Popen(
                 command,
                 cwd=REPO,
