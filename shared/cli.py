@@ -64,6 +64,11 @@ COMMANDS: dict[str, Command] = {
         "coordinator",
         "render the Mosquitto config (and kiosk passwords/ACL) from the ledger",
     ),
+    "report": Command(
+        "coordinator.cli",
+        "coordinator",
+        "print a store-owner report table as CSV, from the coordinator's database",
+    ),
     "sim": Command("simulators.cli", "sim", "simulated hardware: NFC cards, camera"),
     "demo": Command(
         "simulators.cli",
