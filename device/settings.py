@@ -43,6 +43,7 @@ from pydantic_settings import SettingsError as SourceError
 from device.errors import DeviceError
 from device.link.settings import LinkSettings
 from device.staff_pin import DEV_PIN, DEV_PIN_HASH, check_pin_hash, verify_pin
+from device.station_gate.settings import StationGateSettings
 from shared.model import Id, Uid
 from shared.settings_sources import (
     ConfigFileError,
@@ -196,6 +197,10 @@ class KioskSettings(LayeredSettings):
     )
     ui: UiSettings = Field(default_factory=UiSettings, description="Local touchscreen web UI.")
     staff: StaffSettings = Field(default_factory=StaffSettings, description="Staff mode.")
+    stations: StationGateSettings = Field(
+        default_factory=StationGateSettings,
+        description="Door stations (MicroPython readers at classroom doors) this kiosk accepts.",
+    )
 
     @model_validator(mode="after")
     def _no_default_secrets(self) -> Self:

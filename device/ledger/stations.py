@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from typing import Literal
 
 from shared.decide import Accepted, Decision, Refused
 from shared.reasons import RejectReason
@@ -25,19 +26,22 @@ ALREADY = frozenset({RejectReason.ALREADY_SIGNED_IN, RejectReason.ALREADY_CHECKE
 class StationVerdict:
     """What a station is told about one tap."""
 
-    verdict: str
-    """``accepted``, ``already`` or ``refused``."""
+    verdict: Literal["accepted", "already", "refused"]
     reason: str | None = None
-    action: str | None = None
+    action: Literal["class_signin", "checkin"] | None = None
 
 
 def verdict_of(decision: Decision) -> StationVerdict:
     """The station's view of a decision (``already`` for a tap that changed nothing)."""
     if isinstance(decision, Accepted):
-        return StationVerdict("accepted", None, decision.result.action)
+        action = decision.result.action
+        return StationVerdict(
+            "accepted", None, action if action in ("class_signin", "checkin") else None
+        )
     if isinstance(decision, Refused):
-        kind = "already" if decision.reason in ALREADY else "refused"
-        return StationVerdict(kind, decision.reason.value, None)
+        if decision.reason in ALREADY:
+            return StationVerdict("already", decision.reason.value)
+        return StationVerdict("refused", decision.reason.value)
     return StationVerdict("refused", RejectReason.NOT_READY.value, None)
 
 
@@ -68,7 +72,9 @@ def recorded_tap(conn: sqlite3.Connection, station_id: str, tap_no: int) -> Stat
         "SELECT verdict, reason, action FROM station_taps WHERE station_id = ? AND tap_no = ?",
         (station_id, tap_no),
     ).fetchone()
-    return StationVerdict(row[0], row[1], row[2]) if row else None
+    if row is None:
+        return None
+    return StationVerdict(row[0], row[1], row[2])
 
 
 def record_tap(
