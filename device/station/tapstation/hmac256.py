@@ -14,7 +14,8 @@ def hmac_sha256(key: bytes, message: bytes) -> bytes:
     inner.update(message)
     outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
     outer.update(inner.digest())
-    return outer.digest()
+    digest: bytes = outer.digest()
+    return digest
 
 
 def same(a: bytes, b: bytes) -> bool:

@@ -189,7 +189,7 @@ class Pn532:
         self.command(CMD_SAM_CONFIGURATION, b"\x01\x14\x00")
         version = self.command(CMD_GET_FIRMWARE_VERSION)
         if len(version) < 4 or version[0] != 0x32:
-            raise ChipError("the chip on the UART is not a PN532 (answer {})".format(version))
+            raise ChipError("the chip on the UART is not a PN532 (answer {!r})".format(version))
         self.command(CMD_RF_CONFIGURATION, b"\x05\xff\x01\x02")
         return version[0], version[1], version[2]
 

@@ -68,6 +68,7 @@ class Signals:
         self._steps = PATTERNS[name]
         self._index = 0
         self.current = name
+        print("tapstation: signal code={} name={}".format(code, name))  # the serial console
         if self._display is not None:
             self._display.show(code)
         step = self._steps[0]
