@@ -71,7 +71,8 @@ class NfcSettings(_Section):
     path: str | None = Field(
         "usb",
         description="nfcpy device path: 'usb' (first USB reader), 'usb:054c:06c1', "
-        "'tty:USB0:pn532', or 'udp:127.0.0.1:PORT' for a simulated card. Empty or null "
+        "'tty:USB0:pn532', 'tty:/dev/serial0:pn532' (a PN532 on a serial device file), or "
+        "'udp:127.0.0.1:PORT' for a simulated card. Empty or null "
         "disables the card reader (QR only).",
     )
     targets: tuple[Literal["106A", "106B", "212F", "424F"], ...] = Field(
