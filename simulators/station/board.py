@@ -35,6 +35,8 @@ from simulators.station.lights import Episode, read_episode
 SIM_BOARD_DIR = Path(__file__).resolve().parent.parent / "station_board"
 DEFAULT_PINS = {"red": 25, "green": 26, "blue": 27, "buzzer": 14}
 _FIELD = re.compile(r"(\w+)=(\S*)")
+QUIET_S = 0.35
+"""Pins all off this long: the pattern is over (the longest dark step in one is 170 ms)."""
 
 
 def micropython_binary() -> str:
@@ -240,16 +242,21 @@ class StationBoard:
     def wait_lights_done(self, after: int, timeout: float = 10.0) -> list[tuple[str, Episode]]:
         """Wait until every signal since ``after`` has finished (all pins off), then read them."""
         deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
         while time.monotonic() < deadline:
             with self._cond:
                 level: dict[int, int] = {}
                 for _index, pin, value, _ticks in self.pin_changes:
                     level[pin] = value
                 signals = [e.index for e in self.events if e.name == "signal" and e.index >= after]
-                # Done: the last signal has set its pins since, and they are all off again.
+                # Done: the last signal has set its pins since, they are all off again, and
+                # have stayed off longer than any gap inside a pattern.
                 shown = bool(signals) and any(i > signals[-1] for i, *_ in self.pin_changes)
-                done = shown and not any(level.values())
-            if done:
+                if shown and not any(level.values()):
+                    quiet_since = quiet_since or time.monotonic()
+                else:
+                    quiet_since = None
+            if quiet_since is not None and time.monotonic() - quiet_since >= QUIET_S:
                 return self.lights(after)
             time.sleep(0.05)
         return self.lights(after)

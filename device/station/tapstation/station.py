@@ -79,6 +79,8 @@ class Station:
         self._reader_backoff = Backoff(500, 10000)
         self._chip_failures = 0
         self.link_up: bool | None = None
+        self.refused_by_kiosk = ""
+        """The kiosk's refusal code while it does not accept this station (401)."""
         self._link_backoff = Backoff(500, 30000)
         self._last_hello: int | None = None
         self._started = time.ticks_ms()
@@ -146,7 +148,8 @@ class Station:
             return
         if self.link_up is False and not self._link_backoff.due(now):
             log("tap_saved", no=no, uid=uid, buffered=len(self.buffer))
-            self.signals.play("saved")
+            # The kiosk refused this station itself: say so (staff must fix the enrolment).
+            self.signals.play("auth" if self.refused_by_kiosk else "saved", self.refused_by_kiosk)
             return
         if not self._send([(no, uid, now)], now, live=no) and self.signals.current != "auth":
             log("tap_saved", no=no, uid=uid, buffered=len(self.buffer))
@@ -204,8 +207,10 @@ class Station:
                 return False
             return self._send(again, now, mapping.get(live, 0))
         self.errors["auth"] += 1
+        self.refused_by_kiosk = exc.code
         self._link_failed(now, "auth_refused", exc)
-        self.signals.play("auth", exc.code)
+        if live:
+            self.signals.play("auth", exc.code)
         return False
 
     # --- link --------------------------------------------------------------------------
@@ -214,6 +219,7 @@ class Station:
         if self.link_up is not True:
             log("kiosk_reachable", buffered=len(self.buffer))
         self.link_up = True
+        self.refused_by_kiosk = ""
         self._link_backoff.reset(now)
 
     def _link_failed(self, now: int, kind: str, exc: Exception) -> None:
@@ -242,6 +248,7 @@ class Station:
                 log("counter_behind_kiosk", hwm=exc.hwm, next=self.counter.next)
                 return
             self.errors["auth"] += 1
+            self.refused_by_kiosk = exc.code
             self._link_failed(now, "auth_refused", exc)
             return
         self._last_hello = now
