@@ -87,6 +87,8 @@ class StationBoard:
         self._reader: threading.Thread | None = None
         self._cond = threading.Condition()
         self.lines: list[str] = []
+        self.arrived: list[float] = []
+        """``time.monotonic()`` when each line reached this process (for benchmarks)."""
         self.events: list[StationEvent] = []
         self.pin_changes: list[tuple[int, int, int, int]] = []
         """(line index, pin, value, ticks_ms)."""
@@ -161,9 +163,11 @@ class StationBoard:
         assert proc is not None and proc.stdout is not None
         for raw in proc.stdout:
             line = raw.rstrip("\n")
+            now = time.monotonic()
             with self._cond:
                 index = len(self.lines)
                 self.lines.append(line)
+                self.arrived.append(now)
                 if line.startswith("tapstation: "):
                     parts = line[len("tapstation: ") :].split(" ", 1)
                     fields = dict(_FIELD.findall(parts[1])) if len(parts) > 1 else {}

@@ -71,6 +71,11 @@ class Signals:
         print("tapstation: signal code={} name={}".format(code, name))  # the serial console
         if self._display is not None:
             self._display.show(code)
+        if self._state != OFF:
+            # A new answer while one is still showing: a dark blink first, so two answers in
+            # a row are seen (and heard) as two, not as one longer light.
+            self._set(OFF)
+            time.sleep_ms(30)
         step = self._steps[0]
         self._set(step[:4])
         self._step_end = time.ticks_add(time.ticks_ms(), step[4])
