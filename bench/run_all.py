@@ -25,6 +25,7 @@ BENCHES = (
     "tap_decision",
     "tap_e2e",
     "station_tap",
+    "station_transport",
     "qr",
     "backlog_drain",
     "cold_sync",
