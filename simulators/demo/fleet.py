@@ -35,6 +35,7 @@ import tomli_w
 from coordinator.mqtt.broker_config import BrokerAuth, hashes_for, write_broker_files
 from simulators.demo.catalog import Catalog, KioskSpec
 from simulators.demo.console import Console
+from simulators.demo.door import DoorStation
 from simulators.demo.errors import DemoError
 from simulators.demo.netcut import LinkSwitch
 from simulators.demo.ports import LOCALHOST, accepting, free_tcp_port, free_udp_port, wait_until
@@ -97,6 +98,8 @@ class KioskRuntime:
     switch: LinkSwitch
     config_path: Path
     child: Child | None = None
+    door: DoorStation | None = None
+    """The door station enrolled at this kiosk (the studio's), if any."""
 
     @property
     def kiosk_id(self) -> str:
@@ -273,6 +276,10 @@ class Fleet:
                 config_path=folder / "kiosk.json",
             )
             self.kiosks[spec.kiosk_id] = runtime
+            if spec.kiosk_id == self.catalog.roles.studio:
+                runtime.door = DoorStation(
+                    f"st-{spec.store_id}-door", free_tcp_port(), folder / "door-station"
+                )
             creds = credentials[spec.kiosk_id]
             config = {
                 "kiosk_id": spec.kiosk_id,
@@ -298,6 +305,8 @@ class Fleet:
                     "cards": [self.catalog.staff_card],
                 },
             }
+            if runtime.door is not None:
+                config["stations"] = runtime.door.enrollment()
             runtime.config_path.write_text(
                 json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8"
             )
@@ -344,10 +353,30 @@ class Fleet:
             check=check,
         )
 
-    def stop_helpers(self) -> None:
-        """Stop the in-process cameras and network switches."""
+    def start_doors(self) -> list[DoorStation]:
+        """Power up the door stations (after their kiosks are up); those that started."""
+        started = []
         for runtime in self.kiosks.values():
-            for stop in (runtime.camera.stop, runtime.switch.stop):
+            door = runtime.door
+            if door is None:
+                continue
+            try:
+                door.start()
+            except Exception as exc:  # the demo goes on without the door, and says why
+                self.console.warn(f"door station {door.station_id} did not start: {exc}")
+                door.stop()
+                runtime.door = None
+                continue
+            started.append(door)
+        return started
+
+    def stop_helpers(self) -> None:
+        """Stop the door stations, the in-process cameras and the network switches."""
+        for runtime in self.kiosks.values():
+            stops = [runtime.camera.stop, runtime.switch.stop]
+            if runtime.door is not None:
+                stops.insert(0, runtime.door.stop)
+            for stop in stops:
                 try:
                     stop()
                 except Exception as exc:  # shutting down: report and go on
