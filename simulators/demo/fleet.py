@@ -353,30 +353,19 @@ class Fleet:
             check=check,
         )
 
-    def start_doors(self) -> list[DoorStation]:
-        """Power up the door stations (after their kiosks are up); those that started."""
+    def start_doors(self, check: Callable[[], None]) -> list[DoorStation]:
+        """Start the door stations (after their kiosks are up; main thread)."""
         started = []
         for runtime in self.kiosks.values():
-            door = runtime.door
-            if door is None:
-                continue
-            try:
-                door.start()
-            except Exception as exc:  # the demo goes on without the door, and says why
-                self.console.warn(f"door station {door.station_id} did not start: {exc}")
-                door.stop()
-                runtime.door = None
-                continue
-            started.append(door)
+            if runtime.door is not None:
+                runtime.door.start(self.supervisor, check)
+                started.append(runtime.door)
         return started
 
     def stop_helpers(self) -> None:
-        """Stop the door stations, the in-process cameras and the network switches."""
+        """Stop the in-process cameras and network switches."""
         for runtime in self.kiosks.values():
-            stops = [runtime.camera.stop, runtime.switch.stop]
-            if runtime.door is not None:
-                stops.insert(0, runtime.door.stop)
-            for stop in stops:
+            for stop in (runtime.camera.stop, runtime.switch.stop):
                 try:
                     stop()
                 except Exception as exc:  # shutting down: report and go on

@@ -243,10 +243,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         console.step("waiting for every kiosk to sync and come online ...")
         fleet.wait_kiosks_ready(client, check)
         console.step("all kiosks synced and online")
-        for door in fleet.start_doors():
+        for door in fleet.start_doors(check):
             console.step(
-                f"door station {door.station_id} up: MicroPython firmware, PN532 simulator on "
-                f"{door.chip.path}, signed HTTP to its kiosk on port {door.port}"
+                f"door station {door.station_id} up: its MicroPython firmware on a PN532 "
+                f"simulator, signed HTTP to its kiosk on port {door.port}"
             )
         dashboard = _dashboard_url(fleet.coordinator_url)
         state.update(
