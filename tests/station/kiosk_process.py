@@ -26,6 +26,7 @@ from tests.kiosk.seed import seed_ledger
 from tests.support.broker import Broker, free_port
 
 ROOM = "studio-a"
+STAFF_PIN = "2468"
 STATION = "st-studio-a"
 KEY = "6b" * 8 + "0f1e2d3c4b5a6978" * 3
 """A fixed key for the tests' station (the enrolment command makes random ones)."""
@@ -44,6 +45,7 @@ class KioskProcess:
     proc: subprocess.Popen[str] | None = None
     lines: list[str] = field(default_factory=list)
     stations_url: str = ""
+    ui_url: str = ""
 
     def start(self, timeout: float = 30.0) -> KioskProcess:
         """Start it and wait for its ready line."""
@@ -65,6 +67,7 @@ class KioskProcess:
                 self.lines.append(line.rstrip("\n"))
                 if line.startswith(READY_MARKER):
                     self.stations_url = line.split("stations=", 1)[1].strip()
+                    self.ui_url = line.split("ui=", 1)[1].split()[0]
                     ready.set()
 
         threading.Thread(target=read, daemon=True).start()
@@ -128,7 +131,7 @@ def write_kiosk(
             "heartbeat_interval_s": heartbeat_s,
         },
         "ui": {"host": "127.0.0.1", "port": 0},
-        "staff": {"pin_hash": hash_pin("2468")},
+        "staff": {"pin_hash": hash_pin(STAFF_PIN)},
         "stations": {"host": "127.0.0.1", "port": port, "enrolled": stations},
     }
     path = folder / "kiosk.json"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import paho.mqtt.client as mqtt
 
 from shared import topics
@@ -20,7 +21,7 @@ from simulators.pn532 import PtyChip
 from simulators.station import StationBoard
 from tests.kiosk.seed import CLASS_ID, STUDENT, STUDENT2, UNKNOWN_CARD
 from tests.station.conftest import BoardFactory, station_config
-from tests.station.kiosk_process import ROOM, STATION, KioskProcess
+from tests.station.kiosk_process import ROOM, STAFF_PIN, STATION, KioskProcess
 from tests.support.broker import Broker
 
 REARM_S = 0.6
@@ -67,6 +68,17 @@ def test_live_taps_show_the_kiosks_answer(
     finally:
         ledger.close()
     assert STUDENT2.member_id not in {e.member_id for e in rosters[CLASS_ID].signed_in}
+
+    # The kiosk's own screen: the staff roster names the door the student came through.
+    login = httpx.post(f"{kiosk.ui_url}/api/staff/login", json={"pin": STAFF_PIN}, timeout=10)
+    token = login.json()["token"]
+    roster = httpx.get(
+        f"{kiosk.ui_url}/api/staff/roster", headers={"X-Staff-Session": token}, timeout=10
+    ).json()
+    [yoga] = [c for c in roster["classes"] if c["class_session_id"] == CLASS_ID]
+    assert [(s["member_id"], s["station_id"]) for s in yoga["signed_in"]] == [
+        (STUDENT.member_id, STATION)
+    ]
 
 
 def test_taps_while_the_kiosk_is_away_are_kept_then_handed_over_once(
