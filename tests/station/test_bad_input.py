@@ -282,3 +282,25 @@ except KioskUnreachable as e:
     print(json.dumps(time.ticks_diff(time.ticks_ms(), start) < 1500))
 """
     assert run_mp_json(code) is True
+
+
+def test_a_silent_chip_is_a_reader_fault_until_it_answers_again(
+    chip: PtyChip, make_board: BoardFactory
+) -> None:
+    chip.faults.mute = True  # no power to the PN532, or a broken wire
+    config = {
+        "station_id": STATION,
+        "key": KEY,
+        "kiosk": {"host": "127.0.0.1", "port": free_port()},
+        "wifi": {"ssid": "store"},
+    }
+    board = make_board(config, chip.path)
+    [fault] = board.wait_for("reader_fault")
+    assert "no answer from the chip" in fault.line
+    lights = board.wait_lights_done(fault.index)
+    assert [(name, episode.meaning()) for name, episode in lights][:1] == [("fault", "fault")]
+    chip.faults.mute = False
+    board.wait_for("reader_ok", after=fault.index, timeout=20)  # retried with backoff
+    mark = board.mark()
+    chip.place_uid(UID)
+    board.wait_for("tap_saved", after=mark)  # read again; the kiosk is away, so kept
