@@ -54,8 +54,10 @@ class Episode:
         return "unknown"
 
 
-STEADY_MS = 5
-"""A pin state shorter than this is the firmware setting one pin after another, not a light."""
+STEADY_MS = 40
+"""A colour shorter than this is the firmware setting one pin after another (red, then green
+for amber), not a light a person sees; on a loaded machine the process can stall between two
+pin writes for several milliseconds. Every step of every pattern lasts 70 ms or more."""
 
 
 def read_episode(

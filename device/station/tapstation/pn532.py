@@ -36,7 +36,8 @@ CMD_IN_DATA_EXCHANGE = const(0x40)
 CMD_IN_LIST_PASSIVE_TARGET = const(0x4A)
 CMD_IN_RELEASE = const(0x52)
 
-ACK_TIMEOUT_MS = const(50)
+ACK_TIMEOUT_MS = const(100)
+"""The chip ACKs within ~15 ms; the margin covers a busy host (CI's pty, a slow UART IRQ)."""
 MAX_SKIP = const(64)
 """Bytes skipped while looking for a start code before the frame counts as garbled."""
 
@@ -199,7 +200,7 @@ class Pn532:
         Returns (target number, SENS_RES, SEL_RES, NFCID1) or None when no card answered.
         The NFCID1 is returned as reported, whatever its length: the caller judges it.
         """
-        data = self.command(CMD_IN_LIST_PASSIVE_TARGET, b"\x01\x00", timeout_ms=200)
+        data = self.command(CMD_IN_LIST_PASSIVE_TARGET, b"\x01\x00", timeout_ms=300)
         if not data or data[0] == 0:
             return None
         if len(data) < 6:
@@ -210,7 +211,7 @@ class Pn532:
             raise FrameError("target data shorter than its NFCID1 length")
         return tg, sens_res, sel_res, uid
 
-    def data_exchange(self, tg: int, payload: bytes, timeout_ms: int = 100) -> bytes:
+    def data_exchange(self, tg: int, payload: bytes, timeout_ms: int = 250) -> bytes:
         """InDataExchange with target ``tg``; raises ChipStatus when the card did not answer."""
         data = self.command(CMD_IN_DATA_EXCHANGE, bytes((tg,)) + payload, timeout_ms)
         if not data:
