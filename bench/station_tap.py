@@ -82,7 +82,7 @@ def run(taps: int, keep: bool) -> Result:
         station_port = free_port()
         config = kiosk_config(folder, f"tty:{kiosk_chip.path}:pn532", station_port, free_port())
         kiosk = Child(
-            python_module("device.cli", "kiosk", "--config", str(config)),
+            python_module("shared.cli", "kiosk", "--config", str(config)),
             folder / "kiosk.log",
             stdout_pipe=True,
         )

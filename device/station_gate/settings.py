@@ -11,13 +11,14 @@ key = "<64 hex digits>"      # tapfleet station enroll writes it here and on the
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+import re
+from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from shared.model import Id
 
-StationKey = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]
+KEY_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
 
 class _Section(BaseModel):
@@ -34,24 +35,28 @@ class StationEnrollment(_Section):
         "classes held there (ClassSession.room). None: any class of the store, like the "
         "kiosk's own reader (a station at the store's entrance).",
     )
-    key: StationKey = Field(
+    key: SecretStr = Field(
         description="The station's HMAC-SHA256 key, 64 hex digits, shared with the station "
-        "only (`tapfleet station enroll` generates it and writes both configs)."
+        "only (`tapfleet station enroll` generates it and writes both configs). Never shown "
+        "in logs or reprs."
     )
 
     @property
     def key_bytes(self) -> bytes:
         """The key as bytes."""
-        return bytes.fromhex(self.key)
+        return bytes.fromhex(self.key.get_secret_value())
 
-    @model_validator(mode="after")
-    def _not_trivial(self) -> Self:
-        if len(set(self.key.lower())) < 4:
+    @field_validator("key")
+    @classmethod
+    def _hex_and_random(cls, value: SecretStr) -> SecretStr:
+        key = value.get_secret_value()
+        if not KEY_HEX.match(key):
+            raise ValueError("a station key is 64 hex digits (`tapfleet station enroll` makes one)")
+        if len(set(key.lower())) < 4:
             raise ValueError(
-                f"stations: the key of {self.station_id} is not random; "
-                "generate one with `tapfleet station enroll`"
+                "this station key is not random; generate one with `tapfleet station enroll`"
             )
-        return self
+        return value
 
 
 class StationGateSettings(_Section):

@@ -44,7 +44,7 @@ def board_config(
     """The station's config.json content (see ``tapstation/config.py``)."""
     data: dict[str, Any] = {
         "station_id": enrollment.station_id,
-        "key": enrollment.key.lower(),
+        "key": enrollment.key.get_secret_value().lower(),
         "kiosk": {"host": kiosk_host, "port": kiosk_port},
         "wifi": {"ssid": wifi_ssid, "password": wifi_password},
     }
@@ -83,7 +83,7 @@ def enroll(
     block = ["", "[[stations.enrolled]]", f"station_id = {json.dumps(station_id)}"]
     if room is not None:
         block.append(f"room = {json.dumps(room)}")
-    block.append(f'key = "{enrollment.key}"')
+    block.append(f'key = "{enrollment.key.get_secret_value()}"')
     text = kiosk_config.read_text(encoding="utf-8").rstrip("\n") + "\n" + "\n".join(block) + "\n"
     _write_private(kiosk_config, text)
     config = board_config(

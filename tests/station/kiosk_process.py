@@ -51,7 +51,7 @@ class KioskProcess:
         """Start it and wait for its ready line."""
         self.lines = []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "device.cli", "kiosk", "--config", str(self.config)],
+            [sys.executable, "-m", "shared.cli", "kiosk", "--config", str(self.config)],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
