@@ -24,6 +24,8 @@ BENCHES = (
     "ingest",
     "tap_decision",
     "tap_e2e",
+    "station_tap",
+    "station_transport",
     "qr",
     "backlog_drain",
     "cold_sync",

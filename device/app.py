@@ -19,6 +19,8 @@ from device.ports import Clock, SystemClock
 from device.readers.base import CardReader, HealthState, QrScanner, ReaderHealth
 from device.sessions import MemberSessions, StaffSessions
 from device.settings import KioskSettings
+from device.station_gate import StationBook, StationGate
+from device.station_gate.server import station_server
 from device.tap_service import TapService
 from device.ui.api import UiBackend, create_ui_app
 from device.ui.hub import EventHub
@@ -104,6 +106,8 @@ class KioskApp:
         self.card_reader: CardReader | None = None
         self.qr_scanner: QrScanner | None = None
         self.ui: UiServer | None = None
+        self.stations: StationGate | None = None
+        self.station_server: UiServer | None = None
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
         self._status_lock = threading.Lock()
@@ -167,6 +171,17 @@ class KioskApp:
             self.ui = UiServer(create_ui_app(backend), s.ui.host, s.ui.port)
             self.ui.start()
             self.link.start()
+            if s.stations.enrolled:
+                enrolled = s.stations.enrolled
+                self.stations = StationGate(
+                    enrolled,
+                    self.service,
+                    StationBook((e.station_id, e.room) for e in enrolled),
+                )
+                self.station_server = station_server(
+                    self.stations, s.stations.host, s.stations.port
+                )
+                self.station_server.start()
             if self.card_reader is not None:
                 self.card_reader.start(self.service.on_card)
             if self.qr_scanner is not None:
@@ -194,6 +209,7 @@ class KioskApp:
         self._stop.set()
         steps: list[tuple[str, Callable[[], Any] | None]] = [
             ("status watcher", self._join_watcher),
+            ("door-station endpoint", self.station_server.stop if self.station_server else None),
             ("card reader", self.card_reader.stop if self.card_reader else None),
             ("QR scanner", self.qr_scanner.stop if self.qr_scanner else None),
             ("MQTT link", self.link.stop if self.link else None),
@@ -244,7 +260,13 @@ class KioskApp:
             last_good_tap_ms=counters.last_good_tap_ms if counters else None,
             taps_accepted=counters.accepted if counters else 0,
             taps_refused=counters.refused if counters else 0,
+            stations=self.stations.book.status() if self.stations else {},
         )
+
+    @property
+    def stations_url(self) -> str | None:
+        """Base URL of the door-station endpoint (None when no station is enrolled)."""
+        return self.station_server.url if self.station_server is not None else None
 
     def _link_state(self) -> LinkState | None:
         return self.link.state() if self.link is not None else None

@@ -2,7 +2,7 @@
 
 When the kiosk is up it prints one line to stdout that parent processes can wait for::
 
-    TAPFLEET_KIOSK_READY kiosk_id=<id> store_id=<id> ui=http://127.0.0.1:PORT
+    TAPFLEET_KIOSK_READY kiosk_id=<id> store_id=<id> ui=http://127.0.0.1:PORT [stations=URL]
 
 ``tapfleet kiosk --hash-pin`` reads a staff PIN from stdin and prints the hash to put in
 ``staff.pin_hash``. ``tapfleet kiosk enroll --coordinator URL --code CODE --out FILE`` joins
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         tune_gc()
         print(
             f"{READY_MARKER} kiosk_id={settings.kiosk_id} store_id={settings.store_id} "
-            f"ui={app.ui_url}",
+            f"ui={app.ui_url}" + (f" stations={app.stations_url}" if app.stations_url else ""),
             flush=True,
         )
         stop.wait()

@@ -43,6 +43,7 @@ from pydantic_settings import SettingsError as SourceError
 from device.errors import DeviceError
 from device.link.settings import LinkSettings
 from device.staff_pin import DEV_PIN, DEV_PIN_HASH, check_pin_hash, verify_pin
+from device.station_gate.settings import StationGateSettings
 from shared.model import Id, Uid
 from shared.settings_sources import (
     ConfigFileError,
@@ -70,7 +71,8 @@ class NfcSettings(_Section):
     path: str | None = Field(
         "usb",
         description="nfcpy device path: 'usb' (first USB reader), 'usb:054c:06c1', "
-        "'tty:USB0:pn532', or 'udp:127.0.0.1:PORT' for a simulated card. Empty or null "
+        "'tty:USB0:pn532', 'tty:/dev/serial0:pn532' (a PN532 on a serial device file), or "
+        "'udp:127.0.0.1:PORT' for a simulated card. Empty or null "
         "disables the card reader (QR only).",
     )
     targets: tuple[Literal["106A", "106B", "212F", "424F"], ...] = Field(
@@ -196,6 +198,10 @@ class KioskSettings(LayeredSettings):
     )
     ui: UiSettings = Field(default_factory=UiSettings, description="Local touchscreen web UI.")
     staff: StaffSettings = Field(default_factory=StaffSettings, description="Staff mode.")
+    stations: StationGateSettings = Field(
+        default_factory=StationGateSettings,
+        description="Door stations (MicroPython readers at classroom doors) this kiosk accepts.",
+    )
 
     @model_validator(mode="after")
     def _no_default_secrets(self) -> Self:

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Protocol
 
-from device.ledger import KioskLedger, MemberSummary, TapOutcome
+from device.ledger import KioskLedger, MemberSummary, StationTapOutcome, TapOutcome
 from device.ports import Clock
 from device.readers.base import CardRead, QrRead
 from device.sessions import MemberSession, MemberSessions, StaffSession, StaffSessions
@@ -28,7 +28,7 @@ from device.ui.views import (
 )
 from shared.decide import ClaimOutcome, Refused
 from shared.errors import TokenError
-from shared.events import CredentialKind, CredentialRef
+from shared.events import CredentialKind, CredentialRef, StationRef
 from shared.qrtoken import verify_token
 from shared.reasons import RejectReason
 
@@ -116,6 +116,41 @@ class TapService:
             self.counters.handler_errors += 1
             log.exception("QR scan could not be handled; the member saw no result")
             self._publish_tap(refusal_view(RejectReason.NOT_READY, self.default_lang, source="qr"))
+
+    def on_station_tap(self, uid: str, station: StationRef, room: str | None) -> StationTapOutcome:
+        """A door station read a card: the ledger's card path for the station's room.
+
+        The member is at the classroom door, not at this screen: no member session opens and
+        no tap result is shown here; the roster (staff page) updates when a student signed
+        in. Raises on an unexpected error (the station keeps the tap and hands it over
+        again), after logging and counting it.
+        """
+        try:
+            decided = self._ledger.tap_station(uid, station, room)
+        except Exception:
+            self.counters.handler_errors += 1
+            log.exception(
+                "station %s tap %d (card %s) could not be handled; the station will retry",
+                station.station_id,
+                station.tap_no,
+                uid,
+            )
+            raise
+        outcome = decided.outcome
+        if outcome is not None:
+            self._notify_link(outcome)
+            self._count(outcome)
+            if any(e.kind == "class_signin" for e in outcome.events):
+                self._hub.publish("roster", {"changed": True})
+        return decided
+
+    def accept_station_number(self, station_id: str, number: int) -> int | None:
+        """Record a station's request number if new (see ``KioskLedger``)."""
+        return self._ledger.accept_station_number(station_id, number)
+
+    def now_ms(self) -> int:
+        """The kiosk's trusted time (coordinator-anchored once heard)."""
+        return self._ledger.now_ms()
 
     def _card(self, uid: str) -> None:
         uid = uid.strip().upper()

@@ -55,6 +55,11 @@ COMMANDS: dict[str, Command] = {
         "support tools for a kiosk ledger: export its journal and outbox (read-only)",
     ),
     "qr": Command("device.readers.cli", "kiosk", "QR code tools"),
+    "station": Command(
+        "device.station_tools.cli",
+        "kiosk",
+        "door stations: build the firmware, check it, enrol a station",
+    ),
     "nfc": Command("device.readers.cli", "kiosk", "NFC card reader tools"),
     "coordinator": Command(
         "coordinator.cli", "coordinator", "run the coordinator (HTTP API + MQTT ingest)"

@@ -307,6 +307,8 @@ def decide_tap(
     view: MemberView | None,
     *,
     class_session_id: str | None = None,
+    room: str | None = None,
+    read_ms: int | None = None,
 ) -> Decision:
     """A member tapped a card or showed a QR code (credential already resolved and allowed).
 
@@ -316,8 +318,15 @@ def decide_tap(
     rules say so (``checkin_without_class_pass``), with the class named in the result so the
     screen can point them to the front desk; otherwise they are refused NO_VALID_PASS.
     Either way the day's check-in reward is given once.
+
+    A door station's tap names its ``room`` (only that room's classes are considered) and
+    ``read_ms``, when the card was read: a tap buffered while the kiosk was unreachable is
+    judged against the sign-in windows at that time (never later than now), while the
+    decision itself, its limits and its events belong to now.
     """
-    return decide_tap_folded(ctx, bundle, view, class_session_id=class_session_id)[0]
+    return decide_tap_folded(
+        ctx, bundle, view, class_session_id=class_session_id, room=room, read_ms=read_ms
+    )[0]
 
 
 def decide_tap_folded(
@@ -326,6 +335,8 @@ def decide_tap_folded(
     view: MemberView | None,
     *,
     class_session_id: str | None = None,
+    room: str | None = None,
+    read_ms: int | None = None,
 ) -> tuple[Decision, MemberLedger | None]:
     """:func:`decide_tap`, and the member's ledger with the decision's events folded in.
 
@@ -339,23 +350,31 @@ def decide_tap_folded(
         return problem or refuse(RejectReason.UNKNOWN_MEMBER), None
     ledger = view.ledger()
     member_id = view.record.member_id
+    # The sign-in windows are judged when the card was read (a station's buffered tap).
+    at_ms = ctx.now_ms if read_ms is None else min(read_ms, ctx.now_ms)
 
     if class_session_id is not None:
         session = bundle.class_session(class_session_id)
         if session is None or session.store_id != ctx.store_id:
             return refuse(RejectReason.CLASS_UNKNOWN, member_id, class_session_id), ledger
-        if not session.signin_open(ctx.now_ms):
+        if not session.signin_open(at_ms):
             return refuse(RejectReason.OUTSIDE_SIGNIN_WINDOW, member_id, class_session_id), ledger
         open_sessions = [session]
     else:
         open_sessions = sorted(
-            (c for c in bundle.classes if c.store_id == ctx.store_id and c.signin_open(ctx.now_ms)),
+            (
+                c
+                for c in bundle.classes
+                if c.store_id == ctx.store_id
+                and (room is None or c.room == room)
+                and c.signin_open(at_ms)
+            ),
             key=lambda c: (c.starts_ms, c.class_session_id),
         )
 
     not_covered: ClassSession | None = None
     if open_sessions:
-        decision, after = _class_signin(ctx, bundle, view, ledger, open_sessions)
+        decision, after = _class_signin(ctx, bundle, view, ledger, open_sessions, at_ms)
         walk_in = (
             class_session_id is None
             and isinstance(decision, Refused)
@@ -392,8 +411,10 @@ def _class_signin(
     view: MemberView,
     ledger: MemberLedger,
     sessions: Sequence[ClassSession],
+    at_ms: int,
 ) -> tuple[Decision, MemberLedger]:
-    """The sign-in decision and the ledger after it (unchanged when refused)."""
+    """The sign-in decision and the ledger after it (unchanged when refused); the pass must
+    have been valid at ``at_ms``, when the card was read."""
     member_id = view.record.member_id
     signed = {s.class_session_id for s in ledger.signins}
     for session in sessions:
@@ -403,7 +424,7 @@ def _class_signin(
 
     first_reason: RejectReason | None = None
     for session in sessions:
-        chosen = _choose_pass(ledger, session, ctx.store_id, ctx.now_ms)
+        chosen = _choose_pass(ledger, session, ctx.store_id, at_ms)
         if isinstance(chosen, RejectReason):
             first_reason = first_reason or chosen
             continue

@@ -51,6 +51,17 @@ class CredentialRef(Frozen):
     staff_id: Id | None = None
 
 
+class StationRef(Frozen):
+    """The door station a tap came through (a station is an input of its kiosk)."""
+
+    station_id: Id
+    tap_no: Annotated[int, Field(ge=1, le=2**53)]
+    """The tap's number at the station (each is recorded once per station)."""
+    read_ms: Ms
+    """When the station read the card, on the kiosk's clock: the event's own time for a
+    live tap, earlier for one buffered while the kiosk was unreachable."""
+
+
 class CheckIn(Frozen):
     """A visit. ``points`` is the reward decided at the kiosk (0 when already rewarded today)."""
 
@@ -201,6 +212,8 @@ class Event(Frozen):
     offline: bool = False
     rules_version: Annotated[int, Field(ge=0)] = 0
     credential: CredentialRef | None = None
+    station: StationRef | None = None
+    """Set when the tap came through a door station of this kiosk."""
     body: EventBody
 
     @property

@@ -241,6 +241,8 @@ class ClassSession(Frozen):
     signin_closes_after_s: Annotated[int, Field(ge=0, le=86_400)] = 900
     capacity: Count = 0
     instructor: Text = ""
+    room: Id | None = None
+    """The room it is held in: a door station enrolled for that room signs students into it."""
 
     def signin_open(self, now_ms: int) -> bool:
         """True while students may sign in."""

@@ -71,6 +71,32 @@ class ReaderStatus(Frozen):
     since_ms: Ms | None = None
 
 
+class StationStatus(Frozen):
+    """One door station of the kiosk, as the kiosk saw it (stations report over the LAN).
+
+    Last seen, firmware and the station's own counts are what its hellos said; the refused
+    requests are counted by the kiosk (forged, replayed, wrong key).
+    """
+
+    room: Id | None = None
+    last_seen_ms: Ms | None = None
+    """When the kiosk last heard a valid request from it (None: never since start)."""
+    fw: Annotated[str, StringConstraints(max_length=24)] = ""
+    uptime_s: Count = 0
+    buffered: Count = 0
+    dropped: Count = 0
+    reader: Literal["ok", "fault", "unknown"] = "unknown"
+    taps_accepted: Count = 0
+    taps_refused: Count = 0
+    errors: Annotated[
+        dict[Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,20}$")], Count],
+        Field(max_length=16),
+    ] = {}
+    """The station's own error counts (chip, unreadable, kiosk, ...), from its last hello."""
+    refused_requests: Count = 0
+    """Requests the kiosk refused (bad MAC, replayed, malformed): forged or wrong key."""
+
+
 class Heartbeat(Message):
     """Periodic health report. Alive, connected and synced are separate facts downstream."""
 
@@ -96,6 +122,8 @@ class Heartbeat(Message):
     """Kiosk wall clock minus the coordinator's, as last measured (None if never measured)."""
     taps_accepted: Count = 0
     taps_refused: Count = 0
+    stations: Annotated[dict[Id, StationStatus], Field(max_length=64)] = {}
+    """The kiosk's door stations by id (empty when it has none)."""
 
 
 class Status(Message):
@@ -298,6 +326,7 @@ __all__ = [
     "Message",
     "ReaderStatus",
     "RuleBundleMessage",
+    "StationStatus",
     "Status",
     "SyncRequest",
     "Versions",

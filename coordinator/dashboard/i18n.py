@@ -56,6 +56,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "col.oldest": ("最早未确认", "Oldest unacked"),
     "col.versions": ("版本（已用/最新）", "Versions (applied/current)"),
     "col.readers": ("读卡器", "Readers"),
+    "col.stations": ("门禁读卡器", "Door stations"),
+    "station.silent": ("{name}：{ago}未上报", "{name}: silent for {ago}"),
     "col.clock": ("时钟偏差", "Clock offset"),
     "col.software": ("软件版本", "Software"),
     "col.alert": ("告警", "Alert"),

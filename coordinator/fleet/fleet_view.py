@@ -180,6 +180,21 @@ def kiosk_view(row: KioskRow, ctx: FleetContext, now_ms: int) -> dict[str, Any]:
             }
             for name, r in sorted((beat.get("readers") or {}).items())
         },
+        "stations": {
+            station_id: {
+                "room": st.get("room"),
+                "last_seen_ms": st.get("last_seen_ms"),
+                "fw": st.get("fw", ""),
+                "reader": st.get("reader", "unknown"),
+                "buffered": st.get("buffered", 0),
+                "dropped": st.get("dropped", 0),
+                "taps_accepted": st.get("taps_accepted", 0),
+                "taps_refused": st.get("taps_refused", 0),
+                "refused_requests": st.get("refused_requests", 0),
+                "errors": st.get("errors") or {},
+            }
+            for station_id, st in sorted((beat.get("stations") or {}).items())
+        },
         "clock_offset_ms": offset,
         "clock_offset_estimated": estimated,
         "software_version": beat.get("software_version") or None,

@@ -40,6 +40,21 @@ class ReaderState(Out):
     since_ms: int | None
 
 
+class StationState(Out):
+    """A door station of the kiosk, as the kiosk's last heartbeat reported it."""
+
+    room: str | None
+    last_seen_ms: int | None = Field(description="When the kiosk last heard it.")
+    fw: str
+    reader: str = Field(description="ok, fault, or unknown (no hello since the kiosk started).")
+    buffered: int = Field(description="Taps it holds for the kiosk (it could not reach it).")
+    dropped: int = Field(description="Taps it could not keep (buffer full).")
+    taps_accepted: int
+    taps_refused: int
+    refused_requests: int = Field(description="Requests the kiosk refused: forged, wrong key.")
+    errors: dict[str, int] = Field(description="The station's own error counts.")
+
+
 class KioskView(Out):
     """Every fact the fleet view shows for one kiosk, kept separate."""
 
@@ -69,6 +84,9 @@ class KioskView(Out):
     oldest_unacked_age_s: int | None
     versions: dict[str, VersionState]
     readers: dict[str, ReaderState]
+    stations: dict[str, StationState] = Field(
+        default_factory=dict, description="The kiosk's door stations by id."
+    )
     clock_offset_ms: int | None
     clock_offset_estimated: bool
     software_version: str | None

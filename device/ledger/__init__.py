@@ -20,10 +20,12 @@ from device.ledger.outcomes import (
     QrClaims,
     RecentEvent,
     RosterEntry,
+    StationTapOutcome,
     SyncStatus,
     TapOutcome,
     VerifiedQr,
 )
+from device.ledger.stations import StationVerdict
 
 __all__ = [
     "BadDownstreamMessage",
@@ -39,6 +41,8 @@ __all__ = [
     "QrClaims",
     "RecentEvent",
     "RosterEntry",
+    "StationTapOutcome",
+    "StationVerdict",
     "SyncStatus",
     "TapOutcome",
     "VerifiedQr",

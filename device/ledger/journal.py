@@ -16,6 +16,7 @@ from shared.events import (
     Event,
     EventBody,
     Reversal,
+    StationRef,
     points_spent,
     session_delta,
 )
@@ -103,6 +104,7 @@ def append(
     credential: CredentialRef | None,
     offline: bool,
     rules_version: int,
+    station: StationRef | None = None,
 ) -> list[Event]:
     """Append one decision's events with consecutive seqs; updates ``state`` (not written).
 
@@ -130,6 +132,7 @@ def append(
             offline=offline,
             rules_version=rules_version,
             credential=credential,
+            station=station,
             body=body,
         )
         _, sessions = session_delta(event)

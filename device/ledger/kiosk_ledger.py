@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
-from device.ledger import downstream, journal, members
+from device.ledger import downstream, journal, members, stations
 from device.ledger.database import is_corruption, is_disk_full, open_database, write_transaction
 from device.ledger.errors import LedgerClosed, LedgerCorrupt, LedgerStorageFull
 from device.ledger.journal import KioskState
@@ -32,6 +32,7 @@ from device.ledger.outcomes import (
     QrClaims,
     RecentEvent,
     RosterEntry,
+    StationTapOutcome,
     SyncStatus,
     TapOutcome,
 )
@@ -58,6 +59,7 @@ from shared.events import (
     CredentialRef,
     Event,
     EventBody,
+    StationRef,
     points_spent,
     session_delta,
 )
@@ -100,6 +102,8 @@ class _Plan:
     ledger_after: MemberLedger | None = None
     """The member's ledger with the decision's events folded in, when the decision computed
     it (see :func:`shared.decide.decide_tap_folded`); otherwise the summary folds the view."""
+    station: StationRef | None = None
+    """The door station the tap came through (recorded on the events)."""
 
 
 class KioskLedger:
@@ -262,6 +266,7 @@ class KioskLedger:
                             credential=plan.credential,
                             offline=not self._online,
                             rules_version=state.rules_version,
+                            station=plan.station,
                         )
                         if self._online:
                             state.last_online_ms = hlc.wall_ms
@@ -281,6 +286,53 @@ class KioskLedger:
         ``class_session_id`` names the class when staff chose one; otherwise an open sign-in
         window of this store's classes decides.
         """
+        return self._decide("the card tap", self._card_plan(uid, class_session_id))
+
+    def tap_station(self, uid: str, station: StationRef, room: str | None) -> StationTapOutcome:
+        """A card read by a door station of this kiosk: the card tap's path, and once only.
+
+        Decided like :meth:`tap_card` (deny-list, card index, ``decide_tap``) with the classes
+        of the station's ``room`` whose sign-in was open when the card was read
+        (``station.read_ms``, earlier than now for a tap the station buffered). The events
+        carry ``station``; the verdict is recorded with them in one transaction, and a tap
+        already recorded (the same station and tap number, handed over again) is answered
+        from that record without a second decision.
+        """
+        with self._lock:
+            known = self._read(
+                lambda conn: stations.recorded_tap(conn, station.station_id, station.tap_no)
+            )
+            if known is not None:
+                return StationTapOutcome(known, duplicate=True, outcome=None)
+            card_plan = self._card_plan(uid, None, room=room, read_ms=station.read_ms)
+
+            def plan(tx: _Tx) -> _Plan:
+                chosen = card_plan(tx)
+                chosen.station = station
+                verdict = stations.verdict_of(chosen.decision)
+                stations.record_tap(tx.conn, station.station_id, station.tap_no, verdict, tx.now_ms)
+                return chosen
+
+            outcome = self._decide("the station tap", plan)
+            return StationTapOutcome(stations.verdict_of(outcome.decision), False, outcome)
+
+    def accept_station_number(self, station_id: str, number: int) -> int | None:
+        """Record a station's request number if above every one heard from it (durably).
+
+        Returns None when accepted, else the highest number heard (the request is a replay
+        or the station's counter is behind). Raises LedgerStorageFull when the disk is full.
+        """
+        with self._lock, self._write("a station request number") as (conn, _state):
+            return stations.accept_number(conn, station_id, number)
+
+    def _card_plan(
+        self,
+        uid: str,
+        class_session_id: str | None,
+        *,
+        room: str | None = None,
+        read_ms: int | None = None,
+    ) -> Callable[[_Tx], _Plan]:
         uid = uid.strip().upper()
 
         def plan(tx: _Tx) -> _Plan:
@@ -304,11 +356,16 @@ class KioskLedger:
             view = self._view(tx, member_id)
             assert tx.bundle is not None
             decision, after = decide_tap_folded(
-                tx.ctx, tx.bundle, view, class_session_id=class_session_id
+                tx.ctx,
+                tx.bundle,
+                view,
+                class_session_id=class_session_id,
+                room=room,
+                read_ms=read_ms,
             )
             return _Plan(decision, credential, view, after)
 
-        return self._decide("the card tap", plan)
+        return plan
 
     def tap_qr(self, claims: QrClaims, class_session_id: str | None = None) -> TapOutcome:
         """A verified member QR token was shown (see ``shared.qrtoken.verify_token``).
@@ -628,6 +685,7 @@ class KioskLedger:
                                 display_name=view.record.display_name,
                                 at_ms=signin.at_ms,
                                 pass_id=signin.pass_id,
+                                station_id=_signin_station(conn, sid, member_id),
                             )
                         )
                 entries.sort(key=lambda e: (e.at_ms, e.member_id))
@@ -755,6 +813,19 @@ FROM journal WHERE acked = 1 AND seq <= ? AND wall_ms < ? AND (
     OR seq <= (SELECT m.included_seq FROM members m WHERE m.member_id = journal.member_id))
     AND seq > ?
 """
+
+
+def _signin_station(conn: sqlite3.Connection, class_session_id: str, member_id: str) -> str | None:
+    """The door station this kiosk recorded the member's sign-in through, if any."""
+    row = conn.execute(
+        "SELECT payload FROM journal WHERE class_session_id = ? AND member_id = ?"
+        " AND kind = 'class_signin' ORDER BY seq DESC LIMIT 1",
+        (class_session_id, member_id),
+    ).fetchone()
+    if row is None:
+        return None
+    station = Event.model_validate_json(row[0]).station
+    return station.station_id if station is not None else None
 
 
 def _known(view: MemberView | None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from device.ledger.stations import StationVerdict
 from shared.decide import Accepted, Decision, NeedsClaim, Refused
 from shared.events import Event
 from shared.model import ClassSession, CouponState, MemberStatus, PassState
@@ -81,6 +82,17 @@ class TapOutcome:
 
 
 @dataclass(frozen=True)
+class StationTapOutcome:
+    """A door station's tap: the verdict it is told, and the ledger outcome when decided now."""
+
+    verdict: StationVerdict
+    duplicate: bool
+    """True when the tap had been decided before (answered from the record, nothing new)."""
+    outcome: TapOutcome | None
+    """The decision and its events (None for a duplicate)."""
+
+
+@dataclass(frozen=True)
 class RosterEntry:
     """One member signed in to a class."""
 
@@ -88,6 +100,8 @@ class RosterEntry:
     display_name: str
     at_ms: int
     pass_id: str | None
+    station_id: str | None = None
+    """The door station the student signed in at (None: at the kiosk itself)."""
 
 
 @dataclass(frozen=True)

@@ -139,7 +139,31 @@ CREATE TABLE snapshot_members (
 );
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial kiosk ledger", _INITIAL),)
+_STATIONS = """
+-- Door stations (docs/station.md): the highest request number heard from each, so a
+-- recorded request cannot be replayed.
+CREATE TABLE station_counters (
+    station_id TEXT PRIMARY KEY,
+    hwm INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Each station tap is decided once; a tap handed over again is answered from its row.
+CREATE TABLE station_taps (
+    station_id TEXT NOT NULL,
+    tap_no INTEGER NOT NULL,
+    verdict TEXT NOT NULL CHECK (verdict IN ('accepted', 'already', 'refused')),
+    reason TEXT,
+    action TEXT,
+    decided_ms INTEGER NOT NULL,
+    PRIMARY KEY (station_id, tap_no)
+) WITHOUT ROWID;
+CREATE INDEX station_taps_decided ON station_taps (decided_ms);
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial kiosk ledger", _INITIAL),
+    Migration(2, "door station counters and taps", _STATIONS),
+)
 """Every schema step, in order. ``MIGRATIONS[-1].version`` is the current schema."""
 
 LATEST = MIGRATIONS[-1].version

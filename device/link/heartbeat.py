@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from device.ports import OutboxStats
 from shared import SOFTWARE_VERSION
 from shared.hlc import HLC
-from shared.protocol import Heartbeat, ReaderStatus, Versions
+from shared.protocol import Heartbeat, ReaderStatus, StationStatus, Versions
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class KioskHealth:
     last_good_tap_ms: int | None = None
     taps_accepted: int = 0
     taps_refused: int = 0
+    stations: Mapping[str, StationStatus] = field(default_factory=dict)
+    """The kiosk's door stations (see ``device.station_gate``)."""
 
 
 def build_heartbeat(
@@ -60,4 +62,5 @@ def build_heartbeat(
         clock_offset_ms=clock_offset_ms,
         taps_accepted=health.taps_accepted,
         taps_refused=health.taps_refused,
+        stations=dict(health.stations),
     )

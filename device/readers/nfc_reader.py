@@ -5,7 +5,9 @@ turn, activates the card nfcpy finds, reads its UID and NDEF records, reports th
 then waits (presence checks) until the card leaves, so a held card is one tap.
 
 Paths are nfcpy's: ``usb``, ``usb:054c:06c1``, ``tty:USB0:pn532``, and in CI
-``udp:127.0.0.1:PORT`` where a simulated card (``simulators.nfc``) listens.
+``udp:127.0.0.1:PORT`` where a simulated card (``simulators.nfc``) listens. A serial reader
+may also be named by its device file, ``tty:/dev/serial0:pn532`` (nfcpy itself only finds
+``/dev/tty*`` names): a PN532 on a Pi's GPIO UART, or the PN532 simulator's pty in CI.
 
 Targets are explicit because every unanswered target type costs time on each poll round
 (1 s each on the udp transport, whose receive timeout is fixed): the default list (106A,
@@ -119,10 +121,46 @@ def free_nfc_udp_port(host: str = "127.0.0.1") -> int:
             return port
 
 
+def open_serial_frontend(path: str) -> Frontend:
+    """nfcpy's frontend on ``tty:/dev/<file>:<driver>``: nfcpy's own serial transport and
+    driver (``nfc.clf.pn532``...) on a device file nfcpy's search would not list."""
+    import importlib
+
+    import nfc
+    from nfc.clf import transport
+
+    device, _, driver = path[len("tty:") :].rpartition(":")
+    if not device or not driver.isidentifier():
+        raise ReaderUnavailable(f"cannot open NFC reader on {path!r}: use tty:/dev/FILE:DRIVER")
+    try:
+        module = importlib.import_module(f"nfc.clf.{driver}")
+    except ImportError as exc:
+        raise ReaderUnavailable(
+            f"cannot open NFC reader on {path!r}: no nfcpy driver {driver!r}"
+        ) from exc
+    try:
+        tty = transport.TTY(device)
+    except (OSError, ValueError) as exc:
+        raise ReaderUnavailable(f"cannot open NFC reader on {path!r}: {exc}") from exc
+    try:
+        found = module.init(tty)
+    except (OSError, ValueError) as exc:
+        tty.close()
+        raise ReaderUnavailable(
+            f"no {driver} reader answered on {device} ({exc}): check wiring and power"
+        ) from exc
+    found._path = device
+    clf = nfc.ContactlessFrontend()
+    clf.device = found
+    return clf
+
+
 def open_frontend(path: str) -> Frontend:
     """Open nfcpy's frontend on ``path``; raise ``ReaderUnavailable`` saying why not."""
     import nfc
 
+    if path.startswith("tty:/"):
+        return open_serial_frontend(path)
     problem = udp_port_problem(path)
     if problem is not None:
         raise ReaderUnavailable(f"cannot open NFC reader on {path!r}: {problem}")

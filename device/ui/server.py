@@ -24,8 +24,20 @@ class UiServerError(DeviceError):
 class UiServer:
     """uvicorn serving ``app`` on ``host:port`` from its own thread (port 0: any free port)."""
 
-    def __init__(self, app: FastAPI, host: str, port: int, *, start_timeout_s: float = 10.0):
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str,
+        port: int,
+        *,
+        start_timeout_s: float = 10.0,
+        name: str = "the kiosk UI",
+        setting: str = "ui.port",
+    ):
         self.app = app
+        self.name = name
+        """What is served, for messages (the door stations' endpoint uses this class too)."""
+        self._setting = setting
         self.host = host
         self.requested_port = port
         self.port: int | None = None
@@ -54,8 +66,8 @@ class UiServer:
         except OSError as exc:
             sock.close()
             raise UiServerError(
-                f"the kiosk UI cannot listen on {self.host}:{self.requested_port}: "
-                f"{exc.strerror or exc}; pick another ui.port or stop what uses it"
+                f"{self.name} cannot listen on {self.host}:{self.requested_port}: "
+                f"{exc.strerror or exc}; pick another {self._setting} or stop what uses it"
             ) from exc
         sock.listen(64)
         sock.setblocking(False)
@@ -76,11 +88,11 @@ class UiServer:
                 asyncio.run(server.serve(sockets=[sock]))
             except BaseException as exc:  # reported to start()/logged; never silent
                 self._error = exc
-                log.exception("kiosk UI server stopped with an error")
+                log.exception("%s stopped with an error", self.name)
             finally:
                 sock.close()
 
-        self._thread = threading.Thread(target=run, name="kiosk-ui", daemon=True)
+        self._thread = threading.Thread(target=run, name=f"server {self.name}", daemon=True)
         self._thread.start()
         deadline = threading.Event()
         waited = 0.0
@@ -89,8 +101,8 @@ class UiServer:
             waited += 0.02
         if not server.started:
             self.stop()
-            raise UiServerError(f"the kiosk UI did not start: {self._error!r}")
-        log.info("kiosk UI on %s", self.url)
+            raise UiServerError(f"{self.name} did not start: {self._error!r}")
+        log.info("%s on %s", self.name, self.url)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Ask uvicorn to exit and join its thread. Idempotent."""
@@ -103,6 +115,6 @@ class UiServer:
                 server.force_exit = True
                 thread.join(timeout_s)
             if thread.is_alive():
-                log.warning("kiosk UI thread did not stop within %.0f s", 2 * timeout_s)
+                log.warning("%s thread did not stop within %.0f s", self.name, 2 * timeout_s)
         self._server = None
         self._thread = None

@@ -408,6 +408,8 @@ class RosterEntryView(View):
     member_id: str
     display_name: str
     at: str | None
+    station_id: str | None = None
+    """The door station the student tapped at (None: at this kiosk)."""
 
 
 class RosterView(View):
@@ -441,6 +443,7 @@ def roster_views(rosters: list[ClassRoster], tz: str, now_ms: int) -> list[Roste
                     member_id=e.member_id,
                     display_name=e.display_name,
                     at=local_time(e.at_ms, tz, "%H:%M"),
+                    station_id=e.station_id,
                 )
                 for e in r.signed_in
             ),

@@ -35,6 +35,7 @@ import tomli_w
 from coordinator.mqtt.broker_config import BrokerAuth, hashes_for, write_broker_files
 from simulators.demo.catalog import Catalog, KioskSpec
 from simulators.demo.console import Console
+from simulators.demo.door import DoorStation
 from simulators.demo.errors import DemoError
 from simulators.demo.netcut import LinkSwitch
 from simulators.demo.ports import LOCALHOST, accepting, free_tcp_port, free_udp_port, wait_until
@@ -97,6 +98,8 @@ class KioskRuntime:
     switch: LinkSwitch
     config_path: Path
     child: Child | None = None
+    door: DoorStation | None = None
+    """The door station enrolled at this kiosk (the studio's), if any."""
 
     @property
     def kiosk_id(self) -> str:
@@ -273,6 +276,10 @@ class Fleet:
                 config_path=folder / "kiosk.json",
             )
             self.kiosks[spec.kiosk_id] = runtime
+            if spec.kiosk_id == self.catalog.roles.studio:
+                runtime.door = DoorStation(
+                    f"st-{spec.store_id}-door", free_tcp_port(), folder / "door-station"
+                )
             creds = credentials[spec.kiosk_id]
             config = {
                 "kiosk_id": spec.kiosk_id,
@@ -298,6 +305,8 @@ class Fleet:
                     "cards": [self.catalog.staff_card],
                 },
             }
+            if runtime.door is not None:
+                config["stations"] = runtime.door.enrollment()
             runtime.config_path.write_text(
                 json.dumps(config, indent=2, ensure_ascii=False), encoding="utf-8"
             )
@@ -343,6 +352,15 @@ class Fleet:
             what="the coordinator to see every kiosk connected",
             check=check,
         )
+
+    def start_doors(self, check: Callable[[], None]) -> list[DoorStation]:
+        """Start the door stations (after their kiosks are up; main thread)."""
+        started = []
+        for runtime in self.kiosks.values():
+            if runtime.door is not None:
+                runtime.door.start(self.supervisor, check)
+                started.append(runtime.door)
+        return started
 
     def stop_helpers(self) -> None:
         """Stop the in-process cameras and network switches."""

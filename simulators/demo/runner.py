@@ -243,6 +243,11 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         console.step("waiting for every kiosk to sync and come online ...")
         fleet.wait_kiosks_ready(client, check)
         console.step("all kiosks synced and online")
+        for door in fleet.start_doors(check):
+            console.step(
+                f"door station {door.station_id} up: its MicroPython firmware on a PN532 "
+                f"simulator, signed HTTP to its kiosk on port {door.port}"
+            )
         dashboard = _dashboard_url(fleet.coordinator_url)
         state.update(
             phase="up",

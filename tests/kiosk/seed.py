@@ -162,9 +162,15 @@ def member_record(person: Person, now_ms: int, *, store_id: str) -> MemberRecord
 
 
 def bundle(
-    now_ms: int, *, store_id: str, with_class: bool, qr_keys: tuple[QrKey, ...] = ()
+    now_ms: int,
+    *,
+    store_id: str,
+    with_class: bool,
+    qr_keys: tuple[QrKey, ...] = (),
+    class_room: str | None = None,
 ) -> RuleBundle:
-    """Rules with a reward catalogue and, optionally, a yoga class whose sign-in is open."""
+    """Rules with a reward catalogue and, optionally, a yoga class whose sign-in is open
+    (held in ``class_room``, where a door station may sign students in)."""
     classes: tuple[ClassSession, ...] = ()
     if with_class:
         classes = (
@@ -180,6 +186,7 @@ def bundle(
                 signin_closes_after_s=900,
                 capacity=20,
                 instructor="Lin",
+                room=class_room,
             ),
         )
     return RuleBundle(
@@ -203,6 +210,7 @@ def seed_ledger(
     people: tuple[Person, ...] = (ANNA, BOB, STUDENT, STUDENT2),
     with_class: bool = False,
     qr_keys: tuple[QrKey, ...] = (),
+    class_room: str | None = None,
 ) -> None:
     """Create the kiosk's ledger with a rule bundle and a member snapshot, then close it."""
     now_ms = time.time_ns() // 1_000_000
@@ -210,7 +218,13 @@ def seed_ledger(
     try:
         ledger.apply_rule_bundle(
             RuleBundleMessage(
-                bundle=bundle(now_ms, store_id=store_id, with_class=with_class, qr_keys=qr_keys)
+                bundle=bundle(
+                    now_ms,
+                    store_id=store_id,
+                    with_class=with_class,
+                    qr_keys=qr_keys,
+                    class_room=class_room,
+                )
             )
         )
         ledger.apply_member_update(

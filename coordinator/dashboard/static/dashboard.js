@@ -130,6 +130,24 @@ const TF = (() => {
     });
   }
 
+  // A door station reports every 30 s through its kiosk: silent for 90 s is worth a look.
+  const STATION_SILENT_MS = 90000;
+
+  function stationsText(k, nowMs) {
+    const names = Object.keys(k.stations || {});
+    if (!names.length) return el("span", { class: "muted" }, "—");
+    return names.map((name) => {
+      const s = k.stations[name];
+      const silent = s.last_seen_ms === null || nowMs - s.last_seen_ms > STATION_SILENT_MS;
+      const kind = s.reader === "fault" || silent || s.dropped ? "bad" : s.buffered || s.refused_requests ? "warn" : "ok";
+      const label = silent ? w("station.silent", { name, ago: ago(s.last_seen_ms, nowMs) }) : `${name}: ${s.reader}`;
+      const detail = [s.room ? `room ${s.room}` : null, s.fw ? `fw ${s.fw}` : null,
+        `taps ${s.taps_accepted}/${s.taps_refused}`, `buffered ${s.buffered}`, `dropped ${s.dropped}`,
+        `refused requests ${s.refused_requests}`].filter(Boolean).join(" · ");
+      return el("span", { class: `pill ${kind}`, data: { station: name }, title: detail }, label);
+    });
+  }
+
   function clockText(k) {
     if (k.clock_offset_ms === null || k.clock_offset_ms === undefined) return "—";
     const s = (k.clock_offset_ms / 1000).toFixed(1);
@@ -149,5 +167,5 @@ const TF = (() => {
     return text;
   }
 
-  return { w, el, ago, localTime, pill, send, getJson, aliveAt, factCells, versionsText, readersText, clockText, alertText, lang, canWrite };
+  return { w, el, ago, localTime, pill, send, getJson, aliveAt, factCells, versionsText, readersText, stationsText, clockText, alertText, lang, canWrite };
 })();

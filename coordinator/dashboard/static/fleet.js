@@ -3,7 +3,7 @@
    "Alive" is re-judged every half second against alive_until_ms (server clock), so a silent
    kiosk turns dead on time even between two server pushes. */
 (() => {
-  const { w, el, ago, factCells, versionsText, readersText, clockText, alertText, aliveAt, localTime } = TF;
+  const { w, el, ago, factCells, versionsText, readersText, stationsText, clockText, alertText, aliveAt, localTime } = TF;
   const root = document.getElementById("fleet");
   const alertsList = document.getElementById("alerts");
   const live = document.getElementById("live");
@@ -32,7 +32,8 @@
       el("td", { class: "num", data: { fact: "outbox" } }, k.outbox_depth ?? "—"),
       el("td", { class: "num", data: { fact: "oldest" } }, k.oldest_unacked_age_s === null || k.oldest_unacked_age_s === undefined ? "—" : `${k.oldest_unacked_age_s} s`),
       el("td", { data: { fact: "versions" } }, versionsText(k)),
-      el("td", { data: { fact: "readers" } }, readersText(k)),
+      el("td", { data: { fact: "readers" } }, readersText(k),
+        Object.keys(k.stations || {}).length ? el("div", { class: "sub", data: { fact: "stations" } }, stationsText(k, nowMs)) : null),
       el("td", { class: "num", data: { fact: "clock" } }, clockText(k)),
       el("td", { data: { fact: "software" } }, k.software_version || "—"),
       el("td", { data: { fact: "alerts" } }, k.alerts.map((kind) => el("span", { class: "pill bad", data: { alert: kind } }, w(`alert.${kind}`)))));

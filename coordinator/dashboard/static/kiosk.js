@@ -1,7 +1,7 @@
 "use strict";
 /* One kiosk: facts and the timeline of its status changes, refreshed every second. */
 (() => {
-  const { w, el, ago, factCells, versionsText, readersText, clockText, alertText, localTime, getJson } = TF;
+  const { w, el, ago, factCells, versionsText, readersText, stationsText, clockText, alertText, localTime, getJson } = TF;
   const kw = JSON.parse(document.getElementById("kiosk-words").textContent);
   const root = document.getElementById("kiosk");
   const kioskId = root.dataset.kiosk;
@@ -44,6 +44,7 @@
       [kw.held, k.held_events],
       [w("col.versions"), versionsText(k)],
       [w("col.readers"), readersText(k)],
+      [w("col.stations"), el("span", { data: { fact: "stations" } }, stationsText(k, nowMs))],
       [w("col.clock"), clockText(k)],
       [w("col.software"), k.software_version || "—"],
       [kw.taps, k.taps_accepted === null || k.taps_accepted === undefined ? "—" : `${k.taps_accepted} / ${k.taps_refused}`],

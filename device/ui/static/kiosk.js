@@ -668,7 +668,8 @@ async function loadRoster() {
     const names = el("div", { class: "names" });
     if (c.signed_in.length === 0) names.append(el("span", { class: "muted", text: t("nobody_yet") }));
     for (const s of c.signed_in) {
-      names.append(el("span", { class: "student", "data-member": s.member_id, text: s.display_name + " " + (s.at || "") }));
+      const where = s.station_id ? " · " + t("at_station", { station: s.station_id }) : "";
+      names.append(el("span", { class: "student", "data-member": s.member_id, "data-station": s.station_id || "", text: s.display_name + " " + (s.at || "") + where }));
     }
     const count = t("signed_in_count", { n: c.signed_in.length }) + (c.capacity ? " / " + c.capacity : "");
     list.append(el("div", { class: "class-block", "data-class": c.class_session_id },
