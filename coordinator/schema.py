@@ -322,6 +322,24 @@ audit_log = sa.Table(
     sa.Index(None, "target"),
 )
 
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    # Outbound notifications to members (birthday greeting, waitlist seat, one-time code...),
+    # written in the transaction that decided them; delivered later (webhooks), at least once.
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("notification_id", sa.String(32), nullable=False),
+    sa.Column("dedupe_key", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(60), nullable=False),
+    sa.Column("member_id", sa.String(ID), nullable=True),
+    sa.Column("store_id", sa.String(ID), nullable=True),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("notification_id"),
+    sa.UniqueConstraint("dedupe_key"),
+    sa.Index(None, "member_id", "created_ms"),
+)
+
 reject_counters = sa.Table(
     "reject_counters",
     metadata,
