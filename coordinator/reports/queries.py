@@ -8,7 +8,6 @@ only for the kinds that need them. Quarantined events (recorded, never folded) a
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.ledger.jsonrows import event_from_row
+from coordinator.ledger.jsonrows import event_from_row, ledger_from_row
 from coordinator.reports.indexes import events_report_index  # noqa: F401  (declares the index)
 from coordinator.reports.period import DAY_MS
 from coordinator.reports.sqljson import json_int, json_str
@@ -277,12 +276,12 @@ def expired_points(
 
 @dataclass(frozen=True)
 class LedgerRow:
-    """One member's folded ledger as plain JSON (parsed without validation: fast)."""
+    """One member's folded ledger, as the fold stored it."""
 
     member_id: str
     display_name: str
     home_store_id: str | None
-    ledger: dict[str, Any]
+    ledger: MemberLedger
 
 
 def ledgers(conn: Connection, home_store: str | None) -> Iterator[LedgerRow]:
@@ -296,7 +295,9 @@ def ledgers(conn: Connection, home_store: str | None) -> Iterator[LedgerRow]:
     if home_store is not None:
         query = query.where(members.c.home_store_id == home_store)
     for row in conn.execution_options(yield_per=2000).execute(query):
-        yield LedgerRow(row.member_id, row.display_name, row.home_store_id, json.loads(row.ledger))
+        yield LedgerRow(
+            row.member_id, row.display_name, row.home_store_id, ledger_from_row(row.ledger)
+        )
 
 
 def coupon_issues(

@@ -182,7 +182,7 @@ def pass_view(p: PassState, tz: str) -> PassView:
 
 def coupon_view(c: CouponState, tz: str, store_id: str, now_ms: int) -> CouponView:
     """A coupon, marked usable when it may be redeemed here and now."""
-    usable = c.valid_in(store_id) and c.valid_from_ms <= now_ms <= c.valid_until_ms
+    usable = c.is_usable(now_ms, store_id)
     return CouponView(
         coupon_id=c.coupon_id,
         title=c.title,
