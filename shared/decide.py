@@ -31,7 +31,6 @@ from shared.fold import fold
 from shared.model import (
     DAY_MS,
     ClassSession,
-    CouponPolicy,
     CouponState,
     Frozen,
     Id,
@@ -497,8 +496,7 @@ def coupon_needs_claim(ctx: KioskContext, bundle: RuleBundle, coupon: CouponStat
     None: needs a claim but the kiosk is offline (refuse with COUPON_NEEDS_NETWORK)."""
     if ctx.online:
         return True
-    policy = bundle.rules.offline.coupon_policy
-    if policy is CouponPolicy.STORE_SCOPED and coupon.store_ids == (ctx.store_id,):
+    if bundle.rules.offline.coupon_offline_store(coupon) == ctx.store_id:
         return False
     return None
 

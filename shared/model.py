@@ -379,6 +379,19 @@ class OfflineLimits(Frozen):
     """Past this, an offline kiosk still checks members in but refuses deductions."""
     coupon_policy: CouponPolicy = CouponPolicy.STORE_SCOPED
 
+    def coupon_offline_store(self, coupon: CouponState) -> str | None:
+        """The one store whose kiosks may redeem ``coupon`` without a coordinator claim, or
+        None when every redemption needs one.
+
+        The offline half of the coupon rule, for the kiosk's decision
+        (``shared.decide.coupon_needs_claim``) and the worst case
+        (``shared.limits.worst_case_coupon_extra_uses``) alike: only under ``store_scoped``,
+        and only a coupon valid in exactly one store.
+        """
+        if self.coupon_policy is CouponPolicy.STORE_SCOPED and len(coupon.store_ids) == 1:
+            return coupon.store_ids[0]
+        return None
+
 
 class Reward(Frozen):
     """Something a member can buy with points at the kiosk."""

@@ -22,12 +22,15 @@ from shared.decide import (
 )
 from shared.events import ClassSignIn, CouponRedeem
 from shared.fold import AnomalyKind, apply
+from shared.limits import worst_case_coupon_extra_uses
 from shared.model import (
     COUPON_KINDS,
     DAY_MS,
     CouponKind,
+    CouponPolicy,
     CouponState,
     MemberLedger,
+    OfflineLimits,
     PassKind,
     PassState,
     PointsLot,
@@ -125,6 +128,31 @@ def test_fold_flags_a_coupon_use_by_the_coupon_rule(c: CouponState, at: int, sto
     invalid = c.validity_problem(T0 + at, store) is not None
     assert (AnomalyKind.COUPON_INVALID_AT_USE in kinds) == invalid
     assert after.coupons[0].redeem_count == c.redeem_count + 1 and after.coupons[0].is_used
+
+
+@settings(max_examples=300, deadline=None)
+@given(coupons(), offsets, stores, st.sampled_from(list(CouponPolicy)))
+def test_offline_a_coupon_is_redeemed_only_where_the_offline_rule_allows(
+    c: CouponState, at: int, store: str, policy: CouponPolicy
+) -> None:
+    """Offline (within the hours allowed): a usable coupon is redeemed without a claim in
+    exactly the store ``OfflineLimits.coupon_offline_store`` names, else needs the network;
+    and only that store's other kiosks count towards the worst case."""
+    limits = OfflineLimits(coupon_policy=policy)
+    ctx = KioskContext(kiosk_id="k1", store_id=store, now_ms=T0 + at, online=False)
+    view = MemberView(record=member(ledger=MemberLedger(coupons=(c,))))
+    decision = decide_coupon_redeem(ctx, bundle(offline=limits), view, "c1")
+    problem = c.problem_at(T0 + at, store)
+    offline_store = limits.coupon_offline_store(c)
+    if problem is not None:
+        assert isinstance(decision, Refused) and decision.reason is problem
+    elif offline_store == store:
+        assert isinstance(decision, Accepted)
+    else:
+        assert isinstance(decision, Refused)
+        assert decision.reason is RejectReason.COUPON_NEEDS_NETWORK
+    extra = worst_case_coupon_extra_uses(limits, c, {s: 3 for s in STORES})
+    assert extra == (2 if offline_store is not None else 0)
 
 
 def test_every_coupon_kind_has_names_a_form_label_and_screen_words() -> None:
