@@ -285,15 +285,21 @@ class SignIn(Frozen):
     at_ms: Ms
 
 
-class MemberLedger(Frozen):
-    """Everything the ledger knows about one member's balances, folded from events."""
+class LedgerBalances(Frozen):
+    """A member's balances folded from events (points, passes, coupons, visits) and every
+    balance rule: :class:`MemberLedger` without its sign-in memory.
+
+    Readers that never ask about sign-ins (the reports) parse a stored ledger as this: its
+    sign-ins are skipped, not validated (a class regular's ledger is mostly sign-ins).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     points_lots: tuple[PointsLot, ...] = ()
     points_debt: Count = 0
     """Points redeemed beyond what was available (offline overdraw); paid from new earnings."""
     passes: tuple[PassState, ...] = ()
     coupons: tuple[CouponState, ...] = ()
-    signins: tuple[SignIn, ...] = ()
     last_checkin_ms: Ms | None = None
     last_reward_day: str | None = None
     """Store-local date (YYYY-MM-DD) of the last check-in that earned points."""
@@ -317,11 +323,8 @@ class MemberLedger(Frozen):
 
     def points_expiring(self, now_ms: int, until_ms: int) -> int:
         """Points live at ``now_ms`` whose lots expire by ``until_ms``."""
-        return sum(
-            lot.remaining
-            for lot in self.points_lots
-            if lot.live_at(now_ms) and not lot.live_at(until_ms)
-        )
+        # Live at now_ms, not at until_ms (PointsLot.live_at, inlined as in points_held).
+        return sum(lot.remaining for lot in self.points_lots if now_ms < lot.expires_ms <= until_ms)
 
     def points_earned_since(self, since_ms: int) -> int:
         """Points earned (check-in lots) from ``since_ms`` on, spent or not: what tiers count."""
@@ -334,6 +337,15 @@ class MemberLedger(Frozen):
     def find_coupon(self, coupon_id: str) -> CouponState | None:
         """The coupon with this id, or None."""
         return next((c for c in self.coupons if c.coupon_id == coupon_id), None)
+
+
+class MemberLedger(LedgerBalances):
+    """Everything the ledger knows about one member, folded from events: the balances and
+    the class sign-ins remembered so that a second tap never deducts twice."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    signins: tuple[SignIn, ...] = ()
 
 
 class MemberRecord(Frozen):

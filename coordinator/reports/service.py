@@ -394,10 +394,9 @@ def _summarize_ledgers(ctx: _Ctx) -> _LedgerSummary:
     attention: list[tuple[int, list[str]]] = []
     for row in queries.ledgers(ctx.conn, ctx.store_id):
         ledger = row.ledger
-        held = ledger.points_held(now)
+        available = ledger.points_available(now)
         debt = ledger.points_debt
-        if held or debt:
-            available = ledger.points_available(now)
+        if available or debt:  # some points held, or owed
             acc = out.liability.setdefault(row.home_store_id, [0, 0, 0, 0])
             acc[0] += 1 if available > 0 else 0
             acc[1] += available

@@ -7,8 +7,10 @@ decisions and the fold's anomaly detection to the same answer for random inputs.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from shared.decide import (
     Accepted,
@@ -29,12 +31,14 @@ from shared.model import (
     CouponKind,
     CouponPolicy,
     CouponState,
+    LedgerBalances,
     MemberLedger,
     OfflineLimits,
     PassKind,
     PassState,
     PointsLot,
     Rules,
+    SignIn,
     TierRule,
 )
 from shared.reasons import RejectReason
@@ -302,6 +306,25 @@ def test_spendable_points_are_live_lots_minus_debt(
         isinstance(refusal, Refused) and refusal.reason is RejectReason.INSUFFICIENT_POINTS
     )
     assert insufficient == (not ledger.can_spend(reward.points_cost, now))
+
+
+def test_balances_read_from_a_stored_ledger_skip_only_the_signins() -> None:
+    """Reports parse stored ledgers as LedgerBalances: same balances, same rules."""
+    lot = PointsLot(lot_id="l", earned_ms=T0, expires_ms=T0 + DAY_MS, amount=5, remaining=5)
+    signin = SignIn(class_session_id="y", pass_id="p1", event_id="e1", at_ms=T0)
+    full = MemberLedger(
+        points_lots=(lot,),
+        points_debt=2,
+        passes=(punch_pass(),),
+        coupons=(coupon(),),
+        signins=(signin,),
+        checkins=3,
+    )
+    balances = LedgerBalances.model_validate_json(full.model_dump_json())
+    assert balances.model_dump() == full.model_dump(exclude={"signins"})
+    assert balances.points_available(T0) == full.points_available(T0) == 3
+    with pytest.raises(ValidationError):  # the ledger itself still refuses unknown fields
+        MemberLedger.model_validate_json('{"surprise": 1}')
 
 
 def test_a_lot_expires_at_its_expiry() -> None:
