@@ -1,4 +1,5 @@
-"""A conflict told on the dashboard, in Chinese and English: the narrator's story, localised.
+"""A conflict told for the conflicts page and API in Chinese and English: the narrator's
+story, said in both languages.
 
 :func:`story` is :func:`coordinator.ledger.narrator.narrate` (what happened to the pass,
 coupon or points in ledger order, the balance after each step, the step that went over)
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coordinator.ledger.narrator import Place, both, narrate, resolutions
-from coordinator.reports.period import local
 from shared.events import Event
 from shared.model import MemberLedger
 
@@ -62,7 +62,7 @@ def story(conflict: Mapping[str, Any], events: Sequence[Event], place: Place) ->
         Step(
             n=s.n,
             at_ms=s.at_ms,
-            when=f"{local(s.at_ms, place.zone(s.store_id)[1]):%Y-%m-%d %H:%M:%S}",
+            when=f"{place.local(s.at_ms, s.store_id):%Y-%m-%d %H:%M:%S}",
             store_id=None if s.at_hq else s.store_id,
             kiosk_id=s.kiosk_id,
             offline=s.offline,

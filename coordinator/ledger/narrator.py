@@ -7,7 +7,7 @@ that went over, the stores and offline kiosks involved, the suggested resolution
 :func:`resolutions` what each decision would do to the member's balance now. Every text in
 them is :class:`Words`, a phrase key and its values; :func:`say` puts them into Chinese or
 English at the edge (``coordinator.ledger.explain`` for the kept explanation,
-``coordinator.dashboard.conflict_story`` for the page). Pure functions over the member's
+``coordinator.ledger.conflict_story`` for the page and its API). Pure functions over the member's
 events: who, which pass or coupon, which stores and kiosks, and in which order.
 """
 
@@ -273,11 +273,13 @@ class Place:
         except (KeyError, ValueError):
             return ZoneInfo(DEFAULT_TZ), DEFAULT_TZ
 
+    def local(self, ms: int, store_id: str | None) -> datetime:
+        """``ms`` as a date-time in the store's zone."""
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(self.zone(store_id)[0])
+
     def when(self, ms: int, store_id: str | None) -> str:
         """Local time of ``ms`` in the store's zone, e.g. ``2026-01-01 12:05:03 Asia/Shanghai``."""
-        tz, name = self.zone(store_id)
-        local = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(tz)
-        return f"{local:%Y-%m-%d %H:%M:%S} {name}"
+        return f"{self.local(ms, store_id):%Y-%m-%d %H:%M:%S} {self.zone(store_id)[1]}"
 
 
 def person(member_id: str | None, display_name: str | None) -> Words:

@@ -12,7 +12,7 @@ import string
 
 import pytest
 
-from coordinator.dashboard import conflict_story
+from coordinator.ledger import conflict_story
 from coordinator.ledger.explain import explain_anomaly, render_story
 from coordinator.ledger.narrator import (
     MAX_STEPS,
