@@ -113,7 +113,10 @@ PHRASES: dict[str, tuple[str, str]] = {
     "step.checkin": ("签到，+{points} 积分", "check-in, +{points} points"),
     "step.reversal": ("店员 {staff_id} 撤销了一次{what}", "staff {staff_id} undid a {what}"),
     "step.adjustment": ("{staff_user} 人工调整：{changes}", "adjusted by {staff_user}: {changes}"),
-    "step.pass_update": ("{staff_user} 修改了卡", "pass changed by {staff_user}"),
+    "step.pass_update": (
+        "{staff_user} 修改了卡：{changes}",
+        "pass changed by {staff_user}: {changes}",
+    ),
     "step.points_expire": ("积分到期", "points expired"),
     "step.other": ("{kind}", "{kind}"),
     "undone.checkin": ("签到", "check-in"),
@@ -124,6 +127,10 @@ PHRASES: dict[str, tuple[str, str]] = {
     "change.coupon_uses": ("券使用次数 {n:+d}", "{n:+d} coupon use(s)"),
     "change.points": ("积分 {n:+d}", "{n:+d} points"),
     "change.none": ("不调整余额", "no balance change"),
+    "change.frozen": ("冻结", "frozen"),
+    "change.unfrozen": ("解冻", "unfrozen"),
+    "change.valid_until": ("有效期至 {date}", "valid until {date}"),
+    "change.sessions_total": ("总次数改为 {n}", "sessions total set to {n}"),
     # balances after a step
     "after.pass": ("剩余 {left} 次", "{left} session(s) left"),
     "after.coupon": ("已用 {uses} 次", "used {uses} time(s)"),
@@ -391,7 +398,7 @@ def narrate(
                 store_id=store,
                 offline=event.offline,
                 target=is_target,
-                what=describe(event),
+                what=describe(event, place),
                 after=_balance(kind, subject_id, ledger, event.hlc_ms) if balances else None,
             )
         )
@@ -469,8 +476,8 @@ def _relevant(kind: str, subject: str | None, event: Event) -> bool:
     return False
 
 
-def describe(event: Event) -> Words:
-    """What an event did, in words."""
+def describe(event: Event, place: Place) -> Words:
+    """What an event did, in words (dates in the zone of the store it happened for)."""
     b = event.body
     if isinstance(b, PassIssue):
         p = b.pass_state
@@ -503,7 +510,19 @@ def describe(event: Event) -> Words:
             "step.adjustment", staff_user=b.staff_user, changes=changes or (words("change.none"),)
         )
     if isinstance(b, PassUpdate):
-        return words("step.pass_update", staff_user=b.staff_user)
+        updates = []
+        if b.frozen is not None:
+            updates.append(words("change.frozen" if b.frozen else "change.unfrozen"))
+        if b.valid_until_ms is not None:
+            day = place.local(b.valid_until_ms, place.store_of(event)).date().isoformat()
+            updates.append(words("change.valid_until", date=day))
+        if b.sessions_total is not None:
+            updates.append(words("change.sessions_total", n=b.sessions_total))
+        return words(
+            "step.pass_update",
+            staff_user=b.staff_user,
+            changes=tuple(updates) or (words("change.none"),),
+        )
     if isinstance(b, PointsExpire):
         return words("step.points_expire")
     return words("step.other", kind=event.kind)

@@ -31,6 +31,7 @@ from shared.events import (
     ClassSignIn,
     CouponRedeem,
     Event,
+    PassUpdate,
     PointsRedeem,
     Reversal,
 )
@@ -294,3 +295,17 @@ def test_a_reversal_names_what_it_undid_in_both_languages() -> None:
     assert say(last.what, "en") == "staff st1 undid a class sign-in"
     assert say(last.what, "zh") == "店员 st1 撤销了一次上课签到"
     assert say(last.after, "en") == "0 session(s) left"  # type: ignore[arg-type]
+
+
+def test_a_pass_change_says_what_changed() -> None:
+    update = PassUpdate(
+        pass_id="p2", staff_user="anna", frozen=True, valid_until_ms=T0, sessions_total=20
+    )
+    events = [*double_spends(), hq_event(4, "m1", update, at_ms=T0 + 9000)]
+    anomaly = anomalies(events)[AnomalyKind.PASS_OVERDRAWN]
+    story = narrate_anomaly(anomaly, display_name=None, events=events, place=PLACE)
+    last = story.steps[-1]
+    assert say(last.what, "en") == (
+        "pass changed by anna: frozen, valid until 2026-01-01, sessions total set to 20"
+    )
+    assert say(last.what, "zh") == "anna 修改了卡：冻结，有效期至 2026-01-01，总次数改为 20"
