@@ -27,10 +27,10 @@ from shared.events import (
     points_spent,
     session_delta,
 )
-from shared.fold import DAY_MS, fold
+from shared.fold import fold
 from shared.model import (
+    DAY_MS,
     ClassSession,
-    CouponPolicy,
     CouponState,
     Frozen,
     Id,
@@ -249,18 +249,6 @@ def _deduction_limits(
     return None
 
 
-def _pass_problem(p: PassState, now_ms: int) -> RejectReason | None:
-    if p.frozen:
-        return RejectReason.PASS_FROZEN
-    if now_ms < p.valid_from_ms:
-        return RejectReason.PASS_NOT_YET_ACTIVE
-    if now_ms > p.valid_until_ms:
-        return RejectReason.PASS_EXPIRED
-    if p.kind is PassKind.PUNCH and p.sessions_left < 1:
-        return RejectReason.NO_SESSIONS_LEFT
-    return None
-
-
 _PASS_REASON_PRIORITY = (
     RejectReason.NO_SESSIONS_LEFT,
     RejectReason.PASS_FROZEN,
@@ -276,11 +264,13 @@ def _choose_pass(
     candidates = [p for p in ledger.passes if p.covers(session.class_type, store_id)]
     if not candidates:
         return RejectReason.NO_VALID_PASS
-    usable = [p for p in candidates if _pass_problem(p, now_ms) is None]
+    # Coverage is settled above, so each problem is about the pass itself.
+    judged = [(p, p.problem_at(now_ms)) for p in candidates]
+    usable = [p for p, problem in judged if problem is None]
     if usable:
         usable.sort(key=lambda p: (p.kind is not PassKind.TIME, p.valid_until_ms, p.pass_id))
         return usable[0]
-    problems = {_pass_problem(p, now_ms) for p in candidates}
+    problems = {problem for _, problem in judged}
     return next(r for r in _PASS_REASON_PRIORITY if r in problems)
 
 
@@ -481,7 +471,7 @@ def decide_points_redeem(
     if reward is None:
         return refuse(RejectReason.REWARD_UNKNOWN, member_id, reward_id)
     ledger = view.ledger()
-    if ledger.points_available(ctx.now_ms) < reward.points_cost:
+    if not ledger.can_spend(reward.points_cost, ctx.now_ms):
         return refuse(RejectReason.INSUFFICIENT_POINTS, member_id, reward_id)
     limited = _deduction_limits(ctx, bundle, view, sessions=0, points=reward.points_cost)
     if limited is not None:
@@ -506,8 +496,7 @@ def coupon_needs_claim(ctx: KioskContext, bundle: RuleBundle, coupon: CouponStat
     None: needs a claim but the kiosk is offline (refuse with COUPON_NEEDS_NETWORK)."""
     if ctx.online:
         return True
-    policy = bundle.rules.offline.coupon_policy
-    if policy is CouponPolicy.STORE_SCOPED and coupon.store_ids == (ctx.store_id,):
+    if bundle.rules.offline.coupon_offline_store(coupon) == ctx.store_id:
         return False
     return None
 
@@ -528,14 +517,9 @@ def decide_coupon_redeem(
     coupon = ledger.find_coupon(coupon_id)
     if coupon is None:
         return refuse(RejectReason.COUPON_NOT_FOUND, member_id, coupon_id)
-    if coupon.redeem_count >= 1:
-        return refuse(RejectReason.COUPON_USED, member_id, coupon_id)
-    if ctx.now_ms < coupon.valid_from_ms:
-        return refuse(RejectReason.COUPON_NOT_YET_VALID, member_id, coupon_id)
-    if ctx.now_ms > coupon.valid_until_ms:
-        return refuse(RejectReason.COUPON_EXPIRED, member_id, coupon_id)
-    if not coupon.valid_in(ctx.store_id):
-        return refuse(RejectReason.COUPON_WRONG_STORE, member_id, coupon_id)
+    unusable = coupon.problem_at(ctx.now_ms, ctx.store_id)
+    if unusable is not None:
+        return refuse(unusable, member_id, coupon_id)
     if _offline_too_long(ctx, bundle):
         return refuse(RejectReason.OFFLINE_TOO_LONG, member_id, coupon_id)
     claim_id: str | None = None

@@ -26,18 +26,18 @@ from shared.events import (
     Reversal,
 )
 from shared.model import (
+    DAY_MS,
     CouponState,
     Frozen,
     Id,
     MemberLedger,
-    PassKind,
     PassState,
     PointsLot,
     SignIn,
     Text,
 )
+from shared.reasons import RejectReason
 
-DAY_MS = 86_400_000
 DEFAULT_POINTS_EXPIRY_MS = 365 * DAY_MS
 SIGNIN_MEMORY = 64
 """Class sign-ins remembered per member (enough for any double-tap question)."""
@@ -106,11 +106,7 @@ def _spend(ledger: MemberLedger, at_ms: int, points: int) -> tuple[MemberLedger,
     """Consume ``points`` from live lots, soonest-expiring first; returns (ledger, shortfall)."""
     need = points
     order = sorted(
-        (
-            i
-            for i, lot in enumerate(ledger.points_lots)
-            if lot.expires_ms > at_ms and lot.remaining > 0
-        ),
+        (i for i, lot in enumerate(ledger.points_lots) if lot.remaining > 0 and lot.live_at(at_ms)),
         key=lambda i: (ledger.points_lots[i].expires_ms, ledger.points_lots[i].lot_id),
     )
     lots = list(ledger.points_lots)
@@ -141,16 +137,24 @@ def _replace_coupon(ledger: MemberLedger, updated: CouponState) -> MemberLedger:
     return ledger.model_copy(update={"coupons": coupons})
 
 
-def _pass_usable_at(p: PassState, at_ms: int, store_id: str | None) -> str | None:
-    if p.frozen:
-        return "frozen"
-    if at_ms < p.valid_from_ms:
-        return "not yet active"
-    if at_ms > p.valid_until_ms:
-        return "expired"
-    if store_id is not None and p.store_ids and store_id not in p.store_ids:
-        return f"not valid in store {store_id}"
-    return None
+_PASS_PROBLEM_WORDS = {
+    RejectReason.PASS_FROZEN: "frozen",
+    RejectReason.PASS_NOT_YET_ACTIVE: "not yet active",
+    RejectReason.PASS_EXPIRED: "expired",
+}
+
+
+def _pass_invalid_at_use(p: PassState, at_ms: int, store_id: str | None, class_type: str) -> str:
+    """Why a pass could not be used for a sign-in that happened anyway ("" when it could);
+    the rule is :meth:`PassState.problem_at` (sessions are the overdraw check's business)."""
+    problem = p.problem_at(at_ms, store_id=store_id, class_type=class_type, sessions=0)
+    if problem is None:
+        return ""
+    if problem is RejectReason.NO_VALID_PASS:
+        if not p.covers(None, store_id):
+            return f"not valid in store {store_id}"
+        return f"not for class type {class_type}"
+    return _PASS_PROBLEM_WORDS.get(problem, problem.value)
 
 
 def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anomaly, ...]]:
@@ -191,14 +195,15 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
         if p is None:
             flag(AnomalyKind.PASS_UNKNOWN, body.pass_id, body.sessions, "pass not on this member")
         else:
-            if p.kind is PassKind.PUNCH and body.sessions > 0 and p.sessions_left < body.sessions:
+            short = p.sessions_short(body.sessions)
+            if short:
                 flag(
                     AnomalyKind.PASS_OVERDRAWN,
                     p.pass_id,
-                    body.sessions - max(p.sessions_left, 0),
+                    short,
                     f"{p.name}: {p.sessions_left} session(s) left, {body.sessions} used",
                 )
-            problem = _pass_usable_at(p, at, event.store_id)
+            problem = _pass_invalid_at_use(p, at, event.store_id, body.class_type)
             if problem:
                 flag(AnomalyKind.PASS_INVALID_AT_USE, p.pass_id, 0, f"{p.name}: {problem}")
             used = p.model_copy(update={"sessions_used": p.sessions_used + body.sessions})
@@ -227,16 +232,14 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
         if c is None:
             flag(AnomalyKind.COUPON_UNKNOWN, body.coupon_id, 1, "coupon not on this member")
         else:
-            if c.redeem_count >= 1:
+            if c.is_used:
                 flag(
                     AnomalyKind.COUPON_REUSED,
                     c.coupon_id,
                     1,
                     f"{c.title}: single-use coupon already redeemed by event {c.redeemed_event_id}",
                 )
-            if not (c.valid_from_ms <= at <= c.valid_until_ms) or (
-                event.store_id is not None and not c.valid_in(event.store_id)
-            ):
+            if c.validity_problem(at, event.store_id) is not None:
                 flag(
                     AnomalyKind.COUPON_INVALID_AT_USE,
                     c.coupon_id,
@@ -383,20 +386,3 @@ def fold_sorted(
 ) -> tuple[MemberLedger, tuple[Anomaly, ...]]:
     """Apply ``events`` in the ledger's total order (HLC, source, seq): the reference fold."""
     return fold(ledger, sorted(events, key=Event.sort_key))
-
-
-def tier_for(
-    ledger: MemberLedger, tiers: Iterable[tuple[str, int]], now_ms: int, window_days: int
-) -> str:
-    """The highest tier whose threshold the member's points *earned* in the window reach.
-
-    Tiers follow earnings, not the spendable balance: redeeming points never demotes a
-    member, and a member who stops earning drifts down as old earnings leave the window.
-    """
-    since = now_ms - window_days * DAY_MS
-    earned = sum(lot.amount for lot in ledger.points_lots if lot.earned_ms >= since)
-    best_name, best_min = "", -1
-    for name, minimum in tiers:
-        if earned >= minimum > best_min or (minimum == 0 and best_min < 0):
-            best_name, best_min = name, minimum
-    return best_name

@@ -11,9 +11,9 @@ N kiosks that can serve them, the ledger can end at most ``(N - 1) x cap`` below
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
-from shared.model import CouponPolicy, OfflineLimits
+from shared.model import CouponState, OfflineLimits
 
 
 def worst_case_session_overspend(limits: OfflineLimits, n_kiosks: int) -> int:
@@ -27,17 +27,19 @@ def worst_case_points_overspend(limits: OfflineLimits, n_kiosks: int) -> int:
 
 
 def worst_case_coupon_extra_uses(
-    limits: OfflineLimits, coupon_store_ids: Sequence[str], kiosks_per_store: Mapping[str, int]
+    limits: OfflineLimits, coupon: CouponState, kiosks_per_store: Mapping[str, int]
 ) -> int:
     """Most extra uses of one single-use coupon.
 
     Online redemptions go through a coordinator claim, which serialises them: no extra use.
-    Offline, only ``store_scoped`` policy allows a coupon valid in exactly one store, so at
-    most every other kiosk of that store can spend it once more.
+    Offline, only the kiosks of the store :meth:`OfflineLimits.coupon_offline_store` names
+    may redeem it without a claim, so at most every other kiosk of that store can spend it
+    once more.
     """
-    if limits.coupon_policy is CouponPolicy.ONLINE_ONLY or len(coupon_store_ids) != 1:
+    store = limits.coupon_offline_store(coupon)
+    if store is None:
         return 0
-    return max(0, kiosks_per_store.get(coupon_store_ids[0], 0) - 1)
+    return max(0, kiosks_per_store.get(store, 0) - 1)
 
 
 def fleet_exposure(limits: OfflineLimits, n_kiosks: int) -> tuple[int, int]:

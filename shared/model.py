@@ -8,10 +8,17 @@ sessions are integers; money is integer fen (minor units).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
+from types import MappingProxyType
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.reasons import RejectReason
+
+DAY_MS = 86_400_000
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
 """Identifier of a store, kiosk, member, pass, coupon, class or event."""
@@ -48,11 +55,61 @@ class PassKind(StrEnum):
 
 
 class CouponKind(StrEnum):
-    """What a coupon gives: a percentage discount, a cash voucher (fen) or a free trial."""
+    """What a coupon gives: a percentage discount, a cash voucher (fen) or a free trial.
+
+    Every kind has its entry in :data:`COUPON_KINDS` (names, value unit): the dashboard's
+    campaign form, its labels and the kiosk's coupon list are built from there.
+    """
 
     DISCOUNT = "discount"
     VOUCHER = "voucher"
     TRIAL = "trial"
+
+
+ValueUnit = Literal["percent", "fen", "none"]
+
+
+@dataclass(frozen=True)
+class CouponKindInfo:
+    """What screens and forms say about a coupon kind, and what its ``value`` means."""
+
+    name_zh: str
+    name_en: str
+    unit: ValueUnit
+    """``percent``: percent off; ``fen``: money off in fen; ``none``: the value is unused."""
+
+    def form_label(self, lang: str) -> str:
+        """The kind as a form names it, with the unit its value is entered in."""
+        unit_words = _UNIT_WORDS[self.unit]
+        if lang == "en":
+            return f"{self.name_en} ({unit_words[1]})" if unit_words[1] else self.name_en
+        return f"{self.name_zh}（{unit_words[0]}）" if unit_words[0] else self.name_zh
+
+    def describe(self, value: int) -> tuple[str, str]:
+        """(zh, en) of a coupon of this kind and value, for a member's screen."""
+        if self.unit == "percent":
+            zh = f"{(100 - value) / 10:g}折" if 0 < value < 100 else f"{value}%"
+            return f"{self.name_zh} {zh}", f"{self.name_en} {value}% off"
+        if self.unit == "fen":
+            money = f"¥{value // 100}" if value % 100 == 0 else f"¥{value / 100:.2f}"
+            return f"{self.name_zh} {money}", f"{self.name_en} {money}"
+        return self.name_zh, self.name_en
+
+
+_UNIT_WORDS: Mapping[ValueUnit, tuple[str, str]] = {
+    "percent": ("%", "%"),
+    "fen": ("分", "fen"),
+    "none": ("", ""),
+}
+
+COUPON_KINDS: Mapping[CouponKind, CouponKindInfo] = MappingProxyType(
+    {
+        CouponKind.VOUCHER: CouponKindInfo("代金券", "Voucher", "fen"),
+        CouponKind.DISCOUNT: CouponKindInfo("折扣", "Discount", "percent"),
+        CouponKind.TRIAL: CouponKindInfo("体验券", "Free trial", "none"),
+    }
+)
+"""The one registry of coupon kinds, in the order forms list them."""
 
 
 class MemberStatus(StrEnum):
@@ -98,11 +155,54 @@ class PassState(Frozen):
         """Sessions remaining on a punch pass (negative when overdrawn offline)."""
         return self.sessions_total - self.sessions_used
 
-    def covers(self, class_type: str | None, store_id: str) -> bool:
-        """True when the pass is meant for this class type (None: a plain visit) and store."""
-        if self.store_ids and store_id not in self.store_ids:
+    def covers(self, class_type: str | None, store_id: str | None) -> bool:
+        """True when the pass is meant for this class type (None: a plain visit) and store
+        (None: wherever)."""
+        if store_id is not None and self.store_ids and store_id not in self.store_ids:
             return False
         return class_type is None or not self.class_types or class_type in self.class_types
+
+    def sessions_short(self, sessions: int) -> int:
+        """How many of ``sessions`` this pass cannot pay for (0 for a time pass, or when
+        enough sessions are left)."""
+        if self.kind is not PassKind.PUNCH or sessions <= 0:
+            return 0
+        return max(0, sessions - max(self.sessions_left, 0))
+
+    def problem_at(
+        self,
+        now_ms: int,
+        *,
+        store_id: str | None = None,
+        class_type: str | None = None,
+        sessions: int = 1,
+    ) -> RejectReason | None:
+        """Why this pass cannot pay ``sessions`` for ``class_type`` in ``store_id`` at
+        ``now_ms`` (None: it can). The one pass rule, for kiosk decisions, the fold's
+        anomalies and the coordinator alike.
+
+        Checked in this order: not meant for the store or class type (``NO_VALID_PASS``: a
+        pass for another class is no pass for this one, frozen or not), frozen, not yet
+        active, expired, too few sessions left. ``store_id``/``class_type`` None skip the
+        coverage check; ``sessions=0`` skips the sessions check.
+        """
+        if not self.covers(class_type, store_id):
+            return RejectReason.NO_VALID_PASS
+        if self.frozen:
+            return RejectReason.PASS_FROZEN
+        if now_ms < self.valid_from_ms:
+            return RejectReason.PASS_NOT_YET_ACTIVE
+        if now_ms > self.valid_until_ms:
+            return RejectReason.PASS_EXPIRED
+        if self.sessions_short(sessions):
+            return RejectReason.NO_SESSIONS_LEFT
+        return None
+
+    def is_usable(
+        self, now_ms: int, *, store_id: str | None = None, class_type: str | None = None
+    ) -> bool:
+        """True when :meth:`problem_at` finds nothing for one session."""
+        return self.problem_at(now_ms, store_id=store_id, class_type=class_type) is None
 
 
 class CouponState(Frozen):
@@ -125,6 +225,42 @@ class CouponState(Frozen):
         """True when the coupon may be used in this store."""
         return not self.store_ids or store_id in self.store_ids
 
+    @property
+    def is_used(self) -> bool:
+        """Single use: True once redeemed (and not given back by a reversal or adjustment)."""
+        return self.redeem_count >= 1
+
+    @property
+    def info(self) -> CouponKindInfo:
+        """Names and value unit of this coupon's kind."""
+        return COUPON_KINDS[self.kind]
+
+    def validity_problem(self, now_ms: int, store_id: str | None) -> RejectReason | None:
+        """Why the coupon is not valid at ``now_ms`` in ``store_id`` (None: skip the store),
+        whether used or not: not yet valid, expired, wrong store."""
+        if now_ms < self.valid_from_ms:
+            return RejectReason.COUPON_NOT_YET_VALID
+        if now_ms > self.valid_until_ms:
+            return RejectReason.COUPON_EXPIRED
+        if store_id is not None and not self.valid_in(store_id):
+            return RejectReason.COUPON_WRONG_STORE
+        return None
+
+    def problem_at(self, now_ms: int, store_id: str | None) -> RejectReason | None:
+        """Why the coupon cannot be redeemed at ``now_ms`` in ``store_id`` (None: it can).
+
+        The one coupon rule: the kiosk's decision, the coordinator's claims and every
+        coupon list ask it. Checked in this order: used, not yet valid, expired, wrong
+        store. (Offline limits and claims are the kiosk's context, see ``shared.decide``.)
+        """
+        if self.is_used:
+            return RejectReason.COUPON_USED
+        return self.validity_problem(now_ms, store_id)
+
+    def is_usable(self, now_ms: int, store_id: str | None) -> bool:
+        """True when :meth:`problem_at` finds nothing."""
+        return self.problem_at(now_ms, store_id) is None
+
 
 class PointsLot(Frozen):
     """Points earned together, expiring together. ``lot_id`` is the earning event's id."""
@@ -134,6 +270,10 @@ class PointsLot(Frozen):
     expires_ms: Ms
     amount: int
     remaining: int
+
+    def live_at(self, now_ms: int) -> bool:
+        """True while the lot's points may be spent (until its expiry, exclusive)."""
+        return self.expires_ms > now_ms
 
 
 class SignIn(Frozen):
@@ -145,25 +285,50 @@ class SignIn(Frozen):
     at_ms: Ms
 
 
-class MemberLedger(Frozen):
-    """Everything the ledger knows about one member's balances, folded from events."""
+class LedgerBalances(Frozen):
+    """A member's balances folded from events (points, passes, coupons, visits) and every
+    balance rule: :class:`MemberLedger` without its sign-in memory.
+
+    Readers that never ask about sign-ins (the reports) parse a stored ledger as this: its
+    sign-ins are skipped, not validated (a class regular's ledger is mostly sign-ins).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     points_lots: tuple[PointsLot, ...] = ()
     points_debt: Count = 0
     """Points redeemed beyond what was available (offline overdraw); paid from new earnings."""
     passes: tuple[PassState, ...] = ()
     coupons: tuple[CouponState, ...] = ()
-    signins: tuple[SignIn, ...] = ()
     last_checkin_ms: Ms | None = None
     last_reward_day: str | None = None
     """Store-local date (YYYY-MM-DD) of the last check-in that earned points."""
     checkins: Count = 0
     points_earned_total: Count = 0
 
+    def points_held(self, now_ms: int) -> int:
+        """Points left in lots still live at ``now_ms`` (before any debt)."""
+        # PointsLot.live_at, inlined: every tap sums every lot, and a ledger may hold hundreds
+        # (tests/shared/test_rules.py holds the two to the same answer).
+        return sum(lot.remaining for lot in self.points_lots if lot.expires_ms > now_ms)
+
     def points_available(self, now_ms: int) -> int:
-        """Spendable points at ``now_ms``: unexpired lots minus any debt."""
-        live = sum(lot.remaining for lot in self.points_lots if lot.expires_ms > now_ms)
-        return live - self.points_debt
+        """Spendable points at ``now_ms``: unexpired lots minus any debt (negative after an
+        offline overdraw)."""
+        return self.points_held(now_ms) - self.points_debt
+
+    def can_spend(self, points: int, now_ms: int) -> bool:
+        """True when ``points`` may be spent at ``now_ms``."""
+        return self.points_available(now_ms) >= points
+
+    def points_expiring(self, now_ms: int, until_ms: int) -> int:
+        """Points live at ``now_ms`` whose lots expire by ``until_ms``."""
+        # Live at now_ms, not at until_ms (PointsLot.live_at, inlined as in points_held).
+        return sum(lot.remaining for lot in self.points_lots if now_ms < lot.expires_ms <= until_ms)
+
+    def points_earned_since(self, since_ms: int) -> int:
+        """Points earned (check-in lots) from ``since_ms`` on, spent or not: what tiers count."""
+        return sum(lot.amount for lot in self.points_lots if lot.earned_ms >= since_ms)
 
     def find_pass(self, pass_id: str) -> PassState | None:
         """The pass with this id, or None."""
@@ -172,6 +337,15 @@ class MemberLedger(Frozen):
     def find_coupon(self, coupon_id: str) -> CouponState | None:
         """The coupon with this id, or None."""
         return next((c for c in self.coupons if c.coupon_id == coupon_id), None)
+
+
+class MemberLedger(LedgerBalances):
+    """Everything the ledger knows about one member, folded from events: the balances and
+    the class sign-ins remembered so that a second tap never deducts twice."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    signins: tuple[SignIn, ...] = ()
 
 
 class MemberRecord(Frozen):
@@ -216,6 +390,19 @@ class OfflineLimits(Frozen):
     max_offline_hours: Annotated[int, Field(ge=0, le=24 * 90)] = 72
     """Past this, an offline kiosk still checks members in but refuses deductions."""
     coupon_policy: CouponPolicy = CouponPolicy.STORE_SCOPED
+
+    def coupon_offline_store(self, coupon: CouponState) -> str | None:
+        """The one store whose kiosks may redeem ``coupon`` without a coordinator claim, or
+        None when every redemption needs one.
+
+        The offline half of the coupon rule, for the kiosk's decision
+        (``shared.decide.coupon_needs_claim``) and the worst case
+        (``shared.limits.worst_case_coupon_extra_uses``) alike: only under ``store_scoped``,
+        and only a coupon valid in exactly one store.
+        """
+        if self.coupon_policy is CouponPolicy.STORE_SCOPED and len(coupon.store_ids) == 1:
+            return coupon.store_ids[0]
+        return None
 
 
 class Reward(Frozen):
@@ -315,7 +502,31 @@ class Rules(Frozen):
         for rule in self.tiers:
             if rule.name == name:
                 return rule
+        return self.lowest_tier()
+
+    def lowest_tier(self) -> TierRule:
+        """The tier with the smallest threshold (the first of equals)."""
         return min(self.tiers, key=lambda t: t.min_points_earned)
+
+    def tier_reached(self, ledger: MemberLedger, now_ms: int) -> TierRule:
+        """The tier a member holds at ``now_ms``: the highest threshold reached by the points
+        *earned* within the tier window, else the lowest tier.
+
+        Tiers follow earnings, not the spendable balance: redeeming points never demotes a
+        member, and a member who stops earning drifts down as old earnings leave the window.
+        """
+        earned = ledger.points_earned_since(now_ms - self.tier_window_days * DAY_MS)
+        return _highest_reached(self.tiers, earned) or self.lowest_tier()
+
+
+def _highest_reached(tiers: Iterable[TierRule], earned: int) -> TierRule | None:
+    best: TierRule | None = None
+    for rule in tiers:
+        if earned >= rule.min_points_earned and (
+            best is None or rule.min_points_earned > best.min_points_earned
+        ):
+            best = rule
+    return best
 
 
 class RuleBundle(Frozen):

@@ -8,6 +8,7 @@ scripts need (sent once per page as JSON). Report words live in
 from __future__ import annotations
 
 from coordinator.reports.labels import LABELS as REPORT_LABELS
+from shared.model import COUPON_KINDS
 
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
@@ -176,9 +177,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "rollouts.issue": ("发放", "Issue"),
     "rollouts.coupon_title": ("券名称", "Coupon title"),
     "rollouts.coupon_kind": ("券类型", "Kind"),
-    "rollouts.kind.voucher": ("代金券（分）", "Voucher (fen)"),
-    "rollouts.kind.discount": ("折扣（%）", "Discount (%)"),
-    "rollouts.kind.trial": ("体验券", "Free trial"),
+    # rollouts.kind.<kind>: from shared.model.COUPON_KINDS, below
     "rollouts.value": ("面值", "Value"),
     "rollouts.valid_days": ("有效天数", "Valid for (days)"),
     "rollouts.audience": ("发给", "Audience"),
@@ -215,6 +214,13 @@ WORDS: dict[str, tuple[str, str]] = {
     "yes": ("是", "yes"),
     "no": ("否", "no"),
 }
+
+WORDS.update(
+    {
+        f"rollouts.kind.{kind.value}": (info.form_label("zh"), info.form_label("en"))
+        for kind, info in COUPON_KINDS.items()
+    }
+)
 
 CLIENT_KEYS = tuple(
     k

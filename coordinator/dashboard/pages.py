@@ -35,7 +35,7 @@ from coordinator.security.auth import Principal, Role, log_in
 from coordinator.security.login_limit import client_address
 from coordinator.services import conflicts, reports
 from coordinator.services import fleet as fleet_service
-from shared.model import Id
+from shared.model import COUPON_KINDS, Id
 
 HERE = Path(__file__).resolve().parent
 PREFIX = "/dashboard"
@@ -66,6 +66,7 @@ def _env() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["tojson_safe"] = _json_for_script
+    env.globals["coupon_kinds"] = tuple(kind.value for kind in COUPON_KINDS)
     return env
 
 

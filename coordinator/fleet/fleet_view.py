@@ -1,9 +1,9 @@
 """The fleet as ops see it: every kiosk's facts, read for the whole fleet at once.
 
-The four liveness facts mean exactly what :mod:`coordinator.fleet.liveness` says (one kiosk at a
-time, for the API); this module computes them for every kiosk from a few queries, adds the
-evidence a person needs (outbox, versions vs. current, readers, clock, software) and the
-times things started (down since, behind since), and keeps them separate:
+The four liveness facts are :func:`shared.liveness.judge`'s (as for the kiosk API in
+:mod:`coordinator.fleet.liveness`); this module computes them for every kiosk from a few
+queries, adds the evidence a person needs (outbox, versions vs. current, readers, clock,
+software) and the times things started (down since, behind since), and keeps them separate:
 
 * **alive**: a heartbeat arrived within 1.5x the kiosk's stated interval; ``alive_until_ms``
   is when it stops being alive without another heartbeat, so a page can flip it on time;
@@ -28,7 +28,8 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.db import read_counter
-from coordinator.fleet.liveness import ALIVE_FACTOR, Bundle, published_bundles
+from coordinator.fleet.liveness import Bundle, published_bundles
+from shared.liveness import judge
 
 VERSION_NAMES = ("rules", "deny", "members")
 
@@ -94,15 +95,6 @@ class KioskRow:
 def kiosk_view(row: KioskRow, ctx: FleetContext, now_ms: int) -> dict[str, Any]:
     """Every fact the fleet view shows for one kiosk, as a JSON-ready dict."""
     beat: dict[str, Any] = json.loads(row.heartbeat) if row.heartbeat else {}
-    interval = row.heartbeat_interval_s or 0
-    alive_until = (
-        None
-        if row.heartbeat_received_ms is None
-        else row.heartbeat_received_ms + int(ALIVE_FACTOR * interval * 1000)
-    )
-    alive = alive_until is not None and now_ms <= alive_until
-    connected = row.status_state == "online"
-
     reported = json.loads(row.reported_versions) if row.reported_versions else None
     bundle = ctx.current_rules(row.store_id)
     current = {
@@ -110,6 +102,18 @@ def kiosk_view(row: KioskRow, ctx: FleetContext, now_ms: int) -> dict[str, Any]:
         "deny": ctx.deny_version,
         "members": ctx.members_version,
     }
+    facts = judge(
+        now_ms=now_ms,
+        status_state=row.status_state,
+        heartbeat_received_ms=row.heartbeat_received_ms,
+        heartbeat_interval_s=row.heartbeat_interval_s,
+        applied_seq=row.applied_seq,
+        reported_last_seq=row.reported_last_seq,
+        reported_versions=reported,
+        current_versions=current,
+        last_good_tap_ms=row.last_good_tap_ms,
+    )
+    alive, alive_until, connected = facts.alive, facts.alive_until_ms, facts.connected
     versions: dict[str, dict[str, Any]] = {}
     for name in VERSION_NAMES:
         applied = int(reported.get(name, 0)) if reported is not None else None
@@ -121,10 +125,6 @@ def kiosk_view(row: KioskRow, ctx: FleetContext, now_ms: int) -> dict[str, Any]:
                 ctx.behind_since(name, row.store_id, applied or 0) if behind else None
             ),
         }
-    caught_up = row.reported_last_seq is not None and row.reported_last_seq == row.applied_seq
-    versions_current = reported is not None and all(
-        int(reported.get(name, 0)) >= value for name, value in current.items()
-    )
 
     down_since: int | None = None
     if not row.revoked and not (alive and connected):
@@ -161,14 +161,14 @@ def kiosk_view(row: KioskRow, ctx: FleetContext, now_ms: int) -> dict[str, Any]:
         "status": row.status_state,
         "status_since_ms": row.status_received_ms,
         "down_since_ms": down_since,
-        "in_sync": bool(caught_up and versions_current),
-        "events_caught_up": caught_up,
-        "versions_current": versions_current,
+        "in_sync": facts.in_sync,
+        "events_caught_up": facts.events_caught_up,
+        "versions_current": facts.versions_current,
         "applied_seq": row.applied_seq,
         "reported_last_seq": row.reported_last_seq,
         "held_events": row.held_events,
         "poisoned_count": row.poisoned_count,
-        "last_good_tap_ms": row.last_good_tap_ms,
+        "last_good_tap_ms": facts.last_good_tap_ms,
         "outbox_depth": depth,
         "oldest_unacked_age_s": oldest,
         "versions": versions,

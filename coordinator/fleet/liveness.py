@@ -1,11 +1,8 @@
-"""Kiosk liveness kept honestly: alive, connected, in sync and last good tap are separate.
+"""Kiosk liveness kept honestly: the evidence per kiosk, and the kiosk API's view of it.
 
-* **connected**: the kiosk's retained status says ``online`` (birth message) rather than
-  ``offline`` (its last will, published by the broker when the connection dies);
-* **alive**: a heartbeat arrived within 1.5x the kiosk's stated interval;
-* **in sync**: everything the kiosk recorded is applied here (its last seq equals our
-  applied seq) and it runs the current rule, deny-list and member versions;
-* **last good tap**: the newest accepted tap, from events and heartbeats.
+What alive, connected, in sync and last good tap mean is :func:`shared.liveness.judge`
+(the fleet view asks the same function); this module records the evidence (retained
+status, heartbeats, sync requests) and reads it back for one kiosk or many.
 """
 
 from __future__ import annotations
@@ -21,9 +18,9 @@ from sqlalchemy.engine import Connection
 from coordinator import schema
 from coordinator.db import read_counter
 from coordinator.ledger.jsonrows import loads_list
+from shared.liveness import Liveness, judge
 from shared.protocol import Heartbeat, Status, SyncRequest
 
-ALIVE_FACTOR = 1.5
 BUNDLE_SCAN = 500
 """Published bundles looked at for a store's current one (as
 :mod:`coordinator.downstream.rule_bundles`)."""
@@ -248,16 +245,16 @@ def kiosks_health_json(
             reported = parsed.get(row.reported_versions)
             if reported is None:
                 reported = parsed[row.reported_versions] = json.loads(row.reported_versions)
-        alive, caught_up, versions_current = _judge(row, versions, reported, now_ms)
+        facts = _judge(row, versions, reported, now_ms)
         items.append(
             {
                 "kiosk_id": row.kiosk_id,
                 "store_id": row.store_id,
                 "revoked": bool(row.revoked),
-                "alive": alive,
-                "connected": row.status_state == "online",
-                "in_sync": caught_up and versions_current,
-                "last_good_tap_ms": row.last_good_tap_ms,
+                "alive": facts.alive,
+                "connected": facts.connected,
+                "in_sync": facts.in_sync,
+                "last_good_tap_ms": facts.last_good_tap_ms,
                 "evidence": {
                     "status": row.status_state,
                     "status_at_ms": row.status_at_ms,
@@ -270,8 +267,8 @@ def kiosks_health_json(
                         orjson.Fragment(row.reported_versions) if reported is not None else None
                     ),
                     "current_versions": versions,
-                    "events_caught_up": caught_up,
-                    "versions_current": versions_current,
+                    "events_caught_up": facts.events_caught_up,
+                    "versions_current": facts.versions_current,
                     "poisoned_count": row.poisoned_count,
                     "heartbeat": orjson.Fragment(row.heartbeat) if row.heartbeat else None,
                 },
@@ -286,34 +283,33 @@ def kiosk_health(conn: Connection, kiosk_id: str, now_ms: int) -> dict[str, Any]
     return found[0] if found else None
 
 
-def _judge(
-    row: _Row, current: dict[str, int], reported: Any, now_ms: int
-) -> tuple[bool, bool, bool]:
-    """(alive, events caught up, versions current) of a kiosk."""
-    interval = row.heartbeat_interval_s or 0
-    alive = (
-        row.heartbeat_received_ms is not None
-        and now_ms - row.heartbeat_received_ms <= ALIVE_FACTOR * interval * 1000
+def _judge(row: _Row, current: dict[str, int], reported: Any, now_ms: int) -> Liveness:
+    """The liveness facts of a kiosk (:func:`shared.liveness.judge`)."""
+    return judge(
+        now_ms=now_ms,
+        status_state=row.status_state,
+        heartbeat_received_ms=row.heartbeat_received_ms,
+        heartbeat_interval_s=row.heartbeat_interval_s,
+        applied_seq=row.applied_seq,
+        reported_last_seq=row.reported_last_seq,
+        reported_versions=reported,
+        current_versions=current,
+        last_good_tap_ms=row.last_good_tap_ms,
     )
-    caught_up = row.reported_last_seq is not None and row.reported_last_seq == row.applied_seq
-    versions_current = reported is not None and all(
-        reported.get(name, 0) >= value for name, value in current.items()
-    )
-    return alive, caught_up, versions_current
 
 
 def _health(row: _Row, current: dict[str, int], now_ms: int) -> dict[str, Any]:
     """One kiosk's facts and evidence from its joined registry and health row."""
     versions = json.loads(row.reported_versions) if row.reported_versions else None
-    alive, caught_up, versions_current = _judge(row, current, versions, now_ms)
+    facts = _judge(row, current, versions, now_ms)
     return {
         "kiosk_id": row.kiosk_id,
         "store_id": row.store_id,
         "revoked": bool(row.revoked),
-        "alive": alive,
-        "connected": row.status_state == "online",
-        "in_sync": caught_up and versions_current,
-        "last_good_tap_ms": row.last_good_tap_ms,
+        "alive": facts.alive,
+        "connected": facts.connected,
+        "in_sync": facts.in_sync,
+        "last_good_tap_ms": facts.last_good_tap_ms,
         "evidence": {
             "status": row.status_state,
             "status_at_ms": row.status_at_ms,
@@ -324,8 +320,8 @@ def _health(row: _Row, current: dict[str, int], now_ms: int) -> dict[str, Any]:
             "reported_last_seq": row.reported_last_seq,
             "reported_versions": versions,
             "current_versions": current,
-            "events_caught_up": caught_up,
-            "versions_current": versions_current,
+            "events_caught_up": facts.events_caught_up,
+            "versions_current": facts.versions_current,
             "poisoned_count": row.poisoned_count,
             "heartbeat": json.loads(row.heartbeat) if row.heartbeat else None,
         },

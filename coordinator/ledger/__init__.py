@@ -1,2 +1,3 @@
 """The central ledger: MQTT ingest, per-kiosk sequencing, member folds, HQ facts, conflicts
-and their resolution, coupon claims, the deny-list and central housekeeping."""
+(told by one narrator) and their resolution, coupon claims, the deny-list and central
+housekeeping."""

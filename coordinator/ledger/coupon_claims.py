@@ -1,8 +1,9 @@
 """Online coupon claims: a kiosk asks before redeeming, the central ledger decides.
 
 A claim is granted only when the ledger shows the coupon unused, valid then and in the
-kiosk's store, and no other live claim holds it. The member's state row is locked while
-deciding, so two kiosks (or two replicas) asking at once cannot both win. A granted claim
+kiosk's store (``CouponState.problem_at``: the rule the kiosk's own decision asks), and no
+other live claim holds it. The member's state row is locked while deciding, so two kiosks
+(or two replicas) asking at once cannot both win. A granted claim
 lapses after ``claim_ttl`` if its redemption event never arrives. Asking again with the
 same ``claim_id`` gets the same answer.
 """
@@ -70,14 +71,9 @@ def _refusal(
     coupon = ledger.find_coupon(claim.coupon_id)
     if coupon is None:
         return RejectReason.COUPON_NOT_FOUND
-    if coupon.redeem_count >= 1:
-        return RejectReason.COUPON_USED
-    if now_ms < coupon.valid_from_ms:
-        return RejectReason.COUPON_NOT_YET_VALID
-    if now_ms > coupon.valid_until_ms:
-        return RejectReason.COUPON_EXPIRED
-    if not coupon.valid_in(store_id):
-        return RejectReason.COUPON_WRONG_STORE
+    unusable = coupon.problem_at(now_ms, store_id)  # the rule the kiosk's decision asks
+    if unusable is not None:
+        return unusable
     cc = schema.coupon_claims
     live = conn.execute(
         sa.select(cc.c.claim_id).where(

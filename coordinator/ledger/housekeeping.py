@@ -54,7 +54,7 @@ def expire_points(conn: Connection, recorder: HqRecorder, now_ms: int) -> int:
     for member_id, row in sorted(lock_member_states(conn, due).items()):
         ledger = ledger_from_row(row.ledger)
         for lot in ledger.points_lots:
-            if lot.remaining > 0 and lot.expires_ms <= now_ms:
+            if lot.remaining > 0 and not lot.live_at(now_ms):
                 facts.append(HqFact(member_id=member_id, body=PointsExpire(lot_id=lot.lot_id)))
     recorder.record(conn, facts, now_ms)
     return len(facts)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from shared.events import Event
-from shared.model import MemberLedger
+from shared.model import LedgerBalances, MemberLedger
 
 
 def event_from_row(body: str) -> Event:
@@ -23,6 +23,11 @@ def events_sorted(bodies: Iterable[str]) -> list[Event]:
 def ledger_from_row(text: str) -> MemberLedger:
     """The MemberLedger stored in ``member_states.ledger``."""
     return MemberLedger.model_validate_json(text)
+
+
+def balances_from_row(text: str) -> LedgerBalances:
+    """The balances of the ledger stored in ``member_states.ledger`` (sign-ins skipped)."""
+    return LedgerBalances.model_validate_json(text)
 
 
 def dumps(value: Any) -> str:

@@ -30,7 +30,7 @@ from coordinator import schema
 from coordinator.db import after_commit
 from coordinator.ledger.jsonrows import event_from_row, events_sorted, ledger_from_row
 from shared.events import Event
-from shared.fold import Anomaly, fold, tier_for
+from shared.fold import Anomaly, fold
 from shared.model import MemberLedger, Rules
 
 SortKey = tuple[int, int, str, int]
@@ -279,9 +279,8 @@ def member_events(conn: Connection, member_id: str) -> list[Event]:
 
 
 def tier_of(ledger: MemberLedger, rules: Rules, now_ms: int) -> str:
-    """The member's tier from points earned in the rules' window (``shared.fold.tier_for``)."""
-    tiers = [(t.name, t.min_points_earned) for t in rules.tiers]
-    return tier_for(ledger, tiers, now_ms, rules.tier_window_days) or rules.tiers[0].name
+    """The name of the member's tier (:meth:`shared.model.Rules.tier_reached`)."""
+    return rules.tier_reached(ledger, now_ms).name
 
 
 def next_expiry_ms(ledger: MemberLedger) -> int | None:

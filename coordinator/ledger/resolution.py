@@ -17,7 +17,7 @@ from coordinator import schema
 from coordinator.errors import conflict, invalid, not_found
 from coordinator.ledger.hq_events import HqFact, HqRecorder
 from shared.events import Adjustment, Event
-from shared.fold import DAY_MS
+from shared.model import DAY_MS
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ only for the kinds that need them. Quarantined events (recorded, never folded) a
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,13 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.ledger.jsonrows import event_from_row
+from coordinator.ledger.jsonrows import balances_from_row, event_from_row
 from coordinator.reports.indexes import events_report_index  # noqa: F401  (declares the index)
 from coordinator.reports.period import DAY_MS
 from coordinator.reports.sqljson import json_int, json_str
 from shared.events import PointsExpire
 from shared.fold import apply
-from shared.model import ClassSession, MemberLedger, RuleBundle
+from shared.model import ClassSession, LedgerBalances, MemberLedger, RuleBundle
 
 ev = schema.events
 members = schema.members
@@ -277,16 +276,16 @@ def expired_points(
 
 @dataclass(frozen=True)
 class LedgerRow:
-    """One member's folded ledger as plain JSON (parsed without validation: fast)."""
+    """One member's folded balances, as the fold stored them."""
 
     member_id: str
     display_name: str
     home_store_id: str | None
-    ledger: dict[str, Any]
+    ledger: LedgerBalances
 
 
 def ledgers(conn: Connection, home_store: str | None) -> Iterator[LedgerRow]:
-    """Every member's current ledger (of one home store, if given)."""
+    """Every member's folded balances (of one home store, if given)."""
     ms = schema.member_states
     query = (
         sa.select(ms.c.member_id, ms.c.ledger, members.c.display_name, members.c.home_store_id)
@@ -296,7 +295,9 @@ def ledgers(conn: Connection, home_store: str | None) -> Iterator[LedgerRow]:
     if home_store is not None:
         query = query.where(members.c.home_store_id == home_store)
     for row in conn.execution_options(yield_per=2000).execute(query):
-        yield LedgerRow(row.member_id, row.display_name, row.home_store_id, json.loads(row.ledger))
+        yield LedgerRow(
+            row.member_id, row.display_name, row.home_store_id, balances_from_row(row.ledger)
+        )
 
 
 def coupon_issues(

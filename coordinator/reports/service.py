@@ -44,6 +44,7 @@ from coordinator.reports.period import (
     zone,
 )
 from coordinator.reports.rfm import QUADRANTS, MemberActivity, rfm
+from shared.model import PassKind
 
 LOOKBACK_DAYS = 365
 ATTENTION_EXPIRY_DAYS = 14
@@ -384,6 +385,8 @@ class _LedgerSummary:
 
 
 def _summarize_ledgers(ctx: _Ctx) -> _LedgerSummary:
+    """Points held, passes needing attention and coupon use, read from every member's folded
+    ledger through the ledger's own rules (nothing re-derived here)."""
     now = ctx.now_ms
     soon = now + ATTENTION_EXPIRY_DAYS * DAY_MS
     horizon = now + 30 * DAY_MS
@@ -391,22 +394,21 @@ def _summarize_ledgers(ctx: _Ctx) -> _LedgerSummary:
     attention: list[tuple[int, list[str]]] = []
     for row in queries.ledgers(ctx.conn, ctx.store_id):
         ledger = row.ledger
-        lots = ledger.get("points_lots", [])
-        live = sum(lot["remaining"] for lot in lots if lot["expires_ms"] > now)
-        debt = int(ledger.get("points_debt", 0))
-        if live or debt:
+        available = ledger.points_available(now)
+        debt = ledger.points_debt
+        if available or debt:  # some points held, or owed
             acc = out.liability.setdefault(row.home_store_id, [0, 0, 0, 0])
-            acc[0] += 1 if live > debt else 0
-            acc[1] += live - debt
-            acc[2] += sum(lot["remaining"] for lot in lots if now < lot["expires_ms"] <= horizon)
+            acc[0] += 1 if available > 0 else 0
+            acc[1] += available
+            acc[2] += ledger.points_expiring(now, horizon)
             acc[3] += debt
-        for p in ledger.get("passes", []):
-            if p.get("kind") != "punch" or p.get("frozen") or not p.get("sessions_total"):
+        for p in ledger.passes:
+            if p.kind is not PassKind.PUNCH or not p.sessions_total:
                 continue
-            if not p["valid_from_ms"] <= now <= p["valid_until_ms"]:
+            if p.problem_at(now, sessions=0) is not None:  # frozen, not yet active, expired
                 continue
-            left = int(p["sessions_total"]) - int(p.get("sessions_used", 0))
-            expiring = p["valid_until_ms"] <= soon and left > 0
+            left = p.sessions_left
+            expiring = p.valid_until_ms <= soon and left > 0
             used_up = left <= ATTENTION_SESSIONS_LEFT
             if not (expiring or used_up):
                 continue
@@ -417,26 +419,25 @@ def _summarize_ledgers(ctx: _Ctx) -> _LedgerSummary:
                 if expiring
                 else ctx.t("reason.used_up")
             )
-            until = local(p["valid_until_ms"], ctx.tz(row.home_store_id)).date().isoformat()
+            until = local(p.valid_until_ms, ctx.tz(row.home_store_id)).date().isoformat()
             attention.append(
                 (
-                    p["valid_until_ms"],
+                    p.valid_until_ms,
                     [
                         row.member_id,
                         row.display_name,
-                        p.get("name", p["pass_id"]),
-                        f"{left}/{p['sessions_total']}",
+                        p.name,
+                        f"{left}/{p.sessions_total}",
                         until,
                         reason,
                     ],
                 )
             )
-        for c in ledger.get("coupons", []):
-            camp = str(c.get("campaign_id", ""))
-            totals = out.coupon_totals.setdefault(camp, [0, 0])
+        for c in ledger.coupons:
+            totals = out.coupon_totals.setdefault(c.campaign_id, [0, 0])
             totals[0] += 1
-            totals[1] += 1 if int(c.get("redeem_count", 0)) > 0 else 0
-            out.coupon_titles.setdefault(camp, str(c.get("title", "")))
+            totals[1] += 1 if c.is_used else 0
+            out.coupon_titles.setdefault(c.campaign_id, c.title)
     attention.sort(key=lambda item: (item[0], item[1][0]))
     out.attention = [cells for _, cells in attention]
     return out

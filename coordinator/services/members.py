@@ -114,7 +114,7 @@ def member_out(conn: sa.Connection, row: sa.Row[Any], now_ms: int) -> MemberOut:
             points_debt=ledger.points_debt,
             checkins=ledger.checkins,
             passes=len(ledger.passes),
-            coupons_unused=sum(1 for x in ledger.coupons if x.redeem_count == 0),
+            coupons_unused=sum(1 for x in ledger.coupons if not x.is_used),
         )
     return MemberOut(
         member_id=row.member_id,

@@ -861,7 +861,7 @@ def _summary(
         points_balance=ledger.points_available(now_ms),
         checkins=ledger.checkins,
         passes=ledger.passes,
-        coupons=tuple(c for c in ledger.coupons if c.redeem_count == 0),
+        coupons=tuple(c for c in ledger.coupons if not c.is_used),
         pending_events=len(view.pending) + len(relevant),
     )
 

@@ -24,7 +24,7 @@ from shared.events import (
     Rejected,
     Reversal,
 )
-from shared.model import CouponState, PassKind, PassState, Reward, RuleBundle
+from shared.model import CouponKind, CouponState, PassKind, PassState, Reward, RuleBundle
 from shared.reasons import RejectReason, messages
 
 DEFAULT_TZ = "Asia/Shanghai"
@@ -90,6 +90,10 @@ class CouponView(View):
 
     coupon_id: str
     title: str
+    kind: CouponKind
+    kind_zh: str
+    """What it gives, in the words of its kind (``shared.model.COUPON_KINDS``)."""
+    kind_en: str
     valid_until: str | None
     usable: bool
     """False when expired, not yet valid or not valid in this store (shown greyed out)."""
@@ -182,12 +186,15 @@ def pass_view(p: PassState, tz: str) -> PassView:
 
 def coupon_view(c: CouponState, tz: str, store_id: str, now_ms: int) -> CouponView:
     """A coupon, marked usable when it may be redeemed here and now."""
-    usable = c.valid_in(store_id) and c.valid_from_ms <= now_ms <= c.valid_until_ms
+    kind_zh, kind_en = c.info.describe(c.value)
     return CouponView(
         coupon_id=c.coupon_id,
         title=c.title,
+        kind=c.kind,
+        kind_zh=kind_zh,
+        kind_en=kind_en,
         valid_until=local_time(c.valid_until_ms, tz, "%Y-%m-%d"),
-        usable=usable,
+        usable=c.is_usable(now_ms, store_id),
     )
 
 

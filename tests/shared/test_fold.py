@@ -18,8 +18,8 @@ from shared.events import (
     Rejected,
     Reversal,
 )
-from shared.fold import AnomalyKind, apply, fold, fold_sorted, tier_for
-from shared.model import MemberLedger
+from shared.fold import AnomalyKind, apply, fold, fold_sorted
+from shared.model import MemberLedger, Rules
 from tests.support.factories import (
     DAY,
     T0,
@@ -162,13 +162,13 @@ def test_rejected_events_change_nothing() -> None:
 
 
 def test_tier_follows_earnings_in_window_not_balance() -> None:
-    tiers = [("basic", 0), ("silver", 500), ("gold", 2000)]
+    rules = Rules(tier_window_days=365)  # basic 0, silver 500, gold 2000
     earn = kiosk_event("k1", 1, "m1", CheckIn(points=600))
     spend = kiosk_event("k1", 2, "m1", PointsRedeem(points=600), at_ms=T0 + 1)
     ledger, _ = fold(MemberLedger(), [earn, spend])
-    assert tier_for(ledger, tiers, T0 + 2, 365) == "silver"  # spending does not demote
-    assert tier_for(ledger, tiers, T0 + 400 * DAY, 365) == "basic"  # earnings left the window
-    assert tier_for(MemberLedger(), tiers, T0, 365) == "basic"
+    assert rules.tier_reached(ledger, T0 + 2).name == "silver"  # spending does not demote
+    assert rules.tier_reached(ledger, T0 + 400 * DAY).name == "basic"  # earnings left the window
+    assert rules.tier_reached(MemberLedger(), T0).name == "basic"
 
 
 KINDS = st.sampled_from(["signin", "redeem", "earn", "coupon"])

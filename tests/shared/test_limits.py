@@ -23,7 +23,16 @@ from shared.limits import (
     worst_case_session_overspend,
 )
 from shared.model import CouponPolicy, MemberLedger, MemberRecord, OfflineLimits, PointsLot
-from tests.support.factories import DAY, T0, bundle, issue_pass, kiosk_event, member, punch_pass
+from tests.support.factories import (
+    DAY,
+    T0,
+    bundle,
+    coupon,
+    issue_pass,
+    kiosk_event,
+    member,
+    punch_pass,
+)
 from tests.support.factories import yoga_class as make_class
 
 LIMITS = OfflineLimits(
@@ -158,7 +167,7 @@ def test_coupon_extra_uses() -> None:
     scoped = OfflineLimits(coupon_policy=CouponPolicy.STORE_SCOPED)
     strict = OfflineLimits(coupon_policy=CouponPolicy.ONLINE_ONLY)
     per_store = {"s1": 3, "s2": 2}
-    assert worst_case_coupon_extra_uses(scoped, ["s1"], per_store) == 2
-    assert worst_case_coupon_extra_uses(scoped, ["s1", "s2"], per_store) == 0
-    assert worst_case_coupon_extra_uses(scoped, [], per_store) == 0
-    assert worst_case_coupon_extra_uses(strict, ["s1"], per_store) == 0
+    assert worst_case_coupon_extra_uses(scoped, coupon(store_ids=["s1"]), per_store) == 2
+    assert worst_case_coupon_extra_uses(scoped, coupon(store_ids=["s1", "s2"]), per_store) == 0
+    assert worst_case_coupon_extra_uses(scoped, coupon(store_ids=[]), per_store) == 0
+    assert worst_case_coupon_extra_uses(strict, coupon(store_ids=["s1"]), per_store) == 0

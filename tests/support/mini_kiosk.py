@@ -292,7 +292,7 @@ class MiniKiosk:
                 and not isinstance(decision, Accepted)
                 and view is not None
                 and (coupon := view.ledger().find_coupon(coupon_id)) is not None
-                and coupon.redeem_count == 0
+                and not coupon.is_used
             ):
                 # The hook: record the redemption as a lenient kiosk would.
                 decision = Accepted(

@@ -322,7 +322,8 @@ function renderCoupons() {
   list.replaceChildren();
   if (detail.coupons.length === 0) list.append(el("p", { class: "empty", text: t("no_coupons") }));
   for (const coupon of detail.coupons) {
-    const sub = coupon.usable ? t("valid_until", { date: coupon.valid_until }) : t("not_usable_here");
+    const when = coupon.usable ? t("valid_until", { date: coupon.valid_until }) : t("not_usable_here");
+    const sub = bilingual(coupon.kind_zh, coupon.kind_en) + " · " + when;
     list.append(el("button", {
       class: "choice", type: "button", "data-coupon": coupon.coupon_id,
       disabled: !coupon.usable,
