@@ -6,7 +6,7 @@ reporting for the same members. Every one of its batches lands *behind* events a
 folded, so each member it touches must be recomputed to stay equal to the sorted reference
 fold (``shared.fold.fold_sorted``).
 
-Tapfleet: the coordinator's own ``EventIngest`` (as the ingest worker calls it, one
+Tapfleet: the coordinator's own ``Sequencer`` (as the ingest worker calls it, one
 transaction per batch of 200, SQLite on this disk) applies kiosk A's 10,000 check-ins over
 200 members, then kiosk B's 10,000 check-ins over the same members and the same period,
 each slightly older than A's neighbouring ones. Timed: B's drain.

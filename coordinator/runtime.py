@@ -26,7 +26,7 @@ from coordinator.ledger.housekeeping import run_once
 from coordinator.ledger.hq_events import HqRecorder
 from coordinator.ledger.ingest import Ingest
 from coordinator.ledger.member_fold import FoldCheckpoints
-from coordinator.ledger.sequencer import EventIngest
+from coordinator.ledger.sequencer import Sequencer
 from coordinator.metrics import Metrics
 from coordinator.mqtt.broker_sync import BrokerSync
 from coordinator.mqtt.link import MqttLink
@@ -62,7 +62,7 @@ class Coordinator:
         self.recorder = HqRecorder(
             hlc=self.hlc, rules_provider=self.rules, checkpoints=self.fold_checkpoints
         )
-        self.events = EventIngest(
+        self.events = Sequencer(
             hlc=self.hlc,
             rules_provider=self.rules,
             max_held_per_kiosk=settings.max_held_per_kiosk,

@@ -35,7 +35,7 @@ from coordinator.ledger import deny_list
 from coordinator.ledger import refused_messages as rejects
 from coordinator.ledger.coupon_claims import decide_claim
 from coordinator.ledger.refused_messages import Rejection
-from coordinator.ledger.sequencer import EventIngest, KioskInfo, StreamReport
+from coordinator.ledger.sequencer import KioskInfo, Sequencer, StreamReport
 from coordinator.metrics import Metrics
 from coordinator.mqtt.link import Incoming
 from coordinator.settings import CoordinatorSettings
@@ -106,7 +106,7 @@ class Ingest:
         clock: Clock,
         hlc: HlcSource,
         metrics: Metrics,
-        events: EventIngest,
+        events: Sequencer,
         send: Send,
         members_changed: Callable[[], None],
     ):

@@ -87,7 +87,7 @@ class _Pending:
     from_held: bool
 
 
-class EventIngest:
+class Sequencer:
     """Applies event batches; one instance per coordinator, stateless between calls."""
 
     def __init__(

@@ -1,6 +1,6 @@
 """The central ledger without MQTT, on SQLite and (when reachable) PostgreSQL.
 
-Everything here drives the same objects the ingest worker uses (``EventIngest``,
+Everything here drives the same objects the ingest worker uses (``Sequencer``,
 ``HqRecorder``, member pushes, claims, deny-list, housekeeping) inside real transactions.
 """
 
