@@ -19,6 +19,7 @@ import pytest
 
 from tests.dashboard.live import Live, LiveServer, settings_for
 from tests.support.broker import Broker, start_broker
+from tests.support.databases import DATABASE_PARAMS, ledger_database
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
@@ -145,51 +146,9 @@ def login(
     page.wait_for_url(f"{live.url}{path}*")
 
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-_pg_reachable: dict[str, bool] = {}
-
-
-def _reachable(url: str) -> bool:
-    import sqlalchemy as sa
-
-    if url not in _pg_reachable:
-        try:
-            engine = sa.create_engine(url, connect_args={"connect_timeout": 2})
-            with engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-            engine.dispose()
-            _pg_reachable[url] = True
-        except Exception:
-            _pg_reachable[url] = False
-    return _pg_reachable[url]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASE_PARAMS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """A ledger database: SQLite in tmp_path, or a fresh PostgreSQL schema (skipped when no
-    server answers at ``$TAPFLEET_TEST_PG_URL``, default the local test server)."""
-    import os
-    import uuid
-
-    import sqlalchemy as sa
-
-    from coordinator.db import Database
-
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    """A ledger database: SQLite in tmp_path, or a fresh PostgreSQL schema
+    (``tests.support.databases``)."""
+    with ledger_database(request.param, tmp_path) as db:
         yield db
-        db.dispose()
-        return
-    url = os.environ.get("TAPFLEET_TEST_PG_URL", DEFAULT_PG)
-    if not url or not _reachable(url):
-        pytest.skip(f"no PostgreSQL server at {url!r}")
-    schema_name = f"tfd_{uuid.uuid4().hex[:12]}"
-    db = Database(url, schema_name=schema_name)
-    try:
-        yield db
-    finally:
-        db.dispose()
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
-        engine.dispose()
