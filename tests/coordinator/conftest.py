@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from coordinator.app import create_app
 from coordinator.db import Database
 from coordinator.settings import CoordinatorSettings
+from simulators.broker import Broker, start_broker
 from tests.coordinator.harness import Harness
-from tests.support.broker import Broker, start_broker
 from tests.support.databases import DATABASE_PARAMS, ledger_database
 
 

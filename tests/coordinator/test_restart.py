@@ -21,8 +21,9 @@ from coordinator.ledger.jsonrows import event_from_row, ledger_from_row
 from shared.events import CheckIn
 from shared.fold import fold_sorted
 from shared.model import MemberLedger
-from tests.coordinator.harness import wait_until
-from tests.support.broker import Broker, free_port
+from simulators.broker import Broker
+from simulators.ports import free_tcp_port
+from simulators.waiting import poll_until
 from tests.support.mini_kiosk import MiniKiosk
 
 
@@ -30,7 +31,7 @@ class CoordinatorProcess:
     """``python -m shared.cli coordinator ...`` with its log in a file."""
 
     def __init__(self, tmp_path: Path, broker: Broker):
-        self.http_port = free_port()
+        self.http_port = free_tcp_port()
         self.db_path = tmp_path / "ledger.db"
         self.config = tmp_path / "coordinator.toml"
         self.config.write_text(
@@ -71,7 +72,7 @@ class CoordinatorProcess:
             except httpx.HTTPError:
                 return False
 
-        assert wait_until(healthy, timeout=30), self.log.read_text()[-3000:]
+        assert poll_until(healthy, timeout_s=30), self.log.read_text()[-3000:]
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -1,7 +1,7 @@
 """Fixtures of the dashboard tests: a broker, a live coordinator, and headless Chromium.
 
 * ``live`` is a real coordinator served by uvicorn on a free port (real SQLite, real
-  Mosquitto from ``tests.support.broker`` with the shipped config, fleet monitor ticking
+  Mosquitto from ``simulators.broker`` with the shipped config, fleet monitor ticking
   every 0.2 s); every mini kiosk it made and the server are stopped at teardown.
 * ``page`` is a fresh headless Chromium page (``/usr/bin/chromium`` through playwright).
   It runs offline: any request that leaves 127.0.0.1 is aborted and fails the test, as
@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.dashboard.live import Live, LiveServer, settings_for
-from tests.support.broker import Broker, start_broker
+from simulators.broker import Broker, start_broker
+from tests.dashboard.live import Live, settings_for
 from tests.support.databases import DATABASE_PARAMS, ledger_database
+from tests.support.live_server import LiveServer
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 

@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from coordinator import schema
+from simulators.waiting import wait_until
 from tests.reliability.audit import full_audit
 from tests.reliability.fleet import HOUR, Chain, Fleet
-from tests.reliability.processes import wait_until
 from tests.reliability.traffic import Traffic
 
 KIOSKS = [("k1", "s1"), ("k2", "s1"), ("k3", "s2"), ("k4", "s2")]
