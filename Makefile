@@ -9,6 +9,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tapfleet-installed
 PYTEST_ARGS ?=
+# Two workers (the machine and CI have 2 cores). loadgroup: tests spread one by one, except
+# those marked xdist_group(name), which share a module fixture and run on one worker.
+PYTEST_PARALLEL ?= -n 2 --dist loadgroup
 
 .PHONY: setup system-deps test lint typecheck pytest demo bench soak clean
 
@@ -31,13 +34,13 @@ typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/tapfleet demo $(DEMO_ARGS)

@@ -8,6 +8,11 @@
 * Coordinators hash ops passwords at a cheap scrypt cost (``tests/support/hashing.py``):
   ``TAPFLEET_COORD_PASSWORD_HASH`` is set for the run, before any test or fixture, and
   child processes inherit it. Tests of the settings precedence clear it themselves.
+* ``make test`` runs the suite on two pytest-xdist workers (``--dist loadgroup``), so every
+  test is hermetic: its own folders (``tmp_path``), ports the OS or ``simulators.ports``
+  hands out, its own PostgreSQL schema (``tests.support.databases``), no fixed port and no
+  shared file. Tests sharing a module fixture carry ``pytest.mark.xdist_group`` and stay on
+  one worker. ``tests/test_parallel_policy.py`` checks that the rule above holds on workers.
 """
 
 from __future__ import annotations
