@@ -9,9 +9,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tapfleet-installed
 PYTEST_ARGS ?=
-# Two workers (the machine and CI have 2 cores). loadgroup: tests spread one by one, except
-# those marked xdist_group(name), which share a module fixture and run on one worker.
-PYTEST_PARALLEL ?= -n 2 --dist loadgroup
+# Two workers (the machine and CI have 2 cores), a test file at a time on one worker (module
+# fixtures are built once). Not loadgroup: xdist 3.8 marks groups through item._nodeid,
+# which pytest 9 no longer reads, so xdist_group marks are silently ignored.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
 .PHONY: setup system-deps test lint typecheck pytest demo bench soak clean
 

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from coordinator.app import create_app
 from coordinator.db import Database
 from coordinator.settings import CoordinatorSettings
-from simulators.broker import Broker, start_broker
+from simulators.broker import Broker
 from tests.coordinator.harness import Harness
 from tests.support.databases import DATABASE_PARAMS, ledger_database
 
@@ -30,16 +30,6 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Databas
     """A ledger database (not migrated yet): SQLite in tmp_path, or a fresh PostgreSQL schema."""
     with ledger_database(request.param, tmp_path) as db:
         yield db
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A private Mosquitto with the project's config (anonymous)."""
-    b = start_broker(tmp_path)
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 def make_settings(tmp_path: Path, broker: Broker, **overrides: object) -> CoordinatorSettings:

@@ -13,9 +13,6 @@ from coordinator.app import create_app
 from coordinator.settings import CoordinatorSettings
 from tests.coordinator.harness import Harness
 
-# The module fixture is built once: every test of this module runs on the same worker.
-pytestmark = pytest.mark.xdist_group("coordinator.test_http_api")
-
 
 def error(response: object) -> dict[str, object]:
     body = response.json()  # type: ignore[attr-defined]

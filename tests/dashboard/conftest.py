@@ -17,22 +17,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from simulators.broker import Broker, start_broker
+from simulators.broker import Broker
 from tests.dashboard.live import Live, settings_for
 from tests.support.databases import DATABASE_PARAMS, ledger_database
 from tests.support.live_server import LiveServer
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A private Mosquitto with the project's config."""
-    b = start_broker(tmp_path)
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 def start_live(

@@ -3,8 +3,7 @@
 * ``kiosk_factory`` starts a real :class:`device.app.KioskApp` (real SQLite ledger seeded as
   after a sync, real nfcpy reader on the ``udp`` transport, real MQTT link, real uvicorn UI)
   and stops it at teardown.
-* ``broker`` is a private Mosquitto (``simulators.broker``: the shipped config) on a free
-  port, stopped at teardown.
+* ``broker`` (from ``tests/conftest.py``) is a private Mosquitto with the shipped config.
 * ``page`` is a fresh page in headless Chromium (``/usr/bin/chromium`` through playwright),
   1024x600 like the Pi touchscreen; on failure a screenshot goes to ``artifacts_dir``, and a
   JavaScript error on the page fails the test.
@@ -23,7 +22,7 @@ from device.app import KioskApp
 from device.settings import KioskSettings
 from device.staff_pin import hash_pin
 from shared.model import QrKey
-from simulators.broker import Broker, start_broker
+from simulators.broker import Broker
 from simulators.nfc import VirtualCard
 from simulators.ports import free_tcp_port, free_udp_port
 from simulators.waiting import wait_until
@@ -33,19 +32,6 @@ from tests.support.hashing import TEST_HASH_COST
 STAFF_PIN = "2468"
 STAFF_PIN_HASH = hash_pin(STAFF_PIN, cost=TEST_HASH_COST)
 """Cheap cost: tests log in many times (production cost is tested in tests/security)."""
-
-
-# --- broker -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A running private Mosquitto with the project's shipped config; stopped at teardown."""
-    b = start_broker(tmp_path)
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 # --- kiosk --------------------------------------------------------------------------------------

@@ -9,20 +9,10 @@ from typing import Any
 import pytest
 
 from device.link import KioskLink, LinkSettings
-from simulators.broker import Broker, start_broker
+from simulators.broker import Broker
 from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
 from tests.support.links import fast_link_settings
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A running private Mosquitto (the project's shipped config) on a free port."""
-    b = start_broker(tmp_path)
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 @pytest.fixture

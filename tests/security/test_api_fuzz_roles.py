@@ -26,9 +26,6 @@ from hypothesis import HealthCheck, settings
 from coordinator.app import create_app
 from coordinator.settings import CoordinatorSettings
 
-# The module fixture is built once: every test of this module runs on the same worker.
-pytestmark = pytest.mark.xdist_group("security.test_api_fuzz_roles")
-
 _DIR = Path(tempfile.gettempdir()) / f"tapfleet-fuzz-roles-{uuid.uuid4().hex[:12]}"
 APP = create_app(
     CoordinatorSettings(

@@ -30,9 +30,6 @@ from coordinator.settings import DEV_SECRET_KEY
 from simulators.waiting import wait_until
 from tests.security.stack import Live, live_coordinator
 
-# The module fixture is built once: every test of this module runs on the same worker.
-pytestmark = pytest.mark.xdist_group("security.test_http_auth")
-
 MARK = "2zz"
 DAY = 86_400_000
 

@@ -12,9 +12,6 @@ import pytest
 
 from tests.security.stack import Live, OffsetClock, live_coordinator
 
-# The module fixture is built once: every test of this module runs on the same worker.
-pytestmark = pytest.mark.xdist_group("security.test_login_and_input")
-
 
 def login(live: Live, username: str, password: str) -> httpx.Response:
     """One API login attempt."""
