@@ -55,14 +55,6 @@ def live(tmp_path: Path, broker: Broker) -> Iterator[Live]:
         server.stop()
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Keep each phase's report on the item so the page fixture can tell a failure."""
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
-    setattr(item, f"rep_{report.when}", report)
-
-
 class OfflineGuard:
     """Aborts every request that would leave this machine, and remembers it."""
 

@@ -149,14 +149,6 @@ def kiosk_factory(tmp_path: Path) -> Iterator[KioskFactory]:
 # --- browser ------------------------------------------------------------------------------------
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Remember each phase's report on the item so fixtures can tell a failed test."""
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
-    setattr(item, f"rep_{report.when}", report)
-
-
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest, artifacts_dir: Path) -> Iterator[Any]:
     """A fresh 1024x600 page; screenshot on failure; page JavaScript errors fail the test."""
