@@ -6,7 +6,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import TypeAdapter
 
 from shared.model import Uid
-from simulators.broker import Broker, start_broker
+from simulators.broker import Broker
 from simulators.demo.catalog import assign_roles, build_catalog, kiosk_layout, mask_en, mask_zh
 from simulators.demo.errors import ChildExited
 from simulators.demo.netcut import LinkSwitch
@@ -99,16 +98,6 @@ def test_one_kiosk_is_not_a_fleet() -> None:
 
 
 # --- network switch ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A private Mosquitto with the shipped config."""
-    b = start_broker(tmp_path)
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 def _client(client_id: str) -> mqtt.Client:
