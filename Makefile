@@ -9,6 +9,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tapfleet-installed
 PYTEST_ARGS ?=
+# Two workers (the machine and CI have 2 cores), a test file at a time on one worker (module
+# fixtures are built once). Not loadgroup: xdist 3.8 marks groups through item._nodeid,
+# which pytest 9 no longer reads, so xdist_group marks are silently ignored.
+PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
 .PHONY: setup system-deps test lint typecheck pytest demo bench soak clean
 
@@ -31,13 +35,13 @@ typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/tapfleet demo $(DEMO_ARGS)

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    BENCH_COORDINATOR,
     Child,
-    CoordinatorProcess,
     Result,
     emit,
     parse_args,
@@ -46,6 +46,7 @@ from bench.common import (
 )
 from bench.raw_mqtt import measure
 from bench.seed import checkins, kiosk_journal, provision_ledger, seed_coordinator
+from simulators.services import CoordinatorProcess
 
 NAME = "backlog_drain"
 STORE = "s1"
@@ -108,7 +109,9 @@ def run(sizes: tuple[int, int], keep: bool) -> Result:
             path.parent.mkdir()
             provision_ledger(path, kiosk_id, STORE, MEMBERS, now).close()  # type: ignore[attr-defined]
             kiosk_journal(path, kiosk_id, STORE, checkins(kiosk_id, STORE, own, n, now), now)
-        coordinator = CoordinatorProcess(folder, broker.port, db_path)
+        coordinator = CoordinatorProcess(
+            folder, mqtt_port=broker.port, db_url=f"sqlite:///{db_path}", settings=BENCH_COORDINATOR
+        )
         figures: dict[str, dict[str, Any]] = {}
         try:
             coordinator.start()

@@ -20,8 +20,8 @@ import time
 from typing import Any
 
 from bench.common import (
+    BENCH_COORDINATOR,
     Child,
-    CoordinatorProcess,
     Result,
     emit,
     parse_args,
@@ -32,6 +32,7 @@ from bench.common import (
 )
 from bench.raw_mqtt import measure
 from bench.seed import seed_coordinator
+from simulators.services import CoordinatorProcess
 
 NAME = "cold_sync"
 STORE = "s1"
@@ -63,7 +64,9 @@ def run(members: int, keep: bool) -> Result:
         seed_coordinator(
             db_path, stores=[STORE], kiosks=[(KIOSK, STORE)], members=members, now_ms=now
         )
-        coordinator = CoordinatorProcess(folder, broker.port, db_path)
+        coordinator = CoordinatorProcess(
+            folder, mqtt_port=broker.port, db_url=f"sqlite:///{db_path}", settings=BENCH_COORDINATOR
+        )
         try:
             coordinator.start()
             progress(NAME, "new kiosk starting")

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,16 +157,6 @@ def rss_bytes(pid: int) -> int:
     return int(psutil.Process(pid).memory_info().rss)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:
-    """Poll a condition that offers nothing to wait on (another process's state)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
-    return True
-
-
 # --- processes -----------------------------------------------------------------------------
 
 
@@ -232,93 +222,17 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-# --- coordinator process --------------------------------------------------------------------
+# --- services -----------------------------------------------------------------------------
 
-
-class CoordinatorProcess:
-    """The real ``tapfleet coordinator`` CLI on a SQLite ledger, a private broker and HTTP port."""
-
-    def __init__(self, folder: Path, mqtt_port: int, db_path: Path, **settings: Any) -> None:
-        from tests.support.broker import free_port
-
-        self.http_port = free_port()
-        self.url = f"http://127.0.0.1:{self.http_port}"
-        self.db_path = db_path
-        values = {
-            "dev_mode": True,
-            "mqtt_client_id": "coordinator-bench",
-            "housekeeping_interval_s": 3600,
-            "log_level": "WARNING",
-            **settings,
-        }
-        import tomli_w
-
-        config = folder / "coordinator.toml"
-        config.write_text(tomli_w.dumps({"coordinator": values}))
-        self._args = python_module(
-            "shared.cli",
-            "coordinator",
-            "--config",
-            str(config),
-            "--db",
-            f"sqlite:///{db_path}",
-            "--mqtt",
-            f"127.0.0.1:{mqtt_port}",
-            "--http",
-            f"127.0.0.1:{self.http_port}",
-        )
-        self._log = folder / "coordinator.log"
-        self.child: Child | None = None
-        self._token: str | None = None
-
-    def start(self, timeout: float = 60.0) -> None:
-        """Start the process and wait until ``/healthz`` says ok (database and broker)."""
-        import httpx
-
-        self.child = Child(self._args, self._log)
-
-        def healthy() -> bool:
-            assert self.child is not None
-            if self.child.proc.poll() is not None:
-                raise RuntimeError(f"coordinator exited:\n{self.child.tail()}")
-            try:
-                return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        if not wait_until(healthy, timeout, 0.1):
-            raise RuntimeError(f"coordinator not healthy in {timeout} s:\n{self.child.tail()}")
-
-    @property
-    def pid(self) -> int:
-        """The coordinator's process id."""
-        assert self.child is not None
-        return self.child.pid
-
-    def token(self) -> str:
-        """A bearer token of the dev admin."""
-        import httpx
-
-        if self._token is None:
-            r = httpx.post(
-                f"{self.url}/api/v1/auth/token",
-                data={"username": "admin", "password": "admin"},
-                timeout=30,
-            )
-            r.raise_for_status()
-            self._token = str(r.json()["access_token"])
-        return self._token
-
-    def stop(self) -> None:
-        """Stop the process (idempotent)."""
-        if self.child is not None:
-            self.child.stop()
+BENCH_COORDINATOR = {"mqtt_client_id": "coordinator-bench"}
+"""Settings of the benchmarks' ``simulators.services.CoordinatorProcess`` (dev mode, quiet
+log and no housekeeping are its defaults)."""
 
 
 @contextlib.contextmanager
 def running_broker(folder: Path) -> Iterator[Any]:
-    """A private Mosquitto with the project's shipped config (``tests.support.broker``)."""
-    from tests.support.broker import start_broker
+    """A private Mosquitto with the project's shipped config (``simulators.broker``)."""
+    from simulators.broker import start_broker
 
     broker = start_broker(folder)
     try:

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Iterator
 
 from bench.common import (
-    CoordinatorProcess,
+    BENCH_COORDINATOR,
     Result,
     emit,
     ms,
@@ -36,6 +36,7 @@ from bench.common import (
     work_dir,
 )
 from bench.seed import card_uid, event_row, member_id, seed_coordinator
+from simulators.services import CoordinatorProcess
 
 NAME = "dashboard"
 CLIENTS = 4
@@ -254,9 +255,11 @@ def run(kiosks_n: int, per_kiosk: int, rounds: int, keep: bool) -> Result:
             kiosk_health_rows=health_rows(kiosks, per_kiosk, now),
         )
         progress(NAME, f"seeded in {time.monotonic() - started:.0f} s; starting the coordinator")
-        coordinator = CoordinatorProcess(folder, broker.port, db_path)
+        coordinator = CoordinatorProcess(
+            folder, mqtt_port=broker.port, db_url=f"sqlite:///{db_path}", settings=BENCH_COORDINATOR
+        )
         try:
-            coordinator.start(timeout=120)
+            coordinator.start(timeout_s=120)
             headers = login_headers(coordinator.url, coordinator.token())
             paths = endpoints(coordinator.url, headers)
             progress(NAME, f"{CLIENTS} clients x {rounds} rounds over {', '.join(paths)}")

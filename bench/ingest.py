@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Sequence
 
 from bench.common import (
-    CoordinatorProcess,
+    BENCH_COORDINATOR,
     Result,
     emit,
     parse_args,
@@ -35,6 +35,7 @@ from bench.common import (
 )
 from bench.raw_mqtt import measure
 from bench.seed import card_uid, member_id, seed_coordinator
+from simulators.services import CoordinatorProcess
 
 NAME = "ingest"
 BATCH = 50
@@ -175,7 +176,9 @@ def run(kiosks: int, events_per_kiosk: int, keep: bool) -> Result:
             body=CheckIn(points=0),
         )
         message_size = len(encode(EventBatch(kiosk_id=fleet[0][0], events=(one,))))
-        coordinator = CoordinatorProcess(folder, broker.port, db_path)
+        coordinator = CoordinatorProcess(
+            folder, mqtt_port=broker.port, db_url=f"sqlite:///{db_path}", settings=BENCH_COORDINATOR
+        )
         sims: list[SimKiosk] = []
         try:
             coordinator.start()

@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bench.common import (
-    CoordinatorProcess,
+    BENCH_COORDINATOR,
     Result,
     emit,
     ms,
@@ -42,6 +42,7 @@ from bench.common import (
 from bench.dashboard import events as checkin_rows
 from bench.dashboard import fleet, health_rows
 from bench.seed import member_id, seed_coordinator
+from simulators.services import CoordinatorProcess
 
 NAME = "reports"
 DAY_MS = 86_400_000
@@ -158,10 +159,12 @@ def run(kiosks_n: int, per_kiosk: int, rounds: int, keep: bool) -> Result:
             home_store=lambda i: stores[i % len(stores)],
         )
         progress(NAME, f"seeded in {time.monotonic() - started:.0f} s; starting the coordinator")
-        coordinator = CoordinatorProcess(folder, broker.port, db_path)
+        coordinator = CoordinatorProcess(
+            folder, mqtt_port=broker.port, db_url=f"sqlite:///{db_path}", settings=BENCH_COORDINATOR
+        )
         plain = sqlite3.connect(db_path)
         try:
-            coordinator.start(timeout=120)
+            coordinator.start(timeout_s=120)
             headers = {"Authorization": f"Bearer {coordinator.token()}"}
             with httpx.Client(base_url=coordinator.url, headers=headers, timeout=300) as client:
                 client.get("/healthz").raise_for_status()

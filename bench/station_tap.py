@@ -70,8 +70,8 @@ def run(taps: int, keep: bool) -> Result:
     """Alternate ``taps`` station taps with ``taps`` taps on the kiosk's own reader."""
     from device.station_tools.build import build
     from simulators.pn532 import PtyChip
+    from simulators.ports import free_tcp_port
     from simulators.station import StationBoard
-    from tests.support.broker import free_port
 
     now = time.time_ns() // 1_000_000
     with work_dir(NAME, keep) as folder, PtyChip() as kiosk_chip, PtyChip() as station_chip:
@@ -79,8 +79,8 @@ def run(taps: int, keep: bool) -> Result:
         ledger.close()  # type: ignore[attr-defined]
         firmware = folder / "firmware"
         build(firmware)
-        station_port = free_port()
-        config = kiosk_config(folder, f"tty:{kiosk_chip.path}:pn532", station_port, free_port())
+        station_port = free_tcp_port()
+        config = kiosk_config(folder, f"tty:{kiosk_chip.path}:pn532", station_port, free_tcp_port())
         kiosk = Child(
             python_module("shared.cli", "kiosk", "--config", str(config)),
             folder / "kiosk.log",

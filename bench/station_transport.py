@@ -162,8 +162,9 @@ def run(rounds: int, after: int, keep: bool) -> Result:
     from device.tap_service import TapService
     from device.ui.hub import EventHub
     from shared.station_wire import HELLO_PATH
+    from simulators.broker import start_broker
+    from simulators.ports import free_tcp_port
     from simulators.station.board import SIM_BOARD_DIR, micropython_binary
-    from tests.support.broker import free_port, start_broker
 
     with work_dir(NAME, keep) as folder:
         clock = SystemClock()
@@ -185,7 +186,7 @@ def run(rounds: int, after: int, keep: bool) -> Result:
         )
         enrolled = [StationEnrollment(station_id=STATION, key=KEY)]
         gate = StationGate(enrolled, service, StationBook([(STATION, None)]))
-        http_port = free_port()
+        http_port = free_tcp_port()
         server = station_server(gate, "127.0.0.1", http_port)
         server.start()
         broker = start_broker(folder)

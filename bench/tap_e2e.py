@@ -132,7 +132,7 @@ def kiosk_config(folder: Path, nfc_port: int, dead_port: int) -> Path:
 
 def run(taps: int, keep: bool) -> Result:
     """Alternate ``taps`` kiosk taps with ``taps`` raw reads."""
-    from tests.kiosk.conftest import free_tcp_port, free_udp_port
+    from simulators.ports import free_tcp_port, free_udp_port
 
     now = time.time_ns() // 1_000_000
     with work_dir(NAME, keep) as folder:

@@ -1,4 +1,9 @@
-"""Tables of the central ledger (SQLAlchemy Core). Alembic migrations create them.
+"""Every table and index of the coordinator's database (SQLAlchemy Core), in one metadata.
+
+Alembic migrations create them; ``tests/coordinator/test_schema_migrations.py`` builds a
+database from the migrations and compares it with :data:`metadata`, so a table, column or
+index is declared here and nowhere else (no module adds to the metadata as an import's side
+effect).
 
 Portable across SQLite and PostgreSQL: no dialect-specific SQL, JSON kept as text written
 by pydantic (one serialiser on both databases), times as UTC epoch milliseconds.
@@ -173,6 +178,14 @@ events = sa.Table(
     # year of visit days read it alone, member by member (no sort of a million rows).
     sa.Index(None, "store_id", "id"),
     sa.Index(None, "kind", "id"),
+    sa.Index(
+        "ix_events_kind_hlc_ms_report",
+        *("kind", "hlc_ms", "store_id", "source", "member_id", "quarantined"),
+        *("points", "class_session_id", "sessions"),
+    ),
+    # The reports' index (migrations 0002, 0004, 0006): every report filters by kind and an
+    # hlc_ms range; the trailing columns let it read the index alone (see
+    # coordinator.reports.indexes).
 )
 
 held_events = sa.Table(
@@ -352,3 +365,71 @@ reject_counters = sa.Table(
     sa.Column("last_topic", sa.String(300), nullable=False, default=""),
     sa.Column("last_detail", sa.Text, nullable=False, default=""),
 )
+
+
+# --- the ops dashboard's tables (migration 0002) ---------------------------------------------
+# They hold only what the dashboard derives; the ledger never reads them.
+
+kiosk_facts = sa.Table(
+    "kiosk_facts",
+    metadata,
+    sa.Column("kiosk_id", sa.String(ID), primary_key=True),
+    sa.Column("facts", sa.Text, nullable=False),
+    sa.Column("change_no", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+"""The facts last recorded per kiosk (alive, connected, in sync, readers, software, the time
+each version lag began), so changes are written once: every writer compares-and-sets on
+``change_no``, and only the winner writes the timeline row."""
+
+kiosk_timeline = sa.Table(
+    "kiosk_timeline",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("kiosk_id", sa.String(ID), nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Column("fact", sa.String(40), nullable=False),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("previous", sa.String(200), nullable=True),
+    sa.Column("detail", sa.Text, nullable=False, default=""),
+    sa.Index(None, "kiosk_id", "at_ms"),
+    sa.Index(None, "at_ms"),
+)
+"""Each change of a kiosk's facts and alerts, with the time it happened."""
+
+fleet_alerts = sa.Table(
+    "fleet_alerts",
+    metadata,
+    sa.Column("kiosk_id", sa.String(ID), primary_key=True),
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("raised_ms", sa.BigInteger, nullable=False),
+    sa.Column("cleared_ms", sa.BigInteger, nullable=True),
+    sa.Column("ok_since_ms", sa.BigInteger, nullable=True),
+    sa.Column("raised_count", sa.Integer, nullable=False),
+    sa.Column("detail", sa.Text, nullable=False, default="{}"),
+    sa.Column("change_no", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "active"),
+)
+"""One row per (kiosk, alert kind) with its hysteresis state."""
+
+version_marks = sa.Table(
+    "version_marks",
+    metadata,
+    sa.Column("name", sa.String(16), primary_key=True),
+    sa.Column("version", sa.BigInteger, primary_key=True),
+    sa.Column("first_seen_ms", sa.BigInteger, nullable=False),
+)
+"""When the coordinator first saw each deny-list / members version (to say how long a kiosk
+has been behind)."""
+
+rollout_targets = sa.Table(
+    "rollout_targets",
+    metadata,
+    sa.Column("campaign_id", sa.String(ID), primary_key=True),
+    sa.Column("members_version", sa.BigInteger, nullable=False),
+    sa.Column("member_count", sa.Integer, nullable=False),
+    sa.Column("resolved_ms", sa.BigInteger, nullable=False),
+)
+"""The members version that carried a coupon campaign to the kiosks."""

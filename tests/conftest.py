@@ -8,17 +8,25 @@
 * Coordinators hash ops passwords at a cheap scrypt cost (``tests/support/hashing.py``):
   ``TAPFLEET_COORD_PASSWORD_HASH`` is set for the run, before any test or fixture, and
   child processes inherit it. Tests of the settings precedence clear it themselves.
+* ``make test`` runs the suite on two pytest-xdist workers, a test file at a time on one
+  worker (``--dist loadfile``: module fixtures are built once), so every test is hermetic:
+  its own folders (``tmp_path``), ports the OS or ``simulators.ports`` hands out, its own
+  PostgreSQL schema (``tests.support.databases``), no fixed port and no shared file.
+  ``tests/test_parallel_policy.py`` checks that the first rule holds on workers.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from simulators.broker import Broker, start_broker
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
@@ -31,6 +39,32 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "allow_logged_exceptions: the test provokes a logged traceback on purpose"
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test a node id of its own, and refuse to run when two still share one.
+
+    pytest-xdist schedules and reports by node id: tests sharing one would silently not run
+    on the workers. Under pytest 9, schemathesis's ``schema.parametrize()`` gives every API
+    operation's test its function's node id (the operation is only in the item's name), so
+    those get ``<module>::<name>`` as pytest builds it for any other item.
+    """
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1 and item.parent is not None:
+            item._id = item.parent.id.child(item.name)  # pytest's own rule (nodes.Node)
+    shared = [nodeid for nodeid, n in Counter(i.nodeid for i in items).items() if n > 1]
+    if shared:
+        raise pytest.UsageError(f"tests share node ids (xdist would drop them): {shared[:5]}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the item (``item.rep_call``...) so fixtures can tell a
+    failed test (the page fixtures take a screenshot then)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
 
 
 class _ExceptionCatcher(logging.Handler):
@@ -60,6 +94,17 @@ def fail_on_logged_exception(request: pytest.FixtureRequest) -> Iterator[None]:
             f"{first.getMessage()}",
             pytrace=False,
         )
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A private Mosquitto with the project's shipped config (anonymous) on a free port;
+    stopped at teardown (``simulators.broker``; tests/reliability overrides it)."""
+    b = start_broker(tmp_path)
+    try:
+        yield b
+    finally:
+        b.stop()
 
 
 @pytest.fixture

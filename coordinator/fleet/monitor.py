@@ -33,14 +33,14 @@ from coordinator.fleet.alerts import AlertKind, AlertState, RejectionStats, cond
 from coordinator.fleet.facts import changes, remembered
 from coordinator.fleet.hub import SnapshotHub
 from coordinator.fleet.settings import DashboardSettings
-from coordinator.fleet.tables import (
+from coordinator.fleet.timeline import Change
+from coordinator.reports.sqljson import json_str
+from coordinator.schema import (
     fleet_alerts,
     kiosk_facts,
     rollout_targets,
     version_marks,
 )
-from coordinator.fleet.timeline import Change
-from coordinator.reports.sqljson import json_str
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.fleet.tables import rollout_targets
 from coordinator.ledger.jsonrows import loads_list
+from coordinator.schema import rollout_targets
 
 RECENT = 10
 

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from coordinator.fleet.tables import kiosk_timeline
+from coordinator.schema import kiosk_timeline
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,7 @@
-"""The index report queries and the fleet's rejection-rate count run on (migration ``0002``,
-``points`` added by ``0004``, ``class_session_id`` and ``sessions`` by ``0006``).
+"""Why the report index (``ix_events_kind_hlc_ms_report`` on ``events``, declared in
+:mod:`coordinator.schema`; migration ``0002``, ``points`` added by ``0004``,
+``class_session_id`` and ``sessions`` by ``0006``) holds the columns it holds, and the
+columns written with each row for it.
 
 Every report filters ``events`` by ``kind`` and a time range of ``hlc_ms`` (the ledger's
 time) and groups by store, source or member; with the trailing columns the index covers
@@ -12,29 +14,12 @@ for every check-in or class sign-in of the period are columns written with the r
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-
-from coordinator.schema import events
 from shared.events import ClassSignIn, Event
 
-REPORT_INDEX = "ix_events_kind_hlc_ms_report"
-REPORT_INDEX_COLUMNS = (
-    "kind",
-    "hlc_ms",
-    "store_id",
-    "source",
-    "member_id",
-    "quarantined",
-    "points",
-    "class_session_id",
-    "sessions",
-)
 REPORT_COLUMNS = ("points", "class_session_id", "sessions")
 """``events`` columns copied from the body when the row is written (:func:`report_columns`)."""
 POINTS_KINDS = ("checkin", "points_redeem", "reversal")
 """The kinds whose body has a ``points`` field; the ``points`` column is NULL for others."""
-
-events_report_index = sa.Index(REPORT_INDEX, *(events.c[name] for name in REPORT_INDEX_COLUMNS))
 
 
 def stored_points(event: Event) -> int | None:

@@ -1,9 +1,10 @@
 """The SQL behind the reports: SQLAlchemy Core only, the same on SQLite and PostgreSQL.
 
 Every query on ``events`` filters by ``kind`` and an ``hlc_ms`` range, which the report
-index (:mod:`coordinator.reports.indexes`) serves; grouping happens in SQL so only small
-results cross to Python. Body fields are read with :mod:`coordinator.reports.sqljson`
-only for the kinds that need them. Quarantined events (recorded, never folded) are left out.
+index (``ix_events_kind_hlc_ms_report``, see :mod:`coordinator.reports.indexes`) serves;
+grouping happens in SQL so only small results cross to Python. Body fields are read with
+:mod:`coordinator.reports.sqljson` only for the kinds that need them. Quarantined events
+(recorded, never folded) are left out.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.ledger.jsonrows import balances_from_row, event_from_row
-from coordinator.reports.indexes import events_report_index  # noqa: F401  (declares the index)
 from coordinator.reports.period import DAY_MS
 from coordinator.reports.sqljson import json_int, json_str
 from shared.events import PointsExpire

@@ -19,8 +19,10 @@ from typing import Any
 
 import httpx
 
-from simulators.demo.ports import LOCALHOST, free_tcp_port, wait_until
+from simulators.demo.errors import DemoError
 from simulators.demo.processes import Child, Supervisor
+from simulators.ports import LOCALHOST, free_tcp_port
+from simulators.waiting import wait_until
 
 TIER_DOOR = 3
 """Stopped before the kiosks (a station is an input of its kiosk)."""
@@ -88,6 +90,8 @@ class DoorStation:
             timeout_s=60,
             what=f"door station {self.station_id} to reach its kiosk",
             check=check,
+            interval_s=0.1,
+            error=DemoError,
         )
 
     def tap(self, uid: str, timeout_s: float = 15.0) -> dict[str, str] | None:

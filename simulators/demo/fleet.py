@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import secrets
 import shutil
 import signal
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,14 +36,14 @@ from simulators.demo.console import Console
 from simulators.demo.door import DoorStation
 from simulators.demo.errors import DemoError
 from simulators.demo.netcut import LinkSwitch
-from simulators.demo.ports import LOCALHOST, accepting, free_tcp_port, free_udp_port, wait_until
 from simulators.demo.processes import Child, Supervisor
 from simulators.demo.seed import KioskCredentials
+from simulators.ports import LOCALHOST, accepting, free_tcp_port, free_udp_port
+from simulators.services import TAPFLEET
+from simulators.waiting import wait_until
 
 MARKER = ".tapfleet-demo"
 COORDINATOR_USER = "coordinator"
-TAPFLEET = [sys.executable, "-m", "shared.cli"]
-"""``tapfleet`` as run by this interpreter (works without the venv's bin on PATH)."""
 CAMERA_FPS = 5.0
 """Enough for a member holding up a phone; keeps the kiosks' QR decoding light on small CPUs."""
 TIER_BROKER, TIER_COORDINATOR, TIER_KIOSK = 0, 1, 2
@@ -73,17 +71,6 @@ def prepare_workdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / MARKER).write_text("made by tapfleet demo; emptied on its next run\n")
     return path
-
-
-def child_env() -> dict[str, str]:
-    """The environment for children: ours without Tapfleet overrides, unbuffered output."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("TAPFLEET_KIOSK_", "TAPFLEET_COORD_"))
-    }
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 @dataclass
@@ -195,6 +182,8 @@ class Fleet:
             timeout_s=15,
             what=f"Mosquitto to listen on port {self.broker_port}",
             check=check,
+            interval_s=0.1,
+            error=DemoError,
         )
 
     def allow_kiosks(self, credentials: dict[str, KioskCredentials]) -> None:
@@ -245,6 +234,8 @@ class Fleet:
             timeout_s=60,
             what=f"the coordinator at {self.coordinator_url}/healthz (database and broker ok)",
             check=check,
+            interval_s=0.1,
+            error=DemoError,
         )
 
     def _coordinator_healthy(self) -> bool:
@@ -330,6 +321,8 @@ class Fleet:
                 timeout_s=90,
                 what=f"kiosk {runtime.kiosk_id} to start (see {child.log_path})",
                 check=check,
+                interval_s=0.1,
+                error=DemoError,
             )
         for runtime in self.kiosks.values():
             wait_until(
@@ -339,6 +332,8 @@ class Fleet:
                 timeout_s=60,
                 what=f"kiosk {runtime.kiosk_id} to sync rules and members from the coordinator",
                 check=check,
+                interval_s=0.1,
+                error=DemoError,
             )
         wanted = set(self.kiosks)
 
@@ -351,6 +346,8 @@ class Fleet:
             timeout_s=30,
             what="the coordinator to see every kiosk connected",
             check=check,
+            interval_s=0.1,
+            error=DemoError,
         )
 
     def start_doors(self, check: Callable[[], None]) -> list[DoorStation]:

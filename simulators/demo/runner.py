@@ -28,12 +28,13 @@ from simulators.demo.api import CoordinatorClient
 from simulators.demo.catalog import Catalog, build_catalog
 from simulators.demo.console import Console
 from simulators.demo.errors import ChildExited, DemoError, DemoInterrupted
-from simulators.demo.fleet import Fleet, child_env, prepare_workdir
-from simulators.demo.ports import free_tcp_port, ports_from, tcp_port_free
+from simulators.demo.fleet import Fleet, prepare_workdir
 from simulators.demo.processes import Supervisor
 from simulators.demo.seed import SeedResult, provision_chain, seed_chain
 from simulators.demo.state import StateFile
 from simulators.demo.traffic import TrafficGenerator
+from simulators.ports import free_tcp_port, ports_from, tcp_port_free
+from simulators.services import child_env
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE_S = 10.0

@@ -4,77 +4,32 @@ when reachable), the coordinator app and a harness to drive it.
 Ledger-core tests take the ``db_url`` fixture and run once per database; the PostgreSQL run
 uses a fresh schema per test (dropped afterwards), carries the ``postgres`` marker
 (``-m "not postgres"`` deselects it) and is skipped when no server answers at
-``$TAPFLEET_TEST_PG_URL`` (default: the local test server; set it empty to skip).
+``$TAPFLEET_TEST_PG_URL`` (``tests.support.databases``).
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from coordinator.app import create_app
 from coordinator.db import Database
 from coordinator.settings import CoordinatorSettings
+from simulators.broker import Broker
 from tests.coordinator.harness import Harness
-from tests.support.broker import Broker, start_broker
-
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+from tests.support.databases import DATABASE_PARAMS, ledger_database
 
 
-_pg_reachable: dict[str, bool] = {}
-
-
-def _reachable(url: str) -> bool:
-    if url not in _pg_reachable:
-        try:
-            engine = sa.create_engine(url, connect_args={"connect_timeout": 2})
-            with engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-            engine.dispose()
-            _pg_reachable[url] = True
-        except Exception:
-            _pg_reachable[url] = False
-    return _pg_reachable[url]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASE_PARAMS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A migrated ledger database: SQLite in tmp_path, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    """A ledger database (not migrated yet): SQLite in tmp_path, or a fresh PostgreSQL schema."""
+    with ledger_database(request.param, tmp_path) as db:
         yield db
-        db.dispose()
-        return
-    url = os.environ.get("TAPFLEET_TEST_PG_URL", DEFAULT_PG)
-    if not url or not _reachable(url):
-        pytest.skip(f"no PostgreSQL server at {url!r}")
-    schema_name = f"tf_{uuid.uuid4().hex[:12]}"
-    db = Database(url, schema_name=schema_name)
-    try:
-        yield db
-    finally:
-        db.dispose()
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
-        engine.dispose()
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A private Mosquitto with the project's config (anonymous)."""
-    b = start_broker(tmp_path)
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 def make_settings(tmp_path: Path, broker: Broker, **overrides: object) -> CoordinatorSettings:

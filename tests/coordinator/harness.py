@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,20 +13,10 @@ from coordinator.runtime import Coordinator
 from shared.events import Event
 from shared.fold import fold_sorted
 from shared.model import MemberLedger
+from simulators.broker import Broker
+from simulators.waiting import poll_until
 from tests.support.api import ApiCalls
-from tests.support.broker import Broker
 from tests.support.mini_kiosk import MiniKiosk
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0, step: float = 0.02) -> bool:
-    """Poll a condition that has no event to wait on (database state); False on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)
 
 
 class Harness(ApiCalls):
@@ -160,7 +148,7 @@ class Harness(ApiCalls):
             version = self.members_version()
             return dirty == 0 and all(k.versions.members >= version for k in kiosks)
 
-        assert wait_until(done, timeout), "member pushes did not reach every kiosk"
+        assert poll_until(done, timeout), "member pushes did not reach every kiosk"
 
     # -- ledger ------------------------------------------------------------------------------
 

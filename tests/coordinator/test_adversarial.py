@@ -18,10 +18,11 @@ from coordinator.db import Database
 from coordinator.runtime import Coordinator
 from shared.decide import Accepted
 from shared.model import ClassSession
+from simulators.broker import Broker
+from simulators.waiting import poll_until
 from tests.coordinator.chaos import ChaosPath
 from tests.coordinator.conftest import make_settings, running_harness
-from tests.coordinator.harness import Harness, wait_until
-from tests.support.broker import Broker
+from tests.coordinator.harness import Harness
 from tests.support.mini_kiosk import MiniKiosk
 
 MEMBERS = [f"m{i}" for i in range(6)]
@@ -101,7 +102,7 @@ def _run_chaos(h: Harness, seed: int) -> dict[str, ChaosPath]:
         path.drain()
     # Keep retrying like a kiosk does until everything is acknowledged.
     for k in kiosks.values():
-        assert wait_until(lambda k=k: k.flush() >= 0 and k.wait_acked(0.5), timeout=30), (
+        assert poll_until(lambda k=k: k.flush() >= 0 and k.wait_acked(0.5), timeout_s=30), (
             f"{k.kiosk_id}: acked {k.acked_seq} of {len(k.journal)}"
         )
     for k in kiosks.values():

@@ -28,12 +28,12 @@ import pytest
 
 from shared.events import ClassSignIn, CouponRedeem
 from shared.fold import DAY_MS
+from simulators.broker import Broker, start_broker
 from simulators.demo.api import CoordinatorClient
 from simulators.demo.catalog import build_catalog
 from simulators.demo.console import Console
 from simulators.demo.seed import provision_chain, seed_chain
 from tests.reliability.processes import CoordinatorProc
-from tests.support.broker import Broker, start_broker
 from tests.support.mini_kiosk import MiniKiosk
 
 CHECKS = (

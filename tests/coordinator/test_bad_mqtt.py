@@ -15,7 +15,8 @@ from shared import topics
 from shared.events import Adjustment, CheckIn, Event
 from shared.protocol import MAX_PAYLOAD_BYTES, Ack, EventBatch, Heartbeat, decode, encode
 from shared.topics import Channel
-from tests.coordinator.harness import Harness, wait_until
+from simulators.waiting import poll_until
+from tests.coordinator.harness import Harness
 
 
 class Rogue:
@@ -124,7 +125,7 @@ def test_bad_messages_are_counted_and_ingest_goes_on(harness: Harness, rogue: Ro
         "wrong_message_type": 1,
         "unknown_kiosk": 1,
     }
-    assert wait_until(lambda: h.rejections() == expected), h.rejections()
+    assert poll_until(lambda: h.rejections() == expected), h.rejections()
     rows = h.call("GET", "/api/v1/ops/rejections", expect=200)["items"]
     by_key = {(r["kiosk_key"], r["reason"]): r for r in rows}
     assert ("_unknown", "unknown_kiosk") in by_key
@@ -168,7 +169,7 @@ def test_poisoned_seq_is_rejected_and_never_overwrites(harness: Harness, rogue: 
     stored = h.events(source="k1")
     assert (stored[0].seq, stored[0].event_id) == (1, original.event_id)
     assert h.central("m1").points_earned_total == 20
-    assert wait_until(lambda: h.rejections().get("poisoned_seq") == 1)
+    assert poll_until(lambda: h.rejections().get("poisoned_seq") == 1)
     [conflict] = h.conflicts(kind="poisoned_seq")
     assert (
         impostor.event_id in conflict["explanation"]
@@ -191,14 +192,14 @@ def test_forbidden_event_is_recorded_but_not_folded_and_the_stream_continues(
     assert kinds == ["quarantined_event", "quarantined_event"]
     listed = h.call("GET", "/api/v1/events", source="k1")["items"]
     assert [e["quarantined"] for e in listed] == [True, True, False]
-    assert wait_until(lambda: h.rejections().get("event_quarantined") == 2)
+    assert poll_until(lambda: h.rejections().get("event_quarantined") == 2)
 
 
 def test_revoked_kiosk_is_refused(harness: Harness, rogue: Rogue) -> None:
     h = harness
     h.call("POST", "/api/v1/kiosks/k1/revoke", expect=200)
     rogue.publish(EVENTS, batch(event(1)))
-    assert wait_until(lambda: h.rejections().get("kiosk_revoked") == 1)
+    assert poll_until(lambda: h.rejections().get("kiosk_revoked") == 1)
     assert h.applied_seq("k1") == 0
 
 
@@ -218,7 +219,7 @@ def test_garbage_on_a_stranger_topic_is_pooled_under_unknown(
 ) -> None:
     for n in range(5):
         rogue.publish(topics.kiosk_topic(f"stranger{n}", Channel.EVENTS), b"junk")
-    assert wait_until(lambda: harness.rejections().get("protocol_error") == 5)
+    assert poll_until(lambda: harness.rejections().get("protocol_error") == 5)
     rows = harness.call("GET", "/api/v1/ops/rejections")["items"]
     assert {r["kiosk_key"] for r in rows} == {"_unknown"}
     assert "stranger4" in rows[0]["last_detail"]

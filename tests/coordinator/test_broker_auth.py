@@ -17,9 +17,11 @@ from shared import topics
 from shared.events import CheckIn
 from shared.protocol import EventBatch, encode
 from shared.topics import Channel
+from simulators.broker import Broker
+from simulators.ports import accepting, free_tcp_port
+from simulators.waiting import poll_until
 from tests.coordinator.conftest import make_settings
-from tests.coordinator.harness import Harness, wait_until
-from tests.support.broker import Broker, free_port
+from tests.coordinator.harness import Harness
 from tests.support.mini_kiosk import MiniKiosk
 
 
@@ -67,7 +69,7 @@ def test_provisioned_kiosks_get_credentials_and_acls_from_the_ledger(tmp_path: P
     assert "write tapfleet/v1/kiosk/k1/events" in creds["k1"]["topics"]["acl"]
 
     # 2. Render the broker files from the ledger with the CLI and start Mosquitto on them.
-    port = free_port()
+    port = free_tcp_port()
     out = tmp_path / "broker"
     subprocess.run(
         [
@@ -127,7 +129,7 @@ def test_provisioned_kiosks_get_credentials_and_acls_from_the_ledger(tmp_path: P
 
 def test_test_broker_helper_with_auth(tmp_path: Path) -> None:
     """``start_broker(auth=True)`` renders users and kiosk ACLs for other suites."""
-    from tests.support.broker import start_broker
+    from simulators.broker import start_broker
 
     broker = start_broker(
         tmp_path,
@@ -144,12 +146,4 @@ def test_test_broker_helper_with_auth(tmp_path: Path) -> None:
     finally:
         broker.stop()
     assert not broker.running
-    assert wait_until(lambda: not _port_open(broker.port), timeout=5)
-
-
-def _port_open(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+    assert poll_until(lambda: not accepting(broker.host, broker.port), timeout_s=5)

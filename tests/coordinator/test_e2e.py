@@ -10,7 +10,8 @@ from shared.decide import Accepted, Refused
 from shared.model import ClassSession
 from shared.protocol import Versions
 from shared.reasons import RejectReason
-from tests.coordinator.harness import Harness, wait_until
+from simulators.waiting import poll_until
+from tests.coordinator.harness import Harness
 
 
 def _yoga(store_id: str, now_ms: int, n: int = 0) -> dict[str, object]:
@@ -130,7 +131,7 @@ def test_lost_card_reaches_the_fleet_and_late_use_is_a_conflict(harness: Harness
     assert k1.wait_for(lambda: "04A1B2C3D4E5F6" in k1.deny)
     assert k1.versions.deny == lost["deny_version"]
     assert k1.wait_acked()
-    assert wait_until(lambda: len(h.conflicts(kind="card_revoked_used")) == 1)
+    assert poll_until(lambda: len(h.conflicts(kind="card_revoked_used")) == 1)
     conflict = h.conflicts(kind="card_revoked_used")[0]
     assert "04A1B2C3D4E5F6" in conflict["explanation"] and "k1" in conflict["explanation"]
     # The member's record no longer lists the card.
@@ -217,7 +218,7 @@ def test_liveness_facts_are_separate(harness: Harness) -> None:
     def health() -> dict[str, object]:
         return h.call("GET", "/api/v1/kiosks/k1", expect=200)
 
-    assert wait_until(lambda: health()["alive"] is True and health()["connected"] is True)
+    assert poll_until(lambda: health()["alive"] is True and health()["connected"] is True)
     facts = health()
     assert facts["in_sync"] is True, facts
     assert facts["last_good_tap_ms"] is not None
@@ -225,7 +226,7 @@ def test_liveness_facts_are_separate(harness: Harness) -> None:
     # A kiosk that vanishes: the broker publishes its will -> not connected; still "alive"
     # until its heartbeat interval lapses (a separate fact, not merged into one flag).
     k1.go_offline()
-    assert wait_until(lambda: health()["connected"] is False, timeout=60)
+    assert poll_until(lambda: health()["connected"] is False, timeout_s=60)
     assert health()["alive"] is True
 
 
@@ -250,7 +251,7 @@ def test_versions_reported_by_sync_are_recorded(harness: Harness) -> None:
     h.add_store("s1")
     h.add_member("m1")
     k1 = h.kiosk("k1", "s1")
-    assert wait_until(
+    assert poll_until(
         lambda: h.call("GET", "/api/v1/kiosks/k1")["evidence"]["reported_versions"] is not None
     )
     assert (

@@ -465,9 +465,9 @@ def test_health_reports_the_broker_honestly(harness: Harness) -> None:
     assert harness.client.get("/healthz").json()["mqtt"] is True
     harness.broker.stop()
     assert harness.client.get("/healthz").status_code in (200, 503)
-    from tests.coordinator.harness import wait_until
+    from simulators.waiting import poll_until
 
-    assert wait_until(lambda: harness.client.get("/healthz").status_code == 503)
+    assert poll_until(lambda: harness.client.get("/healthz").status_code == 503)
     assert harness.client.get("/healthz").json()["mqtt"] is False
     harness.broker.start()
-    assert wait_until(lambda: harness.client.get("/healthz").status_code == 200, timeout=30)
+    assert poll_until(lambda: harness.client.get("/healthz").status_code == 200, timeout_s=30)

@@ -3,6 +3,7 @@ number of SQL statements that does not grow with the fleet."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,11 @@ def _statements(api: TestClient) -> list[str]:
     seen: list[str] = []
 
     def count(*args: Any) -> None:
-        seen.append(str(args[2]))
+        # The request's statements only: the coordinator's own loops (threads tapfleet-*:
+        # fleet monitor, member pushes, housekeeping) read the same engine meanwhile, and
+        # on a busy machine one of their ticks lands inside the request.
+        if not threading.current_thread().name.startswith("tapfleet-"):
+            seen.append(str(args[2]))
 
     sa.event.listen(engine, "before_cursor_execute", count)
     return seen
@@ -122,6 +127,7 @@ def test_statements_per_list_do_not_grow_with_the_fleet(api: TestClient) -> None
     seen = _statements(api)
     assert api.get("/api/v1/kiosks", headers=admin).status_code == 200
     few = len(seen)
+    assert few > 0, "the request's statements were not seen"
     for n in range(3, 30):
         body = {"kiosk_id": f"k{n:02d}", "store_id": "s1"}
         assert api.post("/api/v1/kiosks", json=body, headers=admin).status_code == 201

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from shared.decide import Accepted
 from shared.model import ClassSession
-from tests.coordinator.harness import Harness, wait_until
+from simulators.waiting import poll_until
+from tests.coordinator.harness import Harness
 
 
 def _class(store_id: str, n: int, now_ms: int) -> dict[str, object]:
@@ -81,7 +82,7 @@ def test_offline_double_spend_is_reconciled(harness: Harness) -> None:
     assert central.find_coupon("c1").redeem_count == 2  # type: ignore[union-attr]
 
     # Two conflicts, each explained: who, which pass/coupon, which stores and kiosks, order.
-    assert wait_until(lambda: len(h.conflicts(status="open")) == 2)
+    assert poll_until(lambda: len(h.conflicts(status="open")) == 2)
     conflicts = {c["kind"]: c for c in h.conflicts(status="open")}
     assert set(conflicts) == {"pass_overdrawn", "coupon_reused"}
     overdrawn = conflicts["pass_overdrawn"]

@@ -13,7 +13,8 @@ from device.ledger import KioskLedger
 from device.link import KioskLink, LinkSettings
 from device.ports import SystemClock
 from shared.model import ClassSession
-from tests.coordinator.harness import Harness, wait_until
+from simulators.waiting import poll_until
+from tests.coordinator.harness import Harness
 
 CARD = "04A1B2C3D4E5F6"
 
@@ -72,8 +73,8 @@ def test_real_kiosk_and_coordinator_exchange_events_acks_and_pushes(
     other = h.kiosk("k2", "s2")
 
     # The real kiosk gets rules, members (with the card) and the deny-list version by sync.
-    assert wait_until(lambda: ledger.member_for_card(CARD) == "m1", timeout=20)
-    assert wait_until(lambda: ledger.versions().members == h.members_version())
+    assert poll_until(lambda: ledger.member_for_card(CARD) == "m1", timeout_s=20)
+    assert poll_until(lambda: ledger.versions().members == h.members_version())
 
     # The pusher coalesces changes (~200 ms), so the version read above may predate the pass
     # and coupon: wait for what the rest of the test relies on, not for a version number.
@@ -85,7 +86,7 @@ def test_real_kiosk_and_coordinator_exchange_events_acks_and_pushes(
             and any(c.coupon_id == "c1" for c in summary.coupons)
         )
 
-    assert wait_until(has_pass_and_coupon, timeout=20)
+    assert poll_until(has_pass_and_coupon, timeout_s=20)
 
     # A card tap during the class sign-in window: one session deducted, acked after commit.
     tap = ledger.tap_card(CARD)
@@ -109,7 +110,7 @@ def test_real_kiosk_and_coordinator_exchange_events_acks_and_pushes(
     ]
 
     # The member push folds the kiosk's own events in: nothing pending, same balances.
-    assert wait_until(
+    assert poll_until(
         lambda: (s := ledger.member_summary("m1")) is not None and s.pending_events == 0
     )
     h.wait_members_caught_up(other)
@@ -132,7 +133,7 @@ def test_real_kiosk_and_coordinator_exchange_events_acks_and_pushes(
     def facts() -> dict[str, object]:
         return h.call("GET", "/api/v1/kiosks/k1", expect=200)
 
-    assert wait_until(
-        lambda: facts()["alive"] and facts()["connected"] and facts()["in_sync"], timeout=20
+    assert poll_until(
+        lambda: facts()["alive"] and facts()["connected"] and facts()["in_sync"], timeout_s=20
     ), facts()
     assert facts()["last_good_tap_ms"] is not None

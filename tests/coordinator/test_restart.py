@@ -3,9 +3,6 @@ lost, nothing is applied twice. Runs the real CLI (``tapfleet coordinator``) as 
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -21,76 +18,20 @@ from coordinator.ledger.jsonrows import event_from_row, ledger_from_row
 from shared.events import CheckIn
 from shared.fold import fold_sorted
 from shared.model import MemberLedger
-from tests.coordinator.harness import wait_until
-from tests.support.broker import Broker, free_port
+from simulators.broker import Broker
+from simulators.services import CoordinatorProcess
+from tests.support.hashing import coordinator_cost_env
 from tests.support.mini_kiosk import MiniKiosk
-
-
-class CoordinatorProcess:
-    """``python -m shared.cli coordinator ...`` with its log in a file."""
-
-    def __init__(self, tmp_path: Path, broker: Broker):
-        self.http_port = free_port()
-        self.db_path = tmp_path / "ledger.db"
-        self.config = tmp_path / "coordinator.toml"
-        self.config.write_text(
-            "[coordinator]\n"
-            "dev_mode = true\n"
-            'mqtt_client_id = "coordinator-restart-test"\n'
-            "member_push_interval_ms = 50\n"
-            "housekeeping_interval_s = 3600\n"
-        )
-        self.args = [
-            sys.executable,
-            "-m",
-            "shared.cli",
-            "coordinator",
-            "--config",
-            str(self.config),
-            "--db",
-            f"sqlite:///{self.db_path}",
-            "--mqtt",
-            f"{broker.host}:{broker.port}",
-            "--http",
-            f"127.0.0.1:{self.http_port}",
-        ]
-        self.log = tmp_path / "coordinator.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"http://127.0.0.1:{self.http_port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT)
-
-        def healthy() -> bool:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"coordinator exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        assert wait_until(healthy, timeout=30), self.log.read_text()[-3000:]
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
 
 
 @pytest.fixture
 def process(tmp_path: Path, broker: Broker) -> Iterator[CoordinatorProcess]:
-    proc = CoordinatorProcess(tmp_path, broker)
+    proc = CoordinatorProcess(
+        tmp_path,
+        mqtt_port=broker.port,
+        settings={"mqtt_client_id": "coordinator-restart-test", "member_push_interval_ms": 50},
+        env=coordinator_cost_env(),
+    )
     try:
         yield proc
     finally:
@@ -144,7 +85,7 @@ def test_sigkill_mid_stream_loses_nothing_and_applies_nothing_twice(
         api.close()
 
     process.stop()
-    db = Database(f"sqlite:///{process.db_path}")
+    db = Database(process.db_url)
     try:
         with db.read() as conn:
             rows = conn.execute(

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from shared.events import CheckIn, StationRef
-from tests.coordinator.harness import Harness, wait_until
+from simulators.waiting import poll_until
+from tests.coordinator.harness import Harness
 
 
 def test_the_coordinator_keeps_the_station_an_event_came_through(harness: Harness) -> None:
@@ -18,7 +19,7 @@ def test_the_coordinator_keeps_the_station_an_event_came_through(harness: Harnes
         kiosk.journal[-1] = event.model_copy(update={"station": ref})
     plain = kiosk.record("m1", CheckIn(points=0))  # the kiosk's own reader: no station
     kiosk.flush()
-    assert wait_until(lambda: h.applied_seq("k1") == plain.seq)
+    assert poll_until(lambda: h.applied_seq("k1") == plain.seq)
     stored = {e.seq: e for e in h.events(source="k1")}
     assert stored[event.seq].station == ref
     assert stored[plain.seq].station is None

@@ -1,7 +1,7 @@
 """Fixtures of the dashboard tests: a broker, a live coordinator, and headless Chromium.
 
 * ``live`` is a real coordinator served by uvicorn on a free port (real SQLite, real
-  Mosquitto from ``tests.support.broker`` with the shipped config, fleet monitor ticking
+  Mosquitto from ``simulators.broker`` with the shipped config, fleet monitor ticking
   every 0.2 s); every mini kiosk it made and the server are stopped at teardown.
 * ``page`` is a fresh headless Chromium page (``/usr/bin/chromium`` through playwright).
   It runs offline: any request that leaves 127.0.0.1 is aborted and fails the test, as
@@ -17,20 +17,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.dashboard.live import Live, LiveServer, settings_for
-from tests.support.broker import Broker, start_broker
+from simulators.broker import Broker
+from tests.dashboard.live import Live, settings_for
+from tests.support.databases import DATABASE_PARAMS, ledger_database
+from tests.support.live_server import LiveServer
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A private Mosquitto with the project's config."""
-    b = start_broker(tmp_path)
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 def start_live(
@@ -61,14 +53,6 @@ def live(tmp_path: Path, broker: Broker) -> Iterator[Live]:
             kiosk.close()
         running.http.close()
         server.stop()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Keep each phase's report on the item so the page fixture can tell a failure."""
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
-    setattr(item, f"rep_{report.when}", report)
 
 
 class OfflineGuard:
@@ -145,51 +129,9 @@ def login(
     page.wait_for_url(f"{live.url}{path}*")
 
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-_pg_reachable: dict[str, bool] = {}
-
-
-def _reachable(url: str) -> bool:
-    import sqlalchemy as sa
-
-    if url not in _pg_reachable:
-        try:
-            engine = sa.create_engine(url, connect_args={"connect_timeout": 2})
-            with engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-            engine.dispose()
-            _pg_reachable[url] = True
-        except Exception:
-            _pg_reachable[url] = False
-    return _pg_reachable[url]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=DATABASE_PARAMS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    """A ledger database: SQLite in tmp_path, or a fresh PostgreSQL schema (skipped when no
-    server answers at ``$TAPFLEET_TEST_PG_URL``, default the local test server)."""
-    import os
-    import uuid
-
-    import sqlalchemy as sa
-
-    from coordinator.db import Database
-
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'ledger.db'}")
+    """A ledger database: SQLite in tmp_path, or a fresh PostgreSQL schema
+    (``tests.support.databases``)."""
+    with ledger_database(request.param, tmp_path) as db:
         yield db
-        db.dispose()
-        return
-    url = os.environ.get("TAPFLEET_TEST_PG_URL", DEFAULT_PG)
-    if not url or not _reachable(url):
-        pytest.skip(f"no PostgreSQL server at {url!r}")
-    schema_name = f"tfd_{uuid.uuid4().hex[:12]}"
-    db = Database(url, schema_name=schema_name)
-    try:
-        yield db
-    finally:
-        db.dispose()
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE'))
-        engine.dispose()

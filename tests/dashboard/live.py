@@ -8,24 +8,19 @@ free port that headless Chromium opens.
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
-from coordinator.app import create_app
 from coordinator.runtime import Coordinator
 from coordinator.settings import CoordinatorSettings
+from simulators.broker import Broker
 from tests.support.api import ApiCalls
-from tests.support.broker import Broker
 from tests.support.mini_kiosk import MiniKiosk
 
 FAST_DASHBOARD: dict[str, Any] = {
@@ -34,15 +29,6 @@ FAST_DASHBOARD: dict[str, Any] = {
     "alert_clear_after_s": 1,
     "rejection_refresh_s": 0.5,
 }
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    """Poll a condition that has no event to wait on (database or server state)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
-        time.sleep(0.02)
 
 
 @dataclass
@@ -125,61 +111,6 @@ class Heartbeats:
                 if kiosk.online and kiosk.kiosk_id not in self.paused:
                     kiosk.heartbeat(self.interval_s)
             self._stop.wait(self.interval_s)
-
-
-class LiveServer:
-    """uvicorn serving a coordinator app on 127.0.0.1:<free port> from a thread."""
-
-    def __init__(self, settings: CoordinatorSettings, database: Any = None):
-        self.app = create_app(settings, database=database)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        sock.setblocking(False)
-        self._sock = sock
-        self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=3,
-            ws="none",
-        )
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, name="test-coordinator", daemon=True)
-        self.error: BaseException | None = None
-
-    @property
-    def url(self) -> str:
-        """Base URL."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def _serve(self) -> None:
-        try:
-            asyncio.run(self.server.serve(sockets=[self._sock]))
-        except BaseException as exc:  # surfaced by start()
-            self.error = exc
-        finally:
-            self._sock.close()
-
-    def start(self) -> None:
-        """Serve and wait until uvicorn says it started (lifespan done)."""
-        self._thread.start()
-        wait_until(
-            lambda: self.server.started or not self._thread.is_alive(), 30, "uvicorn to start"
-        )
-        if not self.server.started:
-            raise RuntimeError(f"the coordinator did not start: {self.error!r}")
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit (runs the lifespan shutdown) and join its thread."""
-        self.server.should_exit = True
-        self._thread.join(15)
-        if self._thread.is_alive():
-            self.server.force_exit = True
-            self._thread.join(10)
 
 
 def settings_for(

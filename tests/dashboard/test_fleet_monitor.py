@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from coordinator.fleet import fleet_view as fleet
 from coordinator.fleet import liveness
-from coordinator.fleet.tables import fleet_alerts, kiosk_timeline
+from coordinator.schema import fleet_alerts, kiosk_timeline
 from shared.events import CheckIn, EventBody, Rejected
 from shared.protocol import EventBatch, Heartbeat, ReaderStatus, Status, SyncRequest, Versions
 from shared.topics import Channel

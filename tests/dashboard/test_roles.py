@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from simulators.waiting import wait_until
 from tests.dashboard.conftest import login
-from tests.dashboard.live import Live, wait_until
+from tests.dashboard.live import Live
 from tests.dashboard.seed import conflict_run
 
 pytestmark = pytest.mark.browser

@@ -11,11 +11,9 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,12 +21,7 @@ from typing import Any
 import psutil
 import pytest
 
-
-def free_tcp_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from simulators.waiting import poll_until
 
 
 class DemoRun:
@@ -85,30 +78,30 @@ class DemoRun:
 
     def wait_for(self, predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
         """Poll ``predicate`` (state in other processes), recording children meanwhile."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            self.record_children()
-            if predicate():
-                return
-            if self.popen.poll() is not None:
-                raise AssertionError(
-                    f"the demo exited ({self.popen.returncode}) while waiting for {what}:\n"
-                    f"{self.output[-4000:]}"
-                )
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}:\n{self.output[-4000:]}")
-            time.sleep(0.2)
+        held = False
+
+        def done() -> bool:
+            nonlocal held
+            held = predicate()
+            return held or self.popen.poll() is not None
+
+        if not poll_until(done, timeout_s, interval_s=0.2, check=self.record_children):
+            raise AssertionError(f"timed out waiting for {what}:\n{self.output[-4000:]}")
+        if not held:
+            raise AssertionError(
+                f"the demo exited ({self.popen.returncode}) while waiting for {what}:\n"
+                f"{self.output[-4000:]}"
+            )
 
     def wait_exit(self, timeout_s: float) -> int:
         """The exit status, recording children until the demo is gone."""
-        deadline = time.monotonic() + timeout_s
-        while self.popen.poll() is None:
-            self.record_children()
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"the demo did not exit in {timeout_s} s:\n{self.output[-4000:]}"
-                )
-            time.sleep(0.2)
+        if not poll_until(
+            lambda: self.popen.poll() is not None,
+            timeout_s,
+            interval_s=0.2,
+            check=self.record_children,
+        ):
+            raise AssertionError(f"the demo did not exit in {timeout_s} s:\n{self.output[-4000:]}")
         self._reader.join(5)
         return int(self.popen.returncode)
 

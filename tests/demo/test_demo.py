@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.demo.conftest import DemoRun, free_tcp_port
+from simulators.ports import free_tcp_port
+from tests.demo.conftest import DemoRun
 
 pytestmark = pytest.mark.slow
 

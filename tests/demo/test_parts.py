@@ -6,7 +6,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,11 +15,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import TypeAdapter
 
 from shared.model import Uid
+from simulators.broker import Broker
 from simulators.demo.catalog import assign_roles, build_catalog, kiosk_layout, mask_en, mask_zh
 from simulators.demo.errors import ChildExited
 from simulators.demo.netcut import LinkSwitch
 from simulators.demo.processes import Supervisor
-from tests.support.broker import Broker, start_broker
+from simulators.waiting import wait_until
 
 NOW_MS = 1_764_072_000_000  # 2025-11-25 20:00 in Shanghai
 
@@ -100,16 +100,6 @@ def test_one_kiosk_is_not_a_fleet() -> None:
 # --- network switch ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A private Mosquitto with the shipped config."""
-    b = start_broker(tmp_path)
-    try:
-        yield b
-    finally:
-        b.stop()
-
-
 def _client(client_id: str) -> mqtt.Client:
     return mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
 
@@ -170,9 +160,7 @@ def test_children_that_ignore_sigterm_are_killed_with_their_whole_group(tmp_path
         log_path=tmp_path / "polite.log",
         tier=0,
     )
-    deadline = time.monotonic() + 10
-    while not psutil.Process(stubborn.pid).children() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: bool(psutil.Process(stubborn.pid).children()), 10, "the grandchild")
     grandchildren = psutil.Process(stubborn.pid).children()
     assert grandchildren
     report = supervisor.stop_all(grace_s=0.5)

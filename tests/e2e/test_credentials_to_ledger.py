@@ -32,8 +32,9 @@ from shared.protocol import DenyListUpdate, MemberUpdate
 from shared.qrtoken import generate_keypair, issue_token
 from simulators.camera.render import apply, phone_frame
 from simulators.nfc import present_card
+from simulators.ports import free_udp_port
 from tests.kiosk.seed import ANNA, STUDENT, member_record, seed_ledger
-from tests.support.readers import Collector, free_udp_port
+from tests.support.readers import Collector
 
 FELICA_IDM = "012E4CD3F1A2B3C4"
 FELICA_MEMBER = STUDENT  # signs in to the open yoga class with her FeliCa card

@@ -3,8 +3,7 @@
 * ``kiosk_factory`` starts a real :class:`device.app.KioskApp` (real SQLite ledger seeded as
   after a sync, real nfcpy reader on the ``udp`` transport, real MQTT link, real uvicorn UI)
   and stops it at teardown.
-* ``broker`` is a private Mosquitto (``tests.support.broker``: the shipped config) on a free
-  port, stopped at teardown.
+* ``broker`` (from ``tests/conftest.py``) is a private Mosquitto with the shipped config.
 * ``page`` is a fresh page in headless Chromium (``/usr/bin/chromium`` through playwright),
   1024x600 like the Pi touchscreen; on failure a screenshot goes to ``artifacts_dir``, and a
   JavaScript error on the page fails the test.
@@ -12,8 +11,6 @@
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,44 +22,16 @@ from device.app import KioskApp
 from device.settings import KioskSettings
 from device.staff_pin import hash_pin
 from shared.model import QrKey
+from simulators.broker import Broker
 from simulators.nfc import VirtualCard
+from simulators.ports import free_tcp_port, free_udp_port
+from simulators.waiting import wait_until
 from tests.kiosk.seed import ANNA, BOB, STAFF_CARD, STUDENT, STUDENT2, Person, seed_ledger
-from tests.support.broker import Broker, start_broker
 from tests.support.hashing import TEST_HASH_COST
-from tests.support.readers import free_udp_port
 
 STAFF_PIN = "2468"
 STAFF_PIN_HASH = hash_pin(STAFF_PIN, cost=TEST_HASH_COST)
 """Cheap cost: tests log in many times (production cost is tested in tests/security)."""
-
-
-def free_tcp_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:
-    """Poll ``predicate`` until true (for state that offers no event to wait on)."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what or predicate}")
-        time.sleep(0.02)
-
-
-# --- broker -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A running private Mosquitto with the project's shipped config; stopped at teardown."""
-    b = start_broker(tmp_path)
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 # --- kiosk --------------------------------------------------------------------------------------
@@ -178,14 +147,6 @@ def kiosk_factory(tmp_path: Path) -> Iterator[KioskFactory]:
 
 
 # --- browser ------------------------------------------------------------------------------------
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Remember each phase's report on the item so fixtures can tell a failed test."""
-    outcome = yield
-    report = outcome.get_result()  # type: ignore[attr-defined]
-    setattr(item, f"rep_{report.when}", report)
 
 
 @pytest.fixture

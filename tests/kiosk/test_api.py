@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.kiosk.conftest import STAFF_PIN, KioskFactory, RunningKiosk, wait_until
+from simulators.waiting import wait_until
+from tests.kiosk.conftest import STAFF_PIN, KioskFactory, RunningKiosk
 from tests.kiosk.seed import ANNA, BOB, STAFF_CARD, UNKNOWN_CARD
 
 

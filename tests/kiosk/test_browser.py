@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from shared.qrtoken import generate_keypair, issue_token
+from simulators.broker import Broker
 from simulators.camera.server import SimulatedCamera
 from tests.kiosk.claims_stub import ClaimStub
 from tests.kiosk.conftest import (
@@ -33,7 +34,6 @@ from tests.kiosk.seed import (
     STUDENT,
     STUDENT2,
 )
-from tests.support.broker import Broker
 
 pytestmark = pytest.mark.browser
 

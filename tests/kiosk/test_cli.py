@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import queue
 import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,54 +14,17 @@ import tomli_w
 from device.kiosk_cli import READY_MARKER
 from device.readers.nfc_reader import udp_port_problem
 from device.staff_pin import verify_pin
-from tests.kiosk.conftest import STAFF_PIN_HASH, free_tcp_port
+from simulators.ports import free_tcp_port
+from simulators.services import TAPFLEET
+from tests.kiosk.conftest import STAFF_PIN_HASH
 from tests.kiosk.seed import seed_ledger
-
-TAPFLEET = [sys.executable, "-m", "shared.cli"]
-
-
-class Proc:
-    """A subprocess whose stdout lines are collected on a thread."""
-
-    def __init__(self, args: list[str], cwd: Path) -> None:
-        self.popen = subprocess.Popen(
-            args,
-            cwd=cwd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_line(self, prefix: str, timeout_s: float = 30.0) -> str:
-        """The first stdout line starting with ``prefix``."""
-        while True:
-            try:
-                line = self.lines.get(timeout=timeout_s)
-            except queue.Empty:
-                raise AssertionError(f"no '{prefix}' line within {timeout_s} s") from None
-            if line.startswith(prefix):
-                return line
-
-    def kill(self) -> None:
-        """Make sure the process is gone."""
-        if self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait(10)
+from tests.support.processes import LineProcess
 
 
 @pytest.fixture
-def procs() -> Iterator[list[Proc]]:
+def procs() -> Iterator[list[LineProcess]]:
     """Processes started by a test; killed at teardown even if the test failed."""
-    started: list[Proc] = []
+    started: list[LineProcess] = []
     yield started
     for proc in started:
         proc.kill()
@@ -85,10 +45,12 @@ def config(tmp_path: Path, nfc_path: str = "", **link: str) -> Path:
     return path
 
 
-def test_kiosk_runs_as_a_subprocess_and_stops_on_sigterm(tmp_path: Path, procs: list[Proc]) -> None:
+def test_kiosk_runs_as_a_subprocess_and_stops_on_sigterm(
+    tmp_path: Path, procs: list[LineProcess]
+) -> None:
     cfg = config(tmp_path)
     seed_ledger(tmp_path / "ledger.sqlite", kiosk_id="k-cli", store_id="s1")
-    proc = Proc([*TAPFLEET, "kiosk", "--config", str(cfg)], tmp_path)
+    proc = LineProcess([*TAPFLEET, "kiosk", "--config", str(cfg)], tmp_path, separate_stderr=True)
     procs.append(proc)
     ready = proc.wait_line(READY_MARKER)
     fields = dict(part.split("=", 1) for part in ready.split()[1:])
@@ -104,10 +66,10 @@ def test_kiosk_runs_as_a_subprocess_and_stops_on_sigterm(tmp_path: Path, procs: 
         httpx.get(fields["ui"] + "/healthz", timeout=2)
 
 
-def test_bad_config_exits_with_a_clear_message(tmp_path: Path, procs: list[Proc]) -> None:
+def test_bad_config_exits_with_a_clear_message(tmp_path: Path, procs: list[LineProcess]) -> None:
     cfg = tmp_path / "kiosk.toml"
     cfg.write_text('kiosk_id = "k1"\nstore_id = "s1"\nledger_path = "l.sqlite"\n[ui]\nprot = 1\n')
-    proc = Proc([*TAPFLEET, "kiosk", "--config", str(cfg)], tmp_path)
+    proc = LineProcess([*TAPFLEET, "kiosk", "--config", str(cfg)], tmp_path, separate_stderr=True)
     procs.append(proc)
     assert proc.popen.wait(30) == 2
     assert proc.popen.stderr is not None

@@ -9,20 +9,10 @@ from typing import Any
 import pytest
 
 from device.link import KioskLink, LinkSettings
-from tests.link.fast import fast_settings
+from simulators.broker import Broker
 from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
-from tests.support.broker import Broker, start_broker
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A running private Mosquitto (the project's shipped config) on a free port."""
-    b = start_broker(tmp_path)
-    try:
-        yield b
-    finally:
-        b.stop()
+from tests.support.links import fast_link_settings
 
 
 @pytest.fixture
@@ -54,7 +44,7 @@ def make_link(broker: Broker, ledger: RecordingLedger) -> Iterator[Callable[...,
     def _make(ledger: Any, start: bool = True, **kwargs: Any) -> KioskLink:
         fields = LinkSettings.model_fields
         overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in fields}
-        link = KioskLink(fast_settings(broker, **overrides), ledger, **kwargs)
+        link = KioskLink(fast_link_settings(broker.port, **overrides), ledger, **kwargs)
         links.append(link)
         if start:
             link.start()

@@ -22,7 +22,7 @@ from paho.mqtt.properties import Properties
 from shared import protocol as p
 from shared import topics
 from shared.topics import Channel
-from tests.support.broker import Broker
+from simulators.broker import Broker
 
 ClaimAnswer = Callable[[p.CouponClaim], p.ClaimResult | None]
 

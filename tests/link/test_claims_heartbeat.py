@@ -11,9 +11,9 @@ from device.link import KioskHealth, KioskLink
 from shared import SOFTWARE_VERSION
 from shared import protocol as p
 from shared.reasons import RejectReason
+from simulators.broker import Broker
 from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
-from tests.support.broker import Broker
 
 Make = Callable[..., KioskLink]
 

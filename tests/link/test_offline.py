@@ -8,9 +8,9 @@ from device.link import KioskLink
 from device.ports import ApplyOutcome
 from shared import protocol as p
 from shared.model import MemberRecord
+from simulators.broker import Broker
 from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
-from tests.support.broker import Broker
 
 Make = Callable[..., KioskLink]
 

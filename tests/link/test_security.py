@@ -11,10 +11,11 @@ from device.link import KioskLink, LinkSettings
 from shared import protocol as p
 from shared import topics
 from shared.model import MemberRecord
+from simulators.broker import Broker, start_broker
+from simulators.ports import free_tcp_port
 from tests.link.certs import TlsFiles, make_tls_files
 from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
-from tests.support.broker import Broker, free_port, start_broker
 
 USERS = {"coordinator": "c-secret", "k1": "k1-secret"}
 
@@ -33,7 +34,7 @@ def auth_broker(tmp_path: Path) -> Iterator[Broker]:
 def tls_broker(auth_broker: Broker, tmp_path: Path) -> Iterator[tuple[Broker, int, TlsFiles]]:
     """The same broker with a second listener: TLS, client certificate required."""
     tls = make_tls_files(tmp_path / "tls")
-    tls_port = free_port()
+    tls_port = free_tcp_port()
     auth_broker.stop()
     with auth_broker.config.open("a") as conf:
         conf.write(

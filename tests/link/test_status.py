@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from device.link import KioskLink
+from simulators.broker import Broker
 from tests.link.ledgers import RecordingLedger
 from tests.link.peer import CoordinatorPeer
-from tests.support.broker import Broker
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,10 +12,11 @@ from coordinator.settings import CoordinatorSettings
 from device.link import KioskHealth, KioskLink
 from shared import protocol as p
 from shared.decide import Accepted
-from tests.coordinator.harness import Harness, wait_until
-from tests.link.fast import fast_settings
+from simulators.broker import Broker
+from simulators.waiting import poll_until
+from tests.coordinator.harness import Harness
 from tests.link.ledgers import RecordingLedger
-from tests.support.broker import Broker
+from tests.support.links import fast_link_settings
 
 CARD = "04A1B2C3D4E5F6"
 
@@ -40,7 +41,7 @@ def test_tap_reaches_the_coordinator_and_health_is_reported(
 
         health = KioskHealth(readers={"nfc": p.ReaderStatus(state="ok")})
         link = KioskLink(
-            fast_settings(broker, heartbeat_interval_s=1),
+            fast_link_settings(broker.port, heartbeat_interval_s=1),
             ledger,
             health=lambda: health,
             disk_path=tmp_path,
@@ -49,7 +50,7 @@ def test_tap_reaches_the_coordinator_and_health_is_reported(
         try:
             # The coordinator answers the SyncRequest with rules, members and an Ack.
             assert link.wait_for(lambda s: s.online and s.last_ack_ms is not None, 15)
-            assert wait_until(lambda: ledger.versions().members > 0 and ledger.versions().rules > 0)
+            assert poll_until(lambda: ledger.versions().members > 0 and ledger.versions().rules > 0)
 
             outcome = ledger.real.tap_card(CARD)
             assert isinstance(outcome.decision, Accepted), outcome
@@ -65,11 +66,11 @@ def test_tap_reaches_the_coordinator_and_health_is_reported(
                 beat = kiosk["evidence"]["heartbeat"] or {}
                 return bool(kiosk["connected"] and beat.get("acked_seq") == last)
 
-            assert wait_until(reported)
+            assert poll_until(reported)
             kiosk = h.call("GET", "/api/v1/kiosks/k1", expect=200)
             assert (
                 kiosk["alive"] and kiosk["evidence"]["heartbeat"]["readers"]["nfc"]["state"] == "ok"
             )
         finally:
             link.stop()
-        assert wait_until(lambda: not h.call("GET", "/api/v1/kiosks/k1", expect=200)["connected"])
+        assert poll_until(lambda: not h.call("GET", "/api/v1/kiosks/k1", expect=200)["connected"])

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.readers import free_udp_port
+from simulators.ports import free_udp_port
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from coordinator.mqtt.broker_config import write_broker_files
+from simulators.broker import Broker, start_broker
 from tests.reliability.fleet import Fleet
 from tests.reliability.processes import CoordinatorProc
-from tests.support.broker import Broker, start_broker
 
 SHIPPED_AUTOSAVE_S: int = (
     inspect.signature(write_broker_files).parameters["autosave_interval"].default

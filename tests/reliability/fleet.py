@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from shared.model import ClassSession, OfflineLimits, Reward, Rules
+from simulators.broker import Broker
 from simulators.demo.netcut import LinkSwitch
-from tests.reliability.processes import CoordinatorProc, KioskHost, wait_until
-from tests.support.broker import Broker
+from simulators.waiting import WaitTimeout, wait_until
+from tests.reliability.processes import CoordinatorProc, KioskHost
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -261,7 +262,9 @@ class Fleet:
                 for s in states.values()
             )
 
-        wait_until(ready, timeout_s, "every kiosk to sync rules and members and go online", 0.1)
+        wait_until(
+            ready, timeout_s, "every kiosk to sync rules and members and go online", interval_s=0.1
+        )
 
     def wait_drained(self, timeout_s: float = 90, kiosk_ids: list[str] | None = None) -> None:
         """Everything these kiosks journaled is acknowledged by the coordinator."""
@@ -273,7 +276,9 @@ class Fleet:
                 k in states and states[k]["acked_seq"] == states[k]["last_seq"] for k in wanted
             )
 
-        wait_until(drained, timeout_s, f"kiosks {sorted(wanted)} to drain their outboxes", 0.1)
+        wait_until(
+            drained, timeout_s, f"kiosks {sorted(wanted)} to drain their outboxes", interval_s=0.1
+        )
 
     def wait_converged(self, timeout_s: float = 120) -> None:
         """Drained, applied, folded and pushed back: every kiosk's events are applied, no
@@ -292,8 +297,10 @@ class Fleet:
             )
 
         try:
-            wait_until(converged, timeout_s, "every kiosk to converge with the coordinator", 0.2)
-        except AssertionError as exc:
+            wait_until(
+                converged, timeout_s, "every kiosk to converge with the coordinator", interval_s=0.2
+            )
+        except WaitTimeout as exc:
             raise AssertionError(f"{exc}\nstates: {self.states()}") from None
 
     def close(self) -> None:

@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
-from simulators.demo.ports import free_udp_port
 from simulators.demo.traffic import TapFeed
 from simulators.nfc import VirtualCard
+from simulators.ports import free_udp_port
 from tests.reliability.processes import REPO
 
 READY = "TAPFLEET_KIOSK_READY"

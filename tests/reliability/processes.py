@@ -11,46 +11,27 @@ import contextlib
 import itertools
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
-import tomli_w
 
 from coordinator import schema
 from coordinator.db import Database
 from coordinator.ledger.jsonrows import event_from_row
 from shared.events import Event
-from tests.support.broker import Broker, free_port
+from simulators.broker import Broker
+from simulators.services import CoordinatorProcess, child_env
+from tests.support.hashing import coordinator_cost_env
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_until(
-    condition: Callable[[], bool], timeout_s: float, what: str, step_s: float = 0.05
-) -> None:
-    """Poll a condition that has no event to wait on; AssertionError naming ``what``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(step_s)
-
-
-def _child_env() -> dict[str, str]:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("TAPFLEET_KIOSK_", "TAPFLEET_C"))
-    }
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 class LoggedProcess:
@@ -122,7 +103,7 @@ class KioskHost(LoggedProcess):
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tests.reliability.kiosk_host", str(self.config_path)],
                 cwd=REPO,
-                env=_child_env(),
+                env=child_env(),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
@@ -235,11 +216,11 @@ class KioskHost(LoggedProcess):
                     stream.close()
 
 
-class CoordinatorProc(LoggedProcess):
-    """The coordinator as a real process: ``tapfleet coordinator`` itself, or with
-    ``simulated_time`` its twin ``tests.reliability.coordinator_host`` whose clock the test
-    moves with :meth:`advance` (it survives a SIGKILL: a restart starts where the world's
-    time is).
+class CoordinatorProc(LoggedProcess, CoordinatorProcess):
+    """The coordinator as a real process (``simulators.services.CoordinatorProcess``):
+    ``tapfleet coordinator`` itself, or with ``simulated_time`` its twin
+    ``tests.reliability.coordinator_host`` whose clock the test moves with :meth:`advance`
+    (it survives a SIGKILL: a restart starts where the world's time is).
     """
 
     tail_chars = 4000
@@ -247,82 +228,36 @@ class CoordinatorProc(LoggedProcess):
     def __init__(
         self, folder: Path, broker: Broker, *, simulated_time: bool = False, **settings: Any
     ) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.folder = folder
-        self.simulated_time = simulated_time
-        self.broker = broker
-        self.http_port = free_port()
-        self.db_url = f"sqlite:///{folder / 'ledger.db'}"
-        self.url = f"http://127.0.0.1:{self.http_port}"
         values: dict[str, Any] = {
-            "dev_mode": True,
             "mqtt_client_id": "coordinator-reliability",
             "member_push_interval_ms": 100,
-            "housekeeping_interval_s": 3600,
-            "log_level": "WARNING",
+            **settings,
         }
-        values.update(settings)
-        self.config = folder / "coordinator.toml"
-        self.config.write_text(tomli_w.dumps(values), encoding="utf-8")
-        self.log_path = folder / "coordinator.log"
+        super().__init__(
+            folder,
+            mqtt_host=broker.host,
+            mqtt_port=broker.port,
+            settings=values,
+            program=(
+                [sys.executable, "-m", "tests.reliability.coordinator_host"]
+                if simulated_time
+                else None
+            ),
+            interactive=simulated_time,
+            env=coordinator_cost_env(),
+        )
+        self.simulated_time = simulated_time
+        self.broker = broker
         self.offset_ms = 0
-        self.proc: subprocess.Popen[str] | None = None
-        self.starts = 0
         self._api: httpx.Client | None = None
         self._db: Database | None = None
-        self._lines: queue.Queue[str] = queue.Queue()
 
-    @property
-    def running(self) -> bool:
-        """True while the process lives."""
-        return self.proc is not None and self.proc.poll() is None
-
-    def start(self, timeout_s: float = 60) -> None:
-        """Start and wait until /healthz says database and broker are fine."""
-        with self.log_path.open("a", encoding="utf-8") as log:
-            log.write(f"--- start {self.starts + 1} (offset {self.offset_ms} ms) ---\n")
-            log.flush()
-            command = [
-                *("--config", str(self.config), "--db", self.db_url),
-                *("--mqtt", f"{self.broker.host}:{self.broker.port}"),
-                *("--http", f"127.0.0.1:{self.http_port}"),
-            ]
-            if self.simulated_time:
-                command = [
-                    *(sys.executable, "-m", "tests.reliability.coordinator_host", *command),
-                    *("--advance-ms", str(self.offset_ms)),
-                ]
-            else:
-                command = [sys.executable, "-m", "shared.cli", "coordinator", *command]
-            self.proc = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env=_child_env(),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                text=True,
-                start_new_session=True,
-            )
-        self.starts += 1
-        self._lines = queue.Queue()
-        threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
-
-        def healthy() -> bool:
-            if not self.running:
-                raise AssertionError(f"coordinator exited:\n{self.log_tail()}")
-            try:
-                answer = httpx.get(f"{self.url}/healthz", timeout=2)
-            except httpx.HTTPError:
-                return False
-            return answer.status_code == 200 and answer.json().get("mqtt") is True
-
-        wait_until(healthy, timeout_s, f"the coordinator at {self.url}/healthz")
-
-    def _read(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            self._lines.put(line)
+    def start(self, timeout_s: float = 60, *, extra_args: Sequence[str] = ()) -> None:
+        """Start (at the world's simulated time) and wait until /healthz says database and
+        broker are fine."""
+        if self.simulated_time:
+            extra_args = [*extra_args, "--advance-ms", str(self.offset_ms)]
+        super().start(timeout_s, extra_args=extra_args)
 
     def advance(self, ms: int) -> None:
         """Let ``ms`` of simulated time pass for the coordinator."""
@@ -333,25 +268,17 @@ class CoordinatorProc(LoggedProcess):
         assert self.proc is not None and self.proc.stdin is not None
         self.proc.stdin.write(f"advance {ms}\n")
         self.proc.stdin.flush()
-        line = self._lines.get(timeout=10)
+        line = self.lines.get(timeout=10)
         assert line.split() == ["advanced", str(self.offset_ms)], line
 
     def kill(self) -> None:
         """SIGKILL, mid-whatever it was doing."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        super().kill()
         self._drop_api()
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 20) -> None:
         """SIGTERM (finishes the current group), kill if it hangs."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        super().stop(timeout_s)
         self._drop_api()
 
     def _drop_api(self) -> None:

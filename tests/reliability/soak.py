@@ -16,10 +16,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from shared.model import OfflineLimits, Rules
+from simulators.broker import Broker
 from tests.reliability.audit import AuditReport, full_audit
 from tests.reliability.fleet import Chain, Fleet, open_class
 from tests.reliability.traffic import Traffic
-from tests.support.broker import Broker
 
 FAULTS = {
     "broker_restart": 1.0,

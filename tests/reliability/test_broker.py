@@ -15,11 +15,11 @@ import pytest
 from shared.events import Rejected
 from shared.model import OfflineLimits, Rules
 from shared.reasons import RejectReason
+from simulators.broker import Broker
+from simulators.waiting import wait_until
 from tests.reliability.audit import full_audit
 from tests.reliability.fleet import HOUR, Chain, Fleet, open_class
-from tests.reliability.processes import wait_until
 from tests.reliability.traffic import Traffic
-from tests.support.broker import Broker
 
 KIOSKS = [("k1", "s1"), ("k2", "s1"), ("k3", "s2"), ("k4", "s2")]
 

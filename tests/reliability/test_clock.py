@@ -15,9 +15,9 @@ import sqlalchemy as sa
 
 from coordinator import schema
 from shared.events import Event
+from simulators.waiting import wait_until
 from tests.reliability.audit import full_audit, read_journal
 from tests.reliability.fleet import DAY, MINUTE, Chain, Fleet, open_class
-from tests.reliability.processes import wait_until
 
 YEAR = 365 * DAY
 SKEWS = {"ahead": 12 * YEAR, "behind": -12 * YEAR, "fast": 10 * MINUTE, "sane": 0}
@@ -109,7 +109,7 @@ def test_kiosks_rebooting_with_wrong_clocks_keep_order_and_are_flagged(fleet: Fl
         ),
         30,
         "heartbeats to report every kiosk's clock offset",
-        0.2,
+        interval_s=0.2,
     )
     # ... and every event whose wall clock was off raised a clock_skew conflict.
     conflicts = fleet.coordinator.api("GET", "/api/v1/conflicts", kind="clock_skew", limit=500)

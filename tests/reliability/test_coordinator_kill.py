@@ -2,9 +2,10 @@
 
 ``tests/coordinator/test_restart.py`` kills it once under one in-memory kiosk. Here four
 real kiosks in two stores each drain a backlog of a thousand events while members keep
-tapping, and the coordinator process dies at random moments, four times, while those
-batches are being applied: every event must be applied exactly once, in seq order, and
-the central balances must be the reference fold of what the kiosks journaled.
+tapping, and the coordinator process dies at a random moment of that drain; four rounds,
+each with a fresh backlog, so that every kill lands while batches are being applied. Every
+event must be applied exactly once, in seq order, and the central balances must be the
+reference fold of what the kiosks journaled.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import pytest
 import sqlalchemy as sa
 
 from coordinator import schema
+from simulators.waiting import wait_until
 from tests.reliability.audit import full_audit
 from tests.reliability.fleet import HOUR, Chain, Fleet
-from tests.reliability.processes import wait_until
 from tests.reliability.traffic import Traffic
 
 KIOSKS = [("k1", "s1"), ("k2", "s1"), ("k3", "s2"), ("k4", "s2")]
@@ -35,26 +36,27 @@ def test_coordinator_sigkilled_mid_batch_applies_everything_once(fleet: Fleet) -
     fleet.add_host("h2", ["k2", "k4"])
     fleet.wait_ready()
 
-    # Every kiosk comes back from a night offline with a backlog (one in ten a check-in).
-    fleet.cut(*kiosk_ids)
-    now = fleet.now_ms()
-    for kiosk_id in kiosk_ids:
-        fleet.host_of[kiosk_id].call(
-            "backlog",
-            k=kiosk_id,
-            n=BACKLOG,
-            members=chain.member_ids(),
-            every=10,
-            from_ms=now - 8 * HOUR,
-            to_ms=now,
-        )
-    fleet.restore(*kiosk_ids)
-
     coordinator = fleet.coordinator
-    traffic = Traffic(fleet, kiosk_ids, rate_per_s=60, seed=5).start()
     in_flight_at_kill: list[int] = []
-    try:
-        for _ in range(KILLS):
+    for round_no in range(KILLS):
+        # Every round the kiosks come back from a night offline with a backlog (one in ten a
+        # check-in), so each kill lands while batches are being applied: one backlog drains
+        # in about a second, far sooner than a single one could last four kills.
+        fleet.cut(*kiosk_ids)
+        now = fleet.now_ms()
+        for kiosk_id in kiosk_ids:
+            fleet.host_of[kiosk_id].call(
+                "backlog",
+                k=kiosk_id,
+                n=BACKLOG,
+                members=chain.member_ids(),
+                every=10,
+                from_ms=now - 8 * HOUR,
+                to_ms=now,
+            )
+        fleet.restore(*kiosk_ids)
+        traffic = Traffic(fleet, kiosk_ids, rate_per_s=60, seed=5 + round_no).start()
+        try:
             start = sum(coordinator.applied_seqs().values())
             wait_until(
                 lambda s=start: sum(coordinator.applied_seqs().values()) > s + 100,
@@ -67,8 +69,8 @@ def test_coordinator_sigkilled_mid_batch_applies_everything_once(fleet: Fleet) -
             last = {k: s["last_seq"] for k, s in fleet.states().items()}
             in_flight_at_kill.append(sum(last[k] - applied[k] for k in kiosk_ids))
             coordinator.start()
-    finally:
-        traffic.stop()
+        finally:
+            traffic.stop()
     fleet.wait_converged(timeout_s=180)
     for host in fleet.hosts.values():
         host.stop()

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from shared.reasons import RejectReason, messages
+from simulators.waiting import wait_until
 from tests.reliability.audit import full_audit, read_journal
 from tests.reliability.fleet import Chain, Fleet
 from tests.reliability.kiosk_app import KioskProcess, kiosk_config
-from tests.reliability.processes import wait_until
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_full_disk_kiosk_refuses_with_a_clear_message_and_recovers(
             beat = k1["evidence"]["heartbeat"] or {}
             return beat.get("disk_free_bytes") is not None and beat["disk_free_bytes"] < 65536
 
-        wait_until(disk_reported_full, 30, "the heartbeat to report the full disk", 0.2)
+        wait_until(disk_reported_full, 30, "the heartbeat to report the full disk", interval_s=0.2)
 
         filler.unlink()  # staff free some space
         for member in m[4:7]:

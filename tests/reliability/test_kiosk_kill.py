@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from simulators.waiting import wait_until
 from tests.reliability.audit import full_audit, read_journal
 from tests.reliability.fleet import Chain, Fleet
 from tests.reliability.kiosk_app import KioskProcess, kiosk_config
-from tests.reliability.processes import KioskHost, wait_until
+from tests.reliability.processes import KioskHost
 
 ROUNDS = 8
 APP_ROUNDS = 4
@@ -70,11 +71,16 @@ def test_sigkill_while_serving_and_draining_loses_and_doubles_nothing(fleet: Fle
         # Wait for the drain to be under way (the coordinator acknowledged some of the
         # backlog), then let a random number of further taps be answered.
         acked_before = _outbox(path)[1]
-        wait_until(lambda a=acked_before: _outbox(path)[1] > a, 60, "the drain to start", 0.005)
+        wait_until(
+            lambda a=acked_before: _outbox(path)[1] > a, 60, "the drain to start", interval_s=0.005
+        )
         _pipeline(victim, fleet, "k1", 60, rng)
         kill_after = len(victim.acknowledged) + rng.randrange(0, 40)
         wait_until(
-            lambda n=kill_after: len(victim.acknowledged) >= n, 60, "taps to be answered", 0.001
+            lambda n=kill_after: len(victim.acknowledged) >= n,
+            60,
+            "taps to be answered",
+            interval_s=0.001,
         )
         # A random extra moment, so the kill lands anywhere in the next tap or drain step
         # (deciding, committing, printing, publishing, applying an Ack): placement only.

@@ -18,9 +18,9 @@ import sqlalchemy as sa
 
 from coordinator import schema
 from device.link import LinkSettings
+from simulators.waiting import wait_until
 from tests.reliability.audit import full_audit, read_journal
 from tests.reliability.fleet import HOUR, Chain, Fleet
-from tests.reliability.processes import wait_until
 from tests.reliability.traffic import Traffic
 
 HOURS = 6
@@ -86,7 +86,7 @@ def test_six_hour_partition_drains_a_large_backlog_in_bounded_memory(fleet: Flee
             lambda: fleet.states()["k1"]["acked_seq"] >= backlog["last_seq"],
             240,
             "the backlog to drain",
-            0.2,
+            interval_s=0.2,
         )
     finally:
         traffic.stop()

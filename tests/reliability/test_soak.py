@@ -11,9 +11,9 @@ import os
 
 import pytest
 
+from simulators.broker import Broker
 from tests.reliability.fleet import Fleet
 from tests.reliability.soak import FAULTS, Soak, SoakPlan
-from tests.support.broker import Broker
 
 
 @pytest.mark.slow

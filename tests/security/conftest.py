@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from shared.events import CheckIn, Event, EventBody
+from simulators.broker import Broker
 from tests.security.stack import start_secure_broker
-from tests.support.broker import Broker
 
 
 @pytest.fixture

@@ -11,12 +11,7 @@ users and ACL, and helpers for real kiosks and raw MQTT probes.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import getpass
-import queue
-import socket
-import subprocess
 import threading
 import time
 import uuid
@@ -27,31 +22,22 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as mqtt
-import uvicorn
 
-from coordinator.app import create_app
 from coordinator.clock import Clock
-from coordinator.mqtt.broker_config import BrokerAuth, BrokerTls, hashes_for, write_broker_files
+from coordinator.mqtt.broker_config import BrokerTls
 from coordinator.runtime import Coordinator
 from coordinator.settings import CoordinatorSettings
 from device.ledger import KioskLedger
-from device.link import KioskLink, LinkSettings
+from device.link import KioskLink
 from device.ports import SystemClock
+from simulators.broker import Broker, start_broker
 from tests.link.ledgers import RecordingLedger
 from tests.support.api import ApiCalls
-from tests.support.broker import Broker, free_port
+from tests.support.links import fast_link_settings
+from tests.support.live_server import LiveServer
 
 COORDINATOR_USER = "coordinator"
 COORDINATOR_PASSWORD = "coordinator-secret-pw"
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    """Poll a condition that has no event to wait on (database, broker or server state)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
-        time.sleep(0.02)
 
 
 class OffsetClock:
@@ -79,32 +65,14 @@ class OffsetClock:
 
 def start_secure_broker(tmp_path: Path, *, tls: BrokerTls | None = None) -> Broker:
     """Mosquitto with authentication on (only the coordinator user exists yet)."""
-    directory = tmp_path / "broker"
-    for attempt in range(5):
-        port = free_port()
-        write_broker_files(
-            directory,
-            port=port,
-            bind="127.0.0.1",
-            auth=BrokerAuth(
-                password_hashes=hashes_for({COORDINATOR_USER: COORDINATOR_PASSWORD}),
-                coordinators=[COORDINATOR_USER],
-            ),
-            log_dest=f"file {directory / 'mosquitto.log'}",
-            autosave_interval=1,
-            run_as=getpass.getuser(),
-            tls=tls,
-        )
-        broker = Broker(
-            "127.0.0.1", port, directory, directory / "mosquitto.conf", directory / "stdout.log"
-        )
-        try:
-            broker.start()
-            return broker
-        except RuntimeError:
-            if attempt == 4:
-                raise
-    raise AssertionError("unreachable")
+    return start_broker(
+        tmp_path,
+        auth=True,
+        users={COORDINATOR_USER: COORDINATOR_PASSWORD},
+        coordinators=[COORDINATOR_USER],
+        tls=tls,
+        directory_name="broker",
+    )
 
 
 def broker_log(broker: Broker) -> str:
@@ -204,7 +172,9 @@ class Live(ApiCalls):
         )
         self.ledgers.append(ledger)
         password = creds["mqtt"]["password"]
-        settings = link_settings(port or self.broker.port, kiosk_id, password, **link)
+        settings = fast_link_settings(
+            port or self.broker.port, username=kiosk_id, password=password, **link
+        )
         kiosk_link = KioskLink(settings, ledger, clock=clock)
         self.links.append(kiosk_link)
         kiosk_link.start()
@@ -216,76 +186,6 @@ class Live(ApiCalls):
             link.stop(timeout_s=2)
         for ledger in self.ledgers:
             ledger.close()
-
-
-def link_settings(port: int, username: str, password: str, **overrides: Any) -> LinkSettings:
-    """Kiosk link settings for tests: quick reconnects, no idle polling."""
-    values: dict[str, Any] = {
-        "host": "127.0.0.1",
-        "port": port,
-        "username": username,
-        "password": password,
-        "keepalive_s": 5,
-        "heartbeat_interval_s": 3600,
-        "reconnect_min_s": 0.05,
-        "reconnect_max_s": 0.5,
-        "online_grace_s": 0.3,
-        "sync_min_interval_s": 0.5,
-        "idle_poll_s": 3600,
-        "resend_after_s": 30,
-    }
-    values.update(overrides)
-    return LinkSettings(**values)
-
-
-class LiveServer:
-    """uvicorn serving a coordinator app on 127.0.0.1:<free port> from a thread."""
-
-    def __init__(self, settings: CoordinatorSettings, clock: Clock | None = None):
-        self.app = create_app(settings, clock=clock)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        sock.setblocking(False)
-        self._sock = sock
-        self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=3,
-            ws="none",
-        )
-        self.server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._serve, name="test-coordinator", daemon=True)
-        self.error: BaseException | None = None
-
-    def _serve(self) -> None:
-        try:
-            asyncio.run(self.server.serve(sockets=[self._sock]))
-        except BaseException as exc:  # surfaced by start()
-            self.error = exc
-        finally:
-            self._sock.close()
-
-    def start(self) -> None:
-        """Serve and wait until uvicorn says it started (lifespan done)."""
-        self._thread.start()
-        wait_until(
-            lambda: self.server.started or not self._thread.is_alive(), 30, "uvicorn to start"
-        )
-        if not self.server.started:
-            raise RuntimeError(f"the coordinator did not start: {self.error!r}")
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit (runs the lifespan shutdown) and join its thread."""
-        self.server.should_exit = True
-        self._thread.join(15)
-        if self._thread.is_alive():
-            self.server.force_exit = True
-            self._thread.join(10)
 
 
 @contextlib.contextmanager
@@ -436,45 +336,3 @@ class Probe:
         with contextlib.suppress(Exception):
             self.client.disconnect()
         self.client.loop_stop()
-
-
-class Proc:
-    """A subprocess (a ``tapfleet`` command) whose stdout lines are collected on a thread."""
-
-    def __init__(self, args: list[str], cwd: Path) -> None:
-        self.popen = subprocess.Popen(
-            args,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.popen.stdout is not None
-        for line in self.popen.stdout:
-            self.output.append(line)
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_line(self, prefix: str, timeout_s: float = 30.0) -> str:
-        """The first stdout line starting with ``prefix``."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(
-                    f"no '{prefix}' line within {timeout_s} s:\n{''.join(self.output)[-3000:]}"
-                ) from None
-            if line.startswith(prefix):
-                return line
-
-    def kill(self) -> None:
-        """Make sure the process is gone."""
-        if self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait(10)

@@ -24,9 +24,10 @@ from shared.protocol import (
     encode,
 )
 from shared.topics import Channel
+from simulators.broker import Broker
+from simulators.waiting import wait_until
 from tests.security.conftest import make_event
-from tests.security.stack import Probe, live_coordinator, wait_until
-from tests.support.broker import Broker
+from tests.security.stack import Probe, live_coordinator
 
 NOT_AUTHORIZED = 135  # MQTT v5 reason code 0x87
 CARD = "04A1B2C3D4E5F6"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -20,21 +19,21 @@ from coordinator.mqtt.broker_config import PASSWORDS, BrokerTls, read_password_f
 from device.kiosk_cli import READY_MARKER
 from device.settings import load_settings
 from shared.decide import Accepted
+from simulators.broker import Broker
 from simulators.nfc import present_card
+from simulators.ports import free_tcp_port, free_udp_port
+from simulators.services import TAPFLEET
+from simulators.waiting import wait_until
 from tests.kiosk.conftest import STAFF_PIN_HASH
 from tests.link.certs import make_tls_files
 from tests.security.stack import (
     OffsetClock,
-    Proc,
     broker_log,
     live_coordinator,
     start_secure_broker,
-    wait_until,
 )
-from tests.support.broker import Broker, free_port
-from tests.support.readers import free_udp_port
+from tests.support.processes import LineProcess
 
-TAPFLEET = [sys.executable, "-m", "shared.cli"]
 CARD = "04A1B2C3D4E5F6"
 
 
@@ -53,7 +52,7 @@ def test_a_kiosk_enrolls_with_a_one_time_code_and_revocation_cuts_it_off(
     tmp_path: Path,
 ) -> None:
     tls = make_tls_files(tmp_path / "tls")
-    tls_port = free_port()
+    tls_port = free_tcp_port()
     broker = start_secure_broker(
         tmp_path,
         tls=BrokerTls(
@@ -64,7 +63,7 @@ def test_a_kiosk_enrolls_with_a_one_time_code_and_revocation_cuts_it_off(
             keyfile=tls.server_key,
         ),
     )
-    kiosk: Proc | None = None
+    kiosk: LineProcess | None = None
     try:
         with live_coordinator(
             tmp_path,
@@ -129,7 +128,7 @@ def test_a_kiosk_enrolls_with_a_one_time_code_and_revocation_cuts_it_off(
             assert "enrollment_code_used" in again.stderr
             assert not (tmp_path / "other.toml").exists()
 
-            kiosk = Proc([*TAPFLEET, "kiosk", "--config", str(config)], config.parent)
+            kiosk = LineProcess([*TAPFLEET, "kiosk", "--config", str(config)], config.parent)
             ready = kiosk.wait_line(READY_MARKER, 60)
             ui = dict(part.split("=", 1) for part in ready.split()[1:])["ui"]
 

@@ -27,7 +27,8 @@ from fastapi.routing import iter_route_contexts
 from coordinator.ledger.conflicts import ConflictDraft, raise_conflict
 from coordinator.security.auth import Principal, Role, issue_token, member_page_token
 from coordinator.settings import DEV_SECRET_KEY
-from tests.security.stack import Live, live_coordinator, wait_until
+from simulators.waiting import wait_until
+from tests.security.stack import Live, live_coordinator
 
 MARK = "2zz"
 DAY = 86_400_000

@@ -14,8 +14,9 @@ from device.sessions import MemberSessions, StaffSessions
 from device.tap_service import TapService
 from device.ui.hub import EventHub
 from shared.model import MemberRecord
-from tests.security.stack import live_coordinator, wait_until
-from tests.support.broker import Broker
+from simulators.broker import Broker
+from simulators.waiting import wait_until
+from tests.security.stack import live_coordinator
 
 MEMBERS = {
     # member: (display name as typed by staff, full name, phone, card, shown on kiosks)

@@ -43,8 +43,9 @@ from shared.protocol import (
     encode,
 )
 from shared.topics import Channel
-from tests.security.stack import Probe, live_coordinator, wait_until
-from tests.support.broker import Broker
+from simulators.broker import Broker
+from simulators.waiting import wait_until
+from tests.security.stack import Probe, live_coordinator
 
 CARD = "04A1B2C3D4E5F6"
 EVIL = "k-evil"

@@ -31,9 +31,11 @@ from device.tap_service import TapService
 from device.ui.hub import EventHub
 from shared import qrtoken
 from shared.qrtoken import generate_keypair, issue_token
+from simulators.broker import Broker
+from simulators.waiting import wait_until
 from tests.link.ledgers import RecordingLedger
-from tests.security.stack import Live, OffsetClock, link_settings, live_coordinator, wait_until
-from tests.support.broker import Broker
+from tests.security.stack import Live, OffsetClock, live_coordinator
+from tests.support.links import fast_link_settings
 
 HOUR = 3_600_000
 MINUTE = 60_000
@@ -96,7 +98,9 @@ def go_offline(live: Live, kiosk: QrKiosk) -> None:
 def reconnect(live: Live, kiosk: QrKiosk, clock: OffsetClock) -> None:
     """Start a new link for the kiosk's ledger and wait for its sync."""
     assert live.broker is not None
-    settings = link_settings(live.broker.port, kiosk.kiosk_id, kiosk.creds["mqtt"]["password"])
+    settings = fast_link_settings(
+        live.broker.port, username=kiosk.kiosk_id, password=kiosk.creds["mqtt"]["password"]
+    )
     link = KioskLink(settings, kiosk.ledger, clock=clock)
     live.links.append(link)
     link.start()

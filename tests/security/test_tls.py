@@ -11,16 +11,17 @@ import pytest
 
 from coordinator.mqtt.broker_config import BrokerTls
 from shared.decide import Accepted
+from simulators.ports import free_tcp_port
+from simulators.waiting import wait_until
 from tests.link.certs import make_tls_files
-from tests.security.stack import Probe, live_coordinator, start_secure_broker, wait_until
-from tests.support.broker import free_port
+from tests.security.stack import Probe, live_coordinator, start_secure_broker
 
 CARD = "04A1B2C3D4E5F6"
 
 
 def test_mutual_tls_for_coordinator_and_kiosk_and_refusals(tmp_path: Path) -> None:
     tls = make_tls_files(tmp_path / "tls")
-    tls_port = free_port()
+    tls_port = free_tcp_port()
     broker = start_secure_broker(
         tmp_path,
         tls=BrokerTls(

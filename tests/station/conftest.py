@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from device.station_tools.build import build
+from simulators.broker import Broker
 from simulators.pn532 import PtyChip
 from simulators.station import StationBoard
 from tests.station.kiosk_process import KEY, ROOM, STATION, KioskProcess, write_kiosk
-from tests.support.broker import Broker, start_broker
 
 
 @pytest.fixture(scope="session")
@@ -28,16 +28,6 @@ def chip() -> Iterator[PtyChip]:
     """A simulated PN532 behind a fresh pty."""
     with PtyChip() as c:
         yield c
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A private Mosquitto with the project's config."""
-    b = start_broker(tmp_path)
-    try:
-        yield b
-    finally:
-        b.stop()
 
 
 @pytest.fixture

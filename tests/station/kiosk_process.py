@@ -22,8 +22,9 @@ from device.kiosk_cli import READY_MARKER
 from device.ledger import KioskLedger
 from device.ports import SystemClock
 from device.staff_pin import hash_pin
+from simulators.broker import Broker
+from simulators.ports import free_tcp_port
 from tests.kiosk.seed import seed_ledger
-from tests.support.broker import Broker, free_port
 
 ROOM = "studio-a"
 STAFF_PIN = "2468"
@@ -115,7 +116,7 @@ def write_kiosk(
     folder.mkdir(parents=True, exist_ok=True)
     ledger_path = folder / "ledger.sqlite"
     seed_ledger(ledger_path, kiosk_id=kiosk_id, store_id=store_id, with_class=True, class_room=ROOM)
-    port = free_port()
+    port = free_tcp_port()
     config = {
         "kiosk_id": kiosk_id,
         "store_id": store_id,
@@ -124,7 +125,7 @@ def write_kiosk(
         "nfc": {"path": nfc_path, "targets": ["106A"]},
         "link": {
             "host": "127.0.0.1",
-            "port": broker.port if broker else free_port(),
+            "port": broker.port if broker else free_tcp_port(),
             "keepalive_s": 5,
             "reconnect_min_s": 0.05,
             "reconnect_max_s": 0.5,

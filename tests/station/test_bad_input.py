@@ -26,11 +26,11 @@ from shared.station_wire import ANSWER_DOMAIN, TAPS_PATH, mac
 from simulators.nfc.profiles import NTAG215
 from simulators.nfc.type2 import Type2Card
 from simulators.pn532 import PtyChip, TornCard
+from simulators.ports import free_tcp_port
 from simulators.station.board import SIM_BOARD_DIR, micropython_binary
 from tests.station.conftest import BoardFactory
 from tests.station.kiosk_process import KEY, STATION
 from tests.station.mp import run_mp_json
-from tests.support.broker import free_port
 
 UID = "04A1B2C3D4E5F6"
 
@@ -145,7 +145,7 @@ def test_the_station_asks_to_tap_again_and_sends_nothing(
     config = {
         "station_id": STATION,
         "key": KEY,
-        "kiosk": {"host": "127.0.0.1", "port": free_port()},  # nobody listens
+        "kiosk": {"host": "127.0.0.1", "port": free_tcp_port()},  # nobody listens
         "wifi": {"ssid": "store"},
     }
     board = make_board(config, chip.path)
@@ -291,7 +291,7 @@ def test_a_silent_chip_is_a_reader_fault_until_it_answers_again(
     config = {
         "station_id": STATION,
         "key": KEY,
-        "kiosk": {"host": "127.0.0.1", "port": free_port()},
+        "kiosk": {"host": "127.0.0.1", "port": free_tcp_port()},
         "wifi": {"ssid": "store"},
     }
     board = make_board(config, chip.path)

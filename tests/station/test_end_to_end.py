@@ -17,12 +17,12 @@ import paho.mqtt.client as mqtt
 from shared import topics
 from shared.protocol import Heartbeat, StationStatus, decode
 from shared.topics import Channel
+from simulators.broker import Broker
 from simulators.pn532 import PtyChip
 from simulators.station import StationBoard
 from tests.kiosk.seed import CLASS_ID, STUDENT, STUDENT2, UNKNOWN_CARD
 from tests.station.conftest import BoardFactory, station_config
 from tests.station.kiosk_process import ROOM, STAFF_PIN, STATION, KioskProcess
-from tests.support.broker import Broker
 
 REARM_S = 0.6
 """Longer than the firmware's rearm window (0.5 s): a card back sooner is the same tap."""

@@ -16,3 +16,9 @@ TEST_HASH_COST = ScryptCost(log2_n=10, r=8, p=1)
 
 COORDINATOR_COST_ENV = "TAPFLEET_COORD_PASSWORD_HASH"
 """The coordinator setting ``password_hash`` as an environment variable (JSON)."""
+
+
+def coordinator_cost_env() -> dict[str, str]:
+    """The cheap cost for a child coordinator whose environment is rebuilt from scratch
+    (``simulators.services.CoordinatorProcess(env=...)``)."""
+    return {COORDINATOR_COST_ENV: TEST_HASH_COST.model_dump_json()}

@@ -1,6 +1,6 @@
 """Helpers for tests that drive the card reader and QR scanner (also for end-to-end tests).
 
-port = free_udp_port()
+port = free_udp_port()  # simulators.ports
 taps: Collector[CardRead] = Collector()
 reader = NfcReader(NfcReaderConfig(path=f"udp:127.0.0.1:{port}", targets=("106A",)))
 reader.start(taps)
@@ -16,14 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Generic, TypeVar
 
-from device.readers.nfc_reader import free_nfc_udp_port
-
 T = TypeVar("T")
-
-
-def free_udp_port() -> int:
-    """A udp port nobody is bound to right now that nfcpy can use (``udp:127.0.0.1:PORT``)."""
-    return free_nfc_udp_port()
 
 
 class Collector(Generic[T]):

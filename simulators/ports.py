@@ -1,22 +1,48 @@
-"""Ports for the demo's services: free ones, preferred ones with a fallback, readiness."""
+"""Local ports for the services the demo, the benchmarks and the tests start: free ones,
+preferred ones with a fallback, and whether something listens."""
 
 from __future__ import annotations
 
+import contextlib
+import random
 import socket
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from pathlib import Path
 
 from device.readers.nfc_reader import free_nfc_udp_port
-from simulators.demo.errors import DemoError
 
 LOCALHOST = "127.0.0.1"
+LISTEN_PORTS = (20000, 32767)
+"""Where :func:`free_tcp_port` looks first: below Linux's default ephemeral range, so that
+no outgoing connection (a test's client, another worker's) takes the port as its source
+port between choosing it and the server listening on it."""
+
+_random = random.SystemRandom()  # not the global one: hypothesis seeds that in its tests
 
 
 def free_tcp_port(host: str = LOCALHOST) -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
+    """A TCP port nobody listens on right now, for a server to listen on.
+
+    Chosen at random outside the kernel's ephemeral range (:data:`LISTEN_PORTS`) where
+    possible, else the OS picks one.
+    """
+    low, high = LISTEN_PORTS
+    ephemeral = _ephemeral_range()
+    for _ in range(50):
+        port = _random.randint(low, high)
+        if not ephemeral[0] <= port <= ephemeral[1] and tcp_port_free(port, host):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' source ports (Linux default if unknown)."""
+    with contextlib.suppress(OSError, ValueError):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    return 32768, 60999
 
 
 def free_udp_port(host: str = LOCALHOST) -> int:
@@ -62,27 +88,3 @@ def accepting(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
-
-
-def wait_until(
-    condition: Callable[[], bool],
-    *,
-    timeout_s: float,
-    what: str,
-    check: Callable[[], None] | None = None,
-    interval_s: float = 0.1,
-) -> None:
-    """Poll ``condition`` until true (for state in another process, which offers no event).
-
-    ``check`` runs on every round and may raise (a crashed child, the user's Ctrl-C).
-    Raises DemoError naming ``what`` after ``timeout_s``.
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if check is not None:
-            check()
-        if condition():
-            return
-        if time.monotonic() > deadline:
-            raise DemoError(f"timed out after {timeout_s:g} s waiting for {what}")
-        time.sleep(interval_s)

@@ -1,18 +1,18 @@
-"""Link settings for tests: quick reconnects, no idle polling, no early heartbeats."""
+"""Kiosk link settings for tests: quick reconnects, no idle polling, no early heartbeats."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from device.link import LinkSettings
-from tests.support.broker import Broker
 
 
-def fast_settings(broker: Broker, **overrides: Any) -> LinkSettings:
-    """Link settings for tests: quick reconnects, no idle polling (only notify wakes it)."""
+def fast_link_settings(port: int, **overrides: Any) -> LinkSettings:
+    """Link settings to a broker on 127.0.0.1:``port`` (``username``/``password`` and any
+    other field as ``overrides``): quick reconnects, no idle polling (only notify wakes it)."""
     values: dict[str, Any] = {
-        "host": broker.host,
-        "port": broker.port,
+        "host": "127.0.0.1",
+        "port": port,
         "keepalive_s": 5,
         "heartbeat_interval_s": 3600,
         "reconnect_min_s": 0.05,

@@ -1,14 +1,17 @@
-"""A private Mosquitto for tests: the project's shipped config, a free port, a temp dir.
+"""A private Mosquitto: the project's shipped config, a free port, a folder of its own.
 
-    broker = start_broker(tmp_path)                 # anonymous
-    broker = start_broker(tmp_path, auth=True, users={"coordinator": "pw"}, kiosks=[...])
+For the tests, the benchmarks and anyone who wants a throwaway broker on this machine::
+
+    broker = start_broker(folder)                    # anonymous
+    broker = start_broker(folder, auth=True, users={"coordinator": "pw"}, kiosks=[...])
+    broker = start_broker(folder, auth=True, users=..., tls=BrokerTls(...))  # + TLS listener
     broker.host, broker.port
     broker.restart()                                 # same port, persistence kept
     broker.stop()                                    # always; idempotent
 
 The config is rendered from ``deploy/mosquitto/mosquitto.conf.in`` by
-``coordinator.mqtt.broker_config`` (the same code the CLI uses), so tests exercise the shipped
-tuning. Readiness is a real condition: the port accepts a TCP connection.
+``coordinator.mqtt.broker_config`` (the same code the CLI uses), so every user exercises the
+shipped tuning. Readiness is a real condition: the port accepts a TCP connection.
 """
 
 from __future__ import annotations
@@ -17,29 +20,16 @@ import contextlib
 import getpass
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coordinator.mqtt.broker_config import BrokerAuth, hashes_for, write_broker_files
+from coordinator.mqtt.broker_config import BrokerAuth, BrokerTls, hashes_for, write_broker_files
+from simulators.ports import accepting, free_tcp_port
+from simulators.waiting import poll_until
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _accepting(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex((host, port)) == 0
 
 
 @dataclass
@@ -66,16 +56,17 @@ class Broker:
             )
         finally:
             log.close()
-        deadline = time.monotonic() + timeout
-        while not _accepting(self.host, self.port):
-            if self._proc.poll() is not None:
+        proc = self._proc
+
+        def exited() -> None:
+            if proc.poll() is not None:
                 raise RuntimeError(
-                    f"mosquitto exited with {self._proc.returncode}:\n{self.log_text()[-2000:]}"
+                    f"mosquitto exited with {proc.returncode}:\n{self.log_text()[-2000:]}"
                 )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"mosquitto did not listen on {self.port} in {timeout}s")
-            time.sleep(0.02)
+
+        if not poll_until(lambda: accepting(self.host, self.port), timeout, check=exited):
+            self.stop()
+            raise RuntimeError(f"mosquitto did not listen on {self.port} in {timeout}s")
 
     def stop(self) -> None:
         """Stop gracefully (persistence is written on exit); kill if it hangs."""
@@ -99,9 +90,7 @@ class Broker:
     def restart(self) -> None:
         """Stop and start again on the same port with the same data."""
         self.stop()
-        deadline = time.monotonic() + 5
-        while _accepting(self.host, self.port) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        poll_until(lambda: not accepting(self.host, self.port), 5)
         self.start()
 
     @property
@@ -117,23 +106,27 @@ class Broker:
 
 
 def start_broker(
-    tmp_path: Path,
+    folder: Path,
     *,
     auth: bool = False,
     users: Mapping[str, str] | None = None,
     kiosks: Sequence[tuple[str, str]] = (),
     coordinators: Sequence[str] = ("coordinator",),
     autosave_interval: int = 1,
+    tls: BrokerTls | None = None,
+    directory_name: str = "mosquitto",
 ) -> Broker:
-    """Start a broker with the project's config in ``tmp_path/mosquitto``.
+    """Start a broker with the project's config in ``folder/<directory_name>``.
 
     With ``auth``: anonymous is off, ``users`` (name -> password) get password entries,
     ``kiosks`` ((kiosk id, store id); the kiosk id is the username) get their ACL from
     ``shared.topics.kiosk_acl`` and ``coordinators`` full access to the Tapfleet tree.
+    ``tls`` adds a TLS listener. A port another process took between choosing it and
+    listening on it is retried with a fresh one.
     """
-    directory = tmp_path / "mosquitto"
+    directory = folder / directory_name
     for attempt in range(5):
-        port = free_port()
+        port = free_tcp_port()
         broker_auth = None
         if auth:
             broker_auth = BrokerAuth(
@@ -148,6 +141,7 @@ def start_broker(
             log_dest=f"file {directory / 'mosquitto.log'}",
             autosave_interval=autosave_interval,
             run_as=getpass.getuser(),
+            tls=tls,
         )
         broker = Broker(
             host="127.0.0.1",
