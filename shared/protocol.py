@@ -34,7 +34,9 @@ MAX_PAYLOAD_BYTES = 2 * 1024 * 1024
 MAX_BATCH_EVENTS = 500
 MAX_SNAPSHOT_CHUNK_MEMBERS = 2000
 
-Version = Annotated[int, Field(ge=0, le=2**62)]
+MAX_VERSION = 2**62
+"""The largest downstream version the wire carries (rules, deny-list, members)."""
+Version = Annotated[int, Field(ge=0, le=MAX_VERSION)]
 Seq = Annotated[int, Field(ge=0, le=2**62)]
 
 

@@ -43,6 +43,7 @@ from shared import topics
 from shared.backoff import Backoff
 from shared.errors import ProtocolError, TopicError
 from shared.protocol import (
+    MAX_VERSION,
     Ack,
     AnyMessage,
     CouponClaim,
@@ -467,6 +468,22 @@ class Ingest:
         for item in items:
             request = item.message
             assert isinstance(request, SyncRequest)
+            at_limit = [
+                name
+                for name, version in request.versions.model_dump().items()
+                if version >= MAX_VERSION
+            ]
+            if at_limit:
+                # No version can follow the wire's largest: a corrupt or forged report.
+                # Answering it would mean moving our counters past what the wire carries.
+                self._reject(
+                    result,
+                    item.incoming,
+                    item.kiosk_id,
+                    "version_out_of_range",
+                    f"{', '.join(at_limit)} version at the protocol's limit {MAX_VERSION}",
+                )
+                continue
             result.outgoing.extend(self.sync_replies(request, item.incoming.received_ms))
 
     def sync_replies(self, request: SyncRequest, received_ms: int) -> list[tuple[str, Outgoing]]:

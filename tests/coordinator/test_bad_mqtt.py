@@ -13,7 +13,17 @@ import pytest
 
 from shared import topics
 from shared.events import Adjustment, CheckIn, Event
-from shared.protocol import MAX_PAYLOAD_BYTES, Ack, EventBatch, Heartbeat, decode, encode
+from shared.protocol import (
+    MAX_PAYLOAD_BYTES,
+    MAX_VERSION,
+    Ack,
+    EventBatch,
+    Heartbeat,
+    SyncRequest,
+    Versions,
+    decode,
+    encode,
+)
 from shared.topics import Channel
 from simulators.waiting import poll_until
 from tests.coordinator.harness import Harness
@@ -223,3 +233,24 @@ def test_garbage_on_a_stranger_topic_is_pooled_under_unknown(
     rows = harness.call("GET", "/api/v1/ops/rejections")["items"]
     assert {r["kiosk_key"] for r in rows} == {"_unknown"}
     assert "stranger4" in rows[0]["last_detail"]
+
+
+def test_a_sync_at_the_version_limit_is_refused_and_counted(harness: Harness, rogue: Rogue) -> None:
+    """A kiosk reporting a version no newer one can follow (the wire's largest) is refused
+    in words and counted; the coordinator's counters stay where they were and it answers the
+    next honest sync as before (hypothesis found the overflow this guards against)."""
+    h = harness
+    sync = topics.kiosk_topic("k1", Channel.SYNC)
+    limit = SyncRequest(
+        kiosk_id="k1", store_id="s1", versions=Versions(deny=MAX_VERSION, members=MAX_VERSION)
+    )
+    rogue.publish(sync, encode(limit))
+    assert poll_until(lambda: h.rejections().get("version_out_of_range") == 1), h.rejections()
+    rows = h.call("GET", "/api/v1/ops/rejections", expect=200)["items"]
+    [row] = [r for r in rows if r["reason"] == "version_out_of_range"]
+    assert "deny, members version at the protocol's limit" in row["last_detail"]
+    versions = h.call("GET", "/api/v1/ops/ingest", expect=200)["versions"]
+    assert versions["deny"] < MAX_VERSION and versions["members"] < MAX_VERSION
+    # An honest kiosk is answered as before (its sync is acknowledged).
+    rogue.publish(sync, encode(SyncRequest(kiosk_id="k1", store_id="s1", versions=Versions())))
+    rogue.wait_ack("k1", 0)
