@@ -42,6 +42,8 @@ class SoakPlan:
     members: int = 60
     duration_s: float = 60.0
     fault_every_s: float = 2.0
+    min_faults: int = 0
+    """Faults to inject at least, however long they take (a loaded machine is slower)."""
     taps_per_s: float = 40.0
     seed: int = 20260101
 
@@ -106,7 +108,7 @@ class Soak:
         ).start()
         try:
             deadline = time.monotonic() + plan.duration_s
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline or self.result.faults.total() < plan.min_faults:
                 self._restore_due(time.monotonic())
                 self._fault(self._pick())
                 # Traffic shape: faults come every so often, not as a synchronisation.
