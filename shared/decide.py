@@ -24,8 +24,10 @@ from shared.events import (
     PointsRedeem,
     Rejected,
     Reversal,
+    StoredValueSpend,
     points_spent,
     session_delta,
+    stored_value_spent,
 )
 from shared.fold import fold
 from shared.model import (
@@ -60,6 +62,8 @@ class KioskContext(Frozen):
     kiosk_unconfirmed_sessions: int = 0
     """Sessions this kiosk deducted (all members) that the coordinator has not yet confirmed."""
     kiosk_unconfirmed_points: int = 0
+    kiosk_unconfirmed_fen: int = 0
+    """Stored value this kiosk spent (all members) that the coordinator has not confirmed."""
 
 
 class MemberView(Frozen):
@@ -85,11 +89,21 @@ class MemberView(Frozen):
         """Points spent by pending events."""
         return max(0, sum(points_spent(e) for e in self.pending))
 
+    def unconfirmed_fen(self) -> int:
+        """Stored value spent by pending events."""
+        return sum(stored_value_spent(e) for e in self.pending)
+
+    def offline_spends_pending(self) -> int:
+        """Stored-value spends this kiosk recorded offline that are still pending."""
+        return sum(1 for e in self.pending if e.offline and stored_value_spent(e))
+
 
 class TapResult(Frozen):
     """What the member screen shows after an accepted request."""
 
-    action: Literal["checkin", "class_signin", "points_redeem", "coupon_redeem", "reversal"]
+    action: Literal[
+        "checkin", "class_signin", "points_redeem", "coupon_redeem", "reversal", "sv_spend"
+    ]
     member_id: Id
     display_name: Text
     tier: Id
@@ -111,6 +125,10 @@ class TapResult(Frozen):
     class_not_covered_zh: Text | None = None
     """A class open for sign-in that this member holds no pass for (checked in instead)."""
     class_not_covered_en: Text | None = None
+    sv_charged_fen: int | None = None
+    """Stored value a charge took."""
+    sv_balance_fen: int | None = None
+    """Stored value available after it."""
 
 
 class Accepted(Frozen):
@@ -596,6 +614,72 @@ def decide_reversal(
             pass_id=result_pass.pass_id if result_pass else None,
             pass_name=result_pass.name if result_pass else None,
             sessions_left=result_pass.sessions_left if result_pass else None,
+            **_result_base(view, after, ctx.now_ms),
+        ),
+    )
+
+
+def stored_value_spend_problem(
+    ctx: KioskContext, bundle: RuleBundle, view: MemberView, amount_fen: int
+) -> RejectReason | None:
+    """Why this kiosk may not spend ``amount_fen`` of the member's stored value now (None:
+    it may). The stored-value rule of every kiosk decision: the amount, the balance as this
+    kiosk sees it, then the limits on unconfirmed and offline spends
+    (:class:`shared.money.StoredValueLimits`) that bound the chain-wide overdraw.
+    """
+    money = bundle.rules.money
+    if amount_fen <= 0 or amount_fen > money.max_spend_fen:
+        return RejectReason.AMOUNT_INVALID
+    if _offline_too_long(ctx, bundle):
+        return RejectReason.OFFLINE_TOO_LONG
+    if view.ledger().stored_value.available_fen(ctx.now_ms) < amount_fen:
+        return RejectReason.INSUFFICIENT_BALANCE
+    lim = money.offline
+    if (
+        view.unconfirmed_fen() + amount_fen > lim.max_unconfirmed_fen_per_member
+        or ctx.kiosk_unconfirmed_fen + amount_fen > lim.kiosk_max_unconfirmed_fen
+    ):
+        return RejectReason.OFFLINE_LIMIT_REACHED
+    if not ctx.online and (
+        amount_fen > lim.max_offline_spend_fen
+        or view.offline_spends_pending() >= lim.max_consecutive_offline_spends
+    ):
+        return RejectReason.OFFLINE_LIMIT_REACHED
+    return None
+
+
+def decide_stored_value_spend(
+    ctx: KioskContext,
+    bundle: RuleBundle,
+    view: MemberView | None,
+    amount_fen: int,
+    *,
+    purpose: str = "",
+    staff_id: str | None = None,
+) -> Decision:
+    """Charge ``amount_fen`` to the member's stored value (the kiosk's charge screen, or a
+    drop-in class paid from stored value), online or offline within the limits."""
+    problem = _identity_check(view)
+    if problem is not None or view is None:
+        return problem or refuse(RejectReason.UNKNOWN_MEMBER)
+    member_id = view.record.member_id
+    reason = stored_value_spend_problem(ctx, bundle, view, amount_fen)
+    if reason is not None:
+        return refuse(reason, member_id, f"amount_fen={amount_fen}")
+    body = StoredValueSpend(
+        amount_fen=amount_fen,
+        order=bundle.rules.money.spend_order,
+        purpose=purpose[:200],
+        staff_id=staff_id,
+    )
+    after, _ = fold(view.ledger(), _provisional(ctx, member_id, [body]))
+    return Accepted(
+        member_id=member_id,
+        bodies=(body,),
+        result=TapResult(
+            action="sv_spend",
+            sv_charged_fen=amount_fen,
+            sv_balance_fen=after.stored_value.available_fen(ctx.now_ms),
             **_result_base(view, after, ctx.now_ms),
         ),
     )

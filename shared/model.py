@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.money import MoneyRules, StoredValue
 from shared.reasons import RejectReason
 
 DAY_MS = 86_400_000
@@ -305,6 +306,8 @@ class LedgerBalances(Frozen):
     """Store-local date (YYYY-MM-DD) of the last check-in that earned points."""
     checkins: Count = 0
     points_earned_total: Count = 0
+    stored_value: StoredValue = StoredValue()
+    """Stored value (储值): principal and bonus, folded from money events."""
 
     def points_held(self, now_ms: int) -> int:
         """Points left in lots still live at ``now_ms`` (before any debt)."""
@@ -491,6 +494,8 @@ class Rules(Frozen):
         ),
     )
     offline: OfflineLimits = OfflineLimits()
+    money: MoneyRules = MoneyRules()
+    """Stored value: top-up tiers, the member cap, spend order and offline limits."""
     qr_token_ttl_s: Annotated[int, Field(ge=5, le=3600)] = 60
     qr_clock_skew_s: Annotated[int, Field(ge=0, le=3600)] = 30
     undo_window_s: Annotated[int, Field(ge=0, le=3600)] = 120

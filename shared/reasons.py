@@ -42,6 +42,8 @@ class RejectReason(StrEnum):
     OFFLINE_LIMIT_REACHED = "offline_limit_reached"
     OFFLINE_TOO_LONG = "offline_too_long"
     UNDO_NOT_ALLOWED = "undo_not_allowed"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    AMOUNT_INVALID = "amount_invalid"
     STORAGE_FULL = "storage_full"
     NOT_READY = "not_ready"
 
@@ -166,6 +168,14 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
     RejectReason.UNDO_NOT_ALLOWED: (
         "这笔操作无法撤销（已超过撤销时限或已撤销）。",
         "This action can't be undone (too late, or already undone).",
+    ),
+    RejectReason.INSUFFICIENT_BALANCE: (
+        "储值余额不足，请充值或换一种方式支付。",
+        "Not enough stored value. Please top up or pay another way.",
+    ),
+    RejectReason.AMOUNT_INVALID: (
+        "金额不正确，请重新输入。",
+        "That amount isn't valid. Please enter it again.",
     ),
     RejectReason.STORAGE_FULL: (
         "本机存储已满，暂停服务，请联系店员。",

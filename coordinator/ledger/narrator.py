@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from shared.events import (
     HQ_SOURCE,
     Adjustment,
+    BonusExpire,
     CheckIn,
     ClassSignIn,
     CouponIssue,
@@ -32,6 +33,9 @@ from shared.events import (
     PointsExpire,
     PointsRedeem,
     Reversal,
+    StoredValueRefund,
+    StoredValueSpend,
+    StoredValueTopUp,
 )
 from shared.fold import Anomaly, AnomalyKind, apply
 from shared.model import MemberLedger
@@ -46,7 +50,9 @@ COUPON_KINDS = frozenset(
     {AnomalyKind.COUPON_REUSED, AnomalyKind.COUPON_INVALID_AT_USE, AnomalyKind.COUPON_UNKNOWN}
 )
 POINTS_KINDS = frozenset({AnomalyKind.POINTS_OVERDRAWN})
-USES = (ClassSignIn, CouponRedeem, PointsRedeem, Reversal)
+MONEY_KINDS = frozenset({AnomalyKind.STORED_VALUE_OVERDRAWN})
+MONEY_BODIES = (StoredValueTopUp, StoredValueSpend, StoredValueRefund, BonusExpire)
+USES = (ClassSignIn, CouponRedeem, PointsRedeem, Reversal, StoredValueSpend)
 """Bodies that use up (or give back) a pass, coupon or points: where they happened is a
 store involved in the conflict."""
 
@@ -90,6 +96,11 @@ PHRASES: dict[str, tuple[str, str]] = {
         "Points overdrawn: {person} spent {amount} point(s) more than they had ({detail}); "
         "the shortfall is carried as points debt.",
     ),
+    "headline.stored_value_overdrawn": (
+        "储值透支：{person} 比可用储值多花了 {amount} 分（{detail}），差额记为本金欠款。",
+        "Stored value overdrawn: {person} spent {amount} fen more than they had ({detail}); "
+        "the shortfall is carried as negative principal.",
+    ),
     "headline.other": ("{kind}：{person}", "{kind}: {person}"),
     # steps
     "step.pass_issue": (
@@ -118,6 +129,16 @@ PHRASES: dict[str, tuple[str, str]] = {
         "pass changed by {staff_user}: {changes}",
     ),
     "step.points_expire": ("积分到期", "points expired"),
+    "step.sv_topup": (
+        "充值 {paid} 分（{method}），赠送 {bonus} 分",
+        "topped up {paid} fen ({method}), {bonus} fen bonus",
+    ),
+    "step.sv_spend": ("储值消费 {amount} 分", "{amount} fen spent from stored value"),
+    "step.sv_refund": (
+        "{staff_user} 退款 {amount} 分本金",
+        "{amount} fen principal refunded by {staff_user}",
+    ),
+    "step.sv_bonus_expire": ("赠送金额到期", "bonus expired"),
     "step.other": ("{kind}", "{kind}"),
     "undone.checkin": ("签到", "check-in"),
     "undone.class_signin": ("上课签到", "class sign-in"),
@@ -126,6 +147,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "change.sessions": ("课次 {n:+d}", "{n:+d} session(s)"),
     "change.coupon_uses": ("券使用次数 {n:+d}", "{n:+d} coupon use(s)"),
     "change.points": ("积分 {n:+d}", "{n:+d} points"),
+    "change.principal": ("储值本金 {n:+d} 分", "{n:+d} fen principal"),
     "change.none": ("不调整余额", "no balance change"),
     "change.frozen": ("冻结", "frozen"),
     "change.unfrozen": ("解冻", "unfrozen"),
@@ -137,6 +159,10 @@ PHRASES: dict[str, tuple[str, str]] = {
     "after.points": (
         "可用 {available} 分，欠 {debt} 分",
         "{available} points available, {debt} owed",
+    ),
+    "after.stored_value": (
+        "可用 {available} 分（本金 {principal}，赠送 {bonus}）",
+        "{available} fen available ({principal} principal, {bonus} bonus)",
     ),
     # offline kiosks
     "offline.many": (
@@ -162,6 +188,11 @@ PHRASES: dict[str, tuple[str, str]] = {
     "advice.points_overdrawn": (
         "处理方式：免除欠款（points_delta > 0），或留待会员以后赚回。",
         "To resolve: forgive the debt (points_delta > 0) or leave it to be earned back.",
+    ),
+    "advice.stored_value_overdrawn": (
+        "处理方式：保留欠款（会员下次充值先还欠款），或免除欠款（principal_delta_fen > 0）。",
+        "To resolve: keep the debt (the member's next top-up pays it first) or forgive it "
+        "(principal_delta_fen > 0).",
     ),
     "advice.other": (
         "处理方式：与门店核实后记录处理决定。",
@@ -196,6 +227,14 @@ PHRASES: dict[str, tuple[str, str]] = {
     "option.forgive_points": (
         "免除 {forgive} 分欠款：欠款变为 {after} 分",
         "Forgive {forgive} point(s): the debt becomes {after}",
+    ),
+    "option.keep_money_debt": (
+        "保留欠款：本金为 {principal} 分，下次充值先还欠款",
+        "Keep the debt: principal stays at {principal} fen, paid from the next top-up",
+    ),
+    "option.forgive_money": (
+        "免除 {forgive} 分欠款：本金变为 {after} 分",
+        "Forgive {forgive} fen: principal becomes {after} fen",
     ),
     # the kept explanation's frame (coordinator.ledger.explain)
     "text.story": ("经过（按入账顺序）：", "What happened, in ledger order:"),
@@ -402,7 +441,7 @@ def narrate(
                 after=_balance(kind, subject_id, ledger, event.hlc_ms) if balances else None,
             )
         )
-        if is_target and kind in POINTS_KINDS:
+        if is_target and kind in POINTS_KINDS | MONEY_KINDS:
             break  # what came after the overdraw is not its story
     told = steps[-MAX_STEPS:]
     involved = sorted(stores)
@@ -467,6 +506,10 @@ def _relevant(kind: str, subject: str | None, event: Event) -> bool:
             or (isinstance(b, CouponRedeem) and b.coupon_id == subject)
             or (isinstance(b, Reversal | Adjustment) and b.coupon_id == subject)
         )
+    if kind in MONEY_KINDS:
+        return isinstance(b, MONEY_BODIES) or (
+            isinstance(b, Adjustment) and bool(b.principal_delta_fen)
+        )
     if kind in POINTS_KINDS:
         return (
             isinstance(b, PointsRedeem | CheckIn | PointsExpire)
@@ -503,6 +546,7 @@ def describe(event: Event, place: Place) -> Words:
                 ("change.sessions", b.sessions_delta),
                 ("change.coupon_uses", b.coupon_uses_delta),
                 ("change.points", b.points_delta),
+                ("change.principal", b.principal_delta_fen),
             )
             if n
         )
@@ -525,6 +569,14 @@ def describe(event: Event, place: Place) -> Words:
         )
     if isinstance(b, PointsExpire):
         return words("step.points_expire")
+    if isinstance(b, StoredValueTopUp):
+        return words("step.sv_topup", paid=b.paid_fen, bonus=b.bonus_fen, method=b.method.value)
+    if isinstance(b, StoredValueSpend):
+        return words("step.sv_spend", amount=b.amount_fen)
+    if isinstance(b, StoredValueRefund):
+        return words("step.sv_refund", amount=b.amount_fen, staff_user=b.staff_user)
+    if isinstance(b, BonusExpire):
+        return words("step.sv_bonus_expire")
     return words("step.other", kind=event.kind)
 
 
@@ -533,6 +585,14 @@ def _balance(kind: str, subject: str | None, ledger: MemberLedger, at_ms: int) -
         return words("after.pass", left=p.sessions_left)
     if kind in COUPON_KINDS and subject and (c := ledger.find_coupon(subject)) is not None:
         return words("after.coupon", uses=c.redeem_count)
+    if kind in MONEY_KINDS:
+        sv = ledger.stored_value
+        return words(
+            "after.stored_value",
+            available=sv.available_fen(at_ms),
+            principal=sv.principal_fen,
+            bonus=sv.bonus_available(at_ms),
+        )
     if kind in POINTS_KINDS:
         return words(
             "after.points", available=ledger.points_available(at_ms), debt=ledger.points_debt
@@ -586,6 +646,18 @@ def resolutions(
                 )
             )
         return options
+    if kind in MONEY_KINDS:
+        principal = ledger.stored_value.principal_fen
+        owed = max(0, -principal)
+        forgive = min(amount, owed) if owed else amount
+        return [
+            Resolution("accept", {}, words("option.keep_money_debt", principal=principal)),
+            Resolution(
+                "forgive_money",
+                {"principal_delta_fen": forgive},
+                words("option.forgive_money", forgive=forgive, after=principal + forgive),
+            ),
+        ]
     if kind in POINTS_KINDS:
         debt = ledger.points_debt
         forgive = min(amount, debt) if debt else amount

@@ -32,6 +32,8 @@ class Resolve(Body):
     """Sessions given back (+) or charged (-) on the pass."""
     coupon_uses_delta: int = Field(0, ge=-10, le=10)
     """-1 forgives one use of a coupon redeemed twice."""
+    principal_delta_fen: int = Field(0, ge=-(10**9), le=10**9)
+    """Stored-value principal given back (+, e.g. an overdraw forgiven) or charged (-), fen."""
     pass_id: Id | None = None
     coupon_id: Id | None = None
 
