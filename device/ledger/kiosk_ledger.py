@@ -49,6 +49,7 @@ from shared.decide import (
     decide_coupon_redeem,
     decide_points_redeem,
     decide_reversal,
+    decide_stored_value_spend,
     decide_tap_folded,
     local_day,
     refuse,
@@ -449,6 +450,34 @@ class KioskLedger:
 
         return self._decide("the coupon redemption", plan)
 
+    def spend_stored_value(
+        self,
+        member_id: str,
+        amount_fen: int,
+        *,
+        purpose: str = "",
+        staff_id: str | None = None,
+    ) -> TapOutcome:
+        """Charge a member's stored value (the staff charge screen, a drop-in class), online
+        or offline within the rules' stored-value limits
+        (:func:`shared.decide.decide_stored_value_spend`)."""
+
+        def plan(tx: _Tx) -> _Plan:
+            credential = _staff(staff_id)
+            view = self._view(tx, member_id)
+            if self._not_ready(tx):
+                return _Plan(refuse(RejectReason.NOT_READY, _known(view)), credential, view)
+            assert tx.bundle is not None
+            # Summed here rather than kept in the kiosk row: only a charge asks for it.
+            unconfirmed = tx.conn.execute(_UNCONFIRMED_FEN, (tx.state.confirmed_seq,)).fetchone()
+            ctx = tx.ctx.model_copy(update={"kiosk_unconfirmed_fen": int(unconfirmed[0])})
+            decision = decide_stored_value_spend(
+                ctx, tx.bundle, view, amount_fen, purpose=purpose, staff_id=staff_id
+            )
+            return _Plan(decision, credential, view)
+
+        return self._decide("the stored-value charge", plan)
+
     def record_refusal(
         self, reason: RejectReason, credential: CredentialRef | None = None, detail: str = ""
     ) -> TapOutcome:
@@ -797,6 +826,12 @@ class KioskLedger:
         return _Tx(conn, state, HLC(now, 0), now, self._bundle, self._context(state, now))
 
 
+# Stored value this kiosk spent (all members) above the confirmed seq.
+_UNCONFIRMED_FEN = """
+SELECT coalesce(sum(json_extract(payload, '$.body.amount_fen')), 0)
+FROM journal WHERE seq > ? AND kind = 'sv_spend'
+"""
+
 # Acknowledged rows older than the cutoff that every member view has folded in.
 _PRUNE_ACKED = """
 DELETE FROM journal WHERE acked = 1 AND seq <= ? AND wall_ms < ? AND (
@@ -859,6 +894,7 @@ def _summary(
         lang=record.lang,
         status=record.status,
         points_balance=ledger.points_available(now_ms),
+        stored_value_fen=ledger.stored_value.available_fen(now_ms),
         checkins=ledger.checkins,
         passes=ledger.passes,
         coupons=tuple(c for c in ledger.coupons if not c.is_used),
