@@ -19,7 +19,7 @@ that lies wholly inside a skipped span is not held that day (the hour does not e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Annotated, Literal
@@ -27,11 +27,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from shared.model import ClassSession, Count, Frozen, Id, Text
+from shared.model import ClassSession, Count, Frozen, Id, RuleBundle, Text
 
 WEEK_MINUTES = 7 * 1440
 MAX_EXPAND_DAYS = 400
 """Longest range :func:`expand` accepts in one call (a year and a month)."""
+HORIZON_DAYS = 21
+"""Days of sessions a store's rule bundle carries (from yesterday on): enough for a kiosk
+offline three weeks; the coordinator re-layers well before it runs out."""
 
 SlotId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,48}$")]
 """A weekly slot's id; a session id is ``<slot_id>:<YYYYMMDD>`` and must fit an ``Id``."""
@@ -168,7 +171,7 @@ class Timetable(Frozen):
 
     store_id: Id
     timezone: Annotated[str, StringConstraints(max_length=64)] = "Asia/Shanghai"
-    slots: Annotated[tuple[WeeklySlot, ...], Field(max_length=2000)] = ()
+    slots: Annotated[tuple[WeeklySlot, ...], Field(max_length=500)] = ()
     exceptions: Annotated[tuple[TimetableException, ...], Field(max_length=5000)] = ()
 
     @field_validator("timezone")
@@ -341,3 +344,30 @@ def cancelled_on(timetable: Timetable, slot_id: str, day: date) -> bool:
         if isinstance(exc, Closure) and exc.covers(day, slot.room):
             return True
     return False
+
+
+def horizon(now_ms: int, timezone: str, days: int = HORIZON_DAYS) -> tuple[date, date]:
+    """The store-local days a rule bundle published at ``now_ms`` carries sessions for:
+    yesterday (a class running past midnight) through ``days`` days on."""
+    today = datetime.fromtimestamp(now_ms / 1000, UTC).astimezone(_zone(timezone)).date()
+    return today - timedelta(days=1), today + timedelta(days=days - 1)
+
+
+def layer_store(base: RuleBundle, store_id: str, sessions: Sequence[ClassSession]) -> RuleBundle:
+    """A store's bundle: chain defaults, then the store's overrides.
+
+    From ``base`` (the chain-wide bundle, or the store's own bundle when one is newer) come
+    the rules, rewards and QR keys, and the classes it lists for this store that did not
+    come from a timetable; the store's timetable ``sessions`` then replace every
+    timetable-made session (a slot removed from the timetable disappears) and win over a
+    listed class with the same id. The scope is this store alone; the caller publishes it
+    under a new version.
+    """
+    own = {s.class_session_id for s in sessions}
+    kept = [
+        c
+        for c in base.classes
+        if c.store_id == store_id and c.slot_id is None and c.class_session_id not in own
+    ]
+    classes = sorted([*kept, *sessions], key=lambda c: (c.starts_ms, c.class_session_id))
+    return base.model_copy(update={"store_ids": (store_id,), "classes": tuple(classes)})

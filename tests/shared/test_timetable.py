@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from shared.model import ClassSession, RuleBundle, Rules
 from shared.timetable import (
     Closure,
     SessionCancelled,
@@ -26,6 +27,7 @@ from shared.timetable import (
     WeeklySlot,
     cancelled_on,
     expand,
+    layer_store,
     local_instant,
 )
 
@@ -342,3 +344,28 @@ def test_expansion_properties(
         assert sorted(halves, key=lambda s: s.class_session_id) == sorted(
             sessions, key=lambda s: s.class_session_id
         )
+
+
+def test_layering_keeps_chain_rules_and_replaces_timetable_sessions() -> None:
+    listed = ClassSession(
+        class_session_id="workshop",
+        class_type="yoga",
+        store_id="s1",
+        title_zh="工作坊",
+        title_en="Workshop",
+        starts_ms=1,
+        ends_ms=2,
+    )
+    elsewhere = listed.model_copy(update={"class_session_id": "other", "store_id": "s2"})
+    table = Timetable(store_id="s1", slots=(slot(),))
+    old = expand(table, date(2026, 11, 23), date(2026, 11, 23))[0]
+    chain = RuleBundle(
+        version=7, rules=Rules(points_per_checkin=5), classes=(listed, elsewhere, old)
+    )
+    new = expand(table, date(2026, 11, 30), date(2026, 12, 6))
+    layered = layer_store(chain, "s1", new)
+    assert layered.store_ids == ("s1",)
+    assert layered.rules.points_per_checkin == 5 and layered.version == 7
+    # The store's own listed class stays; another store's class and the old timetable
+    # session (a previous layering's) go; the new sessions come on top.
+    assert [c.class_session_id for c in layered.classes] == ["workshop", "yoga-mon:20261130"]
