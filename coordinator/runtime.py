@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from coordinator import schema
 from coordinator.clock import Clock, HlcSource, SystemClock
 from coordinator.db import COUNTERS, Database
-from coordinator.downstream import rule_bundles
+from coordinator.downstream import rule_bundles, timetables
 from coordinator.downstream.push_loop import MemberPusher
 from coordinator.downstream.rule_bundles import ChainRules
 from coordinator.downstream.snapshots import EncodedUpdate, SnapshotStream
@@ -37,7 +37,7 @@ from coordinator.security.login_limit import FailureLimiter
 from coordinator.settings import CoordinatorSettings
 from shared import topics
 from shared.model import RuleBundle
-from shared.protocol import Message, encode
+from shared.protocol import Message, RuleBundleMessage, encode
 
 log = logging.getLogger(__name__)
 
@@ -192,13 +192,18 @@ class Coordinator:
                 log.exception("housekeeping failed; trying again next interval")
 
     def housekeeping(self) -> None:
-        """Run points expiry, tier review and claim expiry once."""
-        report = run_once(
-            self.db, self.recorder, self.rules, self.clock.wall_ms(), self._tier_cursor
-        )
+        """Run points expiry, tier review, claim expiry and the timetable refresh once."""
+        now = self.clock.wall_ms()
+        report = run_once(self.db, self.recorder, self.rules, now, self._tier_cursor)
         self._tier_cursor = report.tier_cursor
         if report.lots_expired or report.tiers_changed:
             self.pusher.wake()
+        with self.db.write() as conn:
+            # A store's bundle carries its timetable's next weeks: re-layer before they run out.
+            refreshed = timetables.refresh_due(conn, now)
+        for bundle in refreshed:
+            for store_id in bundle.store_ids:
+                self.send(topics.store_topic(store_id), RuleBundleMessage(bundle=bundle))
         if self.broker_sync.enabled:
             self.broker_sync.sync()  # repairs drift (files edited or lost, broker restarted)
 

@@ -242,7 +242,23 @@ rule_bundles = sa.Table(
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("published_by", sa.String(ID), nullable=True),
     sa.Column("published_ms", sa.BigInteger, nullable=True),
+    sa.Column("base_version", sa.BigInteger, nullable=True),
+    # Set on a store's layered bundle: the version of the bundle its timetable was layered
+    # on (chain defaults, then store overrides). None for a bundle published as such.
     sa.UniqueConstraint("version"),
+)
+
+store_timetables = sa.Table(
+    "store_timetables",
+    metadata,
+    sa.Column("store_id", sa.String(ID), primary_key=True),
+    sa.Column("revision", sa.BigInteger, primary_key=True),
+    # Per store, 1, 2, ...: every edit is kept (who changed what is answerable).
+    sa.Column("content", sa.Text, nullable=False),
+    # shared.timetable.Timetable JSON (the store's weekly slots and exceptions).
+    sa.Column("note", sa.String(200), nullable=False, default=""),
+    sa.Column("edited_by", sa.String(ID), nullable=False),
+    sa.Column("edited_ms", sa.BigInteger, nullable=False),
 )
 
 qr_keys = sa.Table(

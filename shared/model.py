@@ -431,8 +431,13 @@ class ClassSession(Frozen):
     signin_closes_after_s: Annotated[int, Field(ge=0, le=86_400)] = 900
     capacity: Count = 0
     instructor: Text = ""
+    """The coach teaching it (staff id or name)."""
     room: Id | None = None
     """The room it is held in: a door station enrolled for that room signs students into it."""
+    slot_id: Id | None = None
+    """The weekly timetable slot it was expanded from (``shared.timetable``), if any."""
+    drop_in_price_fen: Count = 0
+    """What a walk-in without a pass pays for this session, in fen."""
 
     def signin_open(self, now_ms: int) -> bool:
         """True while students may sign in."""

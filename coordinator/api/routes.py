@@ -23,11 +23,13 @@ from coordinator.api import (
     reports,
     rules,
     stores,
+    timetables,
 )
 
 API_ROUTERS: tuple[APIRouter, ...] = (
     auth_routes.router,
     stores.router,
+    timetables.router,
     kiosks.router,
     kiosks.enroll_router,
     members.router,

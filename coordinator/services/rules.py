@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
-from coordinator.downstream import rule_bundles
+from coordinator.downstream import rule_bundles, timetables
 from coordinator.errors import conflict, invalid, not_found
 from coordinator.ledger.jsonrows import json_list_contains, loads_list
 from coordinator.runtime import Coordinator
@@ -209,10 +209,21 @@ def publish_bundle(
             )
         except ValueError as exc:
             raise conflict("already_published", str(exc)) from exc
+        # Store timetables layer over this bundle where it is now their base: a chain-wide
+        # publish never takes a store's classes away.
+        layered = timetables.relayer_after(conn, bundle, user=principal.username, now_ms=now)
         audit(
-            conn, principal.username, "rules.publish", str(bundle_id), now, version=bundle.version
+            conn,
+            principal.username,
+            "rules.publish",
+            str(bundle_id),
+            now,
+            version=bundle.version,
+            layered_versions=[b.version for b in layered],
         )
         row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id)).one()
+    for store_bundle in layered:
+        push_bundle(coord, store_bundle)
     push_bundle(coord, bundle)
     return _out(row)
 
@@ -246,12 +257,16 @@ def rotate_qr_key(coord: Coordinator, principal: Principal, body: Rotate | None)
             sealer=coord.sealer,
         )
         store_ids = list(conn.execute(sa.select(schema.stores.c.store_id)).scalars())
-        republished = [
-            rule_bundles.republish(
-                conn, b, user=principal.username, now_ms=now, note="QR key rotation"
+        republished: list[RuleBundle] = []
+        for base in rule_bundles.current_bundles(conn, store_ids, bases_only=True):
+            again = rule_bundles.republish(
+                conn, base, user=principal.username, now_ms=now, note="QR key rotation"
             )
-            for b in rule_bundles.current_bundles(conn, store_ids)
-        ]
+            # Store timetables are layered over the new copy (their bundles carry the keys).
+            republished.extend(
+                timetables.relayer_after(conn, again, user=principal.username, now_ms=now)
+            )
+            republished.append(again)
         keys = qr_keys.published_keys(conn, now)
         signing_now = qr_keys.signing_key_at(conn, now)
         audit(
