@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # which pytest 9 no longer reads, so xdist_group marks are silently ignored.
 PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
-.PHONY: setup system-deps test lint typecheck pytest demo bench soak clean
+.PHONY: setup system-deps test lint typecheck pytest demo bench bench-scale soak clean
 
 setup: system-deps $(STAMP)
 
@@ -48,6 +48,9 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/run_all.py
+
+bench-scale: setup
+	$(BIN)/python bench/run_all.py --scale
 
 soak: setup
 	$(BIN)/pytest -m soak tests/reliability -p no:cacheprovider --timeout=7200

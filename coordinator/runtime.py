@@ -91,11 +91,15 @@ class Coordinator:
         self.broker_sync = BrokerSync(settings, self.db)
         window_ms = settings.login_window_s * 1000
         self.login_limiter = FailureLimiter(
+            self.db,
+            scope="login",
             max_failures=settings.login_max_failures,
             max_per_address=settings.login_max_failures_per_address,
             window_ms=window_ms,
         )
         self.enroll_limiter = FailureLimiter(
+            self.db,
+            scope="enroll",
             max_failures=settings.login_max_failures_per_address,
             max_per_address=settings.login_max_failures_per_address,
             window_ms=window_ms,

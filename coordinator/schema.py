@@ -369,6 +369,19 @@ notifications = sa.Table(
     sa.Index(None, "member_id", "created_ms"),
 )
 
+login_failures = sa.Table(
+    "login_failures",
+    metadata,
+    # Failed logins and enrollments within the rate limit's window (security/login_limit),
+    # shared by every replica; rows past the window are deleted as new failures arrive.
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(16), nullable=False),
+    sa.Column("key", sa.String(300), nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "scope", "key", "at_ms"),
+    sa.Index(None, "scope", "at_ms"),
+)
+
 reject_counters = sa.Table(
     "reject_counters",
     metadata,
