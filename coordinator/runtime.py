@@ -30,6 +30,7 @@ from coordinator.ledger.sequencer import Sequencer
 from coordinator.metrics import Metrics
 from coordinator.mqtt.broker_sync import BrokerSync
 from coordinator.mqtt.link import MqttLink
+from coordinator.outbound.delivery import WebhookDispatcher
 from coordinator.reports.service import Reports
 from coordinator.security import auth, qr_keys
 from coordinator.security.key_sealing import KeySealer
@@ -106,6 +107,13 @@ class Coordinator:
             self.live = LiveFleet(self.db, settings.dashboard, self.clock)
             self.metrics.registry.register(FleetCollector(self.live.hub.latest))
         self.reports = Reports(self.db, self.clock.wall_ms, settings.dashboard.report_cache_s)
+        allow_private = settings.webhooks.allow_private_targets
+        self.webhooks = WebhookDispatcher(
+            self.db,
+            settings.webhooks,
+            allow_private=settings.dev_mode if allow_private is None else allow_private,
+            wall_ms=self.clock.wall_ms,
+        )
         self.link: MqttLink | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -127,6 +135,8 @@ class Coordinator:
         # Members changed before a crash or stop may still wait for their push.
         self.pusher.wake()
         self._spawn("tapfleet-housekeeping", self._housekeeping_loop)
+        if self.settings.webhooks.enabled:
+            self._spawn("tapfleet-webhooks", self.webhooks.run)
         if self.settings.mqtt_enabled:
             self.link = MqttLink(
                 self.settings,
@@ -148,6 +158,7 @@ class Coordinator:
         self._stop.set()
         self.ingest.interrupt()
         self.pusher.wake()
+        self.webhooks.stop()
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()

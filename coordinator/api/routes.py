@@ -22,6 +22,7 @@ from coordinator.api import (
     reports,
     rules,
     stores,
+    webhooks,
 )
 
 API_ROUTERS: tuple[APIRouter, ...] = (
@@ -39,6 +40,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     balances.router,
     ops.router,
+    webhooks.router,
     member_page.router,
     health.router,
 )

@@ -1,0 +1,91 @@
+"""outbound: webhook endpoints, the delivery outbox and its attempt log (Standard Webhooks)
+
+Revision ID: 0012
+Revises: 0007
+Create Date: 2026-12-03 15:10:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0012"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+_BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    """Create the webhook endpoints, deliveries and attempts."""
+    op.create_table(
+        "webhook_endpoints",
+        sa.Column("endpoint_id", sa.String(length=32), nullable=False),
+        sa.Column("url", sa.String(length=2000), nullable=False),
+        sa.Column("store_id", sa.String(length=64), nullable=True),
+        sa.Column("event_types", sa.Text(), nullable=False),
+        sa.Column("secrets", sa.Text(), nullable=False),
+        sa.Column("description", sa.String(length=200), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("disabled_reason", sa.String(length=200), nullable=False),
+        sa.Column("failing_since_ms", sa.BigInteger(), nullable=True),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("updated_ms", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("endpoint_id", name=op.f("pk_webhook_endpoints")),
+    )
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", _BIGINT, nullable=False),
+        sa.Column("endpoint_id", sa.String(length=32), nullable=False),
+        sa.Column("message_id", sa.String(length=64), nullable=False),
+        sa.Column("event_type", sa.String(length=80), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_ms", sa.BigInteger(), nullable=False),
+        sa.Column("give_up_ms", sa.BigInteger(), nullable=False),
+        sa.Column("lease_ms", sa.BigInteger(), nullable=False),
+        sa.Column("lease_token", sa.String(length=32), nullable=False),
+        sa.Column("last_status_code", sa.Integer(), nullable=True),
+        sa.Column("created_ms", sa.BigInteger(), nullable=False),
+        sa.Column("done_ms", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint(
+            "endpoint_id", "message_id", name=op.f("uq_webhook_deliveries_endpoint_id_message_id")
+        ),
+    )
+    op.create_index(
+        op.f("ix_webhook_deliveries_status_next_attempt_ms"),
+        "webhook_deliveries",
+        ["status", "next_attempt_ms"],
+    )
+    op.create_table(
+        "webhook_attempts",
+        sa.Column("id", _BIGINT, nullable=False),
+        sa.Column("delivery_id", sa.BigInteger(), nullable=False),
+        sa.Column("attempt_no", sa.Integer(), nullable=False),
+        sa.Column("at_ms", sa.BigInteger(), nullable=False),
+        sa.Column("outcome", sa.String(length=20), nullable=False),
+        sa.Column("status_code", sa.Integer(), nullable=True),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("detail", sa.String(length=500), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_attempts")),
+    )
+    op.create_index(
+        op.f("ix_webhook_attempts_delivery_id_attempt_no"),
+        "webhook_attempts",
+        ["delivery_id", "attempt_no"],
+    )
+
+
+def downgrade() -> None:
+    """Drop the webhook tables."""
+    op.drop_index(op.f("ix_webhook_attempts_delivery_id_attempt_no"), table_name="webhook_attempts")
+    op.drop_table("webhook_attempts")
+    op.drop_index(
+        op.f("ix_webhook_deliveries_status_next_attempt_ms"), table_name="webhook_deliveries"
+    )
+    op.drop_table("webhook_deliveries")
+    op.drop_table("webhook_endpoints")
