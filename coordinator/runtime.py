@@ -20,6 +20,7 @@ from coordinator.downstream import rule_bundles
 from coordinator.downstream.push_loop import MemberPusher
 from coordinator.downstream.rule_bundles import ChainRules
 from coordinator.downstream.snapshots import EncodedUpdate, SnapshotStream
+from coordinator.engage.runner import run_automations
 from coordinator.fleet.live import LiveFleet
 from coordinator.fleet.prom import FleetCollector
 from coordinator.ledger.housekeeping import run_once
@@ -41,6 +42,10 @@ from shared.model import RuleBundle
 from shared.protocol import Message, encode
 
 log = logging.getLogger(__name__)
+
+AUTOMATIONS_EVERY_MS = 3_600_000
+"""How often housekeeping runs the chain's automations over every member (occasions are
+days wide, and a run finds each occasion once however often it runs)."""
 
 
 class Coordinator:
@@ -118,6 +123,7 @@ class Coordinator:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._tier_cursor = ""
+        self._automations_ms = 0
         self.started = False
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -203,12 +209,19 @@ class Coordinator:
                 log.exception("housekeeping failed; trying again next interval")
 
     def housekeeping(self) -> None:
-        """Run points expiry, tier review and claim expiry once."""
+        """Run points expiry, tier review and claim expiry once; the automations hourly."""
         report = run_once(
             self.db, self.recorder, self.rules, self.clock.wall_ms(), self._tier_cursor
         )
         self._tier_cursor = report.tier_cursor
-        if report.lots_expired or report.tiers_changed:
+        woke = report.lots_expired or report.tiers_changed
+        now = self.clock.wall_ms()
+        if now - self._automations_ms >= AUTOMATIONS_EVERY_MS:
+            self._automations_ms = now
+            if run_automations(self.db, self.recorder, self.rules, now).hq_events:
+                woke = True
+            self.webhooks.wake()
+        if woke:
             self.pusher.wake()
         if self.broker_sync.enabled:
             self.broker_sync.sync()  # repairs drift (files edited or lost, broker restarted)

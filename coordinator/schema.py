@@ -84,6 +84,9 @@ members = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, default="active"),
     sa.Column("lang", sa.String(4), nullable=False, default="zh"),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
+    # Engagement (migration 0012): "YYYY-MM-DD" or "MM-DD"; JSON list of tags.
+    sa.Column("birthday", sa.String(10), nullable=True),
+    sa.Column("tags", sa.Text, nullable=True),
     sa.Index(None, "home_store_id"),
 )
 
@@ -413,6 +416,22 @@ webhook_attempts = sa.Table(
     sa.Column("duration_ms", sa.Integer, nullable=False),
     sa.Column("detail", sa.String(500), nullable=False, default=""),
     sa.Index(None, "delivery_id", "attempt_no"),
+)
+
+automation_runs = sa.Table(
+    "automation_runs",
+    metadata,
+    # One row per automation, member and occasion: the unique key is what makes an
+    # automation act at most once per occasion across restarts and replicas.
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("automation_id", sa.String(40), nullable=False),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("occasion", sa.String(160), nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    # JSON: what it did (coupon id, points, tag, notification id).
+    sa.Column("result", sa.Text, nullable=False),
+    sa.UniqueConstraint("automation_id", "member_id", "occasion"),
+    sa.Index(None, "automation_id", "at_ms"),
 )
 
 reject_counters = sa.Table(

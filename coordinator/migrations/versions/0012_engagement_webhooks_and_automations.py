@@ -1,4 +1,5 @@
-"""outbound: webhook endpoints, the delivery outbox and its attempt log (Standard Webhooks)
+"""engagement: webhook endpoints, their delivery outbox and attempt log (Standard Webhooks);
+automation runs; members' birthday and tags
 
 Revision ID: 0012
 Revises: 0007
@@ -19,7 +20,31 @@ _BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    """Create the webhook endpoints, deliveries and attempts."""
+    """Create the webhook endpoints, deliveries, attempts and automation runs; add the
+    members' birthday and tags."""
+    op.add_column("members", sa.Column("birthday", sa.String(length=10), nullable=True))
+    op.add_column("members", sa.Column("tags", sa.Text(), nullable=True))
+    op.create_table(
+        "automation_runs",
+        sa.Column("id", _BIGINT, nullable=False),
+        sa.Column("automation_id", sa.String(length=40), nullable=False),
+        sa.Column("member_id", sa.String(length=64), nullable=False),
+        sa.Column("occasion", sa.String(length=160), nullable=False),
+        sa.Column("at_ms", sa.BigInteger(), nullable=False),
+        sa.Column("result", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_automation_runs")),
+        sa.UniqueConstraint(
+            "automation_id",
+            "member_id",
+            "occasion",
+            name=op.f("uq_automation_runs_automation_id_member_id_occasion"),
+        ),
+    )
+    op.create_index(
+        op.f("ix_automation_runs_automation_id_at_ms"),
+        "automation_runs",
+        ["automation_id", "at_ms"],
+    )
     op.create_table(
         "webhook_endpoints",
         sa.Column("endpoint_id", sa.String(length=32), nullable=False),
@@ -81,7 +106,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the webhook tables."""
+    """Drop the webhook and automation tables and the members' engagement columns."""
+    op.drop_index(op.f("ix_automation_runs_automation_id_at_ms"), table_name="automation_runs")
+    op.drop_table("automation_runs")
+    with op.batch_alter_table("members") as batch:
+        batch.drop_column("tags")
+        batch.drop_column("birthday")
     op.drop_index(op.f("ix_webhook_attempts_delivery_id_attempt_no"), table_name="webhook_attempts")
     op.drop_table("webhook_attempts")
     op.drop_index(
