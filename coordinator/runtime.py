@@ -20,6 +20,7 @@ from coordinator.downstream import rule_bundles, timetables
 from coordinator.downstream.push_loop import MemberPusher
 from coordinator.downstream.rule_bundles import ChainRules
 from coordinator.downstream.snapshots import EncodedUpdate, SnapshotStream
+from coordinator.engage.runner import run_automations
 from coordinator.fleet.live import LiveFleet
 from coordinator.fleet.prom import FleetCollector
 from coordinator.ledger.housekeeping import run_once
@@ -30,6 +31,7 @@ from coordinator.ledger.sequencer import Sequencer
 from coordinator.metrics import Metrics
 from coordinator.mqtt.broker_sync import BrokerSync
 from coordinator.mqtt.link import MqttLink
+from coordinator.outbound.delivery import WebhookDispatcher
 from coordinator.reports.service import Reports
 from coordinator.security import auth, qr_keys
 from coordinator.security.key_sealing import KeySealer
@@ -40,6 +42,10 @@ from shared.model import RuleBundle
 from shared.protocol import Message, RuleBundleMessage, encode
 
 log = logging.getLogger(__name__)
+
+AUTOMATIONS_EVERY_MS = 3_600_000
+"""How often housekeeping runs the chain's automations over every member (occasions are
+days wide, and a run finds each occasion once however often it runs)."""
 
 
 class Coordinator:
@@ -110,10 +116,18 @@ class Coordinator:
             self.live = LiveFleet(self.db, settings.dashboard, self.clock)
             self.metrics.registry.register(FleetCollector(self.live.hub.latest))
         self.reports = Reports(self.db, self.clock.wall_ms, settings.dashboard.report_cache_s)
+        allow_private = settings.webhooks.allow_private_targets
+        self.webhooks = WebhookDispatcher(
+            self.db,
+            settings.webhooks,
+            allow_private=settings.dev_mode if allow_private is None else allow_private,
+            wall_ms=self.clock.wall_ms,
+        )
         self.link: MqttLink | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._tier_cursor = ""
+        self._automations_ms = 0
         self.started = False
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -131,6 +145,8 @@ class Coordinator:
         # Members changed before a crash or stop may still wait for their push.
         self.pusher.wake()
         self._spawn("tapfleet-housekeeping", self._housekeeping_loop)
+        if self.settings.webhooks.enabled:
+            self._spawn("tapfleet-webhooks", self.webhooks.run)
         if self.settings.mqtt_enabled:
             self.link = MqttLink(
                 self.settings,
@@ -152,6 +168,7 @@ class Coordinator:
         self._stop.set()
         self.ingest.interrupt()
         self.pusher.wake()
+        self.webhooks.stop()
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
@@ -196,11 +213,18 @@ class Coordinator:
                 log.exception("housekeeping failed; trying again next interval")
 
     def housekeeping(self) -> None:
-        """Run points expiry, tier review, claim expiry and the timetable refresh once."""
+        """Run points expiry, tier review, claim expiry and the timetable refresh once; the
+        automations hourly."""
         now = self.clock.wall_ms()
         report = run_once(self.db, self.recorder, self.rules, now, self._tier_cursor)
         self._tier_cursor = report.tier_cursor
-        if report.lots_expired or report.tiers_changed:
+        woke = report.lots_expired or report.tiers_changed
+        if now - self._automations_ms >= AUTOMATIONS_EVERY_MS:
+            self._automations_ms = now
+            if run_automations(self.db, self.recorder, self.rules, now).hq_events:
+                woke = True
+            self.webhooks.wake()
+        if woke:
             self.pusher.wake()
         with self.db.write() as conn:
             # A store's bundle carries its timetable's next weeks: re-layer before they run out.

@@ -84,6 +84,9 @@ members = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, default="active"),
     sa.Column("lang", sa.String(4), nullable=False, default="zh"),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
+    # Engagement (migration 0012): "YYYY-MM-DD" or "MM-DD"; JSON list of tags.
+    sa.Column("birthday", sa.String(10), nullable=True),
+    sa.Column("tags", sa.Text, nullable=True),
     sa.Index(None, "home_store_id"),
 )
 
@@ -380,6 +383,84 @@ login_failures = sa.Table(
     sa.Column("at_ms", sa.BigInteger, nullable=False),
     sa.Index(None, "scope", "key", "at_ms"),
     sa.Index(None, "scope", "at_ms"),
+)
+
+# --- outbound webhooks (migration 0012) -------------------------------------------------------
+# Standard Webhooks 1.0: endpoints the chain registers, one delivery row per (endpoint,
+# message) taken with row locks, and one attempt row per HTTP request (the delivery log).
+
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("endpoint_id", sa.String(32), primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    # None: chain-wide (every store's messages and those of no store).
+    sa.Column("store_id", sa.String(ID), nullable=True),
+    # JSON list of subscribed event types ("notification.*" style wildcards); [] = all.
+    sa.Column("event_types", sa.Text, nullable=False),
+    # JSON list of {"secret": "whsec_...", "expires_ms": int | null}: every live one signs.
+    sa.Column("secrets", sa.Text, nullable=False),
+    sa.Column("description", sa.String(200), nullable=False, default=""),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.String(200), nullable=False, default=""),
+    sa.Column("failing_since_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("endpoint_id", sa.String(32), nullable=False),
+    # The webhook-id header: the same for every attempt and every endpoint of one message.
+    sa.Column("message_id", sa.String(64), nullable=False),
+    sa.Column("event_type", sa.String(80), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    # pending | delivered | failed (gave up after the retry window)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_ms", sa.BigInteger, nullable=False),
+    sa.Column("give_up_ms", sa.BigInteger, nullable=False),
+    # A replica that took the row owns it until lease_ms (a crashed one's rows come back).
+    sa.Column("lease_ms", sa.BigInteger, nullable=False, default=0),
+    sa.Column("lease_token", sa.String(32), nullable=False, default=""),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("done_ms", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("endpoint_id", "message_id"),
+    sa.Index(None, "status", "next_attempt_ms"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.BigInteger, nullable=False),
+    sa.Column("attempt_no", sa.Integer, nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    # ok | http_error | timeout | connect_error | refused_target
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("detail", sa.String(500), nullable=False, default=""),
+    sa.Index(None, "delivery_id", "attempt_no"),
+)
+
+automation_runs = sa.Table(
+    "automation_runs",
+    metadata,
+    # One row per automation, member and occasion: the unique key is what makes an
+    # automation act at most once per occasion across restarts and replicas.
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("automation_id", sa.String(40), nullable=False),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("occasion", sa.String(160), nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    # JSON: what it did (coupon id, points, tag, notification id).
+    sa.Column("result", sa.Text, nullable=False),
+    sa.UniqueConstraint("automation_id", "member_id", "occasion"),
+    sa.Index(None, "automation_id", "at_ms"),
 )
 
 reject_counters = sa.Table(

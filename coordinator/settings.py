@@ -20,6 +20,7 @@ from pydantic_settings import SettingsError as SourceError
 
 from coordinator.errors import CoordinatorError
 from coordinator.fleet.settings import DashboardSettings
+from coordinator.outbound.settings import WebhookSettings
 from shared.password_hash import ScryptCost
 from shared.settings_sources import (
     ConfigFileError,
@@ -283,6 +284,10 @@ class CoordinatorSettings(LayeredSettings):
     dashboard: DashboardSettings = Field(
         default_factory=DashboardSettings,
         description="Ops dashboard: fleet monitor cadence, alert thresholds, page sessions.",
+    )
+    webhooks: WebhookSettings = Field(
+        default_factory=WebhookSettings,
+        description="Outbound webhooks: delivery cadence, timeouts, retries, SSRF guard.",
     )
 
     @model_validator(mode="after")

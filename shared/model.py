@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.automation import Automation
 from shared.money import MoneyRules, StoredValue
 from shared.reasons import RejectReason
 
@@ -506,6 +507,8 @@ class Rules(Frozen):
     undo_window_s: Annotated[int, Field(ge=0, le=3600)] = 120
     clock_skew_flag_s: Annotated[int, Field(ge=1, le=10**7)] = 300
     """Events whose kiosk wall clock is further than this from the coordinator's are flagged."""
+    automations: Annotated[tuple[Automation, ...], Field(max_length=100)] = ()
+    """Engagement run centrally (birthday gifts, reminders, win-back): :mod:`shared.engage`."""
 
     def tier(self, name: str) -> TierRule:
         """The tier rule with this name, or the lowest tier when unknown."""

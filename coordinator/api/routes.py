@@ -24,6 +24,7 @@ from coordinator.api import (
     rules,
     stores,
     timetables,
+    webhooks,
 )
 
 API_ROUTERS: tuple[APIRouter, ...] = (
@@ -43,6 +44,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     balances.router,
     ops.router,
+    webhooks.router,
     member_page.router,
     health.router,
 )
