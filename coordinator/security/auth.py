@@ -1,8 +1,10 @@
 """Ops users, password hashes, bearer tokens and roles.
 
 Roles: ``hq_admin`` (everything), ``store_manager`` (limited to their own store on every
-route), ``viewer`` (read-only). Tokens are HMAC-signed (``secret_key``) so that every
-replica accepts them; they carry the user, role, store and expiry.
+route), ``front_desk`` (members of their own store: serve, register, edit; never settings),
+``coach`` (their own store, reads members without personal data), ``viewer`` (read-only).
+Tokens are HMAC-signed (``secret_key``) so that every replica accepts them; they carry the
+user, role, store and expiry.
 """
 
 from __future__ import annotations
@@ -34,7 +36,16 @@ class Role(StrEnum):
 
     HQ_ADMIN = "hq_admin"
     STORE_MANAGER = "store_manager"
+    FRONT_DESK = "front_desk"
+    COACH = "coach"
     VIEWER = "viewer"
+
+
+STORE_ROLES = frozenset({Role.STORE_MANAGER, Role.FRONT_DESK, Role.COACH})
+"""Roles bound to one store: every listing and action is limited to it."""
+
+PERSONAL_DATA_ROLES = frozenset({Role.HQ_ADMIN, Role.STORE_MANAGER, Role.FRONT_DESK})
+"""Roles that need a member's full name and phone number (the others see them masked)."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +61,21 @@ class Principal:
         """HQ admin."""
         return self.role is Role.HQ_ADMIN
 
+    @property
+    def sees_personal_data(self) -> bool:
+        """True for roles that need members' full names and phone numbers."""
+        return self.role in PERSONAL_DATA_ROLES
+
     def require_write(self) -> None:
-        """Refuse viewers."""
-        if self.role is Role.VIEWER:
-            raise forbidden("viewers have read-only access", "read_only")
+        """Refuse viewers and coaches (they read)."""
+        if self.role in (Role.VIEWER, Role.COACH):
+            raise forbidden(f"the {self.role.value} role has read-only access", "read_only")
+
+    def require_manager(self) -> None:
+        """Refuse everyone below a store manager (settings, rules, kiosks, conflicts)."""
+        self.require_write()
+        if self.role is Role.FRONT_DESK:
+            raise forbidden("front-desk staff may not change settings", "manager_only")
 
     def require_admin(self) -> None:
         """Refuse everyone but HQ admins."""
@@ -61,16 +83,16 @@ class Principal:
             raise forbidden("only HQ admins may do this", "admin_only")
 
     def require_store(self, store_id: str | None) -> None:
-        """Refuse a store manager acting outside their own store."""
-        if self.role is Role.STORE_MANAGER and store_id != self.store_id:
+        """Refuse store staff (a manager, front desk, coach) acting outside their own store."""
+        if self.role in STORE_ROLES and store_id != self.store_id:
             raise forbidden(
-                f"store managers may only act on their own store ({self.store_id})",
+                f"store staff may only act on their own store ({self.store_id})",
                 "store_forbidden",
             )
 
     def store_filter(self) -> str | None:
         """The store a listing must be limited to (None: no limit)."""
-        return self.store_id if self.role is Role.STORE_MANAGER else None
+        return self.store_id if self.role in STORE_ROLES else None
 
 
 def hash_password(password: str, cost: ScryptCost) -> str:

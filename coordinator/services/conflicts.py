@@ -190,7 +190,7 @@ def resolve_conflict(
     coord: Coordinator, principal: Principal, conflict_id: str, body: Resolve
 ) -> Resolved:
     """Resolve with an audited adjustment event by the logged-in staff user."""
-    principal.require_write()
+    principal.require_manager()
     now = coord.clock.wall_ms()
     c = schema.conflicts
     with coord.db.write() as conn:

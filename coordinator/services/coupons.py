@@ -172,14 +172,15 @@ def issue_coupon(
         result = coord.recorder.record(
             conn, [HqFact(member_id, CouponIssue(coupon=coupon), principal.store_id)], now
         )
-        audit(conn, principal.username, "coupon.issue", f"{member_id}/{coupon.coupon_id}", now)
+        audit(conn, principal.username, "coupon.issue", f"{member_id}/{coupon.coupon_id}", now,
+              event_id=result.events[0].event_id)  # fmt: skip
     coord.pusher.wake()
     return CouponIssued(coupon=coupon, event_id=result.events[0].event_id)
 
 
 def create_campaign(coord: Coordinator, principal: Principal, body: Campaign) -> CampaignIssued:
     """Issue a coupon to every member of a segment (one hq event per member)."""
-    principal.require_write()
+    principal.require_manager()
     _check_spec(principal, body.coupon)
     seg = body.segment
     if not (seg.member_ids or seg.tier or seg.home_store_id or seg.all_members):
@@ -276,7 +277,7 @@ def rollout_campaign(
 ) -> RolloutIssued:
     """A campaign from the dashboard's rollout form: valid from now for ``valid_days``, to
     every member (a store manager: their store's) or to each store's home members."""
-    principal.require_write()
+    principal.require_manager()
     if body.audience == "home" and not body.store_ids:
         raise invalid("stores_required", "choose the stores whose members get it", "store_ids")
     now = coord.clock.wall_ms()

@@ -237,7 +237,7 @@ def _mqtt(coord: Coordinator, kiosk_id: str, password: str) -> MqttCredentials:
 
 def provision(coord: Coordinator, principal: Principal, body: NewKiosk) -> KioskCredentials:
     """Register a kiosk; returns its broker credentials (the password is shown only once)."""
-    principal.require_write()
+    principal.require_manager()
     principal.require_store(body.store_id)
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
@@ -265,7 +265,7 @@ def create_enrollment_code(
     coord: Coordinator, principal: Principal, body: NewEnrollmentCode
 ) -> EnrollmentCode:
     """A one-time code a new kiosk trades for its own credentials (shown only once)."""
-    principal.require_write()
+    principal.require_manager()
     principal.require_store(body.store_id)
     now = coord.clock.wall_ms()
     ttl_s = body.ttl_s or coord.settings.enrollment_code_ttl_s
@@ -301,7 +301,7 @@ def create_enrollment_code(
 
 def pending_codes(coord: Coordinator, principal: Principal) -> list[PendingCode]:
     """Codes waiting to be used (a store manager sees their own store's); never the codes."""
-    principal.require_write()
+    principal.require_manager()
     with coord.db.read() as conn:
         rows = enrollment.pending(conn, coord.clock.wall_ms(), principal.store_filter())
     return [PendingCode.model_validate(row) for row in rows]

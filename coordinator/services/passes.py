@@ -115,7 +115,8 @@ def update_pass(
             _scope_check(principal, list(held.store_ids))
         body = PassUpdate(pass_id=pass_id, staff_user=principal.username, **change)
         result = coord.recorder.record(conn, [HqFact(member_id, body, principal.store_id)], now)
-        audit(conn, principal.username, "pass.update", f"{member_id}/{pass_id}", now, **change)
+        audit(conn, principal.username, "pass.update", f"{member_id}/{pass_id}", now,
+              event_id=result.events[0].event_id, **change)  # fmt: skip
         after = result.outcomes[0].ledger.find_pass(pass_id)
     coord.pusher.wake()
     return PassResult(pass_=after, event_id=result.events[0].event_id)

@@ -138,7 +138,7 @@ def list_bundles(
 
 def create_bundle(coord: Coordinator, principal: Principal, body: Draft) -> BundleOut:
     """Save a draft bundle."""
-    principal.require_write()
+    principal.require_manager()
     _check_scope(principal, body.store_ids)
     for session in body.classes:
         if session.ends_ms <= session.starts_ms:
@@ -192,7 +192,7 @@ def publish_bundle(
     coord: Coordinator, principal: Principal, bundle_id: int, body: Publish | None
 ) -> BundleOut:
     """Publish a draft under the next version and push it to the stores in scope."""
-    principal.require_write()
+    principal.require_manager()
     now = coord.clock.wall_ms()
     rb = schema.rule_bundles
     store_ids = body.store_ids if body else None
@@ -230,7 +230,7 @@ def publish_bundle(
 
 def rollout_rules(coord: Coordinator, principal: Principal, body: Draft) -> BundleOut:
     """Draft and publish a rule bundle at once (the dashboard's rollout form)."""
-    principal.require_write()
+    principal.require_manager()
     draft = create_bundle(coord, principal, body)
     return publish_bundle(coord, principal, draft.bundle_id, None)
 

@@ -8,7 +8,14 @@ from pydantic import Field
 from coordinator import schema
 from coordinator.errors import ApiError, conflict, invalid
 from coordinator.runtime import Coordinator
-from coordinator.security.auth import Principal, Role, hash_password, issue_token, log_in
+from coordinator.security.auth import (
+    STORE_ROLES,
+    Principal,
+    Role,
+    hash_password,
+    issue_token,
+    log_in,
+)
 from coordinator.services.common import Body, Out, audit, store_exists
 from shared.model import Id
 
@@ -75,10 +82,11 @@ def me(principal: Principal) -> Me:
 
 
 def create_user(coord: Coordinator, principal: Principal, body: NewUser) -> UserOut:
-    """Create an ops user (HQ admins only). Store managers need their store."""
+    """Create an ops user (HQ admins only). Store staff (manager, front desk, coach) need
+    their store."""
     principal.require_admin()
-    if body.role is Role.STORE_MANAGER and body.store_id is None:
-        raise invalid("store_required", "a store manager needs a store_id", "store_id")
+    if body.role in STORE_ROLES and body.store_id is None:
+        raise invalid("store_required", f"a {body.role.value} user needs a store_id", "store_id")
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
         if body.store_id is not None:

@@ -89,6 +89,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/kiosks/{kiosk_id}"): Route("page"),
     ("GET", "/dashboard/reports"): Route("page"),
     ("GET", "/dashboard/rollouts"): Route("page"),
+    ("GET", "/dashboard/members"): Route("page"),
+    ("GET", "/dashboard/members.csv"): Route("page"),
+    ("GET", "/dashboard/members/{member_id}"): Route("page"),
     ("POST", "/dashboard/logout"): Route("page"),
     # -- any logged-in user ----------------------------------------------------------------
     ("GET", "/api/v1/auth/me"): Route("self"),
