@@ -54,10 +54,16 @@ _PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>会员码 Member code</title>
-<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;text-align:center;margin:2em}}
-#qr svg{{width:min(80vw,320px);height:auto}}</style></head>
+<style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;text-align:center;
+margin:0;padding:12px 8px;background:#fff;color:#111}}
+h1{{font-size:1.3em;margin:.2em 0}}
+#qr{{width:min(100%,440px);margin:0 auto}}
+#qr svg{{display:block;width:100%;height:auto}}
+.hint{{font-size:.9em;color:#555;margin:.4em 0}}</style></head>
 <body><h1>{name}</h1><p>请在自助机扫码 · Show this code at the kiosk</p>
-<div id="qr">{svg}</div><p id="left"></p>
+<div id="qr">{svg}</div>
+<p class="hint" id="brightness">☀ 请调高屏幕亮度 · Turn your screen brightness up</p>
+<p id="left"></p>
 <script>
 const link = {link!r};
 let expires = {expires};
@@ -79,13 +85,24 @@ setTimeout(refresh, {refresh} * 1000);
 """
 
 
+def qr_svg(token: str) -> str:
+    """The token as an inline SVG QR code that scales to its box.
+
+    ``viewBox`` only (no fixed size) so CSS sizes it to the screen; the 4-module quiet zone
+    is painted white so the code scans on a dark page too; error level L (raised by segno
+    when it fits the same version) keeps the symbol small: a phone screen is clean, and
+    fewer modules scan faster on a kiosk webcam.
+    """
+    return str(segno.make(token, error="l").svg_inline(omitsize=True, border=4, light="#fff"))
+
+
 @router.get("/m/{link}", response_class=HTMLResponse, responses=PUBLIC)
 def member_page(coord: CoordinatorDep, link: Annotated[str, Path(max_length=600)]) -> HTMLResponse:
     """The member's QR page (minimal; the token refreshes itself)."""
     member_id = member_card.member_of_link(coord, link)
     name = member_card.display_name(coord, member_id)
     token = member_card.token_for(coord, member_id)
-    svg = segno.make(token.token, error="m").svg_inline(scale=6)
+    svg = qr_svg(token.token)
     return HTMLResponse(
         _PAGE.format(
             name=html.escape(name),
@@ -111,6 +128,4 @@ def member_qr_svg(
     member_card.member_of_link(coord, link)
     if not token.startswith("TF1."):
         raise ApiError(422, "bad_token", "not a member token", "token")
-    return HTMLResponse(
-        segno.make(token, error="m").svg_inline(scale=6), media_type="image/svg+xml"
-    )
+    return HTMLResponse(qr_svg(token), media_type="image/svg+xml")
