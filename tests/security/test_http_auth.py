@@ -25,6 +25,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from coordinator.ledger.conflicts import ConflictDraft, raise_conflict
+from coordinator.outbound import webhooks
 from coordinator.security.auth import Principal, Role, issue_token, member_page_token
 from coordinator.settings import DEV_SECRET_KEY
 from simulators.waiting import wait_until
@@ -63,6 +64,11 @@ COUPON = {"title": "¥5", "kind": "voucher", "value": 500, "valid_from_ms": 1,
           "valid_until_ms": 4_000_000_000_000}  # fmt: skip
 PASS = {"kind": "punch", "name": "10x", "valid_from_ms": 1, "valid_until_ms": 4_000_000_000_000,
         "sessions_total": 10}  # fmt: skip
+
+TOP_UP = {"amount_fen": 10_000, "method": "cash"}
+TIMETABLE: dict[str, Any] = {"slots": [], "note": "summer week"}
+# A public address literal: accepted without DNS, and nothing is ever sent to it here.
+ENDPOINT = {"url": "https://93.184.216.34/hook", "event_types": ["notification.*"]}
 
 ROUTES: dict[tuple[str, str], Route] = {
     # -- public: no login (each is its own credential or harmless) ------------------------
@@ -291,6 +297,75 @@ ROUTES: dict[tuple[str, str], Route] = {
         other=req("/api/v1/rule-bundles/{b2}/publish"),
         own=req("/api/v1/rule-bundles/{b1}/publish"),
     ),
+    # -- stored value (money) ---------------------------------------------------------------
+    ("GET", "/api/v1/members/{member_id}/stored-value"): Route(
+        "scoped", other=req("/api/v1/members/m2zz/stored-value")
+    ),
+    # A manager may top up any member (cross-store service) but only as their own store.
+    ("POST", "/api/v1/members/{member_id}/stored-value/top-ups"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/members/m2zz/stored-value/top-ups", {**TOP_UP, "store_id": "s2zz"}),
+        own=req("/api/v1/members/m1/stored-value/top-ups", {**TOP_UP, "store_id": "s1"}),
+    ),
+    ("POST", "/api/v1/members/{member_id}/stored-value/refunds"): Route(
+        "admin",
+        True,
+        own=req(
+            "/api/v1/members/m1/stored-value/refunds",
+            {"amount_fen": 100, "method": "cash", "reason": "moved away"},
+        ),
+    ),
+    # -- timetables ---------------------------------------------------------------------------
+    ("GET", "/api/v1/stores/{store_id}/timetable"): Route(
+        "scoped", other=req("/api/v1/stores/s2zz/timetable")
+    ),
+    ("GET", "/api/v1/stores/{store_id}/timetable/week"): Route(
+        "scoped", other=req("/api/v1/stores/s2zz/timetable/week")
+    ),
+    ("PUT", "/api/v1/stores/{store_id}/timetable"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/stores/s2zz/timetable", TIMETABLE),
+        own=req("/api/v1/stores/s1/timetable", TIMETABLE),
+    ),
+    # -- webhooks -------------------------------------------------------------------------------
+    ("GET", "/api/v1/webhooks/endpoints"): Route(
+        "list", other=req("/api/v1/webhooks/endpoints", store_id="s2zz")
+    ),
+    ("POST", "/api/v1/webhooks/endpoints"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/webhooks/endpoints", {**ENDPOINT, "store_id": "s2zz"}),
+        own=req("/api/v1/webhooks/endpoints", {**ENDPOINT, "store_id": "s1"}),
+    ),
+    ("GET", "/api/v1/webhooks/endpoints/{endpoint_id}"): Route(
+        "scoped", other=req("/api/v1/webhooks/endpoints/{we2}")
+    ),
+    ("PATCH", "/api/v1/webhooks/endpoints/{endpoint_id}"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/webhooks/endpoints/{we2}", {"description": "x"}),
+        own=req("/api/v1/webhooks/endpoints/{we1}", {"description": "x"}),
+    ),
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/rotate"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/webhooks/endpoints/{we2}/rotate", {"grace_s": 60}),
+        own=req("/api/v1/webhooks/endpoints/{we1}/rotate", {"grace_s": 60}),
+    ),
+    ("GET", "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries"): Route(
+        "scoped", other=req("/api/v1/webhooks/endpoints/{we2}/deliveries")
+    ),
+    ("GET", "/api/v1/webhooks/deliveries/{delivery_id}"): Route(
+        "scoped", other=req("/api/v1/webhooks/deliveries/{wd2}")
+    ),
+    ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/resend"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/webhooks/deliveries/{wd2}/resend"),
+        own=req("/api/v1/webhooks/deliveries/{wd1}/resend"),
+    ),
 }
 """Every route of the app and how it is protected."""
 
@@ -304,6 +379,8 @@ FILLERS = {
     "bundle_id": "{b1}",
     "table": "checkins_daily",
     "link": "x" * 20,
+    "endpoint_id": "{we1}",
+    "delivery_id": "{wd1}",
 }
 
 
@@ -385,6 +462,15 @@ def seed(live: Live) -> dict[str, Any]:
                 ),
                 now,
             )
+    for n, store in enumerate(("s1", "s2zz"), 1):
+        created = live.call("POST", "/api/v1/webhooks/endpoints", expect=201,
+                            json={**ENDPOINT, "store_id": store})  # fmt: skip
+        ids[f"we{n}"] = created["endpoint"]["endpoint_id"]
+        with live.coord.db.write() as conn:
+            webhooks.publish(conn, event_type="notification.test", message_id=f"msg_{store}",
+                             data={"n": n}, store_id=store, now_ms=now)  # fmt: skip
+        listed = live.call("GET", f"/api/v1/webhooks/endpoints/{ids[f'we{n}']}/deliveries")
+        ids[f"wd{n}"] = listed[0]["delivery_id"]
     # The fleet monitor's snapshot (lists and kiosk pages read it) includes both kiosks.
     wait_until(lambda: len(live.call("GET", "/api/v1/fleet")["kiosks"]) == 2, what="fleet")
     return ids
