@@ -543,3 +543,20 @@ rollout_targets = sa.Table(
     sa.Column("resolved_ms", sa.BigInteger, nullable=False),
 )
 """The members version that carried a coupon campaign to the kiosks."""
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("scope", sa.String(80), primary_key=True),
+    # The route and the caller: one client's key never answers another's request.
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # running (the first request holds it) or done (its answer is kept).
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("response", sa.Text, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "expires_ms"),
+)
+"""``Idempotency-Key`` requests (purchases): a retry gets the first answer, kept >= 24 h."""

@@ -220,6 +220,38 @@ class BonusExpire(Frozen):
     lot_id: Id
 
 
+class PurchaseMethod(StrEnum):
+    """How a purchase was paid: from stored value, or one of the payment methods."""
+
+    STORED_VALUE = "stored_value"
+    CASH = "cash"
+    CARD = "card"
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+    EXTERNAL = "external"
+
+
+class Purchase(Frozen):
+    """A purchase at a store (a POS, the front desk): its price breakdown and payment.
+
+    Its own effect is the points it earned; the coupon it used and the stored value it took
+    are recorded as their own facts (``coupon_redeem``, ``sv_spend`` with ``purchase_id``)
+    in the same transaction, so each balance has one kind of fact."""
+
+    kind: Literal["purchase"] = "purchase"
+    purchase_id: Id
+    list_fen: Annotated[int, Field(ge=0, le=10**9)]
+    tier_discount_fen: Annotated[int, Field(ge=0, le=10**9)] = 0
+    coupon_id: Id | None = None
+    coupon_off_fen: Annotated[int, Field(ge=0, le=10**9)] = 0
+    total_fen: Annotated[int, Field(ge=0, le=10**9)]
+    method: PurchaseMethod
+    stored_value_fen: Annotated[int, Field(ge=0, le=10**9)] = 0
+    points: Count = 0
+    points_expires_ms: Ms | None = None
+    staff_user: Id
+
+
 EventBody = Annotated[
     CheckIn
     | ClassSignIn
@@ -235,7 +267,8 @@ EventBody = Annotated[
     | StoredValueTopUp
     | StoredValueSpend
     | StoredValueRefund
-    | BonusExpire,
+    | BonusExpire
+    | Purchase,
     Field(discriminator="kind"),
 ]
 

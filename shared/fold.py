@@ -25,6 +25,7 @@ from shared.events import (
     PassUpdate,
     PointsExpire,
     PointsRedeem,
+    Purchase,
     Reversal,
     StoredValueRefund,
     StoredValueSpend,
@@ -323,6 +324,11 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
             for lot in ledger.points_lots
         )
         ledger = ledger.model_copy(update={"points_lots": lots})
+
+    elif isinstance(body, Purchase):
+        if body.points > 0:
+            expires = body.points_expires_ms or at + DEFAULT_POINTS_EXPIRY_MS
+            ledger = _add_lot(ledger, event.event_id, at, expires, body.points, for_tier=True)
 
     elif isinstance(body, StoredValueTopUp | StoredValueSpend | StoredValueRefund | BonusExpire):
         value, short, what = _apply_money(ledger.stored_value, event)

@@ -57,7 +57,7 @@ class PassKind(StrEnum):
 
 
 class CouponKind(StrEnum):
-    """What a coupon gives: a percentage discount, a cash voucher (fen) or a free trial.
+    """What a coupon gives: a discount (permille off), a cash voucher (fen) or a free trial.
 
     Every kind has its entry in :data:`COUPON_KINDS` (names, value unit): the dashboard's
     campaign form, its labels and the kiosk's coupon list are built from there.
@@ -68,7 +68,7 @@ class CouponKind(StrEnum):
     TRIAL = "trial"
 
 
-ValueUnit = Literal["percent", "fen", "none"]
+ValueUnit = Literal["permille", "fen", "none"]
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ class CouponKindInfo:
     name_zh: str
     name_en: str
     unit: ValueUnit
-    """``percent``: percent off; ``fen``: money off in fen; ``none``: the value is unused."""
+    """``permille``: thousandths off (150 = 15 % off = 8.5折, 1–999 only); ``fen``: money off
+    in fen; ``none``: the value is unused."""
 
     def form_label(self, lang: str) -> str:
         """The kind as a form names it, with the unit its value is entered in."""
@@ -87,11 +88,20 @@ class CouponKindInfo:
             return f"{self.name_en} ({unit_words[1]})" if unit_words[1] else self.name_en
         return f"{self.name_zh}（{unit_words[0]}）" if unit_words[0] else self.name_zh
 
+    def value_problem(self, value: int) -> str | None:
+        """Why ``value`` is not a value of this kind (None: it is): a discount is 1–999
+        permille, a voucher at least 1 fen; a trial's value is unused."""
+        if self.unit == "permille" and not 1 <= value <= 999:
+            return "a discount is 1–999 permille off (150 = 15 % off = 8.5折)"
+        if self.unit == "fen" and value < 1:
+            return "a voucher takes at least 1 fen off"
+        return None
+
     def describe(self, value: int) -> tuple[str, str]:
         """(zh, en) of a coupon of this kind and value, for a member's screen."""
-        if self.unit == "percent":
-            zh = f"{(100 - value) / 10:g}折" if 0 < value < 100 else f"{value}%"
-            return f"{self.name_zh} {zh}", f"{self.name_en} {value}% off"
+        if self.unit == "permille":
+            zh = f"{(1000 - value) / 100:g}折" if 0 < value < 1000 else f"{value}‰"
+            return f"{self.name_zh} {zh}", f"{self.name_en} {value / 10:g}% off"
         if self.unit == "fen":
             money = f"¥{value // 100}" if value % 100 == 0 else f"¥{value / 100:.2f}"
             return f"{self.name_zh} {money}", f"{self.name_en} {money}"
@@ -99,7 +109,7 @@ class CouponKindInfo:
 
 
 _UNIT_WORDS: Mapping[ValueUnit, tuple[str, str]] = {
-    "percent": ("%", "%"),
+    "permille": ("‰", "permille"),
     "fen": ("分", "fen"),
     "none": ("", ""),
 }
@@ -107,7 +117,7 @@ _UNIT_WORDS: Mapping[ValueUnit, tuple[str, str]] = {
 COUPON_KINDS: Mapping[CouponKind, CouponKindInfo] = MappingProxyType(
     {
         CouponKind.VOUCHER: CouponKindInfo("代金券", "Voucher", "fen"),
-        CouponKind.DISCOUNT: CouponKindInfo("折扣", "Discount", "percent"),
+        CouponKind.DISCOUNT: CouponKindInfo("折扣", "Discount", "permille"),
         CouponKind.TRIAL: CouponKindInfo("体验券", "Free trial", "none"),
     }
 )
@@ -215,7 +225,9 @@ class CouponState(Frozen):
     kind: CouponKind
     title: Text
     value: Count = 0
-    """Percent off for ``discount``, fen for ``voucher``, 0 for ``trial``."""
+    """Permille off for ``discount`` (1–999), fen off for ``voucher``, 0 for ``trial``."""
+    min_spend_fen: Count = 0
+    """A voucher applies only to a purchase of at least this much (满减); 0: any."""
     store_ids: tuple[Id, ...] = ()
     valid_from_ms: Ms
     valid_until_ms: Ms
@@ -371,7 +383,9 @@ class TierRule(Frozen):
     name: Id
     min_points_earned: Count
     multiplier_permille: Annotated[int, Field(ge=0, le=100_000)] = 1000
-    """Check-in points multiplier in thousandths (1500 = 1.5x)."""
+    """Points multiplier in thousandths (1500 = 1.5x), for check-ins and purchases."""
+    discount_permille: Annotated[int, Field(ge=0, le=999)] = 0
+    """Thousandths off every purchase for members of this tier (50 = 5 % off)."""
     title_zh: Text = ""
     title_en: Text = ""
 

@@ -99,6 +99,8 @@ class MoneyRules(_Frozen):
     """Most one spend or purchase may take (a typo guard, not a balance rule)."""
     spend_order: SpendOrder = SpendOrder.BONUS_FIRST
     offline: StoredValueLimits = StoredValueLimits()
+    points_per_yuan: Annotated[int, Field(ge=0, le=1000)] = 1
+    """Points a purchase earns per whole yuan paid, before the tier's multiplier."""
 
     def tier_for(self, paid_fen: int) -> TopUpTier | None:
         """The top-up tier ``paid_fen`` reaches (the highest threshold), or None."""

@@ -39,6 +39,7 @@ class RejectReason(StrEnum):
     COUPON_NOT_YET_VALID = "coupon_not_yet_valid"
     COUPON_WRONG_STORE = "coupon_wrong_store"
     COUPON_NEEDS_NETWORK = "coupon_needs_network"
+    COUPON_BELOW_MIN_SPEND = "coupon_below_min_spend"
     OFFLINE_LIMIT_REACHED = "offline_limit_reached"
     OFFLINE_TOO_LONG = "offline_too_long"
     UNDO_NOT_ALLOWED = "undo_not_allowed"
@@ -156,6 +157,10 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
     RejectReason.COUPON_NEEDS_NETWORK: (
         "网络恢复后才能使用这张优惠券，请稍后再试或联系店员。",
         "This coupon needs a network connection. Please try again later or ask staff.",
+    ),
+    RejectReason.COUPON_BELOW_MIN_SPEND: (
+        "消费金额未达到这张券的最低消费。",
+        "This purchase is below the coupon's minimum spend.",
     ),
     RejectReason.OFFLINE_LIMIT_REACHED: (
         "网络暂时中断，已达到离线使用上限，请联系店员。",

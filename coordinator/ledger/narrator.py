@@ -32,6 +32,7 @@ from shared.events import (
     PassUpdate,
     PointsExpire,
     PointsRedeem,
+    Purchase,
     Reversal,
     StoredValueRefund,
     StoredValueSpend,
@@ -139,6 +140,10 @@ PHRASES: dict[str, tuple[str, str]] = {
         "{amount} fen principal refunded by {staff_user}",
     ),
     "step.sv_bonus_expire": ("赠送金额到期", "bonus expired"),
+    "step.purchase": (
+        "消费 {total} 分（{method}），+{points} 积分",
+        "purchase of {total} fen ({method}), +{points} points",
+    ),
     "step.other": ("{kind}", "{kind}"),
     "undone.checkin": ("签到", "check-in"),
     "undone.class_signin": ("上课签到", "class sign-in"),
@@ -512,7 +517,7 @@ def _relevant(kind: str, subject: str | None, event: Event) -> bool:
         )
     if kind in POINTS_KINDS:
         return (
-            isinstance(b, PointsRedeem | CheckIn | PointsExpire)
+            isinstance(b, PointsRedeem | CheckIn | PointsExpire | Purchase)
             or (isinstance(b, Reversal) and bool(b.points))
             or (isinstance(b, Adjustment) and bool(b.points_delta))
         )
@@ -577,6 +582,8 @@ def describe(event: Event, place: Place) -> Words:
         return words("step.sv_refund", amount=b.amount_fen, staff_user=b.staff_user)
     if isinstance(b, BonusExpire):
         return words("step.sv_bonus_expire")
+    if isinstance(b, Purchase):
+        return words("step.purchase", total=b.total_fen, method=b.method.value, points=b.points)
     return words("step.other", kind=event.kind)
 
 

@@ -31,7 +31,7 @@ from coordinator.services.common import (
     store_exists,
 )
 from shared.events import CouponIssue
-from shared.model import Count, CouponKind, CouponState, Id, Ms
+from shared.model import COUPON_KINDS, Count, CouponKind, CouponState, Id, Ms
 
 DAY_MS = 86_400_000
 
@@ -42,6 +42,9 @@ class CouponSpec(Body):
     title: str = Field(min_length=1, max_length=200)
     kind: CouponKind
     value: Count = 0
+    """Permille off (discount, 1–999), fen off (voucher), unused (trial)."""
+    min_spend_fen: Count = 0
+    """A voucher's minimum purchase (满减); 0: any."""
     store_ids: list[Id] = Field([], max_length=1000)
     valid_from_ms: Ms
     valid_until_ms: Ms
@@ -125,6 +128,9 @@ class RolloutIssued(Out):
 
 
 def _check_spec(principal: Principal, spec: CouponSpec) -> None:
+    value_problem = COUPON_KINDS[spec.kind].value_problem(spec.value)
+    if value_problem is not None:
+        raise invalid("bad_coupon_value", value_problem, "value")
     if spec.valid_until_ms <= spec.valid_from_ms:
         raise invalid(
             "bad_validity", "valid_until_ms must be after valid_from_ms", "valid_until_ms"
@@ -145,6 +151,7 @@ def _coupon(spec: CouponSpec, coupon_id: str, campaign_id: str) -> CouponState:
         kind=spec.kind,
         title=spec.title,
         value=spec.value,
+        min_spend_fen=spec.min_spend_fen,
         store_ids=tuple(spec.store_ids),
         valid_from_ms=spec.valid_from_ms,
         valid_until_ms=spec.valid_until_ms,

@@ -190,3 +190,28 @@ def test_unknown_member_store_and_other_stores_are_refused(
     )
     assert bad_refund.status_code == 422
     assert balance(api, heads)["topped_up_fen"] == 0
+
+
+def test_bonus_expires_centrally_with_an_event(
+    api: TestClient, heads: dict[str, dict[str, str]]
+) -> None:
+    from coordinator.ledger import housekeeping
+
+    r = api.post(
+        "/api/v1/members/m1/stored-value/top-ups",
+        json={"amount_fen": 100_000, "method": "cash"},
+        headers=heads["admin"],
+    )
+    expires = r.json()["bonus_expires_ms"]
+    coord = api.app.state.coordinator  # type: ignore[attr-defined]
+    report = housekeeping.run_once(coord.db, coord.recorder, coord.rules, expires - 1, "")
+    assert report.lots_expired == 0
+    report = housekeeping.run_once(coord.db, coord.recorder, coord.rules, expires, "")
+    assert report.lots_expired == 1
+    after = balance(api, heads)
+    assert (after["bonus_expired_fen"], after["principal_fen"]) == (10_000, 100_000)
+    trail = api.get("/api/v1/members/m1/balance", headers=heads["admin"]).json()["trail"]
+    assert [step["kind"] for step in trail][-1] == "sv_bonus_expire"
+    # Nothing is left to expire.
+    again = housekeeping.run_once(coord.db, coord.recorder, coord.rules, expires + 1, "")
+    assert again.lots_expired == 0

@@ -461,3 +461,40 @@ def test_the_bound_is_reached_by_offline_kiosks_and_a_central_charge() -> None:
 def test_apply_is_a_no_op_for_money_on_other_members_state() -> None:
     ledger, anomalies = apply(MemberLedger(), topup_event(1, 100))
     assert ledger.stored_value.balance_fen() == 100 and anomalies == ()
+
+
+# -- prices -------------------------------------------------------------------------------------
+
+
+def test_price_applies_tier_then_coupon_and_earns_points_on_what_is_paid() -> None:
+    from shared.model import CouponKind, CouponState, Rules, TierRule
+    from shared.pricing import PriceBreakdown, price
+
+    rules = Rules(money=MoneyRules(points_per_yuan=3))
+    gold = TierRule(
+        name="gold", min_points_earned=0, multiplier_permille=2000, discount_permille=100
+    )
+
+    def voucher(value: int, min_spend: int = 0, **extra: object) -> CouponState:
+        return CouponState(
+            coupon_id="c", campaign_id="x", kind=CouponKind.VOUCHER, title="v", value=value,
+            min_spend_fen=min_spend, valid_from_ms=0, valid_until_ms=T0 * 2, **extra,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    plain = price(rules, gold, 10_099, now_ms=T0, store_id="s1")
+    assert plain == PriceBreakdown(
+        list_fen=10_099, tier_discount_fen=1_009, total_fen=9_090, points=90 * 3 * 2
+    )
+    # The minimum spend is judged after the tier discount.
+    assert price(rules, gold, 10_000, coupon=voucher(500, 9_001), now_ms=T0, store_id="s1") is (
+        RejectReason.COUPON_BELOW_MIN_SPEND
+    )
+    big = price(rules, gold, 1_000, coupon=voucher(5_000), now_ms=T0, store_id="s1")
+    assert isinstance(big, PriceBreakdown) and (big.coupon_off_fen, big.total_fen) == (900, 0)
+    scoped = voucher(100, store_ids=("s2",))
+    assert price(rules, gold, 1_000, coupon=scoped, now_ms=T0, store_id="s1") is (
+        RejectReason.COUPON_WRONG_STORE
+    )
+    discount = voucher(150).model_copy(update={"kind": CouponKind.DISCOUNT})
+    off = price(rules, gold, 1_001, coupon=discount, now_ms=T0, store_id="s1")
+    assert isinstance(off, PriceBreakdown) and (off.coupon_off_fen, off.total_fen) == (135, 766)
