@@ -408,6 +408,10 @@ class OfflineLimits(Frozen):
     max_offline_hours: Annotated[int, Field(ge=0, le=24 * 90)] = 72
     """Past this, an offline kiosk still checks members in but refuses deductions."""
     coupon_policy: CouponPolicy = CouponPolicy.STORE_SCOPED
+    class_seat_share_permille: Annotated[int, Field(ge=0, le=1000)] = 1000
+    """Share of a class's capacity split among the store's kiosks as seats each may fill
+    before the coordinator confirms them (``shared.seats``). Lower: a tighter bound on a
+    class going over while kiosks are offline, fewer walk-ins admitted offline."""
 
     def coupon_offline_store(self, coupon: CouponState) -> str | None:
         """The one store whose kiosks may redeem ``coupon`` without a coordinator claim, or
@@ -432,6 +436,14 @@ class Reward(Frozen):
     points_cost: Annotated[int, Field(ge=1, le=10**7)]
 
 
+class SeatAllocation(Frozen):
+    """Seats of a class one kiosk may fill before the coordinator confirms them
+    (``shared.seats``: capacity held within a computed bound while kiosks are offline)."""
+
+    kiosk_id: Id
+    seats: Count
+
+
 class ClassSession(Frozen):
     """One scheduled class in a store, with its sign-in window."""
 
@@ -453,6 +465,8 @@ class ClassSession(Frozen):
     """The weekly timetable slot it was expanded from (``shared.timetable``), if any."""
     drop_in_price_fen: Count = 0
     """What a walk-in without a pass pays for this session, in fen."""
+    seats: tuple[SeatAllocation, ...] = ()
+    """Per-kiosk seat allocations; empty: capacity is not enforced at kiosks."""
 
     def signin_open(self, now_ms: int) -> bool:
         """True while students may sign in."""

@@ -29,6 +29,7 @@ class RejectReason(StrEnum):
     NO_SESSIONS_LEFT = "no_sessions_left"
     OUTSIDE_SIGNIN_WINDOW = "outside_signin_window"
     CLASS_UNKNOWN = "class_unknown"
+    CLASS_FULL = "class_full"
     ALREADY_SIGNED_IN = "already_signed_in"
     ALREADY_CHECKED_IN = "already_checked_in"
     INSUFFICIENT_POINTS = "insufficient_points"
@@ -118,6 +119,10 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
         "找不到这节课，请到前台咨询。",
         "We can't find this class. Please see the front desk.",
     ),
+    RejectReason.CLASS_FULL: (
+        "这节课已满员，本次未扣次。",
+        "This class is full. Nothing was deducted.",
+    ),
     RejectReason.ALREADY_SIGNED_IN: (
         "您已签到这节课，不会重复扣次。",
         "You're already signed in to this class. Nothing more was deducted.",
@@ -202,3 +207,17 @@ def message(reason: RejectReason, lang: str) -> str:
 def messages(reason: RejectReason) -> tuple[str, str]:
     """(zh, en) sentences for ``reason``."""
     return _MESSAGES[reason]
+
+
+def class_full_messages(
+    next_title_zh: str | None, next_title_en: str | None, next_at_local: str | None
+) -> tuple[str, str]:
+    """(zh, en) for a full class, pointing to the next session with seats when there is one
+    (``next_at_local``: its store-local start, e.g. ``周四 18:30`` / ``Thu 18:30``)."""
+    zh, en = _MESSAGES[RejectReason.CLASS_FULL]
+    if next_title_zh is None or next_title_en is None or next_at_local is None:
+        return zh + "请到前台咨询其他课程。", en + " Please ask the front desk about other classes."
+    return (
+        f"{zh}下一节有空位：{next_title_zh}，{next_at_local}。",
+        f"{en} Next with seats: {next_title_en}, {next_at_local}.",
+    )

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from coordinator import schema
 from coordinator.downstream import rule_bundles
 from shared.model import DAY_MS, RuleBundle
+from shared.seats import allocate_seats
 from shared.timetable import Timetable, expand, horizon, layer_store
 
 REFRESH_AFTER_MS = 7 * DAY_MS
@@ -74,18 +75,40 @@ def save(conn: Connection, timetable: Timetable, *, note: str, user: str, now_ms
     return revision
 
 
+def store_kiosks(conn: Connection, store_id: str) -> list[str]:
+    """The store's kiosks that are not revoked: each gets seats of every class."""
+    k = schema.kiosks
+    return list(
+        conn.execute(
+            sa.select(k.c.kiosk_id)
+            .where(k.c.store_id == store_id, k.c.revoked.is_(False))
+            .order_by(k.c.kiosk_id)
+        ).scalars()
+    )
+
+
 def publish_layered(
     conn: Connection, store_id: str, *, user: str, now_ms: int
 ) -> RuleBundle | None:
     """Publish the store's timetable layered over its base bundle, under the next version
     and scoped to the store; None when the store has no timetable or no bundle to layer on.
+
+    Every session's capacity is split into seat allocations among the store's kiosks now
+    (``shared.seats``): a kiosk added later gets its seats with the next layering, which
+    registering it triggers.
     """
     stored = current(conn, store_id)
     base = rule_bundles.base_for_store(conn, store_id)
     if stored is None or base is None:
         return None
     first, last = horizon(now_ms, stored.timetable.timezone)
-    layered = layer_store(base, store_id, expand(stored.timetable, first, last))
+    kiosks = store_kiosks(conn, store_id)
+    share = base.rules.offline.class_seat_share_permille
+    sessions = [
+        s.model_copy(update={"seats": allocate_seats(s.capacity, kiosks, share)})
+        for s in expand(stored.timetable, first, last)
+    ]
+    layered = layer_store(base, store_id, sessions)
     draft = rule_bundles.create_draft(
         conn,
         layered,

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.clock import HlcSource
+from coordinator.ledger.class_capacity import check_capacity
 from coordinator.ledger.conflicts import (
     ConflictDraft,
     ConflictKind,
@@ -468,6 +469,8 @@ class Sequencer:
 
         place = self._check_revoked_cards(conn, taps, report, now_ms, place)
         place = self._check_qr_nonces(conn, taps, report, now_ms, place)
+        over, place = check_capacity(conn, [e for e, _ in taps], now_ms, place)
+        report.conflicts.extend(over)
         self._consume_claims(conn, taps)
         last_tap: dict[str, int] = {}
         for event, _ in taps:

@@ -21,6 +21,7 @@ from pydantic import Field
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
+from coordinator.downstream import timetables
 from coordinator.errors import ApiError, conflict, invalid, not_found
 from coordinator.fleet.liveness import kiosk_health, kiosks_health_json
 from coordinator.mqtt.broker_config import mosquitto_password_hash
@@ -29,6 +30,7 @@ from coordinator.runtime import Coordinator
 from coordinator.security import enrollment
 from coordinator.security.auth import Principal
 from coordinator.services.common import Body, Out, audit, scoped_store, store_exists
+from coordinator.services.rules import push_bundle
 from shared import topics
 from shared.model import Id
 from shared.protocol import Heartbeat, Versions
@@ -243,6 +245,12 @@ def provision(coord: Coordinator, principal: Principal, body: NewKiosk) -> Kiosk
     with coord.db.write() as conn:
         password = _register(coord, conn, body.kiosk_id, body.store_id, body.name, now)
         audit(conn, principal.username, "kiosk.provision", body.kiosk_id, now, store=body.store_id)
+        # The store's classes get seats for the new kiosk (a new layered bundle).
+        layered = timetables.publish_layered(
+            conn, body.store_id, user=principal.username, now_ms=now
+        )
+    if layered is not None:
+        push_bundle(coord, layered)
     mqtt = _mqtt(coord, body.kiosk_id, password)
     sync = coord.broker_sync.sync()
     return KioskCredentials(
@@ -325,10 +333,15 @@ def enroll(coord: Coordinator, code: str, address: str) -> KioskCredentials:
                 store=row.store_id,
                 address=address,
             )
+            layered = timetables.publish_layered(
+                conn, row.store_id, user=f"enroll:{row.created_by}", now_ms=now
+            )
     except ApiError as exc:
         if exc.status == 403:
             coord.enroll_limiter.failed(None, address, now)
         raise
+    if layered is not None:
+        push_bundle(coord, layered)
     return KioskCredentials(
         kiosk_id=row.kiosk_id,
         store_id=row.store_id,

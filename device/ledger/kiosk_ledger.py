@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
-from device.ledger import downstream, journal, members, stations
+from device.ledger import class_seats, downstream, journal, members, stations
 from device.ledger.database import is_corruption, is_disk_full, open_database, write_transaction
 from device.ledger.errors import LedgerClosed, LedgerCorrupt, LedgerStorageFull
 from device.ledger.journal import KioskState
@@ -247,6 +247,11 @@ class KioskLedger:
                     wall = self._clock.wall_ms()  # evidence only: see trusted_time
                     hlc = tick(state.hlc, self._time.now_ms())
                     ctx = self._context(state, hlc.wall_ms)
+                    if self._bundle is not None:
+                        seats = class_seats.seat_counts(
+                            conn, self._bundle, self.store_id, hlc.wall_ms
+                        )
+                        ctx = ctx.model_copy(update={"class_seats": seats})
                     tx = _Tx(conn, state, hlc, wall, self._bundle, ctx)
                     plan = plan_for(tx)
                     decision = plan.decision

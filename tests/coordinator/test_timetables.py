@@ -101,8 +101,15 @@ def test_store_timetable_layers_over_chain_rules(harness: Harness) -> None:
     assert k1.versions.rules == before
 
     # A kiosk that joins store 1 later catches up to the layered bundle on sync.
+    # Registering it re-layers the store: every class now gives it seats too.
     k3 = h.kiosk("k3", "s1")
-    assert k3.versions.rules == before and timetable_classes(k3) == ids
+    joined = h.call("GET", "/api/v1/rule-bundles/current", store_id="s1", expect=200)
+    assert joined["version"] > before
+    assert k3.wait_for(lambda: k3.versions.rules == joined["version"])
+    assert timetable_classes(k3) == ids
+    assert k3.bundle is not None
+    seats = {a.kiosk_id: a.seats for a in k3.bundle.classes[0].seats}
+    assert seats == {"k1": 6, "k3": 6}  # capacity 12 split between store 1's kiosks
 
     # A QR key rotation republishes the chain rules; the timetable stays on top.
     rotated = h.call("POST", "/api/v1/qr-keys/rotate", expect=200)
