@@ -108,14 +108,17 @@ def add_events(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    for (store, hour, metric), value in sorted(changes.items()):
-        statement = insert(table).values(store_id=store, hour=hour, metric=metric, value=value)
-        conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["store_id", "hour", "metric"],
-                set_={"value": table.c.value + statement.excluded.value},
-            )
-        )
+    statement = insert(table)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["store_id", "hour", "metric"],
+            set_={"value": table.c.value + statement.excluded.value},
+        ),
+        [
+            {"store_id": store, "hour": hour, "metric": metric, "value": value}
+            for (store, hour, metric), value in sorted(changes.items())
+        ],
+    )
 
 
 def totals(
