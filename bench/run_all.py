@@ -36,9 +36,12 @@ BENCHES = (
     "ingest_pg",
     "ingest_replicas",
 )
-SCALE_BENCHES = ("fleet_pg",)
+SCALE_BENCHES = ("fleet_pg", "fleet_scale")
 """``make bench-scale``: the runs at fleet scale (10,000 kiosks), long on this machine."""
-LINES = {"ingest_pg": ("ingest_pg", "ingest_pg_raw_insert", "ingest_pg_broker")}
+LINES = {
+    "ingest_pg": ("ingest_pg", "ingest_pg_raw_insert", "ingest_pg_broker"),
+    "fleet_scale": ("fleet_scale_cost", "fleet_scale_reach", "fleet_scale_dashboard"),
+}
 """Benchmarks that print more than one line (one per baseline), with the lines' names."""
 
 

@@ -64,6 +64,21 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="mutual TLS: clients need a certificate signed by --cafile",
     )
+    bridge = broker.add_argument_group(
+        "bridge (a store or region broker linked to the central broker; see docs/deployment.md)"
+    )
+    bridge.add_argument(
+        "--bridge-to",
+        type=_host_port,
+        action="append",
+        help="central broker HOST:PORT (repeat for a cluster)",
+    )
+    bridge.add_argument(
+        "--bridge-store", action="append", help="a store whose kiosks use this broker (repeat)"
+    )
+    bridge.add_argument("--bridge-user", help="the bridge's user on the central broker")
+    bridge.add_argument("--bridge-password", help="its password")
+    bridge.add_argument("--bridge-cafile", type=Path, help="CA of the central broker (TLS)")
     broker.set_defaults(func=_broker_config)
 
     report = subparsers.add_parser(
@@ -123,7 +138,14 @@ def _run(args: argparse.Namespace) -> int:
     except CoordinatorError as exc:
         print(f"tapfleet coordinator: {exc}", file=sys.stderr)
         return 1
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning")
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level="warning",
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+    )
     return 0
 
 
@@ -186,6 +208,7 @@ def _broker_config(args: argparse.Namespace) -> int:
     from coordinator.mqtt.broker_config import (
         COORDINATOR_USERS,
         BrokerAuth,
+        BrokerBridge,
         BrokerTls,
         mosquitto_password_hash,
         read_password_file,
@@ -230,6 +253,8 @@ def _broker_config(args: argparse.Namespace) -> int:
             ).all()
         db.dispose()
         kiosks = [r for r in rows if r.mqtt_password_hash and r.kiosk_id not in coordinators]
+        if args.bridge_store:  # a store broker knows only its stores' kiosks
+            kiosks = [r for r in kiosks if r.store_id in args.bridge_store]
         hashes = {r.kiosk_id: r.mqtt_password_hash for r in kiosks}
         hashes.update(coordinators)
         auth = BrokerAuth(
@@ -237,8 +262,29 @@ def _broker_config(args: argparse.Namespace) -> int:
             kiosks=[(r.kiosk_id, r.store_id) for r in kiosks],
             coordinators=sorted(coordinators),
         )
+    bridges = []
+    if args.bridge_to:
+        if not args.bridge_store:
+            raise SystemExit("--bridge-to needs at least one --bridge-store")
+        bridges.append(
+            BrokerBridge(
+                name="-".join(["store", *args.bridge_store])[:60],
+                central=args.bridge_to,
+                store_ids=args.bridge_store,
+                kiosk_ids=[k for k, _ in auth.kiosks] if auth is not None else None,
+                username=args.bridge_user,
+                password=args.bridge_password,
+                cafile=args.bridge_cafile.resolve() if args.bridge_cafile else None,
+            )
+        )
     conf = write_broker_files(
-        args.out, port=args.port, bind=args.bind, auth=auth, run_as=args.run_as, tls=tls
+        args.out,
+        port=args.port,
+        bind=args.bind,
+        auth=auth,
+        run_as=args.run_as,
+        tls=tls,
+        bridges=bridges,
     )
     print(conf)
     return 0

@@ -463,6 +463,20 @@ automation_runs = sa.Table(
     sa.Index(None, "automation_id", "at_ms"),
 )
 
+report_rollups = sa.Table(
+    "report_rollups",
+    metadata,
+    # Per store and hour, the sums the reports need (coordinator/reports/rollups.py), written
+    # in the transaction that stores the events; equal to a recomputation from the events.
+    sa.Column("store_id", sa.String(ID), primary_key=True),
+    # The event's store ("" for an HQ fact without one).
+    sa.Column("hour", sa.BigInteger, primary_key=True),
+    # hlc_ms // 3,600,000
+    sa.Column("metric", sa.String(24), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+    sa.Index(None, "hour", "store_id"),
+)
+
 reject_counters = sa.Table(
     "reject_counters",
     metadata,

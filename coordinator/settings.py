@@ -278,6 +278,16 @@ class CoordinatorSettings(LayeredSettings):
     )
     http_host: str = Field("127.0.0.1", description="Address the HTTP API listens on (CLI only).")
     http_port: int = Field(8080, ge=0, le=65535, description="Port of the HTTP API (CLI only).")
+    forwarded_allow_ips: str | None = Field(
+        None,
+        max_length=1000,
+        description=(
+            "Comma-separated addresses of the load balancers whose X-Forwarded-For and "
+            "X-Forwarded-Proto are trusted (uvicorn's forwarded_allow_ips; CLI only). None: "
+            "the client address is the TCP peer, which behind a proxy is the proxy itself, "
+            "so every client would share one login limit."
+        ),
+    )
     log_level: str = Field(
         "INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$", description="Log level of the service."
     )

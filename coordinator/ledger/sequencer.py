@@ -48,6 +48,7 @@ from coordinator.ledger.explain import (
 )
 from coordinator.ledger.jsonrows import event_from_row
 from coordinator.ledger.member_fold import FoldCheckpoints, fold_new_events
+from coordinator.reports import rollups
 from coordinator.reports.indexes import report_columns
 from shared.events import KIOSK_KINDS, CouponRedeem, Event, Rejected
 from shared.model import Rules
@@ -279,6 +280,7 @@ class Sequencer:
 
         rows, result, place = self._rows_for(conn, info, run, report, now_ms, place)
         conn.execute(sa.insert(ev), rows)
+        rollups.add_events(conn, rows)
         conn.execute(
             sa.update(k)
             .where(k.c.kiosk_id == kiosk_id)

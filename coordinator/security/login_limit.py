@@ -11,8 +11,9 @@ The failures live in the database (table ``login_failures``), so every coordinat
 behind a load balancer counts the same attempts: an attacker gets ``max_failures`` guesses
 per window whichever replica answers, not ``replicas x max_failures``. Rows older than the
 window are deleted as new failures arrive, so an attacker rotating addresses cannot grow
-the table beyond one window's worth of attempts. Behind a reverse proxy, run uvicorn with
-``--proxy-headers`` so the client address is the real one.
+the table beyond one window's worth of attempts. Behind a load balancer, set the
+coordinator's ``forwarded_allow_ips`` to the balancer's addresses so the client address is
+the real one (X-Forwarded-For), not the balancer's.
 """
 
 from __future__ import annotations
