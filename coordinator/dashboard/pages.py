@@ -33,7 +33,7 @@ from coordinator.runtime import Coordinator
 from coordinator.security import page_sessions as session
 from coordinator.security.auth import Principal, Role, log_in
 from coordinator.security.login_limit import client_address
-from coordinator.services import conflicts, reports
+from coordinator.services import conflicts, engage, reports
 from coordinator.services import fleet as fleet_service
 from shared.model import COUPON_KINDS, Id
 
@@ -418,6 +418,24 @@ def reports_page(
         stores=_stores_for(request, principal),
         csv_query=urlencode({**query, "lang": lang}),
         page_rows=PAGE_ROWS,
+        when=_when_fn(request),
+    )
+
+
+# -- engagement ------------------------------------------------------------------------------
+
+
+@router.get("/engage", response_class=HTMLResponse)
+def engage_page(request: Request, current: SessionDep) -> Response:
+    """The chain's automations with their report, and the webhook endpoints' deliveries."""
+    coord = _coord(request)
+    return render(
+        request,
+        "engage.html",
+        current,
+        nav="engage",
+        automations=[a.model_dump() for a in engage.automation_report(coord, current.principal)],
+        endpoints=[e.model_dump() for e in engage.endpoint_stats(coord, current.principal)],
         when=_when_fn(request),
     )
 
