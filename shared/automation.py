@@ -86,13 +86,36 @@ def occasions_per_year(trigger: AnyTrigger) -> int | None:
 # -- segments ---------------------------------------------------------------------------------
 
 
+Activity = Literal["lapsed", "at_risk"]
+Quadrant = Literal["champions", "loyal", "big_spenders", "occasional"]
+
+
 class Segment(_Value):
-    """Who an automation is for: every condition given must hold (empty: every member)."""
+    """Who an automation or a campaign is for: every condition given must hold (empty:
+    every member); within one condition, any of the values listed."""
 
     tiers: tuple[AutoId, ...] = ()
     tags: tuple[Tag, ...] = Field((), description="The member has at least one of these tags.")
     home_stores: tuple[AutoId, ...] = ()
     birthday_months: tuple[Annotated[int, Field(ge=1, le=12)], ...] = ()
+    activity: tuple[Activity, ...] = Field(
+        (),
+        description=(
+            "lapsed: no visit for longer than lapsed_factor_permille of the member's usual "
+            "cycle; at_risk: longer than at_risk_factor_permille of it, not yet lapsed."
+        ),
+    )
+    lapsed_factor_permille: Annotated[int, Field(ge=1000, le=10_000)] = 2000
+    """Lapsed: days since the last visit over this many thousandths of the usual cycle (the
+    lapsed report's 2x by default)."""
+    at_risk_factor_permille: Annotated[int, Field(ge=1000, le=10_000)] = 1500
+    """At risk: over this, not yet lapsed (earlier than the lapsed threshold)."""
+    rfm_quadrants: tuple[Quadrant, ...] = Field((), description="The RFM report's quadrants.")
+
+    @property
+    def needs_activity(self) -> bool:
+        """True when the members' visit history must be analysed (lapsed, at risk, RFM)."""
+        return bool(self.activity or self.rfm_quadrants)
 
 
 # -- actions ----------------------------------------------------------------------------------

@@ -304,7 +304,7 @@ def _checkin_body(
     today = local_day(ctx.now_ms, rules.timezone)
     if rules.checkin_reward_once_per_day and ledger.last_reward_day == today:
         return CheckIn(points=0)
-    points = rules.points_per_checkin * rules.tier(view.record.tier).multiplier_permille // 1000
+    points = rules.checkin_points(view.record.tier, today)
     if points <= 0:
         return CheckIn(points=0)
     return CheckIn(

@@ -39,6 +39,11 @@ class MemberFacts:
     """``YYYY-MM-DD`` or ``MM-DD`` (the year is not needed)."""
     tags: frozenset[str] = field(default_factory=frozenset)
     active: bool = True
+    overdue_cycles: float | None = None
+    """Days since the last visit over the member's usual cycle (the lapsed report's measure,
+    computed by the coordinator over the visit history; None: too few visits to say)."""
+    rfm_quadrant: str | None = None
+    """The member's RFM quadrant (None: no visits nor value in the period)."""
 
 
 def birthday_month_day(birthday: str | None) -> tuple[int, int] | None:
@@ -84,7 +89,21 @@ def in_segment(segment: Segment, member: MemberFacts) -> bool:
         md = birthday_month_day(member.birthday)
         if md is None or md[0] not in segment.birthday_months:
             return False
-    return True
+    if segment.activity and activity(segment, member) not in segment.activity:
+        return False
+    return not segment.rfm_quadrants or member.rfm_quadrant in segment.rfm_quadrants
+
+
+def activity(segment: Segment, member: MemberFacts) -> str:
+    """``lapsed``, ``at_risk`` or ``active`` by the segment's thresholds."""
+    overdue = member.overdue_cycles
+    if overdue is None:
+        return "active"
+    if overdue * 1000 > segment.lapsed_factor_permille:
+        return "lapsed"
+    if overdue * 1000 > segment.at_risk_factor_permille:
+        return "at_risk"
+    return "active"
 
 
 def occasions(automation: Automation, member: MemberFacts, now_ms: int, timezone: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Annotated, Literal
@@ -390,6 +391,28 @@ class TierRule(Frozen):
     title_en: Text = ""
 
 
+class MemberDay(Frozen):
+    """A member day (会员日): check-in points multiplied on a weekday or a date, store-local.
+
+    It is in the rules, so a kiosk applies it offline like any other reward rule.
+    """
+
+    name_zh: Text = "会员日"
+    name_en: Text = "Member day"
+    weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = ()
+    """ISO weekdays: 1 Monday ... 7 Sunday."""
+    dates: tuple[Annotated[str, StringConstraints(pattern=r"^(\d{4}-)?\d{2}-\d{2}$")], ...] = ()
+    """``MM-DD`` every year, or one ``YYYY-MM-DD``."""
+    multiplier_permille: Annotated[int, Field(ge=1000, le=10_000)] = 2000
+    """Points multiplier in thousandths (2000 = double points), on top of the tier's."""
+
+    def applies_on(self, day: str) -> bool:
+        """True on the store-local date ``day`` (``YYYY-MM-DD``)."""
+        if day in self.dates or day[5:] in self.dates:
+            return True
+        return bool(self.weekdays) and date.fromisoformat(day).isoweekday() in self.weekdays
+
+
 class OfflineLimits(Frozen):
     """How much a kiosk may give away on information the coordinator has not yet confirmed.
 
@@ -535,6 +558,8 @@ class Rules(Frozen):
     undo_window_s: Annotated[int, Field(ge=0, le=3600)] = 120
     clock_skew_flag_s: Annotated[int, Field(ge=1, le=10**7)] = 300
     """Events whose kiosk wall clock is further than this from the coordinator's are flagged."""
+    member_days: Annotated[tuple[MemberDay, ...], Field(max_length=50)] = ()
+    """Days with multiplied check-in points; when several apply, the highest counts."""
     automations: Annotated[tuple[Automation, ...], Field(max_length=100)] = ()
     """Engagement run centrally (birthday gifts, reminders, win-back): :mod:`shared.engage`."""
 
@@ -544,6 +569,19 @@ class Rules(Frozen):
             if rule.name == name:
                 return rule
         return self.lowest_tier()
+
+    def member_day(self, day: str) -> MemberDay | None:
+        """The member day in force on store-local ``day`` (the highest multiplier), or None."""
+        found = [d for d in self.member_days if d.applies_on(day)]
+        return max(found, key=lambda d: d.multiplier_permille) if found else None
+
+    def checkin_points(self, tier: str, day: str) -> int:
+        """Points a check-in earns for a member of ``tier`` on store-local ``day``: the base,
+        times the tier's multiplier, times the member day's (rounded down once)."""
+        member_day = self.member_day(day)
+        day_permille = member_day.multiplier_permille if member_day is not None else 1000
+        permille = self.tier(tier).multiplier_permille * day_permille
+        return self.points_per_checkin * permille // 1_000_000
 
     def lowest_tier(self) -> TierRule:
         """The tier with the smallest threshold (the first of equals)."""

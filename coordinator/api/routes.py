@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from coordinator.api import (
     auth_routes,
+    automations,
     balances,
     cards,
     conflicts,
@@ -47,6 +48,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     balances.router,
     ops.router,
     webhooks.router,
+    automations.router,
     member_page.router,
     health.router,
 )

@@ -33,7 +33,7 @@ from coordinator.runtime import Coordinator
 from coordinator.security import page_sessions as session
 from coordinator.security.auth import Principal, Role, log_in
 from coordinator.security.login_limit import client_address
-from coordinator.services import conflicts, front_desk, reports
+from coordinator.services import conflicts, engage, front_desk, reports
 from coordinator.services import fleet as fleet_service
 from shared.model import COUPON_KINDS, Id
 
@@ -494,6 +494,24 @@ def _day_fn(request: Request) -> Any:
         return when(ms, store_id)[:10]
 
     return day
+
+
+# -- engagement ------------------------------------------------------------------------------
+
+
+@router.get("/engage", response_class=HTMLResponse)
+def engage_page(request: Request, current: SessionDep) -> Response:
+    """The chain's automations with their report, and the webhook endpoints' deliveries."""
+    coord = _coord(request)
+    return render(
+        request,
+        "engage.html",
+        current,
+        nav="engage",
+        automations=[a.model_dump() for a in engage.automation_report(coord, current.principal)],
+        endpoints=[e.model_dump() for e in engage.endpoint_stats(coord, current.principal)],
+        when=_when_fn(request),
+    )
 
 
 STATIC_PATH = PREFIX + "/static"

@@ -25,14 +25,14 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.db import Database
+from coordinator.engage.audience import VisitHistory, member_facts, member_tags, visit_history
 from coordinator.ledger.hq_events import HqFact, HqRecorder
-from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.ledger.member_fold import lock_member_states
 from coordinator.outbound import notify
 from shared.automation import AddTag, Automation, GrantPoints, IssueCoupon, Notify
 from shared.engage import MemberFacts, occasions
 from shared.events import Adjustment, CouponIssue
-from shared.model import DAY_MS, CouponKind, CouponState, MemberLedger, Rules
+from shared.model import DAY_MS, CouponKind, CouponState, Rules
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,6 @@ class AutomationReport:
     runs: int = 0
     by_automation: dict[str, int] = field(default_factory=dict)
     hq_events: int = 0
-
-
-def member_tags(text: str | None) -> frozenset[str]:
-    """The tags column as a set."""
-    return frozenset(json.loads(text)) if text else frozenset()
 
 
 def coupon_id_for(automation_id: str, member_id: str, occasion: str) -> str:
@@ -75,10 +70,16 @@ def run_automations(
     automations = [a for a in rules.automations if a.enabled]
     if not automations:
         return report
+    history = VisitHistory()
+    if any(a.segment.needs_activity for a in automations):
+        with db.snapshot() as conn:
+            history = visit_history(conn, now_ms, rules.timezone)
     cursor = ""
     while True:
         with db.write() as conn:
-            ids = _run_batch(conn, recorder, rules, automations, now_ms, cursor, batch, report)
+            ids = _run_batch(
+                conn, recorder, rules, automations, history, now_ms, cursor, batch, report
+            )
         if len(ids) < batch:
             break
         cursor = ids[-1]
@@ -92,6 +93,7 @@ def _run_batch(
     recorder: HqRecorder,
     rules: Rules,
     automations: list[Automation],
+    history: VisitHistory,
     now_ms: int,
     cursor: str,
     batch: int,
@@ -119,25 +121,9 @@ def _run_batch(
             )
         )
     }
-    rows = conn.execute(
-        sa.select(
-            m.c.member_id, m.c.created_ms, m.c.home_store_id, m.c.status, m.c.birthday, m.c.tags
-        ).where(m.c.member_id.in_(ids))
-    )
     facts: list[HqFact] = []
     run_rows: list[dict[str, Any]] = []
-    for row in sorted(rows, key=lambda r: r.member_id):
-        state = states.get(row.member_id)
-        member = MemberFacts(
-            member_id=row.member_id,
-            created_ms=row.created_ms,
-            ledger=ledger_from_row(state.ledger) if state is not None else MemberLedger(),
-            tier=state.tier if state is not None else "basic",
-            home_store_id=row.home_store_id,
-            birthday=row.birthday,
-            tags=member_tags(row.tags),
-            active=row.status == "active",
-        )
+    for member in member_facts(conn, ids, states, history):
         for automation in automations:
             for occasion in occasions(automation, member, now_ms, rules.timezone):
                 key = (automation.automation_id, member.member_id, occasion)

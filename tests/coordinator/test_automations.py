@@ -335,3 +335,91 @@ def test_an_automation_that_could_grant_unbounded_points_is_refused() -> None:
     # Within the bound: accepted, and it travels in the rules.
     rules = Rules(automations=(WINBACK,))
     assert Rules.model_validate_json(rules.model_dump_json()) == rules
+
+
+def _visits(chain: Chain, member_id: str, first_ms: int, every_days: int, n: int) -> None:
+    from shared.events import CheckIn
+
+    for i in range(n):
+        chain.clock.now = first_ms + i * every_days * DAY_MS
+        chain.hq(member_id, CheckIn())
+
+
+def test_segments_name_lapsed_at_risk_rfm_and_combinations(migrated: Database) -> None:
+    from coordinator.engage.audience import audience
+    from shared.automation import Segment
+
+    clock = FakeClock(at("2026-09-01 10:00"))
+    chain = Chain(migrated, clock, [])
+    for member_id, tags in (("regular", '["yoga"]'), ("gone", None), ("fresh", '["yoga"]')):
+        chain.add_member(member_id, at("2026-01-01 00:00"), tags=tags, birthday="1990-03-08")
+    # Weekly regulars: "regular" last came 12 days ago (1.7 cycles), "gone" 30 days ago.
+    # Oldest first: the coordinator's hybrid clock never goes back.
+    _visits(chain, "gone", at("2026-08-14 10:00") - 9 * 7 * DAY_MS, 7, 10)
+    _visits(chain, "regular", at("2026-09-01 10:00") - 9 * 7 * DAY_MS, 7, 10)
+    _visits(chain, "fresh", at("2026-09-10 10:00"), 2, 2)
+    now = at("2026-09-13 10:00")
+
+    def who(**segment: Any) -> list[str]:
+        with migrated.snapshot() as conn:
+            return audience(conn, Segment.model_validate(segment), now, "Asia/Shanghai")
+
+    assert who(activity=["at_risk"]) == ["regular"]
+    assert who(activity=["lapsed"]) == ["gone"]
+    assert who(activity=["lapsed", "at_risk"]) == ["gone", "regular"]
+    assert who(activity=["at_risk"], at_risk_factor_permille=1800) == []
+    assert who(rfm_quadrants=["loyal"]) == ["gone", "regular"]  # frequent, no value known
+    assert who(rfm_quadrants=["occasional"]) == ["fresh"]
+    assert who(tags=["yoga"], rfm_quadrants=["loyal"]) == ["regular"]
+    assert who(birthday_months=[3], tags=["yoga"]) == ["fresh", "regular"]
+    assert who(birthday_months=[4]) == []
+    assert who() == ["fresh", "gone", "regular"]
+
+
+def test_an_automation_for_at_risk_members_runs_on_its_segment(migrated: Database) -> None:
+    clock = FakeClock(at("2026-09-01 10:00"))
+    nudge = automation(
+        automation_id="nudge",
+        trigger={"kind": "at_risk", "days": 7},
+        segment={"activity": ["at_risk"]},
+        actions=[{"kind": "notify", "text_zh": "想你了", "text_en": "We miss you"}],
+    )
+    chain = Chain(migrated, clock, [nudge])
+    chain.add_member("regular", at("2026-01-01 00:00"))
+    chain.add_member("gone", at("2026-01-01 00:00"))
+    # Oldest first: the coordinator's hybrid clock never goes back.
+    _visits(chain, "gone", at("2026-08-14 10:00") - 9 * 7 * DAY_MS, 7, 10)
+    _visits(chain, "regular", at("2026-09-01 10:00") - 9 * 7 * DAY_MS, 7, 10)
+    clock.now = at("2026-09-13 10:00")
+    assert chain.run().by_automation == {"nudge": 1}
+    assert [n["member_id"] for n in chain.notifications()] == ["regular"]
+
+
+def test_a_coupon_campaign_takes_a_segment_as_its_audience(migrated: Database) -> None:
+    from coordinator.security.auth import Principal, Role
+    from coordinator.services import coupons
+
+    clock = FakeClock(at("2026-09-01 10:00"))
+    chain = Chain(migrated, clock, [])
+    chain.add_member("gone", at("2026-01-01 00:00"), status="active")
+    chain.add_member("regular", at("2026-01-01 00:00"), status="active")
+    _visits(chain, "gone", at("2026-08-14 10:00") - 9 * 7 * DAY_MS, 7, 10)
+    _visits(chain, "regular", at("2026-09-01 10:00") - 9 * 7 * DAY_MS, 7, 10)
+    clock.now = at("2026-09-13 10:00")
+    admin = Principal(username="admin", role=Role.HQ_ADMIN, store_id=None)
+    body = coupons.Campaign.model_validate(
+        {
+            "coupon": {
+                "kind": "voucher",
+                "title": "新品体验券",
+                "value": 1000,
+                "valid_from_ms": clock.now,
+                "valid_until_ms": clock.now + 14 * DAY_MS,
+            },
+            "segment": {"audience": {"activity": ["lapsed"]}},
+        }
+    )
+    issued = coupons.create_campaign(chain.coord, admin, body)
+    assert issued.member_ids == ["gone"]
+    assert [c.title for c in chain.central("gone").coupons] == ["新品体验券"]
+    assert chain.central("regular").coupons == ()
