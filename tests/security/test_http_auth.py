@@ -105,6 +105,12 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/kiosks/{kiosk_id}/revoke"): Route(
         "admin", True, own=req("/api/v1/kiosks/k1/revoke")
     ),
+    ("POST", "/api/v1/users/{username}/disable"): Route(
+        "admin", True, own=req("/api/v1/users/u9zz/disable")
+    ),
+    ("POST", "/api/v1/users/{username}/enable"): Route(
+        "admin", True, own=req("/api/v1/users/u9zz/enable")
+    ),
     ("POST", "/api/v1/qr-keys/rotate"): Route("admin", True, own=req("/api/v1/qr-keys/rotate")),
     # -- lists: every role reads, a store manager only their store -----------------------
     ("GET", "/api/v1/stores"): Route("list"),
@@ -301,6 +307,7 @@ FILLERS = {
     "bundle_id": "{b1}",
     "table": "checkins_daily",
     "link": "x" * 20,
+    "username": "u9zz",
 }
 
 
