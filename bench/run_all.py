@@ -27,6 +27,7 @@ BENCHES = (
     "ingest",
     "tap_decision",
     "tap_e2e",
+    "deny_e2e",
     "station_tap",
     "station_transport",
     "qr",

@@ -340,6 +340,8 @@ users = sa.Table(
     sa.Column("store_id", sa.String(ID), nullable=True),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
+    # Tokens and dashboard sessions issued before this instant are refused (set on disable).
+    sa.Column("tokens_after_ms", sa.BigInteger, nullable=True),
 )
 
 audit_log = sa.Table(

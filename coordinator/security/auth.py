@@ -4,7 +4,9 @@ Roles: ``hq_admin`` (everything), ``store_manager`` (limited to their own store 
 route), ``front_desk`` (members of their own store: serve, register, edit; never settings),
 ``coach`` (their own store, reads members without personal data), ``viewer`` (read-only).
 Tokens are HMAC-signed (``secret_key``) so that every replica accepts them; they carry the
-user, role, store and expiry.
+user, role, store, issue time and expiry. A signature alone is not enough: every request also
+checks the user's row (:func:`still_allowed`), so disabling a user revokes their tokens and
+dashboard sessions at once, not at expiry.
 """
 
 from __future__ import annotations
@@ -152,14 +154,56 @@ def issue_token(secret: str, principal: Principal, now_ms: int, ttl_s: int) -> s
             "sub": principal.username,
             "role": principal.role.value,
             "store": principal.store_id,
+            "iat": now_ms,
             "exp": now_ms + ttl_s * 1000,
             "typ": "api",
         },
     )
 
 
+def issued_ms(payload: dict[str, object]) -> int:
+    """When a signed token or session was issued (0 for one signed before ``iat`` existed,
+    which any revocation therefore covers)."""
+    iat = payload.get("iat")
+    return iat if isinstance(iat, int) else 0
+
+
+def still_allowed(conn: Connection, principal: Principal, issued: int) -> bool:
+    """True while the user behind a credential issued at ``issued`` (ms) still exists, is
+    enabled, holds the same role and store, and was not revoked after ``issued``."""
+    u = schema.users
+    row = conn.execute(
+        sa.select(u.c.role, u.c.store_id, u.c.disabled, u.c.tokens_after_ms).where(
+            u.c.username == principal.username
+        )
+    ).first()
+    if row is None or row.disabled:
+        return False
+    if row.role != principal.role.value or row.store_id != principal.store_id:
+        return False
+    return row.tokens_after_ms is None or issued >= row.tokens_after_ms
+
+
 def principal_from_token(secret: str, token: str, now_ms: int) -> Principal:
-    """The caller a bearer token names; 401 when invalid or expired."""
+    """The caller a bearer token names; 401 when invalid or expired (the signature only:
+    :func:`active_principal` also checks that the user may still use it)."""
+    return _token_claims(secret, token, now_ms)[0]
+
+
+def active_principal(db: Database, secret: str, token: str, now_ms: int) -> Principal:
+    """The caller a bearer token names, while their user may still use it: 401 when the token
+    is invalid or expired, and 401 ``token_revoked`` once the user is disabled or changed."""
+    principal, issued = _token_claims(secret, token, now_ms)
+    with db.read() as conn:
+        allowed = still_allowed(conn, principal, issued)
+    if not allowed:
+        raise ApiError(
+            401, "token_revoked", "this token was revoked (user disabled or changed); log in again"
+        )
+    return principal
+
+
+def _token_claims(secret: str, token: str, now_ms: int) -> tuple[Principal, int]:
     try:
         payload = verify(secret, token)
     except ValueError as exc:
@@ -174,7 +218,8 @@ def principal_from_token(secret: str, token: str, now_ms: int) -> Principal:
     except ValueError as exc:
         raise ApiError(401, "invalid_token", "the token names an unknown role") from exc
     store = payload.get("store")
-    return Principal(str(payload.get("sub")), role, str(store) if store else None)
+    principal = Principal(str(payload.get("sub")), role, str(store) if store else None)
+    return principal, issued_ms(payload)
 
 
 def log_in(db: Database, username: str, password: str, cost: ScryptCost) -> Principal:

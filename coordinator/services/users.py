@@ -1,4 +1,5 @@
-"""Ops users: logging in (bearer tokens), who am I, creating and listing users."""
+"""Ops users: logging in (bearer tokens), who am I, creating, listing, disabling and
+enabling users."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
-from coordinator.errors import ApiError, conflict, invalid
+from coordinator.errors import ApiError, conflict, invalid, not_found
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import (
     STORE_ROLES,
@@ -120,3 +121,33 @@ def list_users(coord: Coordinator, principal: Principal) -> list[UserOut]:
         UserOut(username=r.username, role=Role(r.role), store_id=r.store_id, disabled=r.disabled)
         for r in rows
     ]
+
+
+def set_disabled(
+    coord: Coordinator, principal: Principal, username: str, disabled: bool
+) -> UserOut:
+    """Disable or enable an ops user (HQ admins only), audited.
+
+    Disabling revokes at once every bearer token and dashboard session the user holds (they
+    are refused from the next request on, not at expiry); enabling again does not bring those
+    back, the user logs in anew. An admin cannot disable themselves (409), so the chain never
+    loses its last way in by one click.
+    """
+    principal.require_admin()
+    if disabled and username == principal.username:
+        raise conflict("cannot_disable_self", "an admin cannot disable their own user", "username")
+    now = coord.clock.wall_ms()
+    u = schema.users
+    with coord.db.write() as conn:
+        row = conn.execute(
+            sa.select(u.c.role, u.c.store_id, u.c.disabled).where(u.c.username == username)
+        ).first()
+        if row is None:
+            raise not_found("user", username, "username")
+        values: dict[str, object] = {"disabled": disabled}
+        if disabled:
+            values["tokens_after_ms"] = now
+        conn.execute(sa.update(u).where(u.c.username == username).values(**values))
+        action = "user.disable" if disabled else "user.enable"
+        audit(conn, principal.username, action, username, now, was_disabled=bool(row.disabled))
+    return UserOut(username=username, role=Role(row.role), store_id=row.store_id, disabled=disabled)

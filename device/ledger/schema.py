@@ -202,25 +202,27 @@ def migrate(
     now_ms: int,
     migrations: tuple[Migration, ...] = MIGRATIONS,
 ) -> list[Migration]:
-    """Apply every step not yet recorded; returns the steps applied.
+    """Apply every step not yet recorded, all in one transaction; returns the steps applied.
 
     ``conn`` must be in autocommit mode (``isolation_level=None``). Raises
-    :class:`LedgerSchemaTooNew` when the file records a step this code does not know.
+    :class:`LedgerSchemaTooNew` when the file records a step this code does not know. A step
+    that fails rolls back every pending step with it: the file is at its old version or at
+    the new one, never between (SQLite's DDL is transactional).
     """
     known = migrations[-1].version if migrations else 0
     found = current_version(conn)
     if found > known:
         raise LedgerSchemaTooNew(path, found, known)
-    applied: list[Migration] = []
-    for step in migrations:
-        if step.version <= found:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)"
-            )
+    pending = [step for step in migrations if step.version > found]
+    if not pending:
+        return []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)"
+        )
+        for step in pending:
             for statement in _split(step.sql):
                 conn.execute(statement)
             conn.execute(
@@ -228,9 +230,8 @@ def migrate(
                 (step.version, step.name, now_ms),
             )
             conn.execute(f"PRAGMA user_version = {int(step.version)}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        applied.append(step)
-    return applied
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return pending

@@ -114,6 +114,12 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/kiosks/{kiosk_id}/revoke"): Route(
         "admin", True, own=req("/api/v1/kiosks/k1/revoke")
     ),
+    ("POST", "/api/v1/users/{username}/disable"): Route(
+        "admin", True, own=req("/api/v1/users/u9zz/disable")
+    ),
+    ("POST", "/api/v1/users/{username}/enable"): Route(
+        "admin", True, own=req("/api/v1/users/u9zz/enable")
+    ),
     ("POST", "/api/v1/qr-keys/rotate"): Route("admin", True, own=req("/api/v1/qr-keys/rotate")),
     # -- lists: every role reads, a store manager only their store -----------------------
     ("GET", "/api/v1/stores"): Route("list"),
@@ -381,6 +387,7 @@ FILLERS = {
     "link": "x" * 20,
     "endpoint_id": "{we1}",
     "delivery_id": "{wd1}",
+    "username": "u9zz",
 }
 
 
