@@ -84,7 +84,15 @@ members = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, default="active"),
     sa.Column("lang", sa.String(4), nullable=False, default="zh"),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("birthday", sa.String(10), nullable=True),
+    # ISO date (YYYY-MM-DD); never leaves the coordinator (kiosks get no birthday).
+    sa.Column("gender", sa.String(8), nullable=True),
+    sa.Column("tags", sa.Text, nullable=True),
+    # JSON list of the chain's member tags (``VIP``, ``学生``).
+    sa.Column("referrer_id", sa.String(ID), nullable=True),
+    # The member who brought this one (migration 0009 added these four and the phone index).
     sa.Index(None, "home_store_id"),
+    sa.Index(None, "phone"),
 )
 
 member_states = sa.Table(
