@@ -320,6 +320,47 @@ campaigns = sa.Table(
     sa.Column("created_ms", sa.BigInteger, nullable=False),
 )
 
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("product_id", sa.String(ID), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    # punch (N sessions), time (unlimited in a period), stored_value (a top-up package).
+    sa.Column("price_fen", sa.BigInteger, nullable=False),
+    sa.Column("sessions", sa.Integer, nullable=False, default=0),
+    sa.Column("validity_days", sa.Integer, nullable=False, default=0),
+    sa.Column("activate_on_first_use", sa.Boolean, nullable=False, default=False),
+    sa.Column("value_fen", sa.BigInteger, nullable=False, default=0),
+    # What a stored-value package credits (e.g. pay 100000, get 110000).
+    sa.Column("class_types", sa.Text, nullable=False, default="[]"),
+    sa.Column("store_ids", sa.Text, nullable=False, default="[]"),
+    # JSON lists; store_ids = stores that sell it ([]: every store).
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_by", sa.String(ID), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+"""The chain's card products (migration 0009): what the front desk sells in two clicks."""
+
+product_sales = sa.Table(
+    "product_sales",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    # The ledger event (pass_issue) the sale recorded.
+    sa.Column("product_id", sa.String(ID), nullable=False),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("pass_id", sa.String(ID), nullable=True),
+    sa.Column("store_id", sa.String(ID), nullable=True),
+    sa.Column("staff", sa.String(ID), nullable=False),
+    sa.Column("price_fen", sa.BigInteger, nullable=False),
+    sa.Column("sold_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("event_id"),
+    sa.Index(None, "sold_ms", "staff"),
+    sa.Index(None, "member_id"),
+)
+"""Sales from the catalogue: who sold what to whom, where, for how much (commission)."""
+
 users = sa.Table(
     "users",
     metadata,

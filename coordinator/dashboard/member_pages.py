@@ -32,10 +32,11 @@ from coordinator.dashboard.pages import (
     render,
     secure_headers,
 )
+from coordinator.dashboard.product_pages import yuan
 from coordinator.errors import ApiError
 from coordinator.reports.period import zone
 from coordinator.security import page_sessions as session
-from coordinator.services import cards, coupons, front_desk, members, passes, points
+from coordinator.services import cards, coupons, front_desk, members, passes, points, products
 from coordinator.services.common import Body
 from shared.model import COUPON_KINDS, Id, Uid
 
@@ -43,7 +44,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 MAX_PAGE = 100_000
 DONE = frozenset({"register", "edit", "bind", "lost", "replace", "freeze", "unfreeze", "extend",
-                  "coupon", "points"})  # fmt: skip
+                  "coupon", "points", "sell"})  # fmt: skip
 """Actions whose success the member page announces (``?done=...``)."""
 Text = Annotated[str, Form(max_length=200)]
 Csrf = Annotated[str, Form(max_length=200)]
@@ -208,10 +209,12 @@ def _member(
     existing: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
+    principal = current.principal
     try:
-        profile = front_desk.member_profile(_coord(request), current.principal, member_id)
+        profile = front_desk.member_profile(_coord(request), principal, member_id)
     except ApiError as exc:
         return _error_page(request, current, exc)
+    catalogue = products.list_products(_coord(request), principal, sellable_only=True)
     return render(
         request,
         "member.html",
@@ -226,6 +229,8 @@ def _member(
         problem=problem,
         existing=existing,
         coupon_kinds=tuple(kind.value for kind in COUPON_KINDS),
+        catalogue=catalogue,
+        yuan=yuan,
     )
 
 
@@ -480,3 +485,20 @@ def grant_points(
         return points.grant_points(_coord(request), current.principal, member_id, body)
 
     return _act(request, current, member_id, csrf, "points", run)
+
+
+@router.post("/members/{member_id}/sell", response_class=HTMLResponse)
+def sell(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    product_id: Annotated[Id, Form()],
+    csrf: Csrf = "",
+) -> Response:
+    """Sell a catalogue product (a pass) to the member; refused when this store does not
+    sell it."""
+
+    def run() -> object:
+        return products.sell_product(_coord(request), current.principal, member_id, product_id)
+
+    return _act(request, current, member_id, csrf, "sell", run)

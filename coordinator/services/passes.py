@@ -73,6 +73,17 @@ def sell_pass(
     coord: Coordinator, principal: Principal, member_id: str, body: SellPass
 ) -> PassResult:
     """Record a pass sale as an hq event; kiosks get it with the member's next record."""
+    with coord.db.write() as conn:
+        result = record_sale(conn, coord, principal, member_id, body)
+    coord.pusher.wake()
+    return result
+
+
+def record_sale(
+    conn: sa.Connection, coord: Coordinator, principal: Principal, member_id: str, body: SellPass
+) -> PassResult:
+    """:func:`sell_pass` inside the caller's transaction (a catalogue sale adds its own row
+    to the same transaction); the caller wakes the member pusher after the commit."""
     principal.require_write()
     _scope_check(principal, body.store_ids)
     if body.valid_until_ms <= body.valid_from_ms:
@@ -93,18 +104,16 @@ def sell_pass(
         price_fen=body.price_fen,
     )
     now = coord.clock.wall_ms()
-    with coord.db.write() as conn:
-        check_member_access(principal, member_row(conn, member_id))
-        ensure_member_states(conn, [member_id], now)
-        current = ledger_from_row(lock_member_states(conn, [member_id])[member_id].ledger)
-        if current.find_pass(state.pass_id) is not None:
-            raise conflict("pass_exists", f"member already holds pass {state.pass_id}", "pass_id")
-        result = coord.recorder.record(
-            conn, [HqFact(member_id, PassIssue(pass_state=state), principal.store_id)], now
-        )
-        audit(conn, principal.username, "pass.sell", f"{member_id}/{state.pass_id}", now,
-              event_id=result.events[0].event_id)  # fmt: skip
-    coord.pusher.wake()
+    check_member_access(principal, member_row(conn, member_id))
+    ensure_member_states(conn, [member_id], now)
+    current = ledger_from_row(lock_member_states(conn, [member_id])[member_id].ledger)
+    if current.find_pass(state.pass_id) is not None:
+        raise conflict("pass_exists", f"member already holds pass {state.pass_id}", "pass_id")
+    result = coord.recorder.record(
+        conn, [HqFact(member_id, PassIssue(pass_state=state), principal.store_id)], now
+    )
+    audit(conn, principal.username, "pass.sell", f"{member_id}/{state.pass_id}", now,
+          event_id=result.events[0].event_id)  # fmt: skip
     return PassResult(pass_=state, event_id=result.events[0].event_id)
 
 

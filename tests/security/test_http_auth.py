@@ -103,6 +103,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/dashboard/members/{member_id}/passes/{pass_id}/extend"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/coupons"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/points"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/sell"): Route("page"),
+    ("GET", "/dashboard/products"): Route("page"),
+    ("POST", "/dashboard/products"): Route("page"),
+    ("POST", "/dashboard/products/{product_id}/active"): Route("page"),
     ("POST", "/dashboard/logout"): Route("page"),
     # -- any logged-in user ----------------------------------------------------------------
     ("GET", "/api/v1/auth/me"): Route("self"),
@@ -309,6 +313,7 @@ FILLERS = {
     "uid": "04AAAAAA",
     "member_id": "m1",
     "pass_id": "p1",
+    "product_id": "prod1",
     "kiosk_id": "k1",
     "store_id": "s1",
     "conflict_id": "{cf1}",
