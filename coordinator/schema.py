@@ -84,10 +84,15 @@ members = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, default="active"),
     sa.Column("lang", sa.String(4), nullable=False, default="zh"),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
-    # Engagement (migration 0012): "YYYY-MM-DD" or "MM-DD"; JSON list of tags.
     sa.Column("birthday", sa.String(10), nullable=True),
+    # ISO date (YYYY-MM-DD); never leaves the coordinator (kiosks get no birthday).
+    sa.Column("gender", sa.String(8), nullable=True),
     sa.Column("tags", sa.Text, nullable=True),
+    # JSON list of the chain's member tags (``VIP``, ``学生``).
+    sa.Column("referrer_id", sa.String(ID), nullable=True),
+    # The member who brought this one (migration 0009 added these four and the phone index).
     sa.Index(None, "home_store_id"),
+    sa.Index(None, "phone"),
 )
 
 member_states = sa.Table(
@@ -330,6 +335,47 @@ campaigns = sa.Table(
     sa.Column("created_by", sa.String(ID), nullable=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
 )
+
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("product_id", sa.String(ID), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    # punch (N sessions), time (unlimited in a period), stored_value (a top-up package).
+    sa.Column("price_fen", sa.BigInteger, nullable=False),
+    sa.Column("sessions", sa.Integer, nullable=False, default=0),
+    sa.Column("validity_days", sa.Integer, nullable=False, default=0),
+    sa.Column("activate_on_first_use", sa.Boolean, nullable=False, default=False),
+    sa.Column("value_fen", sa.BigInteger, nullable=False, default=0),
+    # What a stored-value package credits (e.g. pay 100000, get 110000).
+    sa.Column("class_types", sa.Text, nullable=False, default="[]"),
+    sa.Column("store_ids", sa.Text, nullable=False, default="[]"),
+    # JSON lists; store_ids = stores that sell it ([]: every store).
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_by", sa.String(ID), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+"""The chain's card products (migration 0009): what the front desk sells in two clicks."""
+
+product_sales = sa.Table(
+    "product_sales",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    # The ledger event (pass_issue) the sale recorded.
+    sa.Column("product_id", sa.String(ID), nullable=False),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("pass_id", sa.String(ID), nullable=True),
+    sa.Column("store_id", sa.String(ID), nullable=True),
+    sa.Column("staff", sa.String(ID), nullable=False),
+    sa.Column("price_fen", sa.BigInteger, nullable=False),
+    sa.Column("sold_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("event_id"),
+    sa.Index(None, "sold_ms", "staff"),
+    sa.Index(None, "member_id"),
+)
+"""Sales from the catalogue: who sold what to whom, where, for how much (commission)."""
 
 users = sa.Table(
     "users",

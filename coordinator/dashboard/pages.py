@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from coordinator.dashboard.i18n import client_words, normalize, t, t_or
+from coordinator.dashboard.i18n import client_words, normalize, t
 from coordinator.errors import ApiError
 from coordinator.fleet import fleet_view as fleet
 from coordinator.reports.service import PAGE_ROWS
@@ -33,7 +33,7 @@ from coordinator.runtime import Coordinator
 from coordinator.security import page_sessions as session
 from coordinator.security.auth import Principal, Role, log_in
 from coordinator.security.login_limit import client_address
-from coordinator.services import conflicts, engage, front_desk, reports
+from coordinator.services import conflicts, engage, reports
 from coordinator.services import fleet as fleet_service
 from shared.model import COUPON_KINDS, Id
 
@@ -422,78 +422,6 @@ def reports_page(
         page_rows=PAGE_ROWS,
         when=_when_fn(request),
     )
-
-
-# -- members (front desk) ---------------------------------------------------------------------
-
-
-MAX_PAGE = 100_000
-
-
-@router.get("/members", response_class=HTMLResponse)
-def members_page(
-    request: Request,
-    current: SessionDep,
-    q: Annotated[str, Query(max_length=100)] = "",
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-) -> Response:
-    """Member search (name, phone, member id, card UID) with paging and CSV export."""
-    found = front_desk.search_members(_coord(request), current.principal, q, page)
-    return render(
-        request,
-        "members.html",
-        current,
-        nav="members",
-        found=found,
-        csv_query=urlencode({"q": q}),
-        prev_query=urlencode({"q": q, "page": page - 1}),
-        next_query=urlencode({"q": q, "page": page + 1}),
-    )
-
-
-@router.get("/members.csv")
-def members_csv(
-    request: Request, current: SessionDep, q: Annotated[str, Query(max_length=100)] = ""
-) -> Response:
-    """The matching members as CSV (UTF-8 with a BOM for Excel); the export is audited."""
-    text = front_desk.members_csv(_coord(request), current.principal, q)
-    response = Response(
-        ("\ufeff" + text).encode("utf-8"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="members.csv"'},
-    )
-    secure_headers(response)
-    return response
-
-
-@router.get("/members/{member_id}", response_class=HTMLResponse)
-def member_page(
-    request: Request, current: SessionDep, member_id: Annotated[Id, PathParam()]
-) -> Response:
-    """One member: profile, cards, passes, points with expiry, coupons and the timeline."""
-    try:
-        profile = front_desk.member_profile(_coord(request), current.principal, member_id)
-    except ApiError as exc:
-        return _error_page(request, current, exc)
-    return render(
-        request,
-        "member.html",
-        current,
-        nav="members",
-        p=profile,
-        what=lambda key: t_or(lang_of(request), "what." + key, key),
-        when=_when_fn(request),
-        day=_day_fn(request),
-    )
-
-
-def _day_fn(request: Request) -> Any:
-    when = _when_fn(request)
-
-    def day(ms: int | None, store_id: str | None = None) -> str:
-        return when(ms, store_id)[:10]
-
-    return day
 
 
 # -- engagement ------------------------------------------------------------------------------

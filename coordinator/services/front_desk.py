@@ -205,7 +205,16 @@ def _event_detail(body: dict[str, Any]) -> str:
     return " · ".join(parts)
 
 
-def _timeline(conn: sa.Connection, member_id: str) -> tuple[list[TimelineItem], bool]:
+PERSONAL_KEYS = frozenset({"full_name", "phone", "birthday"})
+
+
+def _audit_detail(detail: dict[str, Any], masked: bool) -> str:
+    """An audit entry's detail as one line (personal data left out for masked roles)."""
+    shown = {k: v for k, v in detail.items() if not (masked and k in PERSONAL_KEYS)}
+    return " · ".join(f"{k}={v}" for k, v in sorted(shown.items()))
+
+
+def _timeline(conn: sa.Connection, member_id: str, masked: bool) -> tuple[list[TimelineItem], bool]:
     ev = schema.events
     rows = list(
         conn.execute(
@@ -227,21 +236,21 @@ def _timeline(conn: sa.Connection, member_id: str) -> tuple[list[TimelineItem], 
     )
     staff_of_event: dict[str, str] = {}
     items: list[TimelineItem] = []
-    for row in audits:
-        detail = json.loads(row.detail or "{}")
+    for entry in audits:
+        detail = json.loads(entry.detail or "{}")
         if detail.get("event_id"):
-            staff_of_event[str(detail["event_id"])] = row.actor
+            staff_of_event[str(detail["event_id"])] = entry.actor
             continue  # shown as its event
-        if row.action in QUIET_ACTIONS or row.action in EVENT_ACTIONS:
+        if entry.action in QUIET_ACTIONS or entry.action in EVENT_ACTIONS:
             continue
         items.append(
             TimelineItem(
-                at_ms=row.at_ms,
-                what=row.action,
+                at_ms=entry.at_ms,
+                what=entry.action,
                 store_id=detail.get("store_id"),
                 kiosk_id=None,
-                staff=row.actor,
-                detail=" · ".join(f"{k}={v}" for k, v in sorted(detail.items())),
+                staff=entry.actor,
+                detail=_audit_detail(detail, masked),
                 event_id=None,
             )
         )
@@ -282,9 +291,12 @@ def _pass_targets(conn: sa.Connection, member_id: str) -> list[str]:
     return [*uids, *(f"{member_id}/{x}" for x in held)]
 
 
-def member_profile(coord: Coordinator, principal: Principal, member_id: str) -> MemberProfile:
+def member_profile(
+    coord: Coordinator, principal: Principal, member_id: str, *, audit_view: bool = True
+) -> MemberProfile:
     """One member's profile, cards, passes, points lots, coupons and timeline; the view is
-    written to the audit log (who looked at whose profile, masked or not)."""
+    written to the audit log (who looked at whose profile, masked or not) unless
+    ``audit_view`` is False (an action reading the member before it changes it)."""
     now = coord.clock.wall_ms()
     masked = not principal.sees_personal_data
     with coord.db.read() as conn:
@@ -294,13 +306,18 @@ def member_profile(coord: Coordinator, principal: Principal, member_id: str) -> 
         ms = schema.member_states
         state = conn.execute(sa.select(ms.c.ledger).where(ms.c.member_id == member_id)).scalar()
         ledger = ledger_from_row(state) if state else MemberLedger()
-        timeline, more = _timeline(conn, member_id)
+        timeline, more = _timeline(conn, member_id, masked)
     if masked:
         member = member.model_copy(
-            update={"full_name": mask_name(member.full_name), "phone": mask_phone(member.phone)}
+            update={
+                "full_name": mask_name(member.full_name),
+                "phone": mask_phone(member.phone),
+                "birthday": None,
+            }
         )
-    with coord.db.write() as conn:
-        audit(conn, principal.username, "member.view", member_id, now, masked=masked)
+    if audit_view:
+        with coord.db.write() as conn:
+            audit(conn, principal.username, "member.view", member_id, now, masked=masked)
     return MemberProfile(
         member=member,
         masked=masked,

@@ -146,6 +146,17 @@ def test_viewer_reads_masked_and_exports_masked_csv(live: Live, page: Any) -> No
     expect(page.locator("#full-name")).to_have_text("李*华")
     assert [r.actor for r in audits(live, "member.view")] == ["watcher"]
 
+    # Reading only: no action forms, and a posted action is refused with nothing changed.
+    expect(page.locator("#points-form")).to_have_count(0)
+    expect(page.locator("#bind-form")).to_have_count(0)
+    expect(page.locator(".freeze-form")).to_have_count(0)
+    r = page.request.post(
+        f"{live.url}/dashboard/members/m1/points",
+        form={"csrf": csrf(page), "points": "5", "reason": "viewer tries"},
+    )
+    assert r.status == 403 and "read-only" in r.text()
+    expect(page.locator("#points-available")).to_have_text("60")
+
 
 def test_paging_through_members(live: Live, page: Any) -> None:
     live.add_store("s1", "Downtown")
@@ -160,3 +171,127 @@ def test_paging_through_members(live: Live, page: Any) -> None:
     expect(page.locator("#next-page")).to_have_count(0)
     page.click("#prev-page")
     expect(page.locator("tr[data-member]").first).to_have_attribute("data-member", "m00")
+
+
+def csrf(page: Any) -> str:
+    """The page's CSRF value."""
+    return str(page.locator('meta[name="csrf-token"]').get_attribute("content"))
+
+
+def test_front_desk_registers_and_serves_a_member(live: Live, page: Any) -> None:
+    seed(live)
+    password = live.add_user("fd1", "front_desk", "s1")
+    answers: list[str] = []
+    cancel = {"next": False}
+
+    def answer(dialog: Any) -> None:
+        answers.append(dialog.message)
+        if cancel["next"]:
+            cancel["next"] = False
+            dialog.dismiss()
+        else:
+            dialog.accept()
+
+    page.on("dialog", answer)
+    login(page, live, "fd1", password, "/dashboard/members?lang=en")
+
+    # Register: every field of the form lands on the profile; the staff member is recorded.
+    page.click("#register-link")
+    page.fill("#display_name", "张*")
+    page.fill("#full_name", "张三")
+    page.fill("#phone", "13700000001")
+    page.fill("#birthday", "1991-02-03")
+    page.select_option("#gender", "female")
+    page.fill("#tags", "VIP, 学生")
+    page.fill("#referrer_id", "m1")
+    page.click("#register-submit")
+    expect(page.locator("#action-notice")).to_have_text("Member registered.")
+    member_id = page.url.split("/dashboard/members/")[1].split("?")[0]
+    expect(page.locator("#home-store")).to_have_text("s1")
+    expect(page.locator("#birthday")).to_have_text("1991-02-03")
+    expect(page.locator("#tags .pill")).to_have_text(["VIP", "学生"])
+    expect(page.locator("#referrer a")).to_have_attribute("href", "/dashboard/members/m1")
+    expect(page.locator('#timeline tr[data-what="member.create"] .staff')).to_have_text("fd1")
+    assert answers == ["Register this member?"]
+
+    # A phone number on file: the page offers that member and registers nobody.
+    page.goto(f"{live.url}/dashboard/members/new")
+    page.fill("#display_name", "Dup")
+    page.fill("#phone", "13800001234")
+    page.click("#register-submit")
+    expect(page.locator("#action-error")).to_contain_text("already belongs to member m1")
+    expect(page.locator("#existing-member")).to_have_attribute("href", "/dashboard/members/m1")
+    page.goto(f"{live.url}/dashboard/members")
+    expect(page.locator("tr[data-member]")).to_have_count(2)
+
+    # Bind a typed card; a card bound to somebody else is refused with the reason.
+    page.goto(f"{live.url}/dashboard/members/{member_id}")
+    page.fill("#bind-uid", "04:11:22:33:44:55:66")
+    page.click("#bind-submit")
+    expect(page.locator("#action-notice")).to_have_text("Card bound.")
+    card = page.locator('#cards tr[data-uid="04112233445566"]')
+    expect(card).to_have_attribute("data-status", "active")
+    page.fill("#bind-uid", UID)
+    page.click("#bind-submit")
+    expect(page.locator("#action-error")).to_contain_text("already active for member m1")
+    expect(page.locator("#cards tbody tr")).to_have_count(1)
+
+    # Cancelling the question sends nothing; confirming blocks the card.
+    cancel["next"] = True
+    page.click(".lost-submit")
+    expect(card).to_have_attribute("data-status", "active")
+    assert answers[-1] == "Report card 04112233445566 lost? Every kiosk will refuse it."
+    page.click(".lost-submit")
+    expect(page.locator("#action-notice")).to_have_text(
+        "Card reported lost; every kiosk refuses it."
+    )
+    expect(card).to_have_attribute("data-status", "lost")
+    page.goto(f"{live.url}/dashboard/members/{member_id}")
+    expect(page.locator(".replace-form")).to_have_count(0)  # only active cards are replaced
+
+    # Points with a reason and a coupon, each on the timeline with the staff member.
+    page.fill("#grant-points", "30")
+    page.fill("#grant-reason", "welcome gift")
+    page.click("#points-submit")
+    expect(page.locator("#points-available")).to_have_text("30")
+    expect(page.locator('#timeline tr[data-what="adjustment"] .staff')).to_have_text("fd1")
+    page.fill("#coupon-title", "Free towel")
+    page.select_option("#coupon-kind", "voucher")
+    page.fill("#coupon-value", "500")
+    page.click("#coupon-submit")
+    expect(page.locator("#coupons tbody tr")).to_have_count(1)
+    expect(page.locator('#timeline tr[data-what="coupon_issue"] .staff')).to_have_text("fd1")
+
+    # Freeze a pass; freezing it again is refused and changes nothing; unfreeze; add sessions.
+    now = live.coord.clock.wall_ms()
+    sale = {"pass_id": "p5", "kind": "punch", "name": "5-session swim",
+            "valid_from_ms": now - DAY_MS, "valid_until_ms": now + 30 * DAY_MS,
+            "sessions_total": 5, "store_ids": ["s1"]}  # fmt: skip
+    live.call("POST", f"/api/v1/members/{member_id}/passes", json=sale, expect=201)
+    page.goto(f"{live.url}/dashboard/members/{member_id}")
+    row = page.locator('#passes tr[data-pass="p5"]')
+    row.locator(".freeze-submit").click()
+    expect(row).to_have_attribute("data-frozen", "1")
+    again = page.request.post(
+        f"{live.url}/dashboard/members/{member_id}/passes/p5/freeze", form={"csrf": csrf(page)}
+    )
+    assert again.status == 409 and "already frozen" in again.text()
+    events = live.call("GET", "/api/v1/events", member_id=member_id, kind="pass_update")
+    assert len(events["items"]) == 1
+    row.locator(".unfreeze-submit").click()
+    expect(page.locator("#action-notice")).to_contain_text("given back")
+    expect(row).to_have_attribute("data-frozen", "0")
+    row.locator(".add-sessions").fill("5")
+    row.locator(".extend-submit").click()
+    expect(row).to_contain_text("10 / 10")
+    staff = {
+        x.text_content() for x in page.locator('#timeline tr[data-what="pass_update"] .staff').all()
+    }
+    assert staff == {"fd1"}
+
+    # Without the page's CSRF value nothing happens.
+    forged = page.request.post(
+        f"{live.url}/dashboard/members/{member_id}/points", form={"points": "5", "reason": "x y z"}
+    )
+    assert forged.status == 403
+    expect(page.locator("#points-available")).to_have_text("30")

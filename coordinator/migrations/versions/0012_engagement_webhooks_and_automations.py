@@ -1,5 +1,5 @@
 """engagement: webhook endpoints, their delivery outbox and attempt log (Standard Webhooks);
-automation runs; members' birthday and tags
+automation runs (members' birthday and tags come with 0009, the front desk)
 
 Revision ID: 0012
 Revises: 0011
@@ -20,10 +20,7 @@ _BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    """Create the webhook endpoints, deliveries, attempts and automation runs; add the
-    members' birthday and tags."""
-    op.add_column("members", sa.Column("birthday", sa.String(length=10), nullable=True))
-    op.add_column("members", sa.Column("tags", sa.Text(), nullable=True))
+    """Create the webhook endpoints, deliveries, attempts and automation runs."""
     op.create_table(
         "automation_runs",
         sa.Column("id", _BIGINT, nullable=False),
@@ -106,12 +103,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the webhook and automation tables and the members' engagement columns."""
+    """Drop the webhook and automation tables."""
     op.drop_index(op.f("ix_automation_runs_automation_id_at_ms"), table_name="automation_runs")
     op.drop_table("automation_runs")
-    with op.batch_alter_table("members") as batch:
-        batch.drop_column("tags")
-        batch.drop_column("birthday")
     op.drop_index(op.f("ix_webhook_attempts_delivery_id_attempt_no"), table_name="webhook_attempts")
     op.drop_table("webhook_attempts")
     op.drop_index(
