@@ -348,6 +348,20 @@ class MemberLedger(LedgerBalances):
     signins: tuple[SignIn, ...] = ()
 
 
+class DeviceKey(Frozen):
+    """A member's phone that signs its own QR codes (``shared.phonecode``): its public key.
+
+    Kiosks hold public keys only, never a secret a stolen kiosk could leak. A revoked device
+    stays listed for a while so a kiosk can say "this phone was removed" instead of
+    "unknown".
+    """
+
+    device_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
+    public_key: Annotated[str, StringConstraints(min_length=43, max_length=44)]
+    """Raw Ed25519 public key, urlsafe base64 (32 bytes)."""
+    revoked_ms: Ms | None = None
+
+
 class MemberRecord(Frozen):
     """A member as a kiosk caches it: masked identity, credentials and folded ledger."""
 
@@ -358,6 +372,8 @@ class MemberRecord(Frozen):
     status: MemberStatus = MemberStatus.ACTIVE
     cards: tuple[Uid, ...] = ()
     lang: Annotated[str, StringConstraints(pattern=r"^(zh|en)$")] = "zh"
+    devices: tuple[DeviceKey, ...] = ()
+    """Phones that sign this member's codes (active ones and recently revoked ones)."""
     ledger: MemberLedger = MemberLedger()
 
 

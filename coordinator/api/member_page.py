@@ -8,11 +8,13 @@ Kiosks verify the token offline with the public keys in their rule bundle.
 from __future__ import annotations
 
 import html
+import json
+from pathlib import Path as FsPath
 from typing import Annotated
 
 import segno
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from coordinator.api.answers import USER, answers, page_answers
 from coordinator.api.deps import CoordinatorDep, PrincipalDep
@@ -60,29 +62,18 @@ h1{{font-size:1.3em;margin:.2em 0}}
 #qr{{width:min(100%,440px);margin:0 auto}}
 #qr svg{{display:block;width:100%;height:auto}}
 .hint{{font-size:.9em;color:#555;margin:.4em 0}}</style></head>
-<body><h1>{name}</h1><p>请在自助机扫码 · Show this code at the kiosk</p>
+<body data-code="server"><h1>{name}</h1><p>请在自助机扫码 · Show this code at the kiosk</p>
 <div id="qr">{svg}</div>
 <p class="hint" id="brightness">☀ 请调高屏幕亮度 · Turn your screen brightness up</p>
 <p id="left"></p>
-<script>
-const link = {link!r};
-let expires = {expires};
-async function refresh() {{
-  const r = await fetch('/api/v1/member/qr?link=' + encodeURIComponent(link));
-  if (!r.ok) {{
-    document.getElementById('left').textContent = '请刷新页面 · Please reload';
-    return;
-  }}
-  const t = await r.json();
-  const svgUrl = '/m/' + encodeURIComponent(link) + '/qr.svg?token=';
-  const q = await fetch(svgUrl + encodeURIComponent(t.token));
-  document.getElementById('qr').innerHTML = await q.text();
-  expires = t.expires_ms;
-  setTimeout(refresh, t.refresh_after_s * 1000);
-}}
-setTimeout(refresh, {refresh} * 1000);
-</script></body></html>
+<script id="card-config" type="application/json">{config}</script>
+<script src="/m/qrcode.js"></script>
+<script src="/m/card.js"></script>
+</body></html>
 """
+
+ASSETS = FsPath(__file__).with_name("phone_assets")
+"""The page's scripts (``card.js`` and the vendored QR encoder ``qrcode.js``)."""
 
 
 def qr_svg(token: str) -> str:
@@ -96,6 +87,30 @@ def qr_svg(token: str) -> str:
     return str(segno.make(token, error="l").svg_inline(omitsize=True, border=4, light="#fff"))
 
 
+SCRIPT = {200: {"content": {"text/javascript": {}}}}
+"""A route answering with a script."""
+
+
+@router.get("/m/card.js", response_class=PlainTextResponse, responses=SCRIPT)
+def card_script() -> PlainTextResponse:
+    """The phone card's script: device key, phone-signed codes, QR drawing."""
+    return _asset("card.js")
+
+
+@router.get("/m/qrcode.js", response_class=PlainTextResponse, responses=SCRIPT)
+def qr_script() -> PlainTextResponse:
+    """The vendored QR encoder the page draws phone-signed codes with (MIT, see README)."""
+    return _asset("qrcode.js")
+
+
+def _asset(name: str) -> PlainTextResponse:
+    return PlainTextResponse(
+        (ASSETS / name).read_text(encoding="utf-8"),
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
 @router.get("/m/{link}", response_class=HTMLResponse, responses=PUBLIC)
 def member_page(coord: CoordinatorDep, link: Annotated[str, Path(max_length=600)]) -> HTMLResponse:
     """The member's QR page (minimal; the token refreshes itself)."""
@@ -103,15 +118,15 @@ def member_page(coord: CoordinatorDep, link: Annotated[str, Path(max_length=600)
     name = member_card.display_name(coord, member_id)
     token = member_card.token_for(coord, member_id)
     svg = qr_svg(token.token)
-    return HTMLResponse(
-        _PAGE.format(
-            name=html.escape(name),
-            svg=svg,
-            link=link,
-            expires=token.expires_ms,
-            refresh=token.refresh_after_s,
-        )
-    )
+    config = {
+        "link": link,
+        "member_key": f"member:{member_id}",
+        "refresh": token.refresh_after_s,
+        "text": {"reload": "请刷新页面 · Please reload"},
+    }
+    # "</" cannot end the script element early: the JSON's "<" are escaped.
+    config_json = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c")
+    return HTMLResponse(_PAGE.format(name=html.escape(name), svg=svg, config=config_json))
 
 
 @router.get(

@@ -14,6 +14,7 @@ from coordinator.api import (
     fleet,
     health,
     kiosks,
+    member_devices,
     member_page,
     members,
     ops,
@@ -40,6 +41,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     balances.router,
     ops.router,
     member_page.router,
+    member_devices.router,
     health.router,
 )
 
