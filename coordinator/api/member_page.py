@@ -11,6 +11,7 @@ import html
 import json
 from pathlib import Path as FsPath
 from typing import Annotated
+from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Path, Query
@@ -55,6 +56,9 @@ def member_qr_token(
 _PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="theme-color" content="#0b6e4f">
+<link rel="manifest" href="/m/{link_path}/manifest.webmanifest">
+<link rel="icon" href="/m/icon.svg" type="image/svg+xml">
 <title>会员码 Member code</title>
 <style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;text-align:center;
 margin:0;padding:12px 8px;background:#fff;color:#111}}
@@ -103,11 +107,52 @@ def qr_script() -> PlainTextResponse:
     return _asset("qrcode.js")
 
 
-def _asset(name: str) -> PlainTextResponse:
+@router.get("/m/sw.js", response_class=PlainTextResponse, responses=SCRIPT)
+def service_worker() -> PlainTextResponse:
+    """The phone card's service worker (scope ``/m/``): the page opens with no network."""
+    return _asset("sw.js")
+
+
+@router.get(
+    "/m/icon.svg",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+def card_icon() -> PlainTextResponse:
+    """The installed phone card's icon."""
+    return _asset("icon.svg", "image/svg+xml")
+
+
+def _asset(name: str, media_type: str = "text/javascript") -> PlainTextResponse:
     return PlainTextResponse(
         (ASSETS / name).read_text(encoding="utf-8"),
-        media_type="text/javascript",
+        media_type=media_type,
         headers={"Cache-Control": "no-cache"},
+    )
+
+
+@router.get(
+    "/m/{link}/manifest.webmanifest",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"application/manifest+json": {}}}, **PUBLIC},
+)
+def card_manifest(
+    coord: CoordinatorDep, link: Annotated[str, Path(max_length=600)]
+) -> PlainTextResponse:
+    """The web app manifest that makes the member's card installable (opens at their link)."""
+    member_card.member_of_link(coord, link)
+    manifest = {
+        "name": "会员卡 Member card",
+        "short_name": "会员卡",
+        "start_url": f"/m/{quote(link, safe='')}",
+        "scope": "/m/",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#0b6e4f",
+        "icons": [{"src": "/m/icon.svg", "sizes": "any", "type": "image/svg+xml"}],
+    }
+    return PlainTextResponse(
+        json.dumps(manifest, ensure_ascii=False), media_type="application/manifest+json"
     )
 
 
@@ -126,7 +171,14 @@ def member_page(coord: CoordinatorDep, link: Annotated[str, Path(max_length=600)
     }
     # "</" cannot end the script element early: the JSON's "<" are escaped.
     config_json = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c")
-    return HTMLResponse(_PAGE.format(name=html.escape(name), svg=svg, config=config_json))
+    return HTMLResponse(
+        _PAGE.format(
+            name=html.escape(name),
+            svg=svg,
+            config=config_json,
+            link_path=html.escape(quote(link, safe="")),
+        )
+    )
 
 
 @router.get(

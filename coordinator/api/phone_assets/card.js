@@ -164,5 +164,17 @@
     }
   }
 
+  function installOffline() {
+    if (!('serviceWorker' in navigator)) return;
+    navigator.serviceWorker.register('/m/sw.js', {scope: '/m/'})
+      .then(() => navigator.serviceWorker.ready)
+      // The page's own first load came before the worker: keep a copy for offline opens.
+      .then(() => caches.open('tapfleet-card-v1'))
+      .then((cache) => (navigator.onLine ? cache.add(location.href) : null))
+      .then(() => { document.body.dataset.offlineReady = '1'; })
+      .catch((err) => console.warn('no offline copy of the card', err));
+  }
+
+  installOffline();
   start();
 })();
