@@ -531,8 +531,17 @@ class Rules(Frozen):
         Tiers follow earnings, not the spendable balance: redeeming points never demotes a
         member, and a member who stops earning drifts down as old earnings leave the window.
         """
-        earned = ledger.points_earned_since(now_ms - self.tier_window_days * DAY_MS)
+        earned = self.tier_earned(ledger, now_ms)
         return _highest_reached(self.tiers, earned) or self.lowest_tier()
+
+    def tier_earned(self, ledger: MemberLedger, now_ms: int) -> int:
+        """Points earned within the tier window ending at ``now_ms``: what tiers count."""
+        return ledger.points_earned_since(now_ms - self.tier_window_days * DAY_MS)
+
+    def next_tier(self, current: TierRule) -> TierRule | None:
+        """The tier with the next higher threshold above ``current`` (None at the top)."""
+        higher = [t for t in self.tiers if t.min_points_earned > current.min_points_earned]
+        return min(higher, key=lambda t: t.min_points_earned) if higher else None
 
 
 def _highest_reached(tiers: Iterable[TierRule], earned: int) -> TierRule | None:

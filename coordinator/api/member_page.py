@@ -21,7 +21,7 @@ from coordinator.api.answers import USER, answers, page_answers
 from coordinator.api.deps import CoordinatorDep, PrincipalDep
 from coordinator.errors import ApiError
 from coordinator.services import member_card
-from coordinator.services.member_card import PageLink, QrToken
+from coordinator.services.member_card import CardBalances, PageLink, QrToken
 from shared.model import Id
 
 router = APIRouter(tags=["member page"])
@@ -53,6 +53,14 @@ def member_qr_token(
     return member_card.token_for(coord, member_card.member_of_link(coord, link))
 
 
+@router.get("/api/v1/member/card", responses=answers(401, 404, 422))
+def member_card_balances(
+    coord: CoordinatorDep, link: Annotated[str, Query(min_length=10, max_length=600)]
+) -> CardBalances:
+    """The member's balances at a glance, for the phone card (authorised by the link)."""
+    return member_card.card_balances(coord, member_card.member_of_link(coord, link))
+
+
 _PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -62,14 +70,30 @@ _PAGE = """<!doctype html>
 <title>会员码 Member code</title>
 <style>body{{font-family:system-ui,"Noto Sans CJK SC",sans-serif;text-align:center;
 margin:0;padding:12px 8px;background:#fff;color:#111}}
-h1{{font-size:1.3em;margin:.2em 0}}
+h1{{font-size:1.3em;margin:.2em 0}} h2{{font-size:1em;margin:.8em 0 .2em;text-align:left}}
 #qr{{width:min(100%,440px);margin:0 auto}}
 #qr svg{{display:block;width:100%;height:auto}}
-.hint{{font-size:.9em;color:#555;margin:.4em 0}}</style></head>
-<body data-code="server"><h1>{name}</h1><p>请在自助机扫码 · Show this code at the kiosk</p>
+.hint{{font-size:.9em;color:#555;margin:.4em 0}}
+#balances{{max-width:440px;margin:0 auto;text-align:left}}
+#balances ul{{list-style:none;padding:0;margin:0}}
+#balances li{{padding:.3em 0;border-bottom:1px solid #eee}}
+.big{{font-size:1.6em;font-weight:600}} small{{color:#666}} progress{{width:100%}}
+#lang-switch{{position:absolute;top:8px;right:8px;font-size:.8em}}</style></head>
+<body data-code="server"><button id="lang-switch" type="button">EN</button>
+<h1>{name}</h1><p data-t="show">请在自助机扫码 · Show this code at the kiosk</p>
 <div id="qr">{svg}</div>
-<p class="hint" id="brightness">☀ 请调高屏幕亮度 · Turn your screen brightness up</p>
+<p class="hint" id="brightness" data-t="brightness">☀ 请调高屏幕亮度 · Turn the brightness up</p>
 <p id="left"></p>
+<section id="balances" hidden>
+<p id="b-updated" class="hint" hidden></p>
+<div><span data-t="points"></span> <span id="b-points" class="big"></span>
+<small id="b-expiring"></small></div>
+<div id="b-tier"><span id="b-tier-name"></span> <progress id="b-tier-bar" max="100"></progress>
+<small id="b-tier-next"></small></div>
+<h2 data-t="passes"></h2><ul id="b-passes"></ul>
+<h2 data-t="coupons"></h2><ul id="b-coupons"></ul>
+<h2 data-t="visits"></h2><ul id="b-visits"></ul>
+</section>
 <script id="card-config" type="application/json">{config}</script>
 <script src="/m/qrcode.js"></script>
 <script src="/m/card.js"></script>
@@ -167,7 +191,6 @@ def member_page(coord: CoordinatorDep, link: Annotated[str, Path(max_length=600)
         "link": link,
         "member_key": f"member:{member_id}",
         "refresh": token.refresh_after_s,
-        "text": {"reload": "请刷新页面 · Please reload"},
     }
     # "</" cannot end the script element early: the JSON's "<" are escaped.
     config_json = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import cv2
@@ -21,6 +22,7 @@ import pytest
 from coordinator.downstream.member_records import load_records
 from device.readers.qr import decode_frame
 from shared import phonecode
+from shared.events import CheckIn
 from shared.protocol import MemberUpdate
 from simulators.camera.render import FRAME_SIZE
 from simulators.camera.server import SimulatedCamera
@@ -37,11 +39,11 @@ BEHIND_MS = 70_000
 lives through more than the old 60 s token validity while the test takes seconds."""
 
 
-@pytest.fixture
-def phone(browser: Any) -> Iterator[Any]:
+@contextmanager
+def phone_page(browser: Any, locale: str = "en-US") -> Iterator[Any]:
     """A 390x844 phone page (no request routing: the service worker must see the network
     as the phone does); page JavaScript errors fail the test."""
-    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale=locale)
     page = context.new_page()
     page.set_default_timeout(15_000)
     errors: list[str] = []
@@ -51,6 +53,13 @@ def phone(browser: Any) -> Iterator[Any]:
     finally:
         context.close()
     assert not errors, f"JavaScript errors on the phone card: {errors}"
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    """An English phone."""
+    with phone_page(browser) as page:
+        yield page
 
 
 def camera_frame(page: Any) -> np.ndarray:
@@ -128,3 +137,78 @@ def test_offline_phone_shows_a_fresh_code_that_a_kiosk_accepts(
         event = ledger.recent_events(1)[0].event
         assert event.kind == "checkin" and event.member_id == ANNA.member_id
         assert event.credential is not None and event.credential.qr_key_id == claims.key_id
+
+
+def test_balances_at_a_glance_follow_the_browser_language_and_survive_offline(
+    live: Live, browser: Any
+) -> None:
+    live.add_store("s1", "Store 1")
+    live.add_member("m1", "Anna L.", "s1")
+    kiosk = live.kiosk("k1", "s1")
+    kiosk.record("m1", CheckIn(points=10))
+    kiosk.flush()
+    assert kiosk.wait_acked()
+    now = live.coord.clock.wall_ms()
+    pass_body = {
+        "pass_id": "p1",
+        "kind": "punch",
+        "name": "Yoga 10",
+        "valid_from_ms": now - 86_400_000,
+        "valid_until_ms": now + 60 * 86_400_000,
+        "sessions_total": 10,
+    }
+    live.call("POST", "/api/v1/members/m1/passes", json=pass_body, expect=201)
+    coupon = {
+        "coupon_id": "c1",
+        "title": "Welcome",
+        "kind": "voucher",
+        "value": 2000,
+        "store_ids": [],
+        "valid_from_ms": now - 86_400_000,
+        "valid_until_ms": now + 30 * 86_400_000,
+    }
+    live.call("POST", "/api/v1/members/m1/coupons", json=coupon, expect=201)
+    live.call("POST", "/api/v1/members/m1/points", json={"points": 500, "reason": "opening"},
+              expect=201)  # fmt: skip
+    link = live.call("POST", "/api/v1/members/m1/page-link")
+
+    def card_now() -> dict[str, Any]:
+        answer: dict[str, Any] = live.http.get(
+            "/api/v1/member/card", params={"link": link["link_token"]}
+        ).json()
+        return answer
+
+    wait_until(lambda: card_now()["points"] == 510, 15, "the check-in to be folded")
+    card = card_now()
+    assert len(card["visits"]) == 1 and card["visits"][0]["store_name"] == "Store 1"
+    to_next = card["tier"]["next_at"] - card["tier"]["earned"]
+
+    with phone_page(browser, "zh-CN") as page:
+        page.goto(f"{live.url}{link['path']}")
+        page.wait_for_selector("body[data-balances='live'][data-offline-ready='1']")
+        assert page.locator("html").get_attribute("lang") == "zh-CN"
+        assert page.locator("#b-points").inner_text() == "510"
+        assert page.locator("#b-expiring").inner_text() == "30 天内无积分到期"
+        assert (
+            f"再积 {to_next} 分升级为{card['tier']['next_title_zh']}"
+            in page.locator("#b-tier-next").inner_text()
+        )
+        passes = page.locator("#b-passes").inner_text()
+        assert "Yoga 10" in passes and "剩余 10 次" in passes
+        assert "¥20" in page.locator("#b-coupons").inner_text()
+        visits = page.locator("#b-visits").inner_text()
+        assert "签到" in visits and "Store 1" in visits
+        assert page.locator("#brightness").inner_text() == "☀ 请调高屏幕亮度"
+
+        page.click("#lang-switch")  # switchable, and remembered
+        assert page.locator("html").get_attribute("lang") == "en"
+        assert "10 sessions left" in page.locator("#b-passes").inner_text()
+        assert f"{to_next} more points to" in page.locator("#b-tier-next").inner_text()
+
+        page.context.set_offline(True)
+        page.reload()
+        page.wait_for_selector("body[data-balances='cached']")
+        assert page.locator("#b-points").inner_text() == "510"
+        assert page.locator("#b-updated").is_visible()
+        assert "Offline · last updated" in page.locator("#b-updated").inner_text()
+        assert "Check-in" in page.locator("#b-visits").inner_text()

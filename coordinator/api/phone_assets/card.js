@@ -135,7 +135,7 @@
       drawQr(t.token);
       setTimeout(tick, t.refresh_after_s * 1000);
     } catch (err) {
-      document.getElementById('left').textContent = cfg.text.reload;
+      document.getElementById('left').textContent = t('reload');
       setTimeout(tick, 5000);
     }
   }
@@ -164,6 +164,129 @@
     }
   }
 
+  // --- language (follows the browser, switchable, remembered) ------------------------------
+  const TEXT = {
+    zh: {
+      show: '请在自助机扫码', brightness: '☀ 请调高屏幕亮度', points: '积分',
+      expiring: (n, d) => n > 0 ? n + ' 分将于 ' + d + ' 前到期' : '30 天内无积分到期',
+      passes: '卡券 · 次卡', coupons: '优惠券', visits: '最近到店',
+      none: '暂无', sessions: (n) => '剩余 ' + n + ' 次', unlimited: '不限次数',
+      until: (d) => '有效期至 ' + d, frozen: '已冻结',
+      next: (n, t) => '再积 ' + n + ' 分升级为' + t, top: '已是最高等级',
+      checkin: '签到', class_signin: '课程签到',
+      updated: (d) => '离线 · 最后更新于 ' + d, other: 'EN', reload: '请刷新页面',
+    },
+    en: {
+      show: 'Show this code at the kiosk', brightness: '☀ Turn your screen brightness up',
+      points: 'Points',
+      expiring: (n, d) => n > 0 ? n + ' expire by ' + d : 'none expire in 30 days',
+      passes: 'Passes', coupons: 'Coupons', visits: 'Last visits',
+      none: 'None', sessions: (n) => n + ' sessions left', unlimited: 'Unlimited entries',
+      until: (d) => 'valid until ' + d, frozen: 'frozen',
+      next: (n, t) => n + ' more points to ' + t, top: 'Top tier reached',
+      checkin: 'Check-in', class_signin: 'Class sign-in',
+      updated: (d) => 'Offline · last updated ' + d, other: '中文', reload: 'Please reload',
+    },
+  };
+  const LANG_KEY = 'tapfleet-card-lang';
+  let lang = localStorage.getItem(LANG_KEY) ||
+    ((navigator.language || '').toLowerCase().startsWith('zh') ? 'zh' : 'en');
+  let shown = null;  // {data, fetched_ms, cached}
+
+  function t(key, ...args) {
+    const v = TEXT[lang][key];
+    return typeof v === 'function' ? v(...args) : v;
+  }
+
+  function applyLang() {
+    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+    for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
+    document.getElementById('lang-switch').textContent = t('other');
+    if (shown) renderBalances(shown);
+  }
+
+  document.getElementById('lang-switch').addEventListener('click', () => {
+    lang = lang === 'zh' ? 'en' : 'zh';
+    localStorage.setItem(LANG_KEY, lang);
+    applyLang();
+  });
+
+  // --- balances at a glance ----------------------------------------------------------------
+  const BALANCE_KEY = 'tapfleet-card-balances:' + cfg.member_key;
+
+  function day(ms, tz) {
+    return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en', {
+      timeZone: tz, year: 'numeric', month: 'short', day: 'numeric',
+    }).format(new Date(ms));
+  }
+
+  function moment(ms, tz) {
+    return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en', {
+      timeZone: tz, month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+    }).format(new Date(ms));
+  }
+
+  function fillList(id, items, line) {
+    const ul = document.getElementById(id);
+    ul.replaceChildren();
+    if (!items.length) {
+      const li = document.createElement('li');
+      li.textContent = t('none');
+      ul.append(li);
+    }
+    for (const item of items) {
+      const li = document.createElement('li');
+      li.textContent = line(item);
+      ul.append(li);
+    }
+  }
+
+  function renderBalances(state) {
+    const d = state.data;
+    const tz = d.timezone;
+    document.getElementById('b-points').textContent = String(d.points);
+    document.getElementById('b-expiring').textContent =
+      t('expiring', d.points_expiring, day(d.expiring_until_ms, tz));
+    document.getElementById('b-tier-name').textContent =
+      lang === 'zh' ? d.tier.title_zh : d.tier.title_en;
+    document.getElementById('b-tier-bar').value = d.tier.progress_pct;
+    document.getElementById('b-tier-next').textContent = d.tier.next_at === null
+      ? t('top')
+      : t('next', Math.max(0, d.tier.next_at - d.tier.earned),
+          lang === 'zh' ? d.tier.next_title_zh : d.tier.next_title_en);
+    fillList('b-passes', d.passes, (p) => [
+      p.name,
+      p.sessions_left === null ? t('unlimited') : t('sessions', p.sessions_left),
+      t('until', day(p.valid_until_ms, tz)),
+      p.frozen ? t('frozen') : '',
+    ].filter(Boolean).join(' · '));
+    fillList('b-coupons', d.coupons, (c) => [
+      c.title, lang === 'zh' ? c.describe_zh : c.describe_en, t('until', day(c.valid_until_ms, tz)),
+    ].join(' · '));
+    fillList('b-visits', d.visits, (v) => [
+      moment(v.at_ms, tz), t(v.kind) || v.kind, v.store_name || v.store_id || '',
+    ].filter(Boolean).join(' · '));
+    const updated = document.getElementById('b-updated');
+    updated.hidden = !state.cached;
+    updated.textContent = state.cached ? t('updated', moment(state.fetched_ms, tz)) : '';
+    document.getElementById('balances').hidden = false;
+    document.body.dataset.balances = state.cached ? 'cached' : 'live';
+  }
+
+  async function loadBalances() {
+    try {
+      const r = await fetch('/api/v1/member/card?link=' + encodeURIComponent(cfg.link));
+      if (!r.ok) throw new Error('status ' + r.status);
+      shown = {data: await r.json(), fetched_ms: Date.now(), cached: false};
+      localStorage.setItem(BALANCE_KEY, JSON.stringify({data: shown.data, fetched_ms: shown.fetched_ms}));
+    } catch (err) {
+      const saved = localStorage.getItem(BALANCE_KEY);
+      if (!saved) return;
+      shown = Object.assign(JSON.parse(saved), {cached: true});
+    }
+    renderBalances(shown);
+  }
+
   function installOffline() {
     if (!('serviceWorker' in navigator)) return;
     navigator.serviceWorker.register('/m/sw.js', {scope: '/m/'})
@@ -175,6 +298,9 @@
       .catch((err) => console.warn('no offline copy of the card', err));
   }
 
+  applyLang();
   installOffline();
+  loadBalances();
+  setInterval(loadBalances, 60000);
   start();
 })();
