@@ -31,6 +31,7 @@ BENCHES = (
     "station_tap",
     "station_transport",
     "qr",
+    "phone_code",
     "backlog_drain",
     "cold_sync",
     "dashboard",

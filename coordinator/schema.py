@@ -133,6 +133,21 @@ cards = sa.Table(
     sa.Index(None, "member_id"),
 )
 
+member_devices = sa.Table(
+    "member_devices",
+    metadata,
+    sa.Column("device_id", sa.String(16), primary_key=True),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("public_key", sa.String(44), nullable=False, unique=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_ms", sa.BigInteger, nullable=False),
+    sa.Column("user_agent", sa.String(200), nullable=False, default=""),
+    sa.Column("revoked_ms", sa.BigInteger, nullable=True),
+    sa.Column("revoked_by", sa.String(64), nullable=True),
+    sa.Index(None, "member_id"),
+)
+"""Phones that sign a member's QR codes (public keys only; ``shared.phonecode``)."""
+
 deny_entries = sa.Table(
     "deny_entries",
     metadata,

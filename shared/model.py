@@ -365,6 +365,20 @@ class MemberLedger(LedgerBalances):
     signins: tuple[SignIn, ...] = ()
 
 
+class DeviceKey(Frozen):
+    """A member's phone that signs its own QR codes (``shared.phonecode``): its public key.
+
+    Kiosks hold public keys only, never a secret a stolen kiosk could leak. A revoked device
+    stays listed for a while so a kiosk can say "this phone was removed" instead of
+    "unknown".
+    """
+
+    device_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
+    public_key: Annotated[str, StringConstraints(min_length=43, max_length=44)]
+    """Raw Ed25519 public key, urlsafe base64 (32 bytes)."""
+    revoked_ms: Ms | None = None
+
+
 class MemberRecord(Frozen):
     """A member as a kiosk caches it: masked identity, credentials and folded ledger."""
 
@@ -375,6 +389,8 @@ class MemberRecord(Frozen):
     status: MemberStatus = MemberStatus.ACTIVE
     cards: tuple[Uid, ...] = ()
     lang: Annotated[str, StringConstraints(pattern=r"^(zh|en)$")] = "zh"
+    devices: tuple[DeviceKey, ...] = ()
+    """Phones that sign this member's codes (active ones and recently revoked ones)."""
     ledger: MemberLedger = MemberLedger()
 
 
@@ -594,8 +610,17 @@ class Rules(Frozen):
         Tiers follow earnings, not the spendable balance: redeeming points never demotes a
         member, and a member who stops earning drifts down as old earnings leave the window.
         """
-        earned = ledger.points_earned_since(now_ms - self.tier_window_days * DAY_MS)
+        earned = self.tier_earned(ledger, now_ms)
         return _highest_reached(self.tiers, earned) or self.lowest_tier()
+
+    def tier_earned(self, ledger: MemberLedger, now_ms: int) -> int:
+        """Points earned within the tier window ending at ``now_ms``: what tiers count."""
+        return ledger.points_earned_since(now_ms - self.tier_window_days * DAY_MS)
+
+    def next_tier(self, current: TierRule) -> TierRule | None:
+        """The tier with the next higher threshold above ``current`` (None at the top)."""
+        higher = [t for t in self.tiers if t.min_points_earned > current.min_points_earned]
+        return min(higher, key=lambda t: t.min_points_earned) if higher else None
 
 
 def _highest_reached(tiers: Iterable[TierRule], earned: int) -> TierRule | None:

@@ -21,6 +21,9 @@ class RejectReason(StrEnum):
     QR_EXPIRED = "qr_expired"
     QR_NOT_YET_VALID = "qr_not_yet_valid"
     QR_REPLAYED = "qr_replayed"
+    DEVICE_UNKNOWN = "device_unknown"
+    DEVICE_REVOKED = "device_revoked"
+    PHONE_CLOCK_OFF = "phone_clock_off"
     UNKNOWN_MEMBER = "unknown_member"
     NO_VALID_PASS = "no_valid_pass"
     PASS_EXPIRED = "pass_expired"
@@ -86,6 +89,18 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
     RejectReason.QR_REPLAYED: (
         "这个会员码已经用过，请刷新后重试。",
         "This member code was already used. Refresh it and try again.",
+    ),
+    RejectReason.DEVICE_UNKNOWN: (
+        "这部手机没有登记在这个会员名下，请重新打开会员码页面。",
+        "This phone isn't registered to this membership. Open your member code page again.",
+    ),
+    RejectReason.DEVICE_REVOKED: (
+        "这部手机已从会员账户移除，请到前台办理或刷会员卡。",
+        "This phone was removed from the membership. Tap your card or see the front desk.",
+    ),
+    RejectReason.PHONE_CLOCK_OFF: (
+        "手机时间与自助机相差太多，请把手机设为自动设置时间后刷新会员码。",
+        "Your phone's clock is far off the kiosk's. Set the time to automatic and refresh.",
     ),
     RejectReason.UNKNOWN_MEMBER: (
         "找不到您的会员信息，请到前台咨询。",

@@ -15,6 +15,7 @@ from coordinator.api import (
     fleet,
     health,
     kiosks,
+    member_devices,
     member_page,
     members,
     money,
@@ -50,6 +51,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     webhooks.router,
     automations.router,
     member_page.router,
+    member_devices.router,
     health.router,
 )
 

@@ -66,7 +66,7 @@ from shared.events import (
 )
 from shared.fold import fold
 from shared.hlc import HLC, merge, tick
-from shared.model import MemberLedger, MemberRecord, RuleBundle
+from shared.model import DeviceKey, MemberLedger, MemberRecord, RuleBundle
 from shared.protocol import DenyListUpdate, MemberUpdate, RuleBundleMessage, Versions
 from shared.reasons import RejectReason
 
@@ -661,6 +661,16 @@ class KioskLedger:
     def member_for_card(self, uid: str) -> str | None:
         """The member a card belongs to (None if unknown)."""
         return self._read(lambda conn: members.member_for_card(conn, uid.strip().upper()))
+
+    def member_devices(self, member_id: str) -> tuple[DeviceKey, ...]:
+        """The phones that sign the member's codes, from the last pushed record (none if
+        the member is unknown here)."""
+
+        def read(conn: sqlite3.Connection) -> tuple[DeviceKey, ...]:
+            found = members.record(conn, member_id)
+            return found[0].devices if found is not None else ()
+
+        return self._read(read)
 
     def member_summary(self, member_id: str) -> MemberSummary | None:
         """The member as this kiosk sees them now (snapshot + pending events)."""

@@ -12,10 +12,12 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
+from coordinator.downstream.member_records import load_records
 from device.readers.qr import decode_frame
-from shared import qrtoken
-from shared.model import RuleBundle
+from shared import phonecode, qrtoken
+from shared.model import DeviceKey, RuleBundle
 from tests.dashboard.live import Live
 
 pytestmark = pytest.mark.browser
@@ -46,6 +48,7 @@ def test_the_code_fits_the_screen_and_decodes_from_a_screenshot(
     link = member_link(live, "m1", "Anna L.")
     page.set_viewport_size({"width": width, "height": 640})
     page.goto(f"{live.url}{link['path']}")
+    expect(page.locator("body")).to_have_attribute("data-code", "phone")
     svg = page.locator("#qr svg")
     assert svg.get_attribute("viewBox"), "the QR must scale with a viewBox, not a fixed size"
     assert svg.get_attribute("width") is None
@@ -54,16 +57,57 @@ def test_the_code_fits_the_screen_and_decodes_from_a_screenshot(
     assert box["x"] >= 0 and box["x"] + box["width"] <= width, f"clipped at {width}px: {box}"
     assert box["y"] + box["height"] <= 640, f"below the fold at {width}px: {box}"
     assert box["width"] >= 250, f"only {box['width']} CSS px wide at {width}px"
-    hint = page.locator("#brightness").inner_text()
-    assert "亮度" in hint and "brightness" in hint
+    assert "brightness" in page.locator("#brightness").inner_text()  # the browser is en-US
 
     codes = screenshot_codes(page)
     assert len(codes) == 1, f"zxing-cpp read {codes} at {width}px"
+    claims = phonecode.verify_code(codes[0], devices_of(live, "m1"), live.coord.clock.wall_ms(), 30)
+    assert claims.member_id == "m1"
+
+
+def devices_of(live: Live, member_id: str) -> tuple[DeviceKey, ...]:
+    """The device keys the coordinator pushes to kiosks for this member."""
+    with live.coord.db.read() as conn:
+        (record,) = load_records(conn, [member_id])
+    return record.record.devices
+
+
+def test_the_phone_registers_its_key_once_and_signs_codes_itself(live: Live, page: Any) -> None:
+    link = member_link(live, "m1", "Anna L.")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live.url}{link['path']}")
+    expect(page.locator("body")).to_have_attribute("data-code", "phone")
+    first = screenshot_codes(page)
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-code", "phone")
+    second = screenshot_codes(page)
+    (device,) = devices_of(live, "m1")  # the reload kept the key: still one device
+    now = live.coord.clock.wall_ms()
+    for code in (*first, *second):
+        assert phonecode.verify_code(code, (device,), now, 30).key_id == device.device_id
+    assert first != second, "every code has its own nonce"
+    listed = live.call("GET", "/api/v1/members/m1/devices")
+    assert listed["active"] == 1 and listed["items"][0]["device_id"] == device.device_id
+
+
+def test_without_ed25519_the_page_shows_coordinator_signed_tokens(live: Live, page: Any) -> None:
+    link = member_link(live, "m1", "Anna L.")
+    page.add_init_script(
+        "const real = crypto.subtle.generateKey.bind(crypto.subtle);"
+        "crypto.subtle.generateKey = (alg, ...rest) => (alg && alg.name === 'Ed25519')"
+        "  ? Promise.reject(new DOMException('not supported', 'NotSupportedError'))"
+        "  : real(alg, ...rest);"
+    )
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(f"{live.url}{link['path']}")
+    page.wait_for_function("document.body.dataset.code === 'server'")
+    (code,) = screenshot_codes(page)
     bundle = RuleBundle.model_validate(
         live.call("GET", "/api/v1/rule-bundles/current", store_id="s1")
     )
-    claims = qrtoken.verify_token(codes[0], bundle.qr_keys, live.coord.clock.wall_ms(), 30)
+    claims = qrtoken.verify_token(code, bundle.qr_keys, live.coord.clock.wall_ms(), 30)
     assert claims.member_id == "m1"
+    assert devices_of(live, "m1") == ()
 
 
 def test_the_code_uses_the_smallest_symbol_the_token_allows(live: Live) -> None:
