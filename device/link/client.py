@@ -125,6 +125,7 @@ class KioskLink:
             p.RuleBundleMessage: self._on_rule_bundle,
             p.DenyListUpdate: self._on_deny_update,
             p.ClaimResult: self._on_claim_result,
+            p.StreamNotice: self._on_stream_notice,
         }
         missing = downstream_types() - set(self._handlers)
         if missing:  # a new downstream type in shared.topics must get a handler here
@@ -518,6 +519,28 @@ class KioskLink:
             )
         self._state_changed()
 
+    def _on_stream_notice(self, notice: p.StreamNotice) -> None:
+        """The coordinator's word on this ledger's stream: refused, handed an epoch, or ok
+        (then check that its event at ``applied_seq`` is ours before draining)."""
+        if notice.state == "assign" and notice.start_seq is not None:
+            if self._ledger.adopt_epoch(notice.epoch, notice.start_seq, notice.ledger_id):
+                with self._lock:
+                    self._window = SendWindow(
+                        notice.start_seq - 1,
+                        self._settings.window_events,
+                        self._settings.resend_after_s,
+                    )
+                self._send_sync()
+            self._state_changed()
+            return
+        if notice.state == "refused":
+            self._ledger.refuse_stream(notice.reason or "refused", notice.detail)
+            self._state_changed()
+            return
+        if self._ledger.check_applied(notice.applied_seq, notice.applied_event_id):
+            self._ledger.refuse_stream(None)
+        self._state_changed()
+
     def _on_member_update(self, message: p.MemberUpdate) -> None:
         if message.hlc_ms:
             self._observe(HLC(message.hlc_ms, message.hlc_c))
@@ -617,6 +640,13 @@ class KioskLink:
                 self._last_sync_at is None
                 or now - self._last_sync_at >= self._settings.sync_min_interval_s
             )
+            if self._ledger.stream_state().refused is not None and not sync_due:
+                # Refused until re-provisioned: ask again now and then, so a new epoch (or
+                # a coordinator that changed its mind) is heard without a restart.
+                sync_due = (
+                    self._last_sync_at is None
+                    or now - self._last_sync_at >= self._settings.heartbeat_interval_s
+                )
             if sync_due:
                 self._sync_wanted = False
                 self._last_sync_at = now
@@ -640,6 +670,8 @@ class KioskLink:
             with self._lock:
                 if not self._connected or not self._online or self._stopping:
                     return
+                if self._ledger.stream_state().refused is not None:
+                    return  # the coordinator refuses this ledger's stream: nothing to send
                 plan = self._window.plan(self._settings.batch_events)
             if plan is None:
                 return
@@ -672,7 +704,13 @@ class KioskLink:
     def _encoded_batches(self, events: list[Event]) -> Iterator[bytes]:
         """Encoded EventBatches of these events in order, halved until each fits the cap."""
         try:
-            yield p.encode(p.EventBatch(kiosk_id=self.kiosk_id, events=tuple(events)))
+            yield p.encode(
+                p.EventBatch(
+                    kiosk_id=self.kiosk_id,
+                    events=tuple(events),
+                    epoch=self._ledger.stream_state().epoch,
+                )
+            )
         except PayloadTooLarge:
             if len(events) == 1:
                 raise LinkError(
@@ -686,11 +724,15 @@ class KioskLink:
 
     def _send_sync(self) -> None:
         stats = self._ledger.outbox_stats()
+        stream = self._ledger.stream_state()
         message = p.SyncRequest(
             kiosk_id=self.kiosk_id,
             store_id=self.store_id,
             versions=self._ledger.versions(),
             last_seq=stats.last_seq,
+            epoch=stream.epoch,
+            ledger_id=stream.ledger_id or None,
+            restore_epoch=stream.restore_epoch,
         )
         if self._publish(Channel.SYNC, message) is not None:
             self._count("syncs_sent")
@@ -715,7 +757,7 @@ class KioskLink:
             health=health,
             disk_free_bytes=self._disk_free(),
             clock_offset_ms=offset,
-        )
+        ).model_copy(update={"epoch": self._ledger.stream_state().epoch})
         if self._publish(Channel.HEARTBEAT, message) is not None:
             self._count("heartbeats_sent")
 
