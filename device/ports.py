@@ -107,6 +107,15 @@ class OutboxPort(Protocol):
         """Merge a timestamp heard from the coordinator into the kiosk's HLC."""
         ...
 
+    def journal_events(self, after_seq: int = 0, limit: int = 1000) -> list[Event]:
+        """Journal events, acknowledged or not, with seq > after_seq (a coordinator restored
+        from a backup asks for acknowledged ones again)."""
+        ...
+
+    def set_restore_epoch(self, restore_epoch: int) -> None:
+        """Remember the coordinator's restore epoch last seen."""
+        ...
+
     def stream_state(self) -> StreamState:
         """The ledger's id, stream epoch and refusal."""
         ...

@@ -41,6 +41,9 @@ Seq = Annotated[int, Field(ge=0, le=2**62)]
 Epoch = Annotated[int, Field(ge=0, le=2**31)]
 """A kiosk's stream epoch: 0 for a ledger the coordinator never gave one (every ledger
 before streams had epochs), then 1, 2, ... as the kiosk id is re-provisioned."""
+RestoreEpoch = Annotated[int, Field(ge=0, le=2**62)]
+"""The coordinator's restore epoch: 0 until its database is first restored from a backup,
+then the restore's time in seconds (each restore gives a different, larger one)."""
 LedgerId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 
 
@@ -169,7 +172,7 @@ class SyncRequest(Message):
     ledger_id: LedgerId | None = None
     """Random id of this ledger file, made when it was created: a re-provisioned epoch is
     handed to one ledger only."""
-    restore_epoch: Epoch = 0
+    restore_epoch: RestoreEpoch = 0
     """The coordinator restore epoch this kiosk last saw (see :class:`StreamNotice`)."""
 
     OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset({"epoch", "ledger_id", "restore_epoch"})
@@ -213,6 +216,8 @@ class StreamNotice(Message):
       and records nothing until it is re-provisioned.
     * ``assign``: staff re-provisioned this kiosk id: the fresh ledger ``ledger_id`` starts
       ``epoch`` at ``start_seq``.
+    * ``resync``: the coordinator was restored from a backup: sync now (the answer's Ack
+      asks for everything after what the coordinator still holds).
 
     ``restore_epoch`` counts the coordinator's restores from backup: a kiosk that sees it
     grow re-sends its journal from ``applied_seq + 1``, acknowledged rows included.
@@ -222,7 +227,7 @@ class StreamNotice(Message):
 
     type: Literal["stream"] = "stream"
     kiosk_id: Id
-    state: Literal["ok", "refused", "assign"]
+    state: Literal["ok", "refused", "assign", "resync"]
     epoch: Epoch
     applied_seq: Seq = 0
     applied_event_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
@@ -230,7 +235,7 @@ class StreamNotice(Message):
     ledger_id: LedgerId | None = None
     reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = None
     detail: Text = ""
-    restore_epoch: Epoch = 0
+    restore_epoch: RestoreEpoch = 0
     backup_verified_ms: Ms | None = None
 
 

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
+from coordinator.backups import restore_state
 from coordinator.clock import Clock, HlcSource
 from coordinator.db import TRANSIENT_RETRY_MAX_S, TRANSIENT_RETRY_MIN_S, Database
 from coordinator.downstream import member_deltas as member_push
@@ -560,14 +561,13 @@ class Ingest:
             applied = _applied_seq(conn, request.kiosk_id)
             if request.epoch is not None:
                 # Before the Ack: the kiosk checks its own event at applied_seq first.
-                out.append(
-                    (
-                        direct,
-                        self._stream_notice(
-                            request.kiosk_id, verdict, _event_id_at(conn, request.kiosk_id, applied)
-                        ),
-                    )
+                restore_epoch, _, backup_ms = restore_state(conn)
+                notice = self._stream_notice(
+                    request.kiosk_id, verdict, _event_id_at(conn, request.kiosk_id, applied)
+                ).model_copy(
+                    update={"restore_epoch": restore_epoch, "backup_verified_ms": backup_ms}
                 )
+                out.append((direct, notice))
         resend = applied + 1 if request.last_seq > applied else None
         out.append(
             (

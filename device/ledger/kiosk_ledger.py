@@ -568,6 +568,20 @@ class KioskLedger:
             log.info("kiosk %s: stream epoch %d from seq %d", self.kiosk_id, epoch, start_seq)
             return True
 
+    def set_restore_epoch(self, restore_epoch: int) -> None:
+        """Remember the coordinator's restore epoch last seen (reported in every sync)."""
+        with self._lock:
+            if restore_epoch == self._stream.restore_epoch:
+                return
+            with self._write("the restore epoch") as (conn, _):
+                stream.set_restore_epoch(conn, restore_epoch)
+                self._stream = stream.read(conn)
+            log.warning(
+                "kiosk %s: the coordinator was restored from a backup (restore epoch %d)",
+                self.kiosk_id,
+                restore_epoch,
+            )
+
     def check_applied(self, applied_seq: int, event_id: str | None) -> bool:
         """False (and the stream refused) when the coordinator's event at ``applied_seq`` is
         not this ledger's: an older copy of the ledger that recorded taps of its own."""

@@ -67,3 +67,8 @@ def event_id_at(conn: sqlite3.Connection, seq: int) -> str | None:
 def journal_rows(conn: sqlite3.Connection) -> int:
     """How many rows the journal holds."""
     return int(conn.execute("SELECT count(*) FROM journal").fetchone()[0])
+
+
+def set_restore_epoch(conn: sqlite3.Connection, restore_epoch: int) -> None:
+    """Remember the coordinator's restore epoch."""
+    conn.execute("UPDATE kiosk SET restore_epoch = ? WHERE id = 1", (restore_epoch,))

@@ -109,6 +109,9 @@ class KioskLink:
         self._offset_has_rtt = False
         self._connects = 0
         self._sync_wanted = False
+        self._replay_until = 0
+        """Highest seq to send again from the journal for a coordinator restored from a
+        backup (0: no replay)."""
         self._last_sync_at: float | None = None
         self._next_heartbeat: float | None = None
         self._hlc: HLC = ZERO
@@ -498,7 +501,15 @@ class KioskLink:
         self._ledger.observe_hlc(HLC(ack.hlc_ms, ack.hlc_c))
         now = self._clock.monotonic()
         wall = self._clock.wall_ms()
+        replay_from: int | None = None
         with self._lock:
+            if ack.resend_from is not None and ack.resend_from <= self._window.acked:
+                # The coordinator asks for events it acknowledged before: it was restored
+                # from a backup. Send them again from the journal, acknowledged or not.
+                replay_from = ack.acked_seq + 1
+                self._replay_until = max(self._replay_until, self._window.acked)
+                self._window.restart_from(ack.acked_seq)
+                self._counters["replays"] += 1
             rtt = self._window.acked_to(ack.acked_seq, now)
             if ack.resend_from is not None:
                 self._window.rewind(ack.resend_from - 1)
@@ -513,7 +524,15 @@ class KioskLink:
                 self._clock_offset_ms = wall - ack.coordinator_wall_ms
             self._wake = True
             self._wake_cv.notify()
-        if ack.resend_from is not None:
+        if replay_from is not None:
+            log.warning(
+                "kiosk %s: the coordinator holds only up to seq %d; replaying the journal from "
+                "seq %d (acknowledged rows included)",
+                self.kiosk_id,
+                ack.acked_seq,
+                replay_from,
+            )
+        elif ack.resend_from is not None:
             log.info(
                 "kiosk %s: coordinator asks to resend from seq %d", self.kiosk_id, ack.resend_from
             )
@@ -532,6 +551,11 @@ class KioskLink:
                     )
                 self._send_sync()
             self._state_changed()
+            return
+        if notice.restore_epoch:
+            self._ledger.set_restore_epoch(notice.restore_epoch)
+        if notice.state == "resync":
+            self.request_sync()
             return
         if notice.state == "refused":
             self._ledger.refuse_stream(notice.reason or "refused", notice.detail)
@@ -675,7 +699,23 @@ class KioskLink:
                 plan = self._window.plan(self._settings.batch_events)
             if plan is None:
                 return
-            events = self._ledger.pending_events(plan.after_seq, plan.limit)
+            replaying = plan.after_seq < self._replay_until
+            if replaying:
+                events = self._ledger.journal_events(plan.after_seq, plan.limit)
+                if events and events[0].seq != plan.after_seq + 1:
+                    # Pruned already: what the coordinator lost is not here any more.
+                    self._count("replay_gaps")
+                    log.error(
+                        "kiosk %s: cannot replay seq %d..%d for the restored coordinator: the "
+                        "journal was pruned; re-provision the kiosk to record them as lost",
+                        self.kiosk_id,
+                        plan.after_seq + 1,
+                        events[0].seq - 1,
+                    )
+                    with self._lock:
+                        self._replay_until = 0
+            else:
+                events = self._ledger.pending_events(plan.after_seq, plan.limit)
             if not events:
                 return
             with self._lock:

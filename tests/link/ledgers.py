@@ -118,6 +118,12 @@ class RecordingLedger:
         """Forwarded."""
         self.real.observe_hlc(remote)
 
+    def journal_events(self, after_seq: int = 0, limit: int = 1000) -> list[Event]:
+        return self.real.journal_events(after_seq, limit)
+
+    def set_restore_epoch(self, restore_epoch: int) -> None:
+        self.real.set_restore_epoch(restore_epoch)
+
     def stream_state(self) -> StreamState:
         return self.real.stream_state()
 
