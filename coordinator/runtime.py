@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import sqlalchemy as sa
 
-from coordinator import schema
+from coordinator import backups, schema
 from coordinator.clock import Clock, HlcSource, SystemClock
 from coordinator.db import COUNTERS, Database
 from coordinator.downstream import rule_bundles, timetables
@@ -39,7 +39,7 @@ from coordinator.security.login_limit import FailureLimiter
 from coordinator.settings import CoordinatorSettings
 from shared import topics
 from shared.model import RuleBundle
-from shared.protocol import Message, RuleBundleMessage, encode
+from shared.protocol import Message, RuleBundleMessage, StreamNotice, encode
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,9 @@ class Coordinator:
             )
             self.ingest.set_acker(self.link.ack)
             self.link.start()
+            self.announce_restore()
+        if self.settings.backup_dir is not None and self.db.is_sqlite:
+            self._spawn("tapfleet-backup", self._backup_loop)
         self.started = True
 
     def stop(self) -> None:
@@ -204,6 +207,45 @@ class Coordinator:
                     now_ms=now,
                 )
                 rule_bundles.publish(conn, draft, store_ids=(), user="system", now_ms=now)
+
+    def _backup_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.backup_interval_s):
+            try:
+                self.backup()
+            except Exception:
+                log.exception("scheduled backup failed; trying again next interval")
+
+    def backup(self) -> backups.BackupInfo:
+        """Take, verify and keep one online backup now (``backup_dir``, SQLite)."""
+        if self.settings.backup_dir is None:
+            raise backups.BackupError("no backup_dir is set")
+        return backups.backup_sqlite(
+            self.db,
+            self.settings.backup_dir,
+            now_ms=self.clock.wall_ms(),
+            keep=self.settings.backup_keep,
+        )
+
+    def announce_restore(self) -> int:
+        """After a restore from backup, ask every kiosk to sync (it then resends what the
+        restored database lacks from its journal); once per restore epoch. Returns how
+        many kiosks were asked."""
+        k = schema.kiosks
+        with self.db.write() as conn:
+            epoch, announced, _ = backups.restore_state(conn)
+            if epoch == 0 or epoch == announced:
+                return 0
+            kiosks = list(conn.execute(sa.select(k.c.kiosk_id).where(k.c.revoked.is_(False))))
+            backups.set_announced(conn, epoch)
+        for (kiosk_id,) in kiosks:
+            self.send(
+                topics.kiosk_topic(kiosk_id, topics.Channel.DIRECT),
+                StreamNotice(kiosk_id=kiosk_id, state="resync", epoch=0, restore_epoch=epoch),
+            )
+        log.warning(
+            "restore epoch %d: asked %d kiosk(s) to resend from their journals", epoch, len(kiosks)
+        )
+        return len(kiosks)
 
     def _housekeeping_loop(self, stop: threading.Event) -> None:
         while not stop.wait(self.settings.housekeeping_interval_s):

@@ -637,3 +637,45 @@ idempotency_keys = sa.Table(
     sa.Index(None, "expires_ms"),
 )
 """``Idempotency-Key`` requests (purchases): a retry gets the first answer, kept >= 24 h."""
+
+# --- stream epochs and lost ranges (migration 0014) -------------------------------------------
+
+kiosk_streams = sa.Table(
+    "kiosk_streams",
+    metadata,
+    sa.Column("kiosk_id", sa.String(ID), primary_key=True),
+    sa.Column("epoch", sa.BigInteger, primary_key=True),
+    sa.Column("start_seq", sa.BigInteger, nullable=False),
+    # A kiosk's seq continues across epochs: epoch n+1 starts above everything epoch n was
+    # heard to hold, so (kiosk, seq) stays unique and snapshots' included_seq stays meaningful.
+    sa.Column("heard_seq", sa.BigInteger, nullable=False),
+    # The highest seq this epoch's ledger said it holds (sync, heartbeat, events).
+    sa.Column("ledger_id", sa.String(32), nullable=True),
+    # The ledger file this epoch was handed to (NULL: not yet claimed, or epoch 0).
+    sa.Column("opened_ms", sa.BigInteger, nullable=False),
+    sa.Column("opened_by", sa.String(ID), nullable=False),
+    sa.Column("closed_ms", sa.BigInteger, nullable=True),
+    sa.Column("closed_applied_seq", sa.BigInteger, nullable=True),
+    sa.Column("refused_reason", sa.String(40), nullable=True),
+    # Set while this epoch's current ledger is refused (fresh or older copy, wrong epoch).
+    sa.Column("refused_detail", sa.Text, nullable=True),
+    sa.Column("refused_ms", sa.BigInteger, nullable=True),
+)
+"""Each kiosk's stream epochs. No row for a kiosk means epoch 0 from seq 1 (never
+re-provisioned); the highest epoch is the current one."""
+
+lost_ranges = sa.Table(
+    "lost_ranges",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("kiosk_id", sa.String(ID), nullable=False),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("first_seq", sa.BigInteger, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("recorded_ms", sa.BigInteger, nullable=False),
+    sa.Column("recorded_by", sa.String(ID), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+    sa.Index(None, "kiosk_id", "first_seq"),
+)
+"""Seqs of a closed epoch its ledger was heard to hold but never delivered: reported, and
+stepped over by the sequencer (nothing waits for them any more)."""

@@ -189,6 +189,21 @@ class CoordinatorSettings(LayeredSettings):
         gt=0,
         description="How often points expiry, tier review and claim expiry run.",
     )
+    backup_dir: Path | None = Field(
+        None,
+        description=(
+            "Folder of the scheduled online backups of a SQLite database (None: none taken; "
+            "PostgreSQL: use pg_dump or base backups, docs/reliability.md)."
+        ),
+    )
+    backup_interval_s: int = Field(
+        6 * 3600,
+        ge=60,
+        description="How often a backup is taken and verified (with backup_dir).",
+    )
+    backup_keep: int = Field(
+        14, ge=1, description="Verified backups kept in backup_dir; older ones are deleted."
+    )
     qr_key_rotation_overlap_s: int = Field(
         3600,
         ge=0,

@@ -51,6 +51,7 @@ class RejectReason(StrEnum):
     AMOUNT_INVALID = "amount_invalid"
     STORAGE_FULL = "storage_full"
     NOT_READY = "not_ready"
+    STREAM_REFUSED = "stream_refused"
 
 
 _MESSAGES: dict[RejectReason, tuple[str, str]] = {
@@ -209,6 +210,11 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
     RejectReason.NOT_READY: (
         "本机正在同步会员数据，请稍候或联系店员。",
         "This kiosk is still loading member data. Please wait a moment or ask staff.",
+    ),
+    RejectReason.STREAM_REFUSED: (
+        "本机的账本需要总部重新登记，暂停服务，请联系店员。",
+        "This kiosk's ledger must be re-provisioned by HQ before it can record taps. "
+        "Please ask staff.",
     ),
 }
 

@@ -98,6 +98,30 @@ WORDS: dict[str, tuple[str, str]] = {
     "kiosk.title": ("终端 {kiosk}", "Kiosk {kiosk}"),
     "kiosk.facts": ("当前状态", "Current facts"),
     "kiosk.timeline": ("状态变化记录", "Status changes"),
+    "kiosk.streams": ("账本与数据流", "Ledger streams"),
+    "kiosk.epoch": ("数据流纪元", "Epoch"),
+    "kiosk.from_seq": ("起始序号", "From seq"),
+    "kiosk.heard_seq": ("已知最高序号", "Highest seq heard"),
+    "kiosk.opened": ("开启", "Opened"),
+    "kiosk.closed": ("关闭", "Closed"),
+    "kiosk.refused": ("拒收原因", "Refused"),
+    "kiosk.current": ("当前", "current"),
+    "kiosk.lost": ("丢失的事件", "Lost events"),
+    "kiosk.lost_none": (
+        "没有丢失的事件：旧账本的记录都已送达。",
+        "Nothing lost: every event the old ledgers held arrived.",
+    ),
+    "kiosk.lost_range": (
+        "纪元 {epoch} 的序号 {first}–{last}（{count} 条）：旧账本报告过，但在更换前未送达",
+        "Seq {first}–{last} of epoch {epoch} ({count} events): reported by the old ledger, "
+        "never delivered before it was replaced",
+    ),
+    "kiosk.reprovision_hint": (
+        "更换了 SD 卡或重装了系统？在 API 调用 POST /api/v1/kiosks/{kiosk}/reprovision，"
+        "终端以空账本启动后将获得新的纪元。",
+        "Replaced the SD card or re-imaged the Pi? POST /api/v1/kiosks/{kiosk}/reprovision; "
+        "the kiosk started with an empty ledger then gets the new epoch.",
+    ),
     "kiosk.no_changes": ("还没有记录。", "Nothing recorded yet."),
     "kiosk.heartbeat": ("最近心跳", "Last heartbeat"),
     "kiosk.interval": ("心跳间隔", "Heartbeat interval"),
@@ -109,6 +133,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "tl.connected": ("连接", "Connection"),
     "tl.alive": ("心跳", "Heartbeat"),
     "tl.in_sync": ("同步", "Sync"),
+    "tl.stream": ("账本数据流", "Ledger stream"),
     "tl.software": ("软件版本", "Software"),
     "tl.reader": ("读卡器 {name}", "Reader {name}"),
     "tl.alert": ("告警：{name}", "Alert: {name}"),

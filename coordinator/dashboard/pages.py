@@ -35,6 +35,7 @@ from coordinator.security.auth import Principal, Role, log_in
 from coordinator.security.login_limit import client_address
 from coordinator.services import conflicts, engage, reports
 from coordinator.services import fleet as fleet_service
+from coordinator.services import kiosks as kiosks_service
 from shared.model import COUPON_KINDS, Id
 
 HERE = Path(__file__).resolve().parent
@@ -291,10 +292,20 @@ def kiosk_page(
 ) -> Response:
     """One kiosk: its facts (live) and the timeline of its status changes."""
     try:
-        fleet_service.kiosk_detail(_coord(request), current.principal, kiosk_id, 1)
+        detail = fleet_service.kiosk_detail(_coord(request), current.principal, kiosk_id, 1)
+        streams = kiosks_service.stream_history(_coord(request), current.principal, kiosk_id)
     except ApiError as exc:
         return _error_page(request, current, exc)
-    return render(request, "kiosk.html", current, nav="fleet", kiosk_id=kiosk_id)
+    return render(
+        request,
+        "kiosk.html",
+        current,
+        nav="fleet",
+        kiosk_id=kiosk_id,
+        store_id=detail.kiosk.store_id,
+        streams=streams,
+        when=_when_fn(request),
+    )
 
 
 # -- conflicts -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from coordinator import schema
 from coordinator.downstream import timetables
 from coordinator.errors import ApiError, conflict, invalid, not_found
 from coordinator.fleet.liveness import kiosk_health, kiosks_health_json
+from coordinator.ledger import streams
 from coordinator.mqtt.broker_config import mosquitto_password_hash
 from coordinator.mqtt.broker_sync import SyncResult
 from coordinator.runtime import Coordinator
@@ -161,6 +162,54 @@ class Revoked(Out):
     revoked: bool
     ack_topic: str
     broker: BrokerState
+
+
+class LostRangeOut(Out):
+    """Seqs of a closed stream epoch that the old ledger held but never delivered."""
+
+    epoch: int
+    first_seq: int
+    last_seq: int
+    count: int
+    recorded_ms: int
+    recorded_by: str
+    note: str
+
+
+class StreamEpochOut(Out):
+    """One stream epoch of a kiosk id."""
+
+    epoch: int
+    start_seq: int
+    heard_seq: int
+    opened_ms: int
+    opened_by: str
+    closed_ms: int | None
+    closed_applied_seq: int | None
+    claimed: bool
+    refused_reason: str | None
+    refused_detail: str | None
+    refused_ms: int | None
+
+
+class KioskStreams(Out):
+    """A kiosk id's stream epochs (newest first) and lost ranges."""
+
+    kiosk_id: str
+    epochs: list[StreamEpochOut]
+    lost: list[LostRangeOut]
+
+
+class Reprovisioned(Out):
+    """A kiosk id re-provisioned: the new epoch its next fresh ledger is handed."""
+
+    kiosk_id: str
+    epoch: int
+    start_seq: int
+    closed_epoch: int
+    applied_seq: int
+    lost: list[LostRangeOut]
+    next_step: str
 
 
 def _broker(result: SyncResult) -> BrokerState:
@@ -396,4 +445,66 @@ def revoke(coord: Coordinator, principal: Principal, kiosk_id: str) -> Revoked:
         revoked=True,
         ack_topic=topics.kiosk_topic(kiosk_id, Channel.ACK),
         broker=_broker(coord.broker_sync.sync()),
+    )
+
+
+def _store_of(conn: Connection, kiosk_id: str) -> str:
+    k = schema.kiosks
+    store_id = conn.execute(
+        sa.select(k.c.store_id).where(k.c.kiosk_id == kiosk_id)
+    ).scalar_one_or_none()
+    if store_id is None:
+        raise not_found("kiosk", kiosk_id, "kiosk_id")
+    return str(store_id)
+
+
+def stream_history(coord: Coordinator, principal: Principal, kiosk_id: str) -> KioskStreams:
+    """The kiosk id's stream epochs and the lost ranges of its closed epochs."""
+    with coord.db.read() as conn:
+        principal.require_store(_store_of(conn, kiosk_id))
+        found = streams.kiosk_streams(conn, kiosk_id)
+    return KioskStreams.model_validate(found)
+
+
+def reprovision(coord: Coordinator, principal: Principal, kiosk_id: str) -> Reprovisioned:
+    """Re-provision a kiosk id whose ledger is gone (dead SD card, re-imaged Pi): close its
+    stream epoch, record what the old ledger never delivered as lost ranges, and open the
+    next epoch for the next fresh ledger that connects under this id. Audited."""
+    principal.require_write()
+    now = coord.clock.wall_ms()
+    with coord.db.write() as conn:
+        store_id = _store_of(conn, kiosk_id)
+        principal.require_store(store_id)
+        opened = streams.open_epoch(conn, kiosk_id, by=principal.username, now_ms=now)
+        audit(
+            conn,
+            principal.username,
+            "kiosk.reprovision",
+            kiosk_id,
+            now,
+            store=store_id,
+            epoch=opened.epoch,
+            start_seq=opened.start_seq,
+            lost=[[r.first_seq, r.last_seq] for r in opened.lost],
+        )
+    return Reprovisioned(
+        kiosk_id=kiosk_id,
+        epoch=opened.epoch,
+        start_seq=opened.start_seq,
+        closed_epoch=opened.closed_epoch,
+        applied_seq=opened.applied_seq,
+        lost=[
+            LostRangeOut(
+                epoch=r.epoch,
+                first_seq=r.first_seq,
+                last_seq=r.last_seq,
+                count=r.count,
+                recorded_ms=now,
+                recorded_by=principal.username,
+                note="",
+            )
+            for r in opened.lost
+        ],
+        next_step="start the kiosk with an empty ledger file: it is handed epoch "
+        f"{opened.epoch} at its first sync and continues from seq {opened.start_seq}",
     )

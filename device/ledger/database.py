@@ -124,7 +124,8 @@ def _create(path: Path, kiosk_id: str, store_id: str, now_ms: int) -> None:
         conn.execute("PRAGMA synchronous = FULL")
         migrate(conn, str(path), now_ms)
         conn.execute(
-            "INSERT INTO kiosk (id, kiosk_id, store_id, created_ms) VALUES (1, ?, ?, ?)",
+            "INSERT INTO kiosk (id, kiosk_id, store_id, created_ms, ledger_id)"
+            " VALUES (1, ?, ?, ?, lower(hex(randomblob(16))))",
             (kiosk_id, store_id, now_ms),
         )
     except sqlite3.OperationalError as exc:

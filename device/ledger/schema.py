@@ -160,9 +160,25 @@ CREATE TABLE station_taps (
 CREATE INDEX station_taps_decided ON station_taps (decided_ms);
 """
 
+_STREAMS = """
+-- Stream epochs (docs/reliability.md, "A dead SD card"): a random id per ledger file, the
+-- epoch the coordinator handed it (0: none) and the seq it starts at, and whether the
+-- coordinator refuses its stream (the kiosk records nothing while it does). restore_epoch
+-- and backup_verified_ms are what the coordinator last said of its restores and backups.
+ALTER TABLE kiosk ADD COLUMN ledger_id TEXT;
+UPDATE kiosk SET ledger_id = lower(hex(randomblob(16))) WHERE ledger_id IS NULL;
+ALTER TABLE kiosk ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE kiosk ADD COLUMN epoch_start_seq INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE kiosk ADD COLUMN stream_refused TEXT;
+ALTER TABLE kiosk ADD COLUMN stream_refused_detail TEXT;
+ALTER TABLE kiosk ADD COLUMN restore_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE kiosk ADD COLUMN backup_verified_ms INTEGER;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial kiosk ledger", _INITIAL),
     Migration(2, "door station counters and taps", _STATIONS),
+    Migration(3, "stream epochs, restore epoch and backup time", _STREAMS),
 )
 """Every schema step, in order. ``MIGRATIONS[-1].version`` is the current schema."""
 

@@ -1,7 +1,7 @@
 """phonecard: member_devices, the phones that sign a member's QR codes (public keys only)
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-03 15:30:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
