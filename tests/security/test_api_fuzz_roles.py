@@ -40,7 +40,17 @@ APP = create_app(
 # Server-sent event streams stay open by design; everything else answers at once.
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP).exclude(path_regex=r"/stream$")
 CALLERS: dict[str, dict[str, str]] = {}
-PUBLIC = {"/api/v1/auth/token", "/api/v1/enroll", "/api/v1/member/qr", "/healthz", "/metrics"}
+# Each public route is its own credential: a login, an enrollment code, or the member's page
+# link (the phone card's code, balances and device registration).
+PUBLIC = {
+    "/api/v1/auth/token",
+    "/api/v1/enroll",
+    "/api/v1/member/qr",
+    "/api/v1/member/card",
+    "/api/v1/member/devices",
+    "/healthz",
+    "/metrics",
+}
 
 
 @pytest.fixture(scope="module", autouse=True)

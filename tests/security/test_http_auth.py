@@ -15,6 +15,7 @@ route with its role rules); a route added without an entry fails
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,7 @@ PASS = {"kind": "punch", "name": "10x", "valid_from_ms": 1, "valid_until_ms": 4_
         "sessions_total": 10}  # fmt: skip
 
 TOP_UP = {"amount_fen": 10_000, "method": "cash"}
+PURCHASE = {"member_id": "m1", "total_fen": 1_000, "method": "cash"}
 TIMETABLE: dict[str, Any] = {"slots": [], "note": "summer week"}
 # A public address literal: accepted without DNS, and nothing is ever sent to it here.
 ENDPOINT = {"url": "https://93.184.216.34/hook", "event_types": ["notification.*"]}
@@ -77,6 +79,14 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/member/qr"): Route("public"),
     ("GET", "/m/{link}"): Route("public"),
     ("GET", "/m/{link}/qr.svg"): Route("public"),
+    ("GET", "/m/{link}/manifest.webmanifest"): Route("public"),
+    ("GET", "/m/card.js"): Route("public"),
+    ("GET", "/m/qrcode.js"): Route("public"),
+    ("GET", "/m/sw.js"): Route("public"),
+    ("GET", "/m/icon.svg"): Route("public"),
+    # The phone card's own routes: the member's page link is the credential.
+    ("GET", "/api/v1/member/card"): Route("public"),
+    ("POST", "/api/v1/member/devices"): Route("public"),
     ("GET", "/healthz"): Route("public"),
     ("GET", "/metrics"): Route("public"),  # unless metrics_token is set (tested below)
     ("GET", "/openapi.json"): Route("public"),
@@ -96,6 +106,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/reports"): Route("page"),
     ("GET", "/dashboard/rollouts"): Route("page"),
     ("GET", "/dashboard/members"): Route("page"),
+    ("GET", "/dashboard/engage"): Route("page"),
     ("GET", "/dashboard/members.csv"): Route("page"),
     ("GET", "/dashboard/members/{member_id}"): Route("page"),
     ("GET", "/dashboard/members/new"): Route("page"),
@@ -273,11 +284,11 @@ ROUTES: dict[tuple[str, str], Route] = {
         True,
         other=req(
             "/api/v1/fleet/rollouts/campaign",
-            {"title": "x", "store_ids": ["s2zz"], "audience": "home"},
+            {"title": "x", "value": 500, "store_ids": ["s2zz"], "audience": "home"},
         ),
         own=req(
             "/api/v1/fleet/rollouts/campaign",
-            {"title": "x", "store_ids": ["s1"], "audience": "home"},
+            {"title": "x", "value": 500, "store_ids": ["s1"], "audience": "home"},
         ),
     ),
     ("GET", "/api/v1/conflicts/{conflict_id}"): Route(
@@ -387,6 +398,29 @@ ROUTES: dict[tuple[str, str], Route] = {
         other=req("/api/v1/webhooks/deliveries/{wd2}/resend"),
         own=req("/api/v1/webhooks/deliveries/{wd1}/resend"),
     ),
+    # -- purchases, the engagement report, stream epochs, phone devices --------------------
+    ("POST", "/api/v1/purchases"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/purchases", {**PURCHASE, "store_id": "s2zz"}),
+        own=req("/api/v1/purchases", {**PURCHASE, "store_id": "s1"}),
+    ),
+    ("GET", "/api/v1/automations/report"): Route("list"),
+    ("GET", "/api/v1/kiosks/{kiosk_id}/streams"): Route(
+        "scoped", other=req("/api/v1/kiosks/k2zz/streams")
+    ),
+    ("POST", "/api/v1/kiosks/{kiosk_id}/reprovision"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/kiosks/k2zz/reprovision"),
+        own=req("/api/v1/kiosks/k1/reprovision"),
+    ),
+    ("GET", "/api/v1/members/{member_id}/devices"): Route(
+        "scoped", other=req("/api/v1/members/m2zz/devices")
+    ),
+    ("POST", "/api/v1/members/{member_id}/devices/{device_id}/revoke"): Route(
+        "scoped", True, other=req("/api/v1/members/m2zz/devices/d2zz/revoke")
+    ),
 }
 """Every route of the app and how it is protected."""
 
@@ -402,6 +436,7 @@ FILLERS = {
     "table": "checkins_daily",
     "link": "x" * 20,
     "endpoint_id": "{we1}",
+    "device_id": "d1",
     "delivery_id": "{wd1}",
     "username": "u9zz",
 }
@@ -519,6 +554,8 @@ def call(live: Live, method: str, request: tuple[str, Any, Any], headers: Any) -
                 return httpx.Response(200, text=text)
             r.read()
             return r
+    if path == "/api/v1/purchases":  # every purchase carries its own Idempotency-Key
+        headers = {**(headers or {}), "Idempotency-Key": uuid.uuid4().hex}
     return live.http.request(method, path, params=params or None, json=body, headers=headers)
 
 
