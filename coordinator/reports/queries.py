@@ -426,6 +426,33 @@ def pass_revenue(conn: Connection, since_ms: int, home_store: str | None) -> dic
     return {m: int(fen or 0) for m, fen in conn.execute(query) if m is not None}
 
 
+def money_revenue(conn: Connection, since_ms: int, home_store: str | None) -> dict[str, int]:
+    """member id -> fen the member paid in since ``since_ms`` through money facts: top-ups
+    (less refunds) and purchases paid other than from stored value (a stored-value purchase
+    was paid when the value was topped up: counting it again would double it)."""
+    dialect = conn.dialect.name
+    out: dict[str, int] = defaultdict(int)
+    method = json_str(ev.c.body, dialect, "body", "method")
+    for kind, path, sign, extra in (
+        ("sv_topup", "paid_fen", 1, None),
+        ("sv_refund", "amount_fen", -1, None),
+        ("purchase", "total_fen", 1, method != "stored_value"),
+    ):
+        amount = json_int(ev.c.body, dialect, "body", path)
+        query = (
+            sa.select(ev.c.member_id, sa.func.sum(amount))
+            .select_from(ev)
+            .where(ev.c.kind == kind, ev.c.hlc_ms >= since_ms, _folded())
+            .group_by(ev.c.member_id)
+        )
+        if extra is not None:
+            query = query.where(extra)
+        for m, fen in conn.execute(_home(query, home_store)):
+            if m is not None:
+                out[m] += sign * int(fen or 0)
+    return dict(out)
+
+
 def member_names(conn: Connection, member_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
     """member id -> (display name, home store)."""
     out: dict[str, tuple[str, str | None]] = {}

@@ -746,6 +746,8 @@ def _members(ctx: _Ctx) -> list[Section]:
         ctx.conn, since_ms, utc_offset_ms(tz, end_ms), ctx.store_id, last_day=today
     )
     revenue = queries.pass_revenue(ctx.conn, since_ms, ctx.store_id)
+    for member_id, fen in queries.money_revenue(ctx.conn, since_ms, ctx.store_id).items():
+        revenue[member_id] = revenue.get(member_id, 0) + fen
     lapsed = find_lapsed(visits, today)
     names = queries.member_names(ctx.conn, sorted(set(visits) | set(revenue)))
 

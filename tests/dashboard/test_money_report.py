@@ -65,6 +65,10 @@ def test_money_tables_in_both_languages(tmp_path: Path) -> None:
         "Amount (¥)",
     ]
     assert en["money_daily"].rows == zh["money_daily"].rows
+    # RFM monetary: m1 topped up ¥100 and paid ¥20 in cash (the ¥30 from stored value was
+    # paid at the top-up); m2 topped up ¥50.
+    value = {row[0]: row[4] for row in en["rfm_members"].rows}
+    assert value == {"m1": "120.00", "m2": "50.00"}
     assert "Collected at" in en["money_settlement"].csv()
 
 
