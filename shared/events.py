@@ -33,6 +33,17 @@ HQ_SOURCE = "hq"
 EventId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 
 
+class PurchaseMethod(StrEnum):
+    """How a purchase was paid: from stored value, or one of the payment methods."""
+
+    STORED_VALUE = "stored_value"
+    CASH = "cash"
+    CARD = "card"
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+    EXTERNAL = "external"
+
+
 class CredentialKind(StrEnum):
     """How the member identified themselves."""
 
@@ -149,6 +160,9 @@ class PassIssue(Frozen):
 
     kind: Literal["pass_issue"] = "pass_issue"
     pass_state: PassState
+    payment_method: PurchaseMethod | None = None
+    """How its price was paid (None: not recorded, or granted); ``stored_value``: an
+    ``sv_spend`` of the price was recorded with it."""
 
 
 class PassUpdate(Frozen):
@@ -218,17 +232,6 @@ class BonusExpire(Frozen):
 
     kind: Literal["sv_bonus_expire"] = "sv_bonus_expire"
     lot_id: Id
-
-
-class PurchaseMethod(StrEnum):
-    """How a purchase was paid: from stored value, or one of the payment methods."""
-
-    STORED_VALUE = "stored_value"
-    CASH = "cash"
-    CARD = "card"
-    WECHAT = "wechat"
-    ALIPAY = "alipay"
-    EXTERNAL = "external"
 
 
 class Purchase(Frozen):

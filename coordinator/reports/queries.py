@@ -414,12 +414,19 @@ def visit_days(
 
 
 def pass_revenue(conn: Connection, since_ms: int, home_store: str | None) -> dict[str, int]:
-    """member id -> fen paid for passes sold since ``since_ms`` (where a price is known)."""
+    """member id -> fen paid for passes sold since ``since_ms`` (where a price is known),
+    except passes paid from stored value (that money counts when it was topped up)."""
     price = json_int(ev.c.body, conn.dialect.name, "body", "pass_state", "price_fen")
+    method = json_str(ev.c.body, conn.dialect.name, "body", "payment_method")
     query = _home(
         sa.select(ev.c.member_id, sa.func.sum(price))
         .select_from(ev)
-        .where(ev.c.kind == "pass_issue", ev.c.hlc_ms >= since_ms, _folded())
+        .where(
+            ev.c.kind == "pass_issue",
+            ev.c.hlc_ms >= since_ms,
+            _folded(),
+            sa.or_(method.is_(None), method != "stored_value"),
+        )
         .group_by(ev.c.member_id),
         home_store,
     )

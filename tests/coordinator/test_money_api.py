@@ -215,3 +215,39 @@ def test_bonus_expires_centrally_with_an_event(
     # Nothing is left to expire.
     again = housekeeping.run_once(coord.db, coord.recorder, coord.rules, expires + 1, "")
     assert again.lots_expired == 0
+
+
+def test_a_pass_paid_from_stored_value_is_charged_with_it_or_not_sold(
+    api: TestClient, heads: dict[str, dict[str, str]]
+) -> None:
+    api.post(
+        "/api/v1/members/m1/stored-value/top-ups",
+        json={"amount_fen": 5_000, "method": "cash"},
+        headers=heads["admin"],
+    ).raise_for_status()
+    sale = {"kind": "punch", "name": "10次卡", "valid_from_ms": 0, "valid_until_ms": 10**13,
+            "sessions_total": 10, "payment_method": "stored_value"}  # fmt: skip
+    short = api.post(
+        "/api/v1/members/m1/passes",
+        json={**sale, "pass_id": "p-big", "price_fen": 5_001},
+        headers=heads["admin"],
+    )
+    assert short.status_code == 422 and error(short)["code"] == "insufficient_balance"
+    free = api.post(
+        "/api/v1/members/m1/passes",
+        json={**sale, "pass_id": "p-free", "price_fen": 0},
+        headers=heads["admin"],
+    )
+    assert free.status_code == 422 and error(free)["field"] == "price_fen"
+    balance_now = api.get("/api/v1/members/m1/balance", headers=heads["admin"]).json()
+    assert balance_now["ledger"]["passes"] == [] and balance(api, heads)["spent_fen"] == 0
+    sold = api.post(
+        "/api/v1/members/m1/passes",
+        json={**sale, "pass_id": "p-ok", "price_fen": 4_000},
+        headers=heads["admin"],
+    )
+    assert sold.status_code == 201, sold.text
+    after = balance(api, heads)
+    assert (after["available_fen"], after["spent_fen"]) == (1_000, 4_000)
+    trail = api.get("/api/v1/members/m1/balance", headers=heads["admin"]).json()["trail"]
+    assert [step["kind"] for step in trail][-2:] == ["sv_spend", "pass_issue"]

@@ -39,6 +39,14 @@ def test_money_tables_in_both_languages(tmp_path: Path) -> None:
                 headers={**api.headers, "Idempotency-Key": key},
             ).raise_for_status()
         now = api.coord.clock.wall_ms()
+        api.call(
+            "POST",
+            "/api/v1/members/m2/passes",
+            json={"kind": "punch", "name": "10次卡", "valid_from_ms": now,
+                  "valid_until_ms": now + 10**9, "sessions_total": 10, "price_fen": 2_000,
+                  "payment_method": "stored_value"},
+            expect=201,
+        )  # fmt: skip
         today = datetime.fromtimestamp(now / 1000, ZoneInfo("Asia/Shanghai")).date()
         tables = {}
         for lang in ("zh", "en"):
@@ -47,13 +55,17 @@ def test_money_tables_in_both_languages(tmp_path: Path) -> None:
     zh, en = tables["zh"], tables["en"]
     assert zh["stored_value_liability"].rows == [
         ["上海店 (s1)", "1", "70.00", "0.00", "0.00", "0.00"],
-        ["杭州店 (s2)", "1", "50.00", "0.00", "0.00", "0.00"],
+        ["杭州店 (s2)", "1", "30.00", "0.00", "0.00", "0.00"],
     ]
     assert zh["money_daily"].rows == [
+        [today.isoformat(), "总部", "0.00", "0.00", "20.00", "0.00", "0", "0.00", "-"],
         [today.isoformat(), "上海店 (s1)", "100.00", "0.00", "0.00", "0.00", "1", "20.00", "20.00"],
         [today.isoformat(), "杭州店 (s2)", "50.00", "0.00", "30.00", "0.00", "1", "30.00", "30.00"],
     ]
-    assert zh["money_settlement"].rows == [["上海店 (s1)", "杭州店 (s2)", "30.00"]]
+    assert zh["money_settlement"].rows == [
+        ["上海店 (s1)", "杭州店 (s2)", "30.00"],
+        ["杭州店 (s2)", "总部", "20.00"],  # the pass HQ sold from m2's stored value
+    ]
     assert [c.label for c in zh["money_settlement"].columns] == [
         "收款门店",
         "消费门店",
@@ -64,9 +76,10 @@ def test_money_tables_in_both_languages(tmp_path: Path) -> None:
         "Spent at",
         "Amount (¥)",
     ]
-    assert en["money_daily"].rows == zh["money_daily"].rows
+    assert [r[2:] for r in en["money_daily"].rows] == [r[2:] for r in zh["money_daily"].rows]
+    assert en["money_daily"].rows[0][1] == "HQ"
     # RFM monetary: m1 topped up ¥100 and paid ¥20 in cash (the ¥30 from stored value was
-    # paid at the top-up); m2 topped up ¥50.
+    # paid at the top-up); m2 topped up ¥50 (its ¥20 pass came out of that).
     value = {row[0]: row[4] for row in en["rfm_members"].rows}
     assert value == {"m1": "120.00", "m2": "50.00"}
     assert "Collected at" in en["money_settlement"].csv()
