@@ -29,6 +29,21 @@ def test_money_tables_in_both_languages(tmp_path: Path) -> None:
                 json={"amount_fen": fen, "method": "wechat", "store_id": store},
                 expect=201,
             )
+        for coupon_id, value in (("v1", 1_000), ("v2", 500)):
+            api.call(
+                "POST",
+                "/api/v1/members/m1/coupons",
+                json={"coupon_id": coupon_id, "campaign_id": "spring", "title": "代金券",
+                      "kind": "voucher", "value": value, "valid_from_ms": 0,
+                      "valid_until_ms": 10**13},
+                expect=201,
+            )  # fmt: skip
+        api.client.post(
+            "/api/v1/purchases",
+            json={"member_id": "m1", "store_id": "s1", "total_fen": 5_000, "method": "cash",
+                  "coupon_id": "v1"},
+            headers={**api.headers, "Idempotency-Key": "c"},
+        ).raise_for_status()  # fmt: skip
         for key, store, method, fen in (
             ("a", "s2", "stored_value", 3_000),
             ("b", "s1", "cash", 2_000),
@@ -59,7 +74,7 @@ def test_money_tables_in_both_languages(tmp_path: Path) -> None:
     ]
     assert zh["money_daily"].rows == [
         [today.isoformat(), "总部", "0.00", "0.00", "20.00", "0.00", "0", "0.00", "-"],
-        [today.isoformat(), "上海店 (s1)", "100.00", "0.00", "0.00", "0.00", "1", "20.00", "20.00"],
+        [today.isoformat(), "上海店 (s1)", "100.00", "0.00", "0.00", "0.00", "2", "60.00", "30.00"],
         [today.isoformat(), "杭州店 (s2)", "50.00", "0.00", "30.00", "0.00", "1", "30.00", "30.00"],
     ]
     assert zh["money_settlement"].rows == [
@@ -78,10 +93,11 @@ def test_money_tables_in_both_languages(tmp_path: Path) -> None:
     ]
     assert [r[2:] for r in en["money_daily"].rows] == [r[2:] for r in zh["money_daily"].rows]
     assert en["money_daily"].rows[0][1] == "HQ"
-    # RFM monetary: m1 topped up ¥100 and paid ¥20 in cash (the ¥30 from stored value was
-    # paid at the top-up); m2 topped up ¥50 (its ¥20 pass came out of that).
+    # RFM monetary: m1 topped up ¥100 and paid ¥20 + ¥40 in cash (the ¥30 from stored value
+    # was paid at the top-up); m2 topped up ¥50 (its ¥20 pass came out of that).
     value = {row[0]: row[4] for row in en["rfm_members"].rows}
-    assert value == {"m1": "120.00", "m2": "50.00"}
+    assert value == {"m1": "160.00", "m2": "50.00"}
+    assert zh["coupon_money"].rows == [["spring", "5.00", "1", "10.00"]]
     assert "Collected at" in en["money_settlement"].csv()
 
 
