@@ -202,6 +202,9 @@ class StoredValueTopUp(Frozen):
     staff_user: Id
     reference: Text = ""
     """The payment's own reference (a POS slip, a WeChat Pay transaction id)."""
+    points: Count = 0
+    """Points the top-up earned (``Rules.money.points_per_topup_yuan``)."""
+    points_expires_ms: Ms | None = None
 
 
 class StoredValueSpend(Frozen):

@@ -251,3 +251,22 @@ def test_a_pass_paid_from_stored_value_is_charged_with_it_or_not_sold(
     assert (after["available_fen"], after["spent_fen"]) == (1_000, 4_000)
     trail = api.get("/api/v1/members/m1/balance", headers=heads["admin"]).json()["trail"]
     assert [step["kind"] for step in trail][-2:] == ["sv_spend", "pass_issue"]
+
+
+def test_top_ups_earn_points_when_the_chain_wants(
+    api: TestClient, heads: dict[str, dict[str, str]]
+) -> None:
+    rules = {**RULES, "money": {**RULES["money"], "points_per_topup_yuan": 2}}
+    draft = api.post("/api/v1/rule-bundles", json={"rules": rules}, headers=heads["admin"])
+    api.post(
+        f"/api/v1/rule-bundles/{draft.json()['bundle_id']}/publish", json={}, headers=heads["admin"]
+    ).raise_for_status()
+    r = api.post(
+        "/api/v1/members/m1/stored-value/top-ups",
+        json={"amount_fen": 10_050, "method": "cash"},
+        headers=heads["admin"],
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["points_earned"] == 100 * 2  # whole yuan x 2, basic tier x 1
+    ledger = api.get("/api/v1/members/m1/balance", headers=heads["admin"]).json()["ledger"]
+    assert ledger["points_available"] == 200
