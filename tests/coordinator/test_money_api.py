@@ -3,14 +3,15 @@ principal only by HQ, and every bad input a clear 4xx that records nothing."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from coordinator import schema
 from coordinator.app import create_app
 from coordinator.settings import CoordinatorSettings
 from tests.coordinator.test_http_api import error, login
@@ -28,14 +29,15 @@ RULES = {
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[TestClient]:
+def api(tmp_path: Path, database: Any) -> Iterator[TestClient]:
+    """The API without MQTT, on SQLite and PostgreSQL."""
     settings = CoordinatorSettings(
         dev_mode=True,
         database_url=f"sqlite:///{tmp_path / 'money.db'}",
         mqtt_enabled=False,
         housekeeping_interval_s=3600,
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, database=database)) as client:
         yield client
 
 
@@ -128,11 +130,13 @@ def test_top_up_gives_the_tier_bonus_and_refund_returns_principal_only(
         40_000,
         300_000,
     )
-    with sqlite3.connect(tmp_path / "money.db") as db:
+    coord = api.app.state.coordinator  # type: ignore[attr-defined]
+    log = schema.audit_log
+    with coord.db.read() as conn:
         actions = [
-            (actor, action)
-            for actor, action in db.execute("SELECT actor, action FROM audit_log ORDER BY id")
-            if action.startswith("stored_value.")
+            (row.actor, row.action)
+            for row in conn.execute(sa.select(log.c.actor, log.c.action).order_by(log.c.id))
+            if row.action.startswith("stored_value.")
         ]
     assert actions == [
         ("mgr1", "stored_value.top_up"),

@@ -1,11 +1,12 @@
 """The money section of the reports: stored-value liability per home store, top-ups, spend
 and purchases per store and day, and the cross-store settlement, in zh-CN and en, from
-facts recorded through the real API."""
+facts recorded through the real API, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from coordinator.reports.settlement import settle
@@ -15,8 +16,8 @@ from tests.dashboard.ingest_feed import api_without_broker
 from tests.support.factories import T0, hq_event, kiosk_event
 
 
-def test_money_tables_in_both_languages(tmp_path: Path) -> None:
-    with api_without_broker(tmp_path) as api:
+def test_money_tables_in_both_languages(tmp_path: Path, database: Any) -> None:
+    with api_without_broker(tmp_path, database=database) as api:
         for store, name in (("s1", "上海店"), ("s2", "杭州店")):
             api.call("POST", "/api/v1/stores", json={"store_id": store, "name": name}, expect=201)
         for member, home in (("m1", "s1"), ("m2", "s2")):
