@@ -232,6 +232,21 @@ def seed_coordinator(
         conn.execute("COMMIT")
     finally:
         conn.close()
+    _rebuild_rollups(url)
+
+
+def _rebuild_rollups(url: str) -> None:
+    """The report rollups of the bulk-inserted events (the coordinator keeps them as it
+    stores events; rows inserted here bypass that)."""
+    from coordinator.db import Database
+    from coordinator.reports.rollups import rebuild
+
+    db = Database(url)
+    try:
+        with db.write() as conn:
+            rebuild(conn)
+    finally:
+        db.dispose()
 
 
 EVENT_COLUMNS = (

@@ -45,7 +45,8 @@ from shared.model import (
     RuleBundle,
     Text,
 )
-from shared.reasons import RejectReason, messages
+from shared.reasons import RejectReason, class_full_messages, messages
+from shared.seats import SeatCount, has_seat, next_with_seats
 
 PROVISIONAL_EVENT_ID = "0" * 32
 
@@ -64,6 +65,8 @@ class KioskContext(Frozen):
     kiosk_unconfirmed_points: int = 0
     kiosk_unconfirmed_fen: int = 0
     """Stored value this kiosk spent (all members) that the coordinator has not confirmed."""
+    class_seats: tuple[SeatCount, ...] = ()
+    """This kiosk's seat counts of the sessions open for sign-in (``shared.seats``)."""
 
 
 class MemberView(Frozen):
@@ -149,6 +152,8 @@ class Refused(Frozen):
     message_zh: str
     message_en: str
     body: Rejected
+    next_class_session_id: Id | None = None
+    """For ``class_full``: the next session with seats the screen points to."""
 
 
 class NeedsClaim(Frozen):
@@ -299,7 +304,7 @@ def _checkin_body(
     today = local_day(ctx.now_ms, rules.timezone)
     if rules.checkin_reward_once_per_day and ledger.last_reward_day == today:
         return CheckIn(points=0)
-    points = rules.points_per_checkin * rules.tier(view.record.tier).multiplier_permille // 1000
+    points = rules.checkin_points(view.record.tier, today)
     if points <= 0:
         return CheckIn(points=0)
     return CheckIn(
@@ -431,10 +436,15 @@ def _class_signin(
             return refused, ledger
 
     first_reason: RejectReason | None = None
+    counts = {c.class_session_id: c for c in ctx.class_seats}
+    full: ClassSession | None = None
     for session in sessions:
         chosen = _choose_pass(ledger, session, ctx.store_id, at_ms)
         if isinstance(chosen, RejectReason):
             first_reason = first_reason or chosen
+            continue
+        if not has_seat(session, ctx.kiosk_id, counts.get(session.class_session_id)):
+            full = full or session
             continue
         deduct = 1 if chosen.kind is PassKind.PUNCH else 0
         limited = _deduction_limits(ctx, bundle, view, sessions=deduct, points=0)
@@ -471,10 +481,40 @@ def _class_signin(
             ),
         )
         return accepted, after
+    if full is not None:
+        return _class_full(ctx, bundle, member_id, full, counts), ledger
     refused = refuse(
         first_reason or RejectReason.NO_VALID_PASS, member_id, sessions[0].class_session_id
     )
     return refused, ledger
+
+
+def _class_full(
+    ctx: KioskContext,
+    bundle: RuleBundle,
+    member_id: str,
+    full: ClassSession,
+    counts: dict[str, SeatCount],
+) -> Refused:
+    """``class_full``, naming the next session this kiosk could admit the member to."""
+    after = next_with_seats(full, bundle.classes, ctx.kiosk_id, counts)
+    at = None
+    if after is not None:
+        local = datetime.fromtimestamp(after.starts_ms / 1000, tz=UTC).astimezone(
+            _zone(bundle.rules.timezone)
+        )
+        at = f"{local:%m-%d %H:%M}"
+    zh, en = class_full_messages(
+        after.title_zh if after else None, after.title_en if after else None, at
+    )
+    detail = full.class_session_id + (f" next={after.class_session_id}" if after else "")
+    return refuse(RejectReason.CLASS_FULL, member_id, detail).model_copy(
+        update={
+            "message_zh": zh,
+            "message_en": en,
+            "next_class_session_id": after.class_session_id if after else None,
+        }
+    )
 
 
 def decide_points_redeem(

@@ -21,6 +21,9 @@ class RejectReason(StrEnum):
     QR_EXPIRED = "qr_expired"
     QR_NOT_YET_VALID = "qr_not_yet_valid"
     QR_REPLAYED = "qr_replayed"
+    DEVICE_UNKNOWN = "device_unknown"
+    DEVICE_REVOKED = "device_revoked"
+    PHONE_CLOCK_OFF = "phone_clock_off"
     UNKNOWN_MEMBER = "unknown_member"
     NO_VALID_PASS = "no_valid_pass"
     PASS_EXPIRED = "pass_expired"
@@ -29,6 +32,7 @@ class RejectReason(StrEnum):
     NO_SESSIONS_LEFT = "no_sessions_left"
     OUTSIDE_SIGNIN_WINDOW = "outside_signin_window"
     CLASS_UNKNOWN = "class_unknown"
+    CLASS_FULL = "class_full"
     ALREADY_SIGNED_IN = "already_signed_in"
     ALREADY_CHECKED_IN = "already_checked_in"
     INSUFFICIENT_POINTS = "insufficient_points"
@@ -47,6 +51,7 @@ class RejectReason(StrEnum):
     AMOUNT_INVALID = "amount_invalid"
     STORAGE_FULL = "storage_full"
     NOT_READY = "not_ready"
+    STREAM_REFUSED = "stream_refused"
 
 
 _MESSAGES: dict[RejectReason, tuple[str, str]] = {
@@ -86,6 +91,18 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
         "这个会员码已经用过，请刷新后重试。",
         "This member code was already used. Refresh it and try again.",
     ),
+    RejectReason.DEVICE_UNKNOWN: (
+        "这部手机没有登记在这个会员名下，请重新打开会员码页面。",
+        "This phone isn't registered to this membership. Open your member code page again.",
+    ),
+    RejectReason.DEVICE_REVOKED: (
+        "这部手机已从会员账户移除，请到前台办理或刷会员卡。",
+        "This phone was removed from the membership. Tap your card or see the front desk.",
+    ),
+    RejectReason.PHONE_CLOCK_OFF: (
+        "手机时间与自助机相差太多，请把手机设为自动设置时间后刷新会员码。",
+        "Your phone's clock is far off the kiosk's. Set the time to automatic and refresh.",
+    ),
     RejectReason.UNKNOWN_MEMBER: (
         "找不到您的会员信息，请到前台咨询。",
         "We can't find your membership. Please see the front desk.",
@@ -117,6 +134,10 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
     RejectReason.CLASS_UNKNOWN: (
         "找不到这节课，请到前台咨询。",
         "We can't find this class. Please see the front desk.",
+    ),
+    RejectReason.CLASS_FULL: (
+        "这节课已满员，本次未扣次。",
+        "This class is full. Nothing was deducted.",
     ),
     RejectReason.ALREADY_SIGNED_IN: (
         "您已签到这节课，不会重复扣次。",
@@ -190,6 +211,11 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
         "本机正在同步会员数据，请稍候或联系店员。",
         "This kiosk is still loading member data. Please wait a moment or ask staff.",
     ),
+    RejectReason.STREAM_REFUSED: (
+        "本机的账本需要总部重新登记，暂停服务，请联系店员。",
+        "This kiosk's ledger must be re-provisioned by HQ before it can record taps. "
+        "Please ask staff.",
+    ),
 }
 
 
@@ -202,3 +228,17 @@ def message(reason: RejectReason, lang: str) -> str:
 def messages(reason: RejectReason) -> tuple[str, str]:
     """(zh, en) sentences for ``reason``."""
     return _MESSAGES[reason]
+
+
+def class_full_messages(
+    next_title_zh: str | None, next_title_en: str | None, next_at_local: str | None
+) -> tuple[str, str]:
+    """(zh, en) for a full class, pointing to the next session with seats when there is one
+    (``next_at_local``: its store-local start, e.g. ``周四 18:30`` / ``Thu 18:30``)."""
+    zh, en = _MESSAGES[RejectReason.CLASS_FULL]
+    if next_title_zh is None or next_title_en is None or next_at_local is None:
+        return zh + "请到前台咨询其他课程。", en + " Please ask the front desk about other classes."
+    return (
+        f"{zh}下一节有空位：{next_title_zh}，{next_at_local}。",
+        f"{en} Next with seats: {next_title_en}, {next_at_local}.",
+    )

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from coordinator.api import (
     auth_routes,
+    automations,
     balances,
     cards,
     conflicts,
@@ -14,6 +15,7 @@ from coordinator.api import (
     fleet,
     health,
     kiosks,
+    member_devices,
     member_page,
     members,
     money,
@@ -24,11 +26,14 @@ from coordinator.api import (
     reports,
     rules,
     stores,
+    timetables,
+    webhooks,
 )
 
 API_ROUTERS: tuple[APIRouter, ...] = (
     auth_routes.router,
     stores.router,
+    timetables.router,
     kiosks.router,
     kiosks.enroll_router,
     members.router,
@@ -43,7 +48,10 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     balances.router,
     ops.router,
+    webhooks.router,
+    automations.router,
     member_page.router,
+    member_devices.router,
     health.router,
 )
 

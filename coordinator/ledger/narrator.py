@@ -53,6 +53,10 @@ COUPON_KINDS = frozenset(
 POINTS_KINDS = frozenset({AnomalyKind.POINTS_OVERDRAWN})
 MONEY_KINDS = frozenset({AnomalyKind.STORED_VALUE_OVERDRAWN})
 MONEY_BODIES = (StoredValueTopUp, StoredValueSpend, StoredValueRefund, BonusExpire)
+CLASS_OVER_CAPACITY = "class_over_capacity"
+"""A class that ended with more students than seats (kiosks admitting offline): a story
+about a session, told from every member's sign-in to it."""
+CLASS_KINDS = frozenset({CLASS_OVER_CAPACITY})
 USES = (ClassSignIn, CouponRedeem, PointsRedeem, Reversal, StoredValueSpend)
 """Bodies that use up (or give back) a pass, coupon or points: where they happened is a
 store involved in the conflict."""
@@ -101,6 +105,11 @@ PHRASES: dict[str, tuple[str, str]] = {
         "储值透支：{person} 比可用储值多花了 {amount} 分（{detail}），差额记为本金欠款。",
         "Stored value overdrawn: {person} spent {amount} fen more than they had ({detail}); "
         "the shortfall is carried as negative principal.",
+    ),
+    "headline.class_over_capacity": (
+        "课程超员：{subject} 比座位数多签到了 {amount} 人（{detail}）。",
+        "Class over capacity: {subject} signed in {amount} more student(s) than it has seats "
+        "({detail}).",
     ),
     "headline.other": ("{kind}：{person}", "{kind}: {person}"),
     # steps
@@ -160,6 +169,11 @@ PHRASES: dict[str, tuple[str, str]] = {
     "change.sessions_total": ("总次数改为 {n}", "sessions total set to {n}"),
     # balances after a step
     "after.pass": ("剩余 {left} 次", "{left} session(s) left"),
+    "after.seats": ("已签到 {n} 人", "{n} signed in"),
+    "step.class_signin_member": (
+        "{member_id} 上课签到，扣 {sessions} 次",
+        "{member_id} signed in, {sessions} session(s) deducted",
+    ),
     "after.coupon": ("已用 {uses} 次", "used {uses} time(s)"),
     "after.points": (
         "可用 {available} 分，欠 {debt} 分",
@@ -198,6 +212,11 @@ PHRASES: dict[str, tuple[str, str]] = {
         "处理方式：保留欠款（会员下次充值先还欠款），或免除欠款（principal_delta_fen > 0）。",
         "To resolve: keep the debt (the member's next top-up pays it first) or forgive it "
         "(principal_delta_fen > 0).",
+    ),
+    "advice.class_over_capacity": (
+        "核对实际到场的学员；对多出的学员可退回一次课时或安排到下一节课（审计调整），并检查离线的签到机为何断网。",
+        "Check who actually attended; refund a session to the extra students or move them to "
+        "the next class (an audited adjustment), and check why the kiosks were offline.",
     ),
     "advice.other": (
         "处理方式：与门店核实后记录处理决定。",
@@ -420,8 +439,9 @@ def narrate(
     stores: set[str] = set()
     offline: set[str] = set()
     target: Event | None = None
+    seats = 0
     for event in ordered:
-        if balances:
+        if balances and kind not in CLASS_KINDS:  # a class's story spans many members
             ledger, _ = apply(ledger, event)
         is_target = event.event_id == event_id
         target = event if is_target else target
@@ -433,6 +453,8 @@ def narrate(
             stores.add(store)
         if event.offline:
             offline.add(event.kiosk_id)
+        if kind in CLASS_KINDS and isinstance(event.body, ClassSignIn):
+            seats += 1
         steps.append(
             Step(
                 n=0,
@@ -442,8 +464,8 @@ def narrate(
                 store_id=store,
                 offline=event.offline,
                 target=is_target,
-                what=describe(event, place),
-                after=_balance(kind, subject_id, ledger, event.hlc_ms) if balances else None,
+                what=_what(kind, event, place),
+                after=_after(kind, subject_id, ledger, event.hlc_ms, seats) if balances else None,
             )
         )
         if is_target and kind in POINTS_KINDS | MONEY_KINDS:
@@ -499,6 +521,8 @@ def narrate_anomaly(
 def _relevant(kind: str, subject: str | None, event: Event) -> bool:
     """Whether ``event`` is part of the story of a ``kind`` conflict about ``subject``."""
     b = event.body
+    if kind in CLASS_KINDS:
+        return isinstance(b, ClassSignIn) and b.class_session_id == subject
     if kind in PASS_KINDS:
         return (
             (isinstance(b, PassIssue) and b.pass_state.pass_id == subject)
@@ -586,6 +610,21 @@ def describe(event: Event, place: Place) -> Words:
     if isinstance(b, Purchase):
         return words("step.purchase", total=b.total_fen, method=b.method.value, points=b.points)
     return words("step.other", kind=event.kind)
+
+
+def _what(kind: str, event: Event, place: Place) -> Words:
+    b = event.body
+    if kind in CLASS_KINDS and isinstance(b, ClassSignIn):
+        return words("step.class_signin_member", member_id=event.member_id, sessions=b.sessions)
+    return describe(event, place)
+
+
+def _after(
+    kind: str, subject: str | None, ledger: MemberLedger, at_ms: int, seats: int
+) -> Words | None:
+    if kind in CLASS_KINDS:
+        return words("after.seats", n=seats)
+    return _balance(kind, subject, ledger, at_ms)
 
 
 def _balance(kind: str, subject: str | None, ledger: MemberLedger, at_ms: int) -> Words | None:

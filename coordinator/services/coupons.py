@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
+from coordinator.engage.audience import audience
 from coordinator.errors import conflict, invalid
 from coordinator.ledger.hq_events import HqFact
 from coordinator.ledger.jsonrows import dumps, ledger_from_row
@@ -30,6 +31,7 @@ from coordinator.services.common import (
     member_row,
     store_exists,
 )
+from shared.automation import Segment as AudienceSegment
 from shared.events import CouponIssue
 from shared.model import COUPON_KINDS, Count, CouponKind, CouponState, Id, Ms
 
@@ -64,6 +66,13 @@ class Segment(Body):
     tier: Id | None = None
     home_store_id: Id | None = None
     all_members: bool = False
+    audience: AudienceSegment | None = Field(
+        None,
+        description=(
+            "The automations' segment (lapsed, at risk, RFM quadrant, tier, tag, birthday "
+            "month, home store, combined): members in it, instead of a list of ids."
+        ),
+    )
 
 
 class Campaign(Body):
@@ -179,19 +188,22 @@ def issue_coupon(
         result = coord.recorder.record(
             conn, [HqFact(member_id, CouponIssue(coupon=coupon), principal.store_id)], now
         )
-        audit(conn, principal.username, "coupon.issue", f"{member_id}/{coupon.coupon_id}", now)
+        audit(conn, principal.username, "coupon.issue", f"{member_id}/{coupon.coupon_id}", now,
+              event_id=result.events[0].event_id)  # fmt: skip
     coord.pusher.wake()
     return CouponIssued(coupon=coupon, event_id=result.events[0].event_id)
 
 
 def create_campaign(coord: Coordinator, principal: Principal, body: Campaign) -> CampaignIssued:
     """Issue a coupon to every member of a segment (one hq event per member)."""
-    principal.require_write()
+    principal.require_manager()
     _check_spec(principal, body.coupon)
     seg = body.segment
-    if not (seg.member_ids or seg.tier or seg.home_store_id or seg.all_members):
+    if not (seg.member_ids or seg.tier or seg.home_store_id or seg.all_members or seg.audience):
         raise invalid(
-            "empty_segment", "name member_ids, a tier, a home store or all_members", "segment"
+            "empty_segment",
+            "name member_ids, a tier, a home store, an audience or all_members",
+            "segment",
         )
     campaign_id = body.campaign_id or "cp" + uuid.uuid4().hex[:12]
     now = coord.clock.wall_ms()
@@ -222,6 +234,10 @@ def create_campaign(coord: Coordinator, principal: Principal, body: Campaign) ->
         if home is not None:
             query = query.where(m.c.home_store_id == home)
         member_ids = list(conn.execute(query).scalars())
+        if seg.audience is not None:
+            tz = coord.rules(conn).timezone
+            wanted = set(audience(conn, seg.audience, now, tz))
+            member_ids = [member_id for member_id in member_ids if member_id in wanted]
         facts = [
             HqFact(
                 member_id,
@@ -283,7 +299,7 @@ def rollout_campaign(
 ) -> RolloutIssued:
     """A campaign from the dashboard's rollout form: valid from now for ``valid_days``, to
     every member (a store manager: their store's) or to each store's home members."""
-    principal.require_write()
+    principal.require_manager()
     if body.audience == "home" and not body.store_ids:
         raise invalid("stores_required", "choose the stores whose members get it", "store_ids")
     now = coord.clock.wall_ms()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
-from device.ledger import downstream, journal, members, stations
+from device.ledger import class_seats, downstream, journal, members, stations, stream
 from device.ledger.database import is_corruption, is_disk_full, open_database, write_transaction
 from device.ledger.errors import LedgerClosed, LedgerCorrupt, LedgerStorageFull
 from device.ledger.journal import KioskState
@@ -37,6 +37,7 @@ from device.ledger.outcomes import (
     TapOutcome,
 )
 from device.ledger.schema import current_version
+from device.ledger.stream import StreamState
 from device.ledger.trusted_time import TimeSource, TrustedTime
 from device.ports import ApplyOutcome, Clock, OutboxPort, OutboxStats
 from shared.decide import (
@@ -66,7 +67,7 @@ from shared.events import (
 )
 from shared.fold import fold
 from shared.hlc import HLC, merge, tick
-from shared.model import MemberLedger, MemberRecord, RuleBundle
+from shared.model import DeviceKey, MemberLedger, MemberRecord, RuleBundle
 from shared.protocol import DenyListUpdate, MemberUpdate, RuleBundleMessage, Versions
 from shared.reasons import RejectReason
 
@@ -127,6 +128,7 @@ class KioskLedger:
         self._observed = state.hlc
         self._time = TrustedTime(clock, state.hlc.wall_ms)
         self._bundle = self._load_bundle(conn)
+        self._stream = stream.read(conn)
         self._online = False
         self._offline_since_ms: int | None = (
             state.offline_since_ms or state.last_online_ms or self._now_ms(state.hlc)
@@ -240,13 +242,23 @@ class KioskLedger:
         return tx.bundle is None or tx.state.members_version == 0
 
     def _decide(self, what: str, plan_for: Callable[[_Tx], _Plan]) -> TapOutcome:
-        """Run one decision in one transaction; STORAGE_FULL if the disk is full."""
+        """Run one decision in one transaction; STORAGE_FULL if the disk is full.
+
+        While the coordinator refuses this ledger's stream nothing is recorded: a fact
+        recorded now could never reach the ledger of record."""
+        if self._stream.refused is not None:
+            return TapOutcome(refuse(RejectReason.STREAM_REFUSED), (), None)
         with self._lock:
             try:
                 with self._write(what) as (conn, state):
                     wall = self._clock.wall_ms()  # evidence only: see trusted_time
                     hlc = tick(state.hlc, self._time.now_ms())
                     ctx = self._context(state, hlc.wall_ms)
+                    if self._bundle is not None:
+                        seats = class_seats.seat_counts(
+                            conn, self._bundle, self.store_id, hlc.wall_ms
+                        )
+                        ctx = ctx.model_copy(update={"class_seats": seats})
                     tx = _Tx(conn, state, hlc, wall, self._bundle, ctx)
                     plan = plan_for(tx)
                     decision = plan.decision
@@ -546,6 +558,79 @@ class KioskLedger:
         (the wall clock was not believed)."""
         return self._time.source()
 
+    # --- stream identity -------------------------------------------------------------------------
+
+    def stream_state(self) -> StreamState:
+        """This ledger's id, epoch and refusal (cached; every change goes through here)."""
+        return self._stream
+
+    def refuse_stream(self, reason: str | None, detail: str = "") -> bool:
+        """Record (None: clear) that this ledger's stream is refused; True if it changed."""
+        with self._lock:
+            if self._stream.refused == reason and (
+                reason is None or self._stream.refused_detail == detail
+            ):
+                return False
+            with self._write("the stream state") as (conn, _):
+                stream.set_refused(conn, reason, detail)
+                self._stream = stream.read(conn)
+            if reason is None:
+                log.info("kiosk %s: stream accepted again", self.kiosk_id)
+            else:
+                log.warning("kiosk %s: stream refused (%s): %s", self.kiosk_id, reason, detail)
+            return True
+
+    def adopt_epoch(self, epoch: int, start_seq: int, ledger_id: str | None) -> bool:
+        """Take the epoch the coordinator handed this ledger; only an empty ledger of a lower
+        epoch can (returns False and changes nothing otherwise)."""
+        with self._lock:
+            if ledger_id != self._stream.ledger_id or epoch <= self._stream.epoch:
+                return False
+            with self._write("the stream epoch") as (conn, state):
+                if stream.journal_rows(conn) or state.last_seq != 0:
+                    log.warning(
+                        "kiosk %s: epoch %d offered but this ledger already holds seq %d; "
+                        "it needs an empty ledger file",
+                        self.kiosk_id,
+                        epoch,
+                        state.last_seq,
+                    )
+                    return False
+                stream.adopt(conn, epoch, start_seq)
+                state.last_seq = state.acked_seq = state.confirmed_seq = start_seq - 1
+                self._stream = stream.read(conn)
+            log.info("kiosk %s: stream epoch %d from seq %d", self.kiosk_id, epoch, start_seq)
+            return True
+
+    def set_restore_epoch(self, restore_epoch: int) -> None:
+        """Remember the coordinator's restore epoch last seen (reported in every sync)."""
+        with self._lock:
+            if restore_epoch == self._stream.restore_epoch:
+                return
+            with self._write("the restore epoch") as (conn, _):
+                stream.set_restore_epoch(conn, restore_epoch)
+                self._stream = stream.read(conn)
+            log.warning(
+                "kiosk %s: the coordinator was restored from a backup (restore epoch %d)",
+                self.kiosk_id,
+                restore_epoch,
+            )
+
+    def check_applied(self, applied_seq: int, event_id: str | None) -> bool:
+        """False (and the stream refused) when the coordinator's event at ``applied_seq`` is
+        not this ledger's: an older copy of the ledger that recorded taps of its own."""
+        if event_id is None or applied_seq < self._stream.start_seq:
+            return True
+        mine = self._read(lambda conn: stream.event_id_at(conn, applied_seq))
+        if mine is None or mine == event_id:
+            return True
+        self.refuse_stream(
+            "ledger_diverged",
+            f"seq {applied_seq} of this ledger is not the event the coordinator holds: an "
+            "older copy of the ledger; re-provision the kiosk and start it with an empty ledger",
+        )
+        return False
+
     # --- OutboxPort ------------------------------------------------------------------------------
 
     def pending_events(self, after_seq: int, limit: int) -> list[Event]:
@@ -656,6 +741,16 @@ class KioskLedger:
     def member_for_card(self, uid: str) -> str | None:
         """The member a card belongs to (None if unknown)."""
         return self._read(lambda conn: members.member_for_card(conn, uid.strip().upper()))
+
+    def member_devices(self, member_id: str) -> tuple[DeviceKey, ...]:
+        """The phones that sign the member's codes, from the last pushed record (none if
+        the member is unknown here)."""
+
+        def read(conn: sqlite3.Connection) -> tuple[DeviceKey, ...]:
+            found = members.record(conn, member_id)
+            return found[0].devices if found is not None else ()
+
+        return self._read(read)
 
     def member_summary(self, member_id: str) -> MemberSummary | None:
         """The member as this kiosk sees them now (snapshot + pending events)."""
