@@ -271,6 +271,15 @@ class TapService:
         outcome = self._ledger.redeem_points(member_id, reward_id, staff_id=staff_id)
         return self._after_request(outcome, staff_id)
 
+    def charge_stored_value(
+        self, member_id: str, amount_fen: int, *, staff_id: str, purpose: str = ""
+    ) -> TapView:
+        """Staff charge the member's stored value (online or offline, within the limits)."""
+        outcome = self._ledger.spend_stored_value(
+            member_id, amount_fen, purpose=purpose, staff_id=staff_id
+        )
+        return self._after_request(outcome, staff_id)
+
     def redeem_coupon(
         self, member_id: str, coupon_id: str, *, staff_id: str | None = None
     ) -> TapView:

@@ -33,6 +33,17 @@ HQ_SOURCE = "hq"
 EventId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 
 
+class PurchaseMethod(StrEnum):
+    """How a purchase was paid: from stored value, or one of the payment methods."""
+
+    STORED_VALUE = "stored_value"
+    CASH = "cash"
+    CARD = "card"
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+    EXTERNAL = "external"
+
+
 class CredentialKind(StrEnum):
     """How the member identified themselves."""
 
@@ -149,6 +160,9 @@ class PassIssue(Frozen):
 
     kind: Literal["pass_issue"] = "pass_issue"
     pass_state: PassState
+    payment_method: PurchaseMethod | None = None
+    """How its price was paid (None: not recorded, or granted); ``stored_value``: an
+    ``sv_spend`` of the price was recorded with it."""
 
 
 class PassUpdate(Frozen):
@@ -188,6 +202,9 @@ class StoredValueTopUp(Frozen):
     staff_user: Id
     reference: Text = ""
     """The payment's own reference (a POS slip, a WeChat Pay transaction id)."""
+    points: Count = 0
+    """Points the top-up earned (``Rules.money.points_per_topup_yuan``)."""
+    points_expires_ms: Ms | None = None
 
 
 class StoredValueSpend(Frozen):
@@ -218,17 +235,6 @@ class BonusExpire(Frozen):
 
     kind: Literal["sv_bonus_expire"] = "sv_bonus_expire"
     lot_id: Id
-
-
-class PurchaseMethod(StrEnum):
-    """How a purchase was paid: from stored value, or one of the payment methods."""
-
-    STORED_VALUE = "stored_value"
-    CASH = "cash"
-    CARD = "card"
-    WECHAT = "wechat"
-    ALIPAY = "alipay"
-    EXTERNAL = "external"
 
 
 class Purchase(Frozen):

@@ -331,6 +331,9 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
             ledger = _add_lot(ledger, event.event_id, at, expires, body.points, for_tier=True)
 
     elif isinstance(body, StoredValueTopUp | StoredValueSpend | StoredValueRefund | BonusExpire):
+        if isinstance(body, StoredValueTopUp) and body.points > 0:
+            expires = body.points_expires_ms or at + DEFAULT_POINTS_EXPIRY_MS
+            ledger = _add_lot(ledger, event.event_id, at, expires, body.points, for_tier=True)
         value, short, what = _apply_money(ledger.stored_value, event)
         if short:
             flag(AnomalyKind.STORED_VALUE_OVERDRAWN, "stored_value", short, what)

@@ -101,6 +101,9 @@ class MoneyRules(_Frozen):
     offline: StoredValueLimits = StoredValueLimits()
     points_per_yuan: Annotated[int, Field(ge=0, le=1000)] = 1
     """Points a purchase earns per whole yuan paid, before the tier's multiplier."""
+    points_per_topup_yuan: Annotated[int, Field(ge=0, le=1000)] = 0
+    """Points a top-up earns per whole yuan paid, before the tier's multiplier (0: none;
+    then a purchase paid from stored value earns them instead, as any purchase)."""
 
     def tier_for(self, paid_fen: int) -> TopUpTier | None:
         """The top-up tier ``paid_fen`` reaches (the highest threshold), or None."""

@@ -57,6 +57,12 @@ def purchase_points(rules: Rules, tier: TierRule, paid_fen: int) -> int:
     return (paid_fen // 100) * per_yuan * tier.multiplier_permille // 1000
 
 
+def topup_points(rules: Rules, tier: TierRule, paid_fen: int) -> int:
+    """Points a top-up of ``paid_fen`` earns (``points_per_topup_yuan``, tier multiplier)."""
+    per_yuan = rules.money.points_per_topup_yuan
+    return (paid_fen // 100) * per_yuan * tier.multiplier_permille // 1000
+
+
 def price(
     rules: Rules,
     tier: TierRule,

@@ -542,6 +542,7 @@ def _relevant(kind: str, subject: str | None, event: Event) -> bool:
     if kind in POINTS_KINDS:
         return (
             isinstance(b, PointsRedeem | CheckIn | PointsExpire | Purchase)
+            or (isinstance(b, StoredValueTopUp) and bool(b.points))
             or (isinstance(b, Reversal) and bool(b.points))
             or (isinstance(b, Adjustment) and bool(b.points_delta))
         )

@@ -414,16 +414,50 @@ def visit_days(
 
 
 def pass_revenue(conn: Connection, since_ms: int, home_store: str | None) -> dict[str, int]:
-    """member id -> fen paid for passes sold since ``since_ms`` (where a price is known)."""
+    """member id -> fen paid for passes sold since ``since_ms`` (where a price is known),
+    except passes paid from stored value (that money counts when it was topped up)."""
     price = json_int(ev.c.body, conn.dialect.name, "body", "pass_state", "price_fen")
+    method = json_str(ev.c.body, conn.dialect.name, "body", "payment_method")
     query = _home(
         sa.select(ev.c.member_id, sa.func.sum(price))
         .select_from(ev)
-        .where(ev.c.kind == "pass_issue", ev.c.hlc_ms >= since_ms, _folded())
+        .where(
+            ev.c.kind == "pass_issue",
+            ev.c.hlc_ms >= since_ms,
+            _folded(),
+            sa.or_(method.is_(None), method != "stored_value"),
+        )
         .group_by(ev.c.member_id),
         home_store,
     )
     return {m: int(fen or 0) for m, fen in conn.execute(query) if m is not None}
+
+
+def money_revenue(conn: Connection, since_ms: int, home_store: str | None) -> dict[str, int]:
+    """member id -> fen the member paid in since ``since_ms`` through money facts: top-ups
+    (less refunds) and purchases paid other than from stored value (a stored-value purchase
+    was paid when the value was topped up: counting it again would double it)."""
+    dialect = conn.dialect.name
+    out: dict[str, int] = defaultdict(int)
+    method = json_str(ev.c.body, dialect, "body", "method")
+    for kind, path, sign, extra in (
+        ("sv_topup", "paid_fen", 1, None),
+        ("sv_refund", "amount_fen", -1, None),
+        ("purchase", "total_fen", 1, method != "stored_value"),
+    ):
+        amount = json_int(ev.c.body, dialect, "body", path)
+        query = (
+            sa.select(ev.c.member_id, sa.func.sum(amount))
+            .select_from(ev)
+            .where(ev.c.kind == kind, ev.c.hlc_ms >= since_ms, _folded())
+            .group_by(ev.c.member_id)
+        )
+        if extra is not None:
+            query = query.where(extra)
+        for m, fen in conn.execute(_home(query, home_store)):
+            if m is not None:
+                out[m] += sign * int(fen or 0)
+    return dict(out)
 
 
 def member_names(conn: Connection, member_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:

@@ -2,7 +2,8 @@
 
 * **Recency**: days since the last visit (fewer is better; never visited is worst).
 * **Frequency**: distinct visit days in the period.
-* **Monetary**: what the member paid where the ledger knows it (pass sales, ``price_fen``).
+* **Monetary**: what the member paid where the ledger knows it: pass sales (``price_fen``),
+  top-ups less refunds, and purchases paid other than from stored value.
 
 Scores are 1..5 by standing among the members analysed: a member's score is
 ``1 + floor(5 * share of members strictly worse)``, capped at 5, so ties share a score and

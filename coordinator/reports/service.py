@@ -46,7 +46,7 @@ from coordinator.reports.period import (
 from coordinator.reports.rfm import QUADRANTS, MemberActivity, rfm
 from coordinator.reports.settlement import settle
 from shared.events import Purchase, StoredValueRefund, StoredValueSpend, StoredValueTopUp
-from shared.model import PassKind
+from shared.model import CouponKind, PassKind
 
 LOOKBACK_DAYS = 365
 ATTENTION_EXPIRY_DAYS = 14
@@ -128,6 +128,7 @@ TABLE_NAMES = (
     "stored_value_liability",
     "money_daily",
     "money_settlement",
+    "coupon_money",
     "lapsed_members",
     "rfm_quadrants",
     "rfm_members",
@@ -391,6 +392,10 @@ class _LedgerSummary:
     stored_value: dict[str | None, list[int]] = field(default_factory=dict)
     """Per home store: members holding value, principal, live bonus, bonus expiring in 30
     days, owed (negative principal after an overdraw)."""
+    voucher_liability: dict[str, int] = field(default_factory=dict)
+    """Per campaign: face value (fen) of vouchers still usable."""
+    coupon_campaigns: dict[str, str] = field(default_factory=dict)
+    """coupon id -> campaign id."""
 
 
 def _summarize_ledgers(ctx: _Ctx) -> _LedgerSummary:
@@ -451,6 +456,12 @@ def _summarize_ledgers(ctx: _Ctx) -> _LedgerSummary:
             held[3] += value.bonus_expiring(now, horizon)
             held[4] += max(0, -value.principal_fen)
         for c in ledger.coupons:
+            out.coupon_campaigns[c.coupon_id] = c.campaign_id
+            if c.kind is CouponKind.VOUCHER and c.validity_problem(now, None) is None:
+                owed = 0 if c.is_used else c.value
+                out.voucher_liability[c.campaign_id] = (
+                    out.voucher_liability.get(c.campaign_id, 0) + owed
+                )
             totals = out.coupon_totals.setdefault(c.campaign_id, [0, 0])
             totals[0] += 1
             totals[1] += 1 if c.is_used else 0
@@ -582,6 +593,8 @@ def _money(ctx: _Ctx, summary: _LedgerSummary) -> Section:
     events = queries.money_events(ctx.conn, end)
     # date, store -> topped up, bonus, spent, refunded, purchases, purchase total
     daily: dict[tuple[date, str | None], list[int]] = defaultdict(lambda: [0] * 6)
+    coupon_off: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    """campaign -> purchases that used one of its coupons, fen they took off."""
     for event in events:
         if event.hlc_ms < start or (ctx.store_id and event.store_id != ctx.store_id):
             continue
@@ -600,6 +613,10 @@ def _money(ctx: _Ctx, summary: _LedgerSummary) -> Section:
         elif isinstance(b, Purchase):
             acc[4] += 1
             acc[5] += b.total_fen
+            if b.coupon_id is not None:
+                used = coupon_off[summary.coupon_campaigns.get(b.coupon_id, b.coupon_id)]
+                used[0] += 1
+                used[1] += b.coupon_off_fen
     liability = Table(
         "stored_value_liability",
         ctx.t("table.stored_value_liability"),
@@ -654,6 +671,22 @@ def _money(ctx: _Ctx, summary: _LedgerSummary) -> Section:
             continue
         who = ctx.store_label(collected) if collected else ctx.t("overdrawn")
         settlement.rows.append([who, ctx.store_label(spent), money(fen)])
+    coupons = Table(
+        "coupon_money",
+        ctx.t("table.coupon_money"),
+        [
+            ctx.col("campaign"),
+            ctx.col("voucher_liability_yuan", True),
+            ctx.col("coupon_purchases", True),
+            ctx.col("coupon_off_yuan", True),
+        ],
+    )
+    for campaign in sorted(set(summary.voucher_liability) | set(coupon_off)):
+        used = coupon_off.get(campaign, [0, 0])
+        coupons.rows.append(
+            [campaign, money(summary.voucher_liability.get(campaign, 0)), str(used[0]),
+             money(used[1])]
+        )  # fmt: skip
     days = ctx.period.days
     per_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
     for (day, _store), acc in daily.items():
@@ -673,7 +706,7 @@ def _money(ctx: _Ctx, summary: _LedgerSummary) -> Section:
         ctx.t("sec.money"),
         ctx.t("sec.money.intro"),
         [chart],
-        [liability, flow, settlement],
+        [liability, flow, settlement, coupons],
     )
 
 
@@ -746,6 +779,8 @@ def _members(ctx: _Ctx) -> list[Section]:
         ctx.conn, since_ms, utc_offset_ms(tz, end_ms), ctx.store_id, last_day=today
     )
     revenue = queries.pass_revenue(ctx.conn, since_ms, ctx.store_id)
+    for member_id, fen in queries.money_revenue(ctx.conn, since_ms, ctx.store_id).items():
+        revenue[member_id] = revenue.get(member_id, 0) + fen
     lapsed = find_lapsed(visits, today)
     names = queries.member_names(ctx.conn, sorted(set(visits) | set(revenue)))
 

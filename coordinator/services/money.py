@@ -36,6 +36,7 @@ from coordinator.services.common import (
 from shared.events import StoredValueRefund, StoredValueSpend, StoredValueTopUp
 from shared.model import Id, MemberLedger, Rules
 from shared.money import PaymentMethod, StoredValue, topup_problem
+from shared.pricing import topup_points
 
 Amount = StrictInt
 """Fen as a JSON integer: ``100.0`` and ``"100"`` are refused, not coerced."""
@@ -86,6 +87,7 @@ class MoneyChange(StoredValueOut):
     amount_fen: int
     bonus_added_fen: int = 0
     bonus_expires_ms: int | None = None
+    points_earned: int = 0
 
 
 DAY_MS = 86_400_000
@@ -153,7 +155,8 @@ def top_up(coord: Coordinator, principal: Principal, member_id: str, body: TopUp
             principal.require_store(store_id)
             store_exists(conn, store_id)
         rules = coord.rules(conn)
-        value = locked_ledger(conn, member_id, now).stored_value
+        ledger = locked_ledger(conn, member_id, now)
+        value = ledger.stored_value
         problem = topup_problem(rules.money, value, body.amount_fen)
         if problem is not None:
             room = max(0, rules.money.member_cap_fen - max(0, value.principal_fen))
@@ -165,6 +168,7 @@ def top_up(coord: Coordinator, principal: Principal, member_id: str, body: TopUp
             )
             raise invalid(problem, message, "amount_fen")
         bonus, expires = rules.money.bonus_for(body.amount_fen, now)
+        points = topup_points(rules, rules.tier_reached(ledger, now), body.amount_fen)
         fact = StoredValueTopUp(
             paid_fen=body.amount_fen,
             bonus_fen=bonus,
@@ -172,6 +176,8 @@ def top_up(coord: Coordinator, principal: Principal, member_id: str, body: TopUp
             method=body.method,
             staff_user=principal.username,
             reference=body.reference,
+            points=points,
+            points_expires_ms=now + rules.points_expiry_days * DAY_MS if points else None,
         )
         result = coord.recorder.record(conn, [HqFact(member_id, fact, store_id)], now)
         event_id = result.events[0].event_id
@@ -186,6 +192,7 @@ def top_up(coord: Coordinator, principal: Principal, member_id: str, body: TopUp
         amount_fen=body.amount_fen,
         bonus_added_fen=bonus,
         bonus_expires_ms=expires,
+        points_earned=points,
     )
 
 

@@ -22,7 +22,8 @@ from coordinator.ledger.member_fold import ensure_member_states, lock_member_sta
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
 from coordinator.services.common import Body, Out, audit, check_member_access, member_row
-from shared.events import PassIssue, PassUpdate
+from coordinator.services.money import charge
+from shared.events import PassIssue, PassUpdate, PurchaseMethod
 from shared.model import Count, Id, Ms, PassKind, PassState
 
 MAX_MS = 10**14
@@ -41,6 +42,9 @@ class SellPass(Body):
     valid_until_ms: Ms
     sessions_total: Count = 0
     price_fen: Count = 0
+    payment_method: PurchaseMethod | None = None
+    """How the price was paid; ``stored_value`` charges it to the member's stored value in
+    the same transaction (422 ``insufficient_balance`` and nothing recorded when short)."""
 
 
 class PassChange(Body):
@@ -109,9 +113,25 @@ def record_sale(
     current = ledger_from_row(lock_member_states(conn, [member_id])[member_id].ledger)
     if current.find_pass(state.pass_id) is not None:
         raise conflict("pass_exists", f"member already holds pass {state.pass_id}", "pass_id")
-    result = coord.recorder.record(
-        conn, [HqFact(member_id, PassIssue(pass_state=state), principal.store_id)], now
-    )
+    if body.payment_method is PurchaseMethod.STORED_VALUE:
+        if body.price_fen < 1:
+            raise invalid(
+                "amount_not_positive", "a pass paid from stored value needs its price_fen",
+                "price_fen",
+            )  # fmt: skip
+        charge(
+            conn,
+            coord,
+            member_id=member_id,
+            amount_fen=body.price_fen,
+            store_id=principal.store_id,
+            purpose=f"pass {state.pass_id}",
+            purchase_id=None,
+            staff_user=principal.username,
+            now_ms=now,
+        )
+    issue = PassIssue(pass_state=state, payment_method=body.payment_method)
+    result = coord.recorder.record(conn, [HqFact(member_id, issue, principal.store_id)], now)
     audit(conn, principal.username, "pass.sell", f"{member_id}/{state.pass_id}", now,
           event_id=result.events[0].event_id)  # fmt: skip
     return PassResult(pass_=state, event_id=result.events[0].event_id)

@@ -41,7 +41,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from device.ledger import KioskLedger
 from device.ports import Clock
@@ -135,6 +135,14 @@ class StaffRewardChoice(_Body):
 
     member_id: Id
     reward_id: Id
+
+
+class StaffCharge(_Body):
+    """Staff charging a member's stored value (the charge screen's keypad)."""
+
+    member_id: Id
+    amount_fen: StrictInt = Field(ge=1, le=10**9)
+    purpose: str = Field("", max_length=200)
 
 
 class StaffCouponChoice(_Body):
@@ -347,6 +355,15 @@ def create_ui_app(backend: UiBackend) -> FastAPI:
     ) -> TapView:
         staff = staff_session(x_staff_session)
         return service.redeem_points(body.member_id, body.reward_id, staff_id=staff.staff_id)
+
+    @app.post("/api/staff/charge")
+    def staff_charge(
+        body: StaffCharge, x_staff_session: Annotated[str | None, Header()] = None
+    ) -> TapView:
+        staff = staff_session(x_staff_session)
+        return service.charge_stored_value(
+            body.member_id, body.amount_fen, staff_id=staff.staff_id, purpose=body.purpose
+        )
 
     @app.post("/api/staff/redeem-coupon")
     def staff_redeem_coupon(

@@ -118,6 +118,8 @@ class MemberCard(View):
     tier_title_en: str
     points_balance: int
     checkins: int
+    stored_value_fen: int = 0
+    """Stored value (储值) available, fen."""
 
 
 class TapView(View):
@@ -125,7 +127,7 @@ class TapView(View):
 
     outcome: Literal["accepted", "refused"]
     action: str | None = None
-    """checkin, class_signin, points_redeem, coupon_redeem or reversal."""
+    """checkin, class_signin, points_redeem, coupon_redeem, reversal or sv_spend."""
     reason: str | None = None
     message_zh: str = ""
     message_en: str = ""
@@ -141,6 +143,8 @@ class TapView(View):
     reward_title_zh: str | None = None
     reward_title_en: str | None = None
     coupon_title: str | None = None
+    sv_charged_fen: int = 0
+    """Stored value a staff charge took."""
     class_not_covered_zh: str | None = None
     """A class open for sign-in that the member holds no pass for (they were checked in)."""
     class_not_covered_en: str | None = None
@@ -170,6 +174,7 @@ def member_card(
         tier_title_en=en,
         points_balance=summary.points_balance if points_balance is None else points_balance,
         checkins=summary.checkins,
+        stored_value_fen=summary.stored_value_fen,
     )
 
 
@@ -265,6 +270,13 @@ def tap_view(
         tier_title_en=_tier_titles(bundle, result.tier)[1],
         points_balance=result.points_balance,
         checkins=result.checkins,
+        stored_value_fen=(
+            result.sv_balance_fen
+            if result.sv_balance_fen is not None
+            else summary.stored_value_fen
+            if summary is not None
+            else 0
+        ),
     )
     pass_ = None
     if result.pass_id is not None and summary is not None:
@@ -297,6 +309,7 @@ def tap_view(
         reward_title_zh=result.reward_title_zh,
         reward_title_en=result.reward_title_en,
         coupon_title=result.coupon_title,
+        sv_charged_fen=result.sv_charged_fen or 0,
         class_not_covered_zh=result.class_not_covered_zh,
         class_not_covered_en=result.class_not_covered_en,
         source=source,

@@ -203,6 +203,11 @@ def seed_chain(
     return result
 
 
+STORY_STORED_VALUE_FEN = 15_000
+"""The story member's stored value (¥150): charged ¥100 offline and ¥100 online, it
+overdraws by ¥50 and the coordinator raises a ``stored_value_overdrawn`` conflict."""
+
+
 def seed_money(
     client: CoordinatorClient, catalog: Catalog, console: Console, result: SeedResult
 ) -> None:
@@ -213,7 +218,15 @@ def seed_money(
     busy = {roles.points_member, roles.coupon_member, roles.hands_on_member}
     funded: list[MemberSpec] = []
     for i, member in enumerate(catalog.members):
-        fen = 100_000 if member.member_id == roles.hands_on_member else 50_000 if i % 4 == 0 else 0
+        fen = (
+            100_000
+            if member.member_id == roles.hands_on_member
+            else STORY_STORED_VALUE_FEN
+            if member.member_id == roles.points_member
+            else 50_000
+            if i % 4 == 0
+            else 0
+        )
         if not fen:
             continue
         client.post(

@@ -57,6 +57,7 @@ _ACTIONS = {
     "points_redeem": "积分兑换 points redeemed",
     "coupon_redeem": "用券 coupon used",
     "reversal": "撤销 undo",
+    "sv_spend": "储值扣款 stored value charged",
 }
 
 
@@ -86,6 +87,9 @@ def describe(view: dict[str, Any] | None) -> str:
         parts.append(f"+{view['points_earned']} pts")
     if view.get("points_spent"):
         parts.append(f"-{view['points_spent']} pts")
+    if view.get("sv_charged_fen"):
+        stored = (view.get("member") or {}).get("stored_value_fen", 0)
+        parts.append(f"-¥{view['sv_charged_fen'] / 100:.2f}, stored value ¥{stored / 100:.2f}")
     balance = (view.get("member") or {}).get("points_balance")
     if balance is not None:
         parts.append(f"balance {balance}")
@@ -348,6 +352,12 @@ class KioskDriver:
         """Staff spend a member's points on a reward (PIN login)."""
         return self._staff_post(
             "/api/staff/redeem-points", {"member_id": member_id, "reward_id": reward_id}
+        )
+
+    def staff_charge(self, member_id: str, amount_fen: int) -> dict[str, Any] | None:
+        """Staff charge a member's stored value (PIN login)."""
+        return self._staff_post(
+            "/api/staff/charge", {"member_id": member_id, "amount_fen": amount_fen}
         )
 
     def staff_redeem_coupon(self, member_id: str, coupon_id: str) -> dict[str, Any] | None:
@@ -658,6 +668,10 @@ class TrafficGenerator:
         off.staff_redeem_points(points_member.member_id, towel.reward_id)
         partner.say(f"...and the same member spends {towel.points_cost} pts here, online")
         partner.staff_redeem_points(points_member.member_id, towel.reward_id)
+        off.say(f"staff charge ¥100 to {points_member.display_name}'s stored value (¥150), offline")
+        off.staff_charge(points_member.member_id, 10_000)
+        partner.say("...and ¥100 more here, online: together more than the member holds")
+        partner.staff_charge(points_member.member_id, 10_000)
         if roles.coupon_member is not None:
             coupon_member = self.catalog.member(roles.coupon_member)
             coupons = member_coupons(self.client, coupon_member.member_id)

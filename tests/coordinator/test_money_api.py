@@ -3,14 +3,15 @@ principal only by HQ, and every bad input a clear 4xx that records nothing."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from coordinator import schema
 from coordinator.app import create_app
 from coordinator.settings import CoordinatorSettings
 from tests.coordinator.test_http_api import error, login
@@ -28,14 +29,15 @@ RULES = {
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[TestClient]:
+def api(tmp_path: Path, database: Any) -> Iterator[TestClient]:
+    """The API without MQTT, on SQLite and PostgreSQL."""
     settings = CoordinatorSettings(
         dev_mode=True,
         database_url=f"sqlite:///{tmp_path / 'money.db'}",
         mqtt_enabled=False,
         housekeeping_interval_s=3600,
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, database=database)) as client:
         yield client
 
 
@@ -128,11 +130,13 @@ def test_top_up_gives_the_tier_bonus_and_refund_returns_principal_only(
         40_000,
         300_000,
     )
-    with sqlite3.connect(tmp_path / "money.db") as db:
+    coord = api.app.state.coordinator  # type: ignore[attr-defined]
+    log = schema.audit_log
+    with coord.db.read() as conn:
         actions = [
-            (actor, action)
-            for actor, action in db.execute("SELECT actor, action FROM audit_log ORDER BY id")
-            if action.startswith("stored_value.")
+            (row.actor, row.action)
+            for row in conn.execute(sa.select(log.c.actor, log.c.action).order_by(log.c.id))
+            if row.action.startswith("stored_value.")
         ]
     assert actions == [
         ("mgr1", "stored_value.top_up"),
@@ -215,3 +219,58 @@ def test_bonus_expires_centrally_with_an_event(
     # Nothing is left to expire.
     again = housekeeping.run_once(coord.db, coord.recorder, coord.rules, expires + 1, "")
     assert again.lots_expired == 0
+
+
+def test_a_pass_paid_from_stored_value_is_charged_with_it_or_not_sold(
+    api: TestClient, heads: dict[str, dict[str, str]]
+) -> None:
+    api.post(
+        "/api/v1/members/m1/stored-value/top-ups",
+        json={"amount_fen": 5_000, "method": "cash"},
+        headers=heads["admin"],
+    ).raise_for_status()
+    sale = {"kind": "punch", "name": "10次卡", "valid_from_ms": 0, "valid_until_ms": 10**13,
+            "sessions_total": 10, "payment_method": "stored_value"}  # fmt: skip
+    short = api.post(
+        "/api/v1/members/m1/passes",
+        json={**sale, "pass_id": "p-big", "price_fen": 5_001},
+        headers=heads["admin"],
+    )
+    assert short.status_code == 422 and error(short)["code"] == "insufficient_balance"
+    free = api.post(
+        "/api/v1/members/m1/passes",
+        json={**sale, "pass_id": "p-free", "price_fen": 0},
+        headers=heads["admin"],
+    )
+    assert free.status_code == 422 and error(free)["field"] == "price_fen"
+    balance_now = api.get("/api/v1/members/m1/balance", headers=heads["admin"]).json()
+    assert balance_now["ledger"]["passes"] == [] and balance(api, heads)["spent_fen"] == 0
+    sold = api.post(
+        "/api/v1/members/m1/passes",
+        json={**sale, "pass_id": "p-ok", "price_fen": 4_000},
+        headers=heads["admin"],
+    )
+    assert sold.status_code == 201, sold.text
+    after = balance(api, heads)
+    assert (after["available_fen"], after["spent_fen"]) == (1_000, 4_000)
+    trail = api.get("/api/v1/members/m1/balance", headers=heads["admin"]).json()["trail"]
+    assert [step["kind"] for step in trail][-2:] == ["sv_spend", "pass_issue"]
+
+
+def test_top_ups_earn_points_when_the_chain_wants(
+    api: TestClient, heads: dict[str, dict[str, str]]
+) -> None:
+    rules = {**RULES, "money": {**RULES["money"], "points_per_topup_yuan": 2}}
+    draft = api.post("/api/v1/rule-bundles", json={"rules": rules}, headers=heads["admin"])
+    api.post(
+        f"/api/v1/rule-bundles/{draft.json()['bundle_id']}/publish", json={}, headers=heads["admin"]
+    ).raise_for_status()
+    r = api.post(
+        "/api/v1/members/m1/stored-value/top-ups",
+        json={"amount_fen": 10_050, "method": "cash"},
+        headers=heads["admin"],
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["points_earned"] == 100 * 2  # whole yuan x 2, basic tier x 1
+    ledger = api.get("/api/v1/members/m1/balance", headers=heads["admin"]).json()["ledger"]
+    assert ledger["points_available"] == 200

@@ -28,14 +28,15 @@ Heads = dict[str, str]
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[TestClient]:
+def api(tmp_path: Path, database: Any) -> Iterator[TestClient]:
+    """The API without MQTT, on SQLite and PostgreSQL."""
     settings = CoordinatorSettings(
         dev_mode=True,
         database_url=f"sqlite:///{tmp_path / 'purchases.db'}",
         mqtt_enabled=False,
         housekeeping_interval_s=3600,
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings, database=database)) as client:
         yield client
 
 

@@ -1,11 +1,12 @@
 """The money section of the reports: stored-value liability per home store, top-ups, spend
 and purchases per store and day, and the cross-store settlement, in zh-CN and en, from
-facts recorded through the real API."""
+facts recorded through the real API, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from coordinator.reports.settlement import settle
@@ -15,8 +16,8 @@ from tests.dashboard.ingest_feed import api_without_broker
 from tests.support.factories import T0, hq_event, kiosk_event
 
 
-def test_money_tables_in_both_languages(tmp_path: Path) -> None:
-    with api_without_broker(tmp_path) as api:
+def test_money_tables_in_both_languages(tmp_path: Path, database: Any) -> None:
+    with api_without_broker(tmp_path, database=database) as api:
         for store, name in (("s1", "上海店"), ("s2", "杭州店")):
             api.call("POST", "/api/v1/stores", json={"store_id": store, "name": name}, expect=201)
         for member, home in (("m1", "s1"), ("m2", "s2")):
@@ -29,6 +30,21 @@ def test_money_tables_in_both_languages(tmp_path: Path) -> None:
                 json={"amount_fen": fen, "method": "wechat", "store_id": store},
                 expect=201,
             )
+        for coupon_id, value in (("v1", 1_000), ("v2", 500)):
+            api.call(
+                "POST",
+                "/api/v1/members/m1/coupons",
+                json={"coupon_id": coupon_id, "campaign_id": "spring", "title": "代金券",
+                      "kind": "voucher", "value": value, "valid_from_ms": 0,
+                      "valid_until_ms": 10**13},
+                expect=201,
+            )  # fmt: skip
+        api.client.post(
+            "/api/v1/purchases",
+            json={"member_id": "m1", "store_id": "s1", "total_fen": 5_000, "method": "cash",
+                  "coupon_id": "v1"},
+            headers={**api.headers, "Idempotency-Key": "c"},
+        ).raise_for_status()  # fmt: skip
         for key, store, method, fen in (
             ("a", "s2", "stored_value", 3_000),
             ("b", "s1", "cash", 2_000),
@@ -39,6 +55,14 @@ def test_money_tables_in_both_languages(tmp_path: Path) -> None:
                 headers={**api.headers, "Idempotency-Key": key},
             ).raise_for_status()
         now = api.coord.clock.wall_ms()
+        api.call(
+            "POST",
+            "/api/v1/members/m2/passes",
+            json={"kind": "punch", "name": "10次卡", "valid_from_ms": now,
+                  "valid_until_ms": now + 10**9, "sessions_total": 10, "price_fen": 2_000,
+                  "payment_method": "stored_value"},
+            expect=201,
+        )  # fmt: skip
         today = datetime.fromtimestamp(now / 1000, ZoneInfo("Asia/Shanghai")).date()
         tables = {}
         for lang in ("zh", "en"):
@@ -47,13 +71,17 @@ def test_money_tables_in_both_languages(tmp_path: Path) -> None:
     zh, en = tables["zh"], tables["en"]
     assert zh["stored_value_liability"].rows == [
         ["上海店 (s1)", "1", "70.00", "0.00", "0.00", "0.00"],
-        ["杭州店 (s2)", "1", "50.00", "0.00", "0.00", "0.00"],
+        ["杭州店 (s2)", "1", "30.00", "0.00", "0.00", "0.00"],
     ]
     assert zh["money_daily"].rows == [
-        [today.isoformat(), "上海店 (s1)", "100.00", "0.00", "0.00", "0.00", "1", "20.00", "20.00"],
+        [today.isoformat(), "总部", "0.00", "0.00", "20.00", "0.00", "0", "0.00", "-"],
+        [today.isoformat(), "上海店 (s1)", "100.00", "0.00", "0.00", "0.00", "2", "60.00", "30.00"],
         [today.isoformat(), "杭州店 (s2)", "50.00", "0.00", "30.00", "0.00", "1", "30.00", "30.00"],
     ]
-    assert zh["money_settlement"].rows == [["上海店 (s1)", "杭州店 (s2)", "30.00"]]
+    assert zh["money_settlement"].rows == [
+        ["上海店 (s1)", "杭州店 (s2)", "30.00"],
+        ["杭州店 (s2)", "总部", "20.00"],  # the pass HQ sold from m2's stored value
+    ]
     assert [c.label for c in zh["money_settlement"].columns] == [
         "收款门店",
         "消费门店",
@@ -64,7 +92,13 @@ def test_money_tables_in_both_languages(tmp_path: Path) -> None:
         "Spent at",
         "Amount (¥)",
     ]
-    assert en["money_daily"].rows == zh["money_daily"].rows
+    assert [r[2:] for r in en["money_daily"].rows] == [r[2:] for r in zh["money_daily"].rows]
+    assert en["money_daily"].rows[0][1] == "HQ"
+    # RFM monetary: m1 topped up ¥100 and paid ¥20 + ¥40 in cash (the ¥30 from stored value
+    # was paid at the top-up); m2 topped up ¥50 (its ¥20 pass came out of that).
+    value = {row[0]: row[4] for row in en["rfm_members"].rows}
+    assert value == {"m1": "160.00", "m2": "50.00"}
+    assert zh["coupon_money"].rows == [["spring", "5.00", "1", "10.00"]]
     assert "Collected at" in en["money_settlement"].csv()
 
 

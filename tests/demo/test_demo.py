@@ -112,6 +112,7 @@ def test_demo_runs_a_fleet_applies_its_events_and_leaves_nothing_behind(
     conflicts = api.get("/api/v1/conflicts", status="open")["items"]
     raised = {(c["kind"], c["member_id"]) for c in conflicts if c["created_ms"] >= story["cut_ms"]}
     assert ("points_overdrawn", roles["points_member"]) in raised
+    assert ("stored_value_overdrawn", roles["points_member"]) in raised
     assert ("coupon_reused", roles["coupon_member"]) in raised
 
     for kiosk_id in kiosk_ids:

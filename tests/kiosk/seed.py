@@ -14,7 +14,15 @@ from pathlib import Path
 
 from device.ledger import KioskLedger
 from device.ports import SystemClock
-from shared.events import HQ_SOURCE, CheckIn, CouponIssue, Event, EventBody, PassIssue
+from shared.events import (
+    HQ_SOURCE,
+    CheckIn,
+    CouponIssue,
+    Event,
+    EventBody,
+    PassIssue,
+    StoredValueTopUp,
+)
 from shared.fold import fold
 from shared.model import (
     ClassSession,
@@ -29,6 +37,7 @@ from shared.model import (
     RuleBundle,
     Rules,
 )
+from shared.money import PaymentMethod
 from shared.protocol import MemberUpdate, RuleBundleMessage
 
 DAY = 86_400_000
@@ -51,6 +60,8 @@ BOB = Person("M-1002", "Bob S.", "04B0B0B0B0B0B0", "en", 40)
 STUDENT = Person("M-2001", "王*明", "04C1C2C3C4C5C6", "zh", 0)
 STUDENT2 = Person("M-2002", "Chen Y.", "04D1D2D3D4D5D6", "en", 0)
 STAFF_CARD = "04E1E2E3E4E5E6"
+ANNA_STORED_VALUE = 30_000
+"""Anna's stored value (¥300, principal) for the staff charge screen."""
 UNKNOWN_CARD = "04F0F0F0F0F0F0"
 CLASS_ID = "yoga-today"
 STORE_COUPON = "cpn-anna-store"
@@ -151,6 +162,12 @@ def member_record(person: Person, now_ms: int, *, store_id: str) -> MemberRecord
                 past,
             )
         )
+    if person is ANNA:
+        seq += 1
+        topup = StoredValueTopUp(
+            paid_fen=ANNA_STORED_VALUE, method=PaymentMethod.WECHAT, staff_user="hq"
+        )
+        events.append(_hq(seq, person.member_id, topup, past))
     ledger, _ = fold(MemberLedger(), events)
     return MemberRecord(
         member_id=person.member_id,

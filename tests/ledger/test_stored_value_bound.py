@@ -3,9 +3,10 @@
 Several real :class:`KioskLedger` instances (each its own SQLite file) serve two members.
 Hypothesis interleaves HQ top-ups and central charges, charges at the kiosks online and
 offline (``KioskLedger.spend_stored_value``, the path the charge screen takes), outbox
-drains, member snapshots and outages. Everything is delivered at the end; no member may
-owe more than ``shared.money.worst_case_stored_value_overspend`` for that fleet size, and
-every accepted charge must be a journal event the coordinator received exactly once.
+drains, member snapshots, outages and kiosk restarts (the ledger closed and reopened).
+Everything is delivered at the end; no member may owe more than
+``shared.money.worst_case_stored_value_overspend`` for that fleet size, and every accepted
+charge must be a journal event the coordinator received exactly once.
 """
 
 from __future__ import annotations
@@ -138,6 +139,14 @@ def play(root: Path, n_kiosks: int, actions: list[tuple[str, int, int]]) -> tupl
                 central.hq(member_id, StoredValueSpend(amount_fen=amount), clock.now_ms)
             elif action == "toggle":
                 kiosk.ledger.set_online(not kiosk.ledger.online)
+            elif action == "restart":  # the kiosk process restarts: same file, nothing lost
+                online = kiosk.ledger.online
+                path = kiosk.ledger.path
+                kiosk.ledger.close()
+                kiosk.ledger = KioskLedger.open(
+                    path, kiosk_id=kiosk.kiosk_id, store_id="s1", clock=clock
+                )
+                kiosk.ledger.set_online(online)
             elif action == "deliver" and kiosk.ledger.online:
                 deliver(kiosk, central)
             elif action == "snapshot" and kiosk.ledger.online:
@@ -155,7 +164,17 @@ def play(root: Path, n_kiosks: int, actions: list[tuple[str, int, int]]) -> tupl
 ACTIONS = st.lists(
     st.tuples(
         st.sampled_from(
-            ["spend", "spend", "spend", "topup", "charge", "toggle", "deliver", "snapshot"]
+            [
+                "spend",
+                "spend",
+                "spend",
+                "topup",
+                "charge",
+                "toggle",
+                "deliver",
+                "snapshot",
+                "restart",
+            ]
         ),
         st.integers(0, 7),
         st.sampled_from([500, 1_000, 2_000, 3_000, 4_000]),

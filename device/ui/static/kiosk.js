@@ -204,7 +204,12 @@ function headline(view) {
     points_redeem: t("points_redeemed"),
     coupon_redeem: t("coupon_redeemed"),
     reversal: t("reversed"),
+    sv_spend: t("charged"),
   }[view.action] || t("checked_in");
+}
+
+function yuan(fen) {
+  return "¥" + (fen / 100).toFixed(2);
 }
 
 function fact(label, value, id) {
@@ -242,6 +247,10 @@ function renderResult() {
   }
   if (view.points_spent > 0) facts.append(fact(t("points_spent"), "-" + view.points_spent, "result-spent"));
   if (view.member) facts.append(fact(t("points_balance"), String(view.member.points_balance), "result-balance"));
+  if (view.sv_charged_fen > 0) {
+    facts.append(fact(t("charged_amount"), yuan(view.sv_charged_fen), "result-charged"));
+    facts.append(fact(t("stored_value"), yuan(view.member.stored_value_fen), "result-stored-value"));
+  }
   const pass = view.pass_info;
   if (pass) {
     const left = pass.sessions_left === null ? t("time_pass") : t("sessions_unit", { n: pass.sessions_left });
@@ -569,7 +578,8 @@ function renderStaffMember() {
     el("span", { class: "name", id: "staff-member-name", text: m.member.display_name }),
     el("span", { class: "muted", text: t("member_id") + " " + m.member_id }),
     el("span", { class: "muted", text: bilingual(m.member.tier_title_zh, m.member.tier_title_en) }),
-    el("span", { text: t("points_balance") + " " }, el("b", { id: "staff-member-balance", text: String(m.member.points_balance) }))));
+    el("span", { text: t("points_balance") + " " }, el("b", { id: "staff-member-balance", text: String(m.member.points_balance) })),
+    el("span", { text: t("stored_value") + " " }, el("b", { id: "staff-member-stored-value", text: yuan(m.member.stored_value_fen) }))));
   for (const p of m.passes) {
     const left = p.sessions_left === null ? t("time_pass") : t("sessions_unit", { n: p.sessions_left });
     box.append(el("div", { class: "row" }, el("span", { text: p.name }),
@@ -580,7 +590,9 @@ function renderStaffMember() {
     const p = state.staffPending;
     const question = p.kind === "reward"
       ? t("confirm_reward", { title: p.title, cost: p.cost })
-      : t("confirm_coupon", { title: p.title });
+      : p.kind === "charge"
+        ? t("confirm_charge", { amount: (p.amount_fen / 100).toFixed(2) })
+        : t("confirm_coupon", { title: p.title });
     box.append(el("div", { class: "confirmbar" }, el("span", { text: question }),
       el("button", { class: "btn", id: "staff-confirm", type: "button", onclick: staffConfirm }, t("confirm")),
       el("button", { class: "btn secondary", type: "button", onclick: () => { state.staffPending = null; renderStaffMember(); } }, t("cancel"))));
@@ -602,6 +614,19 @@ function renderStaffMember() {
     }, t("use_coupon") + " " + c.title));
   }
   if (m.coupons.length) box.append(el("p", { class: "subhead small", text: t("my_coupons") }), coupons);
+  // The charge keypad: an amount in yuan, confirmed like a redemption.
+  const amount = el("input", { id: "staff-charge-amount", type: "number", min: "0.01", step: "0.01", inputmode: "decimal" });
+  box.append(el("p", { class: "subhead small", text: t("charge_stored_value") }),
+    el("div", { class: "row" }, el("label", { for: "staff-charge-amount", text: t("charge_amount") }), amount,
+      el("button", {
+        class: "btn choice-small", id: "staff-charge", type: "button",
+        onclick: () => {
+          const fen = Math.round(Number(amount.value) * 100);
+          if (!Number.isFinite(fen) || fen < 1) return;
+          state.staffPending = { kind: "charge", amount_fen: fen };
+          renderStaffMember();
+        },
+      }, t("charge_stored_value"))));
 }
 
 async function staffConfirm() {
@@ -612,7 +637,9 @@ async function staffConfirm() {
   staffNotice(t("checking"));
   const res = p.kind === "reward"
     ? await staffApi("POST", "/api/staff/redeem-points", { member_id: m.member_id, reward_id: p.id })
-    : await staffApi("POST", "/api/staff/redeem-coupon", { member_id: m.member_id, coupon_id: p.id });
+    : p.kind === "charge"
+      ? await staffApi("POST", "/api/staff/charge", { member_id: m.member_id, amount_fen: p.amount_fen })
+      : await staffApi("POST", "/api/staff/redeem-coupon", { member_id: m.member_id, coupon_id: p.id });
   if (!res.ok) {
     staffNotice(bilingual(res.data.message_zh, res.data.message_en) || String(res.status), "bad");
     return;
@@ -620,7 +647,10 @@ async function staffConfirm() {
   const view = res.data;
   await lookupMember(m.member_id);
   if (view.outcome === "accepted") {
-    staffNotice(headline(view) + " · " + t("points_balance") + " " + view.member.points_balance, "good");
+    const balance = p.kind === "charge"
+      ? t("stored_value") + " " + yuan(view.member.stored_value_fen)
+      : t("points_balance") + " " + view.member.points_balance;
+    staffNotice(headline(view) + " · " + balance, "good");
   } else {
     staffNotice(bilingual(view.message_zh, view.message_en), "bad");
   }
