@@ -370,6 +370,9 @@ users = sa.Table(
     sa.Column("store_id", sa.String(ID), nullable=True),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("pin_hash", sa.String(300), nullable=True),
+    # The staff member's kiosk PIN (shared.password_hash), pushed to their store's kiosks in
+    # the rule bundle; NULL: no PIN (migration 0009).
 )
 
 audit_log = sa.Table(

@@ -529,6 +529,15 @@ def _highest_reached(tiers: Iterable[TierRule], earned: int) -> TierRule | None:
     return best
 
 
+class StaffPin(Frozen):
+    """A staff member's kiosk PIN, as a hash (:mod:`shared.password_hash`; never the PIN):
+    a PIN login at a kiosk of ``store_id`` records ``staff_id`` on what follows."""
+
+    staff_id: Id
+    store_id: Id
+    pin_hash: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+
+
 class RuleBundle(Frozen):
     """What a store's kiosks need to decide: rules, today's classes, rewards and QR keys.
 
@@ -543,6 +552,12 @@ class RuleBundle(Frozen):
     rewards: tuple[Reward, ...] = ()
     qr_keys: tuple[QrKey, ...] = ()
     published_ms: Ms = 0
+    staff: tuple[StaffPin, ...] = ()
+    """Kiosk PIN hashes of the staff of the bundle's stores (filled at publication)."""
+
+    def staff_pins(self, store_id: str) -> tuple[StaffPin, ...]:
+        """The PINs a kiosk of ``store_id`` accepts."""
+        return tuple(p for p in self.staff if p.store_id == store_id)
 
     def reward(self, reward_id: str) -> Reward | None:
         """The reward with this id, or None."""

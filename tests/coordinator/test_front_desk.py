@@ -139,3 +139,40 @@ def test_store_bound_roles_stay_in_their_store(desk: tuple[Coordinator, SetClock
     # Store-bound users need their store.
     body = users.NewUser(username="fd2", password="long enough pw", role=Role.FRONT_DESK)
     refused("store_required", users.create_user, coord, ADMIN, body)
+
+
+def test_kiosk_pins_reach_the_store_bundle(desk: tuple[Coordinator, SetClock]) -> None:
+    from coordinator.downstream import rule_bundles
+    from coordinator.services import rules, staff
+    from shared.password_hash import verify_password
+
+    coord, _clock = desk
+    manager = Principal("mgr1", Role.STORE_MANAGER, "s1")
+    people = (("mgr1", Role.STORE_MANAGER, "s1"), ("fd1", Role.FRONT_DESK, "s1"),
+              ("fd2", Role.FRONT_DESK, "s1"), ("fd9", Role.FRONT_DESK, "s2"))  # fmt: skip
+    for name, role, store in people:
+        body = users.NewUser(username=name, password="long enough pw", role=role, store_id=store)
+        users.create_user(coord, ADMIN, body)
+    before = rules.rollout_rules(coord, ADMIN, rules.Draft())
+
+    # PIN rules: digits, 4..12, not another's PIN in the same store; a refusal changes nothing.
+    refused("pin_too_short", staff.set_pin, coord, manager, "fd1", staff.PinChange(pin="123"))
+    refused("pin_digits", staff.set_pin, coord, manager, "fd1", staff.PinChange(pin="12a4"))
+    done = staff.set_pin(coord, manager, "fd1", staff.PinChange(pin="4711"))
+    assert done.bundle_versions and done.bundle_versions[0] > before.version
+    refused("pin_taken", staff.set_pin, coord, manager, "fd2", staff.PinChange(pin="4711"))
+    # The same PIN in another store is fine; a manager acts only in their own store.
+    staff.set_pin(coord, ADMIN, "fd9", staff.PinChange(pin="4711"))
+    refused("store_forbidden", staff.set_pin, coord, manager, "fd9", staff.PinChange(pin="5555"))
+    # Front desk sets their own PIN, never a colleague's.
+    staff.set_pin(coord, DESK, "fd1", staff.PinChange(pin="8080"))
+    refused("manager_only", staff.set_pin, coord, DESK, "fd2", staff.PinChange(pin="5555"))
+
+    with coord.db.read() as conn:
+        bundle = rule_bundles.bundle_for_store(conn, "s1")
+    assert bundle is not None
+    pins = {p.staff_id: p for p in bundle.staff_pins("s1")}
+    assert set(pins) == {"fd1"}  # fd2 never got one
+    assert verify_password("8080", pins["fd1"].pin_hash)
+    assert "8080" not in bundle.model_dump_json()
+    assert [m.username for m in staff.list_staff(coord, manager)] == ["fd1", "fd2", "mgr1"]

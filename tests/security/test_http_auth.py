@@ -107,6 +107,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/products"): Route("page"),
     ("POST", "/dashboard/products"): Route("page"),
     ("POST", "/dashboard/products/{product_id}/active"): Route("page"),
+    ("GET", "/dashboard/staff"): Route("page"),
+    ("POST", "/dashboard/staff"): Route("page"),
+    ("POST", "/dashboard/staff/{username}/pin"): Route("page"),
     ("POST", "/dashboard/logout"): Route("page"),
     # -- any logged-in user ----------------------------------------------------------------
     ("GET", "/api/v1/auth/me"): Route("self"),
@@ -314,6 +317,7 @@ FILLERS = {
     "member_id": "m1",
     "pass_id": "p1",
     "product_id": "prod1",
+    "username": "fd1",
     "kiosk_id": "k1",
     "store_id": "s1",
     "conflict_id": "{cf1}",

@@ -1,5 +1,5 @@
 """front desk: member birthday, gender, tags and referrer; the phone index (duplicate check);
-the product catalogue and its sales
+the product catalogue and its sales; staff kiosk PINs
 
 Revision ID: 0009
 Revises: 0007
@@ -57,10 +57,13 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_product_sales_sold_ms_staff"), "product_sales", ["sold_ms", "staff"])
     op.create_index(op.f("ix_product_sales_member_id"), "product_sales", ["member_id"])
+    op.add_column("users", sa.Column("pin_hash", sa.String(length=300), nullable=True))
 
 
 def downgrade() -> None:
     """Drop them again."""
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("pin_hash")
     op.drop_table("product_sales")
     op.drop_table("products")
     op.drop_index(op.f("ix_members_phone"), table_name="members")
