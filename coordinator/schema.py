@@ -354,6 +354,10 @@ product_sales = sa.Table(
     sa.Column("store_id", sa.String(ID), nullable=True),
     sa.Column("staff", sa.String(ID), nullable=False),
     sa.Column("price_fen", sa.BigInteger, nullable=False),
+    sa.Column("commission_fen", sa.BigInteger, nullable=False),
+    sa.Column("rules_version", sa.BigInteger, nullable=False),
+    # The staff commission, by the rule bundle in force for the store at the sale (its
+    # version): a later rule change does not rewrite what was earned.
     sa.Column("sold_ms", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("event_id"),
     sa.Index(None, "sold_ms", "staff"),

@@ -14,7 +14,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shared.reasons import RejectReason
 
@@ -529,6 +529,41 @@ def _highest_reached(tiers: Iterable[TierRule], earned: int) -> TierRule | None:
     return best
 
 
+PERMILLE_MAX = 1000
+"""100 %: a commission may never exceed the sale."""
+
+
+class CommissionRule(Frozen):
+    """What staff earn for a catalogue sale: a permille of the price, and/or a fixed amount
+    per card opened. ``product_id`` None is the chain's (or store's) default rule."""
+
+    product_id: Id | None = None
+    permille: Annotated[int, Field(ge=0)] = 0
+    fixed_fen: Count = 0
+
+    @field_validator("permille")
+    @classmethod
+    def _at_most_the_sale(cls, value: int) -> int:
+        if value > PERMILLE_MAX:
+            raise ValueError(
+                f"a commission of {value} permille is over 100 % of the sale; "
+                f"give at most {PERMILLE_MAX}"
+            )
+        return value
+
+
+def commission_fen(rules: Iterable[CommissionRule], product_id: str, price_fen: int) -> int:
+    """The commission on one sale: the product's own rule, else the default rule, else none.
+    Integer fen, rounded down (the permille part), plus the fixed amount."""
+    listed = list(rules)
+    rule = next((r for r in listed if r.product_id == product_id), None) or next(
+        (r for r in listed if r.product_id is None), None
+    )
+    if rule is None:
+        return 0
+    return price_fen * rule.permille // PERMILLE_MAX + rule.fixed_fen
+
+
 class StaffPin(Frozen):
     """A staff member's kiosk PIN, as a hash (:mod:`shared.password_hash`; never the PIN):
     a PIN login at a kiosk of ``store_id`` records ``staff_id`` on what follows."""
@@ -554,6 +589,8 @@ class RuleBundle(Frozen):
     published_ms: Ms = 0
     staff: tuple[StaffPin, ...] = ()
     """Kiosk PIN hashes of the staff of the bundle's stores (filled at publication)."""
+    commission: tuple[CommissionRule, ...] = ()
+    """Commission rules of catalogue sales (per product, or a default)."""
 
     def staff_pins(self, store_id: str) -> tuple[StaffPin, ...]:
         """The PINs a kiosk of ``store_id`` accepts."""

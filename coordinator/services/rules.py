@@ -16,7 +16,7 @@ from coordinator.security import qr_keys
 from coordinator.security.auth import Principal
 from coordinator.services.common import Body, Out, audit, store_exists
 from shared import topics
-from shared.model import ClassSession, Id, QrKey, Reward, RuleBundle, Rules
+from shared.model import ClassSession, CommissionRule, Id, QrKey, Reward, RuleBundle, Rules
 from shared.protocol import RuleBundleMessage
 
 
@@ -26,6 +26,7 @@ class Draft(Body):
     rules: Rules = Rules()
     classes: list[ClassSession] = Field([], max_length=10_000)
     rewards: list[Reward] = Field([], max_length=1000)
+    commission: list[CommissionRule] = Field([], max_length=1000)
     store_ids: list[Id] = Field([], max_length=1000)
     note: str = Field("", max_length=200)
 
@@ -154,6 +155,7 @@ def create_bundle(coord: Coordinator, principal: Principal, body: Draft) -> Bund
         rules=body.rules,
         classes=tuple(body.classes),
         rewards=tuple(body.rewards),
+        commission=tuple(body.commission),
     )
     rb = schema.rule_bundles
     with coord.db.write() as conn:

@@ -176,3 +176,64 @@ def test_kiosk_pins_reach_the_store_bundle(desk: tuple[Coordinator, SetClock]) -
     assert verify_password("8080", pins["fd1"].pin_hash)
     assert "8080" not in bundle.model_dump_json()
     assert [m.username for m in staff.list_staff(coord, manager)] == ["fd1", "fd2", "mgr1"]
+
+
+def test_staff_commission_matches_a_hand_computation(desk: tuple[Coordinator, SetClock]) -> None:
+    from pydantic import ValidationError
+
+    from coordinator.services import products, reports, rules
+    from shared.model import CommissionRule
+
+    coord, clock = desk
+    members.create_member(
+        coord, ADMIN, members.NewMember(member_id="m2", display_name="B*", home_store_id="s1")
+    )
+    members.create_member(
+        coord, ADMIN, members.NewMember(member_id="m3", display_name="C*", home_store_id="s2")
+    )
+    catalogue = (
+        ("yoga", "punch", 98000, 10, 90), ("month", "time", 39950, 0, 30),
+        ("swim", "punch", 50000, 5, 60),
+    )  # fmt: skip
+    for name, kind, price, sessions, days in catalogue:
+        body = products.NewProduct(product_id=name, name=name, kind=kind, price_fen=price,
+                                   sessions=sessions, validity_days=days)  # fmt: skip
+        products.create_product(coord, ADMIN, body)
+    # A rule over 100 % is refused before anything is published.
+    with pytest.raises(ValidationError, match="over 100 %"):
+        rules.Draft(commission=[CommissionRule(product_id="yoga", permille=1001)])
+    draft = rules.Draft(
+        commission=[
+            CommissionRule(product_id="yoga", permille=55),  # 5.5 % of a yoga pass
+            CommissionRule(permille=30, fixed_fen=500),  # default: 3 % + ¥5 per card
+        ]
+    )
+    rules.rollout_rules(coord, ADMIN, draft)
+    fd2 = Principal("fd2", Role.FRONT_DESK, "s1")
+    products.sell_product(coord, DESK, "m1", "yoga")
+    products.sell_product(coord, DESK, "m1", "month")
+    products.sell_product(coord, fd2, "m2", "swim")
+    products.sell_product(coord, ADMIN, "m3", "yoga")  # HQ sells in the member's store, s2
+    # New rules apply to later sales only: what was earned stays earned.
+    changed = rules.Draft(commission=[CommissionRule(product_id="yoga", permille=100)])
+    rules.rollout_rules(coord, ADMIN, changed)
+    clock.ms += 60_000
+    products.sell_product(coord, fd2, "m2", "yoga")
+
+    # By hand: yoga 98000 * 55 / 1000 = 5390; month 39950 * 30 / 1000 = 1198.5 -> 1198,
+    # + 500 = 1698; swim 50000 * 30 / 1000 + 500 = 2000; yoga under the new rules 9800.
+    # fd1: 2 sales, 98000 + 39950 = 137950, 5390 + 1698 = 7088.
+    # fd2: 2 sales, 50000 + 98000 = 148000, 2000 + 9800 = 11800. admin (s2): 98000, 5390.
+    report = reports.build(coord, ADMIN, store_id=None, first=None, last=None, lang="en")
+    table = report.table("staff_commission")
+    assert table is not None
+    assert table.rows == [
+        ["admin", "s2", "1", "980.00", "53.90"],
+        ["fd1", "s1", "2", "1379.50", "70.88"],
+        ["fd2", "s1", "2", "1480.00", "118.00"],
+    ]
+    assert "Commission" in table.csv().splitlines()[0]
+    # The front desk's report is their store's.
+    own = reports.build(coord, DESK, store_id=None, first=None, last=None, lang="en")
+    own_table = own.table("staff_commission")
+    assert own_table is not None and [r[0] for r in own_table.rows] == ["fd1", "fd2"]

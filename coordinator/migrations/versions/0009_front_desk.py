@@ -51,6 +51,8 @@ def upgrade() -> None:
         sa.Column("store_id", sa.String(length=64), nullable=True),
         sa.Column("staff", sa.String(length=64), nullable=False),
         sa.Column("price_fen", sa.BigInteger(), nullable=False),
+        sa.Column("commission_fen", sa.BigInteger(), nullable=False),
+        sa.Column("rules_version", sa.BigInteger(), nullable=False),
         sa.Column("sold_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_product_sales")),
         sa.UniqueConstraint("event_id", name=op.f("uq_product_sales_event_id")),
