@@ -276,6 +276,13 @@ WORDS: dict[str, tuple[str, str]] = {
     "action.new_uid": ("新卡号", "New card UID"),
     "action.card_uid": ("卡号（UID）", "Card UID"),
     "action.bind": ("绑定", "Bind card"),
+    "action.tap_at": ("或在终端上刷新卡", "Or tap the new card at kiosk"),
+    "action.bind_tapped": ("绑定刚刷的卡", "Bind the card just tapped"),
+    "action.tap_hint": (
+        "请会员在所选终端刷一下新卡（终端会提示未识别），再点此按钮。",
+        "Have the member tap the new card at that kiosk (it shows 'unknown card'), then "
+        "press the button.",
+    ),
     "action.freeze": ("冻结", "Freeze"),
     "action.unfreeze": ("解冻", "Unfreeze"),
     "action.extend": ("延期/加次", "Extend"),

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
+from coordinator.errors import ApiError, not_found
 from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
@@ -324,4 +325,69 @@ def member_profile(
         ledger=ledger_view(ledger, now),
         timeline=timeline,
         timeline_more=more,
+    )
+
+
+class TappedCard(Out):
+    """A card nobody owns, just tapped at a kiosk (the kiosk refused it as unknown)."""
+
+    uid: str
+    kiosk_id: str
+    received_ms: int
+
+
+def store_kiosks(coord: Coordinator, principal: Principal, store_id: str | None) -> list[str]:
+    """The kiosks (not revoked) of a store the caller may act in, for the tap-to-bind picker."""
+    store = principal.store_filter() or store_id
+    if store is None:
+        return []
+    k = schema.kiosks
+    with coord.db.read() as conn:
+        rows = conn.execute(
+            sa.select(k.c.kiosk_id)
+            .where(k.c.store_id == store, k.c.revoked.is_(False))
+            .order_by(k.c.kiosk_id)
+        )
+        return list(rows.scalars())
+
+
+TAP_SCAN = 50
+"""How many of a kiosk's latest events are searched for the tapped card."""
+
+
+def card_tapped_at(
+    coord: Coordinator, principal: Principal, kiosk_id: str, since_ms: int
+) -> TappedCard:
+    """The latest unknown card tapped at ``kiosk_id`` since ``since_ms`` (coordinator time):
+    the kiosk recorded its tap as a refusal (``unknown_card``) with the UID, and that fact
+    reached the coordinator like any other. 404 when no such tap arrived yet."""
+    k = schema.kiosks
+    ev = schema.events
+    with coord.db.read() as conn:
+        kiosk = conn.execute(sa.select(k).where(k.c.kiosk_id == kiosk_id)).first()
+        if kiosk is None:
+            raise not_found("kiosk", kiosk_id, "kiosk_id")
+        principal.require_store(kiosk.store_id)
+        rows = list(
+            conn.execute(
+                sa.select(ev.c.body, ev.c.received_ms)
+                .where(ev.c.source == kiosk_id)
+                .order_by(ev.c.seq.desc())
+                .limit(TAP_SCAN)
+            )
+        )
+    for row in rows:
+        if row.received_ms < since_ms:
+            continue
+        event = json.loads(row.body)
+        body = event.get("body") or {}
+        uid = (event.get("credential") or {}).get("uid")
+        if body.get("kind") == "rejected" and body.get("reason") == "unknown_card" and uid:
+            return TappedCard(uid=uid, kiosk_id=kiosk_id, received_ms=row.received_ms)
+    raise ApiError(
+        404,
+        "no_card_tapped",
+        f"no new card was tapped at kiosk {kiosk_id} yet; tap the card there, then press "
+        "the button again",
+        "kiosk_id",
     )

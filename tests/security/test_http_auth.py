@@ -96,6 +96,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/dashboard/members/new"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/edit"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/cards"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/cards/tapped"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/cards/{uid}/lost"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/cards/{uid}/replace"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/passes/{pass_id}/freeze"): Route("page"),
