@@ -93,6 +93,9 @@ members = sa.Table(
     # The member who brought this one (migration 0009 added these four and the phone index).
     sa.Index(None, "home_store_id"),
     sa.Index(None, "phone"),
+    sa.Index(None, "display_name"),
+    sa.Index(None, "full_name"),
+    # The front desk's search: prefix ranges of phone and names (migration 0009).
 )
 
 member_states = sa.Table(

@@ -215,7 +215,10 @@ WORDS: dict[str, tuple[str, str]] = {
     # members (front desk)
     "members.title": ("会员", "Members"),
     "members.search": ("搜索会员", "Find a member"),
-    "members.search_hint": ("姓名、手机号、会员号或卡号", "Name, phone, member id or card UID"),
+    "members.search_hint": (
+        "姓名、手机号或会员号的开头，或完整卡号",
+        "Start of a name, phone number or member id, or a whole card UID",
+    ),
     "members.search_go": ("搜索", "Search"),
     "members.register": ("登记新会员", "Register a member"),
     "members.masked": (

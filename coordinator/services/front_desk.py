@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -90,33 +91,43 @@ def mask_phone(phone: str) -> str:
     return "*" * (len(digits) - 4) + "".join(digits[-4:])
 
 
-def _like(q: str) -> str:
+UID_SHAPE = re.compile(r"^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{16}|[0-9A-F]{20})$")
+TOP = "\U0010ffff"
+"""Above every character: ``col >= q AND col < q + TOP`` is the prefix range of ``q``."""
+
+
+def _starts_with(column: Any, q: str) -> Any:
+    """``column`` starts with ``q``: an index range (fast on both databases), confirmed by a
+    LIKE so that a collation's ordering can never let another row in."""
     escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return sa.and_(column >= q, column < q + TOP, column.like(escaped + "%", escape="\\"))
 
 
 def _search_query(principal: Principal, q: str) -> sa.Select[Any]:
-    """Members matching ``q`` (name, phone, member id, or an exact card UID), by member id."""
+    """Members matching ``q``, by member id: a card UID (typed with or without separators)
+    finds its card's owner; anything else matches the start of the member id, phone number,
+    display name or full name (index ranges: fast with any number of members)."""
     m = schema.members
     query = sa.select(m).order_by(m.c.member_id)
     store = scoped_store(principal, None)
     if store is not None:
         query = query.where(m.c.home_store_id == store)
     q = q.strip()
-    if q:
-        like = _like(q)
+    if not q:
+        return query
+    uid = q.upper().replace(":", "").replace(" ", "")
+    if UID_SHAPE.match(uid):
         c = schema.cards
-        by_card = sa.select(c.c.member_id).where(c.c.uid == q.upper().replace(":", ""))
-        query = query.where(
-            sa.or_(
-                m.c.member_id.like(like, escape="\\"),
-                m.c.display_name.like(like, escape="\\"),
-                m.c.full_name.like(like, escape="\\"),
-                m.c.phone.like(like, escape="\\"),
-                m.c.member_id.in_(by_card.scalar_subquery()),
+        by_card = sa.select(c.c.member_id).where(c.c.uid == uid)
+        return query.where(sa.or_(m.c.member_id == q, m.c.member_id.in_(by_card.scalar_subquery())))
+    return query.where(
+        sa.or_(
+            *(
+                _starts_with(col, q)
+                for col in (m.c.member_id, m.c.phone, m.c.display_name, m.c.full_name)
             )
         )
-    return query
+    )
 
 
 def _rows(conn: sa.Connection, principal: Principal, rows: list[sa.Row[Any]]) -> list[MemberRow]:

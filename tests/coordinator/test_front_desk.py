@@ -237,3 +237,30 @@ def test_staff_commission_matches_a_hand_computation(desk: tuple[Coordinator, Se
     own = reports.build(coord, DESK, store_id=None, first=None, last=None, lang="en")
     own_table = own.table("staff_commission")
     assert own_table is not None and [r[0] for r in own_table.rows] == ["fd1", "fd2"]
+
+
+def test_search_reads_index_ranges_not_the_table(desk: tuple[Coordinator, SetClock]) -> None:
+    from sqlalchemy.dialects import sqlite
+
+    coord, _clock = desk
+    body = members.NewMember(member_id="m2", display_name="W*", full_name="Wang Wei",
+                             phone="13900000000", home_store_id="s2")  # fmt: skip
+    members.create_member(coord, ADMIN, body)
+
+    def found(q: str) -> list[str]:
+        return [m.member_id for m in front_desk.search_members(coord, ADMIN, q).items]
+
+    assert found("1380000") == ["m1"]  # phone prefix
+    assert found("Wang") == ["m2"]  # full-name prefix
+    assert found("李*") == ["m1"]  # display-name prefix
+    assert found("m") == ["m1", "m2"]  # member-id prefix
+    assert found("Wei") == []  # the middle of a name is not a start
+    assert found("100%") == [] and found("m_") == []  # LIKE wildcards are literal
+    if coord.db.engine.dialect.name != "sqlite":
+        return
+    for q in ("1380000", "nobody", "04A1B2C3D4E5F6"):
+        stmt = front_desk._search_query(ADMIN, q).limit(26)
+        sql = str(stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+        with coord.db.read() as conn:
+            plan = " / ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+        assert "SCAN members" not in plan, (q, plan)

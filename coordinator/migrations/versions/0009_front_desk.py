@@ -1,4 +1,5 @@
-"""front desk: member birthday, gender, tags and referrer; the phone index (duplicate check);
+"""front desk: member birthday, gender, tags and referrer; phone and name indexes (search,
+duplicate check);
 the product catalogue and its sales; staff kiosk PINs
 
 Revision ID: 0009
@@ -24,6 +25,8 @@ def upgrade() -> None:
     op.add_column("members", sa.Column("tags", sa.Text(), nullable=True))
     op.add_column("members", sa.Column("referrer_id", sa.String(length=64), nullable=True))
     op.create_index(op.f("ix_members_phone"), "members", ["phone"])
+    op.create_index(op.f("ix_members_display_name"), "members", ["display_name"])
+    op.create_index(op.f("ix_members_full_name"), "members", ["full_name"])
     op.create_table(
         "products",
         sa.Column("product_id", sa.String(length=64), nullable=False),
@@ -68,6 +71,8 @@ def downgrade() -> None:
         batch.drop_column("pin_hash")
     op.drop_table("product_sales")
     op.drop_table("products")
+    op.drop_index(op.f("ix_members_full_name"), table_name="members")
+    op.drop_index(op.f("ix_members_display_name"), table_name="members")
     op.drop_index(op.f("ix_members_phone"), table_name="members")
     with op.batch_alter_table("members") as batch:
         for column in ("referrer_id", "tags", "gender", "birthday"):
