@@ -25,7 +25,9 @@ MEMBERS = {
     "m3": ("王建国", "王建国", "13700137000", "04A3A3A3", "王*国"),
     "m4": ("Bob 13600136000", "Robert Smith", "13600136000", "04A4A4A4", "Bob *******6000"),
 }
+BIRTHDAY = "1987-06-05"
 SECRETS = [
+    BIRTHDAY,
     "李小华",
     "Anna Lee",
     "王建国",
@@ -50,10 +52,9 @@ def test_kiosks_hold_and_show_only_what_they_need(secure_broker: Broker, tmp_pat
             live.call("POST", f"/api/v1/members/{member}/cards", json={"uid": card}, expect=201)
         # HQ keeps the full record (the coordinator is where it belongs) ...
         assert live.call("GET", "/api/v1/members/m1")["phone"] == "13800138000"
-        # ... and there is no birthday to keep: the API refuses the field.
-        r = live.http.post("/api/v1/members", headers=live.admin,
-                           json={"display_name": "X*", "birthday": "1990-01-01"})  # fmt: skip
-        assert r.status_code == 422 and r.json()["error"]["field"] == "birthday"
+        # ... birthday included (the front desk registers it, issue 13): HQ only, never a kiosk.
+        live.call("PATCH", "/api/v1/members/m1", json={"birthday": BIRTHDAY}, expect=200)
+        assert live.call("GET", "/api/v1/members/m1")["birthday"] == BIRTHDAY
 
         link, ledger = live.real_kiosk(tmp_path, live.provision("k1", "s1"))
         wait_until(
