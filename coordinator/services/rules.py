@@ -92,8 +92,17 @@ def _out(row: sa.Row[Any]) -> BundleOut:
         created_ms=row.created_ms,
         published_by=row.published_by,
         published_ms=row.published_ms,
-        bundle=RuleBundle.model_validate_json(row.content),
+        bundle=without_pins(RuleBundle.model_validate_json(row.content)),
     )
+
+
+def without_pins(bundle: RuleBundle) -> RuleBundle:
+    """The bundle as API clients see it: staff ids kept, PIN hashes blanked. A kiosk PIN is
+    short, so its hash is cheap to brute-force: only the store's kiosks (over MQTT) get it."""
+    if not bundle.staff:
+        return bundle
+    blank = tuple(p.model_copy(update={"pin_hash": "-"}) for p in bundle.staff)
+    return bundle.model_copy(update={"staff": blank})
 
 
 def push_bundle(coord: Coordinator, bundle: RuleBundle) -> None:
@@ -177,7 +186,7 @@ def current_bundle(coord: Coordinator, principal: Principal, store_id: str) -> R
         bundle = rule_bundles.bundle_for_store(conn, store_id)
     if bundle is None:
         raise not_found("rule_bundle", f"for store {store_id}", "store_id")
-    return bundle
+    return without_pins(bundle)
 
 
 def get_bundle(coord: Coordinator, principal: Principal, bundle_id: int) -> BundleOut:
