@@ -93,6 +93,9 @@ members = sa.Table(
     # The member who brought this one (migration 0009 added these four and the phone index).
     sa.Index(None, "home_store_id"),
     sa.Index(None, "phone"),
+    sa.Index(None, "display_name"),
+    sa.Index(None, "full_name"),
+    # The front desk's search: prefix ranges of phone and names (migration 0009).
 )
 
 member_states = sa.Table(
@@ -385,6 +388,10 @@ product_sales = sa.Table(
     sa.Column("store_id", sa.String(ID), nullable=True),
     sa.Column("staff", sa.String(ID), nullable=False),
     sa.Column("price_fen", sa.BigInteger, nullable=False),
+    sa.Column("commission_fen", sa.BigInteger, nullable=False),
+    sa.Column("rules_version", sa.BigInteger, nullable=False),
+    # The staff commission, by the rule bundle in force for the store at the sale (its
+    # version): a later rule change does not rewrite what was earned.
     sa.Column("sold_ms", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("event_id"),
     sa.Index(None, "sold_ms", "staff"),
@@ -403,6 +410,9 @@ users = sa.Table(
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     # Tokens and dashboard sessions issued before this instant are refused (set on disable).
     sa.Column("tokens_after_ms", sa.BigInteger, nullable=True),
+    sa.Column("pin_hash", sa.String(300), nullable=True),
+    # The staff member's kiosk PIN (shared.password_hash), pushed to their store's kiosks in
+    # the rule bundle; NULL: no PIN (migration 0009).
 )
 
 audit_log = sa.Table(

@@ -116,6 +116,13 @@ class KioskApp:
 
     # --- lifecycle -------------------------------------------------------------------------------
 
+    def _staff_roster(self) -> list[tuple[str, str]]:
+        """(staff id, PIN hash) of this store's staff in the rule bundle the ledger holds."""
+        bundle = self.ledger.rule_bundle() if self.ledger is not None else None
+        if bundle is None:
+            return []
+        return [(p.staff_id, p.pin_hash) for p in bundle.staff_pins(self.settings.store_id)]
+
     def start(self) -> None:
         """Open the ledger, serve the UI, connect the link, start the readers.
 
@@ -139,6 +146,7 @@ class KioskApp:
                 idle_s=s.staff.session_idle_s,
                 max_attempts=s.staff.max_pin_attempts,
                 lockout_s=s.staff.lockout_s,
+                roster=self._staff_roster,
             )
             self.service = TapService(
                 self.ledger,

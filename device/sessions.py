@@ -4,9 +4,11 @@ A member session is bound to one accepted tap: the page gets an opaque token wit
 result and every redemption names only that token, never a member id, so the page cannot
 act for anyone else. A new tap replaces the session; it expires after a short time.
 
-Staff log in with the PIN (hashed in the settings, with a lockout after repeated wrong
-PINs) or a staff card; the session closes after a period without activity. Time comes from
-the injected clock's monotonic seconds, so tests need no sleeps.
+Staff log in with their own PIN (hashes from the rule bundle's staff list: the session then
+records that person) or the kiosk's shared PIN (hashed in the settings; records the
+configured staff id), with a lockout after repeated wrong PINs, or with a staff card; the
+session closes after a period without activity. Time comes from the injected clock's
+monotonic seconds, so tests need no sleeps.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from device.ports import Clock
 from device.staff_pin import pin_hash_outdated, verify_pin
-from shared.password_hash import describe
+from shared.password_hash import HashFormatError, describe
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +115,11 @@ class StaffSessions:
         idle_s: float,
         max_attempts: int,
         lockout_s: float,
+        roster: Callable[[], Sequence[tuple[str, str]]] | None = None,
     ) -> None:
         self._clock = clock
+        self._roster = roster
+        """(staff id, PIN hash) of this store's staff, from the rule bundle in force."""
         self._pin_hash = pin_hash
         self.pin_hash_outdated = pin_hash is not None and pin_hash_outdated(pin_hash)
         """The PIN hash is an older format or cheaper than today's cost (see
@@ -140,7 +146,8 @@ class StaffSessions:
             if now < self._locked_until:
                 return LoginRefused("locked", retry_after_s=self._locked_until - now)
         # Slow on purpose (scrypt): outside the lock. No hash: PIN login is off.
-        ok = self._pin_hash is not None and verify_pin(pin, self._pin_hash)
+        person = self._staff_with(pin)
+        ok = person is not None or (self._pin_hash is not None and verify_pin(pin, self._pin_hash))
         with self._lock:
             if not ok:
                 self._failures += 1
@@ -152,7 +159,8 @@ class StaffSessions:
             self._failures = 0
             report = self.pin_hash_outdated and not self._outdated_reported
             self._outdated_reported = True
-            session = self._open(self._staff_id, "pin", now)
+            session = self._open(person or self._staff_id, "pin", now)
+            report = report and person is None
         if report and self._pin_hash is not None:
             log.warning(
                 "staff.pin_hash is outdated (%s); the PIN was right, but a stolen config file "
@@ -160,6 +168,17 @@ class StaffSessions:
                 describe(self._pin_hash),
             )
         return session
+
+    def _staff_with(self, pin: str) -> str | None:
+        """The staff member whose own PIN this is (None: nobody's). A bad hash in the bundle
+        is logged and skipped, never a crash of the login."""
+        for staff_id, pin_hash in self._roster() if self._roster else ():
+            try:
+                if verify_pin(pin, pin_hash):
+                    return staff_id
+            except HashFormatError as exc:
+                log.error("the rule bundle's PIN hash of staff %s is unusable: %s", staff_id, exc)
+        return None
 
     def login_card(self, uid: str) -> StaffSession | None:
         """A session for a staff card, or None when ``uid`` is not a staff card."""

@@ -15,7 +15,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shared.automation import Automation
 from shared.money import MoneyRules, StoredValue
@@ -633,6 +633,50 @@ def _highest_reached(tiers: Iterable[TierRule], earned: int) -> TierRule | None:
     return best
 
 
+PERMILLE_MAX = 1000
+"""100 %: a commission may never exceed the sale."""
+
+
+class CommissionRule(Frozen):
+    """What staff earn for a catalogue sale: a permille of the price, and/or a fixed amount
+    per card opened. ``product_id`` None is the chain's (or store's) default rule."""
+
+    product_id: Id | None = None
+    permille: Annotated[int, Field(ge=0)] = 0
+    fixed_fen: Count = 0
+
+    @field_validator("permille")
+    @classmethod
+    def _at_most_the_sale(cls, value: int) -> int:
+        if value > PERMILLE_MAX:
+            raise ValueError(
+                f"a commission of {value} permille is over 100 % of the sale; "
+                f"give at most {PERMILLE_MAX}"
+            )
+        return value
+
+
+def commission_fen(rules: Iterable[CommissionRule], product_id: str, price_fen: int) -> int:
+    """The commission on one sale: the product's own rule, else the default rule, else none.
+    Integer fen, rounded down (the permille part), plus the fixed amount."""
+    listed = list(rules)
+    rule = next((r for r in listed if r.product_id == product_id), None) or next(
+        (r for r in listed if r.product_id is None), None
+    )
+    if rule is None:
+        return 0
+    return price_fen * rule.permille // PERMILLE_MAX + rule.fixed_fen
+
+
+class StaffPin(Frozen):
+    """A staff member's kiosk PIN, as a hash (:mod:`shared.password_hash`; never the PIN):
+    a PIN login at a kiosk of ``store_id`` records ``staff_id`` on what follows."""
+
+    staff_id: Id
+    store_id: Id
+    pin_hash: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+
+
 class RuleBundle(Frozen):
     """What a store's kiosks need to decide: rules, today's classes, rewards and QR keys.
 
@@ -647,6 +691,14 @@ class RuleBundle(Frozen):
     rewards: tuple[Reward, ...] = ()
     qr_keys: tuple[QrKey, ...] = ()
     published_ms: Ms = 0
+    staff: tuple[StaffPin, ...] = ()
+    """Kiosk PIN hashes of the staff of the bundle's stores (filled at publication)."""
+    commission: tuple[CommissionRule, ...] = ()
+    """Commission rules of catalogue sales (per product, or a default)."""
+
+    def staff_pins(self, store_id: str) -> tuple[StaffPin, ...]:
+        """The PINs a kiosk of ``store_id`` accepts."""
+        return tuple(p for p in self.staff if p.store_id == store_id)
 
     def reward(self, reward_id: str) -> Reward | None:
         """The reward with this id, or None."""

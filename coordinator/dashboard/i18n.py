@@ -240,7 +240,10 @@ WORDS: dict[str, tuple[str, str]] = {
     # members (front desk)
     "members.title": ("会员", "Members"),
     "members.search": ("搜索会员", "Find a member"),
-    "members.search_hint": ("姓名、手机号、会员号或卡号", "Name, phone, member id or card UID"),
+    "members.search_hint": (
+        "姓名、手机号或会员号的开头，或完整卡号",
+        "Start of a name, phone number or member id, or a whole card UID",
+    ),
     "members.search_go": ("搜索", "Search"),
     "members.register": ("登记新会员", "Register a member"),
     "members.masked": (
@@ -301,6 +304,13 @@ WORDS: dict[str, tuple[str, str]] = {
     "action.new_uid": ("新卡号", "New card UID"),
     "action.card_uid": ("卡号（UID）", "Card UID"),
     "action.bind": ("绑定", "Bind card"),
+    "action.tap_at": ("或在终端上刷新卡", "Or tap the new card at kiosk"),
+    "action.bind_tapped": ("绑定刚刷的卡", "Bind the card just tapped"),
+    "action.tap_hint": (
+        "请会员在所选终端刷一下新卡（终端会提示未识别），再点此按钮。",
+        "Have the member tap the new card at that kiosk (it shows 'unknown card'), then "
+        "press the button.",
+    ),
     "action.freeze": ("冻结", "Freeze"),
     "action.unfreeze": ("解冻", "Unfreeze"),
     "action.extend": ("延期/加次", "Extend"),
@@ -387,6 +397,22 @@ WORDS: dict[str, tuple[str, str]] = {
     "confirm.product_off": ("确认下架「{name}」？", "Take {name} off sale?"),
     "confirm.product_on": ("确认上架「{name}」？", "Put {name} on sale?"),
     "done.sell": ("已售出，卡已生效。", "Sold; the pass is on the member's account."),
+    "nav.staff": ("员工", "Staff"),
+    "staff.title": ("员工账号", "Staff accounts"),
+    "staff.role": ("角色", "Role"),
+    "staff.pin": ("终端 PIN", "Kiosk PIN"),
+    "staff.has_pin": ("已设置", "set"),
+    "staff.no_pin": ("未设置", "not set"),
+    "staff.new_pin": ("新 PIN（4-12 位数字）", "New PIN (4-12 digits)"),
+    "staff.set_pin": ("设置 PIN", "Set PIN"),
+    "staff.pin_hint": (
+        "PIN 以哈希形式随规则包下发到本店终端；在终端用自己的 PIN 登录，操作记在本人名下。",
+        "PINs reach the store's kiosks as hashes in the rule bundle; a PIN login at a kiosk "
+        "records that person on what follows.",
+    ),
+    "staff.add": ("新增员工", "Add a staff member"),
+    "confirm.pin": ("确认为 {name} 设置新的终端 PIN？", "Set a new kiosk PIN for {name}?"),
+    "confirm.staff": ("确认新增这个员工账号？", "Create this staff account?"),
     "card.active": ("正常", "active"),
     "card.lost": ("已挂失", "lost"),
     "card.stolen": ("被盗", "stolen"),

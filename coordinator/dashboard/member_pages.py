@@ -215,6 +215,7 @@ def _member(
     except ApiError as exc:
         return _error_page(request, current, exc)
     catalogue = products.list_products(_coord(request), principal, sellable_only=True)
+    kiosks = front_desk.store_kiosks(_coord(request), principal, profile.member.home_store_id)
     return render(
         request,
         "member.html",
@@ -231,6 +232,8 @@ def _member(
         coupon_kinds=tuple(kind.value for kind in COUPON_KINDS),
         catalogue=catalogue,
         yuan=yuan,
+        kiosks=kiosks,
+        now_ms=_coord(request).clock.wall_ms(),
     )
 
 
@@ -323,6 +326,26 @@ def bind(
     def run() -> object:
         body = _model(cards.BindCard, uid=_uid(uid))
         return cards.bind_card(_coord(request), current.principal, member_id, body)
+
+    return _act(request, current, member_id, csrf, "bind", run)
+
+
+@router.post("/members/{member_id}/cards/tapped", response_class=HTMLResponse)
+def bind_tapped(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    kiosk_id: Annotated[Id, Form()],
+    since_ms: Annotated[int, Form(ge=0, le=10**14)],
+    csrf: Csrf = "",
+) -> Response:
+    """Bind the card just tapped at a kiosk of the store (the kiosk's unknown-card fact)."""
+
+    def run() -> object:
+        coord = _coord(request)
+        tapped = front_desk.card_tapped_at(coord, current.principal, kiosk_id, since_ms)
+        body = cards.BindCard(uid=tapped.uid)
+        return cards.bind_card(coord, current.principal, member_id, body)
 
     return _act(request, current, member_id, csrf, "bind", run)
 

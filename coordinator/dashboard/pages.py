@@ -385,10 +385,10 @@ def rollouts_page(request: Request, current: SessionDep) -> Response:
             if principal.store_id
             else rule_bundles.chain_bundle(conn)
         )
-    content: dict[str, Any] = {"rules": {}, "classes": [], "rewards": []}
+    content: dict[str, Any] = {"rules": {}, "classes": [], "rewards": [], "commission": []}
     if bundle is not None:
         dumped = bundle.model_dump(mode="json")
-        content = {k: dumped[k] for k in ("rules", "classes", "rewards")}
+        content = {k: dumped[k] for k in ("rules", "classes", "rewards", "commission")}
     return render(
         request,
         "rollouts.html",

@@ -2,7 +2,8 @@
 
 Versions come from one global counter, so they only grow. A store uses the newest
 published bundle whose scope is empty (every store) or names it. Publishing fills in the
-version, the scope, the QR public keys and the publication time.
+version, the scope, the QR public keys, the staff's kiosk PIN hashes and the publication
+time.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from coordinator import schema
 from coordinator.db import next_counter
 from coordinator.ledger.jsonrows import dumps, loads_list
 from coordinator.security.qr_keys import published_keys
-from shared.model import RuleBundle, Rules
+from shared.model import RuleBundle, Rules, StaffPin
 
 _SCAN = 500
 
@@ -73,6 +74,7 @@ def publish(
             "store_ids": scope,
             "qr_keys": published_keys(conn, now_ms),
             "published_ms": now_ms,
+            "staff": staff_pins(conn, scope),
         }
     )
     conn.execute(
@@ -89,6 +91,22 @@ def publish(
         )
     )
     return bundle
+
+
+def staff_pins(conn: Connection, store_ids: Sequence[str]) -> tuple[StaffPin, ...]:
+    """The kiosk PIN hashes of the enabled staff of ``store_ids`` (empty: every store)."""
+    u = schema.users
+    query = (
+        sa.select(u.c.username, u.c.store_id, u.c.pin_hash)
+        .where(u.c.pin_hash.is_not(None), u.c.store_id.is_not(None), u.c.disabled.is_(False))
+        .order_by(u.c.store_id, u.c.username)
+    )
+    if store_ids:
+        query = query.where(u.c.store_id.in_(list(store_ids)))
+    return tuple(
+        StaffPin(staff_id=r.username, store_id=r.store_id, pin_hash=r.pin_hash)
+        for r in conn.execute(query)
+    )
 
 
 def republish(

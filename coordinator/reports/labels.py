@@ -61,7 +61,14 @@ LABELS: dict[str, tuple[str, str]] = {
         "into quadrants at the medians of frequency and value (as of {as_of}, looking back "
         "{days} days).",
     ),
+    "sec.staff": ("员工业绩与提成", "Staff sales and commission"),
+    "sec.staff.intro": (
+        "本期每位员工在卡项目录中售出的卡、金额与提成（按售出时有效的提成规则计算）。",
+        "Catalogue sales per staff member in the period, with the commission the rules in "
+        "force at each sale give.",
+    ),
     # charts
+    "chart.commission": ("员工提成（元）", "Commission per staff member (CNY)"),
     "chart.checkins_daily": ("每日签到", "Check-ins per day"),
     "chart.checkins_hourly": ("各时段签到（本期合计）", "Check-ins by hour (period total)"),
     "chart.attendance": ("出勤 / 容量", "Attendance / capacity"),
@@ -83,12 +90,15 @@ LABELS: dict[str, tuple[str, str]] = {
     "table.money_daily": ("每日充值与消费", "Top-ups and spend per day"),
     "table.money_settlement": ("跨店结算", "Cross-store settlement"),
     "table.coupon_money": ("优惠券金额", "Coupon money"),
+    "table.staff_commission": ("员工提成", "Staff commission"),
     "table.points_liability": ("未兑换积分（负债）", "Outstanding points (liability)"),
     "table.coupons_by_campaign": ("按活动统计", "By campaign"),
     "table.lapsed_members": ("流失会员", "Lapsed members"),
     "table.rfm_quadrants": ("象限汇总", "Quadrants"),
     "table.rfm_members": ("会员明细", "Members"),
     # columns
+    "col.staff": ("员工", "Staff"),
+    "col.commission": ("提成（元）", "Commission (CNY)"),
     "col.date": ("日期", "Date"),
     "col.time": ("时间", "Time"),
     "col.hour": ("时段", "Hour"),

@@ -174,6 +174,32 @@ def pass_sales(
     return {store: (int(n), int(fen or 0)) for store, n, fen in conn.execute(query)}
 
 
+def staff_sales(
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None
+) -> list[tuple[str, str | None, int, int, int]]:
+    """Catalogue sales in the range per staff member and store: (staff, store, count, revenue
+    fen, commission fen), the commission as fixed at each sale by the rules then in force."""
+    s = schema.product_sales
+    query = (
+        sa.select(
+            s.c.staff,
+            s.c.store_id,
+            sa.func.count(),
+            sa.func.sum(s.c.price_fen),
+            sa.func.sum(s.c.commission_fen),
+        )
+        .where(s.c.sold_ms >= start_ms, s.c.sold_ms < end_ms)
+        .group_by(s.c.staff, s.c.store_id)
+        .order_by(s.c.staff, s.c.store_id)
+    )
+    if store_id is not None:
+        query = query.where(s.c.store_id == store_id)
+    return [
+        (staff, store, int(n), int(fen or 0), int(paid or 0))
+        for staff, store, n, fen, paid in conn.execute(query)
+    ]
+
+
 @dataclass
 class PointsFlow:
     """Points moved in a period, by store (kiosk facts) or home store (HQ facts)."""

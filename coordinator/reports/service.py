@@ -132,6 +132,7 @@ TABLE_NAMES = (
     "lapsed_members",
     "rfm_quadrants",
     "rfm_members",
+    "staff_commission",
 )
 
 
@@ -242,6 +243,7 @@ class Reports:
                 _coupons(ctx, summary),
                 _money(ctx, summary),
                 *_members(ctx),
+                _staff(ctx),
             ]
         report = Report(lang, store_id, span, now, sections)
         with self._lock:
@@ -520,6 +522,41 @@ def _passes(ctx: _Ctx, summary: _LedgerSummary) -> Section:
     return Section(
         "passes", ctx.t("sec.passes"), ctx.t("sec.passes.intro"), [chart], [usage, sales, attention]
     )
+
+
+# -- staff ------------------------------------------------------------------------------------
+
+
+def _staff(ctx: _Ctx) -> Section:
+    """Catalogue sales and commission per staff member (who sold, where, how much)."""
+    start, end = ctx.bounds()
+    table = Table(
+        "staff_commission",
+        ctx.t("table.staff_commission"),
+        [
+            ctx.col("staff"),
+            ctx.col("store"),
+            ctx.col("passes_sold", True),
+            ctx.col("revenue", True),
+            ctx.col("commission", True),
+        ],
+    )
+    per_staff: dict[str, int] = defaultdict(int)
+    for staff, store, count, fen, paid in queries.staff_sales(ctx.conn, start, end, ctx.store_id):
+        table.rows.append([staff, ctx.store_label(store), str(count), money(fen), money(paid)])
+        per_staff[staff] += paid
+    names = sorted(per_staff)
+    charts = []
+    if names:
+        charts.append(
+            bar_chart(
+                names,
+                [Series(ctx.t("col.commission"), [per_staff[n] // 100 for n in names])],
+                title=ctx.t("chart.commission"),
+                label_every=1,
+            )
+        )
+    return Section("staff", ctx.t("sec.staff"), ctx.t("sec.staff.intro"), charts, [table])
 
 
 # -- points ----------------------------------------------------------------------------------

@@ -11,12 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
+from coordinator.errors import ApiError, not_found
 from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
@@ -89,33 +91,43 @@ def mask_phone(phone: str) -> str:
     return "*" * (len(digits) - 4) + "".join(digits[-4:])
 
 
-def _like(q: str) -> str:
+UID_SHAPE = re.compile(r"^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{16}|[0-9A-F]{20})$")
+TOP = "\U0010ffff"
+"""Above every character: ``col >= q AND col < q + TOP`` is the prefix range of ``q``."""
+
+
+def _starts_with(column: Any, q: str) -> Any:
+    """``column`` starts with ``q``: an index range (fast on both databases), confirmed by a
+    LIKE so that a collation's ordering can never let another row in."""
     escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    return sa.and_(column >= q, column < q + TOP, column.like(escaped + "%", escape="\\"))
 
 
 def _search_query(principal: Principal, q: str) -> sa.Select[Any]:
-    """Members matching ``q`` (name, phone, member id, or an exact card UID), by member id."""
+    """Members matching ``q``, by member id: a card UID (typed with or without separators)
+    finds its card's owner; anything else matches the start of the member id, phone number,
+    display name or full name (index ranges: fast with any number of members)."""
     m = schema.members
     query = sa.select(m).order_by(m.c.member_id)
     store = scoped_store(principal, None)
     if store is not None:
         query = query.where(m.c.home_store_id == store)
     q = q.strip()
-    if q:
-        like = _like(q)
+    if not q:
+        return query
+    uid = q.upper().replace(":", "").replace(" ", "")
+    if UID_SHAPE.match(uid):
         c = schema.cards
-        by_card = sa.select(c.c.member_id).where(c.c.uid == q.upper().replace(":", ""))
-        query = query.where(
-            sa.or_(
-                m.c.member_id.like(like, escape="\\"),
-                m.c.display_name.like(like, escape="\\"),
-                m.c.full_name.like(like, escape="\\"),
-                m.c.phone.like(like, escape="\\"),
-                m.c.member_id.in_(by_card.scalar_subquery()),
+        by_card = sa.select(c.c.member_id).where(c.c.uid == uid)
+        return query.where(sa.or_(m.c.member_id == q, m.c.member_id.in_(by_card.scalar_subquery())))
+    return query.where(
+        sa.or_(
+            *(
+                _starts_with(col, q)
+                for col in (m.c.member_id, m.c.phone, m.c.display_name, m.c.full_name)
             )
         )
-    return query
+    )
 
 
 def _rows(conn: sa.Connection, principal: Principal, rows: list[sa.Row[Any]]) -> list[MemberRow]:
@@ -324,4 +336,69 @@ def member_profile(
         ledger=ledger_view(ledger, now),
         timeline=timeline,
         timeline_more=more,
+    )
+
+
+class TappedCard(Out):
+    """A card nobody owns, just tapped at a kiosk (the kiosk refused it as unknown)."""
+
+    uid: str
+    kiosk_id: str
+    received_ms: int
+
+
+def store_kiosks(coord: Coordinator, principal: Principal, store_id: str | None) -> list[str]:
+    """The kiosks (not revoked) of a store the caller may act in, for the tap-to-bind picker."""
+    store = principal.store_filter() or store_id
+    if store is None:
+        return []
+    k = schema.kiosks
+    with coord.db.read() as conn:
+        rows = conn.execute(
+            sa.select(k.c.kiosk_id)
+            .where(k.c.store_id == store, k.c.revoked.is_(False))
+            .order_by(k.c.kiosk_id)
+        )
+        return list(rows.scalars())
+
+
+TAP_SCAN = 50
+"""How many of a kiosk's latest events are searched for the tapped card."""
+
+
+def card_tapped_at(
+    coord: Coordinator, principal: Principal, kiosk_id: str, since_ms: int
+) -> TappedCard:
+    """The latest unknown card tapped at ``kiosk_id`` since ``since_ms`` (coordinator time):
+    the kiosk recorded its tap as a refusal (``unknown_card``) with the UID, and that fact
+    reached the coordinator like any other. 404 when no such tap arrived yet."""
+    k = schema.kiosks
+    ev = schema.events
+    with coord.db.read() as conn:
+        kiosk = conn.execute(sa.select(k).where(k.c.kiosk_id == kiosk_id)).first()
+        if kiosk is None:
+            raise not_found("kiosk", kiosk_id, "kiosk_id")
+        principal.require_store(kiosk.store_id)
+        rows = list(
+            conn.execute(
+                sa.select(ev.c.body, ev.c.received_ms)
+                .where(ev.c.source == kiosk_id)
+                .order_by(ev.c.seq.desc())
+                .limit(TAP_SCAN)
+            )
+        )
+    for row in rows:
+        if row.received_ms < since_ms:
+            continue
+        event = json.loads(row.body)
+        body = event.get("body") or {}
+        uid = (event.get("credential") or {}).get("uid")
+        if body.get("kind") == "rejected" and body.get("reason") == "unknown_card" and uid:
+            return TappedCard(uid=uid, kiosk_id=kiosk_id, received_ms=row.received_ms)
+    raise ApiError(
+        404,
+        "no_card_tapped",
+        f"no new card was tapped at kiosk {kiosk_id} yet; tap the card there, then press "
+        "the button again",
+        "kiosk_id",
     )

@@ -3,7 +3,9 @@
 A product is data (price in integer fen, validity, sessions, class types, the stores that
 sell it). Selling a punch or time pass from the catalogue records the same hq ``PassIssue``
 event as :func:`coordinator.services.passes.sell_pass` (it calls it) and a row in
-``product_sales`` naming the staff member and store, which the commission report reads.
+``product_sales`` naming the staff member and store, with the commission the rule bundle in
+force for that store gives (:func:`shared.model.commission_fen`), which the commission report
+reads.
 Stored-value packages are catalogue data only until stored value exists (a follow-up of the
 money work); selling one is refused with that reason.
 """
@@ -18,13 +20,14 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
+from coordinator.downstream import rule_bundles
 from coordinator.errors import conflict, invalid, not_found
 from coordinator.ledger.jsonrows import dumps, loads_list
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
 from coordinator.services.common import Body, Out, audit, member_row, store_exists
 from coordinator.services.passes import PassResult, SellPass, record_sale
-from shared.model import Count, Id, PassKind
+from shared.model import Count, Id, PassKind, commission_fen
 
 DAY_MS = 86_400_000
 MAX_VALIDITY_DAYS = 3660
@@ -230,6 +233,14 @@ def sell_product(
     )
     with coord.db.write() as conn:
         result = record_sale(conn, coord, principal, member_id, sale)
+        bundle = (
+            rule_bundles.bundle_for_store(conn, store) if store else rule_bundles.chain_bundle(conn)
+        )
+        commission = (
+            commission_fen(bundle.commission, product.product_id, product.price_fen)
+            if bundle
+            else 0
+        )
         conn.execute(
             sa.insert(schema.product_sales).values(
                 event_id=result.event_id,
@@ -239,6 +250,8 @@ def sell_product(
                 store_id=store,
                 staff=principal.username,
                 price_fen=product.price_fen,
+                commission_fen=commission,
+                rules_version=bundle.version if bundle else 0,
                 sold_ms=now,
             )
         )

@@ -16,7 +16,7 @@ from coordinator.security import qr_keys
 from coordinator.security.auth import Principal
 from coordinator.services.common import Body, Out, audit, store_exists
 from shared import topics
-from shared.model import ClassSession, Id, QrKey, Reward, RuleBundle, Rules
+from shared.model import ClassSession, CommissionRule, Id, QrKey, Reward, RuleBundle, Rules
 from shared.protocol import RuleBundleMessage
 
 
@@ -26,6 +26,7 @@ class Draft(Body):
     rules: Rules = Rules()
     classes: list[ClassSession] = Field([], max_length=10_000)
     rewards: list[Reward] = Field([], max_length=1000)
+    commission: list[CommissionRule] = Field([], max_length=1000)
     store_ids: list[Id] = Field([], max_length=1000)
     note: str = Field("", max_length=200)
 
@@ -91,8 +92,17 @@ def _out(row: sa.Row[Any]) -> BundleOut:
         created_ms=row.created_ms,
         published_by=row.published_by,
         published_ms=row.published_ms,
-        bundle=RuleBundle.model_validate_json(row.content),
+        bundle=without_pins(RuleBundle.model_validate_json(row.content)),
     )
+
+
+def without_pins(bundle: RuleBundle) -> RuleBundle:
+    """The bundle as API clients see it: staff ids kept, PIN hashes blanked. A kiosk PIN is
+    short, so its hash is cheap to brute-force: only the store's kiosks (over MQTT) get it."""
+    if not bundle.staff:
+        return bundle
+    blank = tuple(p.model_copy(update={"pin_hash": "-"}) for p in bundle.staff)
+    return bundle.model_copy(update={"staff": blank})
 
 
 def push_bundle(coord: Coordinator, bundle: RuleBundle) -> None:
@@ -154,6 +164,7 @@ def create_bundle(coord: Coordinator, principal: Principal, body: Draft) -> Bund
         rules=body.rules,
         classes=tuple(body.classes),
         rewards=tuple(body.rewards),
+        commission=tuple(body.commission),
     )
     rb = schema.rule_bundles
     with coord.db.write() as conn:
@@ -175,7 +186,7 @@ def current_bundle(coord: Coordinator, principal: Principal, store_id: str) -> R
         bundle = rule_bundles.bundle_for_store(conn, store_id)
     if bundle is None:
         raise not_found("rule_bundle", f"for store {store_id}", "store_id")
-    return bundle
+    return without_pins(bundle)
 
 
 def get_bundle(coord: Coordinator, principal: Principal, bundle_id: int) -> BundleOut:

@@ -82,7 +82,7 @@ def test_front_desk_finds_a_member_and_reads_the_whole_story(live: Live, page: A
     page.click("#search-submit")
     expect(page.locator("#no-members")).to_be_visible()
 
-    page.goto(f"{live.url}/dashboard/members?q=%E5%B0%8F%E5%8D%8E")  # 小华
+    page.goto(f"{live.url}/dashboard/members?q=%E6%9D%8E%E5%B0%8F")  # 李小: start of the name
     page.click('tr[data-member="m1"] a')
     expect(page.locator("#member-title")).to_contain_text("m1")
     expect(page.locator("#full-name")).to_have_text("李小华")
@@ -295,3 +295,17 @@ def test_front_desk_registers_and_serves_a_member(live: Live, page: Any) -> None
     )
     assert forged.status == 403
     expect(page.locator("#points-available")).to_have_text("30")
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (800, 1280)], ids=["desk", "tablet"])
+def test_member_pages_fit_the_desk_screen_and_a_tablet(
+    live: Live, page: Any, size: tuple[int, int]
+) -> None:
+    seed(live)
+    width, height = size
+    page.set_viewport_size({"width": width, "height": height})
+    login(page, live, "admin", "admin", "/dashboard/members?lang=zh")
+    for path in ("/dashboard/members", "/dashboard/members/m1", "/dashboard/members/new"):
+        page.goto(f"{live.url}{path}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, (path, size, overflow)

@@ -131,3 +131,9 @@ def test_catalogue_and_selling_a_pass(live: Live, page: Any) -> None:
         assert conn.execute(sa.select(sa.func.count()).select_from(s)).scalar() == 1
     events = live.call("GET", "/api/v1/events", member_id="m1", kind="pass_issue")
     assert len(events["items"]) == 2
+
+    # The sale is on the staff commission report (no commission rules yet: 0.00).
+    page.goto(f"{live.url}/dashboard/reports?lang=en")
+    row = page.locator('#sec-staff table[data-table="staff_commission"] tbody tr')
+    expect(row).to_have_count(1)
+    expect(row.locator("td")).to_have_text(["fd1", "Downtown (s1)", "1", "980.00", "0.00"])

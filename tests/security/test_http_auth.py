@@ -113,6 +113,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/dashboard/members/new"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/edit"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/cards"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/cards/tapped"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/cards/{uid}/lost"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/cards/{uid}/replace"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/passes/{pass_id}/freeze"): Route("page"),
@@ -124,6 +125,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/products"): Route("page"),
     ("POST", "/dashboard/products"): Route("page"),
     ("POST", "/dashboard/products/{product_id}/active"): Route("page"),
+    ("GET", "/dashboard/staff"): Route("page"),
+    ("POST", "/dashboard/staff"): Route("page"),
+    ("POST", "/dashboard/staff/{username}/pin"): Route("page"),
     ("POST", "/dashboard/logout"): Route("page"),
     # -- any logged-in user ----------------------------------------------------------------
     ("GET", "/api/v1/auth/me"): Route("self"),
@@ -429,6 +433,7 @@ FILLERS = {
     "member_id": "m1",
     "pass_id": "p1",
     "product_id": "prod1",
+    "username": "fd1",
     "kiosk_id": "k1",
     "store_id": "s1",
     "conflict_id": "{cf1}",
@@ -438,7 +443,6 @@ FILLERS = {
     "endpoint_id": "{we1}",
     "device_id": "d1",
     "delivery_id": "{wd1}",
-    "username": "u9zz",
 }
 
 

@@ -26,7 +26,6 @@ MEMBERS = {
     "m4": ("Bob 13600136000", "Robert Smith", "13600136000", "04A4A4A4", "Bob *******6000"),
 }
 BIRTHDAY = "1987-06-05"
-"""m1's birthday: the front desk keeps it at HQ (birthday automations); kiosks never get it."""
 SECRETS = [
     BIRTHDAY,
     "李小华",
@@ -54,8 +53,8 @@ def test_kiosks_hold_and_show_only_what_they_need(secure_broker: Broker, tmp_pat
             live.call("POST", f"/api/v1/members/{member}/cards", json={"uid": card}, expect=201)
         # HQ keeps the full record (the coordinator is where it belongs) ...
         assert live.call("GET", "/api/v1/members/m1")["phone"] == "13800138000"
-        # ... including the birthday the front desk registers (it stays at HQ too).
-        live.call("PATCH", "/api/v1/members/m1", json={"birthday": BIRTHDAY})
+        # ... birthday included (the front desk registers it, issue 13): HQ only, never a kiosk.
+        live.call("PATCH", "/api/v1/members/m1", json={"birthday": BIRTHDAY}, expect=200)
         assert live.call("GET", "/api/v1/members/m1")["birthday"] == BIRTHDAY
 
         link, ledger = live.real_kiosk(tmp_path, live.provision("k1", "s1"))

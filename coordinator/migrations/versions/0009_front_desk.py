@@ -1,5 +1,6 @@
-"""front desk: member birthday, gender, tags and referrer; the phone index (duplicate check);
-the product catalogue and its sales
+"""front desk: member birthday, gender, tags and referrer; phone and name indexes (search,
+duplicate check);
+the product catalogue and its sales; staff kiosk PINs
 
 Revision ID: 0009
 Revises: 0008
@@ -24,6 +25,8 @@ def upgrade() -> None:
     op.add_column("members", sa.Column("tags", sa.Text(), nullable=True))
     op.add_column("members", sa.Column("referrer_id", sa.String(length=64), nullable=True))
     op.create_index(op.f("ix_members_phone"), "members", ["phone"])
+    op.create_index(op.f("ix_members_display_name"), "members", ["display_name"])
+    op.create_index(op.f("ix_members_full_name"), "members", ["full_name"])
     op.create_table(
         "products",
         sa.Column("product_id", sa.String(length=64), nullable=False),
@@ -51,18 +54,25 @@ def upgrade() -> None:
         sa.Column("store_id", sa.String(length=64), nullable=True),
         sa.Column("staff", sa.String(length=64), nullable=False),
         sa.Column("price_fen", sa.BigInteger(), nullable=False),
+        sa.Column("commission_fen", sa.BigInteger(), nullable=False),
+        sa.Column("rules_version", sa.BigInteger(), nullable=False),
         sa.Column("sold_ms", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_product_sales")),
         sa.UniqueConstraint("event_id", name=op.f("uq_product_sales_event_id")),
     )
     op.create_index(op.f("ix_product_sales_sold_ms_staff"), "product_sales", ["sold_ms", "staff"])
     op.create_index(op.f("ix_product_sales_member_id"), "product_sales", ["member_id"])
+    op.add_column("users", sa.Column("pin_hash", sa.String(length=300), nullable=True))
 
 
 def downgrade() -> None:
     """Drop them again."""
+    with op.batch_alter_table("users") as batch:
+        batch.drop_column("pin_hash")
     op.drop_table("product_sales")
     op.drop_table("products")
+    op.drop_index(op.f("ix_members_full_name"), table_name="members")
+    op.drop_index(op.f("ix_members_display_name"), table_name="members")
     op.drop_index(op.f("ix_members_phone"), table_name="members")
     with op.batch_alter_table("members") as batch:
         for column in ("referrer_id", "tags", "gender", "birthday"):
