@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from coordinator.api import (
     auth_routes,
     balances,
+    bookings,
     cards,
     conflicts,
     coupons,
@@ -29,6 +30,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     auth_routes.router,
     stores.router,
     timetables.router,
+    bookings.router,
     kiosks.router,
     kiosks.enroll_router,
     members.router,
