@@ -207,9 +207,15 @@ def test_booked_members_are_admitted_at_the_kiosk_and_walk_ins_fill_the_rest(
         assert poll_until(lambda: studio.confirmed("k1", walk_in), timeout_s=30)
         full = studio.tap("k1", late_walk_in, session)
         assert isinstance(full, Refused) and full.reason is RejectReason.CLASS_FULL
+        # The staff screen's roster: both booked members still expected.
+        [roster] = [r for r in ledger.class_rosters() if r.session.class_session_id == session]
+        assert [m for m, _ in roster.booked_absent] == [first, second]
+        assert {e.member_id for e in roster.signed_in} == {walk_in}
         for booked in (first, second):  # their seats were kept
             assert not isinstance(studio.tap("k1", booked, session), Refused)
         assert poll_until(lambda: studio.delivered("k1"), timeout_s=30)
+        [roster] = [r for r in ledger.class_rosters() if r.session.class_session_id == session]
+        assert roster.booked_absent == ()
     roster = h.call("GET", f"/api/v1/stores/s1/sessions/{session}/roster", expect=200)
     signed = {e["member_id"]: e["booked"] for e in roster["signed_in"]}
     assert signed == {first: True, second: True, walk_in: False}
