@@ -15,6 +15,7 @@ from coordinator.api import (
     fleet,
     health,
     kiosks,
+    member_bookings,
     member_page,
     members,
     ops,
@@ -44,6 +45,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     balances.router,
     ops.router,
     member_page.router,
+    member_bookings.router,
     health.router,
 )
 

@@ -8,7 +8,7 @@ always, their seats kept from walk-ins) as a new version.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,8 +35,8 @@ from shared.booking import (
     can_take_seat,
     is_late,
 )
-from shared.model import BookingRules, ClassSession, Id, MemberLedger, RuleBundle
-from shared.timetable import cancelled_on, expand
+from shared.model import DAY_MS, BookingRules, ClassSession, Id, MemberLedger, RuleBundle
+from shared.timetable import cancelled_on, expand, horizon
 
 _STATUS = {
     BookingProblem.SESSION_PAST: 409,
@@ -226,6 +226,15 @@ def book(
     and a member without a pass that can pay for it."""
     principal.require_write()
     principal.require_store(store_id)
+    return book_for(coord, principal.username, store_id, class_session_id, body.member_id)
+
+
+def book_for(
+    coord: Coordinator, user: str, store_id: str, class_session_id: str, member_id: str
+) -> BookingOut:
+    """:func:`book` once the caller is authorised (staff for the store, or the member's own
+    phone card link); ``user`` is who the audit log names."""
+    body = BookIn(member_id=member_id)
     now = coord.clock.wall_ms()
     layered = None
     with coord.db.write() as conn:
@@ -247,7 +256,7 @@ def book(
             "ends_ms": session.ends_ms,
             "queued_ms": now,
             "updated_ms": now,
-            "updated_by": principal.username,
+            "updated_by": user,
         }
         cb = schema.class_bookings
         if _row(conn, class_session_id, body.member_id) is None:
@@ -263,13 +272,11 @@ def book(
                 .values(**values)
             )
         audit(
-            conn, principal.username, f"booking.{status.value}", class_session_id, now,
+            conn, user, f"booking.{status.value}", class_session_id, now,
             member_id=body.member_id,
         )  # fmt: skip
         if status is BookingStatus.BOOKED:
-            layered = timetables.publish_layered(
-                conn, store_id, user=principal.username, now_ms=now
-            )
+            layered = timetables.publish_layered(conn, store_id, user=user, now_ms=now)
         row = _row(conn, class_session_id, body.member_id)
         assert row is not None
         out = _out(conn, row)
@@ -286,6 +293,13 @@ def cancel(
     it the cancellation is late (the chain's penalty setting applies) and nobody moves up."""
     principal.require_write()
     principal.require_store(store_id)
+    return cancel_for(coord, principal.username, store_id, class_session_id, member_id)
+
+
+def cancel_for(
+    coord: Coordinator, user: str, store_id: str, class_session_id: str, member_id: str
+) -> CancelOut:
+    """:func:`cancel` once the caller is authorised (``user`` for the audit log)."""
     now = coord.clock.wall_ms()
     layered = None
     with coord.db.write() as conn:
@@ -301,18 +315,16 @@ def cancel(
         late = is_late(session, now, rules)
         was_booked = row.status == BookingStatus.BOOKED
         status = BookingStatus.LATE_CANCELLED if late and was_booked else BookingStatus.CANCELLED
-        cancelled = _set_status(conn, row, status, principal.username, now)
+        cancelled = _set_status(conn, row, status, user, now)
         audit(
-            conn, principal.username, f"booking.{status.value}", class_session_id, now,
+            conn, user, f"booking.{status.value}", class_session_id, now,
             member_id=member_id, penalty=rules.late_cancel_penalty if late else "none",
         )  # fmt: skip
         promoted = None
         if was_booked and not late:
-            promoted = _promote(conn, session, principal.username, now)
+            promoted = _promote(conn, session, user, now)
         if was_booked:
-            layered = timetables.publish_layered(
-                conn, store_id, user=principal.username, now_ms=now
-            )
+            layered = timetables.publish_layered(conn, store_id, user=user, now_ms=now)
         out = CancelOut(
             booking=_out(conn, cancelled),
             late=late,
@@ -405,3 +417,84 @@ def roster(
             if closed and r.status == BookingStatus.BOOKED and r.member_id not in signins
         ],
     )
+
+
+class MemberSession(Out):
+    """A session as a member's phone card lists it, with their own booking if any."""
+
+    class_session_id: str
+    title_zh: str
+    title_en: str
+    starts_ms: int
+    ends_ms: int
+    coach: str
+    capacity: int
+    seats_left: int = Field(description="Seats not booked yet (0: joining means the waitlist).")
+    my_status: str | None = Field(description="booked or waitlisted; None when not booked.")
+    waitlist_position: int | None
+
+
+class MemberClasses(Out):
+    """A store's sessions of the coming days for one member to book."""
+
+    store_id: str
+    sessions: list[MemberSession]
+
+
+class MemberBookIn(Body):
+    """A session a member books from their phone card."""
+
+    store_id: Id
+    class_session_id: Id
+
+
+PHONE_CARD_USER = "phone-card"
+"""Who the audit log names for what a member did from their phone card."""
+
+
+def member_classes(coord: Coordinator, member_id: str, store_id: str, days: int) -> MemberClasses:
+    """The store's sessions from now on for ``days`` days (up to the booking horizon), with
+    seats left and the member's own bookings."""
+    now = coord.clock.wall_ms()
+    cb = schema.class_bookings
+    with coord.db.read() as conn:
+        stored = timetables.current(conn, store_id)
+        if stored is None:
+            raise not_found("timetable", store_id, "store_id")
+        rules = _rules(conn, store_id)
+        zone = stored.timetable.timezone
+        first, _ = horizon(now, zone)
+        span = min(days, rules.opens_days) + 1
+        sessions = [
+            s
+            for s in expand(stored.timetable, first, first + timedelta(days=span))
+            if s.starts_ms > now and s.starts_ms - now <= rules.opens_days * DAY_MS
+        ][:200]
+        ids = [s.class_session_id for s in sessions]
+        rows = list(conn.execute(sa.select(cb).where(cb.c.class_session_id.in_(ids))))
+        mine = {r.class_session_id: r for r in rows if r.member_id == member_id}
+        booked: dict[str, int] = {}
+        for r in rows:
+            if r.status == BookingStatus.BOOKED:
+                booked[r.class_session_id] = booked.get(r.class_session_id, 0) + 1
+        out = []
+        for s in sessions:
+            own = mine.get(s.class_session_id)
+            active = own is not None and own.status in {a.value for a in ACTIVE}
+            out.append(
+                MemberSession(
+                    class_session_id=s.class_session_id,
+                    title_zh=s.title_zh,
+                    title_en=s.title_en,
+                    starts_ms=s.starts_ms,
+                    ends_ms=s.ends_ms,
+                    coach=s.instructor,
+                    capacity=s.capacity,
+                    seats_left=max(0, s.capacity - booked.get(s.class_session_id, 0)),
+                    my_status=own.status if own is not None and active else None,
+                    waitlist_position=_out(conn, own).waitlist_position
+                    if own is not None and active
+                    else None,
+                )
+            )
+    return MemberClasses(store_id=store_id, sessions=out)

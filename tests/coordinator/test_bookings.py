@@ -249,3 +249,63 @@ def test_no_shows_are_booked_members_who_never_signed_in(harness: Harness) -> No
     roster = h.call("GET", f"/api/v1/stores/s1/sessions/{session}/roster", expect=200)
     assert [e["member_id"] for e in roster["no_shows"]] == ["m1"]
     assert cancel(h, session, "m1", 409)["error"]["code"] == "session_started"
+
+
+def test_a_member_books_and_cancels_from_the_phone_card(harness: Harness) -> None:
+    h = harness
+    h.add_store("s1")
+    for m in ("m1", "m2"):
+        h.add_member(m)
+        h.sell_pass(m, f"p-{m}", 10)
+    now = datetime.fromtimestamp(h.coord.clock.wall_ms() / 1000, UTC).astimezone(ZONE)
+    later = (now + timedelta(days=2)).replace(hour=18, minute=30, second=0, microsecond=0)
+    h.call(
+        "PUT",
+        "/api/v1/stores/s1/timetable",
+        json={"slots": [_slot("yoga", "a", later, capacity=1)]},
+        expect=200,
+    )
+    session = sid("yoga", later)
+    links = {
+        m: h.call("POST", f"/api/v1/members/{m}/page-link", expect=200)["link_token"]
+        for m in ("m1", "m2")
+    }
+
+    def classes(member: str) -> dict[str, Any]:
+        r = h.client.get("/api/v1/member/classes", params={"link": links[member], "store_id": "s1"})
+        assert r.status_code == 200, r.text
+        return {s["class_session_id"]: s for s in r.json()["sessions"]}
+
+    listed = classes("m1")[session]
+    assert (listed["seats_left"], listed["my_status"], listed["coach"]) == (1, None, "coach-li")
+
+    def member_book(member: str) -> Any:
+        return h.client.post(
+            "/api/v1/member/bookings",
+            params={"link": links[member]},
+            json={"store_id": "s1", "class_session_id": session},
+        )
+
+    booked = member_book("m1")
+    assert booked.status_code == 201 and booked.json()["status"] == "booked"
+    waiting = member_book("m2")
+    assert waiting.json()["status"] == "waitlisted"
+    assert classes("m2")[session]["waitlist_position"] == 1
+    assert classes("m2")[session]["seats_left"] == 0
+    assert member_book("m1").json()["error"]["code"] == "already_booked"
+    # A bad link books nothing.
+    bad = h.client.post(
+        "/api/v1/member/bookings",
+        params={"link": "x" * 20},
+        json={"store_id": "s1", "class_session_id": session},
+    )
+    assert bad.status_code == 401
+    # The member cancels from the phone: the seat goes to the waitlist.
+    gone = h.client.delete(
+        "/api/v1/member/bookings",
+        params={"link": links["m1"], "store_id": "s1", "class_session_id": session},
+    )
+    assert gone.status_code == 200, gone.text
+    assert gone.json()["promoted"]["member_id"] == "m2"
+    assert classes("m2")[session]["my_status"] == "booked"
+    assert classes("m1")[session]["my_status"] is None

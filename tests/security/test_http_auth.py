@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,9 @@ from simulators.waiting import wait_until
 from tests.security.stack import Live, live_coordinator
 
 MARK = "2zz"
+NEXT_MONDAY = date.today() + timedelta(days=7 - date.today().weekday())
+SESSION = f"yoga:{NEXT_MONDAY:%Y%m%d}"
+"""A session of the seeded timetables, a few days ahead (bookable)."""
 DAY = 86_400_000
 
 
@@ -89,6 +93,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/kiosks/{kiosk_id}"): Route("page"),
     ("GET", "/dashboard/reports"): Route("page"),
     ("GET", "/dashboard/rollouts"): Route("page"),
+    ("GET", "/dashboard/timetable"): Route("page"),
+    ("GET", "/api/v1/member/classes"): Route("public"),  # the member's link authorises
+    ("POST", "/api/v1/member/bookings"): Route("public"),
+    ("DELETE", "/api/v1/member/bookings"): Route("public"),
     ("POST", "/dashboard/logout"): Route("page"),
     # -- any logged-in user ----------------------------------------------------------------
     ("GET", "/api/v1/auth/me"): Route("self"),
@@ -127,6 +135,33 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/enrollment-codes"): Route("list", True),
     # -- one store's resources and actions -------------------------------------------------
     ("GET", "/api/v1/stores/{store_id}"): Route("scoped", other=req("/api/v1/stores/s2zz")),
+    ("GET", "/api/v1/stores/{store_id}/timetable"): Route(
+        "scoped", other=req("/api/v1/stores/s2zz/timetable")
+    ),
+    ("PUT", "/api/v1/stores/{store_id}/timetable"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/stores/s2zz/timetable", {"slots": []}),
+        own=req("/api/v1/stores/s1/timetable", {"slots": []}),
+    ),
+    ("GET", "/api/v1/stores/{store_id}/timetable/week"): Route(
+        "scoped", other=req("/api/v1/stores/s2zz/timetable/week")
+    ),
+    ("POST", "/api/v1/stores/{store_id}/sessions/{class_session_id}/bookings"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/stores/s2zz/sessions/{session}/bookings", {"member_id": "m2zz"}),
+        own=req("/api/v1/stores/s1/sessions/{session}/bookings", {"member_id": "m1"}),
+    ),
+    ("DELETE", "/api/v1/stores/{store_id}/sessions/{class_session_id}/bookings/{member_id}"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/stores/s2zz/sessions/{session}/bookings/m2zz"),
+        own=req("/api/v1/stores/s1/sessions/{session}/bookings/m1"),
+    ),
+    ("GET", "/api/v1/stores/{store_id}/sessions/{class_session_id}/roster"): Route(
+        "scoped", other=req("/api/v1/stores/s2zz/sessions/{session}/roster")
+    ),
     ("POST", "/api/v1/kiosks"): Route(
         "scoped",
         True,
@@ -301,6 +336,7 @@ FILLERS = {
     "bundle_id": "{b1}",
     "table": "checkins_daily",
     "link": "x" * 20,
+    "class_session_id": "{session}",
 }
 
 
@@ -364,6 +400,15 @@ def seed(live: Live) -> dict[str, Any]:
         draft = live.call("POST", "/api/v1/rule-bundles", json={"store_ids": [store]}, expect=201)
         ids[f"b{store}"] = draft["bundle_id"]
     ids["b1"], ids["b2"] = ids.pop("bs1"), ids.pop("bs2zz")
+    ids["session"] = SESSION
+    for store in ("s1", "s2zz"):  # a Monday yoga class in each store's timetable
+        slot = {"slot_id": "yoga", "room": "a", "class_type": "yoga", "title_zh": "瑜伽",
+                "title_en": "Yoga", "weekday": 0, "start": "18:30", "length_min": 60,
+                "capacity": 10}  # fmt: skip
+        live.call("PUT", f"/api/v1/stores/{store}/timetable", json={"slots": [slot]})
+    # m1 holds a booking (the manager's own cancel, then book again, must work).
+    live.call("POST", f"/api/v1/stores/s1/sessions/{SESSION}/bookings",
+              json={"member_id": "m1"}, expect=201)  # fmt: skip
     published = live.call("POST", "/api/v1/rule-bundles", json={"store_ids": ["s2zz"]},
                           expect=201)  # fmt: skip
     live.call("POST", f"/api/v1/rule-bundles/{published['bundle_id']}/publish")
