@@ -274,6 +274,25 @@ rule_bundles = sa.Table(
     sa.UniqueConstraint("version"),
 )
 
+class_bookings = sa.Table(
+    "class_bookings",
+    metadata,
+    sa.Column("class_session_id", sa.String(ID), primary_key=True),
+    sa.Column("member_id", sa.String(ID), primary_key=True),
+    sa.Column("store_id", sa.String(ID), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # shared.booking.BookingStatus: booked, waitlisted, cancelled, late_cancelled.
+    sa.Column("class_type", sa.String(ID), nullable=False),
+    sa.Column("starts_ms", sa.BigInteger, nullable=False),
+    sa.Column("ends_ms", sa.BigInteger, nullable=False),
+    sa.Column("queued_ms", sa.BigInteger, nullable=False),
+    # When the member asked (the waitlist's order; a re-booking asks again).
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_by", sa.String(ID), nullable=False),
+    sa.Index(None, "member_id", "starts_ms"),
+    sa.Index(None, "store_id", "starts_ms"),
+)
+
 store_timetables = sa.Table(
     "store_timetables",
     metadata,

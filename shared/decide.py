@@ -443,7 +443,8 @@ def _class_signin(
         if isinstance(chosen, RejectReason):
             first_reason = first_reason or chosen
             continue
-        if not has_seat(session, ctx.kiosk_id, counts.get(session.class_session_id)):
+        booked = member_id in session.booked
+        if not booked and not has_seat(session, ctx.kiosk_id, counts.get(session.class_session_id)):
             full = full or session
             continue
         deduct = 1 if chosen.kind is PassKind.PUNCH else 0

@@ -466,6 +466,22 @@ class OfflineLimits(Frozen):
         return None
 
 
+Penalty = Literal["none", "deduct_session", "strike"]
+
+
+class BookingRules(Frozen):
+    """Chain settings for class bookings (``shared.booking``)."""
+
+    cancel_cutoff_min: Annotated[int, Field(ge=0, le=7 * 1440)] = 120
+    """A booking cancelled later than this before the start is a late cancellation, and from
+    then on a freed seat is not given to the waitlist (no surprise bookings)."""
+    opens_days: Annotated[int, Field(ge=1, le=60)] = 14
+    """How far ahead a session can be booked."""
+    late_cancel_penalty: Penalty = "strike"
+    """What a late cancellation costs: nothing, a session of the pass, or a strike."""
+    no_show_penalty: Penalty = "strike"
+
+
 class Reward(Frozen):
     """Something a member can buy with points at the kiosk."""
 
@@ -506,6 +522,8 @@ class ClassSession(Frozen):
     """What a walk-in without a pass pays for this session, in fen."""
     seats: tuple[SeatAllocation, ...] = ()
     """Per-kiosk seat allocations; empty: capacity is not enforced at kiosks."""
+    booked: tuple[Id, ...] = ()
+    """Members holding a booking: always admitted, their seats kept from walk-ins."""
 
     def signin_open(self, now_ms: int) -> bool:
         """True while students may sign in."""
@@ -569,6 +587,7 @@ class Rules(Frozen):
     offline: OfflineLimits = OfflineLimits()
     money: MoneyRules = MoneyRules()
     """Stored value: top-up tiers, the member cap, spend order and offline limits."""
+    booking: BookingRules = BookingRules()
     qr_token_ttl_s: Annotated[int, Field(ge=5, le=3600)] = 60
     qr_clock_skew_s: Annotated[int, Field(ge=0, le=3600)] = 30
     undo_window_s: Annotated[int, Field(ge=0, le=3600)] = 120

@@ -4,8 +4,9 @@ Pure: no IO. A class session with seat allocations (``ClassSession.seats``, one 
 of the store, handed out by the coordinator when it layers the store's timetable) is
 enforced at every kiosk by two checks on the kiosk's own view (``SeatCount``):
 
-* ``taken < capacity``: the sign-ins the kiosk knows of (the coordinator's, from the
-  member snapshots it holds, plus its own not yet confirmed) leave a seat;
+* ``taken < capacity - booked``: the walk-in sign-ins the kiosk knows of (the
+  coordinator's, from the member snapshots it holds, plus its own not yet confirmed) leave
+  a seat that no booked member holds (booked members are always admitted);
 * ``pending_here < allocation``: the sign-ins this kiosk admitted that the coordinator
   has not yet confirmed stay within the seats allocated to this kiosk.
 
@@ -42,7 +43,8 @@ class SeatCount(Frozen):
 
     class_session_id: Id
     taken: Count = 0
-    """Students signed in as this kiosk sees it: confirmed ones plus its own pending."""
+    """Walk-ins (students without a booking) signed in as this kiosk sees it: confirmed
+    ones plus its own pending."""
     pending_here: Count = 0
     """Of those, admitted here and not yet confirmed by the coordinator."""
 
@@ -77,7 +79,12 @@ def has_seat(session: ClassSession, kiosk_id: str, count: SeatCount | None) -> b
         return True
     taken = count.taken if count else 0
     pending = count.pending_here if count else 0
-    return taken < session.capacity and pending < allocation_of(session, kiosk_id)
+    return taken < walk_in_seats(session) and pending < allocation_of(session, kiosk_id)
+
+
+def walk_in_seats(session: ClassSession) -> int:
+    """Seats left for students without a booking (booked ones are always admitted)."""
+    return max(0, session.capacity - len(session.booked))
 
 
 def next_with_seats(

@@ -8,6 +8,7 @@ from coordinator.api import (
     auth_routes,
     automations,
     balances,
+    bookings,
     cards,
     conflicts,
     coupons,
@@ -15,6 +16,7 @@ from coordinator.api import (
     fleet,
     health,
     kiosks,
+    member_bookings,
     member_devices,
     member_page,
     members,
@@ -34,6 +36,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     auth_routes.router,
     stores.router,
     timetables.router,
+    bookings.router,
     kiosks.router,
     kiosks.enroll_router,
     members.router,
@@ -52,6 +55,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     automations.router,
     member_page.router,
     member_devices.router,
+    member_bookings.router,
     health.router,
 )
 

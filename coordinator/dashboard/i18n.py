@@ -19,6 +19,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "nav.conflicts": ("对账冲突", "Conflicts"),
     "nav.rollouts": ("下发", "Rollouts"),
     "nav.reports": ("经营报表", "Reports"),
+    "nav.timetable": ("课表", "Timetable"),
     "nav.logout": ("退出", "Log out"),
     "lang.switch": ("English", "中文"),
     "login.title": ("登录", "Log in"),
@@ -35,6 +36,46 @@ WORDS: dict[str, tuple[str, str]] = {
         "This page came over plain HTTP, so the browser will not keep the login. Open it "
         "over HTTPS, or set dashboard.cookie_secure = false behind a trusted proxy.",
     ),
+    "timetable.title": ("课程表", "Class timetable"),
+    "timetable.store": ("门店", "Store"),
+    "timetable.week": ("{first} 至 {last} 的一周（{zone}）", "Week of {first} to {last} ({zone})"),
+    "timetable.prev": ("上一周", "Previous week"),
+    "timetable.next": ("下一周", "Next week"),
+    "timetable.none": ("这一天没有课。", "No classes this day."),
+    "timetable.no_store": ("还没有门店。", "No store yet."),
+    "timetable.slots": ("每周课程", "Weekly classes"),
+    "timetable.add": ("添加每周课程", "Add a weekly class"),
+    "timetable.save": ("保存并下发", "Save and roll out"),
+    "timetable.saved": (
+        "已保存，门店终端规则版本 v{version}",
+        "Saved; the store's kiosks get rules v{version}",
+    ),
+    "timetable.remove": ("删除", "Remove"),
+    "timetable.cancel_session": ("取消本节", "Cancel this one"),
+    "timetable.cancelled": ("已取消的课", "Cancelled sessions"),
+    "timetable.seats": ("{n} 个座位", "{n} seats"),
+    "timetable.field.slot_id": ("编号", "Id"),
+    "timetable.field.room": ("教室", "Room"),
+    "timetable.field.class_type": ("课程类型", "Class type"),
+    "timetable.field.title_zh": ("中文名称", "Chinese title"),
+    "timetable.field.title_en": ("英文名称", "English title"),
+    "timetable.field.coach": ("教练", "Coach"),
+    "timetable.field.weekday": ("星期", "Weekday"),
+    "timetable.field.start": ("开始时间", "Starts"),
+    "timetable.field.length_min": ("时长（分钟）", "Length (min)"),
+    "timetable.field.capacity": ("容量", "Capacity"),
+    "timetable.field.drop_in_price_fen": ("单次价格（元）", "Drop-in price (yuan)"),
+    "timetable.readonly": (
+        "只读账户不能修改课表。",
+        "Read-only accounts cannot edit the timetable.",
+    ),
+    "wd.0": ("周一", "Mon"),
+    "wd.1": ("周二", "Tue"),
+    "wd.2": ("周三", "Wed"),
+    "wd.3": ("周四", "Thu"),
+    "wd.4": ("周五", "Fri"),
+    "wd.5": ("周六", "Sat"),
+    "wd.6": ("周日", "Sun"),
     "role.hq_admin": ("总部管理员", "HQ admin"),
     "role.store_manager": ("店长", "Store manager"),
     "role.viewer": ("只读", "Viewer"),
@@ -527,7 +568,8 @@ WORDS.update(
 CLIENT_KEYS = tuple(
     k
     for k in WORDS
-    if k.split(".")[0] in {"fact", "ago", "v", "alert", "col", "fleet", "rollouts", "conflict"}
+    if k.split(".")[0]
+    in {"fact", "ago", "v", "alert", "col", "fleet", "rollouts", "conflict", "timetable"}
 )
 
 

@@ -13,7 +13,7 @@ functions as the JSON routes, and hide what the role may not do.
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,7 +33,7 @@ from coordinator.runtime import Coordinator
 from coordinator.security import page_sessions as session
 from coordinator.security.auth import Principal, Role, log_in
 from coordinator.security.login_limit import client_address
-from coordinator.services import conflicts, engage, reports
+from coordinator.services import conflicts, engage, reports, timetables
 from coordinator.services import fleet as fleet_service
 from coordinator.services import kiosks as kiosks_service
 from shared.model import COUPON_KINDS, Id
@@ -396,6 +396,64 @@ def rollouts_page(request: Request, current: SessionDep) -> Response:
         nav="rollouts",
         stores=_stores_for(request, principal),
         draft=json.dumps(content, ensure_ascii=False, indent=2),
+    )
+
+
+# -- timetable -------------------------------------------------------------------------------
+
+
+@router.get("/timetable", response_class=HTMLResponse)
+def timetable_page(
+    request: Request,
+    current: SessionDep,
+    store_id: Annotated[Id | None, Query()] = None,
+    day: Annotated[date | None, Query()] = None,
+) -> Response:
+    """A store's week of classes; a store manager edits the weekly slots and cancels
+    sessions here (each save rolls out to the store's kiosks as a new rule version)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    principal = current.principal
+    stores = _stores_for(request, principal)
+    chosen = store_id or principal.store_id or (stores[0]["store_id"] if stores else None)
+    if chosen is None:
+        return render(request, "timetable.html", current, nav="timetable", stores=stores,
+                      store_id=None, week=None, table=None, days=[], data="{}")  # fmt: skip
+    coord = _coord(request)
+    try:
+        table = timetables.get_timetable(coord, principal, chosen)
+        week = timetables.week_sessions(coord, principal, chosen, day)
+    except ApiError as exc:
+        return _error_page(request, current, exc)
+    zone = ZoneInfo(week.timezone)
+    days = []
+    for i in range(7):
+        d = week.first_day + timedelta(days=i)
+        held = [
+            {
+                "session": s,
+                "at": datetime.fromtimestamp(s.starts_ms / 1000, UTC).astimezone(zone),
+                "until": datetime.fromtimestamp(s.ends_ms / 1000, UTC).astimezone(zone),
+            }
+            for s in week.sessions
+            if datetime.fromtimestamp(s.starts_ms / 1000, UTC).astimezone(zone).date() == d
+        ]
+        days.append({"day": d, "sessions": held})
+    data = table.model_dump(mode="json", include={"slots", "exceptions"})
+    return render(
+        request,
+        "timetable.html",
+        current,
+        nav="timetable",
+        stores=stores,
+        store_id=chosen,
+        week=week,
+        table=table,
+        days=days,
+        prev_day=(week.first_day - timedelta(days=7)).isoformat(),
+        next_day=(week.first_day + timedelta(days=7)).isoformat(),
+        data=_json_for_script(data),
     )
 
 

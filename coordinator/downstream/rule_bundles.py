@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.db import next_counter
-from coordinator.ledger.jsonrows import dumps, loads_list
+from coordinator.ledger.jsonrows import dumps, json_list_contains, loads_list
 from coordinator.security.qr_keys import published_keys
 from shared.model import RuleBundle, Rules, StaffPin
 
@@ -117,11 +117,18 @@ def republish(
     return publish(conn, bundle_id, store_ids=bundle.store_ids, user=user, now_ms=now_ms)
 
 
-def _published(conn: Connection, *, bases_only: bool = False) -> list[sa.Row[Any]]:
+def _published(conn: Connection, store_id: str, *, bases_only: bool = False) -> list[sa.Row[Any]]:
+    """Published bundles that may apply to ``store_id`` (chain-wide, or naming it: a
+    textual match the caller re-checks), newest first. Filtering before the scan limit
+    keeps other stores' own bundles (every timetable edit and booking is one) from pushing
+    the chain's bundle out of the window."""
     rb = schema.rule_bundles
     query = (
         sa.select(rb.c.version, rb.c.store_scope, rb.c.content)
-        .where(rb.c.status == "published")
+        .where(
+            rb.c.status == "published",
+            sa.or_(rb.c.store_scope == "[]", json_list_contains(rb.c.store_scope, store_id)),
+        )
         .order_by(rb.c.version.desc())
         .limit(_SCAN)
     )
@@ -133,7 +140,7 @@ def _published(conn: Connection, *, bases_only: bool = False) -> list[sa.Row[Any
 def bundle_for_store(conn: Connection, store_id: str) -> RuleBundle | None:
     """The newest published bundle that applies to ``store_id`` (what its kiosks run:
     the store's layered bundle when its timetable was layered over the newest base)."""
-    for row in _published(conn):
+    for row in _published(conn, store_id):
         scope = loads_list(row.store_scope)
         if not scope or store_id in scope:
             return RuleBundle.model_validate_json(row.content)
@@ -144,7 +151,7 @@ def base_for_store(conn: Connection, store_id: str) -> RuleBundle | None:
     """The newest bundle published as such (not a timetable layering) that applies to
     ``store_id``: the chain defaults, or the store's own bundle when that is newer. A
     store's timetable is layered over it."""
-    for row in _published(conn, bases_only=True):
+    for row in _published(conn, store_id, bases_only=True):
         scope = loads_list(row.store_scope)
         if not scope or store_id in scope:
             return RuleBundle.model_validate_json(row.content)

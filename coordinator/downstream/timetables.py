@@ -75,6 +75,19 @@ def save(conn: Connection, timetable: Timetable, *, note: str, user: str, now_ms
     return revision
 
 
+def booked_members(conn: Connection, store_id: str) -> dict[str, tuple[str, ...]]:
+    """Per session of the store, the members holding a booking (kiosks admit them always)."""
+    cb = schema.class_bookings
+    out: dict[str, list[str]] = {}
+    for sid, member in conn.execute(
+        sa.select(cb.c.class_session_id, cb.c.member_id)
+        .where(cb.c.store_id == store_id, cb.c.status == "booked")
+        .order_by(cb.c.class_session_id, cb.c.member_id)
+    ):
+        out.setdefault(sid, []).append(member)
+    return {sid: tuple(members) for sid, members in out.items()}
+
+
 def store_kiosks(conn: Connection, store_id: str) -> list[str]:
     """The store's kiosks that are not revoked: each gets seats of every class."""
     k = schema.kiosks
@@ -93,9 +106,10 @@ def publish_layered(
     """Publish the store's timetable layered over its base bundle, under the next version
     and scoped to the store; None when the store has no timetable or no bundle to layer on.
 
-    Every session's capacity is split into seat allocations among the store's kiosks now
-    (``shared.seats``): a kiosk added later gets its seats with the next layering, which
-    registering it triggers.
+    Every session lists its booked members, and the seats left for walk-ins are split into
+    allocations among the store's kiosks now (``shared.seats``): a kiosk added later gets
+    its seats with the next layering, which registering it triggers, as does every booking
+    change.
     """
     stored = current(conn, store_id)
     base = rule_bundles.base_for_store(conn, store_id)
@@ -104,10 +118,16 @@ def publish_layered(
     first, last = horizon(now_ms, stored.timetable.timezone)
     kiosks = store_kiosks(conn, store_id)
     share = base.rules.offline.class_seat_share_permille
-    sessions = [
-        s.model_copy(update={"seats": allocate_seats(s.capacity, kiosks, share)})
-        for s in expand(stored.timetable, first, last)
-    ]
+    booked = booked_members(conn, store_id)
+    sessions = []
+    for session in expand(stored.timetable, first, last):
+        members = booked.get(session.class_session_id, ())
+        walk_in = max(0, session.capacity - len(members))
+        sessions.append(
+            session.model_copy(
+                update={"booked": members, "seats": allocate_seats(walk_in, kiosks, share)}
+            )
+        )
     layered = layer_store(base, store_id, sessions)
     draft = rule_bundles.create_draft(
         conn,

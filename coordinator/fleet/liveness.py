@@ -97,14 +97,28 @@ class Bundle:
 def published_bundles(conn: Connection) -> tuple[Bundle, ...]:
     """Published rule bundles, newest first (the last ``BUNDLE_SCAN``; no content parsed)."""
     rb = schema.rule_bundles
-    return tuple(
-        Bundle(int(r.version), tuple(loads_list(r.store_scope)), int(r.published_ms or 0))
-        for r in conn.execute(
-            sa.select(rb.c.version, rb.c.store_scope, rb.c.published_ms)
+    columns = (rb.c.version, rb.c.store_scope, rb.c.published_ms)
+    rows = list(
+        conn.execute(
+            sa.select(*columns)
             .where(rb.c.status == "published")
             .order_by(rb.c.version.desc())
             .limit(BUNDLE_SCAN)
         )
+    )
+    # Stores' own bundles (a timetable edit or a booking each) may outnumber the window:
+    # the chain-wide bundle every other store runs is always listed.
+    chain = conn.execute(
+        sa.select(*columns)
+        .where(rb.c.status == "published", rb.c.store_scope == "[]")
+        .order_by(rb.c.version.desc())
+        .limit(1)
+    ).first()
+    if chain is not None and all(r.version != chain.version for r in rows):
+        rows.append(chain)
+    return tuple(
+        Bundle(int(r.version), tuple(loads_list(r.store_scope)), int(r.published_ms or 0))
+        for r in rows
     )
 
 

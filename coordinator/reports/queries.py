@@ -111,6 +111,35 @@ def class_signins(conn: Connection, start_ms: int, end_ms: int) -> dict[str, int
     return dict(counts)
 
 
+def booking_outcomes(conn: Connection, session_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Per session: (members booked, booked members who never signed in)."""
+    cb = schema.class_bookings
+    signed = (
+        sa.select(ev.c.id)
+        .where(
+            ev.c.kind == "class_signin",
+            ev.c.class_session_id == cb.c.class_session_id,
+            ev.c.member_id == cb.c.member_id,
+            _folded(),
+        )
+        .exists()
+    )
+    out: dict[str, tuple[int, int]] = {}
+    ids = list(session_ids)
+    for start in range(0, len(ids), 500):
+        for sid, booked, missed in conn.execute(
+            sa.select(
+                cb.c.class_session_id,
+                sa.func.count(),
+                sa.func.sum(sa.case((signed, 0), else_=1)),
+            )
+            .where(cb.c.class_session_id.in_(ids[start : start + 500]), cb.c.status == "booked")
+            .group_by(cb.c.class_session_id)
+        ):
+            out[str(sid)] = (int(booked), int(missed or 0))
+    return out
+
+
 def published_classes(conn: Connection) -> dict[str, ClassSession]:
     """Every class session in a published bundle (the newest bundle's copy wins)."""
     rb = schema.rule_bundles

@@ -46,7 +46,7 @@ from coordinator.reports.period import (
 from coordinator.reports.rfm import QUADRANTS, MemberActivity, rfm
 from coordinator.reports.settlement import settle
 from shared.events import Purchase, StoredValueRefund, StoredValueSpend, StoredValueTopUp
-from shared.model import CouponKind, PassKind
+from shared.model import ClassSession, CouponKind, PassKind
 
 LOOKBACK_DAYS = 365
 ATTENTION_EXPIRY_DAYS = 14
@@ -119,6 +119,7 @@ TABLE_NAMES = (
     "checkins_daily",
     "checkins_hourly",
     "class_attendance",
+    "class_fill",
     "pass_usage_daily",
     "pass_sales",
     "passes_attention",
@@ -379,7 +380,61 @@ def _classes(ctx: _Ctx) -> Section:
                 capacity_label=ctx.t("col.capacity"),
             )
         )
-    return Section("classes", ctx.t("sec.classes"), ctx.t("sec.classes.intro"), charts, [table])
+    fill = _class_fill(ctx, sessions, counts)
+    return Section(
+        "classes", ctx.t("sec.classes"), ctx.t("sec.classes.intro"), charts, [table, fill]
+    )
+
+
+def _class_fill(ctx: _Ctx, sessions: list[ClassSession], counts: dict[str, int]) -> Table:
+    """Fill rate per class type, coach and start hour, with booking and no-show rates (a
+    no-show: booked, never signed in; counted once the session's sign-in has closed)."""
+    outcomes = queries.booking_outcomes(ctx.conn, [c.class_session_id for c in sessions])
+    groups: dict[tuple[str, str, str], list[int]] = {}
+    for c in sessions:
+        hour = f"{local(c.starts_ms, ctx.tz(c.store_id)):%H}:00"
+        row = groups.setdefault((c.class_type, c.instructor or "—", hour), [0, 0, 0, 0, 0])
+        booked, missed = outcomes.get(c.class_session_id, (0, 0))
+        closed = ctx.now_ms > c.signin_closes_ms
+        row[0] += 1
+        row[1] += c.capacity
+        row[2] += max(0, counts.get(c.class_session_id, 0))
+        row[3] += booked if closed else 0
+        row[4] += missed if closed else 0
+    table = Table(
+        "class_fill",
+        ctx.t("table.class_fill"),
+        [
+            ctx.col("class_type"),
+            ctx.col("coach"),
+            ctx.col("hour"),
+            ctx.col("classes_held", True),
+            ctx.col("capacity", True),
+            ctx.col("attended", True),
+            ctx.col("fill", True),
+            ctx.col("booked", True),
+            ctx.col("no_shows", True),
+            ctx.col("no_show_rate", True),
+        ],
+    )
+    for (class_type, coach, hour), (n, capacity, attended, booked, missed) in sorted(
+        groups.items()
+    ):
+        table.rows.append(
+            [
+                class_type,
+                coach,
+                hour,
+                str(n),
+                str(capacity),
+                str(attended),
+                pct(attended / capacity) if capacity else "—",
+                str(booked),
+                str(missed),
+                pct(missed / booked) if booked else "—",
+            ]
+        )
+    return table
 
 
 # -- ledgers (passes, points held, coupon totals) --------------------------------------------

@@ -813,7 +813,18 @@ class KioskLedger:
                             )
                         )
                 entries.sort(key=lambda e: (e.at_ms, e.member_id))
-                rosters.append(ClassRoster(session=session, signed_in=tuple(entries)))
+                here = {e.member_id for e in entries}
+                absent = []
+                for member_id in session.booked:
+                    if member_id not in here:
+                        found = members.record(conn, member_id)
+                        name = found[0].display_name if found else member_id
+                        absent.append((member_id, name))
+                rosters.append(
+                    ClassRoster(
+                        session=session, signed_in=tuple(entries), booked_absent=tuple(absent)
+                    )
+                )
             return rosters
 
         return self._read(read)

@@ -112,6 +112,9 @@ class ClassRoster:
 
     session: ClassSession
     signed_in: tuple[RosterEntry, ...]
+    booked_absent: tuple[tuple[str, str], ...] = ()
+    """(member id, display name) of booked members not signed in (yet): no-shows once the
+    sign-in has closed."""
 
 
 @dataclass(frozen=True)

@@ -444,6 +444,12 @@ class RosterView(View):
     capacity: int
     instructor: str
     signed_in: tuple[RosterEntryView, ...]
+    signin_over: bool = False
+    """Sign-in has closed: booked members not signed in are no-shows."""
+    booked: int = 0
+    """Members holding a booking (signed in or not)."""
+    booked_absent: tuple[RosterEntryView, ...] = ()
+    """Booked and not signed in: still expected while sign-in is open, no-shows after."""
 
 
 def roster_views(rosters: list[ClassRoster], tz: str, now_ms: int) -> list[RosterView]:
@@ -466,6 +472,12 @@ def roster_views(rosters: list[ClassRoster], tz: str, now_ms: int) -> list[Roste
                     station_id=e.station_id,
                 )
                 for e in r.signed_in
+            ),
+            signin_over=now_ms > r.session.signin_closes_ms,
+            booked=len(r.session.booked),
+            booked_absent=tuple(
+                RosterEntryView(member_id=m, display_name=name, at=None)
+                for m, name in r.booked_absent
             ),
         )
         for r in rosters

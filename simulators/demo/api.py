@@ -47,6 +47,10 @@ class CoordinatorClient:
         """POST ``body`` as JSON to ``path`` (with extra ``headers``); the decoded answer."""
         return self._check("POST", path, self._http.post(path, json=body, headers=headers))
 
+    def put(self, path: str, body: Any = None) -> Any:
+        """PUT ``body`` as JSON to ``path``; the decoded JSON answer."""
+        return self._check("PUT", path, self._http.put(path, json=body))
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from shared.model import ClassSession, Reward, Rules
@@ -144,6 +145,8 @@ class Catalog:
     staff_pin: str = STAFF_PIN
     staff_card: str = STAFF_CARD
     member_index: dict[str, MemberSpec] = field(default_factory=dict, compare=False)
+    studio_week: dict[str, Any] = field(default_factory=dict)
+    """The studio's weekly timetable (the body of ``PUT /api/v1/stores/{id}/timetable``)."""
 
     def member(self, member_id: str) -> MemberSpec:
         """The member with this id."""
@@ -294,7 +297,8 @@ def build_catalog(
     class_store = next(k.store_id for k in layout if k.kiosk_id == studio)
     offline_store = next(k.store_id for k in layout if k.kiosk_id == offline)
     partner_store = next(k.store_id for k in layout if k.kiosk_id == partner)
-    classes, open_class = todays_classes(now_ms, class_store)
+    classes, open_class = todays_classes(now_ms, class_store, timetabled=frozenset({class_store}))
+    week = studio_week(now_ms, class_store)
 
     names: set[str] = set()
     uids: set[str] = set()
@@ -432,6 +436,7 @@ def build_catalog(
         campaigns=tuple(campaigns),
         rewards=REWARDS,
         classes=classes,
+        studio_week=week,
         rules=Rules(timezone=TIMEZONE, points_per_checkin=10, undo_window_s=180, money=MONEY_RULES),
         open_class_id=open_class,
         roles=Roles(
@@ -446,12 +451,72 @@ def build_catalog(
     )
 
 
-def todays_classes(
+def _busy(now_ms: int, starts_ms: int, horizon_h: int) -> bool:
+    """True when a class's sign-in window falls within the demo's busy hours (the open
+    class's burst), where only the open class should take sign-ins."""
+    opens = starts_ms - _SIGNIN_BEFORE_S * 1000
+    closes = starts_ms + _SIGNIN_AFTER_S * 1000
+    return opens <= now_ms + horizon_h * 3_600_000 and closes >= now_ms - 10 * MIN_MS
+
+
+def studio_week(
     now_ms: int, class_store_id: str, timezone: str = TIMEZONE, horizon_h: int = 3
+) -> dict[str, Any]:
+    """The studio's weekly timetable: its classes of :data:`_TIMETABLE` Monday to Saturday
+    and the morning one on Sunday, in one room, 20 seats, ¥88 a drop-in. Today's sessions
+    whose sign-in falls in the demo's busy hours are cancelled (exceptions), so the open
+    class is the one taking sign-ins."""
+    short = next(s.short for s in STORES if s.store_id == class_store_id)
+    entries = [e for e in _TIMETABLE if e[0] == short]
+    zone = ZoneInfo(timezone)
+    today = datetime.fromtimestamp(now_ms / 1000, zone).date()
+    slots: list[dict[str, Any]] = []
+    exceptions: list[dict[str, Any]] = []
+    for weekday in range(7):
+        for i, (_, hhmm, minutes, class_type, zh, en, teacher) in enumerate(entries):
+            if weekday == 6 and i > 0:
+                continue
+            slot_id = f"{class_type}-{hhmm.replace(':', '')}-d{weekday}"
+            slots.append(
+                {
+                    "slot_id": slot_id,
+                    "room": "studio-1",
+                    "class_type": class_type,
+                    "title_zh": zh,
+                    "title_en": en,
+                    "coach": teacher,
+                    "weekday": weekday,
+                    "start": hhmm,
+                    "length_min": minutes,
+                    "capacity": 20,
+                    "signin_opens_before_s": _SIGNIN_BEFORE_S,
+                    "signin_closes_after_s": _SIGNIN_AFTER_S,
+                    "drop_in_price_fen": 8800,
+                }
+            )
+            hour, minute = (int(x) for x in hhmm.split(":"))
+            starts = datetime(today.year, today.month, today.day, hour, minute, tzinfo=zone)
+            if weekday == today.weekday() and _busy(
+                now_ms, int(starts.timestamp() * 1000), horizon_h
+            ):
+                exceptions.append(
+                    {"kind": "cancelled", "slot_id": slot_id, "day": today.isoformat(),
+                     "note": "demo: the open class takes sign-ins"}
+                )  # fmt: skip
+    return {"slots": slots, "exceptions": exceptions, "note": "demo: the studio's week"}
+
+
+def todays_classes(
+    now_ms: int,
+    class_store_id: str,
+    timezone: str = TIMEZONE,
+    horizon_h: int = 3,
+    timetabled: frozenset[str] = frozenset(),
 ) -> tuple[tuple[ClassSession, ...], str]:
     """Today's timetable in store-local time, plus a class in ``class_store_id`` whose
     sign-in is open now; returns (classes, id of the open class).
 
+    Classes of ``timetabled`` stores are left out (their weekly timetable holds them).
     Timetable classes whose sign-in window falls within the next ``horizon_h`` hours are
     left out, so that one class is open during the demo (the studio's) and its roster and
     the class burst are easy to follow; taps elsewhere stay plain check-ins.
@@ -464,6 +529,8 @@ def todays_classes(
     short_to_id = {s.short: s.store_id for s in STORES}
     classes: list[ClassSession] = []
     for short, hhmm, minutes, class_type, zh, en, teacher in _TIMETABLE:
+        if short_to_id[short] in timetabled:
+            continue  # the store's own weekly timetable holds these (studio_week)
         hour, minute = (int(x) for x in hhmm.split(":"))
         starts = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
         starts_ms = int(starts.timestamp() * 1000)

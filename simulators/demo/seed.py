@@ -166,6 +166,13 @@ def seed_chain(
         f"(sign-in open now: {open_class.title_zh} {open_class.title_en} in "
         f"{catalog.store(open_class.store_id).name}), {len(catalog.rewards)} rewards"
     )
+    if catalog.studio_week:
+        week = client.put(f"/api/v1/stores/{catalog.class_store_id}/timetable", catalog.studio_week)
+        console.step(
+            f"studio timetable: {len(week['slots'])} weekly classes in "
+            f"{catalog.store(catalog.class_store_id).name}, rolled out as rules "
+            f"v{week['rules_version']}"
+        )
     bar = console.progress("members, cards, passes, points", len(catalog.members))
     for member in catalog.members:
         check()

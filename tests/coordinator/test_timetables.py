@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from coordinator.downstream import rule_bundles, timetables
+from coordinator.fleet.liveness import current_versions
 from shared.model import DAY_MS, RuleBundle
 from tests.coordinator.harness import Harness
 from tests.support.mini_kiosk import MiniKiosk
@@ -216,3 +217,23 @@ def test_housekeeping_relayers_a_store_before_its_sessions_run_out(harness: Harn
     with h.coord.db.read() as conn:
         assert rule_bundles.bundle_for_store(conn, "s1") == bundle
         assert rule_bundles.base_for_store(conn, "s1") == rule_bundles.chain_bundle(conn)
+
+
+def test_many_store_bundles_never_hide_the_chain_bundle(harness: Harness) -> None:
+    h = harness
+    h.add_store("s1")
+    h.add_store("s2")
+    now = h.coord.clock.wall_ms()
+    with h.coord.db.write() as conn:
+        chain = rule_bundles.chain_bundle(conn)
+        assert chain is not None
+        # More store-scoped versions (timetable edits, bookings) than the scan window.
+        for _ in range(rule_bundles._SCAN + 10):
+            draft = rule_bundles.create_draft(
+                conn, RuleBundle(version=0, store_ids=("s2",)), note="", user="t", now_ms=now
+            )
+            rule_bundles.publish(conn, draft, store_ids=("s2",), user="t", now_ms=now)
+    with h.coord.db.read() as conn:
+        assert rule_bundles.bundle_for_store(conn, "s1") == chain
+        assert rule_bundles.base_for_store(conn, "s1") == chain
+        assert current_versions(conn).for_store("s1")["rules"] == chain.version

@@ -6,7 +6,9 @@ import signal
 import sys
 import threading
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import psutil
@@ -15,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import TypeAdapter
 
 from shared.model import Uid
+from shared.timetable import Timetable, TimetableException, WeeklySlot, expand
 from simulators.broker import Broker
 from simulators.demo.catalog import assign_roles, build_catalog, kiosk_layout, mask_en, mask_zh
 from simulators.demo.errors import ChildExited
@@ -53,6 +56,29 @@ def test_the_same_seed_gives_the_same_chain() -> None:
     first, again = build_catalog(NOW_MS), build_catalog(NOW_MS)
     assert first.members == again.members
     assert build_catalog(NOW_MS, seed=1).members != first.members
+
+
+@pytest.mark.parametrize("hour_offset", range(0, 24, 3))
+def test_the_studio_has_a_week_of_classes_that_leaves_the_open_class_alone(
+    hour_offset: int,
+) -> None:
+    now = NOW_MS + hour_offset * 3_600_000
+    catalog = build_catalog(now)
+    body = catalog.studio_week
+    table = Timetable(
+        store_id=catalog.class_store_id,
+        slots=tuple(WeeklySlot.model_validate(s) for s in body["slots"]),
+        exceptions=tuple(
+            TypeAdapter(TimetableException).validate_python(e) for e in body["exceptions"]
+        ),
+    )
+    today = datetime.fromtimestamp(now / 1000, ZoneInfo("Asia/Shanghai")).date()
+    week = expand(table, today, today + timedelta(days=6))
+    # Three classes a day Monday to Saturday, one on Sunday, less today's busy ones.
+    assert len(week) == 19 - len(body["exceptions"])
+    assert {s.capacity for s in week} == {20} and {s.drop_in_price_fen for s in week} == {8800}
+    for later in range(0, 3 * 60, 10):  # the open class is the only one taking sign-ins
+        assert not [s for s in week if s.signin_open(now + later * 60_000)]
 
 
 @pytest.mark.parametrize("hour_offset", range(0, 24, 3))

@@ -48,6 +48,8 @@ PUBLIC = {
     "/api/v1/member/qr",
     "/api/v1/member/card",
     "/api/v1/member/devices",
+    "/api/v1/member/classes",  # these three: the member's personal link authorises
+    "/api/v1/member/bookings",
     "/healthz",
     "/metrics",
 }

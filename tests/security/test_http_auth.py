@@ -18,6 +18,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,9 @@ from simulators.waiting import wait_until
 from tests.security.stack import Live, live_coordinator
 
 MARK = "2zz"
+NEXT_MONDAY = date.today() + timedelta(days=7 - date.today().weekday())
+SESSION = f"yoga:{NEXT_MONDAY:%Y%m%d}"
+"""A session of the seeded timetables, a few days ahead (bookable)."""
 DAY = 86_400_000
 
 
@@ -68,7 +72,6 @@ PASS = {"kind": "punch", "name": "10x", "valid_from_ms": 1, "valid_until_ms": 4_
 
 TOP_UP = {"amount_fen": 10_000, "method": "cash"}
 PURCHASE = {"member_id": "m1", "total_fen": 1_000, "method": "cash"}
-TIMETABLE: dict[str, Any] = {"slots": [], "note": "summer week"}
 # A public address literal: accepted without DNS, and nothing is ever sent to it here.
 ENDPOINT = {"url": "https://93.184.216.34/hook", "event_types": ["notification.*"]}
 
@@ -128,6 +131,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/staff"): Route("page"),
     ("POST", "/dashboard/staff"): Route("page"),
     ("POST", "/dashboard/staff/{username}/pin"): Route("page"),
+    ("GET", "/dashboard/timetable"): Route("page"),
+    ("GET", "/api/v1/member/classes"): Route("public"),  # the member's link authorises
+    ("POST", "/api/v1/member/bookings"): Route("public"),
+    ("DELETE", "/api/v1/member/bookings"): Route("public"),
     ("POST", "/dashboard/logout"): Route("page"),
     # -- any logged-in user ----------------------------------------------------------------
     ("GET", "/api/v1/auth/me"): Route("self"),
@@ -172,6 +179,33 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/enrollment-codes"): Route("list", True),
     # -- one store's resources and actions -------------------------------------------------
     ("GET", "/api/v1/stores/{store_id}"): Route("scoped", other=req("/api/v1/stores/s2zz")),
+    ("GET", "/api/v1/stores/{store_id}/timetable"): Route(
+        "scoped", other=req("/api/v1/stores/s2zz/timetable")
+    ),
+    ("PUT", "/api/v1/stores/{store_id}/timetable"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/stores/s2zz/timetable", {"slots": []}),
+        own=req("/api/v1/stores/s1/timetable", {"slots": []}),
+    ),
+    ("GET", "/api/v1/stores/{store_id}/timetable/week"): Route(
+        "scoped", other=req("/api/v1/stores/s2zz/timetable/week")
+    ),
+    ("POST", "/api/v1/stores/{store_id}/sessions/{class_session_id}/bookings"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/stores/s2zz/sessions/{session}/bookings", {"member_id": "m2zz"}),
+        own=req("/api/v1/stores/s1/sessions/{session}/bookings", {"member_id": "m1"}),
+    ),
+    ("DELETE", "/api/v1/stores/{store_id}/sessions/{class_session_id}/bookings/{member_id}"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/stores/s2zz/sessions/{session}/bookings/m2zz"),
+        own=req("/api/v1/stores/s1/sessions/{session}/bookings/m1"),
+    ),
+    ("GET", "/api/v1/stores/{store_id}/sessions/{class_session_id}/roster"): Route(
+        "scoped", other=req("/api/v1/stores/s2zz/sessions/{session}/roster")
+    ),
     ("POST", "/api/v1/kiosks"): Route(
         "scoped",
         True,
@@ -352,19 +386,6 @@ ROUTES: dict[tuple[str, str], Route] = {
             {"amount_fen": 100, "method": "cash", "reason": "moved away"},
         ),
     ),
-    # -- timetables ---------------------------------------------------------------------------
-    ("GET", "/api/v1/stores/{store_id}/timetable"): Route(
-        "scoped", other=req("/api/v1/stores/s2zz/timetable")
-    ),
-    ("GET", "/api/v1/stores/{store_id}/timetable/week"): Route(
-        "scoped", other=req("/api/v1/stores/s2zz/timetable/week")
-    ),
-    ("PUT", "/api/v1/stores/{store_id}/timetable"): Route(
-        "scoped",
-        True,
-        other=req("/api/v1/stores/s2zz/timetable", TIMETABLE),
-        own=req("/api/v1/stores/s1/timetable", TIMETABLE),
-    ),
     # -- webhooks -------------------------------------------------------------------------------
     ("GET", "/api/v1/webhooks/endpoints"): Route(
         "list", other=req("/api/v1/webhooks/endpoints", store_id="s2zz")
@@ -443,6 +464,7 @@ FILLERS = {
     "endpoint_id": "{we1}",
     "device_id": "d1",
     "delivery_id": "{wd1}",
+    "class_session_id": "{session}",
 }
 
 
@@ -506,6 +528,15 @@ def seed(live: Live) -> dict[str, Any]:
         draft = live.call("POST", "/api/v1/rule-bundles", json={"store_ids": [store]}, expect=201)
         ids[f"b{store}"] = draft["bundle_id"]
     ids["b1"], ids["b2"] = ids.pop("bs1"), ids.pop("bs2zz")
+    ids["session"] = SESSION
+    for store in ("s1", "s2zz"):  # a Monday yoga class in each store's timetable
+        slot = {"slot_id": "yoga", "room": "a", "class_type": "yoga", "title_zh": "瑜伽",
+                "title_en": "Yoga", "weekday": 0, "start": "18:30", "length_min": 60,
+                "capacity": 10}  # fmt: skip
+        live.call("PUT", f"/api/v1/stores/{store}/timetable", json={"slots": [slot]})
+    # m1 holds a booking (the manager's own cancel, then book again, must work).
+    live.call("POST", f"/api/v1/stores/s1/sessions/{SESSION}/bookings",
+              json={"member_id": "m1"}, expect=201)  # fmt: skip
     published = live.call("POST", "/api/v1/rule-bundles", json={"store_ids": ["s2zz"]},
                           expect=201)  # fmt: skip
     live.call("POST", f"/api/v1/rule-bundles/{published['bundle_id']}/publish")

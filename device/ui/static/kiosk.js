@@ -702,6 +702,11 @@ async function loadRoster() {
       const where = s.station_id ? " · " + t("at_station", { station: s.station_id }) : "";
       names.append(el("span", { class: "student", "data-member": s.member_id, "data-station": s.station_id || "", text: s.display_name + " " + (s.at || "") + where }));
     }
+    if (c.booked_absent && c.booked_absent.length) {
+      const key = c.signin_over ? "no_shows" : "booked_waiting";
+      names.append(el("span", { class: "muted booked-absent", "data-kind": key,
+        text: t(key, { names: c.booked_absent.map((b) => b.display_name).join("、") }) }));
+    }
     const count = t("signed_in_count", { n: c.signed_in.length }) + (c.capacity ? " / " + c.capacity : "");
     list.append(el("div", { class: "class-block", "data-class": c.class_session_id },
       el("div", { class: "row" },
