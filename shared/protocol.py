@@ -218,6 +218,7 @@ class StreamNotice(Message):
       ``epoch`` at ``start_seq``.
     * ``resync``: the coordinator was restored from a backup: sync now (the answer's Ack
       asks for everything after what the coordinator still holds).
+    * ``backup``: only news of a newer verified backup (``backup_verified_ms``).
 
     ``restore_epoch`` counts the coordinator's restores from backup: a kiosk that sees it
     grow re-sends its journal from ``applied_seq + 1``, acknowledged rows included.
@@ -227,7 +228,7 @@ class StreamNotice(Message):
 
     type: Literal["stream"] = "stream"
     kiosk_id: Id
-    state: Literal["ok", "refused", "assign", "resync"]
+    state: Literal["ok", "refused", "assign", "resync", "backup"]
     epoch: Epoch
     applied_seq: Seq = 0
     applied_event_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
