@@ -174,8 +174,13 @@ class SyncRequest(Message):
     handed to one ledger only."""
     restore_epoch: RestoreEpoch = 0
     """The coordinator restore epoch this kiosk last saw (see :class:`StreamNotice`)."""
+    epoch_start_seq: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    """The first seq of the ledger's epoch (epochs above 0): a coordinator restored from a
+    backup older than the re-provisioning re-creates the epoch from it."""
 
-    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset({"epoch", "ledger_id", "restore_epoch"})
+    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset(
+        {"epoch", "ledger_id", "restore_epoch", "epoch_start_seq"}
+    )
 
 
 class CouponClaim(Message):

@@ -806,6 +806,7 @@ class KioskLink:
             epoch=stream.epoch,
             ledger_id=stream.ledger_id or None,
             restore_epoch=stream.restore_epoch,
+            epoch_start_seq=stream.start_seq if stream.epoch else None,
         )
         if self._publish(Channel.SYNC, message) is not None:
             self._count("syncs_sent")
