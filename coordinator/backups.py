@@ -219,6 +219,8 @@ def mark_restored(db: Database, *, now_ms: int) -> int:
         previous = _counter(conn, "restore_epoch")
         epoch = max(previous + 1, now_ms // 1000)
         _set_counter(conn, "restore_epoch", epoch)
+        # Backups taken before this restore say nothing of what kiosks must keep now.
+        _set_counter(conn, "backup_verified_ms", 0)
         for name in ("members_version", "deny_version", "rules_version"):
             _set_counter(conn, name, read_counter(conn, name) + VERSION_JUMP)
         members_version = read_counter(conn, "members_version")

@@ -128,6 +128,7 @@ class Coordinator:
         self._threads: list[threading.Thread] = []
         self._tier_cursor = ""
         self._automations_ms = 0
+        self._backup_told_ms = 0
         self.started = False
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -216,15 +217,38 @@ class Coordinator:
                 log.exception("scheduled backup failed; trying again next interval")
 
     def backup(self) -> backups.BackupInfo:
-        """Take, verify and keep one online backup now (``backup_dir``, SQLite)."""
+        """Take, verify and keep one online backup now (``backup_dir``, SQLite), and tell
+        the kiosks its time."""
         if self.settings.backup_dir is None:
             raise backups.BackupError("no backup_dir is set")
-        return backups.backup_sqlite(
+        info = backups.backup_sqlite(
             self.db,
             self.settings.backup_dir,
             now_ms=self.clock.wall_ms(),
             keep=self.settings.backup_keep,
         )
+        self.announce_backup()
+        return info
+
+    def announce_backup(self) -> int:
+        """Tell every kiosk the time of a verified backup newer than the last one told (taken
+        here or by ``tapfleet coordinator backup``): kiosks prune acknowledged rows only
+        once a backup holds them. Returns how many kiosks were told."""
+        k = schema.kiosks
+        with self.db.read() as conn:
+            _, _, verified_ms = backups.restore_state(conn)
+            if verified_ms is None or verified_ms <= self._backup_told_ms:
+                return 0
+            kiosks = list(conn.execute(sa.select(k.c.kiosk_id).where(k.c.revoked.is_(False))))
+        self._backup_told_ms = verified_ms
+        for (kiosk_id,) in kiosks:
+            self.send(
+                topics.kiosk_topic(kiosk_id, topics.Channel.DIRECT),
+                StreamNotice(
+                    kiosk_id=kiosk_id, state="backup", epoch=0, backup_verified_ms=verified_ms
+                ),
+            )
+        return len(kiosks)
 
     def announce_restore(self) -> int:
         """After a restore from backup, ask every kiosk to sync (it then resends what the
@@ -274,6 +298,8 @@ class Coordinator:
         for bundle in refreshed:
             for store_id in bundle.store_ids:
                 self.send(topics.store_topic(store_id), RuleBundleMessage(bundle=bundle))
+        if self.link is not None:
+            self.announce_backup()
         if self.broker_sync.enabled:
             self.broker_sync.sync()  # repairs drift (files edited or lost, broker restarted)
 

@@ -283,9 +283,12 @@ class KioskApp:
         """The member screen's indicators right now."""
         link = self._link_state()
         ready = False
+        refused: str | None = None
         if self.ledger is not None:
             ready = self.ledger.rule_bundle() is not None and self.ledger.versions().members > 0
+            refused = self.ledger.stream_state().refused
         return StatusView(
+            stream_refused=refused,
             online=bool(link and link.online),
             connected=bool(link and link.connected),
             ready=ready,

@@ -116,6 +116,14 @@ class OutboxPort(Protocol):
         """Remember the coordinator's restore epoch last seen."""
         ...
 
+    def set_backup_verified(self, at_ms: int) -> None:
+        """Remember the coordinator's last verified backup time."""
+        ...
+
+    def prune_retained(self, margin_ms: int, min_keep_ms: int, up_to_seq: int) -> int:
+        """Prune acknowledged rows the coordinator's backups hold; returns rows deleted."""
+        ...
+
     def stream_state(self) -> StreamState:
         """The ledger's id, stream epoch and refusal."""
         ...

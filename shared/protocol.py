@@ -174,8 +174,13 @@ class SyncRequest(Message):
     handed to one ledger only."""
     restore_epoch: RestoreEpoch = 0
     """The coordinator restore epoch this kiosk last saw (see :class:`StreamNotice`)."""
+    epoch_start_seq: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    """The first seq of the ledger's epoch (epochs above 0): a coordinator restored from a
+    backup older than the re-provisioning re-creates the epoch from it."""
 
-    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset({"epoch", "ledger_id", "restore_epoch"})
+    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset(
+        {"epoch", "ledger_id", "restore_epoch", "epoch_start_seq"}
+    )
 
 
 class CouponClaim(Message):
@@ -218,6 +223,7 @@ class StreamNotice(Message):
       ``epoch`` at ``start_seq``.
     * ``resync``: the coordinator was restored from a backup: sync now (the answer's Ack
       asks for everything after what the coordinator still holds).
+    * ``backup``: only news of a newer verified backup (``backup_verified_ms``).
 
     ``restore_epoch`` counts the coordinator's restores from backup: a kiosk that sees it
     grow re-sends its journal from ``applied_seq + 1``, acknowledged rows included.
@@ -227,7 +233,7 @@ class StreamNotice(Message):
 
     type: Literal["stream"] = "stream"
     kiosk_id: Id
-    state: Literal["ok", "refused", "assign", "resync"]
+    state: Literal["ok", "refused", "assign", "resync", "backup"]
     epoch: Epoch
     applied_seq: Seq = 0
     applied_event_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None

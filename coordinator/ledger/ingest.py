@@ -532,6 +532,8 @@ class Ingest:
                 last_seq=request.last_seq,
                 fresh=request.last_seq == 0,
                 now_ms=self._clock.wall_ms(),
+                start_seq=request.epoch_start_seq,
+                restored=restore_state(conn)[0] > 0,
             )
             if verdict.state != "ok":
                 # A refused ledger gets nothing to serve members with, an assigned one

@@ -193,11 +193,15 @@ def judge_sync(
     last_seq: int,
     fresh: bool,
     now_ms: int,
+    start_seq: int | None = None,
+    restored: bool = False,
 ) -> Verdict:
     """Judge a connecting ledger (inside the caller's write transaction); records the outcome.
 
     ``epoch`` None is a build before epochs: judged as epoch 0 but only logged when out of
-    order (it could not show a refusal). ``fresh`` says the ledger has recorded nothing.
+    order (it could not show a refusal). ``fresh`` says the ledger has recorded nothing;
+    ``start_seq`` is where the ledger's epoch starts and ``restored`` whether this database
+    was ever restored from a backup (only then may a ledger be ahead of it by an epoch).
     """
     applied = _applied_seq(conn, kiosk_id)
     stream = current(conn, kiosk_id)
@@ -215,6 +219,20 @@ def judge_sync(
         return Verdict("ok", stream.epoch, applied)
 
     claimable = stream.ledger_id is None or stream.ledger_id == ledger_id
+    if (
+        epoch > stream.epoch
+        and start_seq is not None
+        and start_seq > applied
+        and ledger_id is not None
+        and restored
+    ):
+        # A ledger of an epoch this database never opened: it was restored from a backup
+        # taken before the re-provisioning. The ledger's word re-creates the epoch; what
+        # lies between the restored stream and its start is lost (the old ledger is gone).
+        open_epoch(conn, kiosk_id, by="restore", now_ms=now_ms, known=(epoch, start_seq, ledger_id))
+        stream = current(conn, kiosk_id)
+        applied = _applied_seq(conn, kiosk_id)
+
     if epoch < stream.epoch and fresh and ledger_id is not None and claimable:
         if stream.ledger_id is None:
             s = schema.kiosk_streams
@@ -304,13 +322,23 @@ def lost_in(conn: Connection, kiosk_id: str, above_seq: int) -> list[LostRange]:
     return [LostRange(int(x.epoch), int(x.first_seq), int(x.last_seq)) for x in rows]
 
 
-def open_epoch(conn: Connection, kiosk_id: str, *, by: str, now_ms: int) -> NewEpoch:
+def open_epoch(
+    conn: Connection,
+    kiosk_id: str,
+    *,
+    by: str,
+    now_ms: int,
+    known: tuple[int, int, str] | None = None,
+) -> NewEpoch:
     """Close the kiosk's current epoch and open the next (inside the caller's transaction).
 
     The new epoch starts above the highest seq the old ledger was heard to hold; the seqs
     it was heard to hold but never delivered (neither applied nor held) are recorded as
     lost ranges. The next fresh ledger that connects under this kiosk id is handed the
     epoch (:func:`judge_sync`).
+
+    ``known`` (epoch, start_seq, ledger_id) re-creates an epoch a ledger already holds but
+    a database restored from a backup taken before its re-provisioning does not know.
     """
     applied = _applied_seq(conn, kiosk_id, lock=True)
     stream = current(conn, kiosk_id)
@@ -320,6 +348,9 @@ def open_epoch(conn: Connection, kiosk_id: str, *, by: str, now_ms: int) -> NewE
     )
     already = {(x.first_seq, x.last_seq) for x in lost_in(conn, kiosk_id, applied)}
     heard = max([stream.heard_seq, applied, *held])
+    if known is not None:
+        heard = known[1] - 1
+        held = [x for x in held if x <= heard]
     lost: list[LostRange] = []
     held_set = set(held)
     seq = applied + 1
@@ -339,7 +370,7 @@ def open_epoch(conn: Connection, kiosk_id: str, *, by: str, now_ms: int) -> NewE
         .where(s.c.kiosk_id == kiosk_id, s.c.epoch == stream.epoch)
         .values(closed_ms=now_ms, closed_applied_seq=applied)
     )
-    new_epoch = stream.epoch + 1
+    new_epoch = stream.epoch + 1 if known is None else known[0]
     start_seq = heard + 1
     conn.execute(
         sa.insert(s).values(
@@ -347,7 +378,7 @@ def open_epoch(conn: Connection, kiosk_id: str, *, by: str, now_ms: int) -> NewE
             epoch=new_epoch,
             start_seq=start_seq,
             heard_seq=heard,
-            ledger_id=None,
+            ledger_id=None if known is None else known[2],
             opened_ms=now_ms,
             opened_by=by,
         )

@@ -666,8 +666,8 @@ class KioskLedger:
                 if acked_seq <= state.acked_seq:
                     return
                 conn.execute(
-                    "UPDATE journal SET acked = 1 WHERE seq > ? AND seq <= ?",
-                    (state.acked_seq, acked_seq),
+                    "UPDATE journal SET acked = 1, acked_ms = ? WHERE seq > ? AND seq <= ?",
+                    (self._now_ms(state.hlc), state.acked_seq, acked_seq),
                 )
                 state.acked_seq = acked_seq
                 state.last_online_ms = self._now_ms(state.hlc)
@@ -926,6 +926,53 @@ class KioskLedger:
             cur = conn.execute(_PRUNE_ACKED, (state.acked_seq, cutoff))
             return cur.rowcount
 
+    def set_backup_verified(self, at_ms: int) -> None:
+        """Remember the time of the coordinator's last verified backup (retention's anchor)."""
+        with self._lock:
+            if at_ms == self._stream.backup_verified_ms:
+                return
+            with self._write("the backup time") as (conn, _):
+                stream.set_backup_verified(conn, at_ms)
+                self._stream = stream.read(conn)
+
+    def prune_retained(self, margin_ms: int, min_keep_ms: int, up_to_seq: int) -> int:
+        """Delete acknowledged rows a coordinator restore can no longer need; returns rows
+        deleted.
+
+        A row goes only when the coordinator acknowledged it more than ``margin_ms`` before
+        its last verified backup (so every backup a restore would use holds it: the margin
+        covers the clocks' difference), it is older than ``min_keep_ms`` (undo, recent
+        events and class sign-ins read the journal), every member view has folded it in and
+        its seq is at most ``up_to_seq`` (what the coordinator said it holds since the link
+        last heard of a restore). Nothing goes while the coordinator has not said when it
+        last backed up.
+        """
+        with self._lock:
+            backup_ms = self._stream.backup_verified_ms
+            if backup_ms is None:
+                return 0
+            with self._write("pruning") as (conn, state):
+                cutoff = min(backup_ms - margin_ms, self._now_ms(state.hlc) - min_keep_ms)
+                bound = min(state.acked_seq, up_to_seq)
+                gone = conn.execute(
+                    _PRUNABLE_RETAINED_SUMS, (bound, cutoff, state.confirmed_seq)
+                ).fetchone()
+                state.unconfirmed_sessions -= int(gone[0])
+                state.unconfirmed_points -= int(gone[1])
+                return conn.execute(_PRUNE_RETAINED, (bound, cutoff)).rowcount
+
+    def journal_size(self) -> tuple[int, int]:
+        """(journal rows, database bytes in use: pages minus free pages)."""
+
+        def read(conn: sqlite3.Connection) -> tuple[int, int]:
+            rows = stream.journal_rows(conn)
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+            size = conn.execute("PRAGMA page_size").fetchone()[0]
+            return rows, (int(pages) - int(free)) * int(size)
+
+        return self._read(read)
+
     def _read_tx(self, conn: sqlite3.Connection) -> _Tx:
         state = journal.read_state(conn)
         now = self._now_ms(max(state.hlc, self._observed))
@@ -944,6 +991,21 @@ DELETE FROM journal WHERE acked = 1 AND seq <= ? AND wall_ms < ? AND (
     member_id IS NULL
     OR NOT EXISTS (SELECT 1 FROM members m WHERE m.member_id = journal.member_id)
     OR seq <= (SELECT m.included_seq FROM members m WHERE m.member_id = journal.member_id))
+"""
+# Retention (prune_retained): the same rows, by acknowledgement time instead of wall time.
+_PRUNE_RETAINED = """
+DELETE FROM journal WHERE acked = 1 AND seq <= ? AND acked_ms < ? AND (
+    member_id IS NULL
+    OR NOT EXISTS (SELECT 1 FROM members m WHERE m.member_id = journal.member_id)
+    OR seq <= (SELECT m.included_seq FROM members m WHERE m.member_id = journal.member_id))
+"""
+_PRUNABLE_RETAINED_SUMS = """
+SELECT coalesce(sum(d_sessions), 0), coalesce(sum(d_points), 0)
+FROM journal WHERE acked = 1 AND seq <= ? AND acked_ms < ? AND (
+    member_id IS NULL
+    OR NOT EXISTS (SELECT 1 FROM members m WHERE m.member_id = journal.member_id)
+    OR seq <= (SELECT m.included_seq FROM members m WHERE m.member_id = journal.member_id))
+    AND seq > ?
 """
 # What those same rows contribute above confirmed_seq (the unconfirmed totals).
 _PRUNABLE_UNCONFIRMED_SUMS = """

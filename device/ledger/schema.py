@@ -173,6 +173,11 @@ ALTER TABLE kiosk ADD COLUMN stream_refused TEXT;
 ALTER TABLE kiosk ADD COLUMN stream_refused_detail TEXT;
 ALTER TABLE kiosk ADD COLUMN restore_epoch INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE kiosk ADD COLUMN backup_verified_ms INTEGER;
+-- When the coordinator acknowledged each row (kiosk time), so retention can keep what a
+-- restore from the coordinator's last verified backup would need again. Rows acknowledged
+-- before this step count as acknowledged now.
+ALTER TABLE journal ADD COLUMN acked_ms INTEGER;
+UPDATE journal SET acked_ms = CAST(strftime('%s', 'now') AS INTEGER) * 1000 WHERE acked = 1;
 """
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -70,5 +70,14 @@ def journal_rows(conn: sqlite3.Connection) -> int:
 
 
 def set_restore_epoch(conn: sqlite3.Connection, restore_epoch: int) -> None:
-    """Remember the coordinator's restore epoch."""
-    conn.execute("UPDATE kiosk SET restore_epoch = ? WHERE id = 1", (restore_epoch,))
+    """Remember the coordinator's restore epoch; the backup time heard before it no longer
+    counts (the restored database may predate it)."""
+    conn.execute(
+        "UPDATE kiosk SET restore_epoch = ?, backup_verified_ms = NULL WHERE id = 1",
+        (restore_epoch,),
+    )
+
+
+def set_backup_verified(conn: sqlite3.Connection, at_ms: int) -> None:
+    """Remember when the coordinator's last verified backup was taken."""
+    conn.execute("UPDATE kiosk SET backup_verified_ms = ? WHERE id = 1", (at_ms,))

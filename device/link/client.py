@@ -109,6 +109,10 @@ class KioskLink:
         self._offset_has_rtt = False
         self._connects = 0
         self._sync_wanted = False
+        self._next_prune: float | None = None
+        self._coordinator_holds = 0
+        """Highest seq the coordinator acknowledged since this link started or last saw it
+        restored: retention never prunes above it."""
         self._replay_until = 0
         """Highest seq to send again from the journal for a coordinator restored from a
         backup (0: no replay)."""
@@ -510,6 +514,9 @@ class KioskLink:
                 self._replay_until = max(self._replay_until, self._window.acked)
                 self._window.restart_from(ack.acked_seq)
                 self._counters["replays"] += 1
+                self._coordinator_holds = ack.acked_seq
+            else:
+                self._coordinator_holds = max(self._coordinator_holds, ack.acked_seq)
             rtt = self._window.acked_to(ack.acked_seq, now)
             if ack.resend_from is not None:
                 self._window.rewind(ack.resend_from - 1)
@@ -554,8 +561,12 @@ class KioskLink:
             return
         if notice.restore_epoch:
             self._ledger.set_restore_epoch(notice.restore_epoch)
+        if notice.backup_verified_ms is not None:
+            self._ledger.set_backup_verified(notice.backup_verified_ms)
         if notice.state == "resync":
             self.request_sync()
+            return
+        if notice.state == "backup":
             return
         if notice.state == "refused":
             self._ledger.refuse_stream(notice.reason or "refused", notice.detail)
@@ -682,6 +693,28 @@ class KioskLink:
         if heartbeat_due:
             self._send_heartbeat()
         self._drain()
+        self._prune_if_due(now)
+
+    def _prune_if_due(self, now: float) -> None:
+        """Retention: prune acknowledged rows the coordinator's verified backups hold."""
+        with self._lock:
+            if self._next_prune is not None and now < self._next_prune:
+                return
+            self._next_prune = now + self._settings.prune_interval_s
+            if self._replay_until or not self._coordinator_holds:
+                return  # replaying to a restored coordinator, or not heard from it yet
+        try:
+            pruned = self._ledger.prune_retained(
+                self._settings.journal_keep_after_backup_s * 1000,
+                self._settings.journal_min_keep_s * 1000,
+                self._coordinator_holds,
+            )
+        except TapfleetError as exc:  # disk full: pruning waits for the next round
+            log.warning("kiosk %s: journal pruning skipped: %s", self.kiosk_id, exc)
+            return
+        if pruned:
+            self._count("journal_pruned", pruned)
+            log.info("kiosk %s: pruned %d acknowledged journal rows", self.kiosk_id, pruned)
 
     def _drain(self) -> None:
         """Publish batches until the window is full or the outbox has nothing more.
@@ -773,6 +806,7 @@ class KioskLink:
             epoch=stream.epoch,
             ledger_id=stream.ledger_id or None,
             restore_epoch=stream.restore_epoch,
+            epoch_start_seq=stream.start_seq if stream.epoch else None,
         )
         if self._publish(Channel.SYNC, message) is not None:
             self._count("syncs_sent")

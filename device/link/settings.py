@@ -97,6 +97,25 @@ class LinkSettings(BaseModel):
         description="Safety net: the drainer looks at the outbox this often even when nobody "
         "calls notify_new_events().",
     )
+    prune_interval_s: float = Field(
+        3600.0,
+        gt=0,
+        le=7 * 86_400,
+        description="How often acknowledged journal rows are pruned (see the two below).",
+    )
+    journal_keep_after_backup_s: int = Field(
+        86_400,
+        ge=0,
+        description="Margin: an acknowledged row is pruned only when it was acknowledged this "
+        "long before the coordinator's last verified backup (a restore still finds it in the "
+        "kiosk otherwise).",
+    )
+    journal_min_keep_s: int = Field(
+        7 * 86_400,
+        ge=0,
+        description="Acknowledged rows younger than this are always kept (undo, recent "
+        "events on the staff screen, class sign-ins read them).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -33,6 +33,7 @@ COUNTERS = (
     "need_sync",
     "replays",
     "replay_gaps",
+    "journal_pruned",
 )
 """Every counter the link keeps; all start at zero so dashboards see them from the start."""
 

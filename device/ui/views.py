@@ -502,6 +502,9 @@ class StatusView(View):
     """A rule bundle and members are loaded (otherwise taps are refused NOT_READY)."""
     nfc: ReaderView | None
     camera: ReaderView | None
+    stream_refused: str | None = None
+    """Why the coordinator refuses this ledger's stream (taps are refused STREAM_REFUSED
+    until the kiosk is re-provisioned), or None."""
 
 
 class SyncView(View):

@@ -118,6 +118,42 @@ def test_reprovisioning_records_lost_ranges_and_the_sequencer_steps_over_them(
     assert history["epochs"][1]["closed_applied_seq"] == 3
 
 
+def test_a_database_restored_from_before_a_reprovisioning_recreates_the_epoch(
+    ledger: Ledger,
+) -> None:
+    ledger.apply(*(ev("k1", s, CheckIn(points=0)) for s in (1, 2, 3)))
+
+    def sync(restored: bool) -> streams.Verdict:
+        with ledger.db.write() as conn:
+            return streams.judge_sync(
+                conn,
+                "k1",
+                epoch=1,
+                ledger_id=LEDGER_B,
+                last_seq=8,
+                fresh=False,
+                now_ms=ledger.clock.now,
+                start_seq=6,
+                restored=restored,
+            )
+
+    # Never restored: a ledger of an epoch this coordinator never opened is refused.
+    refused = sync(False)
+    assert (refused.state, refused.reason) == ("refused", "epoch_mismatch")
+    verdict = sync(True)
+    assert (verdict.state, verdict.epoch, verdict.applied_seq) == ("ok", 1, 5)
+    with ledger.db.read() as conn:
+        history = streams.kiosk_streams(conn, "k1")
+    assert [(r["epoch"], r["first_seq"], r["last_seq"]) for r in history["lost"]] == [(0, 4, 5)]
+    assert [(e["epoch"], e["start_seq"], e["claimed"]) for e in history["epochs"]] == [
+        (1, 6, True),
+        (0, 1, False),
+    ]
+    report = _apply_epoch(ledger, 1, *(ev("k1", s, CheckIn(points=0)) for s in (6, 7, 8)))
+    assert report.acks["k1"] == (8, None)
+    assert _seqs(ledger) == [1, 2, 3, 6, 7, 8]
+
+
 def test_events_of_a_closed_epoch_are_refused_not_applied(ledger: Ledger) -> None:
     ledger.apply(*(ev("k1", s, CheckIn(points=0)) for s in (1, 2)))
     with ledger.db.write() as conn:

@@ -124,6 +124,12 @@ class RecordingLedger:
     def set_restore_epoch(self, restore_epoch: int) -> None:
         self.real.set_restore_epoch(restore_epoch)
 
+    def set_backup_verified(self, at_ms: int) -> None:
+        self.real.set_backup_verified(at_ms)
+
+    def prune_retained(self, margin_ms: int, min_keep_ms: int, up_to_seq: int) -> int:
+        return self.real.prune_retained(margin_ms, min_keep_ms, up_to_seq)
+
     def stream_state(self) -> StreamState:
         return self.real.stream_state()
 

@@ -8,6 +8,8 @@ run. Then the coordinator is stopped, ``tapfleet coordinator restore`` puts the 
 it asks every kiosk to resync, the kiosks replay from their journals what the coordinator
 acknowledged before, and the ledger must end exactly as the uninterrupted one: the same
 events (id, seq, body) from every source, the same folded balances, the same conflicts.
+The kiosks prune their journals as eagerly as retention allows (everything the backup
+holds), so the replay also proves that retention keeps what a restore needs.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from tests.reliability.fleet import Chain, Fleet
 from tests.reliability.traffic import Traffic
 
 KIOSKS = [("k1", "s1"), ("k2", "s1"), ("k3", "s2")]
+PRUNE_EAGERLY = {"prune_interval_s": 0.5, "journal_keep_after_backup_s": 0, "journal_min_keep_s": 0}
+"""Retention at its most aggressive: a row goes as soon as a verified backup holds it, so
+the replay after the restore must find everything the backup lacks still journaled."""
 
 
 def _tapfleet(*args: str) -> str:
@@ -65,8 +70,8 @@ def test_restore_from_a_backup_taken_mid_traffic_ends_as_if_nothing_happened(
 ) -> None:
     fleet.seed(Chain(stores=["s1", "s2"], kiosks=KIOSKS, members=20))
     kiosk_ids = [k for k, _ in KIOSKS]
-    fleet.add_host("h1", ["k1", "k2"])
-    fleet.add_host("h2", ["k3"])
+    fleet.add_host("h1", ["k1", "k2"], link=PRUNE_EAGERLY)
+    fleet.add_host("h2", ["k3"], link=PRUNE_EAGERLY)
     fleet.wait_ready()
     coordinator = fleet.coordinator
     backups = tmp_path / "backups"
@@ -77,6 +82,14 @@ def test_restore_from_a_backup_taken_mid_traffic_ends_as_if_nothing_happened(
         out = _tapfleet("coordinator", "backup", "--db", coordinator.db_url, "--out", str(backups))
         assert "verified" in out
         at_backup = sum(coordinator.applied_seqs().values())
+        # The kiosks hear of the backup at their next sync and prune what it holds.
+        fleet.cut(*kiosk_ids)
+        fleet.restore(*kiosk_ids)
+        wait_until(
+            lambda: all(s["counters"]["journal_pruned"] > 0 for s in fleet.states().values()),
+            60,
+            "every kiosk to prune what the backup holds",
+        )
         wait_until(
             lambda: sum(coordinator.applied_seqs().values()) > at_backup + 80,
             60,

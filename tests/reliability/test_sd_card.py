@@ -21,9 +21,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 from coordinator import schema
+from coordinator.security import page_sessions as session
 from simulators.waiting import wait_until
 from tests.reliability.fleet import Chain, Fleet
 from tests.reliability.processes import KioskHost
@@ -165,6 +167,13 @@ def test_taps_that_never_left_the_dead_card_are_reported_as_a_lost_range(fleet: 
     assert [(r["epoch"], r["first_seq"], r["last_seq"]) for r in history["lost"]] == [(0, 6, 8)]
     timeline = coordinator.api("GET", "/api/v1/fleet/kiosks/k1")["timeline"]
     assert any(t["fact"] == "stream" and "lost seq 6..8" in t["value"] for t in timeline)
+    with httpx.Client(base_url=coordinator.url, timeout=30) as web:
+        login = web.post("/dashboard/login", data={"username": "admin", "password": "admin"})
+        # The session cookie is Secure; this is plain http on localhost: carry it by hand.
+        web.cookies.set(session.COOKIE, login.cookies[session.COOKIE])
+        page = web.get("/dashboard/kiosks/k1", params={"lang": "en"})
+    assert page.status_code == 200
+    assert "Seq 6–8 of epoch 0 (3 events)" in page.text
 
 
 def test_kiosk_restored_from_an_old_image_is_refused_until_reprovisioned(fleet: Fleet) -> None:

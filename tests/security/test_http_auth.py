@@ -216,6 +216,15 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/fleet/kiosks/{kiosk_id}"): Route(
         "scoped", other=req("/api/v1/fleet/kiosks/k2zz")
     ),
+    ("GET", "/api/v1/kiosks/{kiosk_id}/streams"): Route(
+        "scoped", other=req("/api/v1/kiosks/k2zz/streams")
+    ),
+    ("POST", "/api/v1/kiosks/{kiosk_id}/reprovision"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/kiosks/k2zz/reprovision"),
+        own=req("/api/v1/kiosks/k1/reprovision"),
+    ),
     ("POST", "/api/v1/enrollment-codes"): Route(
         "scoped",
         True,
@@ -431,15 +440,6 @@ ROUTES: dict[tuple[str, str], Route] = {
         own=req("/api/v1/purchases", {**PURCHASE, "store_id": "s1"}),
     ),
     ("GET", "/api/v1/automations/report"): Route("list"),
-    ("GET", "/api/v1/kiosks/{kiosk_id}/streams"): Route(
-        "scoped", other=req("/api/v1/kiosks/k2zz/streams")
-    ),
-    ("POST", "/api/v1/kiosks/{kiosk_id}/reprovision"): Route(
-        "scoped",
-        True,
-        other=req("/api/v1/kiosks/k2zz/reprovision"),
-        own=req("/api/v1/kiosks/k1/reprovision"),
-    ),
     ("GET", "/api/v1/members/{member_id}/devices"): Route(
         "scoped", other=req("/api/v1/members/m2zz/devices")
     ),

@@ -164,7 +164,8 @@ function renderStatus() {
   const warning = $("#reader-warning");
   warning.textContent = warnings.join(" ");
   warning.hidden = warnings.length === 0;
-  $("#not-ready-warning").hidden = !!s.ready;
+  $("#not-ready-warning").hidden = !!s.ready || !!s.stream_refused;
+  $("#stream-refused-warning").hidden = !s.stream_refused;
 }
 
 // --- tap results ---------------------------------------------------------------------------------
