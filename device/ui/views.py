@@ -477,6 +477,8 @@ class StatusView(View):
     """A rule bundle and members are loaded (otherwise taps are refused NOT_READY)."""
     nfc: ReaderView | None
     camera: ReaderView | None
+    software_version: str = ""
+    """The release running (the updater's health gate waits for it: device/updater.py)."""
 
 
 class SyncView(View):
