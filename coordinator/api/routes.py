@@ -21,6 +21,7 @@ from coordinator.api import (
     points,
     reports,
     rules,
+    software,
     stores,
 )
 
@@ -39,6 +40,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     events.router,
     balances.router,
     ops.router,
+    software.router,
     member_page.router,
     health.router,
 )

@@ -64,6 +64,9 @@ COUPON = {"title": "¥5", "kind": "voucher", "value": 500, "valid_from_ms": 1,
 PASS = {"kind": "punch", "name": "10x", "valid_from_ms": 1, "valid_until_ms": 4_000_000_000_000,
         "sessions_total": 10}  # fmt: skip
 
+RELEASE = {"version": "9.9.9", "percentage": 5, "sha256": "a" * 64,
+           "wheel_url": "https://pkg.example/tapfleet-9.9.9-py3-none-any.whl"}  # fmt: skip
+
 ROUTES: dict[tuple[str, str], Route] = {
     # -- public: no login (each is its own credential or harmless) ------------------------
     ("POST", "/api/v1/auth/token"): Route("public"),
@@ -72,6 +75,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/m/{link}"): Route("public"),
     ("GET", "/m/{link}/qr.svg"): Route("public"),
     ("GET", "/healthz"): Route("public"),
+    ("GET", "/api/v1/software/manifest/{store_id}"): Route("public"),
     ("GET", "/metrics"): Route("public"),  # unless metrics_token is set (tested below)
     ("GET", "/openapi.json"): Route("public"),
     ("GET", "/docs"): Route("public"),
@@ -105,6 +109,14 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/kiosks/{kiosk_id}/revoke"): Route(
         "admin", True, own=req("/api/v1/kiosks/k1/revoke")
     ),
+    ("PUT", "/api/v1/software/channels/{channel}"): Route(
+        "admin",
+        True,
+        own=req("/api/v1/software/channels/canary", RELEASE),
+    ),
+    ("PUT", "/api/v1/software/stores/{store_id}/channel"): Route(
+        "admin", True, own=req("/api/v1/software/stores/s1/channel", {"channel": "canary"})
+    ),
     ("POST", "/api/v1/users/{username}/disable"): Route(
         "admin", True, own=req("/api/v1/users/u9zz/disable")
     ),
@@ -123,6 +135,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/fleet"): Route("list", other=req("/api/v1/fleet", store_id="s2zz")),
     ("GET", "/api/v1/fleet/alerts"): Route("list"),
     ("GET", "/api/v1/fleet/rollouts"): Route("list"),
+    ("GET", "/api/v1/fleet/software"): Route("list"),
+    ("GET", "/api/v1/software/channels"): Route("list"),
     ("GET", "/api/v1/fleet/stream"): Route("list"),
     ("GET", "/api/v1/ops/ingest"): Route("list"),
     ("GET", "/api/v1/ops/rejections"): Route("list"),
@@ -308,6 +322,7 @@ FILLERS = {
     "table": "checkins_daily",
     "link": "x" * 20,
     "username": "u9zz",
+    "channel": "canary",
 }
 
 
