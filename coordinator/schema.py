@@ -708,3 +708,24 @@ lost_ranges = sa.Table(
 )
 """Seqs of a closed epoch its ledger was heard to hold but never delivered: reported, and
 stepped over by the sequencer (nothing waits for them any more)."""
+# Staged software updates (device/updater.py): what each channel offers now, and which
+# channel each store's kiosks follow (a store without a row follows "stable").
+software_channels = sa.Table(
+    "software_channels",
+    metadata,
+    sa.Column("channel", sa.String(40), primary_key=True),
+    sa.Column("version", sa.String(40), nullable=False),
+    sa.Column("wheel_url", sa.String(500), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("percentage", sa.Integer, nullable=False),
+    sa.Column("previous_version", sa.String(40), nullable=True),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_by", sa.String(ID), nullable=False),
+)
+
+store_software_channels = sa.Table(
+    "store_software_channels",
+    metadata,
+    sa.Column("store_id", sa.String(ID), sa.ForeignKey("stores.store_id"), primary_key=True),
+    sa.Column("channel", sa.String(40), nullable=False),
+)

@@ -294,6 +294,7 @@ class KioskApp:
             ready=ready,
             nfc=_reader_view(self.card_reader.health if self.card_reader else None),
             camera=_reader_view(self.qr_scanner.health if self.qr_scanner else None),
+            software_version=SOFTWARE_VERSION,
         )
 
     def sync_view(self) -> SyncView:

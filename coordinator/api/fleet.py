@@ -25,6 +25,7 @@ from coordinator.services.conflicts import Story
 from coordinator.services.coupons import CampaignRollout, RolloutIssued
 from coordinator.services.fleet import AlertList, FleetSnapshot, KioskDetail, RolloutStatus
 from coordinator.services.rules import BundleOut, Draft
+from coordinator.services.software import SoftwareRollout
 from shared.model import Id
 
 router = APIRouter(prefix="/api/v1/fleet", tags=["fleet"], responses={**USER, **answers(503)})
@@ -106,6 +107,12 @@ def alerts(coord: CoordinatorDep, principal: PrincipalDep) -> AlertList:
 def rollout_status(coord: CoordinatorDep, principal: PrincipalDep) -> RolloutStatus:
     """Recent rule bundles and coupon campaigns, and which kiosks applied each."""
     return fleet.rollout_status(coord, principal)
+
+
+@router.get("/software")
+def software_rollout(coord: CoordinatorDep, principal: PrincipalDep) -> SoftwareRollout:
+    """Each software channel's release and the version every kiosk following it reports."""
+    return fleet.software_rollout(coord, principal)
 
 
 @router.post("/rollouts/rules", status_code=201, responses=answers(404))

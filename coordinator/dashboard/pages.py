@@ -375,10 +375,13 @@ def _when_fn(request: Request) -> Any:
 
 @router.get("/rollouts", response_class=HTMLResponse)
 def rollouts_page(request: Request, current: SessionDep) -> Response:
-    """Publish a rule bundle or a coupon campaign, and watch which kiosks applied it."""
+    """Publish a rule bundle or a coupon campaign, and watch which kiosks applied it; and
+    each software channel's release with the version every kiosk reports."""
     from coordinator.downstream import rule_bundles
+    from coordinator.services.fleet import software_rollout
 
     principal = current.principal
+    software = software_rollout(_coord(request), principal).channels
     with _coord(request).db.read() as conn:
         bundle = (
             rule_bundles.bundle_for_store(conn, principal.store_id)
@@ -396,6 +399,7 @@ def rollouts_page(request: Request, current: SessionDep) -> Response:
         nav="rollouts",
         stores=_stores_for(request, principal),
         draft=json.dumps(content, ensure_ascii=False, indent=2),
+        software=software,
     )
 
 

@@ -13,7 +13,9 @@ from coordinator.fleet.live import LiveFleet
 from coordinator.fleet.monitor import for_principal
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
+from coordinator.services import software
 from coordinator.services.common import Out
+from coordinator.services.software import SoftwareRollout
 
 
 class StoreRef(Out):
@@ -244,6 +246,12 @@ def alerts(coord: Coordinator, principal: Principal) -> AlertList:
     """Active alerts the caller may see."""
     snap = visible_snapshot(coord, principal)
     return AlertList.model_validate({"server_ms": snap["server_ms"], "alerts": snap["alerts"]})
+
+
+def software_rollout(coord: Coordinator, principal: Principal) -> SoftwareRollout:
+    """Each software channel and the version its kiosks report (of the caller's stores)."""
+    snap = visible_snapshot(coord, principal)
+    return software.rollout(coord, snap["kiosks"], snap["server_ms"], principal.store_filter())
 
 
 def rollout_status(coord: Coordinator, principal: Principal) -> RolloutStatus:

@@ -505,6 +505,8 @@ class StatusView(View):
     stream_refused: str | None = None
     """Why the coordinator refuses this ledger's stream (taps are refused STREAM_REFUSED
     until the kiosk is re-provisioned), or None."""
+    software_version: str = ""
+    """The release running (the updater's health gate waits for it: device/updater.py)."""
 
 
 class SyncView(View):

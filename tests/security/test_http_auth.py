@@ -74,6 +74,8 @@ TOP_UP = {"amount_fen": 10_000, "method": "cash"}
 PURCHASE = {"member_id": "m1", "total_fen": 1_000, "method": "cash"}
 # A public address literal: accepted without DNS, and nothing is ever sent to it here.
 ENDPOINT = {"url": "https://93.184.216.34/hook", "event_types": ["notification.*"]}
+RELEASE = {"version": "9.9.9", "percentage": 5, "sha256": "a" * 64,
+           "wheel_url": "https://pkg.example/tapfleet-9.9.9-py3-none-any.whl"}  # fmt: skip
 
 ROUTES: dict[tuple[str, str], Route] = {
     # -- public: no login (each is its own credential or harmless) ------------------------
@@ -91,6 +93,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/member/card"): Route("public"),
     ("POST", "/api/v1/member/devices"): Route("public"),
     ("GET", "/healthz"): Route("public"),
+    ("GET", "/api/v1/software/manifest/{store_id}"): Route("public"),
     ("GET", "/metrics"): Route("public"),  # unless metrics_token is set (tested below)
     ("GET", "/openapi.json"): Route("public"),
     ("GET", "/docs"): Route("public"),
@@ -151,6 +154,14 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/kiosks/{kiosk_id}/revoke"): Route(
         "admin", True, own=req("/api/v1/kiosks/k1/revoke")
     ),
+    ("PUT", "/api/v1/software/channels/{channel}"): Route(
+        "admin",
+        True,
+        own=req("/api/v1/software/channels/canary", RELEASE),
+    ),
+    ("PUT", "/api/v1/software/stores/{store_id}/channel"): Route(
+        "admin", True, own=req("/api/v1/software/stores/s1/channel", {"channel": "canary"})
+    ),
     ("POST", "/api/v1/users/{username}/disable"): Route(
         "admin", True, own=req("/api/v1/users/u9zz/disable")
     ),
@@ -169,6 +180,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/fleet"): Route("list", other=req("/api/v1/fleet", store_id="s2zz")),
     ("GET", "/api/v1/fleet/alerts"): Route("list"),
     ("GET", "/api/v1/fleet/rollouts"): Route("list"),
+    ("GET", "/api/v1/fleet/software"): Route("list"),
+    ("GET", "/api/v1/software/channels"): Route("list"),
     ("GET", "/api/v1/fleet/stream"): Route("list"),
     ("GET", "/api/v1/ops/ingest"): Route("list"),
     ("GET", "/api/v1/ops/rejections"): Route("list"),
@@ -465,6 +478,7 @@ FILLERS = {
     "device_id": "d1",
     "delivery_id": "{wd1}",
     "class_session_id": "{session}",
+    "channel": "canary",
 }
 
 
