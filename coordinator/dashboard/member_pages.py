@@ -32,19 +32,30 @@ from coordinator.dashboard.pages import (
     render,
     secure_headers,
 )
-from coordinator.dashboard.product_pages import yuan
+from coordinator.dashboard.product_pages import _fen, yuan
 from coordinator.errors import ApiError
 from coordinator.reports.period import zone
 from coordinator.security import page_sessions as session
-from coordinator.services import cards, coupons, front_desk, members, passes, points, products
+from coordinator.services import (
+    cards,
+    coupons,
+    front_desk,
+    members,
+    money,
+    passes,
+    points,
+    products,
+)
 from coordinator.services.common import Body
+from shared.events import PurchaseMethod
 from shared.model import COUPON_KINDS, Id, Uid
+from shared.money import PaymentMethod
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 MAX_PAGE = 100_000
 DONE = frozenset({"register", "edit", "bind", "lost", "replace", "freeze", "unfreeze", "extend",
-                  "coupon", "points", "sell"})  # fmt: skip
+                  "coupon", "points", "sell", "topup"})  # fmt: skip
 """Actions whose success the member page announces (``?done=...``)."""
 Text = Annotated[str, Form(max_length=200)]
 Csrf = Annotated[str, Form(max_length=200)]
@@ -208,10 +219,13 @@ def _member(
     problem: str = "",
     existing: str | None = None,
     status: int = 200,
+    topup: money.TopUpPreview | None = None,
+    topup_form: dict[str, str] | None = None,
 ) -> HTMLResponse:
     principal = current.principal
     try:
         profile = front_desk.member_profile(_coord(request), principal, member_id)
+        stored = money.balance(_coord(request), principal, member_id)
     except ApiError as exc:
         return _error_page(request, current, exc)
     catalogue = products.list_products(_coord(request), principal, sellable_only=True)
@@ -234,6 +248,12 @@ def _member(
         yuan=yuan,
         kiosks=kiosks,
         now_ms=_coord(request).clock.wall_ms(),
+        stored=stored,
+        topup_tiers=money.topup_tiers(_coord(request)),
+        topup=topup,
+        topup_form=topup_form or {},
+        topup_methods=tuple(x.value for x in PaymentMethod),
+        sale_methods=tuple(x.value for x in PurchaseMethod),
     )
 
 
@@ -516,12 +536,64 @@ def sell(
     current: SessionDep,
     member_id: MemberPath,
     product_id: Annotated[Id, Form()],
+    method: Annotated[PurchaseMethod | None, Form()] = None,
     csrf: Csrf = "",
 ) -> Response:
-    """Sell a catalogue product (a pass) to the member; refused when this store does not
-    sell it."""
+    """Sell a catalogue product (a pass) to the member, paid by ``method`` (``stored_value``
+    charges the member's stored value in the same transaction); refused when this store does
+    not sell it or the stored value does not cover the price."""
 
     def run() -> object:
-        return products.sell_product(_coord(request), current.principal, member_id, product_id)
+        return products.sell_product(
+            _coord(request), current.principal, member_id, product_id, payment_method=method
+        )
 
     return _act(request, current, member_id, csrf, "sell", run)
+
+
+# -- stored value ------------------------------------------------------------------------
+
+
+@router.post("/members/{member_id}/topup/preview", response_class=HTMLResponse)
+def topup_preview(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    amount: Annotated[str, Form(max_length=20)],
+    method: Annotated[str, Form(max_length=20)],
+    reference: Text = "",
+    csrf: Csrf = "",
+) -> Response:
+    """Step one of a top-up: the bonus the rules give and the balance after it, shown for the
+    member to agree before anything is recorded; a bad amount or one over the cap is refused
+    here with the reason."""
+    form = {"amount": amount, "method": method, "reference": reference}
+    try:
+        _check_csrf(current, csrf)
+        _model(money.TopUp, amount_fen=1, method=method, reference=reference)
+        amount_fen = _fen(amount, "amount")
+        preview = money.preview_top_up(_coord(request), current.principal, member_id, amount_fen)
+    except ApiError as exc:
+        return _member(request, current, member_id, problem=exc.message, status=exc.status,
+                       topup_form=form)  # fmt: skip
+    return _member(request, current, member_id, topup=preview, topup_form=form)
+
+
+@router.post("/members/{member_id}/topup", response_class=HTMLResponse)
+def topup(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    amount_fen: Annotated[int, Form(ge=0, le=10**10)],
+    method: Annotated[str, Form(max_length=20)],
+    reference: Text = "",
+    csrf: Csrf = "",
+) -> Response:
+    """Step two: record the confirmed top-up (the money service's own checks, audit line and
+    ledger event; the bonus is the rules' at this moment)."""
+
+    def run() -> object:
+        body = _model(money.TopUp, amount_fen=amount_fen, method=method, reference=reference)
+        return money.top_up(_coord(request), current.principal, member_id, body)
+
+    return _act(request, current, member_id, csrf, "topup", run)

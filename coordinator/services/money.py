@@ -35,7 +35,7 @@ from coordinator.services.common import (
 )
 from shared.events import StoredValueRefund, StoredValueSpend, StoredValueTopUp
 from shared.model import Id, MemberLedger, Rules
-from shared.money import PaymentMethod, StoredValue, topup_problem
+from shared.money import PaymentMethod, StoredValue, TopUpTier, topup_problem
 from shared.pricing import topup_points
 
 Amount = StrictInt
@@ -143,6 +143,64 @@ def balance(coord: Coordinator, principal: Principal, member_id: str) -> StoredV
     return stored_value_out(member_id, ledger.stored_value, rules, now)
 
 
+def _refuse_topup(rules: Rules, value: StoredValue, amount_fen: int) -> None:
+    """422 with the reason when the rules refuse a top-up of ``amount_fen``."""
+    problem = topup_problem(rules.money, value, amount_fen)
+    if problem is not None:
+        room = max(0, rules.money.member_cap_fen - max(0, value.principal_fen))
+        message = _PROBLEMS[problem].format(
+            max=rules.money.max_topup_fen,
+            cap=rules.money.member_cap_fen,
+            after=max(0, value.principal_fen) + amount_fen,
+            room=room,
+        )
+        raise invalid(problem, message, "amount_fen")
+
+
+class TopUpPreview(Out):
+    """What a top-up of ``amount_fen`` would give now (nothing recorded)."""
+
+    member_id: Id
+    amount_fen: int
+    bonus_fen: int
+    bonus_expires_ms: int | None
+    principal_after_fen: int
+    available_after_fen: int
+    cap_fen: int
+
+
+def preview_top_up(
+    coord: Coordinator, principal: Principal, member_id: str, amount_fen: int
+) -> TopUpPreview:
+    """The bonus the rules give a top-up of ``amount_fen`` and the balance after it, for the
+    desk to show before the member pays; refused (422) exactly as :func:`top_up` would."""
+    principal.require_write()
+    now = coord.clock.wall_ms()
+    with coord.db.read() as conn:
+        check_member_access(principal, member_row(conn, member_id))
+        rules = coord.rules(conn)
+        ms = schema.member_states
+        row = conn.execute(sa.select(ms.c.ledger).where(ms.c.member_id == member_id)).first()
+    value = (ledger_from_row(row.ledger) if row else MemberLedger()).stored_value
+    _refuse_topup(rules, value, amount_fen)
+    bonus, expires = rules.money.bonus_for(amount_fen, now)
+    return TopUpPreview(
+        member_id=member_id,
+        amount_fen=amount_fen,
+        bonus_fen=bonus,
+        bonus_expires_ms=expires,
+        principal_after_fen=value.principal_fen + amount_fen,
+        available_after_fen=value.available_fen(now) + amount_fen + bonus,
+        cap_fen=rules.money.member_cap_fen,
+    )
+
+
+def topup_tiers(coord: Coordinator) -> tuple[TopUpTier, ...]:
+    """The chain's top-up bonus tiers now (for the desk to show beside the form)."""
+    with coord.db.read() as conn:
+        return coord.rules(conn).money.topup_tiers
+
+
 def top_up(coord: Coordinator, principal: Principal, member_id: str, body: TopUp) -> MoneyChange:
     """Record a top-up with the bonus the rules give; refused (422, nothing recorded) over
     the chain's maximum or the member's cap."""
@@ -157,16 +215,7 @@ def top_up(coord: Coordinator, principal: Principal, member_id: str, body: TopUp
         rules = coord.rules(conn)
         ledger = locked_ledger(conn, member_id, now)
         value = ledger.stored_value
-        problem = topup_problem(rules.money, value, body.amount_fen)
-        if problem is not None:
-            room = max(0, rules.money.member_cap_fen - max(0, value.principal_fen))
-            message = _PROBLEMS[problem].format(
-                max=rules.money.max_topup_fen,
-                cap=rules.money.member_cap_fen,
-                after=max(0, value.principal_fen) + body.amount_fen,
-                room=room,
-            )
-            raise invalid(problem, message, "amount_fen")
+        _refuse_topup(rules, value, body.amount_fen)
         bonus, expires = rules.money.bonus_for(body.amount_fen, now)
         points = topup_points(rules, rules.tier_reached(ledger, now), body.amount_fen)
         fact = StoredValueTopUp(

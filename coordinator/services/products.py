@@ -27,6 +27,7 @@ from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
 from coordinator.services.common import Body, Out, audit, member_row, store_exists
 from coordinator.services.passes import PassResult, SellPass, record_sale
+from shared.events import PurchaseMethod
 from shared.model import Count, Id, PassKind, commission_fen
 
 DAY_MS = 86_400_000
@@ -196,11 +197,18 @@ def list_products(
 
 
 def sell_product(
-    coord: Coordinator, principal: Principal, member_id: str, product_id: str
+    coord: Coordinator,
+    principal: Principal,
+    member_id: str,
+    product_id: str,
+    *,
+    payment_method: PurchaseMethod | None = None,
 ) -> ProductSold:
     """Sell a catalogue product to a member: the pass (an hq event, the pass service's own
-    checks) and a sale row naming the staff member. Refused, with nothing changed, when the
-    product is off sale, a stored-value package, or not sold in the seller's store."""
+    checks, paid by ``payment_method``: ``stored_value`` charges the member in the same
+    transaction) and a sale row naming the staff member. Refused, with nothing changed, when
+    the product is off sale, a stored-value package, not sold in the seller's store, or paid
+    from stored value that does not cover it."""
     principal.require_write()
     now = coord.clock.wall_ms()
     with coord.db.read() as conn:
@@ -230,6 +238,7 @@ def sell_product(
         valid_until_ms=now + product.validity_days * DAY_MS,
         sessions_total=product.sessions,
         price_fen=product.price_fen,
+        payment_method=payment_method,
     )
     with coord.db.write() as conn:
         result = record_sale(conn, coord, principal, member_id, sale)
@@ -257,6 +266,7 @@ def sell_product(
         )
         audit(conn, principal.username, "product.sell", member_id, now,
               product_id=product.product_id, price_fen=product.price_fen,
+              payment_method=payment_method.value if payment_method else None,
               event_id=result.event_id)  # fmt: skip
     coord.pusher.wake()
     return ProductSold(
