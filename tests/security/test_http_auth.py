@@ -128,6 +128,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/dashboard/members/{member_id}/coupons"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/points"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/sell"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/topup"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/topup/preview"): Route("page"),
     ("GET", "/dashboard/products"): Route("page"),
     ("POST", "/dashboard/products"): Route("page"),
     ("POST", "/dashboard/products/{product_id}/active"): Route("page"),
