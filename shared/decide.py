@@ -387,7 +387,16 @@ def decide_tap_folded(
 
     not_covered: ClassSession | None = None
     if open_sessions:
-        decision, after = _class_signin(ctx, bundle, view, ledger, open_sessions, at_ms)
+        # A drop-in is charged only when the tap surely means the class: staff named it, a
+        # door station of its room read the card, or the chain has no store visitors.
+        drop_in = (
+            class_session_id is not None
+            or room is not None
+            or not bundle.rules.checkin_without_class_pass
+        )
+        decision, after = _class_signin(
+            ctx, bundle, view, ledger, open_sessions, at_ms, drop_in=drop_in
+        )
         walk_in = (
             class_session_id is None
             and isinstance(decision, Refused)
@@ -425,9 +434,13 @@ def _class_signin(
     ledger: MemberLedger,
     sessions: Sequence[ClassSession],
     at_ms: int,
+    *,
+    drop_in: bool = False,
 ) -> tuple[Decision, MemberLedger]:
     """The sign-in decision and the ledger after it (unchanged when refused); the pass must
-    have been valid at ``at_ms``, when the card was read."""
+    have been valid at ``at_ms``, when the card was read. With no usable pass and
+    ``drop_in``, a session with a drop-in price is paid from stored value
+    (:func:`_drop_in`)."""
     member_id = view.record.member_id
     signed = {s.class_session_id for s in ledger.signins}
     for session in sessions:
@@ -438,10 +451,12 @@ def _class_signin(
     first_reason: RejectReason | None = None
     counts = {c.class_session_id: c for c in ctx.class_seats}
     full: ClassSession | None = None
+    unpaid: list[ClassSession] = []
     for session in sessions:
         chosen = _choose_pass(ledger, session, ctx.store_id, at_ms)
         if isinstance(chosen, RejectReason):
             first_reason = first_reason or chosen
+            unpaid.append(session)
             continue
         booked = member_id in session.booked
         if not booked and not has_seat(session, ctx.kiosk_id, counts.get(session.class_session_id)):
@@ -482,12 +497,86 @@ def _class_signin(
             ),
         )
         return accepted, after
+    if full is None and drop_in:
+        paid = _drop_in(ctx, bundle, view, ledger, unpaid, counts)
+        if paid is not None:
+            return paid
     if full is not None:
         return _class_full(ctx, bundle, member_id, full, counts), ledger
     refused = refuse(
         first_reason or RejectReason.NO_VALID_PASS, member_id, sessions[0].class_session_id
     )
     return refused, ledger
+
+
+def _drop_in(
+    ctx: KioskContext,
+    bundle: RuleBundle,
+    view: MemberView,
+    ledger: MemberLedger,
+    sessions: Sequence[ClassSession],
+    counts: dict[str, SeatCount],
+) -> tuple[Decision, MemberLedger] | None:
+    """Sign in to the first session with a drop-in price and a seat, paying that price from
+    stored value: two linked events, the ``sv_spend`` (purpose ``drop-in <session>``) and a
+    ``class_signin`` with no pass, decided by the stored-value rule of every kiosk spend
+    (:func:`stored_value_spend_problem`: balance, unconfirmed and offline limits).
+
+    None when no session has a drop-in price or the stored value does not cover it (the
+    pass refusal stands); a limit that stops a member who could pay is their refusal.
+    """
+    member_id = view.record.member_id
+    priced = [s for s in sessions if s.drop_in_price_fen > 0]
+    for session in priced:
+        booked = member_id in session.booked
+        if not booked and not has_seat(session, ctx.kiosk_id, counts.get(session.class_session_id)):
+            continue
+        price = session.drop_in_price_fen
+        reason = stored_value_spend_problem(ctx, bundle, view, price)
+        if reason is RejectReason.INSUFFICIENT_BALANCE:
+            return None
+        if reason is not None:
+            detail = f"drop-in {session.class_session_id} amount_fen={price}"
+            return refuse(reason, member_id, detail), ledger
+        bodies: list[EventBody] = [
+            StoredValueSpend(
+                amount_fen=price,
+                order=bundle.rules.money.spend_order,
+                purpose=f"{DROP_IN_PURPOSE} {session.class_session_id}",
+            ),
+            ClassSignIn(
+                class_session_id=session.class_session_id,
+                class_type=session.class_type,
+                pass_id=None,
+                sessions=0,
+            ),
+        ]
+        checkin = _checkin_body(ctx, bundle, view, ledger)
+        if checkin.points > 0:
+            bodies.append(checkin)
+        after, _ = fold(ledger, _provisional(ctx, member_id, bodies))
+        accepted = Accepted(
+            member_id=member_id,
+            bodies=tuple(bodies),
+            result=TapResult(
+                action="class_signin",
+                points_earned=checkin.points,
+                class_session_id=session.class_session_id,
+                class_title_zh=session.title_zh,
+                class_title_en=session.title_en,
+                sv_charged_fen=price,
+                sv_balance_fen=after.stored_value.available_fen(ctx.now_ms),
+                **_result_base(view, after, ctx.now_ms),
+            ),
+        )
+        return accepted, after
+    if priced:
+        return _class_full(ctx, bundle, member_id, priced[0], counts), ledger
+    return None
+
+
+DROP_IN_PURPOSE = "drop-in"
+"""The ``sv_spend`` purpose of a drop-in class, followed by its class session id."""
 
 
 def _class_full(
@@ -632,6 +721,9 @@ def decide_reversal(
     if isinstance(tb, CheckIn):
         kind, fields["points"] = "checkin", tb.points
     elif isinstance(tb, ClassSignIn):
+        if tb.pass_id is None:
+            # A drop-in's payment is money: HQ corrects it (an audited adjustment).
+            return refuse(RejectReason.UNDO_NOT_ALLOWED, member_id, target.event_id)
         kind = "class_signin"
         fields.update(
             pass_id=tb.pass_id, sessions=tb.sessions, class_session_id=tb.class_session_id

@@ -89,7 +89,9 @@ class ClassSignIn(Frozen):
     kind: Literal["class_signin"] = "class_signin"
     class_session_id: Id
     class_type: Id
-    pass_id: Id
+    pass_id: Id | None
+    """None: a drop-in paid from stored value (the linked ``sv_spend`` of the same decision
+    has purpose ``drop-in <class_session_id>``)."""
     sessions: Annotated[int, Field(ge=0, le=1)] = 1
 
 

@@ -198,10 +198,11 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
 
     elif isinstance(body, ClassSignIn):
         signed: dict[str, object] = {}
-        p = ledger.find_pass(body.pass_id)
-        if p is None:
+        # A drop-in names no pass: its linked sv_spend paid for it.
+        p = ledger.find_pass(body.pass_id) if body.pass_id is not None else None
+        if p is None and body.pass_id is not None:
             flag(AnomalyKind.PASS_UNKNOWN, body.pass_id, body.sessions, "pass not on this member")
-        else:
+        elif p is not None:
             short = p.sessions_short(body.sessions)
             if short:
                 flag(

@@ -369,7 +369,7 @@ class KioskLedger:
             view = self._view(tx, member_id)
             assert tx.bundle is not None
             decision, after = decide_tap_folded(
-                tx.ctx,
+                _with_unconfirmed_fen(tx),
                 tx.bundle,
                 view,
                 class_session_id=class_session_id,
@@ -417,7 +417,7 @@ class KioskLedger:
                 return _Plan(refuse(RejectReason.NOT_READY, known), credential, view)
             assert tx.bundle is not None
             decision, after = decide_tap_folded(
-                tx.ctx, tx.bundle, view, class_session_id=class_session_id
+                _with_unconfirmed_fen(tx), tx.bundle, view, class_session_id=class_session_id
             )
             return _Plan(decision, credential, view, after)
 
@@ -480,11 +480,13 @@ class KioskLedger:
             if self._not_ready(tx):
                 return _Plan(refuse(RejectReason.NOT_READY, _known(view)), credential, view)
             assert tx.bundle is not None
-            # Summed here rather than kept in the kiosk row: only a charge asks for it.
-            unconfirmed = tx.conn.execute(_UNCONFIRMED_FEN, (tx.state.confirmed_seq,)).fetchone()
-            ctx = tx.ctx.model_copy(update={"kiosk_unconfirmed_fen": int(unconfirmed[0])})
             decision = decide_stored_value_spend(
-                ctx, tx.bundle, view, amount_fen, purpose=purpose, staff_id=staff_id
+                _with_unconfirmed_fen(tx, always=True),
+                tx.bundle,
+                view,
+                amount_fen,
+                purpose=purpose,
+                staff_id=staff_id,
             )
             return _Plan(decision, credential, view)
 
@@ -977,6 +979,20 @@ class KioskLedger:
         state = journal.read_state(conn)
         now = self._now_ms(max(state.hlc, self._observed))
         return _Tx(conn, state, HLC(now, 0), now, self._bundle, self._context(state, now))
+
+
+def _with_unconfirmed_fen(tx: _Tx, *, always: bool = False) -> KioskContext:
+    """The decision context with the stored value this kiosk spent unconfirmed (all members).
+
+    Summed here rather than kept in the kiosk row: only a charge, or a tap that may pay a
+    drop-in class (a class with a drop-in price in the bundle), asks for it."""
+    may_spend = always or (
+        tx.bundle is not None and any(c.drop_in_price_fen > 0 for c in tx.bundle.classes)
+    )
+    if not may_spend:
+        return tx.ctx
+    unconfirmed = tx.conn.execute(_UNCONFIRMED_FEN, (tx.state.confirmed_seq,)).fetchone()
+    return tx.ctx.model_copy(update={"kiosk_unconfirmed_fen": int(unconfirmed[0])})
 
 
 # Stored value this kiosk spent (all members) above the confirmed seq.

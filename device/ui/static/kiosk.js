@@ -249,7 +249,8 @@ function renderResult() {
   if (view.points_spent > 0) facts.append(fact(t("points_spent"), "-" + view.points_spent, "result-spent"));
   if (view.member) facts.append(fact(t("points_balance"), String(view.member.points_balance), "result-balance"));
   if (view.sv_charged_fen > 0) {
-    facts.append(fact(t("charged_amount"), yuan(view.sv_charged_fen), "result-charged"));
+    const paid = view.action === "class_signin" ? "drop_in_paid" : "charged_amount";
+    facts.append(fact(t(paid), yuan(view.sv_charged_fen), "result-charged"));
     facts.append(fact(t("stored_value"), yuan(view.member.stored_value_fen), "result-stored-value"));
   }
   const pass = view.pass_info;
