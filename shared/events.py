@@ -176,6 +176,11 @@ class PassUpdate(Frozen):
     frozen: bool | None = None
     valid_until_ms: Ms | None = None
     sessions_total: Count | None = None
+    price_fen: Count = 0
+    """What the member paid for this extension or session top-up (会员充次); 0: free."""
+    payment_method: PurchaseMethod | None = None
+    """How ``price_fen`` was paid; ``stored_value``: an ``sv_spend`` of it was recorded with
+    it (so revenue counts it when the value was topped up, not again here)."""
 
 
 class CouponIssue(Frozen):

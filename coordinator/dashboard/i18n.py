@@ -416,6 +416,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "action.extend": ("延期/加次", "Extend"),
     "action.valid_until": ("新的截止日期", "New last day"),
     "action.add_sessions": ("增加次数", "Sessions to add"),
+    "action.extend_price": ("收费（元，可空）", "Price (yuan, optional)"),
     "action.points": ("赠送积分", "Grant points"),
     "action.points_n": ("积分", "Points"),
     "action.reason": ("原因", "Reason"),

@@ -451,9 +451,13 @@ def extend(
     pass_id: PassPath,
     valid_until: Annotated[str, Form(max_length=10)] = "",
     add_sessions: Annotated[int, Form(ge=0, le=1000)] = 0,
+    price: Annotated[str, Form(max_length=20)] = "",
+    method: Annotated[str, Form(max_length=20)] = "",
     csrf: Csrf = "",
 ) -> Response:
-    """Extend a pass to a new last day and/or add sessions (a top-up of sessions)."""
+    """Extend a pass to a new last day and/or add sessions (a top-up of sessions, 会员充次),
+    with what the member paid and how (``stored_value`` charges it in the same
+    transaction)."""
 
     def run() -> object:
         coord = _coord(request)
@@ -470,7 +474,13 @@ def extend(
             )
         if add_sessions:
             change["sessions_total"] = held.sessions_total + add_sessions
-        body = _model(passes.PassChange, **change)
+        paid = _fen(price, "price") if price.strip() else 0
+        body = _model(
+            passes.PassChange,
+            **change,
+            price_fen=paid,
+            payment_method=(method or None) if paid else None,
+        )
         return passes.extend_pass(coord, current.principal, member_id, pass_id, body)
 
     return _act(request, current, member_id, csrf, "extend", run)

@@ -469,23 +469,34 @@ def visit_days(
 
 
 def pass_revenue(conn: Connection, since_ms: int, home_store: str | None) -> dict[str, int]:
-    """member id -> fen paid for passes sold since ``since_ms`` (where a price is known),
-    except passes paid from stored value (that money counts when it was topped up)."""
-    price = json_int(ev.c.body, conn.dialect.name, "body", "pass_state", "price_fen")
-    method = json_str(ev.c.body, conn.dialect.name, "body", "payment_method")
-    query = _home(
-        sa.select(ev.c.member_id, sa.func.sum(price))
-        .select_from(ev)
-        .where(
-            ev.c.kind == "pass_issue",
-            ev.c.hlc_ms >= since_ms,
-            _folded(),
-            sa.or_(method.is_(None), method != "stored_value"),
+    """member id -> fen paid for passes sold, extended or topped up with sessions (会员充次)
+    since ``since_ms`` (where a price is known), except what was paid from stored value
+    (that money counts when it was topped up)."""
+    dialect = conn.dialect.name
+    method = json_str(ev.c.body, dialect, "body", "payment_method")
+    out: dict[str, int] = defaultdict(int)
+    for kind, price in (
+        ("pass_issue", json_int(ev.c.body, dialect, "body", "pass_state", "price_fen")),
+        ("pass_update", json_int(ev.c.body, dialect, "body", "price_fen")),
+    ):
+        query = _home(
+            sa.select(ev.c.member_id, sa.func.sum(price))
+            .select_from(ev)
+            .where(
+                ev.c.kind == kind,
+                ev.c.hlc_ms >= since_ms,
+                _folded(),
+                sa.or_(method.is_(None), method != "stored_value"),
+                # A freeze or a free extension is no sale.
+                price > 0 if kind == "pass_update" else sa.true(),
+            )
+            .group_by(ev.c.member_id),
+            home_store,
         )
-        .group_by(ev.c.member_id),
-        home_store,
-    )
-    return {m: int(fen or 0) for m, fen in conn.execute(query) if m is not None}
+        for m, fen in conn.execute(query):
+            if m is not None:
+                out[m] += int(fen or 0)
+    return dict(out)
 
 
 def money_revenue(conn: Connection, since_ms: int, home_store: str | None) -> dict[str, int]:

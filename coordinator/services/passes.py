@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
+from coordinator.downstream import rule_bundles
 from coordinator.errors import conflict, invalid, not_found
 from coordinator.ledger.hq_events import HqFact
 from coordinator.ledger.jsonrows import ledger_from_row
@@ -24,7 +25,7 @@ from coordinator.security.auth import Principal
 from coordinator.services.common import Body, Out, audit, check_member_access, member_row
 from coordinator.services.money import charge
 from shared.events import PassIssue, PassUpdate, PurchaseMethod
-from shared.model import Count, Id, Ms, PassKind, PassState
+from shared.model import Count, Id, Ms, PassKind, PassState, commission_fen
 
 MAX_MS = 10**14
 
@@ -48,10 +49,15 @@ class SellPass(Body):
 
 
 class PassChange(Body):
-    """Extend a pass or change its sessions (top-up)."""
+    """Extend a pass or change its sessions (top-up), with what the member paid for it."""
 
     valid_until_ms: Ms | None = None
     sessions_total: Count | None = None
+    price_fen: Count = 0
+    """Paid for this change (0: free, e.g. a goodwill extension)."""
+    payment_method: PurchaseMethod | None = None
+    """Required with a price; ``stored_value`` charges it in the same transaction (422
+    ``insufficient_balance`` and nothing recorded when short)."""
 
 
 class PassResult(Out):
@@ -138,10 +144,25 @@ def record_sale(
 
 
 def update_pass(
-    coord: Coordinator, principal: Principal, member_id: str, pass_id: str, **change: Any
+    coord: Coordinator,
+    principal: Principal,
+    member_id: str,
+    pass_id: str,
+    *,
+    price_fen: int = 0,
+    payment_method: PurchaseMethod | None = None,
+    **change: Any,
 ) -> PassResult:
-    """Freeze, unfreeze, extend or top up a pass (an audited hq ``PassUpdate`` event)."""
+    """Freeze, unfreeze, extend or top up a pass (an audited hq ``PassUpdate`` event).
+
+    A paid extension or top-up records ``price_fen`` and ``payment_method`` on the event
+    (revenue, RFM), charges stored value in the same transaction when paid from it, and adds
+    a staff sale row with its commission (:func:`_staff_sale`)."""
     principal.require_write()
+    if price_fen > 0 and payment_method is None:
+        raise invalid("payment_method_required", "say how the price was paid", "payment_method")
+    if payment_method is not None and price_fen < 1:
+        raise invalid("amount_not_positive", "a payment needs its price_fen", "price_fen")
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
         check_member_access(principal, member_row(conn, member_id))
@@ -160,13 +181,75 @@ def update_pass(
             since = frozen_since(conn, member_id, pass_id)
             if since is not None and "valid_until_ms" not in change:
                 change["valid_until_ms"] = unfrozen_until(held.valid_until_ms, since, now)
-        body = PassUpdate(pass_id=pass_id, staff_user=principal.username, **change)
+        if payment_method is PurchaseMethod.STORED_VALUE:
+            charge(
+                conn,
+                coord,
+                member_id=member_id,
+                amount_fen=price_fen,
+                store_id=principal.store_id,
+                purpose=f"pass {pass_id} extension",
+                purchase_id=None,
+                staff_user=principal.username,
+                now_ms=now,
+            )
+        body = PassUpdate(
+            pass_id=pass_id,
+            staff_user=principal.username,
+            price_fen=price_fen,
+            payment_method=payment_method,
+            **change,
+        )
         result = coord.recorder.record(conn, [HqFact(member_id, body, principal.store_id)], now)
+        event_id = result.events[0].event_id
+        paid = {"price_fen": price_fen, "payment_method": payment_method.value} if price_fen else {}
         audit(conn, principal.username, "pass.update", f"{member_id}/{pass_id}", now,
-              event_id=result.events[0].event_id, **change)  # fmt: skip
+              event_id=event_id, **change, **paid)  # fmt: skip
+        if price_fen:
+            _staff_sale(conn, principal, member_id, pass_id, event_id, price_fen, now)
         after = result.outcomes[0].ledger.find_pass(pass_id)
     coord.pusher.wake()
     return PassResult(pass_=after, event_id=result.events[0].event_id)
+
+
+def _staff_sale(
+    conn: sa.Connection,
+    principal: Principal,
+    member_id: str,
+    pass_id: str,
+    event_id: str,
+    price_fen: int,
+    now_ms: int,
+) -> None:
+    """A paid extension or session top-up as a staff sale row (the commission report): the
+    catalogue product the pass was sold as, else the pass itself (the default commission
+    rule then applies), with the commission of the store's rules in force now."""
+    s = schema.product_sales
+    product_id = conn.execute(
+        sa.select(s.c.product_id)
+        .where(s.c.member_id == member_id, s.c.pass_id == pass_id)
+        .order_by(s.c.id)
+        .limit(1)
+    ).scalar()
+    store = principal.store_filter() or member_row(conn, member_id).home_store_id
+    bundle = (
+        rule_bundles.bundle_for_store(conn, store) if store else rule_bundles.chain_bundle(conn)
+    )
+    product = product_id or pass_id
+    conn.execute(
+        sa.insert(s).values(
+            event_id=event_id,
+            product_id=product,
+            member_id=member_id,
+            pass_id=pass_id,
+            store_id=store,
+            staff=principal.username,
+            price_fen=price_fen,
+            commission_fen=commission_fen(bundle.commission, product, price_fen) if bundle else 0,
+            rules_version=bundle.version if bundle else 0,
+            sold_ms=now_ms,
+        )
+    )
 
 
 def unfrozen_until(valid_until_ms: int, frozen_ms: int, now_ms: int) -> int:
@@ -194,7 +277,15 @@ def extend_pass(
     coord: Coordinator, principal: Principal, member_id: str, pass_id: str, body: PassChange
 ) -> PassResult:
     """Extend a pass's validity and/or change its total sessions."""
-    change = body.model_dump(exclude_none=True)
+    change = body.model_dump(exclude_none=True, exclude={"price_fen", "payment_method"})
     if not change:
         raise invalid("nothing_to_change", "give valid_until_ms and/or sessions_total")
-    return update_pass(coord, principal, member_id, pass_id, **change)
+    return update_pass(
+        coord,
+        principal,
+        member_id,
+        pass_id,
+        price_fen=body.price_fen,
+        payment_method=body.payment_method,
+        **change,
+    )

@@ -140,3 +140,15 @@ def test_front_desk_tops_up_and_sells_from_stored_value(live: Live, page: Any) -
         sold = conn.execute(sa.select(sa.func.count()).select_from(s)).scalar_one()
     assert sold == 3
     assert len(money_events(live, "sv_spend")) == 3
+
+    # 会员充次 at the desk: five sessions more for ¥100 from stored value, on the event.
+    row = page.locator("#passes tbody tr", has_text="5x swim").first
+    row.locator(".add-sessions").fill("5")
+    row.locator(".extend-price").fill("100")
+    row.locator(".extend-method").select_option("stored_value")
+    row.locator(".extend-submit").click()
+    expect(page.locator("#action-notice")).to_be_visible()
+    expect(page.locator("#sv-available")).to_have_text("¥100.00")
+    update = money_events(live, "pass_update")[-1]
+    assert (update["price_fen"], update["payment_method"]) == (10_000, "stored_value")
+    assert update["sessions_total"] == 10
