@@ -96,6 +96,7 @@ def kiosk_factory(tmp_path: Path) -> Iterator[KioskFactory]:
         link: dict[str, Any] | None = None,
         camera: str | None = None,
         qr_keys: tuple[QrKey, ...] = (),
+        drop_in_fen: int = 0,
     ) -> RunningKiosk:
         ledger_path = tmp_path / kiosk_id / "ledger.sqlite"
         seed_ledger(
@@ -105,6 +106,7 @@ def kiosk_factory(tmp_path: Path) -> Iterator[KioskFactory]:
             people=people,
             with_class=with_class,
             qr_keys=qr_keys,
+            drop_in_fen=drop_in_fen,
         )
         nfc_port = free_udp_port() if nfc == "udp" else None
         link_values: dict[str, Any] = {

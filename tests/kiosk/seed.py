@@ -60,6 +60,8 @@ BOB = Person("M-1002", "Bob S.", "04B0B0B0B0B0B0", "en", 40)
 STUDENT = Person("M-2001", "王*明", "04C1C2C3C4C5C6", "zh", 0)
 STUDENT2 = Person("M-2002", "Chen Y.", "04D1D2D3D4D5D6", "en", 0)
 STAFF_CARD = "04E1E2E3E4E5E6"
+WALKIN = Person("M-3001", "赵*", "04A7A7A7A7A7A7", "zh", 0)
+"""No pass, ¥300 of stored value: pays a drop-in class (only seeded when asked for)."""
 ANNA_STORED_VALUE = 30_000
 """Anna's stored value (¥300, principal) for the staff charge screen."""
 UNKNOWN_CARD = "04F0F0F0F0F0F0"
@@ -162,7 +164,7 @@ def member_record(person: Person, now_ms: int, *, store_id: str) -> MemberRecord
                 past,
             )
         )
-    if person is ANNA:
+    if person in (ANNA, WALKIN):
         seq += 1
         topup = StoredValueTopUp(
             paid_fen=ANNA_STORED_VALUE, method=PaymentMethod.WECHAT, staff_user="hq"
@@ -185,9 +187,12 @@ def bundle(
     with_class: bool,
     qr_keys: tuple[QrKey, ...] = (),
     class_room: str | None = None,
+    drop_in_fen: int = 0,
 ) -> RuleBundle:
     """Rules with a reward catalogue and, optionally, a yoga class whose sign-in is open
-    (held in ``class_room``, where a door station may sign students in)."""
+    (held in ``class_room``, where a door station may sign students in). A ``drop_in_fen``
+    prices the class for walk-ins and makes the chain class-only (no store visitors), so a
+    tap without a pass pays it from stored value."""
     classes: tuple[ClassSession, ...] = ()
     if with_class:
         classes = (
@@ -204,11 +209,14 @@ def bundle(
                 capacity=20,
                 instructor="Lin",
                 room=class_room,
+                drop_in_price_fen=drop_in_fen,
             ),
         )
     return RuleBundle(
         version=1,
-        rules=Rules(points_per_checkin=10, undo_window_s=600),
+        rules=Rules(
+            points_per_checkin=10, undo_window_s=600, checkin_without_class_pass=not drop_in_fen
+        ),
         classes=classes,
         qr_keys=qr_keys,
         rewards=(
@@ -228,6 +236,7 @@ def seed_ledger(
     with_class: bool = False,
     qr_keys: tuple[QrKey, ...] = (),
     class_room: str | None = None,
+    drop_in_fen: int = 0,
 ) -> None:
     """Create the kiosk's ledger with a rule bundle and a member snapshot, then close it."""
     now_ms = time.time_ns() // 1_000_000
@@ -241,6 +250,7 @@ def seed_ledger(
                     with_class=with_class,
                     qr_keys=qr_keys,
                     class_room=class_room,
+                    drop_in_fen=drop_in_fen,
                 )
             )
         )
