@@ -205,7 +205,8 @@ def _event_detail(body: dict[str, Any]) -> str:
     parts = []
     for key in ("points", "points_delta", "pass_id", "sessions", "sessions_delta", "coupon_id",
                 "class_session_id", "reason", "target_kind", "frozen", "valid_until_ms",
-                "sessions_total"):  # fmt: skip
+                "sessions_total", "paid_fen", "bonus_fen", "amount_fen", "price_fen",
+                "payment_method", "method", "purpose"):  # fmt: skip
         if body.get(key) not in (None, "", 0):
             parts.append(f"{key}={body[key]}")
     if isinstance(body.get("pass_state"), dict):

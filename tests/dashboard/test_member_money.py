@@ -152,3 +152,10 @@ def test_front_desk_tops_up_and_sells_from_stored_value(live: Live, page: Any) -
     update = money_events(live, "pass_update")[-1]
     assert (update["price_fen"], update["payment_method"]) == (10_000, "stored_value")
     assert update["sessions_total"] == 10
+    # The timeline tells the money story: the top-up and the paid session top-up.
+    expect(page.locator('#timeline tr[data-what="sv_topup"] .sub')).to_contain_text(
+        "paid_fen=100000"
+    )
+    expect(page.locator('#timeline tr[data-what="pass_update"] .sub').first).to_contain_text(
+        "payment_method=stored_value"
+    )
