@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from coordinator import schema
+from shared.events import ClassSignIn, StoredValueSpend
+from simulators.waiting import wait_until
 from tests.dashboard.conftest import login
 from tests.dashboard.live import Live
 from tests.dashboard.test_members_page import audits, csrf, seed
@@ -159,3 +161,25 @@ def test_front_desk_tops_up_and_sells_from_stored_value(live: Live, page: Any) -
     expect(page.locator('#timeline tr[data-what="pass_update"] .sub').first).to_contain_text(
         "payment_method=stored_value"
     )
+
+
+def test_a_kiosk_drop_in_reaches_the_coordinator_without_a_conflict(live: Live) -> None:
+    """The two linked events of a drop-in (a pass-less class_signin and its sv_spend) from a
+    kiosk over Mosquitto: folded like any spend, the balance down, no conflict."""
+    seed(live)
+    top = {"amount_fen": 10_000, "method": "cash"}
+    live.call("POST", "/api/v1/members/m1/stored-value/top-ups", json=top, expect=201)
+    kiosk = live.kiosk("kB", "s1")
+    kiosk.record("m1", StoredValueSpend(amount_fen=3_000, purpose="drop-in yoga-1"))
+    kiosk.record(
+        "m1", ClassSignIn(class_session_id="yoga-1", class_type="yoga", pass_id=None, sessions=0)
+    )
+    kiosk.flush()
+
+    def balance() -> int:
+        return int(live.call("GET", "/api/v1/members/m1/stored-value")["available_fen"])
+
+    wait_until(lambda: balance() == 7_000)
+    assert live.call("GET", "/api/v1/conflicts")["items"] == []
+    signins = money_events(live, "class_signin")
+    assert [(x["class_session_id"], x["pass_id"]) for x in signins] == [("yoga-1", None)]
