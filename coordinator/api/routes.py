@@ -22,6 +22,7 @@ from coordinator.api import (
     points,
     reports,
     rules,
+    self_service,
     stores,
 )
 
@@ -42,6 +43,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     ops.router,
     member_page.router,
     member_devices.router,
+    self_service.router,
     health.router,
 )
 

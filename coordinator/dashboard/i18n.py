@@ -213,6 +213,13 @@ WORDS: dict[str, tuple[str, str]] = {
     "error.title": ("出错了", "Something went wrong"),
     "yes": ("是", "yes"),
     "no": ("否", "no"),
+    "poster.title": ("会员招募海报", "Sign-up poster"),
+    "poster.headline": ("扫码加入会员", "Scan to become a member"),
+    "poster.sub": (
+        "领取手机会员卡，无网络也能在自助机签到",
+        "Get your member card on your phone: it checks you in even with no signal",
+    ),
+    "poster.url": ("或在浏览器打开：", "Or open in a browser:"),
 }
 
 WORDS.update(
