@@ -14,6 +14,7 @@ route with its role rules); a route added without an entry fails
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.routing import iter_route_contexts
 
 from coordinator.ledger.conflicts import ConflictDraft, raise_conflict
@@ -71,6 +73,17 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/member/qr"): Route("public"),
     ("GET", "/m/{link}"): Route("public"),
     ("GET", "/m/{link}/qr.svg"): Route("public"),
+    ("GET", "/m/{link}/manifest.webmanifest"): Route("public"),
+    ("GET", "/m/card.js"): Route("public"),
+    ("GET", "/m/qrcode.js"): Route("public"),
+    ("GET", "/m/sw.js"): Route("public"),
+    ("GET", "/m/icon.svg"): Route("public"),
+    ("GET", "/api/v1/member/card"): Route("public"),  # the member's link is the credential
+    ("POST", "/api/v1/member/devices"): Route("public"),  # the member's link is the credential
+    ("GET", "/join/{store_id}"): Route("public"),
+    ("POST", "/api/v1/join"): Route("public"),  # rate limited per address
+    ("POST", "/api/v1/self-access"): Route("public"),  # the same answer for any number
+    ("POST", "/api/v1/self-access/verify"): Route("public"),  # the one-time code
     ("GET", "/healthz"): Route("public"),
     ("GET", "/metrics"): Route("public"),  # unless metrics_token is set (tested below)
     ("GET", "/openapi.json"): Route("public"),
@@ -89,6 +102,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/kiosks/{kiosk_id}"): Route("page"),
     ("GET", "/dashboard/reports"): Route("page"),
     ("GET", "/dashboard/rollouts"): Route("page"),
+    ("GET", "/dashboard/stores/{store_id}/poster"): Route("page"),
     ("POST", "/dashboard/logout"): Route("page"),
     # -- any logged-in user ----------------------------------------------------------------
     ("GET", "/api/v1/auth/me"): Route("self"),
@@ -220,6 +234,17 @@ ROUTES: dict[tuple[str, str], Route] = {
         other=req("/api/v1/members/m2zz/page-link"),
         own=req("/api/v1/members/m1/page-link"),
     ),
+    ("GET", "/api/v1/members/{member_id}/devices"): Route(
+        "scoped",
+        other=req("/api/v1/members/m2zz/devices"),
+        own=req("/api/v1/members/m1/devices"),
+    ),
+    ("POST", "/api/v1/members/{member_id}/devices/{device_id}/revoke"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/members/m2zz/devices/dnone/revoke"),
+        own=req("/api/v1/members/m1/devices/{dev1}/revoke"),
+    ),
     ("GET", "/api/v1/members/{member_id}/qr-token"): Route(
         "scoped",
         True,
@@ -301,6 +326,7 @@ FILLERS = {
     "bundle_id": "{b1}",
     "table": "checkins_daily",
     "link": "x" * 20,
+    "device_id": "dnone",
 }
 
 
@@ -364,6 +390,15 @@ def seed(live: Live) -> dict[str, Any]:
         draft = live.call("POST", "/api/v1/rule-bundles", json={"store_ids": [store]}, expect=201)
         ids[f"b{store}"] = draft["bundle_id"]
     ids["b1"], ids["b2"] = ids.pop("bs1"), ids.pop("bs2zz")
+    # A phone of m1 (registered with m1's link), for the device routes.
+    page_link = live.call("POST", "/api/v1/members/m1/page-link")["link_token"]
+    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    device = live.http.post(
+        "/api/v1/member/devices",
+        json={"link": page_link, "public_key": base64.urlsafe_b64encode(public).decode()},
+    )
+    assert device.status_code == 200, device.text
+    ids["dev1"] = device.json()["device_id"]
     published = live.call("POST", "/api/v1/rule-bundles", json={"store_ids": ["s2zz"]},
                           expect=201)  # fmt: skip
     live.call("POST", f"/api/v1/rule-bundles/{published['bundle_id']}/publish")

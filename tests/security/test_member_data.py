@@ -41,8 +41,15 @@ PERSONAL_COLUMN = re.compile(r"phone|mobile|birth|full_?name|address|email|id_?c
 
 def test_kiosks_hold_and_show_only_what_they_need(secure_broker: Broker, tmp_path: Path) -> None:
     assert set(MemberRecord.model_fields) == {
-        "member_id", "display_name", "tier", "status", "cards", "lang", "ledger",
-    }  # fmt: skip
+        "member_id",
+        "display_name",
+        "tier",
+        "status",
+        "cards",
+        "lang",
+        "devices",
+        "ledger",
+    }  # fmt: skip  (devices: phones' public keys, nothing personal)
     with live_coordinator(tmp_path, secure_broker) as live:
         live.add_store("s1")
         for member, (shown, full, phone, card, _kiosk) in MEMBERS.items():
