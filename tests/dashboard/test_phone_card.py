@@ -123,3 +123,18 @@ def test_the_code_uses_the_smallest_symbol_the_token_allows(live: Live) -> None:
     side = smallest.symbol_size(border=4)[0]
     assert f'viewBox="0 0 {side} {side}"' in svg, "the page's code is larger than it needs"
     assert segno.make(text, error="m").symbol_size(border=4)[0] > side
+
+
+def test_a_fourth_phone_is_told_why_it_shows_online_codes(live: Live, page: Any) -> None:
+    from tests.shared.test_phonecode import device
+
+    link = member_link(live, "m1", "Anna L.")
+    for _ in range(phonecode.MAX_DEVICES):
+        body = {"link": link["link_token"], "public_key": device("x")[1].public_key}
+        assert live.http.post("/api/v1/member/devices", json=body).status_code == 200
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live.url}{link['path']}")
+    expect(page.locator("#left")).to_contain_text("already has 3 phones")
+    assert page.locator("body").get_attribute("data-code") == "server"
+    (code,) = screenshot_codes(page)
+    assert code.startswith("TF1.")

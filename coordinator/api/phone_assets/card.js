@@ -116,7 +116,13 @@
         link: cfg.link, public_key: b64url(raw), user_agent: navigator.userAgent.slice(0, 200),
       }),
     });
-    if (!r.ok) return null;
+    if (!r.ok) {
+      const body = await r.json().catch(() => ({}));
+      if (body.error && body.error.code === 'too_many_devices') {
+        document.getElementById('left').textContent = t('too_many');
+      }
+      return null;
+    }
     const d = await r.json();
     const record = {
       device_id: d.device_id, member_id: d.member_id, ttl: d.code_ttl_s, refresh: d.refresh_s,
@@ -175,6 +181,7 @@
       next: (n, t) => '再积 ' + n + ' 分升级为' + t, top: '已是最高等级',
       checkin: '签到', class_signin: '课程签到',
       updated: (d) => '离线 · 最后更新于 ' + d, other: 'EN', reload: '请刷新页面',
+      too_many: '这个会员已绑定 3 部手机：此手机显示在线会员码；可到前台移除旧手机。',
     },
     en: {
       show: 'Show this code at the kiosk', brightness: '☀ Turn your screen brightness up',
@@ -186,6 +193,8 @@
       next: (n, t) => n + ' more points to ' + t, top: 'Top tier reached',
       checkin: 'Check-in', class_signin: 'Class sign-in',
       updated: (d) => 'Offline · last updated ' + d, other: '中文', reload: 'Please reload',
+      too_many: 'This membership already has 3 phones: this one shows online codes only. '
+        + 'The front desk can remove an old phone.',
     },
   };
   const LANG_KEY = 'tapfleet-card-lang';
