@@ -138,3 +138,20 @@ def test_a_fourth_phone_is_told_why_it_shows_online_codes(live: Live, page: Any)
     assert page.locator("body").get_attribute("data-code") == "server"
     (code,) = screenshot_codes(page)
     assert code.startswith("TF1.")
+
+
+def test_a_removed_phone_stops_signing_and_says_so(live: Live, page: Any) -> None:
+    link = member_link(live, "m1", "Anna L.")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live.url}{link['path']}")
+    expect(page.locator("body")).to_have_attribute("data-code", "phone")
+    (device,) = devices_of(live, "m1")
+    live.call("POST", f"/api/v1/members/m1/devices/{device.device_id}/revoke")
+    page.reload()
+    expect(page.locator("#left")).to_contain_text("removed from the membership")
+    assert page.locator("body").get_attribute("data-code") == "server"
+    (code,) = screenshot_codes(page)
+    assert code.startswith("TF1.")
+    page.reload()  # remembered: no new key is made behind staff's back
+    expect(page.locator("#left")).to_contain_text("removed from the membership")
+    assert live.call("GET", "/api/v1/members/m1/devices")["active"] == 0
