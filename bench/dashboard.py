@@ -17,6 +17,7 @@ database) under the same four-client load, measured in its own phase first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -235,8 +236,11 @@ def load(
     return times
 
 
-def run(kiosks_n: int, per_kiosk: int, rounds: int, keep: bool) -> Result:
-    """Seed, start, discover, load."""
+def run(
+    kiosks_n: int, per_kiosk: int, rounds: int, keep: bool, *, name: str = NAME, on_pg: bool = False
+) -> Result:
+    """Seed, start, discover, load (``on_pg``: the seeded ledger copied to a fresh
+    PostgreSQL database, ``bench.pg``, and the coordinator on it)."""
     now = time.time_ns() // 1_000_000
     kiosks = fleet(kiosks_n, max(1, kiosks_n // 10))
     members = max(100, kiosks_n * 10)
@@ -255,17 +259,24 @@ def run(kiosks_n: int, per_kiosk: int, rounds: int, keep: bool) -> Result:
             kiosk_health_rows=health_rows(kiosks, per_kiosk, now),
         )
         progress(NAME, f"seeded in {time.monotonic() - started:.0f} s; starting the coordinator")
-        coordinator = CoordinatorProcess(
-            folder, mqtt_port=broker.port, db_url=f"sqlite:///{db_path}", settings=BENCH_COORDINATOR
-        )
-        try:
-            coordinator.start(timeout_s=120)
-            headers = login_headers(coordinator.url, coordinator.token())
-            paths = endpoints(coordinator.url, headers)
-            progress(NAME, f"{CLIENTS} clients x {rounds} rounds over {', '.join(paths)}")
-            times = load(coordinator.url, headers, paths, rounds, cap_s=60)
-        finally:
-            coordinator.stop()
+        with contextlib.ExitStack() as stack:
+            db_url = f"sqlite:///{db_path}"
+            if on_pg:
+                from bench.pg import copy_ledger, scratch_database
+
+                db_url = stack.enter_context(scratch_database("fleet"))
+                progress(name, f"copied {copy_ledger(db_path, db_url):,} rows to PostgreSQL")
+            coordinator = CoordinatorProcess(
+                folder, mqtt_port=broker.port, db_url=db_url, settings=BENCH_COORDINATOR
+            )
+            try:
+                coordinator.start(timeout_s=300)
+                headers = login_headers(coordinator.url, coordinator.token())
+                paths = endpoints(coordinator.url, headers)
+                progress(name, f"{CLIENTS} clients x {rounds} rounds over {', '.join(paths)}")
+                times = load(coordinator.url, headers, paths, rounds, cap_s=60)
+            finally:
+                coordinator.stop()
 
     p95 = {p: percentile(v, 95) for p, v in times.items() if v}
     measured = [p for p in paths if p in p95]
@@ -273,11 +284,12 @@ def run(kiosks_n: int, per_kiosk: int, rounds: int, keep: bool) -> Result:
     base = p95[BASELINE]
     shown = ", ".join(f"{p} {ms(p95[p])}" for p in measured)
     count = sum(len(times[p]) for p in measured)
+    engine = "PostgreSQL" if on_pg else "SQLite"
     return Result(
-        name=NAME,
+        name=name,
         tapfleet=(
             f"worst p95 {ms(p95[worst])} ({worst}); p95 {shown} ({count} requests, {CLIENTS} "
-            f"clients, {kiosks_n:,} kiosks, {kiosks_n * per_kiosk:,} events)"
+            f"clients, {kiosks_n:,} kiosks, {kiosks_n * per_kiosk:,} events, {engine})"
         ),
         baseline=f"p95 {ms(base)} GET {BASELINE} under the same load ({CLIENTS} clients)",
         ratio=p95[worst] / base,

@@ -17,11 +17,11 @@ Loss is checked on both sides: every event must be in the coordinator's ``events
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 from bench.common import (
     BENCH_COORDINATOR,
@@ -136,78 +136,134 @@ def batches(kiosk_id: str, store_id: str, members: list[str], count: int) -> lis
     ]
 
 
-def run(kiosks: int, events_per_kiosk: int, keep: bool) -> Result:
-    """Measure both sides; returns the result line."""
+Fleet = list[tuple[str, str]]
+
+
+def fleet_of(kiosks: int) -> Fleet:
+    """(kiosk id, store id) of ``kiosks`` kiosks, one store each."""
+    return [(f"k{i:03d}", f"s{i:03d}") for i in range(kiosks)]
+
+
+def seed(db_path: Path, fleet: Fleet, now_ms: int) -> None:
+    """The SQLite ledger every ingest run starts from (PostgreSQL runs copy it)."""
+    progress(NAME, f"seeding {len(fleet)} kiosks, {len(fleet) * MEMBERS_PER_KIOSK} members")
+    seed_coordinator(
+        db_path,
+        stores=[s for _, s in fleet],
+        kiosks=fleet,
+        members=len(fleet) * MEMBERS_PER_KIOSK,
+        now_ms=now_ms,
+    )
+
+
+def outgoing(fleet: Fleet, events_per_kiosk: int) -> list[list[bytes]]:
+    """Every kiosk's encoded EventBatches (built before any clock starts)."""
+    return [
+        batches(
+            k,
+            s,
+            [member_id(n * MEMBERS_PER_KIOSK + j) for j in range(MEMBERS_PER_KIOSK)],
+            events_per_kiosk,
+        )
+        for n, (k, s) in enumerate(fleet)
+    ]
+
+
+def one_event_size(fleet: Fleet, now_ms: int) -> int:
+    """Bytes of a one-event EventBatch (the raw baseline's message size)."""
     from shared.events import CheckIn, CredentialKind, CredentialRef, Event
     from shared.protocol import EventBatch, encode
 
+    one = Event(
+        event_id=uuid.uuid4().hex,
+        kiosk_id=fleet[0][0],
+        store_id=fleet[0][1],
+        seq=1,
+        hlc_ms=now_ms,
+        wall_ms=now_ms,
+        member_id=member_id(0),
+        rules_version=1,
+        credential=CredentialRef(kind=CredentialKind.CARD, uid=card_uid(0)),
+        body=CheckIn(points=0),
+    )
+    return len(encode(EventBatch(kiosk_id=fleet[0][0], events=(one,))))
+
+
+def tapfleet_ingest(
+    folder: Path,
+    broker_port: int,
+    fleet: Fleet,
+    payloads: list[list[bytes]],
+    events_per_kiosk: int,
+    db_url: str,
+    *,
+    replicas: int = 1,
+) -> tuple[float, int]:
+    """Start ``replicas`` coordinator processes on ``db_url`` (one MQTT share group), let
+    every kiosk publish its batches, wait for every Ack; returns (seconds, events acked)."""
+    coordinators = [
+        CoordinatorProcess(
+            folder / f"replica{i}",
+            mqtt_port=broker_port,
+            db_url=db_url,
+            settings={**BENCH_COORDINATOR, "mqtt_client_id": f"coordinator-bench-{i}"},
+        )
+        for i in range(replicas)
+    ]
+    sims: list[SimKiosk] = []
+    try:
+        for coordinator in coordinators:  # one by one: the first one migrates
+            coordinator.start(timeout_s=120)
+        sims = [SimKiosk(k, s, broker_port) for k, s in fleet]
+        total = len(fleet) * events_per_kiosk
+        progress(NAME, f"{replicas} coordinator(s): {len(fleet)} kiosks publishing {total:,}")
+        start = time.monotonic()
+        for sim, kiosk_payloads in zip(sims, payloads, strict=True):
+            for payload in kiosk_payloads:
+                sim.publish(payload)
+        for sim in sims:
+            if not sim.wait_acked(events_per_kiosk, 600):
+                raise RuntimeError(
+                    f"kiosk {sim.kiosk_id}: acked {sim.acked_seq} of {events_per_kiosk}"
+                )
+        seconds = time.monotonic() - start
+        return seconds, sum(sim.acked_seq for sim in sims)
+    finally:
+        for sim in sims:
+            sim.close()
+        for coordinator in coordinators:
+            coordinator.stop()
+
+
+def raw_broker(
+    broker_port: int, folder: Path, kiosks: int, events_per_kiosk: int, size: int
+) -> tuple[float, int, int]:
+    """The raw QoS 1 baseline: (seconds, received, distinct)."""
+    streams: Sequence[list[tuple[str, bytes]]] = [
+        [(f"bench/raw/{k}", _payload(k, i, size)) for i in range(events_per_kiosk)]
+        for k in range(kiosks)
+    ]
+    return measure(broker_port, folder, streams, topic_filter="bench/raw/#")
+
+
+def run(kiosks: int, events_per_kiosk: int, keep: bool) -> Result:
+    """Measure both sides; returns the result line."""
     total = kiosks * events_per_kiosk
-    fleet = [(f"k{i:03d}", f"s{i:03d}") for i in range(kiosks)]
+    fleet = fleet_of(kiosks)
     now = time.time_ns() // 1_000_000
     with work_dir(NAME, keep) as folder, running_broker(folder) as broker:
         db_path = folder / "coordinator.db"
-        progress(NAME, f"seeding {kiosks} kiosks, {kiosks * MEMBERS_PER_KIOSK} members")
-        seed_coordinator(
-            db_path,
-            stores=[s for _, s in fleet],
-            kiosks=fleet,
-            members=kiosks * MEMBERS_PER_KIOSK,
-            now_ms=now,
+        seed(db_path, fleet, now)
+        payloads = outgoing(fleet, events_per_kiosk)
+        message_size = one_event_size(fleet, now)
+        db_url = f"sqlite:///{db_path}"
+        seconds, acked = tapfleet_ingest(
+            folder, broker.port, fleet, payloads, events_per_kiosk, db_url
         )
-        outgoing = [
-            batches(
-                k,
-                s,
-                [member_id(n * MEMBERS_PER_KIOSK + j) for j in range(MEMBERS_PER_KIOSK)],
-                events_per_kiosk,
-            )
-            for n, (k, s) in enumerate(fleet)
-        ]
-        one = Event(
-            event_id=uuid.uuid4().hex,
-            kiosk_id=fleet[0][0],
-            store_id=fleet[0][1],
-            seq=1,
-            hlc_ms=now,
-            wall_ms=now,
-            member_id=member_id(0),
-            rules_version=1,
-            credential=CredentialRef(kind=CredentialKind.CARD, uid=card_uid(0)),
-            body=CheckIn(points=0),
-        )
-        message_size = len(encode(EventBatch(kiosk_id=fleet[0][0], events=(one,))))
-        coordinator = CoordinatorProcess(
-            folder, mqtt_port=broker.port, db_url=f"sqlite:///{db_path}", settings=BENCH_COORDINATOR
-        )
-        sims: list[SimKiosk] = []
-        try:
-            coordinator.start()
-            sims = [SimKiosk(k, s, broker.port) for k, s in fleet]
-            progress(NAME, f"tapfleet: {kiosks} kiosks publishing {total:,} events")
-            start = time.monotonic()
-            for sim, payloads in zip(sims, outgoing, strict=True):
-                for payload in payloads:
-                    sim.publish(payload)
-            for sim in sims:
-                if not sim.wait_acked(events_per_kiosk, 600):
-                    raise RuntimeError(
-                        f"kiosk {sim.kiosk_id}: acked {sim.acked_seq} of {events_per_kiosk}"
-                    )
-            seconds = time.monotonic() - start
-            acked = sum(sim.acked_seq for sim in sims)
-        finally:
-            for sim in sims:
-                sim.close()
-            coordinator.stop()
-        stored = _stored_events(db_path, [k for k, _ in fleet])
+        stored = stored_events(db_url, [k for k, _ in fleet])
         progress(NAME, f"tapfleet: {total} events in {seconds:.2f} s; baseline next")
-
-        streams: Sequence[list[tuple[str, bytes]]] = [
-            [(f"bench/raw/{k}", _payload(k, i, message_size)) for i in range(events_per_kiosk)]
-            for k in range(kiosks)
-        ]
-        raw_seconds, received, distinct = measure(
-            broker.port, folder, streams, topic_filter="bench/raw/#"
+        raw_seconds, received, distinct = raw_broker(
+            broker.port, folder, kiosks, events_per_kiosk, message_size
         )
 
     events_per_s = rate(total, seconds)
@@ -236,18 +292,24 @@ def _payload(publisher: int, seq: int, size: int) -> bytes:
     return head + b"x" * max(0, size - len(head) - 2) + b'"}'
 
 
-def _stored_events(db_path: object, kiosk_ids: list[str]) -> int:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+def stored_events(db_url: str, kiosk_ids: list[str]) -> int:
+    """Events of ``kiosk_ids`` in the coordinator's ``events`` table (any engine)."""
+    import sqlalchemy as sa
+
+    from coordinator import schema
+
+    engine = sa.create_engine(db_url)
     try:
-        marks = ",".join("?" * len(kiosk_ids))
-        return int(
-            conn.execute(
-                f"SELECT count(*) FROM events WHERE source IN ({marks})",  # noqa: S608 (?s only)
-                kiosk_ids,
-            ).fetchone()[0]
-        )
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(schema.events)
+                    .where(schema.events.c.source.in_(kiosk_ids))
+                ).scalar_one()
+            )
     finally:
-        conn.close()
+        engine.dispose()
 
 
 def main() -> None:

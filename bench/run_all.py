@@ -3,9 +3,12 @@
     python bench/run_all.py                 # make bench: full sizes (about 15 minutes here)
     python bench/run_all.py --quick         # smoke run: small sizes, figures meaningless
     python bench/run_all.py --only qr,ingest
+    python bench/run_all.py --scale         # make bench-scale: 10,000 kiosks
 
 Each benchmark runs as ``python -m bench.<name>`` in its own process from the repository
-root; its progress (stderr) is shown as it goes and its one stdout line is collected. The
+root; its progress (stderr) is shown as it goes and its stdout lines are collected (one,
+or one per baseline for those in ``LINES``). ``--scale`` runs the fleet-scale set instead
+(``make bench-scale``). The
 results file (``bench/results-<date>.txt`` by default, gitignored) starts with the date,
 the machine and the command. Exit status 1 if any benchmark crashed or printed no
 well-formed line (a MISS is a result, not a failure).
@@ -24,6 +27,7 @@ BENCHES = (
     "ingest",
     "tap_decision",
     "tap_e2e",
+    "deny_e2e",
     "station_tap",
     "station_transport",
     "qr",
@@ -31,7 +35,21 @@ BENCHES = (
     "backlog_drain",
     "cold_sync",
     "dashboard",
+    "ingest_pg",
+    "ingest_replicas",
 )
+SCALE_BENCHES = ("fleet_pg", "fleet_scale")
+"""``make bench-scale``: the runs at fleet scale (10,000 kiosks), long on this machine."""
+LINES = {
+    "ingest_pg": ("ingest_pg", "ingest_pg_raw_insert", "ingest_pg_broker"),
+    "fleet_scale": ("fleet_scale_cost", "fleet_scale_reach", "fleet_scale_dashboard"),
+}
+"""Benchmarks that print more than one line (one per baseline), with the lines' names."""
+
+
+def line_names(bench: str) -> tuple[str, ...]:
+    """The names of the result lines ``bench`` prints, in order."""
+    return LINES.get(bench, (bench,))
 
 
 def main() -> int:
@@ -42,14 +60,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Run the Tapfleet benchmarks.")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
     parser.add_argument("--only", help="comma-separated benchmark names")
+    parser.add_argument("--scale", action="store_true", help="the fleet-scale benchmarks")
     parser.add_argument("--out", type=Path, help="results file (default bench/results-<date>.txt)")
     args = parser.parse_args()
-    names = list(BENCHES)
+    names = list(SCALE_BENCHES if args.scale else BENCHES)
     if args.only:
+        known = (*BENCHES, *SCALE_BENCHES)
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = [n for n in wanted if n not in BENCHES]
+        unknown = [n for n in wanted if n not in known]
         if unknown:
-            parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHES)}")
+            parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(known)}")
         names = wanted
     stamp = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     out = args.out or ROOT / "bench" / f"results-{time.strftime('%Y%m%d-%H%M%S')}.txt"
@@ -68,13 +88,15 @@ def main() -> int:
         t0 = time.monotonic()
         cmd = [sys.executable, "-m", f"bench.{name}"] + (["--quick"] if args.quick else [])
         proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, check=False)
-        found = [line for line in proc.stdout.splitlines() if LINE.match(line)]
+        matches = [m for m in map(LINE.match, proc.stdout.splitlines()) if m]
+        found = [m.group(0) for m in matches]
         took = time.monotonic() - t0
-        if proc.returncode != 0 or len(found) != 1:
+        if proc.returncode != 0 or tuple(m.group("name") for m in matches) != line_names(name):
             failed += 1
             found = [f"{name}: FAILED (exit {proc.returncode}, {len(found)} result lines)"]
         lines.extend(found)
-        print(f"[run_all] {name} done in {took:.0f} s: {found[0]}", file=sys.stderr, flush=True)
+        shown = "\n".join(found)
+        print(f"[run_all] {name} done in {took:.0f} s: {shown}", file=sys.stderr, flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join([*header, *lines]) + "\n", encoding="utf-8")
     total = time.monotonic() - started

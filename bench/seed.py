@@ -30,6 +30,7 @@ from shared.model import (
     RuleBundle,
     Rules,
 )
+from shared.money import StoredValue
 
 DAY = 86_400_000
 MIN = 60_000
@@ -46,7 +47,7 @@ def member_id(i: int) -> str:
 
 
 def member_ledger(now_ms: int, rng: random.Random | None = None) -> MemberLedger:
-    """A plausible regular's ledger: a 20-session punch pass, a month card, points lots."""
+    """A plausible regular's ledger: a 20-session punch pass, points lots, ¥500 stored value."""
     rng = rng or random.Random(0)
     used = rng.randrange(0, 10)
     return MemberLedger(
@@ -75,6 +76,7 @@ def member_ledger(now_ms: int, rng: random.Random | None = None) -> MemberLedger
         checkins=rng.randrange(5, 60),
         points_earned_total=50,
         last_checkin_ms=now_ms - 2 * DAY,
+        stored_value=StoredValue(principal_fen=50_000, topped_up_fen=50_000),
     )
 
 
@@ -230,6 +232,21 @@ def seed_coordinator(
         conn.execute("COMMIT")
     finally:
         conn.close()
+    _rebuild_rollups(url)
+
+
+def _rebuild_rollups(url: str) -> None:
+    """The report rollups of the bulk-inserted events (the coordinator keeps them as it
+    stores events; rows inserted here bypass that)."""
+    from coordinator.db import Database
+    from coordinator.reports.rollups import rebuild
+
+    db = Database(url)
+    try:
+        with db.write() as conn:
+            rebuild(conn)
+    finally:
+        db.dispose()
 
 
 EVENT_COLUMNS = (

@@ -10,6 +10,7 @@ its writers are serialised anyway.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -24,7 +25,16 @@ from coordinator import schema
 
 log = logging.getLogger(__name__)
 
-COUNTERS = ("hq_seq", "members_version", "deny_version", "rules_version")
+COUNTERS = (
+    "hq_seq",
+    "members_version",
+    "deny_version",
+    "rules_version",
+    "restore_epoch",
+    "restore_announced",
+    "backup_verified_ms",
+)
+"""Every counter, created at bootstrap; the last three are :mod:`coordinator.backups`'s."""
 _AFTER_COMMIT = "tapfleet_after_commit"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -113,6 +123,10 @@ class Database:
             "database %s migrated to %s", self.url.render_as_string(hide_password=True), revision
         )
 
+    def try_job_lock(self, conn: Connection, job: str) -> bool:
+        """:func:`try_job_lock` on this database's schema."""
+        return try_job_lock(conn, job, self.schema_name)
+
     def ping(self) -> bool:
         """True when the database answers."""
         try:
@@ -188,3 +202,27 @@ def lock_counter(conn: Connection, name: str) -> int:
             .with_for_update()
         ).scalar_one()
     )
+
+
+def try_job_lock(conn: Connection, job: str, schema_name: str | None = None) -> bool:
+    """Take the lock of a periodic ``job`` for the rest of this transaction; False when
+    another replica holds it now (the caller skips the job this time).
+
+    PostgreSQL: ``pg_try_advisory_xact_lock``, released by the commit or rollback itself, so
+    it holds behind PgBouncer in transaction mode (a session lock would stay with whichever
+    server connection the pooler gave out and could be taken by the wrong client). The key
+    is derived from the job's name and the schema, so coordinators on other schemas of one
+    server never block each other. SQLite: always True (its write transactions are
+    serialised by ``BEGIN IMMEDIATE``, and a SQLite database has one coordinator).
+    """
+    if conn.dialect.name == "sqlite":
+        return True
+    key = job_lock_key(job, schema_name)
+    return bool(conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key))).scalar_one())
+
+
+def job_lock_key(job: str, schema_name: str | None = None) -> int:
+    """The signed 64-bit advisory lock key of ``job`` in ``schema_name`` (stable across
+    processes and Python versions, unlike ``hash()``)."""
+    digest = hashlib.blake2b(f"tapfleet:{schema_name or ''}:{job}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)

@@ -20,6 +20,7 @@ subscriptions from its handler registry with :func:`subscription`.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -68,7 +69,13 @@ ALLOWED: dict[Channel, tuple[type[p.Message], ...]] = {
     Channel.SYNC: (p.SyncRequest,),
     Channel.CLAIM: (p.CouponClaim,),
     Channel.ACK: (p.Ack,),
-    Channel.DIRECT: (p.MemberUpdate, p.RuleBundleMessage, p.DenyListUpdate, p.ClaimResult),
+    Channel.DIRECT: (
+        p.MemberUpdate,
+        p.RuleBundleMessage,
+        p.DenyListUpdate,
+        p.ClaimResult,
+        p.StreamNotice,
+    ),
     Channel.STORE: (p.MemberUpdate, p.RuleBundleMessage),
     Channel.FLEET: (p.DenyListUpdate, p.RuleBundleMessage),
 }
@@ -162,3 +169,25 @@ def kiosk_acl(kiosk_id: str, store_id: str) -> list[tuple[str, str]]:
 def allowed(channel: Channel, message: p.Message) -> bool:
     """True when ``message`` may travel on ``channel``."""
     return isinstance(message, ALLOWED[channel])
+
+
+def bridge_topics(
+    store_ids: Sequence[str], kiosk_ids: Sequence[str] | None
+) -> list[tuple[str, str, int]]:
+    """(topic pattern, direction, QoS) lines of a store broker's bridge to the central one.
+
+    ``out``: every up-channel of the kiosks on the store broker (all of them belong to its
+    stores). ``in``: those kiosks' own down-channels, their stores' broadcasts and the
+    fleet's. With ``kiosk_ids`` None the kiosk down-channels use ``+`` (every kiosk of the
+    chain: fine for a few stores; a chain of thousands lists its kiosks so that a store
+    broker does not receive every other store's acks).
+    """
+    lines = [(f"{ROOT}/kiosk/+/{c.value}", "out", QOS[c]) for c in sorted(UP_CHANNELS)]
+    down = sorted(KIOSK_DOWN_CHANNELS)
+    if kiosk_ids is None:
+        lines += [(f"{ROOT}/kiosk/+/{c.value}", "in", QOS[c]) for c in down]
+    for kiosk_id in kiosk_ids or ():
+        lines += [(kiosk_topic(kiosk_id, c), "in", QOS[c]) for c in down]
+    lines += [(store_topic(s), "in", QOS[Channel.STORE]) for s in store_ids]
+    lines.append((fleet_topic(), "in", QOS[Channel.FLEET]))
+    return lines

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import re
 import shutil
 import signal
 import subprocess
@@ -25,7 +26,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coordinator.mqtt.broker_config import BrokerAuth, BrokerTls, hashes_for, write_broker_files
+from coordinator.mqtt.broker_config import (
+    BrokerAuth,
+    BrokerBridge,
+    BrokerTls,
+    hashes_for,
+    write_broker_files,
+)
 from simulators.ports import accepting, free_tcp_port
 from simulators.waiting import poll_until
 
@@ -115,14 +122,18 @@ def start_broker(
     autosave_interval: int = 1,
     tls: BrokerTls | None = None,
     directory_name: str = "mosquitto",
+    bridges: Sequence[BrokerBridge] = (),
+    max_queued_messages: int | None = None,
 ) -> Broker:
     """Start a broker with the project's config in ``folder/<directory_name>``.
 
     With ``auth``: anonymous is off, ``users`` (name -> password) get password entries,
     ``kiosks`` ((kiosk id, store id); the kiosk id is the username) get their ACL from
     ``shared.topics.kiosk_acl`` and ``coordinators`` full access to the Tapfleet tree.
-    ``tls`` adds a TLS listener. A port another process took between choosing it and
-    listening on it is retried with a fresh one.
+    ``tls`` adds a TLS listener, ``bridges`` links this broker to a central one (a store
+    broker), ``max_queued_messages`` overrides the shipped queue bound (tests of what a
+    bridge does past it). A port another process took between choosing it and listening on
+    it is retried with a fresh one.
     """
     directory = folder / directory_name
     for attempt in range(5):
@@ -142,7 +153,15 @@ def start_broker(
             autosave_interval=autosave_interval,
             run_as=getpass.getuser(),
             tls=tls,
+            bridges=bridges,
         )
+        if max_queued_messages is not None:
+            text = config.read_text(encoding="utf-8")
+            shipped = re.search(r"^max_queued_messages \d+$", text, re.MULTILINE)
+            if shipped is None:
+                raise RuntimeError("the shipped config no longer sets max_queued_messages")
+            text = text.replace(shipped.group(0), f"max_queued_messages {max_queued_messages}")
+            config.write_text(text, encoding="utf-8")
         broker = Broker(
             host="127.0.0.1",
             port=port,

@@ -261,6 +261,8 @@ class FleetMonitor:
         if time.monotonic() - self._pruned_at >= PRUNE_EVERY_S:
             self._pruned_at = time.monotonic()
             with self._db.write() as conn:
+                if not self._db.try_job_lock(conn, "fleet_prune"):
+                    return  # another replica prunes now
                 timeline.prune(conn, now_ms - self._settings.timeline_retention_days * 86_400_000)
                 conn.execute(
                     sa.delete(version_marks).where(

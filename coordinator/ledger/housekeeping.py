@@ -1,15 +1,22 @@
-"""Periodic central jobs: points expiry, tier review and lapsed coupon claims.
+"""Periodic central jobs: points and bonus expiry, tier review and lapsed coupon claims.
 
-Points expire centrally (a ``PointsExpire`` hq event per lot) so every kiosk learns of it
+Points and stored-value bonus expire centrally (a ``PointsExpire`` or ``BonusExpire`` hq
+event per lot) so every kiosk learns of it
 with the member's next record; tiers follow points *earned* within the rules' window, so a
 member who stops earning drifts down even without new events, which the review catches.
+
+Every replica runs this loop; each job's transaction starts by taking that job's advisory
+lock (:meth:`coordinator.db.Database.try_job_lock`, a transaction-level lock), and a
+replica that finds it taken skips the job until its next interval. The jobs are idempotent
+anyway (row locks, ``PointsExpire`` per lot once); the lock keeps replicas from doing the
+same batch twice and waiting on each other's row locks.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,13 +27,19 @@ from coordinator.ledger.coupon_claims import expire_claims
 from coordinator.ledger.hq_events import HqFact, HqRecorder
 from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.ledger.member_fold import lock_member_states, tier_of
-from shared.events import PointsExpire
+from shared.events import BonusExpire, PointsExpire
 from shared.model import Rules
 
 log = logging.getLogger(__name__)
 
 EXPIRY_BATCH = 200
 TIER_BATCH = 500
+
+JOB_POINTS_EXPIRY = "points_expiry"
+JOB_TIER_REVIEW = "tier_review"
+JOB_CLAIM_EXPIRY = "claim_expiry"
+JOBS = (JOB_POINTS_EXPIRY, JOB_TIER_REVIEW, JOB_CLAIM_EXPIRY)
+"""The advisory-lock names of the housekeeping jobs (one replica runs each at a time)."""
 
 
 @dataclass
@@ -37,10 +50,13 @@ class HousekeepingReport:
     tiers_changed: int = 0
     claims_expired: int = 0
     tier_cursor: str = ""
+    skipped: list[str] = field(default_factory=list)
+    """Jobs another replica was running (their lock was taken)."""
 
 
 def expire_points(conn: Connection, recorder: HqRecorder, now_ms: int) -> int:
-    """Record a PointsExpire event for every lot past its expiry that still holds points."""
+    """Record a PointsExpire event for every lot past its expiry that still holds points,
+    and a BonusExpire event for every stored-value bonus lot past its expiry."""
     ms = schema.member_states
     due = list(
         conn.execute(
@@ -56,6 +72,8 @@ def expire_points(conn: Connection, recorder: HqRecorder, now_ms: int) -> int:
         for lot in ledger.points_lots:
             if lot.remaining > 0 and not lot.live_at(now_ms):
                 facts.append(HqFact(member_id=member_id, body=PointsExpire(lot_id=lot.lot_id)))
+        for bonus in ledger.stored_value.expired_lots(now_ms):
+            facts.append(HqFact(member_id=member_id, body=BonusExpire(lot_id=bonus.lot_id)))
     recorder.record(conn, facts, now_ms)
     return len(facts)
 
@@ -95,15 +113,26 @@ def run_once(
     tier_cursor: str,
 ) -> HousekeepingReport:
     """One pass of every job, each in its own transaction."""
-    report = HousekeepingReport()
+    report = HousekeepingReport(tier_cursor=tier_cursor)
     with db.write() as conn:
-        report.lots_expired = expire_points(conn, recorder, now_ms)
+        if db.try_job_lock(conn, JOB_POINTS_EXPIRY):
+            report.lots_expired = expire_points(conn, recorder, now_ms)
+        else:
+            report.skipped.append(JOB_POINTS_EXPIRY)
     with db.write() as conn:
-        report.tiers_changed, report.tier_cursor = review_tiers(
-            conn, rules_provider(conn), now_ms, tier_cursor
-        )
+        if db.try_job_lock(conn, JOB_TIER_REVIEW):
+            report.tiers_changed, report.tier_cursor = review_tiers(
+                conn, rules_provider(conn), now_ms, tier_cursor
+            )
+        else:
+            report.skipped.append(JOB_TIER_REVIEW)
     with db.write() as conn:
-        report.claims_expired = expire_claims(conn, now_ms)
+        if db.try_job_lock(conn, JOB_CLAIM_EXPIRY):
+            report.claims_expired = expire_claims(conn, now_ms)
+        else:
+            report.skipped.append(JOB_CLAIM_EXPIRY)
+    if report.skipped:
+        log.debug("housekeeping: another replica holds %s", ", ".join(report.skipped))
     if report.lots_expired or report.tiers_changed or report.claims_expired:
         log.info(
             "housekeeping: %d points lot(s) expired, %d tier(s) changed, %d claim(s) lapsed",

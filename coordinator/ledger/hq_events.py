@@ -20,6 +20,7 @@ from coordinator.clock import HlcSource
 from coordinator.db import next_counter
 from coordinator.ledger.conflicts import record_fold_conflicts
 from coordinator.ledger.member_fold import FoldCheckpoints, FoldOutcome, fold_new_events
+from coordinator.reports import rollups
 from coordinator.reports.indexes import report_columns
 from shared.events import HQ_SOURCE, Event, EventBody
 from shared.model import Rules
@@ -80,28 +81,27 @@ class HqRecorder:
                     body=fact.body,
                 )
             )
-        conn.execute(
-            sa.insert(schema.events),
-            [
-                {
-                    "event_id": e.event_id,
-                    "source": HQ_SOURCE,
-                    "seq": e.seq,
-                    "store_id": e.store_id,
-                    "member_id": e.member_id,
-                    "kind": e.kind,
-                    "hlc_ms": e.hlc_ms,
-                    "hlc_c": e.hlc_c,
-                    "wall_ms": e.wall_ms,
-                    "received_ms": now_ms,
-                    "offline": False,
-                    "quarantined": False,
-                    "body": e.model_dump_json(),
-                    **report_columns(e),
-                }
-                for e in events
-            ],
-        )
+        rows = [
+            {
+                "event_id": e.event_id,
+                "source": HQ_SOURCE,
+                "seq": e.seq,
+                "store_id": e.store_id,
+                "member_id": e.member_id,
+                "kind": e.kind,
+                "hlc_ms": e.hlc_ms,
+                "hlc_c": e.hlc_c,
+                "wall_ms": e.wall_ms,
+                "received_ms": now_ms,
+                "offline": False,
+                "quarantined": False,
+                "body": e.model_dump_json(),
+                **report_columns(e),
+            }
+            for e in events
+        ]
+        conn.execute(sa.insert(schema.events), rows)
+        rollups.add_events(conn, rows)
         by_member: dict[str, list[Event]] = defaultdict(list)
         for event in events:
             assert event.member_id is not None

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
-from shared.topics import ROOT, kiosk_acl
+from shared.topics import ROOT, bridge_topics, kiosk_acl
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "mosquitto" / "mosquitto.conf.in"
+BRIDGE_TEMPLATE = TEMPLATE.with_name("bridge.conf.in")
 _PBKDF2_ITERATIONS = 101  # what mosquitto_passwd (2.0) writes
 PASSWORDS = "passwords"
 ACL = "acl"
@@ -92,6 +93,46 @@ def render_tls_listener(tls: BrokerTls | None) -> str:
     )
 
 
+@dataclass(frozen=True)
+class BrokerBridge:
+    """A store (or region) broker's bridge to the central broker."""
+
+    name: str
+    """Connection name, unique per store broker (``store-s001``)."""
+    central: Sequence[tuple[str, int]]
+    """(host, port) of the central broker; several for a cluster (tried in turn)."""
+    store_ids: Sequence[str]
+    """The stores whose kiosks connect to this broker."""
+    kiosk_ids: Sequence[str] | None = None
+    """Those kiosks (None: every kiosk's down-channels, ``+``; see bridge_topics)."""
+    username: str | None = None
+    """The bridge's user on the central broker (its ACL: these kiosks' topics)."""
+    password: str | None = None
+    cafile: Path | None = None
+    """TLS to the central broker, verified against this CA (None: plain MQTT)."""
+
+
+def render_bridge(bridge: BrokerBridge) -> str:
+    """The bridge block (``deploy/mosquitto/bridge.conf.in``) for a store broker's config."""
+    auth = ""
+    if bridge.username:
+        auth = f"remote_username {bridge.username}\nremote_password {bridge.password or ''}"
+    tls = f"bridge_cafile {bridge.cafile}\nbridge_insecure false" if bridge.cafile else ""
+    topics = "\n".join(
+        f"topic {pattern} {direction} {qos}"
+        for pattern, direction, qos in bridge_topics(bridge.store_ids, bridge.kiosk_ids)
+    )
+    return Template(BRIDGE_TEMPLATE.read_text(encoding="utf-8")).substitute(
+        name=bridge.name,
+        address=" ".join(f"{host}:{port}" for host, port in bridge.central),
+        remote_clientid=f"tapfleet-bridge-{bridge.name}",
+        local_clientid=f"tapfleet-bridge-{bridge.name}-local",
+        remote_auth=auth,
+        tls=tls,
+        topics=topics,
+    )
+
+
 def render_acl(auth: BrokerAuth) -> str:
     """The ACL file: coordinators read/write the whole tree, kiosks only their own topics."""
     lines = ["# Tapfleet ACL (generated from shared.topics.kiosk_acl)", ""]
@@ -120,8 +161,10 @@ def render_broker_config(
     autosave_interval: int = 60,
     run_as: str = "mosquitto",
     tls: BrokerTls | None = None,
+    bridges: Sequence[BrokerBridge] = (),
 ) -> str:
-    """The mosquitto.conf text; with ``auth`` the password and ACL files sit in ``data_dir``."""
+    """The mosquitto.conf text; with ``auth`` the password and ACL files sit in ``data_dir``;
+    ``bridges`` (a store broker's link to the central one) are appended."""
     if auth is None:
         auth_block = "allow_anonymous true"
     else:
@@ -133,7 +176,7 @@ def render_broker_config(
                 f"acl_file {data_dir / ACL}",
             ]
         )
-    return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
+    text = Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
         port=port,
         bind=bind,
         auth=auth_block,
@@ -144,6 +187,7 @@ def render_broker_config(
         autosave_interval=autosave_interval,
         run_as=run_as,
     )
+    return "".join([text, *("\n" + render_bridge(b) for b in bridges)])
 
 
 def write_broker_files(
@@ -156,6 +200,7 @@ def write_broker_files(
     autosave_interval: int = 60,
     run_as: str = "mosquitto",
     tls: BrokerTls | None = None,
+    bridges: Sequence[BrokerBridge] = (),
 ) -> Path:
     """Write mosquitto.conf (plus passwords, acl and coordinator-users with ``auth``) to
     ``directory``; returns the config's path."""
@@ -171,6 +216,7 @@ def write_broker_files(
             autosave_interval=autosave_interval,
             run_as=run_as,
             tls=tls,
+            bridges=bridges,
         ),
         encoding="utf-8",
     )

@@ -1,8 +1,7 @@
-"""phonecard: member_devices (phones that sign a member's QR codes, public keys only) and
-self_access_codes (one-time codes proving a phone number, hashed)
+"""phonecard: member_devices, the phones that sign a member's QR codes (public keys only)
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-03 15:30:00.000000
 """
 
@@ -12,13 +11,13 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    """Create the member devices and self-access code tables."""
+    """Create the member devices table."""
     op.create_table(
         "member_devices",
         sa.Column("device_id", sa.String(length=16), nullable=False),
@@ -33,28 +32,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("public_key", name=op.f("uq_member_devices_public_key")),
     )
     op.create_index(op.f("ix_member_devices_member_id"), "member_devices", ["member_id"])
-    op.create_table(
-        "self_access_codes",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("phone", sa.String(length=40), nullable=False),
-        sa.Column("member_id", sa.String(length=64), nullable=False),
-        sa.Column("code_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_ms", sa.BigInteger(), nullable=False),
-        sa.Column("expires_ms", sa.BigInteger(), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("used_ms", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_self_access_codes")),
-    )
-    op.create_index(
-        op.f("ix_self_access_codes_phone_created_ms"),
-        "self_access_codes",
-        ["phone", "created_ms"],
-    )
 
 
 def downgrade() -> None:
-    """Drop the member devices and self-access code tables."""
-    op.drop_index(op.f("ix_self_access_codes_phone_created_ms"), table_name="self_access_codes")
-    op.drop_table("self_access_codes")
+    """Drop the member devices table."""
     op.drop_index(op.f("ix_member_devices_member_id"), table_name="member_devices")
     op.drop_table("member_devices")

@@ -1,0 +1,200 @@
+"""Report rollups: per store and hour, the sums the reports need, kept in the transaction
+that stores the events, so they always equal a recomputation from the events.
+
+A chain-wide report over months reads a few rows per store and hour instead of every
+event. The rollup is additive and keyed by the event's own facts only (its store, its
+ledger time ``hlc_ms``, its kind and body), never by anything that changes later (a
+member's home store): whatever order events arrive in — late, offline for days, a
+reversal before or after its target's hour — the sum over a period is the same as
+:func:`recompute` over the stored events of that period. Quarantined events (recorded,
+never folded) count nowhere, as in the reports.
+
+Metrics (a reversal subtracts from its target's metric in the hour it happened, as the
+reports count it; an adjustment adds its deltas):
+
+* ``checkins``, ``class_signins``, ``coupons_redeemed``: counts;
+* ``sessions_used``: punch-pass sessions deducted by sign-ins;
+* ``points_earned`` (check-ins), ``points_redeemed`` (redemptions);
+* ``points_adjusted``, ``sessions_adjusted``: audited adjustments' deltas.
+
+Writers: :func:`add_events` from the sequencer and the HQ recorder, right after their
+``INSERT`` into ``events``. Keys are upserted in sorted order, so replicas writing the same
+store-hour wait for each other instead of deadlocking.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from coordinator import schema
+
+HOUR_MS = 3_600_000
+METRICS = (
+    "checkins",
+    "class_signins",
+    "coupons_redeemed",
+    "sessions_used",
+    "points_earned",
+    "points_redeemed",
+    "points_adjusted",
+    "sessions_adjusted",
+)
+ROLLED_KINDS = (
+    "checkin",
+    "class_signin",
+    "coupon_redeem",
+    "points_redeem",
+    "reversal",
+    "adjustment",
+)
+_REVERSED = {
+    "checkin": (("checkins", None), ("points_earned", "points")),
+    "class_signin": (("class_signins", None), ("sessions_used", "sessions")),
+    "points_redeem": (("points_redeemed", "points"),),
+    "coupon_redeem": (("coupons_redeemed", None),),
+}
+"""What undoing each kind takes back: (metric, the reversal body's amount field or None
+for a count of one)."""
+
+Key = tuple[str, int, str]
+"""(store id, hour number = hlc_ms // HOUR_MS, metric)."""
+
+
+def deltas(rows: Iterable[Mapping[str, Any]]) -> dict[Key, int]:
+    """What ``events`` rows (as inserted: kind, store_id, hlc_ms, quarantined, points,
+    sessions, body JSON) add to the rollups; zero sums left out."""
+    out: dict[Key, int] = defaultdict(int)
+    for row in rows:
+        kind = row["kind"]
+        if kind not in ROLLED_KINDS or row.get("quarantined"):
+            continue
+        store = row["store_id"] or ""
+        hour = int(row["hlc_ms"]) // HOUR_MS
+        if kind == "checkin":
+            out[(store, hour, "checkins")] += 1
+            out[(store, hour, "points_earned")] += int(row.get("points") or 0)
+        elif kind == "class_signin":
+            out[(store, hour, "class_signins")] += 1
+            out[(store, hour, "sessions_used")] += int(row.get("sessions") or 0)
+        elif kind == "points_redeem":
+            out[(store, hour, "points_redeemed")] += int(row.get("points") or 0)
+        elif kind == "coupon_redeem":
+            out[(store, hour, "coupons_redeemed")] += 1
+        else:
+            body = json.loads(row["body"])["body"]
+            if kind == "reversal":
+                for metric, field in _REVERSED.get(body["target_kind"], ()):
+                    out[(store, hour, metric)] -= 1 if field is None else int(body.get(field, 0))
+            else:
+                out[(store, hour, "points_adjusted")] += int(body.get("points_delta", 0))
+                out[(store, hour, "sessions_adjusted")] += int(body.get("sessions_delta", 0))
+    return {key: value for key, value in out.items() if value}
+
+
+def add_events(conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Add inserted ``events`` rows to the rollups, inside the caller's transaction."""
+    changes = deltas(rows)
+    if not changes:
+        return
+    table = schema.report_rollups
+    insert: Any
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["store_id", "hour", "metric"],
+            set_={"value": table.c.value + statement.excluded.value},
+        ),
+        [
+            {"store_id": store, "hour": hour, "metric": metric, "value": value}
+            for (store, hour, metric), value in sorted(changes.items())
+        ],
+    )
+
+
+def totals(
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None = None
+) -> dict[tuple[str, str], int]:
+    """(store, metric) -> sum over the hours that start in [start_ms, end_ms), from the
+    rollups (a report period in whole hours, as every store-local day is)."""
+    table = schema.report_rollups
+    query = (
+        sa.select(table.c.store_id, table.c.metric, sa.func.sum(table.c.value))
+        .where(
+            table.c.hour >= _hour_at_or_after(start_ms), table.c.hour < _hour_at_or_after(end_ms)
+        )
+        .group_by(table.c.store_id, table.c.metric)
+    )
+    if store_id is not None:
+        query = query.where(table.c.store_id == store_id)
+    return {(s, m): int(v) for s, m, v in conn.execute(query) if int(v)}
+
+
+def recompute(
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None = None
+) -> dict[tuple[str, str], int]:
+    """The same sums as :func:`totals`, recomputed from the stored events (the reference)."""
+    ev = schema.events
+    start, end = _hour_at_or_after(start_ms) * HOUR_MS, _hour_at_or_after(end_ms) * HOUR_MS
+    query = sa.select(
+        ev.c.kind,
+        ev.c.store_id,
+        ev.c.hlc_ms,
+        ev.c.quarantined,
+        ev.c.points,
+        ev.c.sessions,
+        ev.c.body,
+    ).where(
+        ev.c.kind.in_(ROLLED_KINDS),
+        ev.c.quarantined == sa.false(),
+        ev.c.hlc_ms >= start,
+        ev.c.hlc_ms < end,
+    )
+    if store_id is not None:
+        query = query.where(ev.c.store_id == store_id)
+    out: dict[tuple[str, str], int] = defaultdict(int)
+    for (store, _hour, metric), value in deltas(r._mapping for r in conn.execute(query)).items():
+        out[(store, metric)] += value
+    return {key: value for key, value in out.items() if value}
+
+
+def rebuild(conn: Connection) -> int:
+    """Recompute every rollup from the stored events (a migration, a bulk-seeded ledger);
+    returns the number of rollup rows."""
+    ev = schema.events
+    conn.execute(sa.delete(schema.report_rollups))
+    query = sa.select(
+        ev.c.kind,
+        ev.c.store_id,
+        ev.c.hlc_ms,
+        ev.c.quarantined,
+        ev.c.points,
+        ev.c.sessions,
+        ev.c.body,
+    ).where(ev.c.kind.in_(ROLLED_KINDS), ev.c.quarantined == sa.false())
+    result = conn.execute(query, execution_options={"stream_results": True})
+    acc: dict[Key, int] = defaultdict(int)
+    while rows := result.fetchmany(10_000):
+        for key, value in deltas(r._mapping for r in rows).items():
+            acc[key] += value
+    values = [
+        {"store_id": s, "hour": h, "metric": m, "value": v}
+        for (s, h, m), v in sorted(acc.items())
+        if v
+    ]
+    for i in range(0, len(values), 5_000):
+        conn.execute(sa.insert(schema.report_rollups), values[i : i + 5_000])
+    return len(values)
+
+
+def _hour_at_or_after(ms: int) -> int:
+    return -(-ms // HOUR_MS)
