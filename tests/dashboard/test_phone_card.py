@@ -155,3 +155,25 @@ def test_a_removed_phone_stops_signing_and_says_so(live: Live, page: Any) -> Non
     page.reload()  # remembered: no new key is made behind staff's back
     expect(page.locator("#left")).to_contain_text("removed from the membership")
     assert live.call("GET", "/api/v1/members/m1/devices")["active"] == 0
+
+
+def test_the_front_desk_removes_a_lost_phone_in_one_action(live: Live, page: Any) -> None:
+    from tests.dashboard.conftest import login
+    from tests.shared.test_phonecode import device
+
+    link = member_link(live, "m1", "Anna L.")
+    body = {"link": link["link_token"], "public_key": device("x")[1].public_key}
+    device_id = live.http.post("/api/v1/member/devices", json=body).json()["device_id"]
+    login(page, live, "admin", "admin", "/dashboard/members/m1?lang=en")
+    row = page.locator(f"#phones tr[data-device='{device_id}']")
+    expect(row).to_have_attribute("data-status", "active")
+    page.on("dialog", lambda dialog: dialog.accept())
+    row.locator(".phone-remove-submit").click()
+    expect(page.locator("#action-notice")).to_have_text(
+        "Phone removed; every kiosk refuses its codes."
+    )
+    expect(page.locator(f"#phones tr[data-device='{device_id}']")).to_have_attribute(
+        "data-status", "removed"
+    )
+    (pushed,) = devices_of(live, "m1")
+    assert pushed.revoked_ms is not None

@@ -109,6 +109,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/reports"): Route("page"),
     ("GET", "/dashboard/rollouts"): Route("page"),
     ("GET", "/dashboard/stores/{store_id}/poster"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/devices/{device_id}/revoke"): Route("page"),
     ("GET", "/dashboard/members"): Route("page"),
     ("GET", "/dashboard/members.csv"): Route("page"),
     ("GET", "/dashboard/members/{member_id}"): Route("page"),
