@@ -138,14 +138,14 @@ def _link_path(coord: Coordinator, member_id: str, now: int) -> str:
     return f"/m/{member_page_token(secret, member_id, now, LINK_TTL_S)}"
 
 
-def _member_by_phone(conn: sa.Connection, phone: str) -> str | None:
+def _member_by_phone(conn: sa.Connection, phone: str, *, active_only: bool = True) -> str | None:
+    """The (oldest) member with this number, however staff typed it (spaces, dashes)."""
     m = schema.members
-    found = conn.execute(
-        sa.select(m.c.member_id)
-        .where(m.c.phone == phone, m.c.status == "active")
-        .order_by(m.c.created_ms)
-        .limit(1)
-    ).scalar()
+    typed = sa.func.replace(sa.func.replace(m.c.phone, " ", ""), "-", "")
+    query = sa.select(m.c.member_id).where(typed == phone)
+    if active_only:
+        query = query.where(m.c.status == "active")
+    found = conn.execute(query.order_by(m.c.created_ms).limit(1)).scalar()
     return str(found) if found is not None else None
 
 
@@ -202,9 +202,11 @@ def sign_up(coord: Coordinator, address: str, body: SignUp) -> SignUpAnswer:
     m = schema.members
     with coord.db.write() as conn:
         store_exists(conn, body.store_id)
-        existing = _member_by_phone(conn, phone)
+        existing = _member_by_phone(conn, phone, active_only=False)
         if existing is not None:
-            _send_code(coord, conn, phone, existing, now)
+            active = _member_by_phone(conn, phone)
+            if active is not None:  # a suspended member gets no code, and no second account
+                _send_code(coord, conn, phone, active, now)
             audit(conn, f"self:{address}", "member.signup_existing_phone", existing, now)
             answer = SignUpAnswer(status="verify_phone")
         else:

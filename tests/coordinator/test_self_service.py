@@ -131,3 +131,13 @@ def test_a_flood_of_sign_ups_from_one_address_is_refused_and_counted(harness: Ha
         "/api/v1/self-access/verify", json={"phone": "13800130000", "code": "123456"}
     )
     assert blocked.status_code == 429
+
+
+def test_a_number_staff_typed_with_spaces_is_the_same_number(harness: Harness) -> None:
+    h = harness
+    h.add_store("s1")
+    h.add_member("m1", name="Anna L.", phone="138 0013-8000")
+    answer = join(h, phone="13800138000").json()
+    assert answer["status"] == "verify_phone"
+    (sent,) = codes_sent(h)
+    assert sent["member_id"] == "m1"
