@@ -43,6 +43,11 @@ from shared.protocol import Message, RuleBundleMessage, StreamNotice, encode
 
 log = logging.getLogger(__name__)
 
+SIGNUPS_PER_ADDRESS = 20
+"""Self sign-ups (and self-access requests) one client address may make per window; the
+same bound applies per phone number to self-access codes."""
+SELF_SERVICE_WINDOW_MS = 3_600_000
+
 AUTOMATIONS_EVERY_MS = 3_600_000
 """How often housekeeping runs the chain's automations over every member (occasions are
 days wide, and a run finds each occasion once however often it runs)."""
@@ -110,6 +115,14 @@ class Coordinator:
             max_per_address=settings.login_max_failures_per_address,
             window_ms=window_ms,
         )
+        self.signup_limiter = FailureLimiter(
+            self.db,
+            scope="self_service",
+            max_failures=SIGNUPS_PER_ADDRESS,
+            max_per_address=SIGNUPS_PER_ADDRESS,
+            window_ms=SELF_SERVICE_WINDOW_MS,
+        )
+        """Self sign-ups and self-access requests per client address (and per phone)."""
         self.live: LiveFleet | None = None
         """The fleet monitor and its live snapshots (None when the dashboard is off)."""
         if settings.dashboard.enabled:

@@ -151,6 +151,21 @@ member_devices = sa.Table(
 )
 """Phones that sign a member's QR codes (public keys only; ``shared.phonecode``)."""
 
+self_access_codes = sa.Table(
+    "self_access_codes",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("phone", sa.String(40), nullable=False),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("used_ms", sa.BigInteger, nullable=True),
+    sa.Index(None, "phone", "created_ms"),
+)
+"""One-time codes a member proves a phone number with (only a keyed hash is kept)."""
+
 deny_entries = sa.Table(
     "deny_entries",
     metadata,

@@ -554,6 +554,20 @@ class QrKey(Frozen):
     not_after_ms: Ms | None = None
 
 
+class SignupGift(Frozen):
+    """The coupon a member who signs up alone (the store's sign-up poster) receives."""
+
+    campaign_id: Id = "signup-gift"
+    title: Text
+    kind: CouponKind = CouponKind.VOUCHER
+    value: Count = 0
+    """As ``CouponState.value``: percent off, fen, or 0 for a trial."""
+    valid_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    home_store_only: bool = False
+    """True: valid only in the store whose poster the member scanned (offline-redeemable
+    under the ``store_scoped`` coupon policy); False: every store."""
+
+
 class Rules(Frozen):
     """Chain-wide ledger rules."""
 
@@ -593,6 +607,8 @@ class Rules(Frozen):
     undo_window_s: Annotated[int, Field(ge=0, le=3600)] = 120
     clock_skew_flag_s: Annotated[int, Field(ge=1, le=10**7)] = 300
     """Events whose kiosk wall clock is further than this from the coordinator's are flagged."""
+    signup_gift: SignupGift | None = None
+    """The registration gift of self sign-up (None: no gift)."""
     member_days: Annotated[tuple[MemberDay, ...], Field(max_length=50)] = ()
     """Days with multiplied check-in points; when several apply, the highest counts."""
     automations: Annotated[tuple[Automation, ...], Field(max_length=100)] = ()

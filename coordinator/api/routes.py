@@ -27,6 +27,7 @@ from coordinator.api import (
     purchases,
     reports,
     rules,
+    self_service,
     software,
     stores,
     timetables,
@@ -58,6 +59,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     member_page.router,
     member_devices.router,
     member_bookings.router,
+    self_service.router,
     health.router,
 )
 

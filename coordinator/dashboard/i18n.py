@@ -581,6 +581,28 @@ WORDS: dict[str, tuple[str, str]] = {
     "error.title": ("出错了", "Something went wrong"),
     "yes": ("是", "yes"),
     "no": ("否", "no"),
+    "member.phones": ("手机会员码", "Phones (member codes)"),
+    "member.no_phones": ("还没有手机登记会员码。", "No phone signs this member's codes yet."),
+    "member.phone_device": ("手机", "Phone"),
+    "member.phone_added": ("登记时间", "Added"),
+    "phone.active": ("使用中", "active"),
+    "phone.removed": ("已移除", "removed"),
+    "action.remove_phone": ("移除手机", "Remove phone"),
+    "confirm.remove_phone": (
+        "移除手机 {device}？所有终端将拒绝它出示的会员码。",
+        "Remove phone {device}? Every kiosk will refuse the codes it shows.",
+    ),
+    "done.phone_removed": (
+        "手机已移除，所有终端将拒绝它的会员码。",
+        "Phone removed; every kiosk refuses its codes.",
+    ),
+    "poster.title": ("会员招募海报", "Sign-up poster"),
+    "poster.headline": ("扫码加入会员", "Scan to become a member"),
+    "poster.sub": (
+        "领取手机会员卡，无网络也能在自助机签到",
+        "Get your member card on your phone: it checks you in even with no signal",
+    ),
+    "poster.url": ("或在浏览器打开：", "Or open in a browser:"),
 }
 
 WORDS.update(

@@ -36,7 +36,16 @@ from coordinator.dashboard.product_pages import yuan
 from coordinator.errors import ApiError
 from coordinator.reports.period import zone
 from coordinator.security import page_sessions as session
-from coordinator.services import cards, coupons, front_desk, members, passes, points, products
+from coordinator.services import (
+    cards,
+    coupons,
+    front_desk,
+    member_devices,
+    members,
+    passes,
+    points,
+    products,
+)
 from coordinator.services.common import Body
 from shared.model import COUPON_KINDS, Id, Uid
 
@@ -44,7 +53,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 MAX_PAGE = 100_000
 DONE = frozenset({"register", "edit", "bind", "lost", "replace", "freeze", "unfreeze", "extend",
-                  "coupon", "points", "sell"})  # fmt: skip
+                  "coupon", "points", "sell", "phone_removed"})  # fmt: skip
 """Actions whose success the member page announces (``?done=...``)."""
 Text = Annotated[str, Form(max_length=200)]
 Csrf = Annotated[str, Form(max_length=200)]
@@ -216,6 +225,7 @@ def _member(
         return _error_page(request, current, exc)
     catalogue = products.list_products(_coord(request), principal, sellable_only=True)
     kiosks = front_desk.store_kiosks(_coord(request), principal, profile.member.home_store_id)
+    phones = member_devices.list_devices(_coord(request), principal, member_id).items
     return render(
         request,
         "member.html",
@@ -231,6 +241,7 @@ def _member(
         existing=existing,
         coupon_kinds=tuple(kind.value for kind in COUPON_KINDS),
         catalogue=catalogue,
+        phones=phones,
         yuan=yuan,
         kiosks=kiosks,
         now_ms=_coord(request).clock.wall_ms(),
@@ -371,6 +382,22 @@ def report_lost(
         return cards.report_lost(_coord(request), current.principal, uid, cards.LostCard())
 
     return _act(request, current, member_id, csrf, "lost", run)
+
+
+@router.post("/members/{member_id}/devices/{device_id}/revoke", response_class=HTMLResponse)
+def remove_phone(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    device_id: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_-]{1,16}$")],
+    csrf: Csrf = "",
+) -> Response:
+    """Remove a lost or replaced phone: kiosks refuse its codes from their next update."""
+
+    def run() -> object:
+        return member_devices.revoke(_coord(request), current.principal, member_id, device_id)
+
+    return _act(request, current, member_id, csrf, "phone_removed", run)
 
 
 @router.post("/members/{member_id}/cards/{uid}/replace", response_class=HTMLResponse)
