@@ -30,6 +30,8 @@ BENCHES = (
     "backlog_drain",
     "cold_sync",
     "dashboard",
+    "webhooks",
+    "automations",
 )
 
 

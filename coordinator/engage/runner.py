@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.db import Database
-from coordinator.engage.audience import VisitHistory, member_facts, member_tags, visit_history
+from coordinator.engage.audience import VisitHistory, member_facts, visit_history
 from coordinator.ledger.hq_events import HqFact, HqRecorder
 from coordinator.ledger.member_fold import lock_member_states
 from coordinator.outbound import notify
@@ -123,6 +123,7 @@ def _run_batch(
     }
     facts: list[HqFact] = []
     run_rows: list[dict[str, Any]] = []
+    tags: dict[str, set[str]] = {}
     for member in member_facts(conn, ids, states, history):
         for automation in automations:
             for occasion in occasions(automation, member, now_ms, rules.timezone):
@@ -130,7 +131,7 @@ def _run_batch(
                 if key in done:
                     continue
                 done.add(key)
-                result = _act(conn, automation, member, occasion, now_ms, facts)
+                result = _act(conn, automation, member, occasion, now_ms, facts, tags)
                 run_rows.append(
                     {
                         "automation_id": automation.automation_id,
@@ -162,6 +163,17 @@ def _run_batch(
                 for r in run_rows
             ],
         )
+        if tags:
+            m = schema.members
+            conn.execute(
+                sa.update(m)
+                .where(m.c.member_id == sa.bindparam("mid"))
+                .values(tags=sa.bindparam("new_tags")),
+                [
+                    {"mid": member_id, "new_tags": json.dumps(sorted(t), ensure_ascii=False)}
+                    for member_id, t in sorted(tags.items())
+                ],
+            )
         recorder.record(conn, facts, now_ms)
         report.runs += len(run_rows)
         report.hq_events += len(facts)
@@ -175,8 +187,10 @@ def _act(
     occasion: str,
     now_ms: int,
     facts: list[HqFact],
+    tags: dict[str, set[str]],
 ) -> dict[str, Any]:
-    """Do an automation's actions for one member and occasion; returns what was done."""
+    """Do an automation's actions for one member and occasion (hq facts and tags are
+    collected for the batch); returns what was done."""
     done: dict[str, Any] = {}
     actor = f"auto:{automation.automation_id}"
     for action in automation.actions:
@@ -203,17 +217,7 @@ def _act(
             facts.append(HqFact(member_id=member.member_id, body=body))
             done["points"] = done.get("points", 0) + action.points
         elif isinstance(action, AddTag):
-            current = conn.execute(
-                sa.select(schema.members.c.tags).where(
-                    schema.members.c.member_id == member.member_id
-                )
-            ).scalar()
-            tags = sorted(member_tags(current) | {action.tag})
-            conn.execute(
-                sa.update(schema.members)
-                .where(schema.members.c.member_id == member.member_id)
-                .values(tags=json.dumps(tags, ensure_ascii=False))
-            )
+            tags.setdefault(member.member_id, set(member.tags)).add(action.tag)
             done["tag"] = action.tag
         elif isinstance(action, Notify):
             done["notification_id"] = notify.enqueue(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any, Literal
 
@@ -9,7 +10,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
-from coordinator.errors import conflict
+from coordinator.errors import conflict, invalid
 from coordinator.ledger.jsonrows import ledger_from_row, loads_list, scope_json
 from coordinator.ledger.member_fold import ensure_member_states, mark_changed
 from coordinator.runtime import Coordinator
@@ -23,6 +24,7 @@ from coordinator.services.common import (
     scoped_store,
     store_exists,
 )
+from shared.engage import birthday_month_day
 from shared.model import Id
 
 
@@ -37,6 +39,12 @@ class NewMember(Body):
     store_scope: list[Id] | None = None
     """Stores whose kiosks get this member; omitted = every store (the default)."""
     lang: Literal["zh", "en"] = "zh"
+    birthday: str | None = Field(
+        None,
+        pattern=r"^(\d{4}-)?\d{2}-\d{2}$",
+        description="YYYY-MM-DD or MM-DD (birthday automations and segments).",
+    )
+    tags: list[str] | None = Field(None, max_length=20)
 
 
 class MemberChange(Body):
@@ -136,6 +144,10 @@ def member_out(conn: sa.Connection, row: sa.Row[Any], now_ms: int) -> MemberOut:
 def create_member(coord: Coordinator, principal: Principal, body: NewMember) -> MemberOut:
     """Register a member (store managers: in their own store)."""
     principal.require_write()
+    if body.birthday is not None and birthday_month_day(body.birthday) is None:
+        raise invalid("bad_birthday", f"{body.birthday!r} is not a date", "birthday")
+    if body.tags and any(not 1 <= len(tag) <= 40 for tag in body.tags):
+        raise invalid("bad_tag", "a tag is 1 to 40 characters", "tags")
     home = body.home_store_id or principal.store_filter()
     principal.require_store(home)
     member_id = body.member_id or "m" + uuid.uuid4().hex[:16]
@@ -159,6 +171,8 @@ def create_member(coord: Coordinator, principal: Principal, body: NewMember) -> 
                 status="active",
                 lang=body.lang,
                 created_ms=now,
+                birthday=body.birthday,
+                tags=json.dumps(sorted(set(body.tags)), ensure_ascii=False) if body.tags else None,
             )
         )
         ensure_member_states(conn, [member_id], now)
