@@ -13,6 +13,7 @@ receivers deduplicate by ``webhook-id``.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import uuid
@@ -25,7 +26,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
+from coordinator.security.key_sealing import KeySealer
 from shared.backoff import Backoff
+from shared.webhook_signature import PREFIX as SECRET_PREFIX
+from shared.webhook_signature import secret_key
 
 RETRY_WINDOW_MS = 3 * 86_400_000
 """How long a message is retried before its delivery is marked failed (about 3 days)."""
@@ -53,6 +57,20 @@ def load_secrets(text: str) -> list[Secret]:
 def dump_secrets(secrets: Iterable[Secret]) -> str:
     """Values as the secrets column."""
     return json.dumps([{"secret": s.secret, "expires_ms": s.expires_ms} for s in secrets])
+
+
+def seal_secret(sealer: KeySealer, endpoint_id: str, secret: str) -> str:
+    """A ``whsec_`` secret sealed for the database (AES-GCM under the coordinator's key
+    encryption key, bound to the endpoint): a dump of the database alone cannot sign."""
+    return sealer.seal(f"webhook:{endpoint_id}", secret_key(secret))
+
+
+def open_secret(sealer: KeySealer, endpoint_id: str, text: str) -> str:
+    """The ``whsec_`` secret of a stored one (sealed, or plain as tests write them)."""
+    if not KeySealer.is_sealed(text):
+        return text
+    raw = sealer.unseal(f"webhook:{endpoint_id}", text)
+    return SECRET_PREFIX + base64.b64encode(raw).decode("ascii")
 
 
 def subscribed(patterns: Sequence[str], event_type: str) -> bool:

@@ -461,6 +461,10 @@ def test_the_api_registers_rotates_lists_and_resends(tmp_path: Path, broker: Bro
                 expect=201,
             )
             endpoint_id = created["endpoint"]["endpoint_id"]
+            with h.coord.db.read() as conn:  # sealed at rest: a database dump cannot sign
+                stored = conn.execute(sa.select(schema.webhook_endpoints.c.secrets)).scalar_one()
+            assert created["secret"] not in stored
+            assert created["secret"].removeprefix("whsec_") not in stored
             rotated = h.call(
                 "POST",
                 f"/api/v1/webhooks/endpoints/{endpoint_id}/rotate",
