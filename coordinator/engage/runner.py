@@ -220,15 +220,26 @@ def _act(
             tags.setdefault(member.member_id, set(member.tags)).add(action.tag)
             done["tag"] = action.tag
         elif isinstance(action, Notify):
+            m = schema.members
+            contact = conn.execute(
+                sa.select(m.c.display_name, m.c.phone, m.c.lang).where(
+                    m.c.member_id == member.member_id
+                )
+            ).one()
             done["notification_id"] = notify.enqueue(
                 conn,
                 kind=automation.trigger.kind,
                 dedupe_key=f"{actor}:{member.member_id}:{occasion}",
+                # What the chain's gateway needs to send it: whom, in which language.
                 payload={
                     "automation_id": automation.automation_id,
                     "occasion": occasion,
                     "text_zh": action.text_zh,
                     "text_en": action.text_en,
+                    "lang": contact.lang,
+                    "phone": contact.phone,
+                    "display_name": contact.display_name,
+                    "coupon_id": done.get("coupon_id"),
                 },
                 now_ms=now_ms,
                 member_id=member.member_id,

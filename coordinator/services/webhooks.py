@@ -17,7 +17,7 @@ from pydantic import Field
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.errors import forbidden, invalid, not_found
+from coordinator.errors import ApiError, forbidden, invalid, not_found
 from coordinator.outbound import webhooks
 from coordinator.outbound.targets import TargetRefused, check_target
 from coordinator.runtime import Coordinator
@@ -341,7 +341,7 @@ def _delivery_row(conn: Connection, principal: Principal, delivery_id: int) -> s
         raise not_found("webhook_delivery", str(delivery_id), "delivery_id")
     try:
         _endpoint_row(conn, principal, row.endpoint_id)
-    except Exception as exc:
+    except ApiError as exc:  # another store's endpoint: as if it did not exist
         raise not_found("webhook_delivery", str(delivery_id), "delivery_id") from exc
     return row
 

@@ -175,6 +175,7 @@ def test_a_birthday_gift_arrives_once_three_days_before_and_again_next_year(
     assert ledger.points_held(clock.now) == 200
     (note,) = chain.notifications()
     assert note["kind"] == "birthday" and note["text_zh"] == "生日快乐"
+    assert (note["lang"], note["coupon_id"]) == ("zh", coupon_id)  # for the gateway's text
     with migrated.read() as conn:
         audit = list(
             conn.execute(
