@@ -16,10 +16,12 @@ from datetime import date, timedelta
 from shared.automation import (
     Automation,
     BirthdayTrigger,
+    FirstVisitTrigger,
     InactiveTrigger,
     PassExpiringTrigger,
     PointsExpiringTrigger,
     RegistrationTrigger,
+    RfmEnteredTrigger,
     Segment,
 )
 from shared.decide import local_day
@@ -125,6 +127,18 @@ def occasions(automation: Automation, member: MemberFacts, now_ms: int, timezone
         if 0 <= now_ms - member.created_ms <= trigger.within_days * DAY_MS:
             return ["registration"]
         return []
+    if isinstance(trigger, FirstVisitTrigger):
+        last = ledger.last_checkin_ms
+        if (
+            ledger.checkins == 1
+            and last is not None
+            and now_ms - last <= trigger.within_days * DAY_MS
+        ):
+            return ["first_visit"]
+        return []
+    if isinstance(trigger, RfmEnteredTrigger):
+        quadrant = member.rfm_quadrant
+        return [f"rfm:{quadrant}"] if quadrant in trigger.quadrants else []
     if isinstance(trigger, PointsExpiringTrigger):
         horizon = now_ms + trigger.within_days * DAY_MS
         return [

@@ -252,6 +252,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "engage.failed": ("失败", "Failed"),
     "trigger.birthday": ("生日", "Birthday"),
     "trigger.registration": ("注册", "Registration"),
+    "trigger.first_visit": ("首次到店", "First visit"),
+    "trigger.rfm_entered": ("进入 RFM 象限", "RFM quadrant entered"),
     "trigger.points_expiring": ("积分即将过期", "Points expiring"),
     "trigger.pass_expiring": ("卡即将到期", "Pass ending"),
     "trigger.at_risk": ("流失风险", "At risk"),

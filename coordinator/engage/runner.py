@@ -71,7 +71,7 @@ def run_automations(
     if not automations:
         return report
     history = VisitHistory()
-    if any(a.segment.needs_activity for a in automations):
+    if any(a.needs_activity for a in automations):
         with db.snapshot() as conn:
             history = visit_history(conn, now_ms, rules.timezone)
     cursor = ""

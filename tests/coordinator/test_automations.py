@@ -424,3 +424,31 @@ def test_a_coupon_campaign_takes_a_segment_as_its_audience(migrated: Database) -
     assert issued.member_ids == ["gone"]
     assert [c.title for c in chain.central("gone").coupons] == ["新品体验券"]
     assert chain.central("regular").coupons == ()
+
+
+def test_first_visit_and_rfm_quadrant_entered_fire_once(migrated: Database) -> None:
+    from shared.events import CheckIn
+
+    first = automation(
+        automation_id="first",
+        trigger={"kind": "first_visit", "within_days": 3},
+        actions=[{"kind": "grant_points", "points": 50}],
+    )
+    loyal = automation(
+        automation_id="loyal",
+        trigger={"kind": "rfm_entered", "quadrants": ["loyal", "champions"]},
+        actions=[{"kind": "add_tag", "tag": "regular"}],
+    )
+    clock = FakeClock(at("2026-06-01 10:00"))
+    chain = Chain(migrated, clock, [first, loyal])
+    chain.add_member("old", at("2026-01-01 00:00"))
+    chain.add_member("new", at("2026-06-01 09:00"))
+    _visits(chain, "old", at("2026-06-01 10:00"), 7, 10)  # ten weekly visits
+    clock.now = at("2026-08-12 10:00")
+    chain.hq("new", CheckIn())
+    assert chain.run().by_automation == {"first": 1, "loyal": 1}
+    assert [m for a, m, _ in chain.runs() if a == "first"] == ["new"]
+    assert [m for a, m, _ in chain.runs() if a == "loyal"] == ["old"]
+    clock.now += DAY_MS
+    chain.hq("new", CheckIn())
+    assert chain.run().runs == 0  # a second visit is not a first one; "old" stays loyal
