@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 from shared.automation import (
     Automation,
@@ -46,6 +47,12 @@ class MemberFacts:
     computed by the coordinator over the visit history; None: too few visits to say)."""
     rfm_quadrant: str | None = None
     """The member's RFM quadrant (None: no visits nor value in the period)."""
+
+
+@lru_cache(maxsize=16)
+def _local_date(now_ms: int, timezone: str) -> date:
+    """The store-local date (cached: a run asks once per member with the same instant)."""
+    return date.fromisoformat(local_day(now_ms, timezone))
 
 
 def birthday_month_day(birthday: str | None) -> tuple[int, int] | None:
@@ -118,7 +125,7 @@ def occasions(automation: Automation, member: MemberFacts, now_ms: int, timezone
     trigger = automation.trigger
     ledger = member.ledger
     if isinstance(trigger, BirthdayTrigger):
-        today = date.fromisoformat(local_day(now_ms, timezone))
+        today = _local_date(now_ms, timezone)
         upcoming = next_birthday(member.birthday, today)
         if upcoming is None or upcoming - today > timedelta(days=trigger.days_before):
             return []
