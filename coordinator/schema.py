@@ -84,9 +84,10 @@ members = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, default="active"),
     sa.Column("lang", sa.String(4), nullable=False, default="zh"),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
-    # Engagement (migration 0012): "YYYY-MM-DD" or "MM-DD"; JSON list of tags.
+    # Engagement (migration 0012): "YYYY-MM-DD" or "MM-DD"; JSON list of tags; referrer.
     sa.Column("birthday", sa.String(10), nullable=True),
     sa.Column("tags", sa.Text, nullable=True),
+    sa.Column("referred_by", sa.String(ID), nullable=True),
     sa.Index(None, "home_store_id"),
 )
 

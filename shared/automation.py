@@ -60,6 +60,18 @@ class RfmEnteredTrigger(_Value):
     quadrants: tuple[Quadrant, ...] = Field(min_length=1)
 
 
+class ReferralTrigger(_Value):
+    """A member someone referred registered within ``within_days`` and has visited: the
+    referrer is rewarded (and, with ``second_level``, the referrer's referrer), once per
+    referee and level, for at most ``max_per_year`` referrals a year each (the points bound).
+    The actions go to the referrer, not to the member who visited."""
+
+    kind: Literal["referral"] = "referral"
+    within_days: Annotated[int, Field(ge=1, le=90)] = 30
+    second_level: bool = False
+    max_per_year: Annotated[int, Field(ge=1, le=100)] = 12
+
+
 class PointsExpiringTrigger(_Value):
     """A points lot with points left expires within ``within_days`` days (once per lot)."""
 
@@ -85,7 +97,7 @@ class InactiveTrigger(_Value):
 
 AnyTrigger = (
     BirthdayTrigger | RegistrationTrigger | FirstVisitTrigger | PointsExpiringTrigger
-    | PassExpiringTrigger | InactiveTrigger | RfmEnteredTrigger
+    | PassExpiringTrigger | InactiveTrigger | RfmEnteredTrigger | ReferralTrigger
 )  # fmt: skip
 Trigger = Annotated[AnyTrigger, Field(discriminator="kind")]
 
@@ -96,6 +108,8 @@ def occasions_per_year(trigger: AnyTrigger) -> int | None:
         return 1
     if isinstance(trigger, RfmEnteredTrigger):
         return len(set(trigger.quadrants))  # once per quadrant, ever
+    if isinstance(trigger, ReferralTrigger):  # as a referrer, and as a referrer's referrer
+        return trigger.max_per_year * (2 if trigger.second_level else 1)
     if isinstance(trigger, InactiveTrigger):
         # An absence ends with a visit; the next needs ``days`` more days without one.
         return 365 // trigger.days + 1

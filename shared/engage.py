@@ -21,6 +21,7 @@ from shared.automation import (
     InactiveTrigger,
     PassExpiringTrigger,
     PointsExpiringTrigger,
+    ReferralTrigger,
     RegistrationTrigger,
     RfmEnteredTrigger,
     Segment,
@@ -47,6 +48,8 @@ class MemberFacts:
     computed by the coordinator over the visit history; None: too few visits to say)."""
     rfm_quadrant: str | None = None
     """The member's RFM quadrant (None: no visits nor value in the period)."""
+    referred_by: str | None = None
+    """The member who referred this one."""
 
 
 @lru_cache(maxsize=16)
@@ -103,6 +106,17 @@ def in_segment(segment: Segment, member: MemberFacts) -> bool:
     return not segment.rfm_quadrants or member.rfm_quadrant in segment.rfm_quadrants
 
 
+def referral_due(trigger: ReferralTrigger, referee: MemberFacts, now_ms: int) -> bool:
+    """True when ``referee``'s referral earns its referrer a reward now: referred, active,
+    registered within the trigger's days, and visited at least once."""
+    return (
+        referee.referred_by is not None
+        and referee.active
+        and referee.ledger.checkins >= 1
+        and 0 <= now_ms - referee.created_ms <= trigger.within_days * DAY_MS
+    )
+
+
 def activity(segment: Segment, member: MemberFacts) -> str:
     """``lapsed``, ``at_risk`` or ``active`` by the segment's thresholds."""
     overdue = member.overdue_cycles
@@ -117,7 +131,11 @@ def activity(segment: Segment, member: MemberFacts) -> str:
 
 def occasions(automation: Automation, member: MemberFacts, now_ms: int, timezone: str) -> list[str]:
     """The occasions on which ``automation`` acts for ``member`` at ``now_ms`` (keys; empty
-    when none, when the automation is off, the member inactive or outside the segment)."""
+    when none, when the automation is off, the member inactive or outside the segment).
+
+    A referral acts for the referrer, not for the member who visited: the runner asks
+    :func:`referral_due` about each referee and judges the referrer's segment itself.
+    """
     if not automation.enabled or not member.active:
         return []
     if not in_segment(automation.segment, member):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
-from coordinator.errors import conflict, invalid
+from coordinator.errors import conflict, invalid, not_found
 from coordinator.ledger.jsonrows import ledger_from_row, loads_list, scope_json
 from coordinator.ledger.member_fold import ensure_member_states, mark_changed
 from coordinator.runtime import Coordinator
@@ -45,6 +45,7 @@ class NewMember(Body):
         description="YYYY-MM-DD or MM-DD (birthday automations and segments).",
     )
     tags: list[str] | None = Field(None, max_length=20)
+    referred_by: Id | None = Field(None, description="The member who referred this one.")
 
 
 class MemberChange(Body):
@@ -160,6 +161,13 @@ def create_member(coord: Coordinator, principal: Principal, body: NewMember) -> 
             store_exists(conn, store_id, "store_scope")
         if conn.execute(sa.select(m.c.member_id).where(m.c.member_id == member_id)).first():
             raise conflict("member_exists", f"member {member_id!r} already exists", "member_id")
+        if (
+            body.referred_by is not None
+            and not conn.execute(
+                sa.select(m.c.member_id).where(m.c.member_id == body.referred_by)
+            ).first()
+        ):
+            raise not_found("member", body.referred_by, "referred_by")
         conn.execute(
             sa.insert(m).values(
                 member_id=member_id,
@@ -173,6 +181,7 @@ def create_member(coord: Coordinator, principal: Principal, body: NewMember) -> 
                 created_ms=now,
                 birthday=body.birthday,
                 tags=json.dumps(sorted(set(body.tags)), ensure_ascii=False) if body.tags else None,
+                referred_by=body.referred_by,
             )
         )
         ensure_member_states(conn, [member_id], now)

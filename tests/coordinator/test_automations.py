@@ -452,3 +452,45 @@ def test_first_visit_and_rfm_quadrant_entered_fire_once(migrated: Database) -> N
     clock.now += DAY_MS
     chain.hq("new", CheckIn())
     assert chain.run().runs == 0  # a second visit is not a first one; "old" stays loyal
+
+
+def test_a_referral_rewards_the_referrer_and_theirs_once_within_a_yearly_cap(
+    migrated: Database,
+) -> None:
+    from shared.events import CheckIn
+
+    referral = automation(
+        automation_id="refer",
+        trigger={"kind": "referral", "within_days": 30, "second_level": True, "max_per_year": 2},
+        actions=[{"kind": "grant_points", "points": 100}],
+    )
+    clock = FakeClock(at("2026-06-01 10:00"))
+    chain = Chain(migrated, clock, [referral])
+    chain.add_member("grand", at("2025-01-01 00:00"))
+    chain.add_member("parent", at("2025-06-01 00:00"), referred_by="grand")
+    for i in range(4):
+        chain.add_member(f"kid{i}", at("2026-05-30 00:00"), referred_by="parent")
+    chain.add_member("late", at("2026-01-01 00:00"), referred_by="parent")  # months ago
+    assert chain.run().runs == 0  # nobody has visited yet
+    for kid in ("kid0", "kid1", "late"):
+        chain.hq(kid, CheckIn())
+    assert chain.run().runs == 4  # parent for kid0 and kid1, grand for both (level 2)
+    assert sorted((m, o) for _, m, o in chain.runs()) == [
+        ("grand", "referral2:kid0"),
+        ("grand", "referral2:kid1"),
+        ("parent", "referral:kid0"),
+        ("parent", "referral:kid1"),
+    ]
+    assert chain.central("parent").points_held(clock.now) == 200
+    chain.hq("kid2", CheckIn())
+    assert chain.run().runs == 0  # the yearly cap of two referrals each is reached
+    assert chain.run().runs == 0
+
+
+def test_an_uncapped_two_level_referral_grant_is_refused() -> None:
+    with pytest.raises(pydantic.ValidationError, match="the limit is"):
+        automation(
+            automation_id="refer",
+            trigger={"kind": "referral", "second_level": True, "max_per_year": 100},
+            actions=[{"kind": "grant_points", "points": 100}],  # 200 x 100 a year
+        )

@@ -126,6 +126,19 @@ def test_members_take_a_birthday_and_tags_and_bad_ones_are_refused(tmp_path: Pat
                 sa.select(schema.members).where(schema.members.c.member_id == "m1")
             ).one()
         assert (row.birthday, row.tags) == ("02-29", '["vip", "yoga"]')
+        answer = api.call(
+            "POST",
+            "/api/v1/members",
+            expect=404,
+            json={"member_id": "m2", "display_name": "Z", "referred_by": "nobody"},
+        )
+        assert answer["error"]["field"] == "referred_by"
+        api.call(
+            "POST",
+            "/api/v1/members",
+            expect=201,
+            json={"member_id": "m2", "display_name": "Z", "referred_by": "m1"},
+        )
         viewer = {"username": "v1", "password": "password-123", "role": "viewer"}
         api.call("POST", "/api/v1/users", json=viewer, expect=201)
         r = api.client.post(

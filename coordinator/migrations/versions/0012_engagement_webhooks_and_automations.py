@@ -1,5 +1,5 @@
 """engagement: webhook endpoints, their delivery outbox and attempt log (Standard Webhooks);
-automation runs; members' birthday and tags
+automation runs; members' birthday, tags and referrer
 
 Revision ID: 0012
 Revises: 0007
@@ -24,6 +24,7 @@ def upgrade() -> None:
     members' birthday and tags."""
     op.add_column("members", sa.Column("birthday", sa.String(length=10), nullable=True))
     op.add_column("members", sa.Column("tags", sa.Text(), nullable=True))
+    op.add_column("members", sa.Column("referred_by", sa.String(length=64), nullable=True))
     op.create_table(
         "automation_runs",
         sa.Column("id", _BIGINT, nullable=False),
@@ -110,6 +111,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_automation_runs_automation_id_at_ms"), table_name="automation_runs")
     op.drop_table("automation_runs")
     with op.batch_alter_table("members") as batch:
+        batch.drop_column("referred_by")
         batch.drop_column("tags")
         batch.drop_column("birthday")
     op.drop_index(op.f("ix_webhook_attempts_delivery_id_attempt_no"), table_name="webhook_attempts")
