@@ -72,6 +72,14 @@ class ReferralTrigger(_Value):
     max_per_year: Annotated[int, Field(ge=1, le=100)] = 12
 
 
+class MemberDayTrigger(_Value):
+    """A member day of the rules is ``days_before`` days away (once per member day): the
+    reminder; the points multiplier itself is applied by the kiosk (``Rules.member_days``)."""
+
+    kind: Literal["member_day"] = "member_day"
+    days_before: Annotated[int, Field(ge=0, le=7)] = 0
+
+
 class PointsExpiringTrigger(_Value):
     """A points lot with points left expires within ``within_days`` days (once per lot)."""
 
@@ -98,6 +106,7 @@ class InactiveTrigger(_Value):
 AnyTrigger = (
     BirthdayTrigger | RegistrationTrigger | FirstVisitTrigger | PointsExpiringTrigger
     | PassExpiringTrigger | InactiveTrigger | RfmEnteredTrigger | ReferralTrigger
+    | MemberDayTrigger
 )  # fmt: skip
 Trigger = Annotated[AnyTrigger, Field(discriminator="kind")]
 
@@ -106,6 +115,8 @@ def occasions_per_year(trigger: AnyTrigger) -> int | None:
     """The most occasions a trigger can give one member in a year (None: no limit)."""
     if isinstance(trigger, BirthdayTrigger | RegistrationTrigger | FirstVisitTrigger):
         return 1
+    if isinstance(trigger, MemberDayTrigger):
+        return 366  # at most every day
     if isinstance(trigger, RfmEnteredTrigger):
         return len(set(trigger.quadrants))  # once per quadrant, ever
     if isinstance(trigger, ReferralTrigger):  # as a referrer, and as a referrer's referrer

@@ -19,6 +19,7 @@ from shared.automation import (
     BirthdayTrigger,
     FirstVisitTrigger,
     InactiveTrigger,
+    MemberDayTrigger,
     PassExpiringTrigger,
     PointsExpiringTrigger,
     ReferralTrigger,
@@ -27,7 +28,7 @@ from shared.automation import (
     Segment,
 )
 from shared.decide import local_day
-from shared.model import DAY_MS, LedgerBalances, PassKind
+from shared.model import DAY_MS, LedgerBalances, PassKind, Rules
 
 
 @dataclass(frozen=True)
@@ -129,12 +130,19 @@ def activity(segment: Segment, member: MemberFacts) -> str:
     return "active"
 
 
-def occasions(automation: Automation, member: MemberFacts, now_ms: int, timezone: str) -> list[str]:
+def occasions(
+    automation: Automation,
+    member: MemberFacts,
+    now_ms: int,
+    timezone: str,
+    rules: Rules | None = None,
+) -> list[str]:
     """The occasions on which ``automation`` acts for ``member`` at ``now_ms`` (keys; empty
     when none, when the automation is off, the member inactive or outside the segment).
 
     A referral acts for the referrer, not for the member who visited: the runner asks
-    :func:`referral_due` about each referee and judges the referrer's segment itself.
+    :func:`referral_due` about each referee and judges the referrer's segment itself. A
+    member-day reminder needs the ``rules`` (their member days).
     """
     if not automation.enabled or not member.active:
         return []
@@ -148,6 +156,11 @@ def occasions(automation: Automation, member: MemberFacts, now_ms: int, timezone
         if upcoming is None or upcoming - today > timedelta(days=trigger.days_before):
             return []
         return [f"birthday:{upcoming.isoformat()}"]
+    if isinstance(trigger, MemberDayTrigger):
+        day = _local_date(now_ms, timezone) + timedelta(days=trigger.days_before)
+        if rules is None or rules.member_day(day.isoformat()) is None:
+            return []
+        return [f"member_day:{day.isoformat()}"]
     if isinstance(trigger, RegistrationTrigger):
         if 0 <= now_ms - member.created_ms <= trigger.within_days * DAY_MS:
             return ["registration"]

@@ -253,6 +253,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "trigger.birthday": ("生日", "Birthday"),
     "trigger.registration": ("注册", "Registration"),
     "trigger.first_visit": ("首次到店", "First visit"),
+    "trigger.member_day": ("会员日提醒", "Member day"),
     "trigger.referral": ("推荐会员", "Referral"),
     "trigger.rfm_entered": ("进入 RFM 象限", "RFM quadrant entered"),
     "trigger.points_expiring": ("积分即将过期", "Points expiring"),

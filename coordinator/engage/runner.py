@@ -159,7 +159,7 @@ def _run_batch(
                 if member.referred_by and referral_due(trigger, member, now_ms):
                     referrals.append(Referral(automation, member.member_id, member.referred_by))
                 continue
-            for occasion in occasions(automation, member, now_ms, rules.timezone):
+            for occasion in occasions(automation, member, now_ms, rules.timezone, rules):
                 key = (automation.automation_id, member.member_id, occasion)
                 if key in done:
                     continue

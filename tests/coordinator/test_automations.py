@@ -494,3 +494,25 @@ def test_an_uncapped_two_level_referral_grant_is_refused() -> None:
             trigger={"kind": "referral", "second_level": True, "max_per_year": 100},
             actions=[{"kind": "grant_points", "points": 100}],  # 200 x 100 a year
         )
+
+
+def test_a_member_day_reminder_goes_out_the_day_before_each_member_day(
+    migrated: Database,
+) -> None:
+    from shared.model import MemberDay
+
+    remind = automation(
+        automation_id="md",
+        trigger={"kind": "member_day", "days_before": 1},
+        actions=[{"kind": "notify", "text_zh": "明天会员日，积分双倍"}],
+    )
+    clock = FakeClock(at("2026-12-01 09:00"))  # a Tuesday
+    chain = Chain(migrated, clock, [remind])
+    chain.rules = chain.rules.model_copy(
+        update={"member_days": (MemberDay(weekdays=(3,)), MemberDay(dates=("12-25",)))}
+    )
+    chain.add_member("m1", at("2026-01-01 00:00"))
+    made = chain.daily(28)  # 1 .. 28 December
+    # Wednesdays 2, 9, 16, 23 and Christmas (a Friday): each reminded the day before, once.
+    assert [i for i, n in enumerate(made) if n] == [0, 7, 14, 21, 23]
+    assert [o for _, _, o in chain.runs()][-1] == "member_day:2026-12-25"
