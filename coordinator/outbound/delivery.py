@@ -14,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import httpx
@@ -143,7 +144,26 @@ class WebhookDispatcher:
             )
         if not due:
             return 0
-        attempts = [self._send(item) for item in due]
+        groups: dict[str, list[webhooks.Due]] = {}
+        for item in due:
+            groups.setdefault(item.endpoint_id, []).append(item)
+        workers = min(self.settings.parallel_endpoints, len(groups))
+        if workers <= 1:
+            attempts = [a for items in groups.values() for a in self._deliver(items, token)]
+        else:
+            # Endpoints side by side, each recorded when its own requests are done: a slow
+            # or hanging endpoint holds up only its own deliveries.
+            with ThreadPoolExecutor(workers, thread_name_prefix="tapfleet-webhook-send") as pool:
+                done = list(pool.map(lambda items: self._deliver(items, token), groups.values()))
+            attempts = [a for group in done for a in group]
+        failed = sum(1 for a in attempts if not a.ok)
+        if failed:
+            log.info("webhooks: %d of %d attempt(s) failed", failed, len(attempts))
+        return len(attempts)
+
+    def _deliver(self, items: list[webhooks.Due], token: str) -> list[webhooks.Attempt]:
+        """Send one endpoint's deliveries in order, then record their attempts."""
+        attempts = [self._send(item) for item in items]
         with self.db.write() as conn:
             webhooks.record_attempts(
                 conn,
@@ -153,10 +173,7 @@ class WebhookDispatcher:
                 policy=self.policy,
                 rng=self.rng,
             )
-        failed = sum(1 for a in attempts if not a.ok)
-        if failed:
-            log.info("webhooks: %d of %d attempt(s) failed", failed, len(attempts))
-        return len(attempts)
+        return attempts
 
     def _send(self, due: webhooks.Due) -> webhooks.Attempt:
         try:
