@@ -37,6 +37,8 @@ BENCHES = (
     "dashboard",
     "ingest_pg",
     "ingest_replicas",
+    "webhooks",
+    "automations",
 )
 SCALE_BENCHES = ("fleet_pg", "fleet_scale")
 """``make bench-scale``: the runs at fleet scale (10,000 kiosks), long on this machine."""

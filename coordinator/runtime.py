@@ -32,6 +32,7 @@ from coordinator.metrics import Metrics
 from coordinator.mqtt.broker_sync import BrokerSync
 from coordinator.mqtt.link import MqttLink
 from coordinator.outbound.delivery import WebhookDispatcher
+from coordinator.outbound.webhooks import open_secret
 from coordinator.reports.service import Reports
 from coordinator.security import auth, qr_keys
 from coordinator.security.key_sealing import KeySealer
@@ -135,6 +136,7 @@ class Coordinator:
             settings.webhooks,
             allow_private=settings.dev_mode if allow_private is None else allow_private,
             wall_ms=self.clock.wall_ms,
+            open_secret=lambda endpoint_id, text: open_secret(self.sealer, endpoint_id, text),
         )
         self.link: MqttLink | None = None
         self._stop = threading.Event()

@@ -49,6 +49,7 @@ from coordinator.ledger.explain import (
 )
 from coordinator.ledger.jsonrows import event_from_row
 from coordinator.ledger.member_fold import FoldCheckpoints, fold_new_events
+from coordinator.outbound.integration import publish_events
 from coordinator.reports import rollups
 from coordinator.reports.indexes import report_columns
 from shared.events import KIOSK_KINDS, CouponRedeem, Event, Rejected
@@ -154,6 +155,7 @@ class Sequencer:
         folded = [(e, r) for e, r, quarantined in applied if not quarantined]
         if folded:
             place = self._checks(conn, folded, kiosks, report, now_ms, place)
+            publish_events(conn, (e for e, _ in folded), now_ms)  # integrators' webhooks
         by_member: dict[str, list[Event]] = defaultdict(list)
         for event, _ in folded:
             if event.member_id is not None:

@@ -117,6 +117,8 @@ def seed_member(client: CoordinatorClient, member: MemberSpec, result: SeedResul
             "phone": member.phone,
             "home_store_id": member.home_store_id,
             "lang": member.lang,
+            **({"birthday": member.birthday} if member.birthday else {}),
+            **({"tags": list(member.tags)} if member.tags else {}),
         },
     )
     result.members += 1
