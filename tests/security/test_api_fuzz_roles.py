@@ -53,6 +53,7 @@ PUBLIC = {
     "/api/v1/join",
     "/api/v1/self-access",
     "/api/v1/self-access/verify",
+    "/api/v1/software/manifest/{store_id}",  # what kiosks' updaters read (no secret in it)
     "/healthz",
     "/metrics",
 }

@@ -471,6 +471,7 @@ ROUTES: dict[tuple[str, str], Route] = {
         own=req("/api/v1/purchases", {**PURCHASE, "store_id": "s1"}),
     ),
     ("GET", "/api/v1/automations/report"): Route("list"),
+    ("POST", "/api/v1/automations/run"): Route("admin", True, own=req("/api/v1/automations/run")),
 }
 """Every route of the app and how it is protected."""
 
