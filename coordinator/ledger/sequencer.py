@@ -119,8 +119,9 @@ class Sequencer:
         """Apply ``(batch, received_ms)`` pairs of registered kiosks in the caller's transaction."""
         report = StreamReport()
         by_kiosk: dict[str, list[tuple[Event, int]]] = defaultdict(list)
+        self._lock_kiosks(conn, {batch.kiosk_id for batch, _ in batches})
         for batch, received_ms in batches:
-            why = self._epoch_refusal(conn, batch)
+            why = streams.batch_refusal(conn, batch.kiosk_id, batch.epoch)
             if why is not None:
                 report.rejects.append((batch.kiosk_id, "stream_epoch_mismatch", why))
                 stream = streams.current(conn, batch.kiosk_id)
@@ -176,14 +177,15 @@ class Sequencer:
     # -- one kiosk's stream ------------------------------------------------------------------
 
     @staticmethod
-    def _epoch_refusal(conn: Connection, batch: EventBatch) -> str | None:
-        """Why this batch's stream epoch is not the kiosk's current one (row locked first,
-        so a re-provisioning cannot slip between the check and the apply)."""
+    def _lock_kiosks(conn: Connection, kiosk_ids: set[str]) -> None:
+        """Lock the kiosks' rows before their epochs are judged, so a re-provisioning cannot
+        slip between the check and the apply; always in kiosk id order, as every replica
+        does, so two replicas with the same kiosks in one group never deadlock."""
         k = schema.kiosks
-        conn.execute(
-            sa.select(k.c.kiosk_id).where(k.c.kiosk_id == batch.kiosk_id).with_for_update()
-        ).first()
-        return streams.batch_refusal(conn, batch.kiosk_id, batch.epoch)
+        for kiosk_id in sorted(kiosk_ids):
+            conn.execute(
+                sa.select(k.c.kiosk_id).where(k.c.kiosk_id == kiosk_id).with_for_update()
+            ).first()
 
     def _apply_kiosk(
         self,
