@@ -17,9 +17,12 @@ reports count it; an adjustment adds its deltas):
 * ``points_earned`` (check-ins), ``points_redeemed`` (redemptions);
 * ``points_adjusted``, ``sessions_adjusted``: audited adjustments' deltas.
 
-Writers: :func:`add_events` from the sequencer and the HQ recorder, right after their
+Writers: :func:`add_events` from the sequencer (once per ingest group, after every kiosk
+row lock and before any member row lock) and the HQ recorder, in the transactions of their
 ``INSERT`` into ``events``. Keys are upserted in sorted order, so replicas writing the same
-store-hour wait for each other instead of deadlocking.
+store-hours wait for each other instead of deadlocking (a deadlock PostgreSQL still finds is
+retried by the ingest, as any other). A store-hour row is a hot spot only for the kiosks of
+one store within one hour, which a single replica's group mostly holds anyway.
 """
 
 from __future__ import annotations
