@@ -30,6 +30,7 @@ from shared.model import (
     RuleBundle,
     Rules,
 )
+from shared.money import StoredValue
 
 DAY = 86_400_000
 MIN = 60_000
@@ -46,7 +47,7 @@ def member_id(i: int) -> str:
 
 
 def member_ledger(now_ms: int, rng: random.Random | None = None) -> MemberLedger:
-    """A plausible regular's ledger: a 20-session punch pass, a month card, points lots."""
+    """A plausible regular's ledger: a 20-session punch pass, points lots, ¥500 stored value."""
     rng = rng or random.Random(0)
     used = rng.randrange(0, 10)
     return MemberLedger(
@@ -75,6 +76,7 @@ def member_ledger(now_ms: int, rng: random.Random | None = None) -> MemberLedger
         checkins=rng.randrange(5, 60),
         points_earned_total=50,
         last_checkin_ms=now_ms - 2 * DAY,
+        stored_value=StoredValue(principal_fen=50_000, topped_up_fen=50_000),
     )
 
 

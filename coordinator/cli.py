@@ -37,6 +37,39 @@ def register(subparsers: Any) -> None:
     run.add_argument("--dev", action="store_true", help="developer mode (default secrets allowed)")
     run.add_argument("--no-mqtt", action="store_true", help="serve the API without the broker")
     run.set_defaults(func=_run)
+    actions = run.add_subparsers(dest="coordinator_action", metavar="ACTION")
+    backup = actions.add_parser(
+        "backup",
+        help="take, verify and keep one online backup of the SQLite database now",
+        description="Copy the coordinator's SQLite database online (VACUUM INTO, the "
+        "coordinator may be running), verify the copy, keep the newest --keep backups in "
+        "--out and record the time as the last verified backup (kiosks keep acknowledged "
+        "journal rows younger than that). PostgreSQL: use pg_dump (docs/reliability.md).",
+    )
+    backup.add_argument("--config", type=Path, help="TOML file with CoordinatorSettings fields")
+    backup.add_argument("--db", help="database URL (sqlite:///path)")
+    backup.add_argument("--out", type=Path, help="backup folder (default: backup_dir)")
+    backup.add_argument("--keep", type=int, help="backups to keep (default: backup_keep)")
+    backup.set_defaults(func=_backup)
+    restore = actions.add_parser(
+        "restore",
+        help="restore the database from a backup (the coordinator stopped)",
+        description="Put a verified backup in place of the SQLite database (the replaced "
+        "file is kept beside it), then bump the restore epoch: at its next start the "
+        "coordinator asks every kiosk to resend from its journal what the backup lacks. "
+        "After pg_restore of a PostgreSQL database, run with --after-pg-restore instead.",
+    )
+    restore.add_argument("--config", type=Path, help="TOML file with CoordinatorSettings fields")
+    restore.add_argument("--db", help="database URL (sqlite:///path or postgresql+psycopg://...)")
+    restore.add_argument("--db-schema", help="PostgreSQL schema to use")
+    source = restore.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from", dest="source", type=Path, help="the backup file to restore")
+    source.add_argument(
+        "--after-pg-restore",
+        action="store_true",
+        help="the database was restored with pg_restore: only bump the restore epoch",
+    )
+    restore.set_defaults(func=_restore)
 
     broker = subparsers.add_parser(
         "broker-config",
@@ -287,4 +320,82 @@ def _broker_config(args: argparse.Namespace) -> int:
         bridges=bridges,
     )
     print(conf)
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    """``tapfleet coordinator backup``."""
+    import logging
+    import sys
+
+    from coordinator import backups
+    from coordinator.db import Database
+    from coordinator.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(args.config, database_url=args.db, dev_mode=True)
+    except SettingsError as exc:
+        print(f"tapfleet coordinator backup: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or settings.backup_dir
+    if out is None:
+        print("tapfleet coordinator backup: give --out (or set backup_dir)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    db = Database(settings.database_url)
+    try:
+        info = backups.backup_sqlite(
+            db, out, now_ms=backups.now_ms(), keep=args.keep or settings.backup_keep
+        )
+    except backups.BackupError as exc:
+        print(f"tapfleet coordinator backup: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(f"backup {info.path}: {info.events} events, {info.size_bytes} bytes, verified")
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    """``tapfleet coordinator restore``."""
+    import logging
+    import sys
+
+    from coordinator import backups
+    from coordinator.db import Database
+    from coordinator.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(
+            args.config, database_url=args.db, database_schema=args.db_schema, dev_mode=True
+        )
+    except SettingsError as exc:
+        print(f"tapfleet coordinator restore: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    now = backups.now_ms()
+    db = Database(settings.database_url, schema_name=settings.database_schema)
+    try:
+        if args.source is not None:
+            target = backups.sqlite_path(db)
+            db.dispose()
+            aside = backups.restore_sqlite(target, args.source, now_ms=now)
+            print(f"restored {target} from {args.source}; the replaced database is {aside}")
+            db = Database(settings.database_url)
+        elif db.is_sqlite:
+            print(
+                "tapfleet coordinator restore: --after-pg-restore is for PostgreSQL",
+                file=sys.stderr,
+            )
+            return 2
+        epoch = backups.mark_restored(db, now_ms=now)
+    except backups.BackupError as exc:
+        print(f"tapfleet coordinator restore: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(
+        f"restore epoch {epoch}: start the coordinator; it asks every kiosk to resend what "
+        "this backup lacks"
+    )
     return 0

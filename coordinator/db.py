@@ -25,7 +25,16 @@ from coordinator import schema
 
 log = logging.getLogger(__name__)
 
-COUNTERS = ("hq_seq", "members_version", "deny_version", "rules_version")
+COUNTERS = (
+    "hq_seq",
+    "members_version",
+    "deny_version",
+    "rules_version",
+    "restore_epoch",
+    "restore_announced",
+    "backup_verified_ms",
+)
+"""Every counter, created at bootstrap; the last three are :mod:`coordinator.backups`'s."""
 _AFTER_COMMIT = "tapfleet_after_commit"
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

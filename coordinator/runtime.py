@@ -13,13 +13,14 @@ from collections.abc import Callable, Iterator
 
 import sqlalchemy as sa
 
-from coordinator import schema
+from coordinator import backups, schema
 from coordinator.clock import Clock, HlcSource, SystemClock
 from coordinator.db import COUNTERS, Database
-from coordinator.downstream import rule_bundles
+from coordinator.downstream import rule_bundles, timetables
 from coordinator.downstream.push_loop import MemberPusher
 from coordinator.downstream.rule_bundles import ChainRules
 from coordinator.downstream.snapshots import EncodedUpdate, SnapshotStream
+from coordinator.engage.runner import run_automations
 from coordinator.fleet.live import LiveFleet
 from coordinator.fleet.prom import FleetCollector
 from coordinator.ledger.housekeeping import run_once
@@ -30,6 +31,7 @@ from coordinator.ledger.sequencer import Sequencer
 from coordinator.metrics import Metrics
 from coordinator.mqtt.broker_sync import BrokerSync
 from coordinator.mqtt.link import MqttLink
+from coordinator.outbound.delivery import WebhookDispatcher
 from coordinator.reports.service import Reports
 from coordinator.security import auth, qr_keys
 from coordinator.security.key_sealing import KeySealer
@@ -37,9 +39,13 @@ from coordinator.security.login_limit import FailureLimiter
 from coordinator.settings import CoordinatorSettings
 from shared import topics
 from shared.model import RuleBundle
-from shared.protocol import Message, encode
+from shared.protocol import Message, RuleBundleMessage, StreamNotice, encode
 
 log = logging.getLogger(__name__)
+
+AUTOMATIONS_EVERY_MS = 3_600_000
+"""How often housekeeping runs the chain's automations over every member (occasions are
+days wide, and a run finds each occasion once however often it runs)."""
 
 
 class Coordinator:
@@ -110,10 +116,18 @@ class Coordinator:
             self.live = LiveFleet(self.db, settings.dashboard, self.clock)
             self.metrics.registry.register(FleetCollector(self.live.hub.latest))
         self.reports = Reports(self.db, self.clock.wall_ms, settings.dashboard.report_cache_s)
+        allow_private = settings.webhooks.allow_private_targets
+        self.webhooks = WebhookDispatcher(
+            self.db,
+            settings.webhooks,
+            allow_private=settings.dev_mode if allow_private is None else allow_private,
+            wall_ms=self.clock.wall_ms,
+        )
         self.link: MqttLink | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._tier_cursor = ""
+        self._automations_ms = 0
         self.started = False
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -131,6 +145,8 @@ class Coordinator:
         # Members changed before a crash or stop may still wait for their push.
         self.pusher.wake()
         self._spawn("tapfleet-housekeeping", self._housekeeping_loop)
+        if self.settings.webhooks.enabled:
+            self._spawn("tapfleet-webhooks", self.webhooks.run)
         if self.settings.mqtt_enabled:
             self.link = MqttLink(
                 self.settings,
@@ -140,6 +156,9 @@ class Coordinator:
             )
             self.ingest.set_acker(self.link.ack)
             self.link.start()
+            self.announce_restore()
+        if self.settings.backup_dir is not None and self.db.is_sqlite:
+            self._spawn("tapfleet-backup", self._backup_loop)
         self.started = True
 
     def stop(self) -> None:
@@ -152,6 +171,7 @@ class Coordinator:
         self._stop.set()
         self.ingest.interrupt()
         self.pusher.wake()
+        self.webhooks.stop()
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
@@ -188,6 +208,45 @@ class Coordinator:
                 )
                 rule_bundles.publish(conn, draft, store_ids=(), user="system", now_ms=now)
 
+    def _backup_loop(self, stop: threading.Event) -> None:
+        while not stop.wait(self.settings.backup_interval_s):
+            try:
+                self.backup()
+            except Exception:
+                log.exception("scheduled backup failed; trying again next interval")
+
+    def backup(self) -> backups.BackupInfo:
+        """Take, verify and keep one online backup now (``backup_dir``, SQLite)."""
+        if self.settings.backup_dir is None:
+            raise backups.BackupError("no backup_dir is set")
+        return backups.backup_sqlite(
+            self.db,
+            self.settings.backup_dir,
+            now_ms=self.clock.wall_ms(),
+            keep=self.settings.backup_keep,
+        )
+
+    def announce_restore(self) -> int:
+        """After a restore from backup, ask every kiosk to sync (it then resends what the
+        restored database lacks from its journal); once per restore epoch. Returns how
+        many kiosks were asked."""
+        k = schema.kiosks
+        with self.db.write() as conn:
+            epoch, announced, _ = backups.restore_state(conn)
+            if epoch == 0 or epoch == announced:
+                return 0
+            kiosks = list(conn.execute(sa.select(k.c.kiosk_id).where(k.c.revoked.is_(False))))
+            backups.set_announced(conn, epoch)
+        for (kiosk_id,) in kiosks:
+            self.send(
+                topics.kiosk_topic(kiosk_id, topics.Channel.DIRECT),
+                StreamNotice(kiosk_id=kiosk_id, state="resync", epoch=0, restore_epoch=epoch),
+            )
+        log.warning(
+            "restore epoch %d: asked %d kiosk(s) to resend from their journals", epoch, len(kiosks)
+        )
+        return len(kiosks)
+
     def _housekeeping_loop(self, stop: threading.Event) -> None:
         while not stop.wait(self.settings.housekeeping_interval_s):
             try:
@@ -196,13 +255,25 @@ class Coordinator:
                 log.exception("housekeeping failed; trying again next interval")
 
     def housekeeping(self) -> None:
-        """Run points expiry, tier review and claim expiry once."""
-        report = run_once(
-            self.db, self.recorder, self.rules, self.clock.wall_ms(), self._tier_cursor
-        )
+        """Run points expiry, tier review, claim expiry and the timetable refresh once; the
+        automations hourly."""
+        now = self.clock.wall_ms()
+        report = run_once(self.db, self.recorder, self.rules, now, self._tier_cursor)
         self._tier_cursor = report.tier_cursor
-        if report.lots_expired or report.tiers_changed:
+        woke = report.lots_expired or report.tiers_changed
+        if now - self._automations_ms >= AUTOMATIONS_EVERY_MS:
+            self._automations_ms = now
+            if run_automations(self.db, self.recorder, self.rules, now).hq_events:
+                woke = True
+            self.webhooks.wake()
+        if woke:
             self.pusher.wake()
+        with self.db.write() as conn:
+            # A store's bundle carries its timetable's next weeks: re-layer before they run out.
+            refreshed = timetables.refresh_due(conn, now)
+        for bundle in refreshed:
+            for store_id in bundle.store_ids:
+                self.send(topics.store_topic(store_id), RuleBundleMessage(bundle=bundle))
         if self.broker_sync.enabled:
             self.broker_sync.sync()  # repairs drift (files edited or lost, broker restarted)
 

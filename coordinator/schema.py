@@ -84,7 +84,15 @@ members = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, default="active"),
     sa.Column("lang", sa.String(4), nullable=False, default="zh"),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("birthday", sa.String(10), nullable=True),
+    # ISO date (YYYY-MM-DD); never leaves the coordinator (kiosks get no birthday).
+    sa.Column("gender", sa.String(8), nullable=True),
+    sa.Column("tags", sa.Text, nullable=True),
+    # JSON list of the chain's member tags (``VIP``, ``学生``).
+    sa.Column("referrer_id", sa.String(ID), nullable=True),
+    # The member who brought this one (migration 0009 added these four and the phone index).
     sa.Index(None, "home_store_id"),
+    sa.Index(None, "phone"),
 )
 
 member_states = sa.Table(
@@ -124,6 +132,21 @@ cards = sa.Table(
     sa.Column("replaced_by", sa.String(20), nullable=True),
     sa.Index(None, "member_id"),
 )
+
+member_devices = sa.Table(
+    "member_devices",
+    metadata,
+    sa.Column("device_id", sa.String(16), primary_key=True),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("public_key", sa.String(44), nullable=False, unique=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("last_seen_ms", sa.BigInteger, nullable=False),
+    sa.Column("user_agent", sa.String(200), nullable=False, default=""),
+    sa.Column("revoked_ms", sa.BigInteger, nullable=True),
+    sa.Column("revoked_by", sa.String(64), nullable=True),
+    sa.Index(None, "member_id"),
+)
+"""Phones that sign a member's QR codes (public keys only; ``shared.phonecode``)."""
 
 deny_entries = sa.Table(
     "deny_entries",
@@ -242,7 +265,23 @@ rule_bundles = sa.Table(
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Column("published_by", sa.String(ID), nullable=True),
     sa.Column("published_ms", sa.BigInteger, nullable=True),
+    sa.Column("base_version", sa.BigInteger, nullable=True),
+    # Set on a store's layered bundle: the version of the bundle its timetable was layered
+    # on (chain defaults, then store overrides). None for a bundle published as such.
     sa.UniqueConstraint("version"),
+)
+
+store_timetables = sa.Table(
+    "store_timetables",
+    metadata,
+    sa.Column("store_id", sa.String(ID), primary_key=True),
+    sa.Column("revision", sa.BigInteger, primary_key=True),
+    # Per store, 1, 2, ...: every edit is kept (who changed what is answerable).
+    sa.Column("content", sa.Text, nullable=False),
+    # shared.timetable.Timetable JSON (the store's weekly slots and exceptions).
+    sa.Column("note", sa.String(200), nullable=False, default=""),
+    sa.Column("edited_by", sa.String(ID), nullable=False),
+    sa.Column("edited_ms", sa.BigInteger, nullable=False),
 )
 
 qr_keys = sa.Table(
@@ -312,6 +351,47 @@ campaigns = sa.Table(
     sa.Column("created_ms", sa.BigInteger, nullable=False),
 )
 
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column("product_id", sa.String(ID), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    # punch (N sessions), time (unlimited in a period), stored_value (a top-up package).
+    sa.Column("price_fen", sa.BigInteger, nullable=False),
+    sa.Column("sessions", sa.Integer, nullable=False, default=0),
+    sa.Column("validity_days", sa.Integer, nullable=False, default=0),
+    sa.Column("activate_on_first_use", sa.Boolean, nullable=False, default=False),
+    sa.Column("value_fen", sa.BigInteger, nullable=False, default=0),
+    # What a stored-value package credits (e.g. pay 100000, get 110000).
+    sa.Column("class_types", sa.Text, nullable=False, default="[]"),
+    sa.Column("store_ids", sa.Text, nullable=False, default="[]"),
+    # JSON lists; store_ids = stores that sell it ([]: every store).
+    sa.Column("active", sa.Boolean, nullable=False, default=True),
+    sa.Column("created_by", sa.String(ID), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+"""The chain's card products (migration 0009): what the front desk sells in two clicks."""
+
+product_sales = sa.Table(
+    "product_sales",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    # The ledger event (pass_issue) the sale recorded.
+    sa.Column("product_id", sa.String(ID), nullable=False),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("pass_id", sa.String(ID), nullable=True),
+    sa.Column("store_id", sa.String(ID), nullable=True),
+    sa.Column("staff", sa.String(ID), nullable=False),
+    sa.Column("price_fen", sa.BigInteger, nullable=False),
+    sa.Column("sold_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("event_id"),
+    sa.Index(None, "sold_ms", "staff"),
+    sa.Index(None, "member_id"),
+)
+"""Sales from the catalogue: who sold what to whom, where, for how much (commission)."""
+
 users = sa.Table(
     "users",
     metadata,
@@ -321,6 +401,8 @@ users = sa.Table(
     sa.Column("store_id", sa.String(ID), nullable=True),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
+    # Tokens and dashboard sessions issued before this instant are refused (set on disable).
+    sa.Column("tokens_after_ms", sa.BigInteger, nullable=True),
 )
 
 audit_log = sa.Table(
@@ -364,6 +446,84 @@ login_failures = sa.Table(
     sa.Column("at_ms", sa.BigInteger, nullable=False),
     sa.Index(None, "scope", "key", "at_ms"),
     sa.Index(None, "scope", "at_ms"),
+)
+
+# --- outbound webhooks (migration 0012) -------------------------------------------------------
+# Standard Webhooks 1.0: endpoints the chain registers, one delivery row per (endpoint,
+# message) taken with row locks, and one attempt row per HTTP request (the delivery log).
+
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("endpoint_id", sa.String(32), primary_key=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    # None: chain-wide (every store's messages and those of no store).
+    sa.Column("store_id", sa.String(ID), nullable=True),
+    # JSON list of subscribed event types ("notification.*" style wildcards); [] = all.
+    sa.Column("event_types", sa.Text, nullable=False),
+    # JSON list of {"secret": "whsec_...", "expires_ms": int | null}: every live one signs.
+    sa.Column("secrets", sa.Text, nullable=False),
+    sa.Column("description", sa.String(200), nullable=False, default=""),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.String(200), nullable=False, default=""),
+    sa.Column("failing_since_ms", sa.BigInteger, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("endpoint_id", sa.String(32), nullable=False),
+    # The webhook-id header: the same for every attempt and every endpoint of one message.
+    sa.Column("message_id", sa.String(64), nullable=False),
+    sa.Column("event_type", sa.String(80), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    # pending | delivered | failed (gave up after the retry window)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_ms", sa.BigInteger, nullable=False),
+    sa.Column("give_up_ms", sa.BigInteger, nullable=False),
+    # A replica that took the row owns it until lease_ms (a crashed one's rows come back).
+    sa.Column("lease_ms", sa.BigInteger, nullable=False, default=0),
+    sa.Column("lease_token", sa.String(32), nullable=False, default=""),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("done_ms", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("endpoint_id", "message_id"),
+    sa.Index(None, "status", "next_attempt_ms"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.BigInteger, nullable=False),
+    sa.Column("attempt_no", sa.Integer, nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    # ok | http_error | timeout | connect_error | refused_target
+    sa.Column("outcome", sa.String(20), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("detail", sa.String(500), nullable=False, default=""),
+    sa.Index(None, "delivery_id", "attempt_no"),
+)
+
+automation_runs = sa.Table(
+    "automation_runs",
+    metadata,
+    # One row per automation, member and occasion: the unique key is what makes an
+    # automation act at most once per occasion across restarts and replicas.
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("automation_id", sa.String(40), nullable=False),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("occasion", sa.String(160), nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    # JSON: what it did (coupon id, points, tag, notification id).
+    sa.Column("result", sa.Text, nullable=False),
+    sa.UniqueConstraint("automation_id", "member_id", "occasion"),
+    sa.Index(None, "automation_id", "at_ms"),
 )
 
 report_rollups = sa.Table(
@@ -460,3 +620,62 @@ rollout_targets = sa.Table(
     sa.Column("resolved_ms", sa.BigInteger, nullable=False),
 )
 """The members version that carried a coupon campaign to the kiosks."""
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("scope", sa.String(80), primary_key=True),
+    # The route and the caller: one client's key never answers another's request.
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # running (the first request holds it) or done (its answer is kept).
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("response", sa.Text, nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "expires_ms"),
+)
+"""``Idempotency-Key`` requests (purchases): a retry gets the first answer, kept >= 24 h."""
+
+# --- stream epochs and lost ranges (migration 0014) -------------------------------------------
+
+kiosk_streams = sa.Table(
+    "kiosk_streams",
+    metadata,
+    sa.Column("kiosk_id", sa.String(ID), primary_key=True),
+    sa.Column("epoch", sa.BigInteger, primary_key=True),
+    sa.Column("start_seq", sa.BigInteger, nullable=False),
+    # A kiosk's seq continues across epochs: epoch n+1 starts above everything epoch n was
+    # heard to hold, so (kiosk, seq) stays unique and snapshots' included_seq stays meaningful.
+    sa.Column("heard_seq", sa.BigInteger, nullable=False),
+    # The highest seq this epoch's ledger said it holds (sync, heartbeat, events).
+    sa.Column("ledger_id", sa.String(32), nullable=True),
+    # The ledger file this epoch was handed to (NULL: not yet claimed, or epoch 0).
+    sa.Column("opened_ms", sa.BigInteger, nullable=False),
+    sa.Column("opened_by", sa.String(ID), nullable=False),
+    sa.Column("closed_ms", sa.BigInteger, nullable=True),
+    sa.Column("closed_applied_seq", sa.BigInteger, nullable=True),
+    sa.Column("refused_reason", sa.String(40), nullable=True),
+    # Set while this epoch's current ledger is refused (fresh or older copy, wrong epoch).
+    sa.Column("refused_detail", sa.Text, nullable=True),
+    sa.Column("refused_ms", sa.BigInteger, nullable=True),
+)
+"""Each kiosk's stream epochs. No row for a kiosk means epoch 0 from seq 1 (never
+re-provisioned); the highest epoch is the current one."""
+
+lost_ranges = sa.Table(
+    "lost_ranges",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("kiosk_id", sa.String(ID), nullable=False),
+    sa.Column("epoch", sa.BigInteger, nullable=False),
+    sa.Column("first_seq", sa.BigInteger, nullable=False),
+    sa.Column("last_seq", sa.BigInteger, nullable=False),
+    sa.Column("recorded_ms", sa.BigInteger, nullable=False),
+    sa.Column("recorded_by", sa.String(ID), nullable=False),
+    sa.Column("note", sa.Text, nullable=False, default=""),
+    sa.Index(None, "kiosk_id", "first_seq"),
+)
+"""Seqs of a closed epoch its ledger was heard to hold but never delivered: reported, and
+stepped over by the sequencer (nothing waits for them any more)."""

@@ -20,6 +20,7 @@ from pydantic_settings import SettingsError as SourceError
 
 from coordinator.errors import CoordinatorError
 from coordinator.fleet.settings import DashboardSettings
+from coordinator.outbound.settings import WebhookSettings
 from shared.password_hash import ScryptCost
 from shared.settings_sources import (
     ConfigFileError,
@@ -188,6 +189,21 @@ class CoordinatorSettings(LayeredSettings):
         gt=0,
         description="How often points expiry, tier review and claim expiry run.",
     )
+    backup_dir: Path | None = Field(
+        None,
+        description=(
+            "Folder of the scheduled online backups of a SQLite database (None: none taken; "
+            "PostgreSQL: use pg_dump or base backups, docs/reliability.md)."
+        ),
+    )
+    backup_interval_s: int = Field(
+        6 * 3600,
+        ge=60,
+        description="How often a backup is taken and verified (with backup_dir).",
+    )
+    backup_keep: int = Field(
+        14, ge=1, description="Verified backups kept in backup_dir; older ones are deleted."
+    )
     qr_key_rotation_overlap_s: int = Field(
         3600,
         ge=0,
@@ -293,6 +309,10 @@ class CoordinatorSettings(LayeredSettings):
     dashboard: DashboardSettings = Field(
         default_factory=DashboardSettings,
         description="Ops dashboard: fleet monitor cadence, alert thresholds, page sessions.",
+    )
+    webhooks: WebhookSettings = Field(
+        default_factory=WebhookSettings,
+        description="Outbound webhooks: delivery cadence, timeouts, retries, SSRF guard.",
     )
 
     @model_validator(mode="after")

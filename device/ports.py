@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from shared.events import Event
 from shared.hlc import HLC
 from shared.protocol import DenyListUpdate, MemberUpdate, RuleBundleMessage, Versions
+
+if TYPE_CHECKING:
+    from device.ledger.stream import StreamState
 
 
 class Clock(Protocol):
@@ -102,4 +105,29 @@ class OutboxPort(Protocol):
 
     def observe_hlc(self, remote: HLC) -> None:
         """Merge a timestamp heard from the coordinator into the kiosk's HLC."""
+        ...
+
+    def journal_events(self, after_seq: int = 0, limit: int = 1000) -> list[Event]:
+        """Journal events, acknowledged or not, with seq > after_seq (a coordinator restored
+        from a backup asks for acknowledged ones again)."""
+        ...
+
+    def set_restore_epoch(self, restore_epoch: int) -> None:
+        """Remember the coordinator's restore epoch last seen."""
+        ...
+
+    def stream_state(self) -> StreamState:
+        """The ledger's id, stream epoch and refusal."""
+        ...
+
+    def refuse_stream(self, reason: str | None, detail: str = "") -> bool:
+        """Record (None: clear) the coordinator's refusal of this ledger's stream."""
+        ...
+
+    def adopt_epoch(self, epoch: int, start_seq: int, ledger_id: str | None) -> bool:
+        """Take a stream epoch handed to this (empty) ledger."""
+        ...
+
+    def check_applied(self, applied_seq: int, event_id: str | None) -> bool:
+        """False (stream refused) when the coordinator's event at applied_seq is not ours."""
         ...

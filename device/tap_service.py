@@ -26,6 +26,7 @@ from device.ui.views import (
     refusal_view,
     tap_view,
 )
+from shared import phonecode
 from shared.decide import ClaimOutcome, Refused
 from shared.errors import TokenError
 from shared.events import CredentialKind, CredentialRef, StationRef
@@ -177,13 +178,20 @@ class TapService:
             return
         rules = bundle.rules
         try:
-            claims = verify_token(
-                text,
-                bundle.qr_keys,
-                self._ledger.now_ms(),  # coordinator-anchored: the wall clock may be years off
-                rules.qr_clock_skew_s,
-                max_ttl_s=max(rules.qr_token_ttl_s, 5),
-            )
+            if phonecode.is_phone_code(text):
+                # Signed by the member's phone: checked with that member's device keys.
+                devices = self._ledger.member_devices(phonecode.claimed_member(text))
+                claims = phonecode.verify_code(
+                    text, devices, self._ledger.now_ms(), rules.qr_clock_skew_s
+                )
+            else:
+                claims = verify_token(
+                    text,
+                    bundle.qr_keys,
+                    self._ledger.now_ms(),  # coordinator-anchored: the wall clock may be off
+                    rules.qr_clock_skew_s,
+                    max_ttl_s=max(rules.qr_token_ttl_s, 5),
+                )
         except TokenError as exc:
             with self._lock:
                 self.counters.refused += 1

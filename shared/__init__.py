@@ -12,4 +12,16 @@ here), ``password_hash`` (one scrypt format for ops passwords and staff PINs) an
 the base dependencies.
 """
 
-SOFTWARE_VERSION = "0.1.0"
+
+def _installed_version() -> str:
+    # The release a kiosk runs is the wheel installed in its venv (device/updater.py): its
+    # metadata names the version the heartbeat and the status page report.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tapfleet")
+    except PackageNotFoundError:  # a source tree without metadata
+        return "0.1.0"
+
+
+SOFTWARE_VERSION = _installed_version()

@@ -24,8 +24,10 @@ from shared.events import (
     PointsRedeem,
     Rejected,
     Reversal,
+    StoredValueSpend,
     points_spent,
     session_delta,
+    stored_value_spent,
 )
 from shared.fold import fold
 from shared.model import (
@@ -43,7 +45,8 @@ from shared.model import (
     RuleBundle,
     Text,
 )
-from shared.reasons import RejectReason, messages
+from shared.reasons import RejectReason, class_full_messages, messages
+from shared.seats import SeatCount, has_seat, next_with_seats
 
 PROVISIONAL_EVENT_ID = "0" * 32
 
@@ -60,6 +63,10 @@ class KioskContext(Frozen):
     kiosk_unconfirmed_sessions: int = 0
     """Sessions this kiosk deducted (all members) that the coordinator has not yet confirmed."""
     kiosk_unconfirmed_points: int = 0
+    kiosk_unconfirmed_fen: int = 0
+    """Stored value this kiosk spent (all members) that the coordinator has not confirmed."""
+    class_seats: tuple[SeatCount, ...] = ()
+    """This kiosk's seat counts of the sessions open for sign-in (``shared.seats``)."""
 
 
 class MemberView(Frozen):
@@ -85,11 +92,21 @@ class MemberView(Frozen):
         """Points spent by pending events."""
         return max(0, sum(points_spent(e) for e in self.pending))
 
+    def unconfirmed_fen(self) -> int:
+        """Stored value spent by pending events."""
+        return sum(stored_value_spent(e) for e in self.pending)
+
+    def offline_spends_pending(self) -> int:
+        """Stored-value spends this kiosk recorded offline that are still pending."""
+        return sum(1 for e in self.pending if e.offline and stored_value_spent(e))
+
 
 class TapResult(Frozen):
     """What the member screen shows after an accepted request."""
 
-    action: Literal["checkin", "class_signin", "points_redeem", "coupon_redeem", "reversal"]
+    action: Literal[
+        "checkin", "class_signin", "points_redeem", "coupon_redeem", "reversal", "sv_spend"
+    ]
     member_id: Id
     display_name: Text
     tier: Id
@@ -111,6 +128,10 @@ class TapResult(Frozen):
     class_not_covered_zh: Text | None = None
     """A class open for sign-in that this member holds no pass for (checked in instead)."""
     class_not_covered_en: Text | None = None
+    sv_charged_fen: int | None = None
+    """Stored value a charge took."""
+    sv_balance_fen: int | None = None
+    """Stored value available after it."""
 
 
 class Accepted(Frozen):
@@ -131,6 +152,8 @@ class Refused(Frozen):
     message_zh: str
     message_en: str
     body: Rejected
+    next_class_session_id: Id | None = None
+    """For ``class_full``: the next session with seats the screen points to."""
 
 
 class NeedsClaim(Frozen):
@@ -281,7 +304,7 @@ def _checkin_body(
     today = local_day(ctx.now_ms, rules.timezone)
     if rules.checkin_reward_once_per_day and ledger.last_reward_day == today:
         return CheckIn(points=0)
-    points = rules.points_per_checkin * rules.tier(view.record.tier).multiplier_permille // 1000
+    points = rules.checkin_points(view.record.tier, today)
     if points <= 0:
         return CheckIn(points=0)
     return CheckIn(
@@ -413,10 +436,15 @@ def _class_signin(
             return refused, ledger
 
     first_reason: RejectReason | None = None
+    counts = {c.class_session_id: c for c in ctx.class_seats}
+    full: ClassSession | None = None
     for session in sessions:
         chosen = _choose_pass(ledger, session, ctx.store_id, at_ms)
         if isinstance(chosen, RejectReason):
             first_reason = first_reason or chosen
+            continue
+        if not has_seat(session, ctx.kiosk_id, counts.get(session.class_session_id)):
+            full = full or session
             continue
         deduct = 1 if chosen.kind is PassKind.PUNCH else 0
         limited = _deduction_limits(ctx, bundle, view, sessions=deduct, points=0)
@@ -453,10 +481,40 @@ def _class_signin(
             ),
         )
         return accepted, after
+    if full is not None:
+        return _class_full(ctx, bundle, member_id, full, counts), ledger
     refused = refuse(
         first_reason or RejectReason.NO_VALID_PASS, member_id, sessions[0].class_session_id
     )
     return refused, ledger
+
+
+def _class_full(
+    ctx: KioskContext,
+    bundle: RuleBundle,
+    member_id: str,
+    full: ClassSession,
+    counts: dict[str, SeatCount],
+) -> Refused:
+    """``class_full``, naming the next session this kiosk could admit the member to."""
+    after = next_with_seats(full, bundle.classes, ctx.kiosk_id, counts)
+    at = None
+    if after is not None:
+        local = datetime.fromtimestamp(after.starts_ms / 1000, tz=UTC).astimezone(
+            _zone(bundle.rules.timezone)
+        )
+        at = f"{local:%m-%d %H:%M}"
+    zh, en = class_full_messages(
+        after.title_zh if after else None, after.title_en if after else None, at
+    )
+    detail = full.class_session_id + (f" next={after.class_session_id}" if after else "")
+    return refuse(RejectReason.CLASS_FULL, member_id, detail).model_copy(
+        update={
+            "message_zh": zh,
+            "message_en": en,
+            "next_class_session_id": after.class_session_id if after else None,
+        }
+    )
 
 
 def decide_points_redeem(
@@ -596,6 +654,72 @@ def decide_reversal(
             pass_id=result_pass.pass_id if result_pass else None,
             pass_name=result_pass.name if result_pass else None,
             sessions_left=result_pass.sessions_left if result_pass else None,
+            **_result_base(view, after, ctx.now_ms),
+        ),
+    )
+
+
+def stored_value_spend_problem(
+    ctx: KioskContext, bundle: RuleBundle, view: MemberView, amount_fen: int
+) -> RejectReason | None:
+    """Why this kiosk may not spend ``amount_fen`` of the member's stored value now (None:
+    it may). The stored-value rule of every kiosk decision: the amount, the balance as this
+    kiosk sees it, then the limits on unconfirmed and offline spends
+    (:class:`shared.money.StoredValueLimits`) that bound the chain-wide overdraw.
+    """
+    money = bundle.rules.money
+    if amount_fen <= 0 or amount_fen > money.max_spend_fen:
+        return RejectReason.AMOUNT_INVALID
+    if _offline_too_long(ctx, bundle):
+        return RejectReason.OFFLINE_TOO_LONG
+    if view.ledger().stored_value.available_fen(ctx.now_ms) < amount_fen:
+        return RejectReason.INSUFFICIENT_BALANCE
+    lim = money.offline
+    if (
+        view.unconfirmed_fen() + amount_fen > lim.max_unconfirmed_fen_per_member
+        or ctx.kiosk_unconfirmed_fen + amount_fen > lim.kiosk_max_unconfirmed_fen
+    ):
+        return RejectReason.OFFLINE_LIMIT_REACHED
+    if not ctx.online and (
+        amount_fen > lim.max_offline_spend_fen
+        or view.offline_spends_pending() >= lim.max_consecutive_offline_spends
+    ):
+        return RejectReason.OFFLINE_LIMIT_REACHED
+    return None
+
+
+def decide_stored_value_spend(
+    ctx: KioskContext,
+    bundle: RuleBundle,
+    view: MemberView | None,
+    amount_fen: int,
+    *,
+    purpose: str = "",
+    staff_id: str | None = None,
+) -> Decision:
+    """Charge ``amount_fen`` to the member's stored value (the kiosk's charge screen, or a
+    drop-in class paid from stored value), online or offline within the limits."""
+    problem = _identity_check(view)
+    if problem is not None or view is None:
+        return problem or refuse(RejectReason.UNKNOWN_MEMBER)
+    member_id = view.record.member_id
+    reason = stored_value_spend_problem(ctx, bundle, view, amount_fen)
+    if reason is not None:
+        return refuse(reason, member_id, f"amount_fen={amount_fen}")
+    body = StoredValueSpend(
+        amount_fen=amount_fen,
+        order=bundle.rules.money.spend_order,
+        purpose=purpose[:200],
+        staff_id=staff_id,
+    )
+    after, _ = fold(view.ledger(), _provisional(ctx, member_id, [body]))
+    return Accepted(
+        member_id=member_id,
+        bodies=(body,),
+        result=TapResult(
+            action="sv_spend",
+            sv_charged_fen=amount_fen,
+            sv_balance_fen=after.stored_value.available_fen(ctx.now_ms),
             **_result_base(view, after, ctx.now_ms),
         ),
     )

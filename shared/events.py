@@ -25,6 +25,7 @@ from shared.model import (
     Text,
     Uid,
 )
+from shared.money import Fen, PaymentMethod, SpendOrder
 
 HQ_SOURCE = "hq"
 """Source id of events the coordinator itself records."""
@@ -139,6 +140,8 @@ class Adjustment(Frozen):
     coupon_id: Id | None = None
     coupon_uses_delta: Annotated[int, Field(ge=-10, le=10)] = 0
     """Change to the coupon's use count: -1 gives one use back (e.g. a double spend forgiven)."""
+    principal_delta_fen: Annotated[int, Field(ge=-(10**9), le=10**9)] = 0
+    """Change to the stored value's principal: > 0 forgives an overdraw."""
 
 
 class PassIssue(Frozen):
@@ -173,6 +176,82 @@ class PointsExpire(Frozen):
     lot_id: Id
 
 
+class StoredValueTopUp(Frozen):
+    """Money paid into the member's stored value (online only: HQ, a store or the front desk),
+    with the bonus the top-up rule in force gave."""
+
+    kind: Literal["sv_topup"] = "sv_topup"
+    paid_fen: Fen
+    bonus_fen: Annotated[int, Field(ge=0, le=10**9)] = 0
+    bonus_expires_ms: Ms | None = None
+    method: PaymentMethod
+    staff_user: Id
+    reference: Text = ""
+    """The payment's own reference (a POS slip, a WeChat Pay transaction id)."""
+
+
+class StoredValueSpend(Frozen):
+    """Stored value spent (at a kiosk, online or offline, or by a purchase at HQ).
+
+    ``order`` is the rule in force when it was decided, so the fold needs no rules."""
+
+    kind: Literal["sv_spend"] = "sv_spend"
+    amount_fen: Fen
+    order: SpendOrder = SpendOrder.BONUS_FIRST
+    purpose: Text = ""
+    purchase_id: Id | None = None
+    staff_id: Id | None = None
+
+
+class StoredValueRefund(Frozen):
+    """Principal paid back to the member: an audited HQ action, never more than principal."""
+
+    kind: Literal["sv_refund"] = "sv_refund"
+    amount_fen: Fen
+    method: PaymentMethod
+    staff_user: Id
+    reason: Text
+
+
+class BonusExpire(Frozen):
+    """A top-up's bonus reached its expiry; whatever remains of it is gone."""
+
+    kind: Literal["sv_bonus_expire"] = "sv_bonus_expire"
+    lot_id: Id
+
+
+class PurchaseMethod(StrEnum):
+    """How a purchase was paid: from stored value, or one of the payment methods."""
+
+    STORED_VALUE = "stored_value"
+    CASH = "cash"
+    CARD = "card"
+    WECHAT = "wechat"
+    ALIPAY = "alipay"
+    EXTERNAL = "external"
+
+
+class Purchase(Frozen):
+    """A purchase at a store (a POS, the front desk): its price breakdown and payment.
+
+    Its own effect is the points it earned; the coupon it used and the stored value it took
+    are recorded as their own facts (``coupon_redeem``, ``sv_spend`` with ``purchase_id``)
+    in the same transaction, so each balance has one kind of fact."""
+
+    kind: Literal["purchase"] = "purchase"
+    purchase_id: Id
+    list_fen: Annotated[int, Field(ge=0, le=10**9)]
+    tier_discount_fen: Annotated[int, Field(ge=0, le=10**9)] = 0
+    coupon_id: Id | None = None
+    coupon_off_fen: Annotated[int, Field(ge=0, le=10**9)] = 0
+    total_fen: Annotated[int, Field(ge=0, le=10**9)]
+    method: PurchaseMethod
+    stored_value_fen: Annotated[int, Field(ge=0, le=10**9)] = 0
+    points: Count = 0
+    points_expires_ms: Ms | None = None
+    staff_user: Id
+
+
 EventBody = Annotated[
     CheckIn
     | ClassSignIn
@@ -184,12 +263,25 @@ EventBody = Annotated[
     | PassIssue
     | PassUpdate
     | CouponIssue
-    | PointsExpire,
+    | PointsExpire
+    | StoredValueTopUp
+    | StoredValueSpend
+    | StoredValueRefund
+    | BonusExpire
+    | Purchase,
     Field(discriminator="kind"),
 ]
 
 KIOSK_KINDS = frozenset(
-    {"checkin", "class_signin", "points_redeem", "coupon_redeem", "rejected", "reversal"}
+    {
+        "checkin",
+        "class_signin",
+        "points_redeem",
+        "coupon_redeem",
+        "rejected",
+        "reversal",
+        "sv_spend",
+    }
 )
 """Event kinds a kiosk may record; the coordinator refuses others from a kiosk."""
 
@@ -251,3 +343,9 @@ def points_spent(event: Event) -> int:
     if isinstance(body, Reversal) and body.target_kind == "points_redeem":
         return -body.points
     return 0
+
+
+def stored_value_spent(event: Event) -> int:
+    """Fen of stored value this event spends (0 for every other kind)."""
+    body = event.body
+    return body.amount_fen if isinstance(body, StoredValueSpend) else 0

@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
+from shared import money
 from shared.events import (
     Adjustment,
+    BonusExpire,
     CheckIn,
     ClassSignIn,
     CouponIssue,
@@ -23,7 +25,11 @@ from shared.events import (
     PassUpdate,
     PointsExpire,
     PointsRedeem,
+    Purchase,
     Reversal,
+    StoredValueRefund,
+    StoredValueSpend,
+    StoredValueTopUp,
 )
 from shared.model import (
     DAY_MS,
@@ -55,6 +61,7 @@ class AnomalyKind(StrEnum):
     COUPON_INVALID_AT_USE = "coupon_invalid_at_use"
     COUPON_UNKNOWN = "coupon_unknown"
     POINTS_OVERDRAWN = "points_overdrawn"
+    STORED_VALUE_OVERDRAWN = "stored_value_overdrawn"
 
 
 class Anomaly(Frozen):
@@ -64,9 +71,9 @@ class Anomaly(Frozen):
     event_id: Id
     member_id: Id | None
     subject_id: Id | None = None
-    """The pass, coupon or ``points`` the anomaly is about."""
+    """The pass, coupon, ``points`` or ``stored_value`` the anomaly is about."""
     amount: int = 0
-    """How far over: sessions, uses or points."""
+    """How far over: sessions, uses, points or fen."""
     detail: Text = ""
 
 
@@ -274,6 +281,9 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
                     ledger,
                     p.model_copy(update={"sessions_used": p.sessions_used - body.sessions_delta}),
                 )
+        if body.principal_delta_fen:
+            value = money.adjust(ledger.stored_value, body.principal_delta_fen)
+            ledger = ledger.model_copy(update={"stored_value": value})
         if body.coupon_id and body.coupon_uses_delta:
             c = ledger.find_coupon(body.coupon_id)
             if c is not None:
@@ -315,8 +325,41 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
         )
         ledger = ledger.model_copy(update={"points_lots": lots})
 
+    elif isinstance(body, Purchase):
+        if body.points > 0:
+            expires = body.points_expires_ms or at + DEFAULT_POINTS_EXPIRY_MS
+            ledger = _add_lot(ledger, event.event_id, at, expires, body.points, for_tier=True)
+
+    elif isinstance(body, StoredValueTopUp | StoredValueSpend | StoredValueRefund | BonusExpire):
+        value, short, what = _apply_money(ledger.stored_value, event)
+        if short:
+            flag(AnomalyKind.STORED_VALUE_OVERDRAWN, "stored_value", short, what)
+        ledger = ledger.model_copy(update={"stored_value": value})
+
     # Rejected: recorded for audit, no balance effect.
     return ledger, tuple(anomalies)
+
+
+def _apply_money(value: money.StoredValue, event: Event) -> tuple[money.StoredValue, int, str]:
+    """A money event's effect on the stored value: (value, fen short, what happened)."""
+    body = event.body
+    if isinstance(body, StoredValueTopUp):
+        after = money.top_up(
+            value, event.event_id, body.paid_fen, body.bonus_fen, event.hlc_ms,
+            body.bonus_expires_ms,
+        )  # fmt: skip
+        return after, 0, ""
+    if isinstance(body, StoredValueSpend):
+        available = value.available_fen(event.hlc_ms)
+        after, split = money.split_spend(value, body.amount_fen, event.hlc_ms, body.order)
+        return after, split.short_fen, f"spent {body.amount_fen} fen with {available} available"
+    if isinstance(body, StoredValueRefund):
+        principal = value.principal_fen
+        after, short = money.refund(value, body.amount_fen)
+        return after, short, f"refunded {body.amount_fen} fen with {principal} principal"
+    if isinstance(body, BonusExpire):
+        return money.expire_bonus(value, body.lot_id), 0, ""
+    return value, 0, ""  # pragma: no cover - the caller passes money events only
 
 
 def _reverse(ledger: MemberLedger, event: Event, body: Reversal) -> MemberLedger:

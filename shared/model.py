@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.automation import Automation
+from shared.money import MoneyRules, StoredValue
 from shared.reasons import RejectReason
 
 DAY_MS = 86_400_000
@@ -55,7 +58,7 @@ class PassKind(StrEnum):
 
 
 class CouponKind(StrEnum):
-    """What a coupon gives: a percentage discount, a cash voucher (fen) or a free trial.
+    """What a coupon gives: a discount (permille off), a cash voucher (fen) or a free trial.
 
     Every kind has its entry in :data:`COUPON_KINDS` (names, value unit): the dashboard's
     campaign form, its labels and the kiosk's coupon list are built from there.
@@ -66,7 +69,7 @@ class CouponKind(StrEnum):
     TRIAL = "trial"
 
 
-ValueUnit = Literal["percent", "fen", "none"]
+ValueUnit = Literal["permille", "fen", "none"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,8 @@ class CouponKindInfo:
     name_zh: str
     name_en: str
     unit: ValueUnit
-    """``percent``: percent off; ``fen``: money off in fen; ``none``: the value is unused."""
+    """``permille``: thousandths off (150 = 15 % off = 8.5折, 1–999 only); ``fen``: money off
+    in fen; ``none``: the value is unused."""
 
     def form_label(self, lang: str) -> str:
         """The kind as a form names it, with the unit its value is entered in."""
@@ -85,11 +89,20 @@ class CouponKindInfo:
             return f"{self.name_en} ({unit_words[1]})" if unit_words[1] else self.name_en
         return f"{self.name_zh}（{unit_words[0]}）" if unit_words[0] else self.name_zh
 
+    def value_problem(self, value: int) -> str | None:
+        """Why ``value`` is not a value of this kind (None: it is): a discount is 1–999
+        permille, a voucher at least 1 fen; a trial's value is unused."""
+        if self.unit == "permille" and not 1 <= value <= 999:
+            return "a discount is 1–999 permille off (150 = 15 % off = 8.5折)"
+        if self.unit == "fen" and value < 1:
+            return "a voucher takes at least 1 fen off"
+        return None
+
     def describe(self, value: int) -> tuple[str, str]:
         """(zh, en) of a coupon of this kind and value, for a member's screen."""
-        if self.unit == "percent":
-            zh = f"{(100 - value) / 10:g}折" if 0 < value < 100 else f"{value}%"
-            return f"{self.name_zh} {zh}", f"{self.name_en} {value}% off"
+        if self.unit == "permille":
+            zh = f"{(1000 - value) / 100:g}折" if 0 < value < 1000 else f"{value}‰"
+            return f"{self.name_zh} {zh}", f"{self.name_en} {value / 10:g}% off"
         if self.unit == "fen":
             money = f"¥{value // 100}" if value % 100 == 0 else f"¥{value / 100:.2f}"
             return f"{self.name_zh} {money}", f"{self.name_en} {money}"
@@ -97,7 +110,7 @@ class CouponKindInfo:
 
 
 _UNIT_WORDS: Mapping[ValueUnit, tuple[str, str]] = {
-    "percent": ("%", "%"),
+    "permille": ("‰", "permille"),
     "fen": ("分", "fen"),
     "none": ("", ""),
 }
@@ -105,7 +118,7 @@ _UNIT_WORDS: Mapping[ValueUnit, tuple[str, str]] = {
 COUPON_KINDS: Mapping[CouponKind, CouponKindInfo] = MappingProxyType(
     {
         CouponKind.VOUCHER: CouponKindInfo("代金券", "Voucher", "fen"),
-        CouponKind.DISCOUNT: CouponKindInfo("折扣", "Discount", "percent"),
+        CouponKind.DISCOUNT: CouponKindInfo("折扣", "Discount", "permille"),
         CouponKind.TRIAL: CouponKindInfo("体验券", "Free trial", "none"),
     }
 )
@@ -213,7 +226,9 @@ class CouponState(Frozen):
     kind: CouponKind
     title: Text
     value: Count = 0
-    """Percent off for ``discount``, fen for ``voucher``, 0 for ``trial``."""
+    """Permille off for ``discount`` (1–999), fen off for ``voucher``, 0 for ``trial``."""
+    min_spend_fen: Count = 0
+    """A voucher applies only to a purchase of at least this much (满减); 0: any."""
     store_ids: tuple[Id, ...] = ()
     valid_from_ms: Ms
     valid_until_ms: Ms
@@ -305,6 +320,8 @@ class LedgerBalances(Frozen):
     """Store-local date (YYYY-MM-DD) of the last check-in that earned points."""
     checkins: Count = 0
     points_earned_total: Count = 0
+    stored_value: StoredValue = StoredValue()
+    """Stored value (储值): principal and bonus, folded from money events."""
 
     def points_held(self, now_ms: int) -> int:
         """Points left in lots still live at ``now_ms`` (before any debt)."""
@@ -348,6 +365,20 @@ class MemberLedger(LedgerBalances):
     signins: tuple[SignIn, ...] = ()
 
 
+class DeviceKey(Frozen):
+    """A member's phone that signs its own QR codes (``shared.phonecode``): its public key.
+
+    Kiosks hold public keys only, never a secret a stolen kiosk could leak. A revoked device
+    stays listed for a while so a kiosk can say "this phone was removed" instead of
+    "unknown".
+    """
+
+    device_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
+    public_key: Annotated[str, StringConstraints(min_length=43, max_length=44)]
+    """Raw Ed25519 public key, urlsafe base64 (32 bytes)."""
+    revoked_ms: Ms | None = None
+
+
 class MemberRecord(Frozen):
     """A member as a kiosk caches it: masked identity, credentials and folded ledger."""
 
@@ -358,6 +389,8 @@ class MemberRecord(Frozen):
     status: MemberStatus = MemberStatus.ACTIVE
     cards: tuple[Uid, ...] = ()
     lang: Annotated[str, StringConstraints(pattern=r"^(zh|en)$")] = "zh"
+    devices: tuple[DeviceKey, ...] = ()
+    """Phones that sign this member's codes (active ones and recently revoked ones)."""
     ledger: MemberLedger = MemberLedger()
 
 
@@ -367,9 +400,33 @@ class TierRule(Frozen):
     name: Id
     min_points_earned: Count
     multiplier_permille: Annotated[int, Field(ge=0, le=100_000)] = 1000
-    """Check-in points multiplier in thousandths (1500 = 1.5x)."""
+    """Points multiplier in thousandths (1500 = 1.5x), for check-ins and purchases."""
+    discount_permille: Annotated[int, Field(ge=0, le=999)] = 0
+    """Thousandths off every purchase for members of this tier (50 = 5 % off)."""
     title_zh: Text = ""
     title_en: Text = ""
+
+
+class MemberDay(Frozen):
+    """A member day (会员日): check-in points multiplied on a weekday or a date, store-local.
+
+    It is in the rules, so a kiosk applies it offline like any other reward rule.
+    """
+
+    name_zh: Text = "会员日"
+    name_en: Text = "Member day"
+    weekdays: tuple[Annotated[int, Field(ge=1, le=7)], ...] = ()
+    """ISO weekdays: 1 Monday ... 7 Sunday."""
+    dates: tuple[Annotated[str, StringConstraints(pattern=r"^(\d{4}-)?\d{2}-\d{2}$")], ...] = ()
+    """``MM-DD`` every year, or one ``YYYY-MM-DD``."""
+    multiplier_permille: Annotated[int, Field(ge=1000, le=10_000)] = 2000
+    """Points multiplier in thousandths (2000 = double points), on top of the tier's."""
+
+    def applies_on(self, day: str) -> bool:
+        """True on the store-local date ``day`` (``YYYY-MM-DD``)."""
+        if day in self.dates or day[5:] in self.dates:
+            return True
+        return bool(self.weekdays) and date.fromisoformat(day).isoweekday() in self.weekdays
 
 
 class OfflineLimits(Frozen):
@@ -390,6 +447,10 @@ class OfflineLimits(Frozen):
     max_offline_hours: Annotated[int, Field(ge=0, le=24 * 90)] = 72
     """Past this, an offline kiosk still checks members in but refuses deductions."""
     coupon_policy: CouponPolicy = CouponPolicy.STORE_SCOPED
+    class_seat_share_permille: Annotated[int, Field(ge=0, le=1000)] = 1000
+    """Share of a class's capacity split among the store's kiosks as seats each may fill
+    before the coordinator confirms them (``shared.seats``). Lower: a tighter bound on a
+    class going over while kiosks are offline, fewer walk-ins admitted offline."""
 
     def coupon_offline_store(self, coupon: CouponState) -> str | None:
         """The one store whose kiosks may redeem ``coupon`` without a coordinator claim, or
@@ -414,6 +475,14 @@ class Reward(Frozen):
     points_cost: Annotated[int, Field(ge=1, le=10**7)]
 
 
+class SeatAllocation(Frozen):
+    """Seats of a class one kiosk may fill before the coordinator confirms them
+    (``shared.seats``: capacity held within a computed bound while kiosks are offline)."""
+
+    kiosk_id: Id
+    seats: Count
+
+
 class ClassSession(Frozen):
     """One scheduled class in a store, with its sign-in window."""
 
@@ -428,8 +497,15 @@ class ClassSession(Frozen):
     signin_closes_after_s: Annotated[int, Field(ge=0, le=86_400)] = 900
     capacity: Count = 0
     instructor: Text = ""
+    """The coach teaching it (staff id or name)."""
     room: Id | None = None
     """The room it is held in: a door station enrolled for that room signs students into it."""
+    slot_id: Id | None = None
+    """The weekly timetable slot it was expanded from (``shared.timetable``), if any."""
+    drop_in_price_fen: Count = 0
+    """What a walk-in without a pass pays for this session, in fen."""
+    seats: tuple[SeatAllocation, ...] = ()
+    """Per-kiosk seat allocations; empty: capacity is not enforced at kiosks."""
 
     def signin_open(self, now_ms: int) -> bool:
         """True while students may sign in."""
@@ -491,11 +567,17 @@ class Rules(Frozen):
         ),
     )
     offline: OfflineLimits = OfflineLimits()
+    money: MoneyRules = MoneyRules()
+    """Stored value: top-up tiers, the member cap, spend order and offline limits."""
     qr_token_ttl_s: Annotated[int, Field(ge=5, le=3600)] = 60
     qr_clock_skew_s: Annotated[int, Field(ge=0, le=3600)] = 30
     undo_window_s: Annotated[int, Field(ge=0, le=3600)] = 120
     clock_skew_flag_s: Annotated[int, Field(ge=1, le=10**7)] = 300
     """Events whose kiosk wall clock is further than this from the coordinator's are flagged."""
+    member_days: Annotated[tuple[MemberDay, ...], Field(max_length=50)] = ()
+    """Days with multiplied check-in points; when several apply, the highest counts."""
+    automations: Annotated[tuple[Automation, ...], Field(max_length=100)] = ()
+    """Engagement run centrally (birthday gifts, reminders, win-back): :mod:`shared.engage`."""
 
     def tier(self, name: str) -> TierRule:
         """The tier rule with this name, or the lowest tier when unknown."""
@@ -503,6 +585,19 @@ class Rules(Frozen):
             if rule.name == name:
                 return rule
         return self.lowest_tier()
+
+    def member_day(self, day: str) -> MemberDay | None:
+        """The member day in force on store-local ``day`` (the highest multiplier), or None."""
+        found = [d for d in self.member_days if d.applies_on(day)]
+        return max(found, key=lambda d: d.multiplier_permille) if found else None
+
+    def checkin_points(self, tier: str, day: str) -> int:
+        """Points a check-in earns for a member of ``tier`` on store-local ``day``: the base,
+        times the tier's multiplier, times the member day's (rounded down once)."""
+        member_day = self.member_day(day)
+        day_permille = member_day.multiplier_permille if member_day is not None else 1000
+        permille = self.tier(tier).multiplier_permille * day_permille
+        return self.points_per_checkin * permille // 1_000_000
 
     def lowest_tier(self) -> TierRule:
         """The tier with the smallest threshold (the first of equals)."""
@@ -515,8 +610,17 @@ class Rules(Frozen):
         Tiers follow earnings, not the spendable balance: redeeming points never demotes a
         member, and a member who stops earning drifts down as old earnings leave the window.
         """
-        earned = ledger.points_earned_since(now_ms - self.tier_window_days * DAY_MS)
+        earned = self.tier_earned(ledger, now_ms)
         return _highest_reached(self.tiers, earned) or self.lowest_tier()
+
+    def tier_earned(self, ledger: MemberLedger, now_ms: int) -> int:
+        """Points earned within the tier window ending at ``now_ms``: what tiers count."""
+        return ledger.points_earned_since(now_ms - self.tier_window_days * DAY_MS)
+
+    def next_tier(self, current: TierRule) -> TierRule | None:
+        """The tier with the next higher threshold above ``current`` (None at the top)."""
+        higher = [t for t in self.tiers if t.min_points_earned > current.min_points_earned]
+        return min(higher, key=lambda t: t.min_points_earned) if higher else None
 
 
 def _highest_reached(tiers: Iterable[TierRule], earned: int) -> TierRule | None:

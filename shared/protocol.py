@@ -9,7 +9,7 @@ subclass naming the offending field. Nothing else escapes it.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, ClassVar, Literal, TypeVar
 
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
@@ -38,12 +38,24 @@ MAX_VERSION = 2**62
 """The largest downstream version the wire carries (rules, deny-list, members)."""
 Version = Annotated[int, Field(ge=0, le=MAX_VERSION)]
 Seq = Annotated[int, Field(ge=0, le=2**62)]
+Epoch = Annotated[int, Field(ge=0, le=2**31)]
+"""A kiosk's stream epoch: 0 for a ledger the coordinator never gave one (every ledger
+before streams had epochs), then 1, 2, ... as the kiosk id is re-provisioned."""
+RestoreEpoch = Annotated[int, Field(ge=0, le=2**62)]
+"""The coordinator's restore epoch: 0 until its database is first restored from a backup,
+then the restore's time in seconds (each restore gives a different, larger one)."""
+LedgerId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 
 
 class Message(Frozen):
     """Base of every wire message."""
 
     v: Literal[1] = 1
+
+    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset()
+    """Fields added after the first release: left out of the encoding while they hold their
+    default, so a stream that does not use them is byte for byte what older builds speak
+    (their models refuse unknown fields)."""
 
 
 # --- kiosk -> coordinator -------------------------------------------------------------------
@@ -55,6 +67,10 @@ class EventBatch(Message):
     type: Literal["events"] = "events"
     kiosk_id: Id
     events: Annotated[tuple[Event, ...], Field(min_length=1, max_length=MAX_BATCH_EVENTS)]
+    epoch: Epoch = 0
+    """The stream epoch of the ledger that recorded these events."""
+
+    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset({"epoch"})
 
 
 class Versions(Frozen):
@@ -126,6 +142,10 @@ class Heartbeat(Message):
     taps_refused: Count = 0
     stations: Annotated[dict[Id, StationStatus], Field(max_length=64)] = {}
     """The kiosk's door stations by id (empty when it has none)."""
+    epoch: Epoch = 0
+    """The stream epoch of the kiosk's ledger (``last_seq`` is a seq of that stream)."""
+
+    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset({"epoch"})
 
 
 class Status(Message):
@@ -146,6 +166,16 @@ class SyncRequest(Message):
     store_id: Id
     versions: Versions
     last_seq: Seq = 0
+    epoch: Epoch | None = None
+    """The ledger's stream epoch; None from builds before epochs (never checked, no
+    :class:`StreamNotice` is sent to them)."""
+    ledger_id: LedgerId | None = None
+    """Random id of this ledger file, made when it was created: a re-provisioned epoch is
+    handed to one ledger only."""
+    restore_epoch: RestoreEpoch = 0
+    """The coordinator restore epoch this kiosk last saw (see :class:`StreamNotice`)."""
+
+    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset({"epoch", "ledger_id", "restore_epoch"})
 
 
 class CouponClaim(Message):
@@ -172,6 +202,41 @@ class Ack(Message):
     hlc_ms: Ms
     hlc_c: int = 0
     coordinator_wall_ms: Ms
+
+
+class StreamNotice(Message):
+    """Where a kiosk's event stream stands, sent on its DIRECT topic in answer to a sync.
+
+    * ``ok``: the ledger's stream is the coordinator's current one. ``applied_event_id`` is
+      the id of the event at ``applied_seq``, so a ledger whose own event at that seq
+      differs (restored from an old image, then tapped) finds out it diverged.
+    * ``refused``: the coordinator will not take this ledger's events (a fresh ledger under
+      a kiosk id whose stream is further on, an older copy of the ledger, a ledger of a
+      closed epoch). ``reason`` is a code, ``detail`` says what to do; the kiosk shows it
+      and records nothing until it is re-provisioned.
+    * ``assign``: staff re-provisioned this kiosk id: the fresh ledger ``ledger_id`` starts
+      ``epoch`` at ``start_seq``.
+    * ``resync``: the coordinator was restored from a backup: sync now (the answer's Ack
+      asks for everything after what the coordinator still holds).
+
+    ``restore_epoch`` counts the coordinator's restores from backup: a kiosk that sees it
+    grow re-sends its journal from ``applied_seq + 1``, acknowledged rows included.
+    ``backup_verified_ms`` is when the coordinator's last verified backup was taken (the
+    kiosk keeps acknowledged rows younger than that, plus a margin).
+    """
+
+    type: Literal["stream"] = "stream"
+    kiosk_id: Id
+    state: Literal["ok", "refused", "assign", "resync"]
+    epoch: Epoch
+    applied_seq: Seq = 0
+    applied_event_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] | None = None
+    start_seq: Annotated[int, Field(ge=1, le=2**62)] | None = None
+    ledger_id: LedgerId | None = None
+    reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{1,40}$")] | None = None
+    detail: Text = ""
+    restore_epoch: RestoreEpoch = 0
+    backup_verified_ms: Ms | None = None
 
 
 class ClaimResult(Message):
@@ -236,7 +301,8 @@ AnyMessage = Annotated[
     | ClaimResult
     | MemberUpdate
     | RuleBundleMessage
-    | DenyListUpdate,
+    | DenyListUpdate
+    | StreamNotice,
     Field(discriminator="type"),
 ]
 
@@ -246,7 +312,12 @@ M = TypeVar("M", bound=Message)
 
 def encode(message: Message) -> bytes:
     """Compact JSON bytes for ``message``."""
-    data = message.model_dump_json(exclude_defaults=False).encode("utf-8")
+    omit = {
+        name
+        for name in message.OMIT_WHEN_DEFAULT
+        if getattr(message, name) == type(message).model_fields[name].default
+    }
+    data = message.model_dump_json(exclude=omit or None).encode("utf-8")
     if len(data) > MAX_PAYLOAD_BYTES:
         raise PayloadTooLarge(f"encoded {message.__class__.__name__} is {len(data)} bytes")
     return data
@@ -330,6 +401,7 @@ __all__ = [
     "RuleBundleMessage",
     "StationStatus",
     "Status",
+    "StreamNotice",
     "SyncRequest",
     "Versions",
     "decode",

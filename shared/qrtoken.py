@@ -143,6 +143,23 @@ def issue_token(
         raise ValueError(f"nonce {nonce!r} must match {_NONCE.pattern}")
     if ttl_s <= 0:
         raise ValueError("ttl_s must be positive")
+    return sign_payload(PREFIX, private_key_bytes, key_id, member_id, now_ms, ttl_s, nonce)
+
+
+def sign_payload(
+    prefix: str,
+    private_key_bytes: bytes,
+    key_id: str,
+    member_id: str,
+    now_ms: int,
+    ttl_s: int,
+    nonce: str,
+) -> str:
+    """``<prefix>.<payload>.<signature>`` over the binary payload this module describes.
+
+    The one encoder of the payload: coordinator tokens (``TF1``) and phone-signed codes
+    (``TF2``, :mod:`shared.phonecode`) differ only in prefix and in who holds the key.
+    """
     expires_ms = now_ms + ttl_s * 1000
     if not 0 <= now_ms <= expires_ms <= _MAX_MS:
         raise ValueError(f"now_ms {now_ms} is out of range")
@@ -153,9 +170,30 @@ def issue_token(
         + _field(member_id)
         + _field(nonce)
     )
-    signed = f"{PREFIX}.{_b64encode(payload)}"
+    signed = f"{prefix}.{_b64encode(payload)}"
     signature = _private_key(private_key_bytes).sign(signed.encode("ascii"))
     return f"{signed}.{_b64encode(signature)}"
+
+
+def read_unverified(token: object, prefix: str) -> tuple[bytes, bytes, TokenClaims]:
+    """(signed text, signature, claims) of a well-formed token, signature NOT checked.
+
+    Only for finding which key to check it with; nothing here may be trusted until
+    :func:`signature_matches` says so. Raises ``TokenError`` (QR_MALFORMED).
+    """
+    signed, payload, signature = _split(token, prefix)
+    return signed, signature, _parse_payload(payload)
+
+
+def is_public_key(text: str) -> bool:
+    """True when ``text`` is a raw 32-byte Ed25519 public key in urlsafe base64."""
+    return _public_key_text(text) is not None
+
+
+def signature_matches(public_key: str, signed: bytes, signature: bytes) -> bool:
+    """True when ``signature`` over ``signed`` verifies with the urlsafe-base64 raw key."""
+    public = _public_key_text(public_key)
+    return public is not None and _signature_ok(public, signed, signature)
 
 
 def verify_token(
@@ -221,15 +259,15 @@ def verify_token(
     return claims
 
 
-def _split(token: object) -> tuple[bytes, bytes, bytes]:
+def _split(token: object, prefix: str = PREFIX) -> tuple[bytes, bytes, bytes]:
     """(signed text, payload bytes, signature bytes) or QR_MALFORMED."""
     if not isinstance(token, str):
         raise _malformed("not text")
     if len(token) > MAX_TOKEN_CHARS:
         raise _malformed(f"{len(token)} characters, more than {MAX_TOKEN_CHARS}")
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != PREFIX:
-        raise _malformed(f"not a {PREFIX} member token")
+    if len(parts) != 3 or parts[0] != prefix:
+        raise _malformed(f"not a {prefix} member token")
     payload = _b64decode(parts[1])
     signature = _b64decode(parts[2])
     if payload is None or signature is None:
@@ -287,7 +325,11 @@ def _key_honours(key: QrKey, issued_ms: int) -> bool:
 
 
 def _public_key(key: QrKey) -> Ed25519PublicKey | None:
-    text = key.public_key.rstrip("=")
+    return _public_key_text(key.public_key)
+
+
+def _public_key_text(public_key: str) -> Ed25519PublicKey | None:
+    text = public_key.rstrip("=")
     raw = _b64decode(text)
     if raw is None or len(raw) != 32:
         return None

@@ -21,6 +21,9 @@ class RejectReason(StrEnum):
     QR_EXPIRED = "qr_expired"
     QR_NOT_YET_VALID = "qr_not_yet_valid"
     QR_REPLAYED = "qr_replayed"
+    DEVICE_UNKNOWN = "device_unknown"
+    DEVICE_REVOKED = "device_revoked"
+    PHONE_CLOCK_OFF = "phone_clock_off"
     UNKNOWN_MEMBER = "unknown_member"
     NO_VALID_PASS = "no_valid_pass"
     PASS_EXPIRED = "pass_expired"
@@ -29,6 +32,7 @@ class RejectReason(StrEnum):
     NO_SESSIONS_LEFT = "no_sessions_left"
     OUTSIDE_SIGNIN_WINDOW = "outside_signin_window"
     CLASS_UNKNOWN = "class_unknown"
+    CLASS_FULL = "class_full"
     ALREADY_SIGNED_IN = "already_signed_in"
     ALREADY_CHECKED_IN = "already_checked_in"
     INSUFFICIENT_POINTS = "insufficient_points"
@@ -39,11 +43,15 @@ class RejectReason(StrEnum):
     COUPON_NOT_YET_VALID = "coupon_not_yet_valid"
     COUPON_WRONG_STORE = "coupon_wrong_store"
     COUPON_NEEDS_NETWORK = "coupon_needs_network"
+    COUPON_BELOW_MIN_SPEND = "coupon_below_min_spend"
     OFFLINE_LIMIT_REACHED = "offline_limit_reached"
     OFFLINE_TOO_LONG = "offline_too_long"
     UNDO_NOT_ALLOWED = "undo_not_allowed"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    AMOUNT_INVALID = "amount_invalid"
     STORAGE_FULL = "storage_full"
     NOT_READY = "not_ready"
+    STREAM_REFUSED = "stream_refused"
 
 
 _MESSAGES: dict[RejectReason, tuple[str, str]] = {
@@ -83,6 +91,18 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
         "这个会员码已经用过，请刷新后重试。",
         "This member code was already used. Refresh it and try again.",
     ),
+    RejectReason.DEVICE_UNKNOWN: (
+        "这部手机没有登记在这个会员名下，请重新打开会员码页面。",
+        "This phone isn't registered to this membership. Open your member code page again.",
+    ),
+    RejectReason.DEVICE_REVOKED: (
+        "这部手机已从会员账户移除，请到前台办理或刷会员卡。",
+        "This phone was removed from the membership. Tap your card or see the front desk.",
+    ),
+    RejectReason.PHONE_CLOCK_OFF: (
+        "手机时间与自助机相差太多，请把手机设为自动设置时间后刷新会员码。",
+        "Your phone's clock is far off the kiosk's. Set the time to automatic and refresh.",
+    ),
     RejectReason.UNKNOWN_MEMBER: (
         "找不到您的会员信息，请到前台咨询。",
         "We can't find your membership. Please see the front desk.",
@@ -114,6 +134,10 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
     RejectReason.CLASS_UNKNOWN: (
         "找不到这节课，请到前台咨询。",
         "We can't find this class. Please see the front desk.",
+    ),
+    RejectReason.CLASS_FULL: (
+        "这节课已满员，本次未扣次。",
+        "This class is full. Nothing was deducted.",
     ),
     RejectReason.ALREADY_SIGNED_IN: (
         "您已签到这节课，不会重复扣次。",
@@ -155,6 +179,10 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
         "网络恢复后才能使用这张优惠券，请稍后再试或联系店员。",
         "This coupon needs a network connection. Please try again later or ask staff.",
     ),
+    RejectReason.COUPON_BELOW_MIN_SPEND: (
+        "消费金额未达到这张券的最低消费。",
+        "This purchase is below the coupon's minimum spend.",
+    ),
     RejectReason.OFFLINE_LIMIT_REACHED: (
         "网络暂时中断，已达到离线使用上限，请联系店员。",
         "We're offline and have reached the offline limit. Please ask staff for help.",
@@ -167,6 +195,14 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
         "这笔操作无法撤销（已超过撤销时限或已撤销）。",
         "This action can't be undone (too late, or already undone).",
     ),
+    RejectReason.INSUFFICIENT_BALANCE: (
+        "储值余额不足，请充值或换一种方式支付。",
+        "Not enough stored value. Please top up or pay another way.",
+    ),
+    RejectReason.AMOUNT_INVALID: (
+        "金额不正确，请重新输入。",
+        "That amount isn't valid. Please enter it again.",
+    ),
     RejectReason.STORAGE_FULL: (
         "本机存储已满，暂停服务，请联系店员。",
         "This kiosk's storage is full and it can't record taps. Please ask staff.",
@@ -174,6 +210,11 @@ _MESSAGES: dict[RejectReason, tuple[str, str]] = {
     RejectReason.NOT_READY: (
         "本机正在同步会员数据，请稍候或联系店员。",
         "This kiosk is still loading member data. Please wait a moment or ask staff.",
+    ),
+    RejectReason.STREAM_REFUSED: (
+        "本机的账本需要总部重新登记，暂停服务，请联系店员。",
+        "This kiosk's ledger must be re-provisioned by HQ before it can record taps. "
+        "Please ask staff.",
     ),
 }
 
@@ -187,3 +228,17 @@ def message(reason: RejectReason, lang: str) -> str:
 def messages(reason: RejectReason) -> tuple[str, str]:
     """(zh, en) sentences for ``reason``."""
     return _MESSAGES[reason]
+
+
+def class_full_messages(
+    next_title_zh: str | None, next_title_en: str | None, next_at_local: str | None
+) -> tuple[str, str]:
+    """(zh, en) for a full class, pointing to the next session with seats when there is one
+    (``next_at_local``: its store-local start, e.g. ``周四 18:30`` / ``Thu 18:30``)."""
+    zh, en = _MESSAGES[RejectReason.CLASS_FULL]
+    if next_title_zh is None or next_title_en is None or next_at_local is None:
+        return zh + "请到前台咨询其他课程。", en + " Please ask the front desk about other classes."
+    return (
+        f"{zh}下一节有空位：{next_title_zh}，{next_at_local}。",
+        f"{en} Next with seats: {next_title_en}, {next_at_local}.",
+    )

@@ -69,7 +69,13 @@ ALLOWED: dict[Channel, tuple[type[p.Message], ...]] = {
     Channel.SYNC: (p.SyncRequest,),
     Channel.CLAIM: (p.CouponClaim,),
     Channel.ACK: (p.Ack,),
-    Channel.DIRECT: (p.MemberUpdate, p.RuleBundleMessage, p.DenyListUpdate, p.ClaimResult),
+    Channel.DIRECT: (
+        p.MemberUpdate,
+        p.RuleBundleMessage,
+        p.DenyListUpdate,
+        p.ClaimResult,
+        p.StreamNotice,
+    ),
     Channel.STORE: (p.MemberUpdate, p.RuleBundleMessage),
     Channel.FLEET: (p.DenyListUpdate, p.RuleBundleMessage),
 }

@@ -42,3 +42,15 @@ def create_user(coord: CoordinatorDep, principal: PrincipalDep, body: NewUser) -
 def list_users(coord: CoordinatorDep, principal: PrincipalDep) -> list[UserOut]:
     """Every ops user (HQ admins only)."""
     return users.list_users(coord, principal)
+
+
+@router.post("/users/{username}/disable", responses={**USER, **answers(404, 409)})
+def disable_user(coord: CoordinatorDep, principal: PrincipalDep, username: str) -> UserOut:
+    """Disable an ops user (HQ admins only): their tokens and sessions stop working at once."""
+    return users.set_disabled(coord, principal, username, True)
+
+
+@router.post("/users/{username}/enable", responses={**USER, **answers(404)})
+def enable_user(coord: CoordinatorDep, principal: PrincipalDep, username: str) -> UserOut:
+    """Enable an ops user again (HQ admins only); they log in anew."""
+    return users.set_disabled(coord, principal, username, False)

@@ -9,7 +9,7 @@ from fastapi.security import OAuth2PasswordBearer
 
 from coordinator.errors import ApiError
 from coordinator.runtime import Coordinator
-from coordinator.security.auth import Principal, principal_from_token
+from coordinator.security.auth import Principal, active_principal
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -34,8 +34,11 @@ def get_principal(request: Request, token: Annotated[str | None, Depends(oauth2)
             "log in first: POST /api/v1/auth/token, then send 'Authorization: Bearer <token>'",
         )
     coordinator = get_coordinator(request)
-    return principal_from_token(
-        coordinator.settings.secret_key.get_secret_value(), token, coordinator.clock.wall_ms()
+    return active_principal(
+        coordinator.db,
+        coordinator.settings.secret_key.get_secret_value(),
+        token,
+        coordinator.clock.wall_ms(),
     )
 
 

@@ -18,9 +18,11 @@ from coordinator.services.kiosks import (
     EnrollmentCode,
     KioskCredentials,
     KioskHealth,
+    KioskStreams,
     NewEnrollmentCode,
     NewKiosk,
     PendingCode,
+    Reprovisioned,
     Revoked,
 )
 from shared.model import Id
@@ -89,3 +91,20 @@ def revoke(
 ) -> Revoked:
     """Stop accepting anything from a kiosk (HQ admins). Its recorded events stay."""
     return kiosks.revoke(coord, principal, kiosk_id)
+
+
+@router.get("/{kiosk_id}/streams", responses=answers(404))
+def stream_history(
+    coord: CoordinatorDep, principal: PrincipalDep, kiosk_id: Annotated[Id, Path()]
+) -> KioskStreams:
+    """The kiosk id's stream epochs and the lost ranges of its closed epochs."""
+    return kiosks.stream_history(coord, principal, kiosk_id)
+
+
+@router.post("/{kiosk_id}/reprovision", responses=answers(404))
+def reprovision(
+    coord: CoordinatorDep, principal: PrincipalDep, kiosk_id: Annotated[Id, Path()]
+) -> Reprovisioned:
+    """Open a new stream epoch for a kiosk id whose ledger was lost or replaced; what the old
+    ledger never delivered is recorded as lost ranges."""
+    return kiosks.reprovision(coord, principal, kiosk_id)

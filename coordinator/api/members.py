@@ -44,12 +44,13 @@ def get_member(
     return members.get_member(coord, principal, member_id)
 
 
-@router.patch("/{member_id}", responses=answers(404))
+@router.patch("/{member_id}", responses=answers(404, 409))
 def change_member(
     coord: CoordinatorDep,
     principal: PrincipalDep,
     member_id: Annotated[Id, Path()],
     body: MemberChange,
 ) -> MemberOut:
-    """Change a member's profile, status, language or store scope; pushed to kiosks."""
+    """Change a member's profile, status, language or store scope; pushed to kiosks (409:
+    the phone number belongs to another member)."""
     return members.change_member(coord, principal, member_id, body)

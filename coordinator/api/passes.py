@@ -25,19 +25,19 @@ def sell_pass(
     return passes.sell_pass(coord, principal, member_id, body)
 
 
-@router.post("/{pass_id}/freeze", responses=answers(404))
+@router.post("/{pass_id}/freeze", responses=answers(404, 409))
 def freeze(
     coord: CoordinatorDep, principal: PrincipalDep, member_id: MemberPath, pass_id: PassPath
 ) -> PassResult:
-    """Freeze a pass (kiosks refuse it until unfrozen)."""
+    """Freeze a pass (kiosks refuse it until unfrozen); 409 when it is frozen already."""
     return passes.update_pass(coord, principal, member_id, pass_id, frozen=True)
 
 
-@router.post("/{pass_id}/unfreeze", responses=answers(404))
+@router.post("/{pass_id}/unfreeze", responses=answers(404, 409))
 def unfreeze(
     coord: CoordinatorDep, principal: PrincipalDep, member_id: MemberPath, pass_id: PassPath
 ) -> PassResult:
-    """Unfreeze a pass."""
+    """Unfreeze a pass: the frozen days are given back; 409 when it is not frozen."""
     return passes.update_pass(coord, principal, member_id, pass_id, frozen=False)
 
 

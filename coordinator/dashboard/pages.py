@@ -33,8 +33,9 @@ from coordinator.runtime import Coordinator
 from coordinator.security import page_sessions as session
 from coordinator.security.auth import Principal, Role, log_in
 from coordinator.security.login_limit import client_address
-from coordinator.services import conflicts, reports
+from coordinator.services import conflicts, engage, reports
 from coordinator.services import fleet as fleet_service
+from coordinator.services import kiosks as kiosks_service
 from shared.model import COUPON_KINDS, Id
 
 HERE = Path(__file__).resolve().parent
@@ -131,7 +132,9 @@ def render(
             lang=lang,
             t=partial(t, lang),
             user=principal,
-            can_write=principal is not None and principal.role is not Role.VIEWER,
+            can_write=principal is not None and principal.role not in (Role.VIEWER, Role.COACH),
+            can_manage=principal is not None
+            and principal.role in (Role.HQ_ADMIN, Role.STORE_MANAGER),
             csrf=current.csrf if current else "",
             words=client_words(lang),
             path=request.url.path,
@@ -289,10 +292,20 @@ def kiosk_page(
 ) -> Response:
     """One kiosk: its facts (live) and the timeline of its status changes."""
     try:
-        fleet_service.kiosk_detail(_coord(request), current.principal, kiosk_id, 1)
+        detail = fleet_service.kiosk_detail(_coord(request), current.principal, kiosk_id, 1)
+        streams = kiosks_service.stream_history(_coord(request), current.principal, kiosk_id)
     except ApiError as exc:
         return _error_page(request, current, exc)
-    return render(request, "kiosk.html", current, nav="fleet", kiosk_id=kiosk_id)
+    return render(
+        request,
+        "kiosk.html",
+        current,
+        nav="fleet",
+        kiosk_id=kiosk_id,
+        store_id=detail.kiosk.store_id,
+        streams=streams,
+        when=_when_fn(request),
+    )
 
 
 # -- conflicts -------------------------------------------------------------------------------
@@ -418,6 +431,24 @@ def reports_page(
         stores=_stores_for(request, principal),
         csv_query=urlencode({**query, "lang": lang}),
         page_rows=PAGE_ROWS,
+        when=_when_fn(request),
+    )
+
+
+# -- engagement ------------------------------------------------------------------------------
+
+
+@router.get("/engage", response_class=HTMLResponse)
+def engage_page(request: Request, current: SessionDep) -> Response:
+    """The chain's automations with their report, and the webhook endpoints' deliveries."""
+    coord = _coord(request)
+    return render(
+        request,
+        "engage.html",
+        current,
+        nav="engage",
+        automations=[a.model_dump() for a in engage.automation_report(coord, current.principal)],
+        endpoints=[e.model_dump() for e in engage.endpoint_stats(coord, current.principal)],
         when=_when_fn(request),
     )
 

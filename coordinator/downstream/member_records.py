@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from coordinator import schema
 from coordinator.ledger.jsonrows import ledger_from_row, loads_list
 from coordinator.security.privacy import kiosk_display_name
-from shared.model import MemberLedger, MemberRecord, MemberStatus
+from shared.model import DeviceKey, MemberLedger, MemberRecord, MemberStatus
 
 EMPTY_LEDGER_JSON = MemberLedger().model_dump_json()
 
@@ -31,6 +31,7 @@ def record_head(
     status: str,
     cards: Sequence[str],
     lang: str,
+    devices: Sequence[DeviceKey] = (),
 ) -> str:
     """A :class:`MemberRecord`'s JSON up to its ledger: ``head + ledger JSON + "}"`` is
     the record (``display_name`` already masked with :func:`kiosk_display_name`, as
@@ -45,10 +46,39 @@ def record_head(
     """
     q = encode_basestring
     uids = ",".join(q(uid) for uid in cards)
+    keys = ",".join(device.model_dump_json() for device in devices)
     return (
         f'{{"member_id":{q(member_id)},"display_name":{q(display_name)},"tier":{q(tier)},'
-        f'"status":{q(status)},"cards":[{uids}],"lang":{q(lang)},"ledger":'
+        f'"status":{q(status)},"cards":[{uids}],"lang":{q(lang)},"devices":[{keys}],'
+        '"ledger":'
     )
+
+
+REVOKED_DEVICES_KEPT = 3
+"""Revoked phones a record still lists (newest first), so a kiosk can say "this phone was
+removed" rather than "unknown"; older ones drop out and are refused as unknown."""
+
+
+def device_keys(conn: Connection, query_filter: Any) -> dict[str, list[DeviceKey]]:
+    """Each member's pushed devices (active ones, then the newest revoked ones), for the
+    members ``query_filter`` (a condition on ``member_devices``) selects."""
+    d = schema.member_devices
+    rows = conn.execute(
+        sa.select(d.c.member_id, d.c.device_id, d.c.public_key, d.c.revoked_ms)
+        .where(query_filter)
+        .order_by(d.c.member_id, d.c.revoked_ms.is_not(None), d.c.revoked_ms.desc(), d.c.device_id)
+    )
+    found: dict[str, list[DeviceKey]] = defaultdict(list)
+    revoked: dict[str, int] = defaultdict(int)
+    for row in rows:
+        if row.revoked_ms is not None:
+            revoked[row.member_id] += 1
+            if revoked[row.member_id] > REVOKED_DEVICES_KEPT:
+                continue
+        found[row.member_id].append(
+            DeviceKey(device_id=row.device_id, public_key=row.public_key, revoked_ms=row.revoked_ms)
+        )
+    return found
 
 
 @dataclass(frozen=True)
@@ -112,6 +142,13 @@ def load_records(conn: Connection, member_ids: Iterable[str] | None) -> list[Sco
     cards: dict[str, list[str]] = defaultdict(list)
     for row in card_rows:
         cards[row.member_id].append(row.uid)
+    d = schema.member_devices
+    devices: dict[str, list[DeviceKey]] = defaultdict(list)
+    if wanted is None:
+        devices.update(device_keys(conn, sa.true()))
+    else:
+        for start in range(0, len(wanted), 500):
+            devices.update(device_keys(conn, d.c.member_id.in_(wanted[start : start + 500])))
     out: list[ScopedRecord] = []
     for row in rows:
         record = MemberRecord(
@@ -121,6 +158,7 @@ def load_records(conn: Connection, member_ids: Iterable[str] | None) -> list[Sco
             status=MemberStatus(row.status),
             cards=tuple(cards.get(row.member_id, ())),
             lang=row.lang,
+            devices=tuple(devices.get(row.member_id, ())),
             ledger=ledger_from_row(row.ledger) if row.ledger else MemberLedger(),
         )
         scope = None if row.store_scope is None else frozenset(loads_list(row.store_scope))

@@ -50,8 +50,11 @@ def publish(
     store_ids: Sequence[str] | None,
     user: str,
     now_ms: int,
+    base_version: int | None = None,
 ) -> RuleBundle:
-    """Publish a draft under the next version; ``store_ids`` (if given) replaces its scope."""
+    """Publish a draft under the next version; ``store_ids`` (if given) replaces its scope.
+
+    ``base_version`` marks a store's layered bundle (its timetable over that version)."""
     rb = schema.rule_bundles
     row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id).with_for_update()).first()
     if row is None:
@@ -82,6 +85,7 @@ def publish(
             content=bundle.model_dump_json(),
             published_by=user,
             published_ms=now_ms,
+            base_version=base_version,
         )
     )
     return bundle
@@ -95,20 +99,22 @@ def republish(
     return publish(conn, bundle_id, store_ids=bundle.store_ids, user=user, now_ms=now_ms)
 
 
-def _published(conn: Connection) -> list[sa.Row[Any]]:
+def _published(conn: Connection, *, bases_only: bool = False) -> list[sa.Row[Any]]:
     rb = schema.rule_bundles
-    return list(
-        conn.execute(
-            sa.select(rb.c.version, rb.c.store_scope, rb.c.content)
-            .where(rb.c.status == "published")
-            .order_by(rb.c.version.desc())
-            .limit(_SCAN)
-        )
+    query = (
+        sa.select(rb.c.version, rb.c.store_scope, rb.c.content)
+        .where(rb.c.status == "published")
+        .order_by(rb.c.version.desc())
+        .limit(_SCAN)
     )
+    if bases_only:
+        query = query.where(rb.c.base_version.is_(None))
+    return list(conn.execute(query))
 
 
 def bundle_for_store(conn: Connection, store_id: str) -> RuleBundle | None:
-    """The newest published bundle that applies to ``store_id``."""
+    """The newest published bundle that applies to ``store_id`` (what its kiosks run:
+    the store's layered bundle when its timetable was layered over the newest base)."""
     for row in _published(conn):
         scope = loads_list(row.store_scope)
         if not scope or store_id in scope:
@@ -116,14 +122,29 @@ def bundle_for_store(conn: Connection, store_id: str) -> RuleBundle | None:
     return None
 
 
-def current_bundles(conn: Connection, store_ids: Sequence[str]) -> list[RuleBundle]:
-    """The distinct bundles currently in force: the chain-wide one and any store's own."""
+def base_for_store(conn: Connection, store_id: str) -> RuleBundle | None:
+    """The newest bundle published as such (not a timetable layering) that applies to
+    ``store_id``: the chain defaults, or the store's own bundle when that is newer. A
+    store's timetable is layered over it."""
+    for row in _published(conn, bases_only=True):
+        scope = loads_list(row.store_scope)
+        if not scope or store_id in scope:
+            return RuleBundle.model_validate_json(row.content)
+    return None
+
+
+def current_bundles(
+    conn: Connection, store_ids: Sequence[str], *, bases_only: bool = False
+) -> list[RuleBundle]:
+    """The distinct bundles currently in force: the chain-wide one and any store's own
+    (``bases_only``: the bases, leaving out the stores' timetable layerings)."""
     found: dict[int, RuleBundle] = {}
     chain = chain_bundle(conn)
     if chain is not None:
         found[chain.version] = chain
+    pick = base_for_store if bases_only else bundle_for_store
     for store_id in store_ids:
-        bundle = bundle_for_store(conn, store_id)
+        bundle = pick(conn, store_id)
         if bundle is not None:
             found[bundle.version] = bundle
     return [found[v] for v in sorted(found)]

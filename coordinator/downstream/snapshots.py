@@ -37,10 +37,16 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from coordinator import schema
 from coordinator.db import Database, read_counter
-from coordinator.downstream.member_records import EMPTY_LEDGER_JSON, member_query, record_head
+from coordinator.downstream.member_records import (
+    EMPTY_LEDGER_JSON,
+    device_keys,
+    member_query,
+    record_head,
+)
 from coordinator.ledger.jsonrows import loads_list
 from coordinator.security.privacy import kiosk_display_name
 from shared.hlc import HLC
+from shared.model import DeviceKey
 from shared.protocol import (
     MAX_PAYLOAD_BYTES,
     MAX_SNAPSHOT_CHUNK_MEMBERS,
@@ -117,7 +123,13 @@ def _visible(store_scope: str | None, store_id: str) -> bool:
     return store_scope is None or store_id in loads_list(store_scope)
 
 
-def _head(row: Any, cards: dict[str, list[str]]) -> str:
+def _devices(conn: Connection, first: str, last: str) -> dict[str, list[DeviceKey]]:
+    """Pushed devices of the members with ids from ``first`` to ``last``."""
+    d = schema.member_devices
+    return device_keys(conn, sa.and_(d.c.member_id >= first, d.c.member_id <= last))
+
+
+def _head(row: Any, cards: dict[str, list[str]], devices: dict[str, list[DeviceKey]]) -> str:
     return record_head(
         member_id=row[0],
         display_name=kiosk_display_name(row[1], row[2], row[3]),
@@ -125,6 +137,7 @@ def _head(row: Any, cards: dict[str, list[str]]) -> str:
         status=row[4],
         cards=cards.get(row[0], ()),
         lang=row[5],
+        devices=devices.get(row[0], ()),
     )
 
 
@@ -145,10 +158,11 @@ def plan(conn: Connection, store_id: str) -> list[ChunkRange]:
             break
         after = page[-1][0]
         cards = _cards(conn, page[0][0], after)
+        devices = _devices(conn, page[0][0], after)
         for row in page:
             if not _visible(row[6], store_id):
                 continue
-            grow = len(_head(row, cards).encode()) + (row[8] or empty) + 1 + 2
+            grow = len(_head(row, cards, devices).encode()) + (row[8] or empty) + 1 + 2
             if count and (count >= MAX_SNAPSHOT_CHUNK_MEMBERS or size + grow > PAYLOAD_BUDGET):
                 chunks.append(ChunkRange(first, last, count))
                 count = size = 0
@@ -181,8 +195,9 @@ def chunk_records(conn: Connection, store_id: str, chunk: ChunkRange) -> list[by
         return []
     m = schema.members
     cards = _cards(conn, chunk.first, chunk.last)
+    devices = _devices(conn, chunk.first, chunk.last)
     records = [
-        (_head(row, cards) + (row[8] or EMPTY_LEDGER_JSON) + "}").encode()
+        (_head(row, cards, devices) + (row[8] or EMPTY_LEDGER_JSON) + "}").encode()
         for row in conn.execute(
             member_query(schema.member_states.c.ledger).where(
                 m.c.member_id >= chunk.first, m.c.member_id <= chunk.last
@@ -274,11 +289,12 @@ def composed_records(conn: Connection, member_ids: Iterable[str]) -> list[Compos
             .order_by(c.c.uid)
         ):
             cards[member_id].append(uid)
+        devices = device_keys(conn, schema.member_devices.c.member_id.in_(chunk))
         for row in conn.execute(
             member_query(schema.member_states.c.ledger).where(m.c.member_id.in_(chunk))
         ):
             scope = None if row[6] is None else frozenset(loads_list(row[6]))
-            text = _head(row, cards) + (row[8] or EMPTY_LEDGER_JSON) + "}"
+            text = _head(row, cards, devices) + (row[8] or EMPTY_LEDGER_JSON) + "}"
             out.append(ComposedRecord(row[0], scope, text.encode()))
     return out
 

@@ -1,6 +1,7 @@
-"""Periodic central jobs: points expiry, tier review and lapsed coupon claims.
+"""Periodic central jobs: points and bonus expiry, tier review and lapsed coupon claims.
 
-Points expire centrally (a ``PointsExpire`` hq event per lot) so every kiosk learns of it
+Points and stored-value bonus expire centrally (a ``PointsExpire`` or ``BonusExpire`` hq
+event per lot) so every kiosk learns of it
 with the member's next record; tiers follow points *earned* within the rules' window, so a
 member who stops earning drifts down even without new events, which the review catches.
 
@@ -26,7 +27,7 @@ from coordinator.ledger.coupon_claims import expire_claims
 from coordinator.ledger.hq_events import HqFact, HqRecorder
 from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.ledger.member_fold import lock_member_states, tier_of
-from shared.events import PointsExpire
+from shared.events import BonusExpire, PointsExpire
 from shared.model import Rules
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,8 @@ class HousekeepingReport:
 
 
 def expire_points(conn: Connection, recorder: HqRecorder, now_ms: int) -> int:
-    """Record a PointsExpire event for every lot past its expiry that still holds points."""
+    """Record a PointsExpire event for every lot past its expiry that still holds points,
+    and a BonusExpire event for every stored-value bonus lot past its expiry."""
     ms = schema.member_states
     due = list(
         conn.execute(
@@ -70,6 +72,8 @@ def expire_points(conn: Connection, recorder: HqRecorder, now_ms: int) -> int:
         for lot in ledger.points_lots:
             if lot.remaining > 0 and not lot.live_at(now_ms):
                 facts.append(HqFact(member_id=member_id, body=PointsExpire(lot_id=lot.lot_id)))
+        for bonus in ledger.stored_value.expired_lots(now_ms):
+            facts.append(HqFact(member_id=member_id, body=BonusExpire(lot_id=bonus.lot_id)))
     recorder.record(conn, facts, now_ms)
     return len(facts)
 

@@ -25,15 +25,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
+from coordinator.backups import restore_state
 from coordinator.clock import Clock, HlcSource
 from coordinator.db import TRANSIENT_RETRY_MAX_S, TRANSIENT_RETRY_MIN_S, Database
 from coordinator.downstream import member_deltas as member_push
 from coordinator.downstream.rule_bundles import bundle_for_store
 from coordinator.downstream.snapshots import EncodedUpdate, SnapshotStream
 from coordinator.fleet import liveness
-from coordinator.ledger import deny_list
+from coordinator.ledger import deny_list, streams
 from coordinator.ledger import refused_messages as rejects
 from coordinator.ledger.coupon_claims import decide_claim
+from coordinator.ledger.jsonrows import event_from_row
 from coordinator.ledger.refused_messages import Rejection
 from coordinator.ledger.sequencer import KioskInfo, Sequencer, StreamReport
 from coordinator.metrics import Metrics
@@ -52,6 +54,7 @@ from shared.protocol import (
     Message,
     RuleBundleMessage,
     Status,
+    StreamNotice,
     SyncRequest,
     decode,
 )
@@ -416,6 +419,14 @@ class Ingest:
                     )
                 )
         result.stream = report
+        for kiosk_id, (epoch, applied, why) in sorted(report.refused.items()):
+            verdict = streams.Verdict("refused", epoch, applied, "epoch_mismatch", why[:200])
+            result.outgoing.append(
+                (
+                    topics.kiosk_topic(kiosk_id, Channel.DIRECT),
+                    self._stream_notice(kiosk_id, verdict, None),
+                )
+            )
         for kiosk_id, (acked, resend_from) in sorted(report.acks.items()):
             result.outgoing.append(
                 (
@@ -445,8 +456,26 @@ class Ingest:
     def _on_heartbeats(self, items: list[Decoded], result: GroupResult) -> None:
         with self._db.write() as conn:
             for item in items:
-                assert isinstance(item.message, Heartbeat)
-                liveness.record_heartbeat(conn, item.message, item.incoming.received_ms)
+                beat = item.message
+                assert isinstance(beat, Heartbeat)
+                liveness.record_heartbeat(conn, beat, item.incoming.received_ms)
+                streams.observe_heartbeat(
+                    conn, beat.kiosk_id, beat.epoch, beat.last_seq, item.incoming.received_ms
+                )
+
+    def _stream_notice(
+        self, kiosk_id: str, verdict: streams.Verdict, at_id: str | None
+    ) -> StreamNotice:
+        return StreamNotice(
+            kiosk_id=kiosk_id,
+            state=verdict.state,
+            epoch=verdict.epoch,
+            applied_seq=verdict.applied_seq,
+            applied_event_id=at_id if verdict.state == "ok" else None,
+            start_seq=verdict.start_seq,
+            reason=verdict.reason,
+            detail=verdict.detail,
+        )
 
     def _on_statuses(self, items: list[Decoded], result: GroupResult) -> None:
         with self._db.write() as conn:
@@ -495,6 +524,22 @@ class Ingest:
         out: list[tuple[str, Outgoing]] = []
         with self._db.write() as conn:
             liveness.record_sync(conn, request, received_ms)
+            verdict = streams.judge_sync(
+                conn,
+                request.kiosk_id,
+                epoch=request.epoch,
+                ledger_id=request.ledger_id,
+                last_seq=request.last_seq,
+                fresh=request.last_seq == 0,
+                now_ms=self._clock.wall_ms(),
+            )
+            if verdict.state != "ok":
+                # A refused ledger gets nothing to serve members with, an assigned one
+                # adopts its epoch and syncs again: either way only the notice.
+                notice = self._stream_notice(request.kiosk_id, verdict, None)
+                if verdict.state == "assign":
+                    notice = notice.model_copy(update={"ledger_id": request.ledger_id})
+                return [(direct, notice)]
             bundle = bundle_for_store(conn, request.store_id)
             if bundle is not None and bundle.version > request.versions.rules:
                 out.append((direct, RuleBundleMessage(bundle=bundle)))
@@ -514,6 +559,15 @@ class Ingest:
             else:
                 out.extend((direct, update) for update in updates)
             applied = _applied_seq(conn, request.kiosk_id)
+            if request.epoch is not None:
+                # Before the Ack: the kiosk checks its own event at applied_seq first.
+                restore_epoch, _, backup_ms = restore_state(conn)
+                notice = self._stream_notice(
+                    request.kiosk_id, verdict, _event_id_at(conn, request.kiosk_id, applied)
+                ).model_copy(
+                    update={"restore_epoch": restore_epoch, "backup_verified_ms": backup_ms}
+                )
+                out.append((direct, notice))
         resend = applied + 1 if request.last_seq > applied else None
         out.append(
             (
@@ -531,6 +585,19 @@ class Ingest:
             request.last_seq,
         )
         return out
+
+
+def _event_id_at(conn: Connection, kiosk_id: str, seq: int) -> str | None:
+    """The id of the kiosk's event at ``seq`` as the kiosk sent it (None: none there)."""
+    if seq <= 0:
+        return None
+    ev = schema.events
+    row = conn.execute(
+        sa.select(ev.c.event_id, ev.c.body).where(ev.c.source == kiosk_id, ev.c.seq == seq)
+    ).first()
+    if row is None:
+        return None
+    return event_from_row(row.body).event_id
 
 
 def _applied_seq(conn: Connection, kiosk_id: str) -> int:

@@ -284,8 +284,14 @@ def tier_of(ledger: MemberLedger, rules: Rules, now_ms: int) -> str:
 
 
 def next_expiry_ms(ledger: MemberLedger) -> int | None:
-    """Earliest expiry among lots that still hold points (None when nothing can expire)."""
+    """Earliest expiry among lots that still hold points or stored-value bonus (None when
+    nothing can expire)."""
     live = [lot.expires_ms for lot in ledger.points_lots if lot.remaining > 0]
+    live += [
+        lot.expires_ms
+        for lot in ledger.stored_value.bonus_lots
+        if lot.remaining > 0 and lot.expires_ms is not None
+    ]
     return min(live) if live else None
 
 

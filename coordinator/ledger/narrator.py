@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from shared.events import (
     HQ_SOURCE,
     Adjustment,
+    BonusExpire,
     CheckIn,
     ClassSignIn,
     CouponIssue,
@@ -31,7 +32,11 @@ from shared.events import (
     PassUpdate,
     PointsExpire,
     PointsRedeem,
+    Purchase,
     Reversal,
+    StoredValueRefund,
+    StoredValueSpend,
+    StoredValueTopUp,
 )
 from shared.fold import Anomaly, AnomalyKind, apply
 from shared.model import MemberLedger
@@ -46,7 +51,13 @@ COUPON_KINDS = frozenset(
     {AnomalyKind.COUPON_REUSED, AnomalyKind.COUPON_INVALID_AT_USE, AnomalyKind.COUPON_UNKNOWN}
 )
 POINTS_KINDS = frozenset({AnomalyKind.POINTS_OVERDRAWN})
-USES = (ClassSignIn, CouponRedeem, PointsRedeem, Reversal)
+MONEY_KINDS = frozenset({AnomalyKind.STORED_VALUE_OVERDRAWN})
+MONEY_BODIES = (StoredValueTopUp, StoredValueSpend, StoredValueRefund, BonusExpire)
+CLASS_OVER_CAPACITY = "class_over_capacity"
+"""A class that ended with more students than seats (kiosks admitting offline): a story
+about a session, told from every member's sign-in to it."""
+CLASS_KINDS = frozenset({CLASS_OVER_CAPACITY})
+USES = (ClassSignIn, CouponRedeem, PointsRedeem, Reversal, StoredValueSpend)
 """Bodies that use up (or give back) a pass, coupon or points: where they happened is a
 store involved in the conflict."""
 
@@ -90,6 +101,16 @@ PHRASES: dict[str, tuple[str, str]] = {
         "Points overdrawn: {person} spent {amount} point(s) more than they had ({detail}); "
         "the shortfall is carried as points debt.",
     ),
+    "headline.stored_value_overdrawn": (
+        "储值透支：{person} 比可用储值多花了 {amount} 分（{detail}），差额记为本金欠款。",
+        "Stored value overdrawn: {person} spent {amount} fen more than they had ({detail}); "
+        "the shortfall is carried as negative principal.",
+    ),
+    "headline.class_over_capacity": (
+        "课程超员：{subject} 比座位数多签到了 {amount} 人（{detail}）。",
+        "Class over capacity: {subject} signed in {amount} more student(s) than it has seats "
+        "({detail}).",
+    ),
     "headline.other": ("{kind}：{person}", "{kind}: {person}"),
     # steps
     "step.pass_issue": (
@@ -118,6 +139,20 @@ PHRASES: dict[str, tuple[str, str]] = {
         "pass changed by {staff_user}: {changes}",
     ),
     "step.points_expire": ("积分到期", "points expired"),
+    "step.sv_topup": (
+        "充值 {paid} 分（{method}），赠送 {bonus} 分",
+        "topped up {paid} fen ({method}), {bonus} fen bonus",
+    ),
+    "step.sv_spend": ("储值消费 {amount} 分", "{amount} fen spent from stored value"),
+    "step.sv_refund": (
+        "{staff_user} 退款 {amount} 分本金",
+        "{amount} fen principal refunded by {staff_user}",
+    ),
+    "step.sv_bonus_expire": ("赠送金额到期", "bonus expired"),
+    "step.purchase": (
+        "消费 {total} 分（{method}），+{points} 积分",
+        "purchase of {total} fen ({method}), +{points} points",
+    ),
     "step.other": ("{kind}", "{kind}"),
     "undone.checkin": ("签到", "check-in"),
     "undone.class_signin": ("上课签到", "class sign-in"),
@@ -126,6 +161,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "change.sessions": ("课次 {n:+d}", "{n:+d} session(s)"),
     "change.coupon_uses": ("券使用次数 {n:+d}", "{n:+d} coupon use(s)"),
     "change.points": ("积分 {n:+d}", "{n:+d} points"),
+    "change.principal": ("储值本金 {n:+d} 分", "{n:+d} fen principal"),
     "change.none": ("不调整余额", "no balance change"),
     "change.frozen": ("冻结", "frozen"),
     "change.unfrozen": ("解冻", "unfrozen"),
@@ -133,10 +169,19 @@ PHRASES: dict[str, tuple[str, str]] = {
     "change.sessions_total": ("总次数改为 {n}", "sessions total set to {n}"),
     # balances after a step
     "after.pass": ("剩余 {left} 次", "{left} session(s) left"),
+    "after.seats": ("已签到 {n} 人", "{n} signed in"),
+    "step.class_signin_member": (
+        "{member_id} 上课签到，扣 {sessions} 次",
+        "{member_id} signed in, {sessions} session(s) deducted",
+    ),
     "after.coupon": ("已用 {uses} 次", "used {uses} time(s)"),
     "after.points": (
         "可用 {available} 分，欠 {debt} 分",
         "{available} points available, {debt} owed",
+    ),
+    "after.stored_value": (
+        "可用 {available} 分（本金 {principal}，赠送 {bonus}）",
+        "{available} fen available ({principal} principal, {bonus} bonus)",
     ),
     # offline kiosks
     "offline.many": (
@@ -162,6 +207,16 @@ PHRASES: dict[str, tuple[str, str]] = {
     "advice.points_overdrawn": (
         "处理方式：免除欠款（points_delta > 0），或留待会员以后赚回。",
         "To resolve: forgive the debt (points_delta > 0) or leave it to be earned back.",
+    ),
+    "advice.stored_value_overdrawn": (
+        "处理方式：保留欠款（会员下次充值先还欠款），或免除欠款（principal_delta_fen > 0）。",
+        "To resolve: keep the debt (the member's next top-up pays it first) or forgive it "
+        "(principal_delta_fen > 0).",
+    ),
+    "advice.class_over_capacity": (
+        "核对实际到场的学员；对多出的学员可退回一次课时或安排到下一节课（审计调整），并检查离线的签到机为何断网。",
+        "Check who actually attended; refund a session to the extra students or move them to "
+        "the next class (an audited adjustment), and check why the kiosks were offline.",
     ),
     "advice.other": (
         "处理方式：与门店核实后记录处理决定。",
@@ -196,6 +251,14 @@ PHRASES: dict[str, tuple[str, str]] = {
     "option.forgive_points": (
         "免除 {forgive} 分欠款：欠款变为 {after} 分",
         "Forgive {forgive} point(s): the debt becomes {after}",
+    ),
+    "option.keep_money_debt": (
+        "保留欠款：本金为 {principal} 分，下次充值先还欠款",
+        "Keep the debt: principal stays at {principal} fen, paid from the next top-up",
+    ),
+    "option.forgive_money": (
+        "免除 {forgive} 分欠款：本金变为 {after} 分",
+        "Forgive {forgive} fen: principal becomes {after} fen",
     ),
     # the kept explanation's frame (coordinator.ledger.explain)
     "text.story": ("经过（按入账顺序）：", "What happened, in ledger order:"),
@@ -376,8 +439,9 @@ def narrate(
     stores: set[str] = set()
     offline: set[str] = set()
     target: Event | None = None
+    seats = 0
     for event in ordered:
-        if balances:
+        if balances and kind not in CLASS_KINDS:  # a class's story spans many members
             ledger, _ = apply(ledger, event)
         is_target = event.event_id == event_id
         target = event if is_target else target
@@ -389,6 +453,8 @@ def narrate(
             stores.add(store)
         if event.offline:
             offline.add(event.kiosk_id)
+        if kind in CLASS_KINDS and isinstance(event.body, ClassSignIn):
+            seats += 1
         steps.append(
             Step(
                 n=0,
@@ -398,11 +464,11 @@ def narrate(
                 store_id=store,
                 offline=event.offline,
                 target=is_target,
-                what=describe(event, place),
-                after=_balance(kind, subject_id, ledger, event.hlc_ms) if balances else None,
+                what=_what(kind, event, place),
+                after=_after(kind, subject_id, ledger, event.hlc_ms, seats) if balances else None,
             )
         )
-        if is_target and kind in POINTS_KINDS:
+        if is_target and kind in POINTS_KINDS | MONEY_KINDS:
             break  # what came after the overdraw is not its story
     told = steps[-MAX_STEPS:]
     involved = sorted(stores)
@@ -455,6 +521,8 @@ def narrate_anomaly(
 def _relevant(kind: str, subject: str | None, event: Event) -> bool:
     """Whether ``event`` is part of the story of a ``kind`` conflict about ``subject``."""
     b = event.body
+    if kind in CLASS_KINDS:
+        return isinstance(b, ClassSignIn) and b.class_session_id == subject
     if kind in PASS_KINDS:
         return (
             (isinstance(b, PassIssue) and b.pass_state.pass_id == subject)
@@ -467,9 +535,13 @@ def _relevant(kind: str, subject: str | None, event: Event) -> bool:
             or (isinstance(b, CouponRedeem) and b.coupon_id == subject)
             or (isinstance(b, Reversal | Adjustment) and b.coupon_id == subject)
         )
+    if kind in MONEY_KINDS:
+        return isinstance(b, MONEY_BODIES) or (
+            isinstance(b, Adjustment) and bool(b.principal_delta_fen)
+        )
     if kind in POINTS_KINDS:
         return (
-            isinstance(b, PointsRedeem | CheckIn | PointsExpire)
+            isinstance(b, PointsRedeem | CheckIn | PointsExpire | Purchase)
             or (isinstance(b, Reversal) and bool(b.points))
             or (isinstance(b, Adjustment) and bool(b.points_delta))
         )
@@ -503,6 +575,7 @@ def describe(event: Event, place: Place) -> Words:
                 ("change.sessions", b.sessions_delta),
                 ("change.coupon_uses", b.coupon_uses_delta),
                 ("change.points", b.points_delta),
+                ("change.principal", b.principal_delta_fen),
             )
             if n
         )
@@ -525,7 +598,32 @@ def describe(event: Event, place: Place) -> Words:
         )
     if isinstance(b, PointsExpire):
         return words("step.points_expire")
+    if isinstance(b, StoredValueTopUp):
+        return words("step.sv_topup", paid=b.paid_fen, bonus=b.bonus_fen, method=b.method.value)
+    if isinstance(b, StoredValueSpend):
+        return words("step.sv_spend", amount=b.amount_fen)
+    if isinstance(b, StoredValueRefund):
+        return words("step.sv_refund", amount=b.amount_fen, staff_user=b.staff_user)
+    if isinstance(b, BonusExpire):
+        return words("step.sv_bonus_expire")
+    if isinstance(b, Purchase):
+        return words("step.purchase", total=b.total_fen, method=b.method.value, points=b.points)
     return words("step.other", kind=event.kind)
+
+
+def _what(kind: str, event: Event, place: Place) -> Words:
+    b = event.body
+    if kind in CLASS_KINDS and isinstance(b, ClassSignIn):
+        return words("step.class_signin_member", member_id=event.member_id, sessions=b.sessions)
+    return describe(event, place)
+
+
+def _after(
+    kind: str, subject: str | None, ledger: MemberLedger, at_ms: int, seats: int
+) -> Words | None:
+    if kind in CLASS_KINDS:
+        return words("after.seats", n=seats)
+    return _balance(kind, subject, ledger, at_ms)
 
 
 def _balance(kind: str, subject: str | None, ledger: MemberLedger, at_ms: int) -> Words | None:
@@ -533,6 +631,14 @@ def _balance(kind: str, subject: str | None, ledger: MemberLedger, at_ms: int) -
         return words("after.pass", left=p.sessions_left)
     if kind in COUPON_KINDS and subject and (c := ledger.find_coupon(subject)) is not None:
         return words("after.coupon", uses=c.redeem_count)
+    if kind in MONEY_KINDS:
+        sv = ledger.stored_value
+        return words(
+            "after.stored_value",
+            available=sv.available_fen(at_ms),
+            principal=sv.principal_fen,
+            bonus=sv.bonus_available(at_ms),
+        )
     if kind in POINTS_KINDS:
         return words(
             "after.points", available=ledger.points_available(at_ms), debt=ledger.points_debt
@@ -586,6 +692,18 @@ def resolutions(
                 )
             )
         return options
+    if kind in MONEY_KINDS:
+        principal = ledger.stored_value.principal_fen
+        owed = max(0, -principal)
+        forgive = min(amount, owed) if owed else amount
+        return [
+            Resolution("accept", {}, words("option.keep_money_debt", principal=principal)),
+            Resolution(
+                "forgive_money",
+                {"principal_delta_fen": forgive},
+                words("option.forgive_money", forgive=forgive, after=principal + forgive),
+            ),
+        ]
     if kind in POINTS_KINDS:
         debt = ledger.points_debt
         forgive = min(amount, debt) if debt else amount

@@ -28,6 +28,7 @@ class Decision:
     points_delta: int = 0
     sessions_delta: int = 0
     coupon_uses_delta: int = 0
+    principal_delta_fen: int = 0
     pass_id: str | None = None
     coupon_id: str | None = None
 
@@ -71,7 +72,12 @@ def resolve(
                 "coupon_id",
             )
         coupon_id = row.subject_id
-    changes = decision.points_delta or decision.sessions_delta or decision.coupon_uses_delta
+    changes = (
+        decision.points_delta
+        or decision.sessions_delta
+        or decision.coupon_uses_delta
+        or decision.principal_delta_fen
+    )
     event: Event | None = None
     if row.member_id is not None:
         body = Adjustment(
@@ -84,6 +90,7 @@ def resolve(
             sessions_delta=decision.sessions_delta,
             coupon_id=coupon_id if decision.coupon_uses_delta else None,
             coupon_uses_delta=decision.coupon_uses_delta,
+            principal_delta_fen=decision.principal_delta_fen,
         )
         result = recorder.record(
             conn, [HqFact(member_id=row.member_id, body=body, store_id=row.store_id)], now_ms

@@ -28,6 +28,8 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.clock import HlcSource
+from coordinator.ledger import streams
+from coordinator.ledger.class_capacity import check_capacity
 from coordinator.ledger.conflicts import (
     ConflictDraft,
     ConflictKind,
@@ -79,6 +81,8 @@ class StreamReport:
     """(kiosk id, reason, detail) of single events refused inside accepted batches."""
     conflicts: list[str] = field(default_factory=list)
     recomputed_members: int = 0
+    refused: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    """kiosk id -> (current epoch, applied seq, why) for batches of another stream epoch."""
 
 
 @dataclass
@@ -115,6 +119,19 @@ class Sequencer:
         report = StreamReport()
         by_kiosk: dict[str, list[tuple[Event, int]]] = defaultdict(list)
         for batch, received_ms in batches:
+            why = self._epoch_refusal(conn, batch)
+            if why is not None:
+                report.rejects.append((batch.kiosk_id, "stream_epoch_mismatch", why))
+                stream = streams.current(conn, batch.kiosk_id)
+                applied_now = int(
+                    conn.execute(
+                        sa.select(schema.kiosks.c.applied_seq).where(
+                            schema.kiosks.c.kiosk_id == batch.kiosk_id
+                        )
+                    ).scalar_one()
+                )
+                report.refused[batch.kiosk_id] = (stream.epoch, applied_now, why)
+                continue
             for event in batch.events:
                 if event.kiosk_id != batch.kiosk_id:
                     report.rejects.append(
@@ -161,6 +178,16 @@ class Sequencer:
         return report
 
     # -- one kiosk's stream ------------------------------------------------------------------
+
+    @staticmethod
+    def _epoch_refusal(conn: Connection, batch: EventBatch) -> str | None:
+        """Why this batch's stream epoch is not the kiosk's current one (row locked first,
+        so a re-provisioning cannot slip between the check and the apply)."""
+        k = schema.kiosks
+        conn.execute(
+            sa.select(k.c.kiosk_id).where(k.c.kiosk_id == batch.kiosk_id).with_for_update()
+        ).first()
+        return streams.batch_refusal(conn, batch.kiosk_id, batch.epoch)
 
     def _apply_kiosk(
         self,
@@ -243,9 +270,17 @@ class Sequencer:
 
         run: list[_Pending] = []
         nxt = applied_seq + 1
-        while nxt in pool:
-            run.append(pool.pop(nxt))
-            nxt += 1
+        lost = streams.lost_in(conn, kiosk_id, applied_seq)
+        while True:
+            if nxt in pool:
+                run.append(pool.pop(nxt))
+                nxt += 1
+                continue
+            # A lost range of a closed epoch: nothing will ever fill it, step over it.
+            gap = next((r for r in lost if r.first_seq <= nxt <= r.last_seq), None)
+            if gap is None:
+                break
+            nxt = gap.last_seq + 1
         new_applied = nxt - 1
 
         # What stays above the gap: keep it (bounded) so any replica can apply it later.
@@ -284,6 +319,10 @@ class Sequencer:
         resend_from = new_applied + 1 if waiting else None
         report.acks[kiosk_id] = (new_applied, resend_from)
         if not run:
+            if new_applied != applied_seq:
+                conn.execute(
+                    sa.update(k).where(k.c.kiosk_id == kiosk_id).values(applied_seq=new_applied)
+                )
             return [], place
 
         rows, result, place = self._rows_for(conn, info, run, report, now_ms, place)
@@ -479,6 +518,8 @@ class Sequencer:
 
         place = self._check_revoked_cards(conn, taps, report, now_ms, place)
         place = self._check_qr_nonces(conn, taps, report, now_ms, place)
+        over, place = check_capacity(conn, [e for e, _ in taps], now_ms, place)
+        report.conflicts.extend(over)
         self._consume_claims(conn, taps)
         last_tap: dict[str, int] = {}
         for event, _ in taps:

@@ -4,8 +4,10 @@ A service that decides something a member should hear about (a waitlist seat, a 
 sign-in code, a birthday greeting) calls :func:`enqueue` inside its own transaction, so the
 notification exists exactly when the decision does. ``dedupe_key`` says what occasion the
 notification is for (``"waitlist-seat:<session>:<member>"``): enqueueing the same occasion
-twice, from a retry or from another replica, keeps the first one. Delivery (signed webhooks
-to the chain's own SMS, WeChat or e-mail gateway) reads the outbox; nothing here sends.
+twice, from a retry or from another replica, keeps the first one. The notification is
+fanned out to the chain's webhook endpoints (``notification.<kind>``) in the same
+transaction; :mod:`coordinator.outbound.delivery` sends them to the chain's own SMS, WeChat or
+e-mail gateway; nothing here sends.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
+from coordinator.outbound import webhooks
 
 MAX_PAYLOAD_BYTES = 16_384
 
@@ -61,6 +64,21 @@ def enqueue(
             payload=body,
             created_ms=now_ms,
         )
+    )
+    # Fanned out to the chain's webhook endpoints in the same transaction (the outbox).
+    webhooks.publish(
+        conn,
+        event_type=f"notification.{kind[:60]}",
+        message_id=f"msg_{notification_id}",
+        data={
+            "notification_id": notification_id,
+            "kind": kind[:60],
+            "member_id": member_id,
+            "store_id": store_id,
+            "payload": json.loads(body),
+        },
+        store_id=store_id,
+        now_ms=now_ms,
     )
     return notification_id
 

@@ -37,6 +37,15 @@ LABELS: dict[str, tuple[str, str]] = {
         "按活动统计的发券与核销。",
         "Coupons issued and redeemed, by campaign.",
     ),
+    "sec.money": ("储值与消费", "Stored value and purchases"),
+    "sec.money.intro": (
+        "储值负债（本金、赠送金额、30 天内到期的赠送金额）按会员归属门店；本期每家门店每天的"
+        "充值、储值消费、退款和消费笔数；跨店结算：在 A 店充值、在 B 店消费的金额（先充先用）。",
+        "Stored-value liability (principal, bonus, bonus expiring within 30 days) by member "
+        "home store; top-ups, stored-value spend, refunds and purchases per store and day; "
+        "cross-store settlement: value collected at one store and spent at another (first "
+        "in, first out).",
+    ),
     "sec.lapsed": ("会员流失", "Lapsed members"),
     "sec.lapsed.intro": (
         "超过自己平常到店周期 {factor} 倍仍未到店的会员"
@@ -58,6 +67,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "chart.attendance": ("出勤 / 容量", "Attendance / capacity"),
     "chart.sessions_daily": ("每日扣除课次", "Sessions deducted per day"),
     "chart.points": ("积分流向", "Points flow"),
+    "chart.money_daily": ("每日充值与储值消费（元）", "Top-ups and stored-value spend per day (¥)"),
     "chart.coupons": ("发券与核销（本期）", "Issued and redeemed (period)"),
     "chart.lapsed": ("流失程度（几倍周期未到店）", "How overdue (cycles without a visit)"),
     "chart.rfm": ("频率 × 金额", "Frequency x value"),
@@ -69,6 +79,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "table.pass_sales": ("售卡", "Passes sold"),
     "table.passes_attention": ("需关注的计次卡", "Passes needing attention"),
     "table.points_flow": ("本期积分流向", "Points in the period"),
+    "table.stored_value_liability": ("储值负债", "Stored-value liability"),
+    "table.money_daily": ("每日充值与消费", "Top-ups and spend per day"),
+    "table.money_settlement": ("跨店结算", "Cross-store settlement"),
     "table.points_liability": ("未兑换积分（负债）", "Outstanding points (liability)"),
     "table.coupons_by_campaign": ("按活动统计", "By campaign"),
     "table.lapsed_members": ("流失会员", "Lapsed members"),
@@ -99,6 +112,20 @@ LABELS: dict[str, tuple[str, str]] = {
     "col.adjusted": ("人工调整", "Adjusted"),
     "col.expired": ("过期", "Expired"),
     "col.members_with_points": ("有积分会员", "Members with points"),
+    "col.members_with_value": ("有储值会员", "Members with stored value"),
+    "col.principal_yuan": ("本金（元）", "Principal (¥)"),
+    "col.bonus_yuan": ("赠送金额（元）", "Bonus (¥)"),
+    "col.bonus_expiring_30d_yuan": ("30 天内到期赠送（元）", "Bonus expiring in 30 days (¥)"),
+    "col.owed_yuan": ("透支欠款（元）", "Owed after overdraw (¥)"),
+    "col.topped_up_yuan": ("充值（元）", "Topped up (¥)"),
+    "col.spent_yuan": ("储值消费（元）", "Stored value spent (¥)"),
+    "col.refunded_yuan": ("退款（元）", "Refunded (¥)"),
+    "col.purchases": ("消费笔数", "Purchases"),
+    "col.purchase_total_yuan": ("消费金额（元）", "Purchase total (¥)"),
+    "col.average_ticket_yuan": ("客单价（元）", "Average ticket (¥)"),
+    "col.collected_at": ("收款门店", "Collected at"),
+    "col.spent_at": ("消费门店", "Spent at"),
+    "col.amount_yuan": ("金额（元）", "Amount (¥)"),
     "col.outstanding": ("未兑换积分", "Outstanding points"),
     "col.expiring_30d": ("30 天内到期", "Expiring in 30 days"),
     "col.debt": ("积分欠款", "Points debt"),
@@ -137,6 +164,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "axis.frequency": ("到店天数", "Visit days"),
     "axis.value": ("金额（元）", "Value (CNY)"),
     "hq": ("总部", "HQ"),
+    "overdrawn": ("透支（无人收款）", "Overdrawn (collected nowhere)"),
     "all_stores": ("全部门店", "All stores"),
     "none": ("本期没有数据", "No data for this period"),
     "never": ("从未", "never"),

@@ -21,7 +21,7 @@ from coordinator import schema
 from coordinator.ledger.jsonrows import balances_from_row, event_from_row
 from coordinator.reports.period import DAY_MS
 from coordinator.reports.sqljson import json_int, json_str
-from shared.events import PointsExpire
+from shared.events import Event, PointsExpire
 from shared.fold import apply
 from shared.model import ClassSession, LedgerBalances, MemberLedger, RuleBundle
 
@@ -445,3 +445,15 @@ def stores(conn: Connection) -> dict[str, tuple[str, str]]:
     """store id -> (name, time zone)."""
     s = schema.stores
     return {r.store_id: (r.name, r.timezone) for r in conn.execute(sa.select(s))}
+
+
+MONEY_KINDS = ("sv_topup", "sv_spend", "sv_refund", "sv_bonus_expire", "purchase")
+
+
+def money_events(conn: Connection, end_ms: int) -> list[Event]:
+    """Every folded money fact before ``end_ms``, in ledger order (the settlement needs the
+    top-ups before a period to know whose money a spend in it was)."""
+    query = sa.select(ev.c.body).where(ev.c.kind.in_(MONEY_KINDS), ev.c.hlc_ms < end_ms, _folded())
+    return sorted(
+        (event_from_row(body) for body in conn.execute(query).scalars()), key=Event.sort_key
+    )

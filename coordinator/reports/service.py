@@ -44,6 +44,8 @@ from coordinator.reports.period import (
     zone,
 )
 from coordinator.reports.rfm import QUADRANTS, MemberActivity, rfm
+from coordinator.reports.settlement import settle
+from shared.events import Purchase, StoredValueRefund, StoredValueSpend, StoredValueTopUp
 from shared.model import PassKind
 
 LOOKBACK_DAYS = 365
@@ -123,6 +125,9 @@ TABLE_NAMES = (
     "points_flow",
     "points_liability",
     "coupons_by_campaign",
+    "stored_value_liability",
+    "money_daily",
+    "money_settlement",
     "lapsed_members",
     "rfm_quadrants",
     "rfm_members",
@@ -234,6 +239,7 @@ class Reports:
                 _passes(ctx, summary),
                 _points(ctx, summary),
                 _coupons(ctx, summary),
+                _money(ctx, summary),
                 *_members(ctx),
             ]
         report = Report(lang, store_id, span, now, sections)
@@ -382,6 +388,9 @@ class _LedgerSummary:
     liability: dict[str | None, list[int]] = field(default_factory=dict)
     coupon_totals: dict[str, list[int]] = field(default_factory=dict)
     coupon_titles: dict[str, str] = field(default_factory=dict)
+    stored_value: dict[str | None, list[int]] = field(default_factory=dict)
+    """Per home store: members holding value, principal, live bonus, bonus expiring in 30
+    days, owed (negative principal after an overdraw)."""
 
 
 def _summarize_ledgers(ctx: _Ctx) -> _LedgerSummary:
@@ -433,6 +442,14 @@ def _summarize_ledgers(ctx: _Ctx) -> _LedgerSummary:
                     ],
                 )
             )
+        value = ledger.stored_value
+        if value.principal_fen or value.bonus_lots:
+            held = out.stored_value.setdefault(row.home_store_id, [0, 0, 0, 0, 0])
+            held[0] += 1 if value.available_fen(now) > 0 else 0
+            held[1] += max(0, value.principal_fen)
+            held[2] += value.bonus_available(now)
+            held[3] += value.bonus_expiring(now, horizon)
+            held[4] += max(0, -value.principal_fen)
         for c in ledger.coupons:
             totals = out.coupon_totals.setdefault(c.campaign_id, [0, 0])
             totals[0] += 1
@@ -556,6 +573,108 @@ def _points(ctx: _Ctx, summary: _LedgerSummary) -> Section:
 
 
 # -- coupons ---------------------------------------------------------------------------------
+
+
+def _money(ctx: _Ctx, summary: _LedgerSummary) -> Section:
+    """Stored value: the liability per home store (folded ledgers), top-ups, spend and
+    purchases per store and day (the facts), and the cross-store settlement."""
+    start, end = ctx.bounds()
+    events = queries.money_events(ctx.conn, end)
+    # date, store -> topped up, bonus, spent, refunded, purchases, purchase total
+    daily: dict[tuple[date, str | None], list[int]] = defaultdict(lambda: [0] * 6)
+    for event in events:
+        if event.hlc_ms < start or (ctx.store_id and event.store_id != ctx.store_id):
+            continue
+        day = local(event.hlc_ms, ctx.tz(event.store_id)).date()
+        if not ctx.period.contains(day):
+            continue
+        b = event.body
+        acc = daily[(day, event.store_id)]
+        if isinstance(b, StoredValueTopUp):
+            acc[0] += b.paid_fen
+            acc[1] += b.bonus_fen
+        elif isinstance(b, StoredValueSpend):
+            acc[2] += b.amount_fen
+        elif isinstance(b, StoredValueRefund):
+            acc[3] += b.amount_fen
+        elif isinstance(b, Purchase):
+            acc[4] += 1
+            acc[5] += b.total_fen
+    liability = Table(
+        "stored_value_liability",
+        ctx.t("table.stored_value_liability"),
+        [
+            ctx.col("home_store"),
+            ctx.col("members_with_value", True),
+            ctx.col("principal_yuan", True),
+            ctx.col("bonus_yuan", True),
+            ctx.col("bonus_expiring_30d_yuan", True),
+            ctx.col("owed_yuan", True),
+        ],
+    )
+    for store in sorted(summary.stored_value, key=lambda s: (s is None, s or "")):
+        n, principal, bonus, expiring, owed = summary.stored_value[store]
+        liability.rows.append(
+            [ctx.store_label(store), str(n), money(principal), money(bonus), money(expiring),
+             money(owed)]
+        )  # fmt: skip
+    flow = Table(
+        "money_daily",
+        ctx.t("table.money_daily"),
+        [
+            ctx.col("date"),
+            ctx.col("store"),
+            ctx.col("topped_up_yuan", True),
+            ctx.col("bonus_yuan", True),
+            ctx.col("spent_yuan", True),
+            ctx.col("refunded_yuan", True),
+            ctx.col("purchases", True),
+            ctx.col("purchase_total_yuan", True),
+            ctx.col("average_ticket_yuan", True),
+        ],
+    )
+    for (day, store), acc in sorted(daily.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        average = money(acc[5] // acc[4]) if acc[4] else "-"
+        flow.rows.append(
+            [day.isoformat(), ctx.store_label(store), money(acc[0]), money(acc[1]),
+             money(acc[2]), money(acc[3]), str(acc[4]), money(acc[5]), average]
+        )  # fmt: skip
+    settlement = Table(
+        "money_settlement",
+        ctx.t("table.money_settlement"),
+        [ctx.col("collected_at"), ctx.col("spent_at"), ctx.col("amount_yuan", True)],
+    )
+    owed = settle(events, start, end)
+    for (collected, spent), fen in sorted(
+        owed.items(), key=lambda kv: ((kv[0][0] or ""), (kv[0][1] or ""))
+    ):
+        if collected == spent or not fen:
+            continue
+        if ctx.store_id and ctx.store_id not in (collected, spent):
+            continue
+        who = ctx.store_label(collected) if collected else ctx.t("overdrawn")
+        settlement.rows.append([who, ctx.store_label(spent), money(fen)])
+    days = ctx.period.days
+    per_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for (day, _store), acc in daily.items():
+        per_day[day][0] += acc[0]
+        per_day[day][1] += acc[2]
+    chart = bar_chart(
+        [d.strftime("%m-%d") for d in days],
+        [
+            Series(ctx.t("col.topped_up_yuan"), [per_day[d][0] // 100 for d in days]),
+            Series(ctx.t("col.spent_yuan"), [per_day[d][1] // 100 for d in days]),
+        ],
+        title=ctx.t("chart.money_daily"),
+        stacked=False,
+    )
+    return Section(
+        "money",
+        ctx.t("sec.money"),
+        ctx.t("sec.money.intro"),
+        [chart],
+        [liability, flow, settlement],
+    )
 
 
 def _coupons(ctx: _Ctx, summary: _LedgerSummary) -> Section:

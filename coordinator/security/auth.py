@@ -1,8 +1,12 @@
 """Ops users, password hashes, bearer tokens and roles.
 
 Roles: ``hq_admin`` (everything), ``store_manager`` (limited to their own store on every
-route), ``viewer`` (read-only). Tokens are HMAC-signed (``secret_key``) so that every
-replica accepts them; they carry the user, role, store and expiry.
+route), ``front_desk`` (members of their own store: serve, register, edit; never settings),
+``coach`` (their own store, reads members without personal data), ``viewer`` (read-only).
+Tokens are HMAC-signed (``secret_key``) so that every replica accepts them; they carry the
+user, role, store, issue time and expiry. A signature alone is not enough: every request also
+checks the user's row (:func:`still_allowed`), so disabling a user revokes their tokens and
+dashboard sessions at once, not at expiry.
 """
 
 from __future__ import annotations
@@ -34,7 +38,16 @@ class Role(StrEnum):
 
     HQ_ADMIN = "hq_admin"
     STORE_MANAGER = "store_manager"
+    FRONT_DESK = "front_desk"
+    COACH = "coach"
     VIEWER = "viewer"
+
+
+STORE_ROLES = frozenset({Role.STORE_MANAGER, Role.FRONT_DESK, Role.COACH})
+"""Roles bound to one store: every listing and action is limited to it."""
+
+PERSONAL_DATA_ROLES = frozenset({Role.HQ_ADMIN, Role.STORE_MANAGER, Role.FRONT_DESK})
+"""Roles that need a member's full name and phone number (the others see them masked)."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +63,21 @@ class Principal:
         """HQ admin."""
         return self.role is Role.HQ_ADMIN
 
+    @property
+    def sees_personal_data(self) -> bool:
+        """True for roles that need members' full names and phone numbers."""
+        return self.role in PERSONAL_DATA_ROLES
+
     def require_write(self) -> None:
-        """Refuse viewers."""
-        if self.role is Role.VIEWER:
-            raise forbidden("viewers have read-only access", "read_only")
+        """Refuse viewers and coaches (they read)."""
+        if self.role in (Role.VIEWER, Role.COACH):
+            raise forbidden(f"the {self.role.value} role has read-only access", "read_only")
+
+    def require_manager(self) -> None:
+        """Refuse everyone below a store manager (settings, rules, kiosks, conflicts)."""
+        self.require_write()
+        if self.role is Role.FRONT_DESK:
+            raise forbidden("front-desk staff may not change settings", "manager_only")
 
     def require_admin(self) -> None:
         """Refuse everyone but HQ admins."""
@@ -61,16 +85,16 @@ class Principal:
             raise forbidden("only HQ admins may do this", "admin_only")
 
     def require_store(self, store_id: str | None) -> None:
-        """Refuse a store manager acting outside their own store."""
-        if self.role is Role.STORE_MANAGER and store_id != self.store_id:
+        """Refuse store staff (a manager, front desk, coach) acting outside their own store."""
+        if self.role in STORE_ROLES and store_id != self.store_id:
             raise forbidden(
-                f"store managers may only act on their own store ({self.store_id})",
+                f"store staff may only act on their own store ({self.store_id})",
                 "store_forbidden",
             )
 
     def store_filter(self) -> str | None:
         """The store a listing must be limited to (None: no limit)."""
-        return self.store_id if self.role is Role.STORE_MANAGER else None
+        return self.store_id if self.role in STORE_ROLES else None
 
 
 def hash_password(password: str, cost: ScryptCost) -> str:
@@ -130,14 +154,56 @@ def issue_token(secret: str, principal: Principal, now_ms: int, ttl_s: int) -> s
             "sub": principal.username,
             "role": principal.role.value,
             "store": principal.store_id,
+            "iat": now_ms,
             "exp": now_ms + ttl_s * 1000,
             "typ": "api",
         },
     )
 
 
+def issued_ms(payload: dict[str, object]) -> int:
+    """When a signed token or session was issued (0 for one signed before ``iat`` existed,
+    which any revocation therefore covers)."""
+    iat = payload.get("iat")
+    return iat if isinstance(iat, int) else 0
+
+
+def still_allowed(conn: Connection, principal: Principal, issued: int) -> bool:
+    """True while the user behind a credential issued at ``issued`` (ms) still exists, is
+    enabled, holds the same role and store, and was not revoked after ``issued``."""
+    u = schema.users
+    row = conn.execute(
+        sa.select(u.c.role, u.c.store_id, u.c.disabled, u.c.tokens_after_ms).where(
+            u.c.username == principal.username
+        )
+    ).first()
+    if row is None or row.disabled:
+        return False
+    if row.role != principal.role.value or row.store_id != principal.store_id:
+        return False
+    return row.tokens_after_ms is None or issued >= row.tokens_after_ms
+
+
 def principal_from_token(secret: str, token: str, now_ms: int) -> Principal:
-    """The caller a bearer token names; 401 when invalid or expired."""
+    """The caller a bearer token names; 401 when invalid or expired (the signature only:
+    :func:`active_principal` also checks that the user may still use it)."""
+    return _token_claims(secret, token, now_ms)[0]
+
+
+def active_principal(db: Database, secret: str, token: str, now_ms: int) -> Principal:
+    """The caller a bearer token names, while their user may still use it: 401 when the token
+    is invalid or expired, and 401 ``token_revoked`` once the user is disabled or changed."""
+    principal, issued = _token_claims(secret, token, now_ms)
+    with db.read() as conn:
+        allowed = still_allowed(conn, principal, issued)
+    if not allowed:
+        raise ApiError(
+            401, "token_revoked", "this token was revoked (user disabled or changed); log in again"
+        )
+    return principal
+
+
+def _token_claims(secret: str, token: str, now_ms: int) -> tuple[Principal, int]:
     try:
         payload = verify(secret, token)
     except ValueError as exc:
@@ -152,7 +218,8 @@ def principal_from_token(secret: str, token: str, now_ms: int) -> Principal:
     except ValueError as exc:
         raise ApiError(401, "invalid_token", "the token names an unknown role") from exc
     store = payload.get("store")
-    return Principal(str(payload.get("sub")), role, str(store) if store else None)
+    principal = Principal(str(payload.get("sub")), role, str(store) if store else None)
+    return principal, issued_ms(payload)
 
 
 def log_in(db: Database, username: str, password: str, cost: ScryptCost) -> Principal:

@@ -14,12 +14,10 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from fastapi import Request, Response
 
-from coordinator import schema
 from coordinator.errors import ApiError
-from coordinator.security.auth import Principal, Role, sign, verify
+from coordinator.security.auth import Principal, Role, issued_ms, sign, still_allowed, verify
 
 COOKIE = "tapfleet_session"
 LANG_COOKIE = "tapfleet_lang"
@@ -34,6 +32,7 @@ class Session:
     principal: Principal
     csrf: str
     expires_ms: int
+    issued_ms: int = 0
 
 
 def issue(secret: str, principal: Principal, now_ms: int, ttl_s: int) -> str:
@@ -44,6 +43,7 @@ def issue(secret: str, principal: Principal, now_ms: int, ttl_s: int) -> str:
             "sub": principal.username,
             "role": principal.role.value,
             "store": principal.store_id,
+            "iat": now_ms,
             "exp": now_ms + ttl_s * 1000,
             "typ": "session",
             "csrf": secrets.token_urlsafe(18),
@@ -66,7 +66,7 @@ def parse(secret: str, value: str, now_ms: int) -> Session | None:
         return None
     store = payload.get("store")
     principal = Principal(str(payload.get("sub")), role, str(store) if store else None)
-    return Session(principal, csrf, exp)
+    return Session(principal, csrf, exp, issued_ms(payload))
 
 
 def set_cookie(response: Response, value: str, *, ttl_s: int, secure: bool) -> None:
@@ -96,19 +96,10 @@ def current(request: Request) -> Session | None:
     session = parse(coord.settings.secret_key.get_secret_value(), value, coord.clock.wall_ms())
     if session is None:
         return None
-    users = schema.users
-    with coord.db.read() as conn:
-        row = conn.execute(
-            sa.select(users.c.role, users.c.store_id, users.c.disabled).where(
-                users.c.username == session.principal.username
-            )
-        ).first()
     # A disabled or changed user loses the session at once, not when the cookie expires.
-    if row is None or row.disabled:
-        return None
-    if row.role != session.principal.role.value or row.store_id != session.principal.store_id:
-        return None
-    return session
+    with coord.db.read() as conn:
+        allowed = still_allowed(conn, session.principal, session.issued_ms)
+    return session if allowed else None
 
 
 def principal_from_session(request: Request) -> Principal | None:

@@ -11,9 +11,11 @@ from pydantic import Field
 from coordinator import schema
 from coordinator.errors import not_found
 from coordinator.ledger import conflict_story
+from coordinator.ledger.class_capacity import session_signins
 from coordinator.ledger.explain import Place
 from coordinator.ledger.jsonrows import json_list_contains, ledger_from_row, loads_list
 from coordinator.ledger.member_fold import member_events
+from coordinator.ledger.narrator import CLASS_OVER_CAPACITY
 from coordinator.ledger.resolution import Decision, resolve
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
@@ -32,6 +34,8 @@ class Resolve(Body):
     """Sessions given back (+) or charged (-) on the pass."""
     coupon_uses_delta: int = Field(0, ge=-10, le=10)
     """-1 forgives one use of a coupon redeemed twice."""
+    principal_delta_fen: int = Field(0, ge=-(10**9), le=10**9)
+    """Stored-value principal given back (+, e.g. an overdraw forgiven) or charged (-), fen."""
     pass_id: Id | None = None
     coupon_id: Id | None = None
 
@@ -188,7 +192,7 @@ def resolve_conflict(
     coord: Coordinator, principal: Principal, conflict_id: str, body: Resolve
 ) -> Resolved:
     """Resolve with an audited adjustment event by the logged-in staff user."""
-    principal.require_write()
+    principal.require_manager()
     now = coord.clock.wall_ms()
     c = schema.conflicts
     with coord.db.write() as conn:
@@ -224,7 +228,10 @@ def story(coord: Coordinator, principal: Principal, conflict_id: str) -> Story:
             store_timezones={s.store_id: s.timezone for s in stores},
             kiosk_stores={k.kiosk_id: k.store_id for k in kiosks},
         )
-        events = member_events(conn, member) if member else []
+        if view.kind == CLASS_OVER_CAPACITY and view.subject_id:
+            events = session_signins(conn, view.subject_id)  # the class's, every member
+        else:
+            events = member_events(conn, member) if member else []
         ms = schema.member_states
         state = (
             conn.execute(sa.select(ms.c.ledger).where(ms.c.member_id == member)).scalar()

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
+from coordinator.engage.audience import audience
 from coordinator.errors import conflict, invalid
 from coordinator.ledger.hq_events import HqFact
 from coordinator.ledger.jsonrows import dumps, ledger_from_row
@@ -30,8 +31,9 @@ from coordinator.services.common import (
     member_row,
     store_exists,
 )
+from shared.automation import Segment as AudienceSegment
 from shared.events import CouponIssue
-from shared.model import Count, CouponKind, CouponState, Id, Ms
+from shared.model import COUPON_KINDS, Count, CouponKind, CouponState, Id, Ms
 
 DAY_MS = 86_400_000
 
@@ -42,6 +44,9 @@ class CouponSpec(Body):
     title: str = Field(min_length=1, max_length=200)
     kind: CouponKind
     value: Count = 0
+    """Permille off (discount, 1–999), fen off (voucher), unused (trial)."""
+    min_spend_fen: Count = 0
+    """A voucher's minimum purchase (满减); 0: any."""
     store_ids: list[Id] = Field([], max_length=1000)
     valid_from_ms: Ms
     valid_until_ms: Ms
@@ -61,6 +66,13 @@ class Segment(Body):
     tier: Id | None = None
     home_store_id: Id | None = None
     all_members: bool = False
+    audience: AudienceSegment | None = Field(
+        None,
+        description=(
+            "The automations' segment (lapsed, at risk, RFM quadrant, tier, tag, birthday "
+            "month, home store, combined): members in it, instead of a list of ids."
+        ),
+    )
 
 
 class Campaign(Body):
@@ -125,6 +137,9 @@ class RolloutIssued(Out):
 
 
 def _check_spec(principal: Principal, spec: CouponSpec) -> None:
+    value_problem = COUPON_KINDS[spec.kind].value_problem(spec.value)
+    if value_problem is not None:
+        raise invalid("bad_coupon_value", value_problem, "value")
     if spec.valid_until_ms <= spec.valid_from_ms:
         raise invalid(
             "bad_validity", "valid_until_ms must be after valid_from_ms", "valid_until_ms"
@@ -145,6 +160,7 @@ def _coupon(spec: CouponSpec, coupon_id: str, campaign_id: str) -> CouponState:
         kind=spec.kind,
         title=spec.title,
         value=spec.value,
+        min_spend_fen=spec.min_spend_fen,
         store_ids=tuple(spec.store_ids),
         valid_from_ms=spec.valid_from_ms,
         valid_until_ms=spec.valid_until_ms,
@@ -172,19 +188,22 @@ def issue_coupon(
         result = coord.recorder.record(
             conn, [HqFact(member_id, CouponIssue(coupon=coupon), principal.store_id)], now
         )
-        audit(conn, principal.username, "coupon.issue", f"{member_id}/{coupon.coupon_id}", now)
+        audit(conn, principal.username, "coupon.issue", f"{member_id}/{coupon.coupon_id}", now,
+              event_id=result.events[0].event_id)  # fmt: skip
     coord.pusher.wake()
     return CouponIssued(coupon=coupon, event_id=result.events[0].event_id)
 
 
 def create_campaign(coord: Coordinator, principal: Principal, body: Campaign) -> CampaignIssued:
     """Issue a coupon to every member of a segment (one hq event per member)."""
-    principal.require_write()
+    principal.require_manager()
     _check_spec(principal, body.coupon)
     seg = body.segment
-    if not (seg.member_ids or seg.tier or seg.home_store_id or seg.all_members):
+    if not (seg.member_ids or seg.tier or seg.home_store_id or seg.all_members or seg.audience):
         raise invalid(
-            "empty_segment", "name member_ids, a tier, a home store or all_members", "segment"
+            "empty_segment",
+            "name member_ids, a tier, a home store, an audience or all_members",
+            "segment",
         )
     campaign_id = body.campaign_id or "cp" + uuid.uuid4().hex[:12]
     now = coord.clock.wall_ms()
@@ -215,6 +234,10 @@ def create_campaign(coord: Coordinator, principal: Principal, body: Campaign) ->
         if home is not None:
             query = query.where(m.c.home_store_id == home)
         member_ids = list(conn.execute(query).scalars())
+        if seg.audience is not None:
+            tz = coord.rules(conn).timezone
+            wanted = set(audience(conn, seg.audience, now, tz))
+            member_ids = [member_id for member_id in member_ids if member_id in wanted]
         facts = [
             HqFact(
                 member_id,
@@ -276,7 +299,7 @@ def rollout_campaign(
 ) -> RolloutIssued:
     """A campaign from the dashboard's rollout form: valid from now for ``valid_days``, to
     every member (a store manager: their store's) or to each store's home members."""
-    principal.require_write()
+    principal.require_manager()
     if body.audience == "home" and not body.store_ids:
         raise invalid("stores_required", "choose the stores whose members get it", "store_ids")
     now = coord.clock.wall_ms()

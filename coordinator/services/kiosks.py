@@ -21,14 +21,17 @@ from pydantic import Field
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
+from coordinator.downstream import timetables
 from coordinator.errors import ApiError, conflict, invalid, not_found
 from coordinator.fleet.liveness import kiosk_health, kiosks_health_json
+from coordinator.ledger import streams
 from coordinator.mqtt.broker_config import mosquitto_password_hash
 from coordinator.mqtt.broker_sync import SyncResult
 from coordinator.runtime import Coordinator
 from coordinator.security import enrollment
 from coordinator.security.auth import Principal
 from coordinator.services.common import Body, Out, audit, scoped_store, store_exists
+from coordinator.services.rules import push_bundle
 from shared import topics
 from shared.model import Id
 from shared.protocol import Heartbeat, Versions
@@ -161,6 +164,54 @@ class Revoked(Out):
     broker: BrokerState
 
 
+class LostRangeOut(Out):
+    """Seqs of a closed stream epoch that the old ledger held but never delivered."""
+
+    epoch: int
+    first_seq: int
+    last_seq: int
+    count: int
+    recorded_ms: int
+    recorded_by: str
+    note: str
+
+
+class StreamEpochOut(Out):
+    """One stream epoch of a kiosk id."""
+
+    epoch: int
+    start_seq: int
+    heard_seq: int
+    opened_ms: int
+    opened_by: str
+    closed_ms: int | None
+    closed_applied_seq: int | None
+    claimed: bool
+    refused_reason: str | None
+    refused_detail: str | None
+    refused_ms: int | None
+
+
+class KioskStreams(Out):
+    """A kiosk id's stream epochs (newest first) and lost ranges."""
+
+    kiosk_id: str
+    epochs: list[StreamEpochOut]
+    lost: list[LostRangeOut]
+
+
+class Reprovisioned(Out):
+    """A kiosk id re-provisioned: the new epoch its next fresh ledger is handed."""
+
+    kiosk_id: str
+    epoch: int
+    start_seq: int
+    closed_epoch: int
+    applied_seq: int
+    lost: list[LostRangeOut]
+    next_step: str
+
+
 def _broker(result: SyncResult) -> BrokerState:
     return BrokerState.model_validate(result.as_dict())
 
@@ -237,12 +288,18 @@ def _mqtt(coord: Coordinator, kiosk_id: str, password: str) -> MqttCredentials:
 
 def provision(coord: Coordinator, principal: Principal, body: NewKiosk) -> KioskCredentials:
     """Register a kiosk; returns its broker credentials (the password is shown only once)."""
-    principal.require_write()
+    principal.require_manager()
     principal.require_store(body.store_id)
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
         password = _register(coord, conn, body.kiosk_id, body.store_id, body.name, now)
         audit(conn, principal.username, "kiosk.provision", body.kiosk_id, now, store=body.store_id)
+        # The store's classes get seats for the new kiosk (a new layered bundle).
+        layered = timetables.publish_layered(
+            conn, body.store_id, user=principal.username, now_ms=now
+        )
+    if layered is not None:
+        push_bundle(coord, layered)
     mqtt = _mqtt(coord, body.kiosk_id, password)
     sync = coord.broker_sync.sync()
     return KioskCredentials(
@@ -265,7 +322,7 @@ def create_enrollment_code(
     coord: Coordinator, principal: Principal, body: NewEnrollmentCode
 ) -> EnrollmentCode:
     """A one-time code a new kiosk trades for its own credentials (shown only once)."""
-    principal.require_write()
+    principal.require_manager()
     principal.require_store(body.store_id)
     now = coord.clock.wall_ms()
     ttl_s = body.ttl_s or coord.settings.enrollment_code_ttl_s
@@ -301,7 +358,7 @@ def create_enrollment_code(
 
 def pending_codes(coord: Coordinator, principal: Principal) -> list[PendingCode]:
     """Codes waiting to be used (a store manager sees their own store's); never the codes."""
-    principal.require_write()
+    principal.require_manager()
     with coord.db.read() as conn:
         rows = enrollment.pending(conn, coord.clock.wall_ms(), principal.store_filter())
     return [PendingCode.model_validate(row) for row in rows]
@@ -325,10 +382,15 @@ def enroll(coord: Coordinator, code: str, address: str) -> KioskCredentials:
                 store=row.store_id,
                 address=address,
             )
+            layered = timetables.publish_layered(
+                conn, row.store_id, user=f"enroll:{row.created_by}", now_ms=now
+            )
     except ApiError as exc:
         if exc.status == 403:
             coord.enroll_limiter.failed(None, address, now)
         raise
+    if layered is not None:
+        push_bundle(coord, layered)
     return KioskCredentials(
         kiosk_id=row.kiosk_id,
         store_id=row.store_id,
@@ -383,4 +445,66 @@ def revoke(coord: Coordinator, principal: Principal, kiosk_id: str) -> Revoked:
         revoked=True,
         ack_topic=topics.kiosk_topic(kiosk_id, Channel.ACK),
         broker=_broker(coord.broker_sync.sync()),
+    )
+
+
+def _store_of(conn: Connection, kiosk_id: str) -> str:
+    k = schema.kiosks
+    store_id = conn.execute(
+        sa.select(k.c.store_id).where(k.c.kiosk_id == kiosk_id)
+    ).scalar_one_or_none()
+    if store_id is None:
+        raise not_found("kiosk", kiosk_id, "kiosk_id")
+    return str(store_id)
+
+
+def stream_history(coord: Coordinator, principal: Principal, kiosk_id: str) -> KioskStreams:
+    """The kiosk id's stream epochs and the lost ranges of its closed epochs."""
+    with coord.db.read() as conn:
+        principal.require_store(_store_of(conn, kiosk_id))
+        found = streams.kiosk_streams(conn, kiosk_id)
+    return KioskStreams.model_validate(found)
+
+
+def reprovision(coord: Coordinator, principal: Principal, kiosk_id: str) -> Reprovisioned:
+    """Re-provision a kiosk id whose ledger is gone (dead SD card, re-imaged Pi): close its
+    stream epoch, record what the old ledger never delivered as lost ranges, and open the
+    next epoch for the next fresh ledger that connects under this id. Audited."""
+    principal.require_write()
+    now = coord.clock.wall_ms()
+    with coord.db.write() as conn:
+        store_id = _store_of(conn, kiosk_id)
+        principal.require_store(store_id)
+        opened = streams.open_epoch(conn, kiosk_id, by=principal.username, now_ms=now)
+        audit(
+            conn,
+            principal.username,
+            "kiosk.reprovision",
+            kiosk_id,
+            now,
+            store=store_id,
+            epoch=opened.epoch,
+            start_seq=opened.start_seq,
+            lost=[[r.first_seq, r.last_seq] for r in opened.lost],
+        )
+    return Reprovisioned(
+        kiosk_id=kiosk_id,
+        epoch=opened.epoch,
+        start_seq=opened.start_seq,
+        closed_epoch=opened.closed_epoch,
+        applied_seq=opened.applied_seq,
+        lost=[
+            LostRangeOut(
+                epoch=r.epoch,
+                first_seq=r.first_seq,
+                last_seq=r.last_seq,
+                count=r.count,
+                recorded_ms=now,
+                recorded_by=principal.username,
+                note="",
+            )
+            for r in opened.lost
+        ],
+        next_step="start the kiosk with an empty ledger file: it is handed epoch "
+        f"{opened.epoch} at its first sync and continues from seq {opened.start_seq}",
     )

@@ -6,13 +6,19 @@ tokens offline with the public keys in their rule bundle.
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+from pydantic import Field
+
+from coordinator import schema
 from coordinator.downstream import rule_bundles
 from coordinator.errors import ApiError
+from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.runtime import Coordinator
 from coordinator.security import qr_keys
 from coordinator.security.auth import Principal, member_from_page_token, member_page_token
 from coordinator.security.key_sealing import KeySealingError
 from coordinator.services.common import Out, check_member_access, member_row
+from shared.model import DAY_MS, CouponState, MemberLedger, PassKind, Rules
 
 LINK_TTL_S = 365 * 86_400
 
@@ -82,3 +88,160 @@ def display_name(coord: Coordinator, member_id: str) -> str:
     """The member's masked display name."""
     with coord.db.read() as conn:
         return str(member_row(conn, member_id).display_name)
+
+
+EXPIRING_WINDOW_DAYS = 30
+"""Points expiring within this many days are shown apart on the card."""
+
+LAST_VISITS = 5
+"""Visits the card lists (check-ins and class sign-ins, newest first)."""
+
+
+class CardPass(Out):
+    """A pass on the member's card."""
+
+    pass_id: str
+    name: str
+    kind: str
+    sessions_left: int | None = Field(description="None for a time pass (unlimited entries).")
+    valid_until_ms: int
+    frozen: bool
+
+
+class CardCoupon(Out):
+    """An unused, unexpired coupon on the member's card."""
+
+    coupon_id: str
+    title: str
+    kind: str
+    value: int
+    describe_zh: str
+    describe_en: str
+    valid_until_ms: int
+
+
+class CardTier(Out):
+    """The member's tier and how far the next one is."""
+
+    name: str
+    title_zh: str
+    title_en: str
+    earned: int = Field(description="Points earned within the tier window.")
+    next_name: str | None = None
+    next_title_zh: str | None = None
+    next_title_en: str | None = None
+    next_at: int | None = Field(None, description="Points earned the next tier needs.")
+    progress_pct: int = Field(ge=0, le=100)
+
+
+class CardVisit(Out):
+    """A visit: a check-in or a class sign-in."""
+
+    at_ms: int
+    kind: str
+    store_id: str | None
+    store_name: str | None
+
+
+class CardBalances(Out):
+    """Everything the phone card shows at a glance, as of ``updated_ms``."""
+
+    member_id: str
+    display_name: str
+    points: int
+    points_expiring: int
+    expiring_until_ms: int
+    passes: list[CardPass]
+    coupons: list[CardCoupon]
+    tier: CardTier
+    visits: list[CardVisit]
+    timezone: str
+    updated_ms: int
+
+
+def card_balances(coord: Coordinator, member_id: str) -> CardBalances:
+    """The member's balances for the phone card (the folded ledger and the chain's rules)."""
+    now = coord.clock.wall_ms()
+    ms = schema.member_states
+    e = schema.events
+    st = schema.stores
+    with coord.db.read() as conn:
+        row = member_row(conn, member_id)
+        state = conn.execute(sa.select(ms.c.ledger).where(ms.c.member_id == member_id)).first()
+        ledger = ledger_from_row(state.ledger) if state is not None else MemberLedger()
+        bundle = rule_bundles.chain_bundle(conn)
+        visits = conn.execute(
+            sa.select(e.c.hlc_ms, e.c.kind, e.c.store_id, st.c.name)
+            .select_from(e.outerjoin(st, st.c.store_id == e.c.store_id))
+            .where(
+                e.c.member_id == member_id,
+                e.c.kind.in_(("checkin", "class_signin")),
+                e.c.quarantined.is_(False),
+            )
+            .order_by(e.c.hlc_ms.desc(), e.c.hlc_c.desc())
+            .limit(LAST_VISITS)
+        ).all()
+    rules = bundle.rules if bundle is not None else Rules()
+    until = now + EXPIRING_WINDOW_DAYS * DAY_MS
+    return CardBalances(
+        member_id=member_id,
+        display_name=str(row.display_name),
+        points=ledger.points_available(now),
+        points_expiring=ledger.points_expiring(now, until),
+        expiring_until_ms=until,
+        passes=[
+            CardPass(
+                pass_id=p.pass_id,
+                name=p.name,
+                kind=p.kind.value,
+                sessions_left=p.sessions_left if p.kind is PassKind.PUNCH else None,
+                valid_until_ms=p.valid_until_ms,
+                frozen=p.frozen,
+            )
+            for p in ledger.passes
+            if p.valid_until_ms >= now
+        ],
+        coupons=[_coupon(c) for c in ledger.coupons if c.is_usable(now, None)],
+        tier=_tier(rules, ledger, now),
+        visits=[
+            CardVisit(at_ms=v.hlc_ms, kind=v.kind, store_id=v.store_id, store_name=v.name)
+            for v in visits
+        ],
+        timezone=rules.timezone,
+        updated_ms=now,
+    )
+
+
+def _coupon(coupon: CouponState) -> CardCoupon:
+    zh, en = coupon.info.describe(coupon.value)
+    return CardCoupon(
+        coupon_id=coupon.coupon_id,
+        title=coupon.title,
+        kind=coupon.kind.value,
+        value=coupon.value,
+        describe_zh=zh,
+        describe_en=en,
+        valid_until_ms=coupon.valid_until_ms,
+    )
+
+
+def _tier(rules: Rules, ledger: MemberLedger, now_ms: int) -> CardTier:
+    current = rules.tier_reached(ledger, now_ms)
+    earned = rules.tier_earned(ledger, now_ms)
+    nxt = rules.next_tier(current)
+    if nxt is None:
+        progress = 100
+    else:
+        span = nxt.min_points_earned - current.min_points_earned
+        progress = min(100, max(0, (earned - current.min_points_earned) * 100 // max(span, 1)))
+    return CardTier(
+        name=current.name,
+        title_zh=current.title_zh or current.name,
+        title_en=current.title_en or current.name,
+        earned=earned,
+        next_name=nxt.name if nxt else None,
+        next_title_zh=(nxt.title_zh or nxt.name) if nxt else None,
+        next_title_en=(nxt.title_en or nxt.name) if nxt else None,
+        next_at=nxt.min_points_earned if nxt else None,
+        progress_pct=progress,
+    )

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from datetime import date
+from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from coordinator import schema
-from coordinator.errors import conflict
-from coordinator.ledger.jsonrows import ledger_from_row, loads_list, scope_json
+from coordinator.errors import ApiError, conflict, invalid
+from coordinator.ledger.jsonrows import dumps, ledger_from_row, loads_list, scope_json
 from coordinator.ledger.member_fold import ensure_member_states, mark_changed
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
@@ -25,6 +26,25 @@ from coordinator.services.common import (
 )
 from shared.model import Id
 
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32,
+                                       pattern=r"^[^,<>\"]+$")]  # fmt: skip
+"""A member tag the chain uses (``VIP``, ``学生``)."""
+Gender = Literal["female", "male", "other"]
+
+
+class DuplicatePhone(ApiError):
+    """The phone number already belongs to another member (409, with that member's id)."""
+
+    def __init__(self, member_id: str):
+        super().__init__(
+            409,
+            "phone_in_use",
+            f"this phone number already belongs to member {member_id}; open that member "
+            "instead of registering a second one",
+            "phone",
+        )
+        self.member_id = member_id
+
 
 class NewMember(Body):
     """A member to register. ``display_name`` is what kiosks show: keep it masked."""
@@ -37,6 +57,11 @@ class NewMember(Body):
     store_scope: list[Id] | None = None
     """Stores whose kiosks get this member; omitted = every store (the default)."""
     lang: Literal["zh", "en"] = "zh"
+    birthday: date | None = None
+    gender: Gender | None = None
+    tags: list[Tag] = Field([], max_length=20)
+    referrer_id: Id | None = None
+    """The member who brought this one (must exist)."""
 
 
 class MemberChange(Body):
@@ -50,6 +75,9 @@ class MemberChange(Body):
     store_scope: list[Id] | None = None
     chain_wide: bool | None = None
     """True: clear the store scope (every store's kiosks get the member)."""
+    birthday: date | None = None
+    gender: Gender | None = None
+    tags: list[Tag] | None = Field(None, max_length=20)
 
 
 class CardOut(Out):
@@ -87,6 +115,10 @@ class MemberOut(Out):
     cards: list[CardOut]
     summary: BalanceSummary | None = Field(description="None before the first fold.")
     created_ms: int
+    birthday: date | None = None
+    gender: Gender | None = None
+    tags: list[str] = []
+    referrer_id: str | None = None
 
 
 class MemberPage(Out):
@@ -130,7 +162,36 @@ def member_out(conn: sa.Connection, row: sa.Row[Any], now_ms: int) -> MemberOut:
         cards=[CardOut(**x._mapping) for x in cards],
         summary=summary,
         created_ms=row.created_ms,
+        birthday=date.fromisoformat(row.birthday) if row.birthday else None,
+        gender=row.gender or None,
+        tags=loads_list(row.tags),
+        referrer_id=row.referrer_id,
     )
+
+
+def phone_owner(conn: sa.Connection, phone: str, other_than: str | None = None) -> str | None:
+    """The member who already has this phone number (None: nobody, or no number)."""
+    if not phone.strip():
+        return None
+    m = schema.members
+    query = sa.select(m.c.member_id).where(m.c.phone == phone).limit(1)
+    if other_than is not None:
+        query = query.where(m.c.member_id != other_than)
+    return conn.execute(query).scalar()
+
+
+def _check_phone(conn: sa.Connection, phone: str, other_than: str | None = None) -> None:
+    owner = phone_owner(conn, phone, other_than)
+    if owner is not None:
+        raise DuplicatePhone(owner)
+
+
+def _check_referrer(conn: sa.Connection, referrer_id: str | None, member_id: str) -> None:
+    if referrer_id is None:
+        return
+    if referrer_id == member_id:
+        raise invalid("self_referral", "a member cannot refer themselves", "referrer_id")
+    member_row(conn, referrer_id)
 
 
 def create_member(coord: Coordinator, principal: Principal, body: NewMember) -> MemberOut:
@@ -148,6 +209,8 @@ def create_member(coord: Coordinator, principal: Principal, body: NewMember) -> 
             store_exists(conn, store_id, "store_scope")
         if conn.execute(sa.select(m.c.member_id).where(m.c.member_id == member_id)).first():
             raise conflict("member_exists", f"member {member_id!r} already exists", "member_id")
+        _check_phone(conn, body.phone)
+        _check_referrer(conn, body.referrer_id, member_id)
         conn.execute(
             sa.insert(m).values(
                 member_id=member_id,
@@ -159,11 +222,16 @@ def create_member(coord: Coordinator, principal: Principal, body: NewMember) -> 
                 status="active",
                 lang=body.lang,
                 created_ms=now,
+                birthday=body.birthday.isoformat() if body.birthday else None,
+                gender=body.gender,
+                tags=dumps(body.tags) if body.tags else None,
+                referrer_id=body.referrer_id,
             )
         )
         ensure_member_states(conn, [member_id], now)
         mark_changed(conn, [member_id], now)
-        audit(conn, principal.username, "member.create", member_id, now, home=home)
+        audit(conn, principal.username, "member.create", member_id, now, home=home,
+              referrer=body.referrer_id)  # fmt: skip
         view = member_out(conn, member_row(conn, member_id), now)
     coord.pusher.wake()
     return view
@@ -219,12 +287,18 @@ def change_member(
     values: dict[str, Any] = {
         k: v
         for k, v in body.model_dump(exclude_unset=True).items()
-        if k not in ("store_scope", "chain_wide") and v is not None
+        if k not in ("store_scope", "chain_wide", "birthday", "tags") and v is not None
     }
+    if body.birthday is not None:
+        values["birthday"] = body.birthday.isoformat()
+    if body.tags is not None:
+        values["tags"] = dumps(body.tags) if body.tags else None
     m = schema.members
     with coord.db.write() as conn:
         row = member_row(conn, member_id)
         check_member_access(principal, row)
+        if body.phone is not None:
+            _check_phone(conn, body.phone, member_id)
         if body.store_scope is not None:
             for store_id in body.store_scope:
                 store_exists(conn, store_id, "store_scope")

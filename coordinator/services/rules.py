@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
-from coordinator.downstream import rule_bundles
+from coordinator.downstream import rule_bundles, timetables
 from coordinator.errors import conflict, invalid, not_found
 from coordinator.ledger.jsonrows import json_list_contains, loads_list
 from coordinator.runtime import Coordinator
@@ -138,7 +138,7 @@ def list_bundles(
 
 def create_bundle(coord: Coordinator, principal: Principal, body: Draft) -> BundleOut:
     """Save a draft bundle."""
-    principal.require_write()
+    principal.require_manager()
     _check_scope(principal, body.store_ids)
     for session in body.classes:
         if session.ends_ms <= session.starts_ms:
@@ -192,7 +192,7 @@ def publish_bundle(
     coord: Coordinator, principal: Principal, bundle_id: int, body: Publish | None
 ) -> BundleOut:
     """Publish a draft under the next version and push it to the stores in scope."""
-    principal.require_write()
+    principal.require_manager()
     now = coord.clock.wall_ms()
     rb = schema.rule_bundles
     store_ids = body.store_ids if body else None
@@ -209,17 +209,28 @@ def publish_bundle(
             )
         except ValueError as exc:
             raise conflict("already_published", str(exc)) from exc
+        # Store timetables layer over this bundle where it is now their base: a chain-wide
+        # publish never takes a store's classes away.
+        layered = timetables.relayer_after(conn, bundle, user=principal.username, now_ms=now)
         audit(
-            conn, principal.username, "rules.publish", str(bundle_id), now, version=bundle.version
+            conn,
+            principal.username,
+            "rules.publish",
+            str(bundle_id),
+            now,
+            version=bundle.version,
+            layered_versions=[b.version for b in layered],
         )
         row = conn.execute(sa.select(rb).where(rb.c.bundle_id == bundle_id)).one()
+    for store_bundle in layered:
+        push_bundle(coord, store_bundle)
     push_bundle(coord, bundle)
     return _out(row)
 
 
 def rollout_rules(coord: Coordinator, principal: Principal, body: Draft) -> BundleOut:
     """Draft and publish a rule bundle at once (the dashboard's rollout form)."""
-    principal.require_write()
+    principal.require_manager()
     draft = create_bundle(coord, principal, body)
     return publish_bundle(coord, principal, draft.bundle_id, None)
 
@@ -246,12 +257,16 @@ def rotate_qr_key(coord: Coordinator, principal: Principal, body: Rotate | None)
             sealer=coord.sealer,
         )
         store_ids = list(conn.execute(sa.select(schema.stores.c.store_id)).scalars())
-        republished = [
-            rule_bundles.republish(
-                conn, b, user=principal.username, now_ms=now, note="QR key rotation"
+        republished: list[RuleBundle] = []
+        for base in rule_bundles.current_bundles(conn, store_ids, bases_only=True):
+            again = rule_bundles.republish(
+                conn, base, user=principal.username, now_ms=now, note="QR key rotation"
             )
-            for b in rule_bundles.current_bundles(conn, store_ids)
-        ]
+            # Store timetables are layered over the new copy (their bundles carry the keys).
+            republished.extend(
+                timetables.relayer_after(conn, again, user=principal.username, now_ms=now)
+            )
+            republished.append(again)
         keys = qr_keys.published_keys(conn, now)
         signing_now = qr_keys.signing_key_at(conn, now)
         audit(

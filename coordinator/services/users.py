@@ -1,4 +1,5 @@
-"""Ops users: logging in (bearer tokens), who am I, creating and listing users."""
+"""Ops users: logging in (bearer tokens), who am I, creating, listing, disabling and
+enabling users."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
-from coordinator.errors import ApiError, conflict, invalid
+from coordinator.errors import ApiError, conflict, invalid, not_found
 from coordinator.runtime import Coordinator
-from coordinator.security.auth import Principal, Role, hash_password, issue_token, log_in
+from coordinator.security.auth import (
+    STORE_ROLES,
+    Principal,
+    Role,
+    hash_password,
+    issue_token,
+    log_in,
+)
 from coordinator.services.common import Body, Out, audit, store_exists
 from shared.model import Id
 
@@ -75,10 +83,11 @@ def me(principal: Principal) -> Me:
 
 
 def create_user(coord: Coordinator, principal: Principal, body: NewUser) -> UserOut:
-    """Create an ops user (HQ admins only). Store managers need their store."""
+    """Create an ops user (HQ admins only). Store staff (manager, front desk, coach) need
+    their store."""
     principal.require_admin()
-    if body.role is Role.STORE_MANAGER and body.store_id is None:
-        raise invalid("store_required", "a store manager needs a store_id", "store_id")
+    if body.role in STORE_ROLES and body.store_id is None:
+        raise invalid("store_required", f"a {body.role.value} user needs a store_id", "store_id")
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
         if body.store_id is not None:
@@ -112,3 +121,33 @@ def list_users(coord: Coordinator, principal: Principal) -> list[UserOut]:
         UserOut(username=r.username, role=Role(r.role), store_id=r.store_id, disabled=r.disabled)
         for r in rows
     ]
+
+
+def set_disabled(
+    coord: Coordinator, principal: Principal, username: str, disabled: bool
+) -> UserOut:
+    """Disable or enable an ops user (HQ admins only), audited.
+
+    Disabling revokes at once every bearer token and dashboard session the user holds (they
+    are refused from the next request on, not at expiry); enabling again does not bring those
+    back, the user logs in anew. An admin cannot disable themselves (409), so the chain never
+    loses its last way in by one click.
+    """
+    principal.require_admin()
+    if disabled and username == principal.username:
+        raise conflict("cannot_disable_self", "an admin cannot disable their own user", "username")
+    now = coord.clock.wall_ms()
+    u = schema.users
+    with coord.db.write() as conn:
+        row = conn.execute(
+            sa.select(u.c.role, u.c.store_id, u.c.disabled).where(u.c.username == username)
+        ).first()
+        if row is None:
+            raise not_found("user", username, "username")
+        values: dict[str, object] = {"disabled": disabled}
+        if disabled:
+            values["tokens_after_ms"] = now
+        conn.execute(sa.update(u).where(u.c.username == username).values(**values))
+        action = "user.disable" if disabled else "user.enable"
+        audit(conn, principal.username, action, username, now, was_disabled=bool(row.disabled))
+    return UserOut(username=username, role=Role(row.role), store_id=row.store_id, disabled=disabled)

@@ -4,12 +4,15 @@ A new ledger is built next to its final path and renamed into place once its sch
 identity are written, so an existing file that is empty or lacks the SQLite header can only
 mean damage, never "not initialised yet". An existing file is checked with
 ``PRAGMA quick_check`` *before* anything is written to it; a damaged file raises
-:class:`LedgerCorrupt` and is left exactly as it was.
+:class:`LedgerCorrupt` and is left exactly as it was. Before new software migrates an
+existing file, a copy of it as it was is written beside it (``<ledger>.pre-v<N>.bak``, SQLite's
+online backup, fsynced); the migration itself is one transaction.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -21,7 +24,9 @@ from device.ledger.errors import (
     LedgerIdentityMismatch,
     LedgerStorageFull,
 )
-from device.ledger.schema import migrate
+from device.ledger.schema import MIGRATIONS, Migration, current_version, migrate
+
+log = logging.getLogger(__name__)
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 5000
@@ -119,7 +124,8 @@ def _create(path: Path, kiosk_id: str, store_id: str, now_ms: int) -> None:
         conn.execute("PRAGMA synchronous = FULL")
         migrate(conn, str(path), now_ms)
         conn.execute(
-            "INSERT INTO kiosk (id, kiosk_id, store_id, created_ms) VALUES (1, ?, ?, ?)",
+            "INSERT INTO kiosk (id, kiosk_id, store_id, created_ms, ledger_id)"
+            " VALUES (1, ?, ?, ?, lower(hex(randomblob(16))))",
             (kiosk_id, store_id, now_ms),
         )
     except sqlite3.OperationalError as exc:
@@ -161,7 +167,7 @@ def open_database(path: Path, kiosk_id: str, store_id: str, now_ms: int) -> sqli
         if row is None:
             raise LedgerCorrupt(str(path), "it is an SQLite file but not a kiosk ledger")
         _configure(conn)
-        migrate(conn, str(path), now_ms)
+        migrate_with_backup(conn, path, now_ms)
         found = conn.execute("SELECT kiosk_id, store_id FROM kiosk WHERE id = 1").fetchone()
         if found is None:
             raise LedgerCorrupt(str(path), "the kiosk identity row is missing")
@@ -173,6 +179,48 @@ def open_database(path: Path, kiosk_id: str, store_id: str, now_ms: int) -> sqli
             raise LedgerCorrupt(str(path), f"SQLite: {exc}") from exc
         raise
     return conn
+
+
+def migration_backup_path(path: Path, from_version: int) -> Path:
+    """Where the copy taken before migrating from ``from_version`` is kept."""
+    return path.with_name(f"{path.name}.pre-v{from_version}.bak")
+
+
+def migrate_with_backup(
+    conn: sqlite3.Connection,
+    path: Path,
+    now_ms: int,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+) -> Path | None:
+    """Migrate an existing ledger, first copying it as it is; returns the copy (None when
+    nothing was pending). The copy is what a rollback to the previous software can reopen
+    (that software refuses a newer schema) when nothing was journaled after the upgrade."""
+    found = current_version(conn)
+    if not any(step.version > found for step in migrations):
+        migrate(conn, str(path), now_ms, migrations)  # raises when the file is too new
+        return None
+    target = migration_backup_path(path, found)
+    staging = Path(f"{target}.tmp")
+    staging.unlink(missing_ok=True)
+    copy = sqlite3.connect(staging)
+    try:
+        conn.backup(copy)
+        copy.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        copy.close()
+    with staging.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(staging, target)
+    _fsync_dir(path.parent)
+    applied = migrate(conn, str(path), now_ms, migrations)
+    log.warning(
+        "migrated the ledger %s from schema %d to %d; the file as it was is kept in %s",
+        path,
+        found,
+        applied[-1].version,
+        target,
+    )
+    return target
 
 
 @contextlib.contextmanager

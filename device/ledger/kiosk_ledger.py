@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
-from device.ledger import downstream, journal, members, stations
+from device.ledger import class_seats, downstream, journal, members, stations, stream
 from device.ledger.database import is_corruption, is_disk_full, open_database, write_transaction
 from device.ledger.errors import LedgerClosed, LedgerCorrupt, LedgerStorageFull
 from device.ledger.journal import KioskState
@@ -37,6 +37,7 @@ from device.ledger.outcomes import (
     TapOutcome,
 )
 from device.ledger.schema import current_version
+from device.ledger.stream import StreamState
 from device.ledger.trusted_time import TimeSource, TrustedTime
 from device.ports import ApplyOutcome, Clock, OutboxPort, OutboxStats
 from shared.decide import (
@@ -49,6 +50,7 @@ from shared.decide import (
     decide_coupon_redeem,
     decide_points_redeem,
     decide_reversal,
+    decide_stored_value_spend,
     decide_tap_folded,
     local_day,
     refuse,
@@ -65,7 +67,7 @@ from shared.events import (
 )
 from shared.fold import fold
 from shared.hlc import HLC, merge, tick
-from shared.model import MemberLedger, MemberRecord, RuleBundle
+from shared.model import DeviceKey, MemberLedger, MemberRecord, RuleBundle
 from shared.protocol import DenyListUpdate, MemberUpdate, RuleBundleMessage, Versions
 from shared.reasons import RejectReason
 
@@ -126,6 +128,7 @@ class KioskLedger:
         self._observed = state.hlc
         self._time = TrustedTime(clock, state.hlc.wall_ms)
         self._bundle = self._load_bundle(conn)
+        self._stream = stream.read(conn)
         self._online = False
         self._offline_since_ms: int | None = (
             state.offline_since_ms or state.last_online_ms or self._now_ms(state.hlc)
@@ -239,13 +242,23 @@ class KioskLedger:
         return tx.bundle is None or tx.state.members_version == 0
 
     def _decide(self, what: str, plan_for: Callable[[_Tx], _Plan]) -> TapOutcome:
-        """Run one decision in one transaction; STORAGE_FULL if the disk is full."""
+        """Run one decision in one transaction; STORAGE_FULL if the disk is full.
+
+        While the coordinator refuses this ledger's stream nothing is recorded: a fact
+        recorded now could never reach the ledger of record."""
+        if self._stream.refused is not None:
+            return TapOutcome(refuse(RejectReason.STREAM_REFUSED), (), None)
         with self._lock:
             try:
                 with self._write(what) as (conn, state):
                     wall = self._clock.wall_ms()  # evidence only: see trusted_time
                     hlc = tick(state.hlc, self._time.now_ms())
                     ctx = self._context(state, hlc.wall_ms)
+                    if self._bundle is not None:
+                        seats = class_seats.seat_counts(
+                            conn, self._bundle, self.store_id, hlc.wall_ms
+                        )
+                        ctx = ctx.model_copy(update={"class_seats": seats})
                     tx = _Tx(conn, state, hlc, wall, self._bundle, ctx)
                     plan = plan_for(tx)
                     decision = plan.decision
@@ -449,6 +462,34 @@ class KioskLedger:
 
         return self._decide("the coupon redemption", plan)
 
+    def spend_stored_value(
+        self,
+        member_id: str,
+        amount_fen: int,
+        *,
+        purpose: str = "",
+        staff_id: str | None = None,
+    ) -> TapOutcome:
+        """Charge a member's stored value (the staff charge screen, a drop-in class), online
+        or offline within the rules' stored-value limits
+        (:func:`shared.decide.decide_stored_value_spend`)."""
+
+        def plan(tx: _Tx) -> _Plan:
+            credential = _staff(staff_id)
+            view = self._view(tx, member_id)
+            if self._not_ready(tx):
+                return _Plan(refuse(RejectReason.NOT_READY, _known(view)), credential, view)
+            assert tx.bundle is not None
+            # Summed here rather than kept in the kiosk row: only a charge asks for it.
+            unconfirmed = tx.conn.execute(_UNCONFIRMED_FEN, (tx.state.confirmed_seq,)).fetchone()
+            ctx = tx.ctx.model_copy(update={"kiosk_unconfirmed_fen": int(unconfirmed[0])})
+            decision = decide_stored_value_spend(
+                ctx, tx.bundle, view, amount_fen, purpose=purpose, staff_id=staff_id
+            )
+            return _Plan(decision, credential, view)
+
+        return self._decide("the stored-value charge", plan)
+
     def record_refusal(
         self, reason: RejectReason, credential: CredentialRef | None = None, detail: str = ""
     ) -> TapOutcome:
@@ -516,6 +557,79 @@ class KioskLedger:
         """Where :meth:`now_ms` comes from: the coordinator, the wall clock, or the floor
         (the wall clock was not believed)."""
         return self._time.source()
+
+    # --- stream identity -------------------------------------------------------------------------
+
+    def stream_state(self) -> StreamState:
+        """This ledger's id, epoch and refusal (cached; every change goes through here)."""
+        return self._stream
+
+    def refuse_stream(self, reason: str | None, detail: str = "") -> bool:
+        """Record (None: clear) that this ledger's stream is refused; True if it changed."""
+        with self._lock:
+            if self._stream.refused == reason and (
+                reason is None or self._stream.refused_detail == detail
+            ):
+                return False
+            with self._write("the stream state") as (conn, _):
+                stream.set_refused(conn, reason, detail)
+                self._stream = stream.read(conn)
+            if reason is None:
+                log.info("kiosk %s: stream accepted again", self.kiosk_id)
+            else:
+                log.warning("kiosk %s: stream refused (%s): %s", self.kiosk_id, reason, detail)
+            return True
+
+    def adopt_epoch(self, epoch: int, start_seq: int, ledger_id: str | None) -> bool:
+        """Take the epoch the coordinator handed this ledger; only an empty ledger of a lower
+        epoch can (returns False and changes nothing otherwise)."""
+        with self._lock:
+            if ledger_id != self._stream.ledger_id or epoch <= self._stream.epoch:
+                return False
+            with self._write("the stream epoch") as (conn, state):
+                if stream.journal_rows(conn) or state.last_seq != 0:
+                    log.warning(
+                        "kiosk %s: epoch %d offered but this ledger already holds seq %d; "
+                        "it needs an empty ledger file",
+                        self.kiosk_id,
+                        epoch,
+                        state.last_seq,
+                    )
+                    return False
+                stream.adopt(conn, epoch, start_seq)
+                state.last_seq = state.acked_seq = state.confirmed_seq = start_seq - 1
+                self._stream = stream.read(conn)
+            log.info("kiosk %s: stream epoch %d from seq %d", self.kiosk_id, epoch, start_seq)
+            return True
+
+    def set_restore_epoch(self, restore_epoch: int) -> None:
+        """Remember the coordinator's restore epoch last seen (reported in every sync)."""
+        with self._lock:
+            if restore_epoch == self._stream.restore_epoch:
+                return
+            with self._write("the restore epoch") as (conn, _):
+                stream.set_restore_epoch(conn, restore_epoch)
+                self._stream = stream.read(conn)
+            log.warning(
+                "kiosk %s: the coordinator was restored from a backup (restore epoch %d)",
+                self.kiosk_id,
+                restore_epoch,
+            )
+
+    def check_applied(self, applied_seq: int, event_id: str | None) -> bool:
+        """False (and the stream refused) when the coordinator's event at ``applied_seq`` is
+        not this ledger's: an older copy of the ledger that recorded taps of its own."""
+        if event_id is None or applied_seq < self._stream.start_seq:
+            return True
+        mine = self._read(lambda conn: stream.event_id_at(conn, applied_seq))
+        if mine is None or mine == event_id:
+            return True
+        self.refuse_stream(
+            "ledger_diverged",
+            f"seq {applied_seq} of this ledger is not the event the coordinator holds: an "
+            "older copy of the ledger; re-provision the kiosk and start it with an empty ledger",
+        )
+        return False
 
     # --- OutboxPort ------------------------------------------------------------------------------
 
@@ -627,6 +741,16 @@ class KioskLedger:
     def member_for_card(self, uid: str) -> str | None:
         """The member a card belongs to (None if unknown)."""
         return self._read(lambda conn: members.member_for_card(conn, uid.strip().upper()))
+
+    def member_devices(self, member_id: str) -> tuple[DeviceKey, ...]:
+        """The phones that sign the member's codes, from the last pushed record (none if
+        the member is unknown here)."""
+
+        def read(conn: sqlite3.Connection) -> tuple[DeviceKey, ...]:
+            found = members.record(conn, member_id)
+            return found[0].devices if found is not None else ()
+
+        return self._read(read)
 
     def member_summary(self, member_id: str) -> MemberSummary | None:
         """The member as this kiosk sees them now (snapshot + pending events)."""
@@ -797,6 +921,12 @@ class KioskLedger:
         return _Tx(conn, state, HLC(now, 0), now, self._bundle, self._context(state, now))
 
 
+# Stored value this kiosk spent (all members) above the confirmed seq.
+_UNCONFIRMED_FEN = """
+SELECT coalesce(sum(json_extract(payload, '$.body.amount_fen')), 0)
+FROM journal WHERE seq > ? AND kind = 'sv_spend'
+"""
+
 # Acknowledged rows older than the cutoff that every member view has folded in.
 _PRUNE_ACKED = """
 DELETE FROM journal WHERE acked = 1 AND seq <= ? AND wall_ms < ? AND (
@@ -859,6 +989,7 @@ def _summary(
         lang=record.lang,
         status=record.status,
         points_balance=ledger.points_available(now_ms),
+        stored_value_fen=ledger.stored_value.available_fen(now_ms),
         checkins=ledger.checkins,
         passes=ledger.passes,
         coupons=tuple(c for c in ledger.coupons if not c.is_used),

@@ -55,6 +55,8 @@ class MemberSummary:
     """Coupons not yet used (expired ones included; the screen greys them out)."""
     pending_events: int
     """This kiosk's events for the member the coordinator has not yet folded in."""
+    stored_value_fen: int = 0
+    """Stored value available (fen, negative after an offline overdraw)."""
 
 
 @dataclass(frozen=True)

@@ -160,9 +160,25 @@ CREATE TABLE station_taps (
 CREATE INDEX station_taps_decided ON station_taps (decided_ms);
 """
 
+_STREAMS = """
+-- Stream epochs (docs/reliability.md, "A dead SD card"): a random id per ledger file, the
+-- epoch the coordinator handed it (0: none) and the seq it starts at, and whether the
+-- coordinator refuses its stream (the kiosk records nothing while it does). restore_epoch
+-- and backup_verified_ms are what the coordinator last said of its restores and backups.
+ALTER TABLE kiosk ADD COLUMN ledger_id TEXT;
+UPDATE kiosk SET ledger_id = lower(hex(randomblob(16))) WHERE ledger_id IS NULL;
+ALTER TABLE kiosk ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE kiosk ADD COLUMN epoch_start_seq INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE kiosk ADD COLUMN stream_refused TEXT;
+ALTER TABLE kiosk ADD COLUMN stream_refused_detail TEXT;
+ALTER TABLE kiosk ADD COLUMN restore_epoch INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE kiosk ADD COLUMN backup_verified_ms INTEGER;
+"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial kiosk ledger", _INITIAL),
     Migration(2, "door station counters and taps", _STATIONS),
+    Migration(3, "stream epochs, restore epoch and backup time", _STREAMS),
 )
 """Every schema step, in order. ``MIGRATIONS[-1].version`` is the current schema."""
 
@@ -202,25 +218,27 @@ def migrate(
     now_ms: int,
     migrations: tuple[Migration, ...] = MIGRATIONS,
 ) -> list[Migration]:
-    """Apply every step not yet recorded; returns the steps applied.
+    """Apply every step not yet recorded, all in one transaction; returns the steps applied.
 
     ``conn`` must be in autocommit mode (``isolation_level=None``). Raises
-    :class:`LedgerSchemaTooNew` when the file records a step this code does not know.
+    :class:`LedgerSchemaTooNew` when the file records a step this code does not know. A step
+    that fails rolls back every pending step with it: the file is at its old version or at
+    the new one, never between (SQLite's DDL is transactional).
     """
     known = migrations[-1].version if migrations else 0
     found = current_version(conn)
     if found > known:
         raise LedgerSchemaTooNew(path, found, known)
-    applied: list[Migration] = []
-    for step in migrations:
-        if step.version <= found:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)"
-            )
+    pending = [step for step in migrations if step.version > found]
+    if not pending:
+        return []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms INTEGER NOT NULL)"
+        )
+        for step in pending:
             for statement in _split(step.sql):
                 conn.execute(statement)
             conn.execute(
@@ -228,9 +246,8 @@ def migrate(
                 (step.version, step.name, now_ms),
             )
             conn.execute(f"PRAGMA user_version = {int(step.version)}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        applied.append(step)
-    return applied
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return pending

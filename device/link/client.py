@@ -109,6 +109,9 @@ class KioskLink:
         self._offset_has_rtt = False
         self._connects = 0
         self._sync_wanted = False
+        self._replay_until = 0
+        """Highest seq to send again from the journal for a coordinator restored from a
+        backup (0: no replay)."""
         self._last_sync_at: float | None = None
         self._next_heartbeat: float | None = None
         self._hlc: HLC = ZERO
@@ -125,6 +128,7 @@ class KioskLink:
             p.RuleBundleMessage: self._on_rule_bundle,
             p.DenyListUpdate: self._on_deny_update,
             p.ClaimResult: self._on_claim_result,
+            p.StreamNotice: self._on_stream_notice,
         }
         missing = downstream_types() - set(self._handlers)
         if missing:  # a new downstream type in shared.topics must get a handler here
@@ -497,7 +501,15 @@ class KioskLink:
         self._ledger.observe_hlc(HLC(ack.hlc_ms, ack.hlc_c))
         now = self._clock.monotonic()
         wall = self._clock.wall_ms()
+        replay_from: int | None = None
         with self._lock:
+            if ack.resend_from is not None and ack.resend_from <= self._window.acked:
+                # The coordinator asks for events it acknowledged before: it was restored
+                # from a backup. Send them again from the journal, acknowledged or not.
+                replay_from = ack.acked_seq + 1
+                self._replay_until = max(self._replay_until, self._window.acked)
+                self._window.restart_from(ack.acked_seq)
+                self._counters["replays"] += 1
             rtt = self._window.acked_to(ack.acked_seq, now)
             if ack.resend_from is not None:
                 self._window.rewind(ack.resend_from - 1)
@@ -512,10 +524,45 @@ class KioskLink:
                 self._clock_offset_ms = wall - ack.coordinator_wall_ms
             self._wake = True
             self._wake_cv.notify()
-        if ack.resend_from is not None:
+        if replay_from is not None:
+            log.warning(
+                "kiosk %s: the coordinator holds only up to seq %d; replaying the journal from "
+                "seq %d (acknowledged rows included)",
+                self.kiosk_id,
+                ack.acked_seq,
+                replay_from,
+            )
+        elif ack.resend_from is not None:
             log.info(
                 "kiosk %s: coordinator asks to resend from seq %d", self.kiosk_id, ack.resend_from
             )
+        self._state_changed()
+
+    def _on_stream_notice(self, notice: p.StreamNotice) -> None:
+        """The coordinator's word on this ledger's stream: refused, handed an epoch, or ok
+        (then check that its event at ``applied_seq`` is ours before draining)."""
+        if notice.state == "assign" and notice.start_seq is not None:
+            if self._ledger.adopt_epoch(notice.epoch, notice.start_seq, notice.ledger_id):
+                with self._lock:
+                    self._window = SendWindow(
+                        notice.start_seq - 1,
+                        self._settings.window_events,
+                        self._settings.resend_after_s,
+                    )
+                self._send_sync()
+            self._state_changed()
+            return
+        if notice.restore_epoch:
+            self._ledger.set_restore_epoch(notice.restore_epoch)
+        if notice.state == "resync":
+            self.request_sync()
+            return
+        if notice.state == "refused":
+            self._ledger.refuse_stream(notice.reason or "refused", notice.detail)
+            self._state_changed()
+            return
+        if self._ledger.check_applied(notice.applied_seq, notice.applied_event_id):
+            self._ledger.refuse_stream(None)
         self._state_changed()
 
     def _on_member_update(self, message: p.MemberUpdate) -> None:
@@ -617,6 +664,13 @@ class KioskLink:
                 self._last_sync_at is None
                 or now - self._last_sync_at >= self._settings.sync_min_interval_s
             )
+            if self._ledger.stream_state().refused is not None and not sync_due:
+                # Refused until re-provisioned: ask again now and then, so a new epoch (or
+                # a coordinator that changed its mind) is heard without a restart.
+                sync_due = (
+                    self._last_sync_at is None
+                    or now - self._last_sync_at >= self._settings.heartbeat_interval_s
+                )
             if sync_due:
                 self._sync_wanted = False
                 self._last_sync_at = now
@@ -640,10 +694,28 @@ class KioskLink:
             with self._lock:
                 if not self._connected or not self._online or self._stopping:
                     return
+                if self._ledger.stream_state().refused is not None:
+                    return  # the coordinator refuses this ledger's stream: nothing to send
                 plan = self._window.plan(self._settings.batch_events)
             if plan is None:
                 return
-            events = self._ledger.pending_events(plan.after_seq, plan.limit)
+            replaying = plan.after_seq < self._replay_until
+            if replaying:
+                events = self._ledger.journal_events(plan.after_seq, plan.limit)
+                if events and events[0].seq != plan.after_seq + 1:
+                    # Pruned already: what the coordinator lost is not here any more.
+                    self._count("replay_gaps")
+                    log.error(
+                        "kiosk %s: cannot replay seq %d..%d for the restored coordinator: the "
+                        "journal was pruned; re-provision the kiosk to record them as lost",
+                        self.kiosk_id,
+                        plan.after_seq + 1,
+                        events[0].seq - 1,
+                    )
+                    with self._lock:
+                        self._replay_until = 0
+            else:
+                events = self._ledger.pending_events(plan.after_seq, plan.limit)
             if not events:
                 return
             with self._lock:
@@ -672,7 +744,13 @@ class KioskLink:
     def _encoded_batches(self, events: list[Event]) -> Iterator[bytes]:
         """Encoded EventBatches of these events in order, halved until each fits the cap."""
         try:
-            yield p.encode(p.EventBatch(kiosk_id=self.kiosk_id, events=tuple(events)))
+            yield p.encode(
+                p.EventBatch(
+                    kiosk_id=self.kiosk_id,
+                    events=tuple(events),
+                    epoch=self._ledger.stream_state().epoch,
+                )
+            )
         except PayloadTooLarge:
             if len(events) == 1:
                 raise LinkError(
@@ -686,11 +764,15 @@ class KioskLink:
 
     def _send_sync(self) -> None:
         stats = self._ledger.outbox_stats()
+        stream = self._ledger.stream_state()
         message = p.SyncRequest(
             kiosk_id=self.kiosk_id,
             store_id=self.store_id,
             versions=self._ledger.versions(),
             last_seq=stats.last_seq,
+            epoch=stream.epoch,
+            ledger_id=stream.ledger_id or None,
+            restore_epoch=stream.restore_epoch,
         )
         if self._publish(Channel.SYNC, message) is not None:
             self._count("syncs_sent")
@@ -715,7 +797,7 @@ class KioskLink:
             health=health,
             disk_free_bytes=self._disk_free(),
             clock_offset_ms=offset,
-        )
+        ).model_copy(update={"epoch": self._ledger.stream_state().epoch})
         if self._publish(Channel.HEARTBEAT, message) is not None:
             self._count("heartbeats_sent")
 

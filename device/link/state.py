@@ -31,6 +31,8 @@ COUNTERS = (
     "ignored_old",
     "staged",
     "need_sync",
+    "replays",
+    "replay_gaps",
 )
 """Every counter the link keeps; all start at zero so dashboards see them from the start."""
 

@@ -84,6 +84,16 @@ class SendWindow:
             self.generation += 1
         return rtt
 
+    def restart_from(self, acked_seq: int) -> None:
+        """The coordinator holds only up to ``acked_seq`` (restored from a backup): send
+        everything after it again, acknowledged rows included."""
+        self.acked = acked_seq
+        self.cursor = acked_seq
+        self.generation += 1
+        self._sent_at.clear()
+        self._progress_at = None
+        self._silent_rounds = 0
+
     def rewind(self, after_seq: int) -> None:
         """Send again everything after ``after_seq`` (never below what is acknowledged)."""
         self.cursor = max(self.acked, min(self.cursor, after_seq))

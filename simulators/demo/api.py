@@ -43,9 +43,9 @@ class CoordinatorClient:
         clean = {k: v for k, v in params.items() if v is not None}
         return self._check("GET", path, self._http.get(path, params=clean))
 
-    def post(self, path: str, body: Any = None) -> Any:
-        """POST ``body`` as JSON to ``path``; the decoded JSON answer."""
-        return self._check("POST", path, self._http.post(path, json=body))
+    def post(self, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        """POST ``body`` as JSON to ``path`` (with extra ``headers``); the decoded answer."""
+        return self._check("POST", path, self._http.post(path, json=body, headers=headers))
 
     def close(self) -> None:
         """Close the connection pool."""

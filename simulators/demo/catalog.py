@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.model import ClassSession, Reward, Rules
+from shared.money import MoneyRules, TopUpTier
 
 DAY_MS = 86_400_000
 MIN_MS = 60_000
@@ -168,6 +169,14 @@ class Catalog:
         """The store whose class is open during the demo."""
         return self.kiosk(self.roles.studio).store_id
 
+
+MONEY_RULES = MoneyRules(
+    topup_tiers=(
+        TopUpTier(min_paid_fen=100_000, bonus_fen=10_000, bonus_expiry_days=180),
+        TopUpTier(min_paid_fen=300_000, bonus_fen=45_000, bonus_expiry_days=365),
+    ),
+)
+"""充值送: pay ¥1,000 get ¥100 (180 days), pay ¥3,000 get ¥450 (a year); cap ¥5,000."""
 
 STORES = (
     StoreSpec("s-xuhui", "xuhui", "徐汇旗舰店 Xuhui Flagship"),
@@ -423,7 +432,7 @@ def build_catalog(
         campaigns=tuple(campaigns),
         rewards=REWARDS,
         classes=classes,
-        rules=Rules(timezone=TIMEZONE, points_per_checkin=10, undo_window_s=180),
+        rules=Rules(timezone=TIMEZONE, points_per_checkin=10, undo_window_s=180, money=MONEY_RULES),
         open_class_id=open_class,
         roles=Roles(
             studio=studio,

@@ -43,6 +43,8 @@ class SeedResult:
     passes: int = 0
     coupons: int = 0
     points: int = 0
+    topped_up_fen: int = 0
+    purchases: int = 0
 
 
 def provision_chain(
@@ -193,11 +195,65 @@ def seed_chain(
         )
         result.coupons += int(answer["issued"])
         console.step(f"coupon campaign '{campaign.title}': {answer['issued']} coupons issued")
+    seed_money(client, catalog, console, result)
     for member in catalog.members:
         if member.prefers_qr or member.member_id == catalog.roles.hands_on_member:
             link = client.post(f"/api/v1/members/{member.member_id}/page-link")
             result.page_links[member.member_id] = str(link["link_token"])
     return result
+
+
+def seed_money(
+    client: CoordinatorClient, catalog: Catalog, console: Console, result: SeedResult
+) -> None:
+    """Opening stored-value balances (every fourth member, and ¥1,000 for the hands-on member:
+    the top-up rule's ¥100 bonus), then purchases: paid from stored value in the home store
+    and in another store (the cross-store settlement), and in cash with the ¥20 voucher."""
+    roles = catalog.roles
+    busy = {roles.points_member, roles.coupon_member, roles.hands_on_member}
+    funded: list[MemberSpec] = []
+    for i, member in enumerate(catalog.members):
+        fen = 100_000 if member.member_id == roles.hands_on_member else 50_000 if i % 4 == 0 else 0
+        if not fen:
+            continue
+        client.post(
+            f"/api/v1/members/{member.member_id}/stored-value/top-ups",
+            {"amount_fen": fen, "method": "wechat", "store_id": member.home_store_id,
+             "reference": "demo opening top-up"},
+        )  # fmt: skip
+        result.topped_up_fen += fen
+        if member.member_id not in busy:
+            funded.append(member)
+    other = {s.store_id: catalog.stores[(n + 1) % len(catalog.stores)].store_id
+             for n, s in enumerate(catalog.stores)}  # fmt: skip
+    lines = [
+        {"sku": "shake", "name": "蛋白奶昔 Protein shake", "unit_fen": 2_500, "qty": 2},
+        {"sku": "towel", "name": "毛巾 Towel", "unit_fen": 3_000, "qty": 1},
+    ]
+    for n, member in enumerate(funded[:6]):
+        store = member.home_store_id if n % 2 == 0 else other[member.home_store_id]
+        buy = {"member_id": member.member_id, "store_id": store, "lines": lines,
+               "method": "stored_value", "reference": f"demo-pos-{n}"}  # fmt: skip
+        client.post("/api/v1/purchases", buy, headers={"Idempotency-Key": f"demo-sv-{n}"})
+        result.purchases += 1
+    voucher_store = catalog.stores[0].store_id
+    for member in catalog.members:
+        if member.home_store_id != voucher_store or member.member_id in busy:
+            continue
+        voucher = next(
+            (c for c in member_coupons(client, member.member_id) if c["kind"] == "voucher"), None
+        )
+        if voucher is None:
+            continue
+        buy = {"member_id": member.member_id, "store_id": voucher_store, "total_fen": 15_000,
+               "coupon_id": voucher["coupon_id"], "method": "card"}  # fmt: skip
+        client.post("/api/v1/purchases", buy, headers={"Idempotency-Key": "demo-voucher"})
+        result.purchases += 1
+        break
+    console.step(
+        f"stored value: {result.topped_up_fen // 100:,} yuan topped up (top-up rule: pay ¥1,000 "
+        f"get ¥100); {result.purchases} purchases (stored value, cross-store, ¥20 voucher)"
+    )
 
 
 def member_coupons(client: CoordinatorClient, member_id: str) -> list[dict[str, Any]]:

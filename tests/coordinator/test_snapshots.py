@@ -18,7 +18,7 @@ from coordinator.downstream.member_deltas import catch_up, lock_kiosk_view
 from coordinator.downstream.member_records import ScopedRecord, load_records, record_head
 from coordinator.downstream.snapshots import PAYLOAD_BUDGET
 from shared.hlc import HLC
-from shared.model import MemberLedger, MemberRecord, MemberStatus, PointsLot
+from shared.model import DeviceKey, MemberLedger, MemberRecord, MemberStatus, PointsLot
 from shared.protocol import MAX_SNAPSHOT_CHUNK_MEMBERS, MemberUpdate, decode_as, encode
 from tests.coordinator.test_ledger_core import T0, Ledger
 from tests.coordinator.test_ledger_core import ledger as ledger
@@ -109,6 +109,16 @@ def test_record_head_writes_what_the_model_writes() -> None:
             lang="en",
         )
         assert head + ledger_json + "}" == record.model_dump_json()
+    devices = (
+        DeviceKey(device_id="d1", public_key="A" * 43),
+        DeviceKey(device_id="d-0", public_key="B" * 43, revoked_ms=1_700_000_000_000),
+    )
+    with_devices = MemberRecord(member_id="m1", display_name="A", devices=devices)
+    head = record_head(
+        member_id="m1", display_name="A", tier="basic", status="active", cards=(), lang="zh",
+        devices=devices,
+    )  # fmt: skip
+    assert head + MemberLedger().model_dump_json() + "}" == with_devices.model_dump_json()
 
 
 def test_streamed_chunks_equal_the_model_built_snapshot(ledger: Ledger) -> None:

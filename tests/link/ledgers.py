@@ -14,6 +14,7 @@ from pathlib import Path
 
 from device.ledger import KioskLedger, journal
 from device.ledger.database import open_database, write_transaction
+from device.ledger.stream import StreamState
 from device.ports import ApplyOutcome, OutboxStats, SystemClock
 from shared.events import CredentialKind, CredentialRef, Event, Rejected
 from shared.hlc import HLC, tick
@@ -116,6 +117,24 @@ class RecordingLedger:
     def observe_hlc(self, remote: HLC) -> None:
         """Forwarded."""
         self.real.observe_hlc(remote)
+
+    def journal_events(self, after_seq: int = 0, limit: int = 1000) -> list[Event]:
+        return self.real.journal_events(after_seq, limit)
+
+    def set_restore_epoch(self, restore_epoch: int) -> None:
+        self.real.set_restore_epoch(restore_epoch)
+
+    def stream_state(self) -> StreamState:
+        return self.real.stream_state()
+
+    def refuse_stream(self, reason: str | None, detail: str = "") -> bool:
+        return self.real.refuse_stream(reason, detail)
+
+    def adopt_epoch(self, epoch: int, start_seq: int, ledger_id: str | None) -> bool:
+        return self.real.adopt_epoch(epoch, start_seq, ledger_id)
+
+    def check_applied(self, applied_seq: int, event_id: str | None) -> bool:
+        return self.real.check_applied(applied_seq, event_id)
 
     def set_online(self, online: bool) -> None:
         """Forwarded and recorded."""

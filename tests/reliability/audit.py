@@ -6,7 +6,10 @@ with the coordinator's database as it stands:
 1. every kiosk's journal is gapless (seq 1..n, unique event ids);
 2. the coordinator holds exactly that journal for the kiosk, event for event, applied up
    to n, nothing held back, nothing quarantined;
-3. every tap a member was shown (a host's printed answer) is in both, once;
+3. every tap a member was shown (a host's printed answer) is in both, once, of the kind the
+   answer named; the report counts the distinct events shown per kiosk, so a test can
+   compare them with the journal (nothing journaled that nobody was shown, beyond the taps
+   in flight when a process died);
 4. for every member, the central ledger equals ``shared.fold.fold_sorted`` of the
    coordinator's own (``hq``) events and every event every kiosk journaled for them;
 5. every kiosk's view of every member (snapshot + its own pending events) equals the
@@ -42,7 +45,13 @@ class AuditReport:
     hq_events: int = 0
     members: int = 0
     acknowledged: int = 0
+    shown_events: dict[str, int] = field(default_factory=dict)
+    """Distinct journaled events per kiosk that some printed answer named."""
     views_checked: int = 0
+
+    def unshown(self, kiosk_id: str) -> int:
+        """Events a kiosk journaled that no answer named (in flight when it died)."""
+        return self.kiosk_events[kiosk_id] - self.shown_events.get(kiosk_id, 0)
 
 
 def read_journal(path: Path) -> list[Event]:
@@ -114,12 +123,17 @@ def full_audit(
     assert not strangers, f"events from kiosks nobody audits: {sorted(strangers)}"
 
     # 3: every tap a member saw, exactly once on both sides
-    journal_ids = {k: {e.seq: e.event_id for e in j} for k, j in journals.items()}
+    journal_ids = {k: {e.seq: (e.event_id, e.kind) for e in j} for k, j in journals.items()}
+    shown: dict[str, set[str]] = defaultdict(set)
     for line in acknowledged:
-        for seq, event_id, *_ in line["events"]:
-            assert journal_ids[line["k"]].get(seq) == event_id, f"acknowledged {line} lost"
+        for seq, event_id, *rest in line["events"]:
+            found = journal_ids[line["k"]].get(seq)
+            assert found is not None and found[0] == event_id, f"acknowledged {line} lost"
+            assert not rest or rest[0] == found[1], f"acknowledged {line} journaled as {found}"
             assert ids[event_id] == 1, f"acknowledged event {event_id} stored {ids[event_id]}x"
+            shown[line["k"]].add(event_id)
         report.acknowledged += 1
+    report.shown_events = {k: len(v) for k, v in shown.items()}
 
     # 4: central balances = the reference fold of every fact
     facts: dict[str, list[Event]] = defaultdict(list)

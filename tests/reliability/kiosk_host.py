@@ -135,6 +135,12 @@ class Kiosk:
             "now_ms": self.ledger.now_ms(),
             "wall_ms": self.clock.wall_ms(),
             "time_source": self.ledger.time_source().value,
+            "stream": {
+                "epoch": self.ledger.stream_state().epoch,
+                "start_seq": self.ledger.stream_state().start_seq,
+                "refused": self.ledger.stream_state().refused,
+                "detail": self.ledger.stream_state().refused_detail,
+            },
         }
 
     def backlog(self, command: dict[str, Any]) -> int:

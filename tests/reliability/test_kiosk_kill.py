@@ -104,7 +104,12 @@ def test_sigkill_while_serving_and_draining_loses_and_doubles_nothing(fleet: Fle
     )
     acknowledged = fleet.acknowledged()
     report = full_audit(fleet.coordinator, fleet.ledgers, acknowledged)
-    assert report.acknowledged == len(acknowledged) >= 300 + ROUNDS * 5
+    assert len(victim.acknowledged) >= 300 + ROUNDS * 5
+    # Each power cut can take at most the one command being served with it: committed,
+    # never answered. Nothing else is journaled unseen; the bystander never died.
+    per_answer = max(len(line["events"]) for line in acknowledged)
+    assert report.unshown("k1") <= ROUNDS * per_answer, report
+    assert report.unshown("k2") == 0, report
     # Answers lost with a killed process are taps nobody saw; a tap that was answered is
     # in the journal (checked by the audit), and the journal holds nothing else but those
     # and the ones in flight when the power went.
@@ -157,4 +162,7 @@ def test_kiosk_app_power_loss_mid_tap_keeps_every_shown_tap_once(
         acknowledged.append({"k": "k1", "events": [[journal[i], i] for i in ids]})
     assert pulled == APP_ROUNDS
     report = full_audit(fleet.coordinator, {"k1": ledger}, acknowledged, check_views=False)
-    assert report.acknowledged == len(shown) >= 3 * APP_ROUNDS
+    assert len(shown) >= 3 * APP_ROUNDS
+    # Only a tap the plug was pulled on can be journaled without being shown.
+    per_view = max(len(list(view["event_ids"])) for view in shown)  # type: ignore[call-overload]
+    assert report.unshown("k1") <= pulled * per_view, report

@@ -25,6 +25,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from coordinator.ledger.conflicts import ConflictDraft, raise_conflict
+from coordinator.outbound import webhooks
 from coordinator.security.auth import Principal, Role, issue_token, member_page_token
 from coordinator.settings import DEV_SECRET_KEY
 from simulators.waiting import wait_until
@@ -64,6 +65,11 @@ COUPON = {"title": "¥5", "kind": "voucher", "value": 500, "valid_from_ms": 1,
 PASS = {"kind": "punch", "name": "10x", "valid_from_ms": 1, "valid_until_ms": 4_000_000_000_000,
         "sessions_total": 10}  # fmt: skip
 
+TOP_UP = {"amount_fen": 10_000, "method": "cash"}
+TIMETABLE: dict[str, Any] = {"slots": [], "note": "summer week"}
+# A public address literal: accepted without DNS, and nothing is ever sent to it here.
+ENDPOINT = {"url": "https://93.184.216.34/hook", "event_types": ["notification.*"]}
+
 ROUTES: dict[tuple[str, str], Route] = {
     # -- public: no login (each is its own credential or harmless) ------------------------
     ("POST", "/api/v1/auth/token"): Route("public"),
@@ -89,6 +95,24 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/kiosks/{kiosk_id}"): Route("page"),
     ("GET", "/dashboard/reports"): Route("page"),
     ("GET", "/dashboard/rollouts"): Route("page"),
+    ("GET", "/dashboard/members"): Route("page"),
+    ("GET", "/dashboard/members.csv"): Route("page"),
+    ("GET", "/dashboard/members/{member_id}"): Route("page"),
+    ("GET", "/dashboard/members/new"): Route("page"),
+    ("POST", "/dashboard/members/new"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/edit"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/cards"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/cards/{uid}/lost"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/cards/{uid}/replace"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/passes/{pass_id}/freeze"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/passes/{pass_id}/unfreeze"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/passes/{pass_id}/extend"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/coupons"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/points"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/sell"): Route("page"),
+    ("GET", "/dashboard/products"): Route("page"),
+    ("POST", "/dashboard/products"): Route("page"),
+    ("POST", "/dashboard/products/{product_id}/active"): Route("page"),
     ("POST", "/dashboard/logout"): Route("page"),
     # -- any logged-in user ----------------------------------------------------------------
     ("GET", "/api/v1/auth/me"): Route("self"),
@@ -104,6 +128,12 @@ ROUTES: dict[tuple[str, str], Route] = {
     ),
     ("POST", "/api/v1/kiosks/{kiosk_id}/revoke"): Route(
         "admin", True, own=req("/api/v1/kiosks/k1/revoke")
+    ),
+    ("POST", "/api/v1/users/{username}/disable"): Route(
+        "admin", True, own=req("/api/v1/users/u9zz/disable")
+    ),
+    ("POST", "/api/v1/users/{username}/enable"): Route(
+        "admin", True, own=req("/api/v1/users/u9zz/enable")
     ),
     ("POST", "/api/v1/qr-keys/rotate"): Route("admin", True, own=req("/api/v1/qr-keys/rotate")),
     # -- lists: every role reads, a store manager only their store -----------------------
@@ -288,6 +318,75 @@ ROUTES: dict[tuple[str, str], Route] = {
         other=req("/api/v1/rule-bundles/{b2}/publish"),
         own=req("/api/v1/rule-bundles/{b1}/publish"),
     ),
+    # -- stored value (money) ---------------------------------------------------------------
+    ("GET", "/api/v1/members/{member_id}/stored-value"): Route(
+        "scoped", other=req("/api/v1/members/m2zz/stored-value")
+    ),
+    # A manager may top up any member (cross-store service) but only as their own store.
+    ("POST", "/api/v1/members/{member_id}/stored-value/top-ups"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/members/m2zz/stored-value/top-ups", {**TOP_UP, "store_id": "s2zz"}),
+        own=req("/api/v1/members/m1/stored-value/top-ups", {**TOP_UP, "store_id": "s1"}),
+    ),
+    ("POST", "/api/v1/members/{member_id}/stored-value/refunds"): Route(
+        "admin",
+        True,
+        own=req(
+            "/api/v1/members/m1/stored-value/refunds",
+            {"amount_fen": 100, "method": "cash", "reason": "moved away"},
+        ),
+    ),
+    # -- timetables ---------------------------------------------------------------------------
+    ("GET", "/api/v1/stores/{store_id}/timetable"): Route(
+        "scoped", other=req("/api/v1/stores/s2zz/timetable")
+    ),
+    ("GET", "/api/v1/stores/{store_id}/timetable/week"): Route(
+        "scoped", other=req("/api/v1/stores/s2zz/timetable/week")
+    ),
+    ("PUT", "/api/v1/stores/{store_id}/timetable"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/stores/s2zz/timetable", TIMETABLE),
+        own=req("/api/v1/stores/s1/timetable", TIMETABLE),
+    ),
+    # -- webhooks -------------------------------------------------------------------------------
+    ("GET", "/api/v1/webhooks/endpoints"): Route(
+        "list", other=req("/api/v1/webhooks/endpoints", store_id="s2zz")
+    ),
+    ("POST", "/api/v1/webhooks/endpoints"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/webhooks/endpoints", {**ENDPOINT, "store_id": "s2zz"}),
+        own=req("/api/v1/webhooks/endpoints", {**ENDPOINT, "store_id": "s1"}),
+    ),
+    ("GET", "/api/v1/webhooks/endpoints/{endpoint_id}"): Route(
+        "scoped", other=req("/api/v1/webhooks/endpoints/{we2}")
+    ),
+    ("PATCH", "/api/v1/webhooks/endpoints/{endpoint_id}"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/webhooks/endpoints/{we2}", {"description": "x"}),
+        own=req("/api/v1/webhooks/endpoints/{we1}", {"description": "x"}),
+    ),
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/rotate"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/webhooks/endpoints/{we2}/rotate", {"grace_s": 60}),
+        own=req("/api/v1/webhooks/endpoints/{we1}/rotate", {"grace_s": 60}),
+    ),
+    ("GET", "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries"): Route(
+        "scoped", other=req("/api/v1/webhooks/endpoints/{we2}/deliveries")
+    ),
+    ("GET", "/api/v1/webhooks/deliveries/{delivery_id}"): Route(
+        "scoped", other=req("/api/v1/webhooks/deliveries/{wd2}")
+    ),
+    ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/resend"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/webhooks/deliveries/{wd2}/resend"),
+        own=req("/api/v1/webhooks/deliveries/{wd1}/resend"),
+    ),
 }
 """Every route of the app and how it is protected."""
 
@@ -295,12 +394,16 @@ FILLERS = {
     "uid": "04AAAAAA",
     "member_id": "m1",
     "pass_id": "p1",
+    "product_id": "prod1",
     "kiosk_id": "k1",
     "store_id": "s1",
     "conflict_id": "{cf1}",
     "bundle_id": "{b1}",
     "table": "checkins_daily",
     "link": "x" * 20,
+    "endpoint_id": "{we1}",
+    "delivery_id": "{wd1}",
+    "username": "u9zz",
 }
 
 
@@ -382,6 +485,15 @@ def seed(live: Live) -> dict[str, Any]:
                 ),
                 now,
             )
+    for n, store in enumerate(("s1", "s2zz"), 1):
+        created = live.call("POST", "/api/v1/webhooks/endpoints", expect=201,
+                            json={**ENDPOINT, "store_id": store})  # fmt: skip
+        ids[f"we{n}"] = created["endpoint"]["endpoint_id"]
+        with live.coord.db.write() as conn:
+            webhooks.publish(conn, event_type="notification.test", message_id=f"msg_{store}",
+                             data={"n": n}, store_id=store, now_ms=now)  # fmt: skip
+        listed = live.call("GET", f"/api/v1/webhooks/endpoints/{ids[f'we{n}']}/deliveries")
+        ids[f"wd{n}"] = listed[0]["delivery_id"]
     # The fleet monitor's snapshot (lists and kiosk pages read it) includes both kiosks.
     wait_until(lambda: len(live.call("GET", "/api/v1/fleet")["kiosks"]) == 2, what="fleet")
     return ids

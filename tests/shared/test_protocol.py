@@ -22,6 +22,7 @@ from shared.protocol import (
     ReaderStatus,
     RuleBundleMessage,
     Status,
+    StreamNotice,
     SyncRequest,
     Versions,
     decode,
@@ -61,6 +62,11 @@ MESSAGES = [
     DenyListUpdate(
         version=2, base_version=1, added=(DenyEntry(uid="04A1B2C3D4E5F6", revoked_ms=T0),)
     ),
+    StreamNotice(kiosk_id="k1", state="assign", epoch=2, start_seq=9, ledger_id="a" * 32),
+    StreamNotice(
+        kiosk_id="k1", state="refused", epoch=1, reason="ledger_behind", detail="re-provision"
+    ),
+    SyncRequest(kiosk_id="k1", store_id="s1", versions=Versions(), epoch=3, ledger_id="b" * 32),
 ]
 
 
@@ -163,3 +169,14 @@ def test_random_json_grafted_into_messages_only_raises_protocol_error(value, mes
         data[key] = value
         with contextlib.suppress(ProtocolError):
             decode(json.dumps(data).encode())
+
+
+def test_fields_added_for_stream_epochs_stay_off_the_wire_at_their_default() -> None:
+    """A stream that does not use epochs encodes byte for byte as builds before them did
+    (their models refuse unknown fields), so either side can be updated first."""
+    legacy = json.loads(encode(batch()))
+    assert "epoch" not in legacy
+    assert json.loads(encode(batch().model_copy(update={"epoch": 2})))["epoch"] == 2
+    sync = json.loads(encode(SyncRequest(kiosk_id="k1", store_id="s1", versions=Versions())))
+    assert not {"epoch", "ledger_id", "restore_epoch"} & set(sync)
+    assert decode_as(encode(batch()), EventBatch).epoch == 0

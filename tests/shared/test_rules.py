@@ -174,8 +174,13 @@ def test_coupon_screen_words_follow_the_value_unit() -> None:
     voucher, discount, trial = (COUPON_KINDS[k] for k in ("voucher", "discount", "trial"))  # type: ignore[index]
     assert voucher.describe(2000) == ("代金券 ¥20", "Voucher ¥20")
     assert voucher.describe(1250) == ("代金券 ¥12.50", "Voucher ¥12.50")
-    assert discount.describe(20) == ("折扣 8折", "Discount 20% off")
-    assert discount.describe(15) == ("折扣 8.5折", "Discount 15% off")
+    assert discount.describe(200) == ("折扣 8折", "Discount 20% off")
+    assert discount.describe(150) == ("折扣 8.5折", "Discount 15% off")
+    assert discount.describe(5) == ("折扣 9.95折", "Discount 0.5% off")
+    assert discount.value_problem(0) and discount.value_problem(1000)
+    assert discount.value_problem(5000) and discount.value_problem(1) is None
+    assert voucher.value_problem(0) and voucher.value_problem(1) is None
+    assert trial.value_problem(0) is None
     assert trial.describe(0) == ("体验券", "Free trial")
     assert (
         voucher.form_label("zh") == "代金券（分）" and voucher.form_label("en") == "Voucher (fen)"

@@ -39,9 +39,17 @@ from shared.decide import (
     TapResult,
     decide_coupon_redeem,
     decide_points_redeem,
+    decide_stored_value_spend,
     decide_tap,
 )
-from shared.events import CouponRedeem, CredentialKind, CredentialRef, Event, EventBody
+from shared.events import (
+    CouponRedeem,
+    CredentialKind,
+    CredentialRef,
+    Event,
+    EventBody,
+    stored_value_spent,
+)
 from shared.hlc import HLC, ZERO, merge, tick
 from shared.model import DenyEntry, MemberLedger, MemberRecord, RuleBundle
 from shared.protocol import (
@@ -274,6 +282,19 @@ class MiniKiosk:
         with self._cond:
             decision = decide_points_redeem(
                 self.context(), self._bundle(), self.view(member_id), reward_id
+            )
+            self._record(decision, member_id, None)
+        self.flush()
+        return decision
+
+    def spend_stored_value(self, member_id: str, amount_fen: int) -> Decision:
+        """Charge the member's stored value (the kiosk-wide unconfirmed total is this
+        kiosk's pending spends)."""
+        with self._cond:
+            pending = sum(stored_value_spent(e) for e in self.pending())
+            ctx = self.context().model_copy(update={"kiosk_unconfirmed_fen": pending})
+            decision = decide_stored_value_spend(
+                ctx, self._bundle(), self.view(member_id), amount_fen
             )
             self._record(decision, member_id, None)
         self.flush()

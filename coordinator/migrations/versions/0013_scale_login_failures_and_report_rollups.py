@@ -1,7 +1,7 @@
 """scale: failed logins in the database (replicas share one rate limit) and report rollups
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0012
 Create Date: 2026-12-03 15:20:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0007"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

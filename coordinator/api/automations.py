@@ -1,0 +1,19 @@
+"""The chain's automations and what they did."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from coordinator.api.answers import USER
+from coordinator.api.deps import CoordinatorDep, PrincipalDep
+from coordinator.services import engage
+from coordinator.services.engage import AutomationRow
+
+router = APIRouter(prefix="/api/v1/automations", tags=["automations"], responses=USER)
+
+
+@router.get("/report")
+def automation_report(coord: CoordinatorDep, principal: PrincipalDep) -> list[AutomationRow]:
+    """Every automation of the chain's rules: runs, notifications queued and sent, coupons
+    issued and redeemed, points granted. Automations are defined in the rules."""
+    return engage.automation_report(coord, principal)

@@ -1,0 +1,306 @@
+// The member's phone card: a QR code that keeps working with no signal.
+//
+// First visit: make an Ed25519 key pair with WebCrypto (private key not extractable, kept
+// in IndexedDB), register the public key with the coordinator, then sign a short-lived
+// "TF2" code every few seconds on the phone itself (shared/phonecode.py says the format).
+// Without Ed25519 in WebCrypto, or when registering fails, the page falls back to the
+// coordinator-signed "TF1" token, fetched while online (see docs/phonecard.md).
+'use strict';
+
+(function () {
+  const cfg = JSON.parse(document.getElementById('card-config').textContent);
+  const DB = 'tapfleet-card';
+  const STORE = 'keys';
+  const enc = new TextEncoder();
+  let device = null;       // {device_id, member_id, ttl, refresh, key}
+  let timer = null;
+
+  function b64url(bytes) {
+    let s = '';
+    for (const b of bytes) s += String.fromCharCode(b);
+    return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  }
+
+  function field(text) {
+    const raw = enc.encode(text);
+    const out = new Uint8Array(raw.length + 1);
+    out[0] = raw.length;
+    out.set(raw, 1);
+    return out;
+  }
+
+  function uint48(value) {
+    const out = new Uint8Array(6);
+    let v = value;
+    for (let i = 5; i >= 0; i--) { out[i] = v % 256; v = Math.floor(v / 256); }
+    return out;
+  }
+
+  function concat(parts) {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) { out.set(p, at); at += p.length; }
+    return out;
+  }
+
+  function idb(mode, fn) {
+    return new Promise((resolve, reject) => {
+      const open = indexedDB.open(DB, 1);
+      open.onupgradeneeded = () => open.result.createObjectStore(STORE);
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const tx = open.result.transaction(STORE, mode);
+        const req = fn(tx.objectStore(STORE));
+        tx.oncomplete = () => { open.result.close(); resolve(req.result); };
+        tx.onerror = () => { open.result.close(); reject(tx.error); };
+      };
+    });
+  }
+
+  function drawQr(text) {
+    const qr = qrcode(0, 'L');
+    qr.addData(text, 'Byte');
+    qr.make();
+    const n = qr.getModuleCount();
+    const side = n + 8;  // 4-module quiet zone each side
+    let d = '';
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < n; c++) {
+        if (qr.isDark(r, c)) d += 'M' + (c + 4) + ' ' + (r + 4) + 'h1v1h-1z';
+      }
+    }
+    document.getElementById('qr').innerHTML =
+      '<svg viewBox="0 0 ' + side + ' ' + side + '" class="phone-signed" ' +
+      'shape-rendering="crispEdges"><path fill="#fff" d="M0 0h' + side + 'v' + side +
+      'h-' + side + 'z"/><path fill="#000" d="' + d + '"/></svg>';
+  }
+
+  async function signCode() {
+    const now = Date.now();
+    const nonce = b64url(crypto.getRandomValues(new Uint8Array(12)));
+    const payload = concat([
+      uint48(now), uint48(now + device.ttl * 1000),
+      field(device.device_id), field(device.member_id), field(nonce),
+    ]);
+    const signed = 'TF2.' + b64url(payload);
+    const sig = new Uint8Array(
+      await crypto.subtle.sign({name: 'Ed25519'}, device.key, enc.encode(signed)));
+    return signed + '.' + b64url(sig);
+  }
+
+  async function showPhoneCode() {
+    try {
+      drawQr(await signCode());
+      document.body.dataset.code = 'phone';
+    } catch (err) {
+      console.warn('could not sign a code on the phone', err);
+      device = null;
+      document.body.dataset.code = 'server';
+    }
+  }
+
+  async function loadDevice() {
+    const stored = await idb('readonly', (s) => s.get(cfg.member_key)).catch(() => undefined);
+    if (stored && stored.key) return stored;
+    let pair;
+    try {
+      pair = await crypto.subtle.generateKey({name: 'Ed25519'}, false, ['sign', 'verify']);
+    } catch (err) {
+      return null;  // no Ed25519 in this browser: coordinator-signed codes only
+    }
+    const raw = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
+    const r = await fetch('/api/v1/member/devices', {
+      method: 'POST',
+      headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({
+        link: cfg.link, public_key: b64url(raw), user_agent: navigator.userAgent.slice(0, 200),
+      }),
+    });
+    if (!r.ok) return null;
+    const d = await r.json();
+    const record = {
+      device_id: d.device_id, member_id: d.member_id, ttl: d.code_ttl_s, refresh: d.refresh_s,
+      key: pair.privateKey,
+    };
+    await idb('readwrite', (s) => s.put(record, cfg.member_key));
+    if (navigator.storage && navigator.storage.persist) navigator.storage.persist();
+    return record;
+  }
+
+  async function refreshServerToken() {
+    try {
+      const r = await fetch('/api/v1/member/qr?link=' + encodeURIComponent(cfg.link));
+      if (!r.ok) throw new Error('status ' + r.status);
+      const t = await r.json();
+      drawQr(t.token);
+      setTimeout(tick, t.refresh_after_s * 1000);
+    } catch (err) {
+      document.getElementById('left').textContent = t('reload');
+      setTimeout(tick, 5000);
+    }
+  }
+
+  async function tick() {
+    if (device) {
+      await showPhoneCode();
+      if (device) { timer = setTimeout(tick, device.refresh * 1000); return; }
+    }
+    await refreshServerToken();
+  }
+
+  async function start() {
+    try {
+      device = await loadDevice();
+    } catch (err) {
+      console.warn('no device key', err);
+      device = null;
+    }
+    if (device) {
+      await showPhoneCode();
+      timer = setTimeout(tick, device.refresh * 1000);
+    } else {
+      document.body.dataset.code = 'server';
+      setTimeout(tick, cfg.refresh * 1000);
+    }
+  }
+
+  // --- language (follows the browser, switchable, remembered) ------------------------------
+  const TEXT = {
+    zh: {
+      show: '请在自助机扫码', brightness: '☀ 请调高屏幕亮度', points: '积分',
+      expiring: (n, d) => n > 0 ? n + ' 分将于 ' + d + ' 前到期' : '30 天内无积分到期',
+      passes: '卡券 · 次卡', coupons: '优惠券', visits: '最近到店',
+      none: '暂无', sessions: (n) => '剩余 ' + n + ' 次', unlimited: '不限次数',
+      until: (d) => '有效期至 ' + d, frozen: '已冻结',
+      next: (n, t) => '再积 ' + n + ' 分升级为' + t, top: '已是最高等级',
+      checkin: '签到', class_signin: '课程签到',
+      updated: (d) => '离线 · 最后更新于 ' + d, other: 'EN', reload: '请刷新页面',
+    },
+    en: {
+      show: 'Show this code at the kiosk', brightness: '☀ Turn your screen brightness up',
+      points: 'Points',
+      expiring: (n, d) => n > 0 ? n + ' expire by ' + d : 'none expire in 30 days',
+      passes: 'Passes', coupons: 'Coupons', visits: 'Last visits',
+      none: 'None', sessions: (n) => n + ' sessions left', unlimited: 'Unlimited entries',
+      until: (d) => 'valid until ' + d, frozen: 'frozen',
+      next: (n, t) => n + ' more points to ' + t, top: 'Top tier reached',
+      checkin: 'Check-in', class_signin: 'Class sign-in',
+      updated: (d) => 'Offline · last updated ' + d, other: '中文', reload: 'Please reload',
+    },
+  };
+  const LANG_KEY = 'tapfleet-card-lang';
+  let lang = localStorage.getItem(LANG_KEY) ||
+    ((navigator.language || '').toLowerCase().startsWith('zh') ? 'zh' : 'en');
+  let shown = null;  // {data, fetched_ms, cached}
+
+  function t(key, ...args) {
+    const v = TEXT[lang][key];
+    return typeof v === 'function' ? v(...args) : v;
+  }
+
+  function applyLang() {
+    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+    for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
+    document.getElementById('lang-switch').textContent = t('other');
+    if (shown) renderBalances(shown);
+  }
+
+  document.getElementById('lang-switch').addEventListener('click', () => {
+    lang = lang === 'zh' ? 'en' : 'zh';
+    localStorage.setItem(LANG_KEY, lang);
+    applyLang();
+  });
+
+  // --- balances at a glance ----------------------------------------------------------------
+  const BALANCE_KEY = 'tapfleet-card-balances:' + cfg.member_key;
+
+  function day(ms, tz) {
+    return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en', {
+      timeZone: tz, year: 'numeric', month: 'short', day: 'numeric',
+    }).format(new Date(ms));
+  }
+
+  function moment(ms, tz) {
+    return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en', {
+      timeZone: tz, month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+    }).format(new Date(ms));
+  }
+
+  function fillList(id, items, line) {
+    const ul = document.getElementById(id);
+    ul.replaceChildren();
+    if (!items.length) {
+      const li = document.createElement('li');
+      li.textContent = t('none');
+      ul.append(li);
+    }
+    for (const item of items) {
+      const li = document.createElement('li');
+      li.textContent = line(item);
+      ul.append(li);
+    }
+  }
+
+  function renderBalances(state) {
+    const d = state.data;
+    const tz = d.timezone;
+    document.getElementById('b-points').textContent = String(d.points);
+    document.getElementById('b-expiring').textContent =
+      t('expiring', d.points_expiring, day(d.expiring_until_ms, tz));
+    document.getElementById('b-tier-name').textContent =
+      lang === 'zh' ? d.tier.title_zh : d.tier.title_en;
+    document.getElementById('b-tier-bar').value = d.tier.progress_pct;
+    document.getElementById('b-tier-next').textContent = d.tier.next_at === null
+      ? t('top')
+      : t('next', Math.max(0, d.tier.next_at - d.tier.earned),
+          lang === 'zh' ? d.tier.next_title_zh : d.tier.next_title_en);
+    fillList('b-passes', d.passes, (p) => [
+      p.name,
+      p.sessions_left === null ? t('unlimited') : t('sessions', p.sessions_left),
+      t('until', day(p.valid_until_ms, tz)),
+      p.frozen ? t('frozen') : '',
+    ].filter(Boolean).join(' · '));
+    fillList('b-coupons', d.coupons, (c) => [
+      c.title, lang === 'zh' ? c.describe_zh : c.describe_en, t('until', day(c.valid_until_ms, tz)),
+    ].join(' · '));
+    fillList('b-visits', d.visits, (v) => [
+      moment(v.at_ms, tz), t(v.kind) || v.kind, v.store_name || v.store_id || '',
+    ].filter(Boolean).join(' · '));
+    const updated = document.getElementById('b-updated');
+    updated.hidden = !state.cached;
+    updated.textContent = state.cached ? t('updated', moment(state.fetched_ms, tz)) : '';
+    document.getElementById('balances').hidden = false;
+    document.body.dataset.balances = state.cached ? 'cached' : 'live';
+  }
+
+  async function loadBalances() {
+    try {
+      const r = await fetch('/api/v1/member/card?link=' + encodeURIComponent(cfg.link));
+      if (!r.ok) throw new Error('status ' + r.status);
+      shown = {data: await r.json(), fetched_ms: Date.now(), cached: false};
+      localStorage.setItem(BALANCE_KEY, JSON.stringify({data: shown.data, fetched_ms: shown.fetched_ms}));
+    } catch (err) {
+      const saved = localStorage.getItem(BALANCE_KEY);
+      if (!saved) return;
+      shown = Object.assign(JSON.parse(saved), {cached: true});
+    }
+    renderBalances(shown);
+  }
+
+  function installOffline() {
+    if (!('serviceWorker' in navigator)) return;
+    navigator.serviceWorker.register('/m/sw.js', {scope: '/m/'})
+      .then(() => navigator.serviceWorker.ready)
+      // The page's own first load came before the worker: keep a copy for offline opens.
+      .then(() => caches.open('tapfleet-card-v1'))
+      .then((cache) => (navigator.onLine ? cache.add(location.href) : null))
+      .then(() => { document.body.dataset.offlineReady = '1'; })
+      .catch((err) => console.warn('no offline copy of the card', err));
+  }
+
+  applyLang();
+  installOffline();
+  loadBalances();
+  setInterval(loadBalances, 60000);
+  start();
+})();

@@ -1,0 +1,504 @@
+"""The front desk's member pages (``/dashboard/members...``): search, CSV, one member, and
+the actions on a member (register, edit, cards, passes, coupons, points).
+
+Every action is a form posted with the page's CSRF value and confirmed in the browser
+(``members.js``); it calls the same service function as the JSON API, so the role checks,
+the audit entry and the ledger event are the API's own. Success goes back to the member page
+with a notice (post/redirect/get); a refusal shows the member page again with the reason,
+and nothing changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from coordinator.dashboard.i18n import t, t_or
+from coordinator.dashboard.pages import (
+    PREFIX,
+    SessionDep,
+    _coord,
+    _error_page,
+    _stores_for,
+    _when_fn,
+    lang_of,
+    render,
+    secure_headers,
+)
+from coordinator.dashboard.product_pages import yuan
+from coordinator.errors import ApiError
+from coordinator.reports.period import zone
+from coordinator.security import page_sessions as session
+from coordinator.services import cards, coupons, front_desk, members, passes, points, products
+from coordinator.services.common import Body
+from shared.model import COUPON_KINDS, Id, Uid
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+MAX_PAGE = 100_000
+DONE = frozenset({"register", "edit", "bind", "lost", "replace", "freeze", "unfreeze", "extend",
+                  "coupon", "points", "sell"})  # fmt: skip
+"""Actions whose success the member page announces (``?done=...``)."""
+Text = Annotated[str, Form(max_length=200)]
+Csrf = Annotated[str, Form(max_length=200)]
+
+
+def _day_fn(request: Request) -> Any:
+    when = _when_fn(request)
+
+    def day(ms: int | None, store_id: str | None = None) -> str:
+        return str(when(ms, store_id))[:10]
+
+    return day
+
+
+def _what_fn(request: Request) -> Callable[[str], str]:
+    lang = lang_of(request)
+    return lambda key: t_or(lang, "what." + key, key)
+
+
+def _invalid(exc: ValidationError) -> ApiError:
+    """A form value the model refused, as a 422 naming the field."""
+    first = exc.errors()[0]
+    field = ".".join(str(x) for x in first["loc"]) or None
+    return ApiError(422, "invalid_input", f"{field}: {first['msg']}", field)
+
+
+# -- search, CSV, one member -----------------------------------------------------------------
+
+
+@router.get("/members", response_class=HTMLResponse)
+def members_page(
+    request: Request,
+    current: SessionDep,
+    q: Annotated[str, Query(max_length=100)] = "",
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+) -> Response:
+    """Member search (name, phone, member id, card UID) with paging and CSV export."""
+    found = front_desk.search_members(_coord(request), current.principal, q, page)
+    return render(
+        request,
+        "members.html",
+        current,
+        nav="members",
+        found=found,
+        csv_query=urlencode({"q": q}),
+        prev_query=urlencode({"q": q, "page": page - 1}),
+        next_query=urlencode({"q": q, "page": page + 1}),
+    )
+
+
+@router.get("/members.csv")
+def members_csv(
+    request: Request, current: SessionDep, q: Annotated[str, Query(max_length=100)] = ""
+) -> Response:
+    """The matching members as CSV (UTF-8 with a BOM for Excel); the export is audited."""
+    text = front_desk.members_csv(_coord(request), current.principal, q)
+    response = Response(
+        ("\ufeff" + text).encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="members.csv"'},
+    )
+    secure_headers(response)
+    return response
+
+
+def _register_form(
+    request: Request,
+    current: session.Session,
+    *,
+    values: dict[str, Any] | None = None,
+    problem: str = "",
+    existing: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    principal = current.principal
+    return render(
+        request,
+        "member_new.html",
+        current,
+        status=status,
+        nav="members",
+        stores=_stores_for(request, principal),
+        values=values or {"home_store_id": principal.store_id or ""},
+        problem=problem,
+        existing=existing,
+    )
+
+
+@router.get("/members/new", response_class=HTMLResponse)
+def register_page(request: Request, current: SessionDep) -> Response:
+    """The registration form."""
+    return _register_form(request, current)
+
+
+def _tags(text: str) -> list[str]:
+    return [x.strip() for x in text.replace("，", ",").split(",") if x.strip()]
+
+
+@router.post("/members/new", response_class=HTMLResponse)
+def register(
+    request: Request,
+    current: SessionDep,
+    display_name: Text,
+    full_name: Text = "",
+    phone: Annotated[str, Form(max_length=40)] = "",
+    birthday: Annotated[str, Form(max_length=10)] = "",
+    gender: Annotated[str, Form(max_length=8)] = "",
+    home_store_id: Annotated[str, Form(max_length=64)] = "",
+    tags: Text = "",
+    referrer_id: Annotated[str, Form(max_length=64)] = "",
+    csrf: Csrf = "",
+) -> Response:
+    """Register a member; a phone number already on file offers that member instead."""
+    values = {"display_name": display_name, "full_name": full_name, "phone": phone,
+              "birthday": birthday, "gender": gender, "home_store_id": home_store_id,
+              "tags": tags, "referrer_id": referrer_id}  # fmt: skip
+    try:
+        _check_csrf(current, csrf)
+        body = _model(
+            members.NewMember,
+            display_name=display_name,
+            full_name=full_name,
+            phone=phone.strip(),
+            birthday=birthday or None,
+            gender=gender or None,
+            home_store_id=home_store_id or None,
+            tags=_tags(tags),
+            referrer_id=referrer_id or None,
+        )
+        created = members.create_member(_coord(request), current.principal, body)
+    except members.DuplicatePhone as exc:
+        return _register_form(
+            request, current, values=values, problem=exc.message, existing=exc.member_id,
+            status=exc.status,
+        )  # fmt: skip
+    except ApiError as exc:
+        return _register_form(
+            request, current, values=values, problem=exc.message, status=exc.status
+        )
+    return _back(created.member_id, "register")
+
+
+@router.get("/members/{member_id}", response_class=HTMLResponse)
+def member_page(
+    request: Request,
+    current: SessionDep,
+    member_id: Annotated[Id, PathParam()],
+    done: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    """One member: profile, cards, passes, points with expiry, coupons and the timeline."""
+    notice = t(lang_of(request), "done." + done) if done in DONE else ""
+    return _member(request, current, member_id, notice=notice)
+
+
+def _member(
+    request: Request,
+    current: session.Session,
+    member_id: str,
+    *,
+    notice: str = "",
+    problem: str = "",
+    existing: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    principal = current.principal
+    try:
+        profile = front_desk.member_profile(_coord(request), principal, member_id)
+    except ApiError as exc:
+        return _error_page(request, current, exc)
+    catalogue = products.list_products(_coord(request), principal, sellable_only=True)
+    return render(
+        request,
+        "member.html",
+        current,
+        status=status,
+        nav="members",
+        p=profile,
+        what=_what_fn(request),
+        when=_when_fn(request),
+        day=_day_fn(request),
+        notice=notice,
+        problem=problem,
+        existing=existing,
+        coupon_kinds=tuple(kind.value for kind in COUPON_KINDS),
+        catalogue=catalogue,
+        yuan=yuan,
+    )
+
+
+# -- actions ---------------------------------------------------------------------------------
+
+
+def _check_csrf(current: session.Session, csrf: str) -> None:
+    if csrf != current.csrf:
+        raise ApiError(403, "csrf_failed", "reload the page and try again")
+
+
+def _model(model: Any, **values: Any) -> Any:
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+
+
+def _back(member_id: str, done: str) -> RedirectResponse:
+    return RedirectResponse(f"{PREFIX}/members/{member_id}?done={done}", status_code=303)
+
+
+def _act(
+    request: Request,
+    current: session.Session,
+    member_id: str,
+    csrf: str,
+    done: str,
+    action: Callable[[], object],
+) -> Response:
+    """Run one action; back to the member page with a notice, or with the refusal."""
+    try:
+        _check_csrf(current, csrf)
+        action()
+    except members.DuplicatePhone as exc:
+        return _member(request, current, member_id, problem=exc.message,
+                       existing=exc.member_id, status=exc.status)  # fmt: skip
+    except ApiError as exc:
+        return _member(request, current, member_id, problem=exc.message, status=exc.status)
+    return _back(member_id, done)
+
+
+MemberPath = Annotated[Id, PathParam()]
+
+
+@router.post("/members/{member_id}/edit", response_class=HTMLResponse)
+def edit(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    display_name: Text,
+    full_name: Text = "",
+    phone: Annotated[str, Form(max_length=40)] = "",
+    birthday: Annotated[str, Form(max_length=10)] = "",
+    gender: Annotated[str, Form(max_length=8)] = "",
+    tags: Text = "",
+    csrf: Csrf = "",
+) -> Response:
+    """Change the member's profile."""
+
+    def run() -> object:
+        body = _model(
+            members.MemberChange,
+            display_name=display_name,
+            full_name=full_name,
+            phone=phone.strip(),
+            birthday=birthday or None,
+            gender=gender or None,
+            tags=_tags(tags),
+        )
+        return members.change_member(_coord(request), current.principal, member_id, body)
+
+    return _act(request, current, member_id, csrf, "edit", run)
+
+
+def _uid(text: str) -> str:
+    return text.strip().upper().replace(":", "").replace(" ", "")
+
+
+@router.post("/members/{member_id}/cards", response_class=HTMLResponse)
+def bind(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    uid: Annotated[str, Form(max_length=40)],
+    csrf: Csrf = "",
+) -> Response:
+    """Bind a card (UID typed or read by a desk reader)."""
+
+    def run() -> object:
+        body = _model(cards.BindCard, uid=_uid(uid))
+        return cards.bind_card(_coord(request), current.principal, member_id, body)
+
+    return _act(request, current, member_id, csrf, "bind", run)
+
+
+UidPath = Annotated[Uid, PathParam()]
+
+
+def _own_card(request: Request, current: session.Session, member_id: str, uid: str) -> None:
+    """404 unless the card belongs to this member (the form names both)."""
+    card = cards.get_card(_coord(request), current.principal, uid)
+    if card.member_id != member_id:
+        raise ApiError(404, "card_not_found", f"card {uid} is not this member's", "uid")
+
+
+@router.post("/members/{member_id}/cards/{uid}/lost", response_class=HTMLResponse)
+def report_lost(
+    request: Request, current: SessionDep, member_id: MemberPath, uid: UidPath, csrf: Csrf = ""
+) -> Response:
+    """Report a card lost: blocked on every kiosk (deny-list)."""
+
+    def run() -> object:
+        _own_card(request, current, member_id, uid)
+        return cards.report_lost(_coord(request), current.principal, uid, cards.LostCard())
+
+    return _act(request, current, member_id, csrf, "lost", run)
+
+
+@router.post("/members/{member_id}/cards/{uid}/replace", response_class=HTMLResponse)
+def replace(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    uid: UidPath,
+    new_uid: Annotated[str, Form(max_length=40)],
+    csrf: Csrf = "",
+) -> Response:
+    """Replace a card: the new one is bound, the old one blocked."""
+
+    def run() -> object:
+        _own_card(request, current, member_id, uid)
+        body = _model(cards.ReplaceCard, new_uid=_uid(new_uid))
+        return cards.replace_card(_coord(request), current.principal, uid, body)
+
+    return _act(request, current, member_id, csrf, "replace", run)
+
+
+PassPath = Annotated[Id, PathParam()]
+
+
+@router.post("/members/{member_id}/passes/{pass_id}/freeze", response_class=HTMLResponse)
+def freeze(
+    request: Request, current: SessionDep, member_id: MemberPath, pass_id: PassPath, csrf: Csrf = ""
+) -> Response:
+    """Freeze a pass (its validity clock pauses)."""
+    coord = _coord(request)
+    return _act(request, current, member_id, csrf, "freeze",
+                lambda: passes.update_pass(coord, current.principal, member_id, pass_id,
+                                           frozen=True))  # fmt: skip
+
+
+@router.post("/members/{member_id}/passes/{pass_id}/unfreeze", response_class=HTMLResponse)
+def unfreeze(
+    request: Request, current: SessionDep, member_id: MemberPath, pass_id: PassPath, csrf: Csrf = ""
+) -> Response:
+    """Unfreeze a pass; the frozen days are given back."""
+    coord = _coord(request)
+    return _act(request, current, member_id, csrf, "unfreeze",
+                lambda: passes.update_pass(coord, current.principal, member_id, pass_id,
+                                           frozen=False))  # fmt: skip
+
+
+def end_of_day_ms(day: date, tz_name: str | None) -> int:
+    """The last millisecond of ``day`` in the store's time zone."""
+    start = datetime.combine(day + timedelta(days=1), time(0), zone(tz_name))
+    return int(start.timestamp() * 1000) - 1
+
+
+@router.post("/members/{member_id}/passes/{pass_id}/extend", response_class=HTMLResponse)
+def extend(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    pass_id: PassPath,
+    valid_until: Annotated[str, Form(max_length=10)] = "",
+    add_sessions: Annotated[int, Form(ge=0, le=1000)] = 0,
+    csrf: Csrf = "",
+) -> Response:
+    """Extend a pass to a new last day and/or add sessions (a top-up of sessions)."""
+
+    def run() -> object:
+        coord = _coord(request)
+        profile = front_desk.member_profile(coord, current.principal, member_id, audit_view=False)
+        held = next((x for x in profile.ledger.passes if x.pass_id == pass_id), None)
+        if held is None:
+            raise ApiError(404, "pass_not_found", f"no pass {pass_id}", "pass_id")
+        change: dict[str, int] = {}
+        if valid_until:
+            day = _model(_DayForm, day=valid_until).day
+            zones = {s["store_id"]: s["timezone"] for s in _stores_for(request, current.principal)}
+            change["valid_until_ms"] = end_of_day_ms(
+                day, zones.get(profile.member.home_store_id or "")
+            )
+        if add_sessions:
+            change["sessions_total"] = held.sessions_total + add_sessions
+        body = _model(passes.PassChange, **change)
+        return passes.extend_pass(coord, current.principal, member_id, pass_id, body)
+
+    return _act(request, current, member_id, csrf, "extend", run)
+
+
+class _DayForm(Body):
+    day: date
+
+
+@router.post("/members/{member_id}/coupons", response_class=HTMLResponse)
+def issue_coupon(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    title: Text,
+    kind: Annotated[str, Form(max_length=20)],
+    value: Annotated[int, Form(ge=0, le=10**9)] = 0,
+    valid_days: Annotated[int, Form(ge=1, le=3650)] = 30,
+    csrf: Csrf = "",
+) -> Response:
+    """Issue one coupon to the member (valid in the staff member's store, or everywhere for
+    HQ)."""
+
+    def run() -> object:
+        coord = _coord(request)
+        now = coord.clock.wall_ms()
+        store = current.principal.store_filter()
+        body = _model(
+            coupons.IssueCoupon,
+            title=title,
+            kind=kind,
+            value=value,
+            store_ids=[store] if store else [],
+            valid_from_ms=now,
+            valid_until_ms=now + valid_days * coupons.DAY_MS,
+        )
+        return coupons.issue_coupon(coord, current.principal, member_id, body)
+
+    return _act(request, current, member_id, csrf, "coupon", run)
+
+
+@router.post("/members/{member_id}/points", response_class=HTMLResponse)
+def grant_points(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    points_: Annotated[int, Form(alias="points", ge=1, le=10**7)],
+    reason: Text,
+    csrf: Csrf = "",
+) -> Response:
+    """Grant points with a reason (an audited adjustment)."""
+
+    def run() -> object:
+        body = _model(points.PointsGrant, points=points_, reason=reason)
+        return points.grant_points(_coord(request), current.principal, member_id, body)
+
+    return _act(request, current, member_id, csrf, "points", run)
+
+
+@router.post("/members/{member_id}/sell", response_class=HTMLResponse)
+def sell(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    product_id: Annotated[Id, Form()],
+    csrf: Csrf = "",
+) -> Response:
+    """Sell a catalogue product (a pass) to the member; refused when this store does not
+    sell it."""
+
+    def run() -> object:
+        return products.sell_product(_coord(request), current.principal, member_id, product_id)
+
+    return _act(request, current, member_id, csrf, "sell", run)

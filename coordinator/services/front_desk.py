@@ -1,0 +1,327 @@
+"""The front desk's view of members: search, CSV export and one member's whole story.
+
+Built on the member, card and balance services; what a role may see is decided here once:
+store staff see their own store's members, and roles that do not need personal data (viewer,
+coach) get full names and phone numbers masked. Opening a member's full profile and
+exporting the member list are written to the audit log.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import Field
+
+from coordinator import schema
+from coordinator.ledger.jsonrows import ledger_from_row
+from coordinator.runtime import Coordinator
+from coordinator.security.auth import Principal
+from coordinator.security.privacy import mask_name
+from coordinator.services.common import Out, audit, check_member_access, member_row, scoped_store
+from coordinator.services.events import LedgerView, ledger_view
+from coordinator.services.members import MemberOut, member_out
+from shared.model import MemberLedger
+
+PAGE_SIZE = 25
+CSV_MAX_ROWS = 50_000
+TIMELINE_ROWS = 200
+QUIET_ACTIONS = frozenset({"member.view", "member.export"})
+"""Audit actions that are not shown on the member's timeline (looking is not doing)."""
+EVENT_ACTIONS = frozenset({"pass.sell", "pass.update", "points.grant", "coupon.issue"})
+"""Audit actions whose ledger event is on the timeline already (the audit names its staff)."""
+
+
+class MemberRow(Out):
+    """A member in the search list (personal data masked for roles that do not need it)."""
+
+    member_id: str
+    display_name: str
+    full_name: str
+    phone: str
+    home_store_id: str | None
+    status: str
+    cards: list[str] = Field(description="UIDs of the member's active cards.")
+    created_ms: int
+
+
+class MemberSearch(Out):
+    """One page of a member search."""
+
+    q: str
+    page: int
+    page_size: int
+    items: list[MemberRow]
+    has_next: bool
+    masked: bool = Field(description="True when full names and phone numbers are masked.")
+
+
+class TimelineItem(Out):
+    """One line of a member's timeline: a ledger event or an audited desk action."""
+
+    at_ms: int
+    what: str = Field(description="The event kind, or the audit action (``member.change``).")
+    store_id: str | None
+    kiosk_id: str | None = Field(description="The kiosk that recorded it (None: HQ / desk).")
+    staff: str | None = Field(description="The staff user or staff id who did it, if any.")
+    detail: str
+    event_id: str | None
+
+
+class MemberProfile(Out):
+    """Everything the front desk sees about one member."""
+
+    member: MemberOut
+    masked: bool
+    ledger: LedgerView
+    timeline: list[TimelineItem]
+    timeline_more: bool
+
+
+def mask_phone(phone: str) -> str:
+    """A phone number with all but its last four digits starred."""
+    digits = [c for c in phone if c.isdigit()]
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    return "*" * (len(digits) - 4) + "".join(digits[-4:])
+
+
+def _like(q: str) -> str:
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _search_query(principal: Principal, q: str) -> sa.Select[Any]:
+    """Members matching ``q`` (name, phone, member id, or an exact card UID), by member id."""
+    m = schema.members
+    query = sa.select(m).order_by(m.c.member_id)
+    store = scoped_store(principal, None)
+    if store is not None:
+        query = query.where(m.c.home_store_id == store)
+    q = q.strip()
+    if q:
+        like = _like(q)
+        c = schema.cards
+        by_card = sa.select(c.c.member_id).where(c.c.uid == q.upper().replace(":", ""))
+        query = query.where(
+            sa.or_(
+                m.c.member_id.like(like, escape="\\"),
+                m.c.display_name.like(like, escape="\\"),
+                m.c.full_name.like(like, escape="\\"),
+                m.c.phone.like(like, escape="\\"),
+                m.c.member_id.in_(by_card.scalar_subquery()),
+            )
+        )
+    return query
+
+
+def _rows(conn: sa.Connection, principal: Principal, rows: list[sa.Row[Any]]) -> list[MemberRow]:
+    c = schema.cards
+    ids = [r.member_id for r in rows]
+    cards: dict[str, list[str]] = {}
+    if ids:
+        for card in conn.execute(
+            sa.select(c.c.member_id, c.c.uid)
+            .where(c.c.member_id.in_(ids), c.c.status == "active")
+            .order_by(c.c.bound_ms)
+        ):
+            cards.setdefault(card.member_id, []).append(card.uid)
+    masked = not principal.sees_personal_data
+    return [
+        MemberRow(
+            member_id=r.member_id,
+            display_name=r.display_name,
+            full_name=mask_name(r.full_name) if masked else r.full_name,
+            phone=mask_phone(r.phone) if masked else r.phone,
+            home_store_id=r.home_store_id,
+            status=r.status,
+            cards=cards.get(r.member_id, []),
+            created_ms=r.created_ms,
+        )
+        for r in rows
+    ]
+
+
+def search_members(
+    coord: Coordinator, principal: Principal, q: str = "", page: int = 1, page_size: int = PAGE_SIZE
+) -> MemberSearch:
+    """A page of members matching ``q`` (store staff: their own store's)."""
+    page = max(page, 1)
+    query = _search_query(principal, q).limit(page_size + 1).offset((page - 1) * page_size)
+    with coord.db.read() as conn:
+        rows = list(conn.execute(query))
+        items = _rows(conn, principal, rows[:page_size])
+    return MemberSearch(
+        q=q,
+        page=page,
+        page_size=page_size,
+        items=items,
+        has_next=len(rows) > page_size,
+        masked=not principal.sees_personal_data,
+    )
+
+
+CSV_COLUMNS = ("member_id", "display_name", "full_name", "phone", "home_store_id", "status",
+               "cards", "created_ms")  # fmt: skip
+
+
+def members_csv(coord: Coordinator, principal: Principal, q: str = "") -> str:
+    """Every member matching ``q`` as CSV (up to :data:`CSV_MAX_ROWS`); the export is audited."""
+    query = _search_query(principal, q).limit(CSV_MAX_ROWS)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    with coord.db.read() as conn:
+        rows = list(conn.execute(query))
+        for start in range(0, len(rows), 500):
+            for item in _rows(conn, principal, rows[start : start + 500]):
+                values = item.model_dump()
+                values["cards"] = " ".join(item.cards)
+                writer.writerow([values[k] if values[k] is not None else "" for k in CSV_COLUMNS])
+    now = coord.clock.wall_ms()
+    with coord.db.write() as conn:
+        audit(conn, principal.username, "member.export", "members", now, q=q, rows=len(rows),
+              masked=not principal.sees_personal_data)  # fmt: skip
+    return out.getvalue()
+
+
+def _event_detail(body: dict[str, Any]) -> str:
+    """A short, language-neutral summary of an event body's numbers and ids."""
+    parts = []
+    for key in ("points", "points_delta", "pass_id", "sessions", "sessions_delta", "coupon_id",
+                "class_session_id", "reason", "target_kind", "frozen", "valid_until_ms",
+                "sessions_total"):  # fmt: skip
+        if body.get(key) not in (None, "", 0):
+            parts.append(f"{key}={body[key]}")
+    if isinstance(body.get("pass_state"), dict):
+        state = body["pass_state"]
+        parts.append(f"pass_id={state.get('pass_id')} {state.get('name')}")
+    if isinstance(body.get("coupon"), dict):
+        coupon = body["coupon"]
+        parts.append(f"coupon_id={coupon.get('coupon_id')} {coupon.get('title')}")
+    return " · ".join(parts)
+
+
+PERSONAL_KEYS = frozenset({"full_name", "phone", "birthday"})
+
+
+def _audit_detail(detail: dict[str, Any], masked: bool) -> str:
+    """An audit entry's detail as one line (personal data left out for masked roles)."""
+    shown = {k: v for k, v in detail.items() if not (masked and k in PERSONAL_KEYS)}
+    return " · ".join(f"{k}={v}" for k, v in sorted(shown.items()))
+
+
+def _timeline(conn: sa.Connection, member_id: str, masked: bool) -> tuple[list[TimelineItem], bool]:
+    ev = schema.events
+    rows = list(
+        conn.execute(
+            sa.select(ev.c.event_id, ev.c.source, ev.c.store_id, ev.c.kind, ev.c.hlc_ms, ev.c.body)
+            .where(ev.c.member_id == member_id)
+            .order_by(ev.c.hlc_ms.desc(), ev.c.hlc_c.desc())
+            .limit(TIMELINE_ROWS + 1)
+        )
+    )
+    more = len(rows) > TIMELINE_ROWS
+    a = schema.audit_log
+    audits = list(
+        conn.execute(
+            sa.select(a.c.at_ms, a.c.actor, a.c.action, a.c.detail)
+            .where(a.c.target.in_([member_id, *_pass_targets(conn, member_id)]))
+            .order_by(a.c.id.desc())
+            .limit(TIMELINE_ROWS)
+        )
+    )
+    staff_of_event: dict[str, str] = {}
+    items: list[TimelineItem] = []
+    for entry in audits:
+        detail = json.loads(entry.detail or "{}")
+        if detail.get("event_id"):
+            staff_of_event[str(detail["event_id"])] = entry.actor
+            continue  # shown as its event
+        if entry.action in QUIET_ACTIONS or entry.action in EVENT_ACTIONS:
+            continue
+        items.append(
+            TimelineItem(
+                at_ms=entry.at_ms,
+                what=entry.action,
+                store_id=detail.get("store_id"),
+                kiosk_id=None,
+                staff=entry.actor,
+                detail=_audit_detail(detail, masked),
+                event_id=None,
+            )
+        )
+    for row in rows[:TIMELINE_ROWS]:
+        event = json.loads(row.body)
+        body = event.get("body", {})
+        credential = event.get("credential") or {}
+        staff = (
+            body.get("staff_user")
+            or body.get("staff_id")
+            or credential.get("staff_id")
+            or staff_of_event.get(row.event_id)
+        )
+        items.append(
+            TimelineItem(
+                at_ms=row.hlc_ms,
+                what=row.kind,
+                store_id=row.store_id,
+                kiosk_id=None if row.source == "hq" else row.source,
+                staff=staff,
+                detail=_event_detail(body),
+                event_id=row.event_id,
+            )
+        )
+    items.sort(key=lambda x: x.at_ms, reverse=True)
+    return items[:TIMELINE_ROWS], more
+
+
+def _pass_targets(conn: sa.Connection, member_id: str) -> list[str]:
+    """Audit targets that name one of the member's cards, passes or coupons
+    (``member/pass``, ``member/coupon``)."""
+    c = schema.cards
+    uids = conn.execute(sa.select(c.c.uid).where(c.c.member_id == member_id)).scalars().all()
+    ms = schema.member_states
+    text = conn.execute(sa.select(ms.c.ledger).where(ms.c.member_id == member_id)).scalar()
+    ledger = ledger_from_row(text) if text else MemberLedger()
+    held = [p.pass_id for p in ledger.passes] + [c.coupon_id for c in ledger.coupons]
+    return [*uids, *(f"{member_id}/{x}" for x in held)]
+
+
+def member_profile(
+    coord: Coordinator, principal: Principal, member_id: str, *, audit_view: bool = True
+) -> MemberProfile:
+    """One member's profile, cards, passes, points lots, coupons and timeline; the view is
+    written to the audit log (who looked at whose profile, masked or not) unless
+    ``audit_view`` is False (an action reading the member before it changes it)."""
+    now = coord.clock.wall_ms()
+    masked = not principal.sees_personal_data
+    with coord.db.read() as conn:
+        row = member_row(conn, member_id)
+        check_member_access(principal, row)
+        member = member_out(conn, row, now)
+        ms = schema.member_states
+        state = conn.execute(sa.select(ms.c.ledger).where(ms.c.member_id == member_id)).scalar()
+        ledger = ledger_from_row(state) if state else MemberLedger()
+        timeline, more = _timeline(conn, member_id, masked)
+    if masked:
+        member = member.model_copy(
+            update={
+                "full_name": mask_name(member.full_name),
+                "phone": mask_phone(member.phone),
+                "birthday": None,
+            }
+        )
+    if audit_view:
+        with coord.db.write() as conn:
+            audit(conn, principal.username, "member.view", member_id, now, masked=masked)
+    return MemberProfile(
+        member=member,
+        masked=masked,
+        ledger=ledger_view(ledger, now),
+        timeline=timeline,
+        timeline_more=more,
+    )
