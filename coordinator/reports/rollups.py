@@ -15,7 +15,13 @@ reports count it; an adjustment adds its deltas):
 * ``checkins``, ``class_signins``, ``coupons_redeemed``: counts;
 * ``sessions_used``: punch-pass sessions deducted by sign-ins;
 * ``points_earned`` (check-ins), ``points_redeemed`` (redemptions);
-* ``points_adjusted``, ``sessions_adjusted``: audited adjustments' deltas.
+* ``points_adjusted``, ``sessions_adjusted``: audited adjustments' deltas;
+* money, in fen, where it happened (``None`` store: HQ, rolled as ``""``):
+  ``sv_topped_up_fen`` (paid) and ``sv_bonus_fen`` (the bonus a top-up gave),
+  ``sv_spent_fen`` (kiosk, front desk or a purchase), ``sv_refunded_fen``; ``purchases``
+  (count) and ``purchase_total_fen`` (what was charged). A bonus expiry is not rolled: it
+  names a lot, not an amount (what remained needs the member's fold, as a points expiry),
+  and no per-store report shows it; the liability reads the folded ledgers.
 
 Writers: :func:`add_events` from the sequencer (once per ingest group, after every kiosk
 row lock and before any member row lock) and the HQ recorder, in the transactions of their
@@ -47,6 +53,12 @@ METRICS = (
     "points_redeemed",
     "points_adjusted",
     "sessions_adjusted",
+    "sv_topped_up_fen",
+    "sv_bonus_fen",
+    "sv_spent_fen",
+    "sv_refunded_fen",
+    "purchases",
+    "purchase_total_fen",
 )
 ROLLED_KINDS = (
     "checkin",
@@ -55,6 +67,10 @@ ROLLED_KINDS = (
     "points_redeem",
     "reversal",
     "adjustment",
+    "sv_topup",
+    "sv_spend",
+    "sv_refund",
+    "purchase",
 )
 _REVERSED = {
     "checkin": (("checkins", None), ("points_earned", "points")),
@@ -91,7 +107,17 @@ def deltas(rows: Iterable[Mapping[str, Any]]) -> dict[Key, int]:
             out[(store, hour, "coupons_redeemed")] += 1
         else:
             body = json.loads(row["body"])["body"]
-            if kind == "reversal":
+            if kind == "sv_topup":
+                out[(store, hour, "sv_topped_up_fen")] += int(body["paid_fen"])
+                out[(store, hour, "sv_bonus_fen")] += int(body.get("bonus_fen", 0))
+            elif kind == "sv_spend":
+                out[(store, hour, "sv_spent_fen")] += int(body["amount_fen"])
+            elif kind == "sv_refund":
+                out[(store, hour, "sv_refunded_fen")] += int(body["amount_fen"])
+            elif kind == "purchase":
+                out[(store, hour, "purchases")] += 1
+                out[(store, hour, "purchase_total_fen")] += int(body["total_fen"])
+            elif kind == "reversal":
                 for metric, field in _REVERSED.get(body["target_kind"], ()):
                     out[(store, hour, metric)] -= 1 if field is None else int(body.get(field, 0))
             else:
