@@ -11,6 +11,7 @@ identical to the ones kept incrementally.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -265,7 +266,26 @@ def test_rollups_equal_a_recomputation_from_events(
                 ("s2", "checkins"): 1,
                 ("s2", "points_earned"): 10,
                 ("s2", "sv_spent_fen"): 800,
+                ("s2", "points_facts"): 5,  # 2 check-ins, a redemption, 2 of their undos
             }
+
+        # The report reads the rollups: the same report as summed from the events, whole
+        # chain and each store, over the default 30 days and over the late kiosk's day.
+        today = h.coord.reports.build(store_id=None, first=None, last=None, lang="en").period.last
+        late_date = today - timedelta(days=2)
+        for store, first, last, lang in (
+            (None, None, None, "en"),
+            ("s1", None, None, "zh"),
+            ("s2", None, None, "en"),
+            (None, late_date, late_date, "zh"),
+            ("s2", late_date - timedelta(days=1), late_date, "en"),
+        ):
+            spec = {"store_id": store, "first": first, "last": last, "lang": lang}
+            rolled = h.coord.reports.build(**spec)
+            summed = h.coord.reports.build(**spec, from_events=True)
+            assert rolled.sections == summed.sections, spec
+        rows = {t.name: t.rows for s in rolled.sections for t in s.tables}
+        assert rows["checkins_daily"] and rows["money_daily"]  # the late day's facts
 
         with db.read() as conn:
             incremental = sorted(conn.execute(sa.select(schema.report_rollups)).all())
