@@ -25,14 +25,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = (
     "ingest",
+    "ingest_mix",
     "tap_decision",
     "tap_e2e",
+    "tap_e2e_online",
     "deny_e2e",
     "station_tap",
     "station_transport",
     "qr",
     "phone_code",
     "backlog_drain",
+    "backlog_drain_mix",
     "cold_sync",
     "dashboard",
     "ingest_pg",
