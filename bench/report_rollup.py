@@ -54,15 +54,16 @@ def events(
             yield row
 
 
-def run(total_events: int, rounds: int, keep: bool) -> Result:
-    """Seed, then per round: the report from the rollups, then from the events."""
+def run(total_events: int, rounds: int, keep: bool, per_store: int = 10) -> Result:
+    """Seed, then per round: the report from the rollups, then from the events.
+    ``per_store``: kiosks per store (more: more events per store and hour)."""
     from coordinator.db import Database
     from coordinator.reports.service import Reports
 
     now = time.time_ns() // 1_000_000
     kiosks_n = max(2, total_events // PER_KIOSK)
     per_kiosk = max(1, total_events // kiosks_n)
-    kiosks = fleet(kiosks_n, max(1, kiosks_n // 10))
+    kiosks = fleet(kiosks_n, max(1, kiosks_n // per_store))
     stores = sorted({s for _, s in kiosks})
     members = min(10_000, max(100, kiosks_n * 10))
     total = kiosks_n * per_kiosk + members
@@ -136,11 +137,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--events", type=int, default=10_000_000, help="events seeded")
+    parser.add_argument("--per-store", type=int, default=10, help="kiosks per store")
     args = parser.parse_args()
     if args.quick:
         emit(run(total_events=20_000, rounds=2, keep=args.keep))
     else:
-        emit(run(total_events=args.events, rounds=5, keep=args.keep))
+        emit(run(total_events=args.events, rounds=5, keep=args.keep, per_store=args.per_store))
 
 
 if __name__ == "__main__":
