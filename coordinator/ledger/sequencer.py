@@ -148,10 +148,16 @@ class Sequencer:
 
         applied: list[tuple[Event, int, bool]] = []
         place: Place | None = None
+        inserted: list[dict[str, object]] = []
         for kiosk_id in sorted(by_kiosk):
             info = kiosks[kiosk_id]
-            got, place = self._apply_kiosk(conn, info, by_kiosk[kiosk_id], report, now_ms, place)
+            got, place = self._apply_kiosk(
+                conn, info, by_kiosk[kiosk_id], report, now_ms, place, inserted
+            )
             applied.extend(got)
+        # Once per group, in key order, after every kiosk row lock and before any member's:
+        # replicas take the locks in one order (kiosks, rollups, members).
+        rollups.add_events(conn, inserted)
 
         folded = [(e, r) for e, r, quarantined in applied if not quarantined]
         if folded:
@@ -195,7 +201,10 @@ class Sequencer:
         report: StreamReport,
         now_ms: int,
         place: Place | None,
+        inserted: list[dict[str, object]],
     ) -> tuple[list[tuple[Event, int, bool]], Place | None]:
+        """Apply one kiosk's events in seq order; the rows it inserts are added to
+        ``inserted`` (the caller rolls them up once for the group)."""
         k = schema.kiosks
         ev = schema.events
         held = schema.held_events
@@ -322,7 +331,7 @@ class Sequencer:
 
         rows, result, place = self._rows_for(conn, info, run, report, now_ms, place)
         conn.execute(sa.insert(ev), rows)
-        rollups.add_events(conn, rows)
+        inserted.extend(rows)
         conn.execute(
             sa.update(k)
             .where(k.c.kiosk_id == kiosk_id)

@@ -240,10 +240,11 @@ class PointsFlow:
 
 
 def points_flows(
-    conn: Connection, start_ms: int, end_ms: int, store_id: str | None
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None, kiosk_facts: bool = True
 ) -> dict[str | None, PointsFlow]:
     """Points earned at check-in and redeemed per store (undone ones taken back), plus
-    audited adjustments and expiries per member home store."""
+    audited adjustments and expiries per member home store. ``kiosk_facts=False``: the
+    adjustments and expiries only (the caller reads the rest from the rollups)."""
     dialect = conn.dialect.name
     target = json_str(ev.c.body, dialect, "body", "target_kind")
     flows: dict[str | None, PointsFlow] = defaultdict(PointsFlow)
@@ -265,12 +266,12 @@ def points_flows(
     if store_id is not None:
         query = query.where(ev.c.store_id == store_id)
         undone = undone.where(ev.c.store_id == store_id)
-    for store, kind, total in conn.execute(query):
+    for store, kind, total in conn.execute(query) if kiosk_facts else ():
         if kind == "checkin":
             flows[store].earned += int(total or 0)
         else:
             flows[store].redeemed += int(total or 0)
-    for store, kind, total in conn.execute(undone):
+    for store, kind, total in conn.execute(undone) if kiosk_facts else ():
         if kind == "checkin":
             flows[store].earned -= int(total or 0)
         elif kind == "points_redeem":
