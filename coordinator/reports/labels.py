@@ -63,9 +63,11 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     "sec.staff": ("员工业绩与提成", "Staff sales and commission"),
     "sec.staff.intro": (
-        "本期每位员工在卡项目录中售出的卡、金额与提成（按售出时有效的提成规则计算）。",
+        "本期每位员工在卡项目录中售出的卡、金额与提成（按售出时有效的提成规则计算），"
+        "以及每位教练已确认授课的课程节数与上课人次。",
         "Catalogue sales per staff member in the period, with the commission the rules in "
-        "force at each sale give.",
+        "force at each sale give; and the classes each coach taught (marked taught) with "
+        "their attendance.",
     ),
     # charts
     "chart.commission": ("员工提成（元）", "Commission per staff member (CNY)"),
@@ -95,6 +97,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "table.money_settlement": ("跨店结算", "Cross-store settlement"),
     "table.coupon_money": ("优惠券金额", "Coupon money"),
     "table.staff_commission": ("员工提成", "Staff commission"),
+    "table.classes_taught": ("教练授课", "Classes taught per coach"),
     "table.points_liability": ("未兑换积分（负债）", "Outstanding points (liability)"),
     "table.coupons_by_campaign": ("按活动统计", "By campaign"),
     "table.lapsed_members": ("流失会员", "Lapsed members"),
@@ -103,6 +106,8 @@ LABELS: dict[str, tuple[str, str]] = {
     # columns
     "col.staff": ("员工", "Staff"),
     "col.commission": ("提成（元）", "Commission (CNY)"),
+    "col.classes_taught": ("授课节数", "Classes taught"),
+    "col.attendance": ("上课人次", "Attendance"),
     "col.date": ("日期", "Date"),
     "col.time": ("时间", "Time"),
     "col.hour": ("时段", "Hour"),

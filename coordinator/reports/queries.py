@@ -229,6 +229,23 @@ def staff_sales(
     ]
 
 
+def classes_taught(
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None
+) -> list[tuple[str, str, int, int]]:
+    """Sessions starting in the range marked taught, per coach and store: (coach, store,
+    classes, attendance), as ``coordinator.services.coaching`` credited them."""
+    t = schema.classes_taught
+    query = (
+        sa.select(t.c.coach, t.c.store_id, sa.func.count(), sa.func.sum(t.c.attendance))
+        .where(t.c.starts_ms >= start_ms, t.c.starts_ms < end_ms)
+        .group_by(t.c.coach, t.c.store_id)
+        .order_by(t.c.coach, t.c.store_id)
+    )
+    if store_id is not None:
+        query = query.where(t.c.store_id == store_id)
+    return [(coach, store, int(n), int(seen or 0)) for coach, store, n, seen in conn.execute(query)]
+
+
 @dataclass
 class PointsFlow:
     """Points moved in a period, by store (kiosk facts) or home store (HQ facts)."""

@@ -134,6 +134,7 @@ TABLE_NAMES = (
     "rfm_quadrants",
     "rfm_members",
     "staff_commission",
+    "classes_taught",
 )
 
 
@@ -611,7 +612,19 @@ def _staff(ctx: _Ctx) -> Section:
                 label_every=1,
             )
         )
-    return Section("staff", ctx.t("sec.staff"), ctx.t("sec.staff.intro"), charts, [table])
+    taught = Table(
+        "classes_taught",
+        ctx.t("table.classes_taught"),
+        [
+            ctx.col("coach"),
+            ctx.col("store"),
+            ctx.col("classes_taught", True),
+            ctx.col("attendance", True),
+        ],
+    )
+    for coach, store, classes, seen in queries.classes_taught(ctx.conn, start, end, ctx.store_id):
+        taught.rows.append([coach, ctx.store_label(store), str(classes), str(seen)])
+    return Section("staff", ctx.t("sec.staff"), ctx.t("sec.staff.intro"), charts, [table, taught])
 
 
 # -- points ----------------------------------------------------------------------------------
