@@ -9,6 +9,7 @@ grouping happens in SQL so only small results cross to Python. Body fields are r
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -137,6 +138,46 @@ def booking_outcomes(conn: Connection, session_ids: Sequence[str]) -> dict[str, 
             .group_by(cb.c.class_session_id)
         ):
             out[str(sid)] = (int(booked), int(missed or 0))
+    return out
+
+
+def waitlist_moves(
+    conn: Connection, session_ids: Sequence[str]
+) -> dict[str, tuple[set[str], set[str]]]:
+    """Per session: (members who joined its waitlist, members promoted off it to a seat), as
+    the bookings service audited them (``booking.waitlisted``, ``booking.promoted``)."""
+    a = schema.audit_log
+    out: dict[str, tuple[set[str], set[str]]] = {}
+    ids = list(session_ids)
+    for start in range(0, len(ids), 500):
+        for action, target, detail in conn.execute(
+            sa.select(a.c.action, a.c.target, a.c.detail).where(
+                a.c.action.in_(["booking.waitlisted", "booking.promoted"]),
+                a.c.target.in_(ids[start : start + 500]),
+            )
+        ):
+            member = json.loads(detail or "{}").get("member_id")
+            if not member:
+                continue
+            joined, promoted = out.setdefault(str(target), (set(), set()))
+            (joined if action == "booking.waitlisted" else promoted).add(str(member))
+    return out
+
+
+def signed_in_members(conn: Connection, session_ids: Sequence[str]) -> set[tuple[str, str]]:
+    """(session, member) pairs with a folded class sign-in."""
+    out: set[tuple[str, str]] = set()
+    ids = list(session_ids)
+    for start in range(0, len(ids), 500):
+        for sid, member in conn.execute(
+            sa.select(ev.c.class_session_id, ev.c.member_id).where(
+                ev.c.kind == "class_signin",
+                ev.c.class_session_id.in_(ids[start : start + 500]),
+                ev.c.member_id.is_not(None),
+                _folded(),
+            )
+        ):
+            out.add((str(sid), str(member)))
     return out
 
 

@@ -163,3 +163,54 @@ def coord_events(coord: Coordinator, member_id: str) -> list[Any]:
     with coord.db.read() as conn:
         rows = conn.execute(sa.select(ev.c.body).where(ev.c.member_id == member_id)).scalars()
         return [event_from_row(r) for r in rows]
+
+
+def test_waitlist_conversions_and_peak_hours_by_hand(studio: tuple[Coordinator, SetClock]) -> None:
+    """Seeded: yoga at 18:00 for two (m1, m2 booked; m3, m4 on the waitlist; m1 cancels in
+    time and m3 is promoted; m2 and m3 come) and spin at 09:00 the same day (m4 walks in).
+    By hand: yoga had 1 class with a waitlist, 2 joined, 1 promoted (50.0%), 1 of them came;
+    the heat map's row of that weekday is 1 at 09:00 and 2 at 18:00, every other cell 0."""
+    coord, clock = studio
+    start = datetime.fromtimestamp((START_MS + 86_400_000) / 1000, UTC).astimezone(ZONE)
+    start = start.replace(hour=18, minute=0, second=0, microsecond=0)
+    base = {"title_zh": "课", "title_en": "Class", "coach": "coach-li",
+            "weekday": start.weekday(), "length_min": 60}  # fmt: skip
+    slots = [
+        {**base, "slot_id": "yoga", "room": "a", "class_type": "yoga", "start": "18:00",
+         "capacity": 2},
+        {**base, "slot_id": "spin", "room": "b", "class_type": "spin", "start": "09:00",
+         "capacity": 10},
+    ]  # fmt: skip
+    timetables.put_timetable(
+        coord, ADMIN, "s1", timetables.TimetableIn.model_validate({"slots": slots})
+    )
+    yoga, spin = f"yoga:{start:%Y%m%d}", f"spin:{start:%Y%m%d}"
+    states = [bookings.book(coord, ADMIN, "s1", yoga, bookings.BookIn(member_id=m)).status
+              for m in ("m1", "m2", "m3", "m4")]  # fmt: skip
+    assert states == ["booked", "booked", "waitlisted", "waitlisted"]
+    promoted = bookings.cancel(coord, ADMIN, "s1", yoga, "m1").promoted
+    assert promoted is not None and promoted.member_id == "m3"
+    clock.ms = int(start.timestamp() * 1000)
+    facts = [
+        HqFact(m, ClassSignIn(class_session_id=s, class_type=t, pass_id=f"p-{m}", sessions=1),
+               "s1")
+        for m, s, t in (("m2", yoga, "yoga"), ("m3", yoga, "yoga"), ("m4", spin, "spin"))
+    ]  # fmt: skip
+    with coord.db.write() as conn:
+        coord.recorder.record(conn, facts, clock.ms)
+
+    for lang, day in (("en", "Mon"), ("zh", "周一")):
+        report = coord.reports.build(store_id="s1", first=start.date(), last=start.date(),
+                                     lang=lang)  # fmt: skip
+        waitlist = report.table("waitlist_conversions")
+        assert waitlist is not None and waitlist.rows == [["yoga", "1", "2", "1", "50.0%", "1"]]
+        peak = report.table("peak_hours")
+        assert peak is not None
+        assert [c.label for c in peak.columns][1:] == ["09:00", "18:00"]
+        assert peak.rows[0][0] == day
+        expected = [["0", "0"] for _ in range(7)]
+        expected[start.weekday()] = ["1", "2"]
+        assert [r[1:] for r in peak.rows] == expected
+    en = coord.reports.build(store_id="s1", first=start.date(), last=start.date(), lang="en")
+    section = next(s for s in en.sections if s.key == "classes")
+    assert any("Peak hours" in chart for chart in section.charts)
