@@ -46,6 +46,7 @@ class MyClasses(Out):
 
     coach: str
     store_id: str
+    timezone: str
     first_day: date
     last_day: date
     sessions: list[CoachSession]
@@ -85,6 +86,7 @@ def my_classes(coord: Coordinator, principal: Principal, day: date | None) -> My
     return MyClasses(
         coach=principal.username,
         store_id=principal.store_id,
+        timezone=week.timezone,
         first_day=week.first_day,
         last_day=week.last_day,
         sessions=[

@@ -119,6 +119,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/members/{member_id}"): Route("page"),
     ("GET", "/dashboard/members/new"): Route("page"),
     ("POST", "/dashboard/members/new"): Route("page"),
+    ("GET", "/dashboard/my-classes"): Route("page"),
+    ("POST", "/dashboard/my-classes/taught"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/edit"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/cards"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/cards/tapped"): Route("page"),
