@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from coordinator import schema
 from coordinator.security.auth import Principal, Role
-from coordinator.services import staff
+from coordinator.services import rules, staff
 from coordinator.services.users import NewUser
 from shared.events import ClassSignIn
 from tests.coordinator.harness import Harness
@@ -53,6 +53,10 @@ def test_a_coach_sees_and_marks_only_their_own_classes(harness: Harness) -> None
         body = NewUser(username=name, password="long-enough-1", role=role, store_id=store)
         staff.create_staff(h.coord, ADMIN, body)
     li = h.login("coach-li", "long-enough-1")
+    # The coach's own kiosk PIN reaches the store's kiosks with the role (own roster only).
+    staff.set_pin(h.coord, ADMIN, "coach-li", staff.PinChange(pin="1357"))
+    shown = rules.current_bundle(h.coord, ADMIN, "s1")
+    assert [(p.staff_id, p.role) for p in shown.staff] == [("coach-li", "coach")]
     desk = h.login("fd1", "long-enough-1")
     k1 = h.kiosk("k1", "s1")
     now = datetime.fromtimestamp(h.coord.clock.wall_ms() / 1000, UTC).astimezone(ZONE)
