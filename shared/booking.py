@@ -153,6 +153,10 @@ PENALTY_GRACE_MS = 3_600_000
 """How long after a session ends its bookings are judged (late sign-ins from a kiosk that
 was offline during the class still count if they arrive within this hour)."""
 
+PENALTY_LOOKBACK_MS = 7 * DAY_MS
+"""Bookings of sessions that ended longer ago are never judged: turning penalties on (or
+upgrading) does not punish a studio's whole history at once."""
+
 
 @dataclass(frozen=True)
 class PenaltyDue:

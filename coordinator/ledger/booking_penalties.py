@@ -1,6 +1,7 @@
 """Late-cancel and no-show penalties, applied by housekeeping once a session is over.
 
-Each booking of a session that ended (``shared.booking.PENALTY_GRACE_MS`` ago) is judged
+Each booking of a session that ended (``shared.booking.PENALTY_GRACE_MS`` ago, and not more
+than ``PENALTY_LOOKBACK_MS`` ago: no retroactive punishment of old history) is judged
 once by ``shared.booking.penalty_due`` under the chain's ``Rules.booking``: attended, a late
 cancellation, or a no-show; a penalty deducts a session from the member's punch pass (an
 ``Adjustment`` hq event, folded like any other fact) or counts a strike. Every judgement is
@@ -19,7 +20,13 @@ from coordinator import schema
 from coordinator.ledger.hq_events import HqFact, HqRecorder
 from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.ledger.member_fold import lock_member_states
-from shared.booking import PENALTY_GRACE_MS, BookingStatus, PenaltyDue, penalty_due
+from shared.booking import (
+    PENALTY_GRACE_MS,
+    PENALTY_LOOKBACK_MS,
+    BookingStatus,
+    PenaltyDue,
+    penalty_due,
+)
 from shared.events import Adjustment
 from shared.model import BookingRules, MemberLedger
 
@@ -63,6 +70,7 @@ def apply_penalties(
             .where(
                 bp.c.member_id.is_(None),
                 cb.c.ends_ms <= now_ms - PENALTY_GRACE_MS,
+                cb.c.ends_ms > now_ms - PENALTY_LOOKBACK_MS,
                 cb.c.status.in_([BookingStatus.BOOKED.value, BookingStatus.LATE_CANCELLED.value]),
             )
             .order_by(cb.c.ends_ms, cb.c.class_session_id, cb.c.member_id)

@@ -24,7 +24,7 @@ from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal, Role
 from coordinator.services import bookings, members, passes, rules, stores, timetables
 from coordinator.services.passes import SellPass
-from shared.booking import PENALTY_GRACE_MS
+from shared.booking import PENALTY_GRACE_MS, PENALTY_LOOKBACK_MS
 from shared.events import Adjustment, ClassSignIn
 from shared.model import BookingRules, Rules
 from tests.dashboard.live import settings_for
@@ -102,6 +102,17 @@ def test_late_cancel_deducts_and_no_show_strikes_once(
     before = {m: _left(coord, m) for m in ("m1", "m2", "m3", "m4")}
     assert before == {"m1": 9, "m2": 10, "m3": 10, "m4": 10}
 
+    # A booking of a session that ended long before penalties were on is never judged.
+    old_start = starts_ms - PENALTY_LOOKBACK_MS - 3 * HOUR_MS
+    with coord.db.write() as conn:
+        conn.execute(
+            sa.insert(schema.class_bookings).values(
+                class_session_id=f"yoga:{datetime.fromtimestamp(old_start / 1000, ZONE):%Y%m%d}",
+                member_id="m4", store_id="s1", status="booked", class_type="yoga",
+                starts_ms=old_start, ends_ms=old_start + HOUR_MS, queued_ms=old_start - HOUR_MS,
+                updated_ms=old_start - HOUR_MS, updated_by="admin",
+            )
+        )  # fmt: skip
     # Over, but within the grace hour: nothing judged yet.
     clock.ms = starts_ms + HOUR_MS + PENALTY_GRACE_MS - 1
     coord.housekeeping()
