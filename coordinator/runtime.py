@@ -299,7 +299,7 @@ class Coordinator:
         now = self.clock.wall_ms()
         report = run_once(self.db, self.recorder, self.rules, now, self._tier_cursor)
         self._tier_cursor = report.tier_cursor
-        woke = report.lots_expired or report.tiers_changed
+        woke = report.lots_expired or report.tiers_changed or report.penalties
         if now - self._automations_ms >= AUTOMATIONS_EVERY_MS:
             self._automations_ms = now
             if run_automations(self.db, self.recorder, self.rules, now).hq_events:

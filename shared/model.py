@@ -710,6 +710,9 @@ class StaffPin(Frozen):
     staff_id: Id
     store_id: Id
     pin_hash: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    role: Annotated[str, StringConstraints(max_length=20)] = ""
+    """``front_desk`` or ``coach`` (a coach sees only their own classes' rosters); empty in
+    bundles published before roles were sent."""
 
 
 class RuleBundle(Frozen):
@@ -734,6 +737,14 @@ class RuleBundle(Frozen):
     def staff_pins(self, store_id: str) -> tuple[StaffPin, ...]:
         """The PINs a kiosk of ``store_id`` accepts."""
         return tuple(p for p in self.staff if p.store_id == store_id)
+
+    def sees_class(self, staff_id: str, session: ClassSession) -> bool:
+        """Whether ``staff_id`` may see ``session``'s roster: a coach of the session's store
+        sees only the classes they teach; everyone else every class of the store."""
+        coach = any(
+            p.staff_id == staff_id and p.role == "coach" for p in self.staff_pins(session.store_id)
+        )
+        return not coach or session.instructor == staff_id
 
     def reward(self, reward_id: str) -> Reward | None:
         """The reward with this id, or None."""

@@ -35,7 +35,13 @@ from sqlalchemy.engine import Connection
 from coordinator.db import Database
 from coordinator.downstream import rule_bundles
 from coordinator.reports import queries, rollups
-from coordinator.reports.charts import Series, bar_chart, capacity_chart, quadrant_chart
+from coordinator.reports.charts import (
+    Series,
+    bar_chart,
+    capacity_chart,
+    heat_map,
+    quadrant_chart,
+)
 from coordinator.reports.labels import label
 from coordinator.reports.lapsed import DEFAULT_FACTOR, DEFAULT_MIN_VISITS, find_lapsed
 from coordinator.reports.period import (
@@ -134,6 +140,8 @@ TABLE_NAMES = (
     "checkins_hourly",
     "class_attendance",
     "class_fill",
+    "waitlist_conversions",
+    "peak_hours",
     "pass_usage_daily",
     "pass_sales",
     "passes_attention",
@@ -148,6 +156,7 @@ TABLE_NAMES = (
     "rfm_quadrants",
     "rfm_members",
     "staff_commission",
+    "classes_taught",
 )
 
 
@@ -422,9 +431,86 @@ def _classes(ctx: _Ctx) -> Section:
             )
         )
     fill = _class_fill(ctx, sessions, counts)
+    waitlist = _waitlist_conversions(ctx, sessions)
+    peak, peak_chart = _peak_hours(ctx, sessions, counts)
+    if peak_chart:
+        charts.append(peak_chart)
     return Section(
-        "classes", ctx.t("sec.classes"), ctx.t("sec.classes.intro"), charts, [table, fill]
+        "classes",
+        ctx.t("sec.classes"),
+        ctx.t("sec.classes.intro"),
+        charts,
+        [table, fill, waitlist, peak],
     )
+
+
+def _waitlist_conversions(ctx: _Ctx, sessions: list[ClassSession]) -> Table:
+    """Per class type: classes that had a waitlist, members who joined one, those promoted
+    to a freed seat (the conversion rate), and the promoted who then signed in."""
+    ids = [c.class_session_id for c in sessions]
+    moves = queries.waitlist_moves(ctx.conn, ids)
+    came = queries.signed_in_members(ctx.conn, ids)
+    groups: dict[str, list[int]] = {}
+    for c in sessions:
+        joined, promoted = moves.get(c.class_session_id, (set(), set()))
+        if not joined:
+            continue
+        row = groups.setdefault(c.class_type, [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += len(joined)
+        row[2] += len(promoted & joined)
+        row[3] += sum(1 for m in promoted & joined if (c.class_session_id, m) in came)
+    table = Table(
+        "waitlist_conversions",
+        ctx.t("table.waitlist_conversions"),
+        [
+            ctx.col("class_type"),
+            ctx.col("sessions_waitlisted", True),
+            ctx.col("waitlist_joined", True),
+            ctx.col("waitlist_promoted", True),
+            ctx.col("conversion", True),
+            ctx.col("promoted_attended", True),
+        ],
+    )
+    for class_type, (n, joined_n, promoted_n, attended_n) in sorted(groups.items()):
+        table.rows.append(
+            [
+                class_type,
+                str(n),
+                str(joined_n),
+                str(promoted_n),
+                pct(promoted_n / joined_n),
+                str(attended_n),
+            ]
+        )
+    return table
+
+
+def _peak_hours(
+    ctx: _Ctx, sessions: list[ClassSession], counts: dict[str, int]
+) -> tuple[Table, str | None]:
+    """Attendance per store-local weekday (rows) and start hour (columns) of the classes in
+    the period, as a table and a heat map (for scheduling)."""
+    cells: dict[tuple[int, int], int] = defaultdict(int)
+    for c in sessions:
+        at = local(c.starts_ms, ctx.tz(c.store_id))
+        cells[(at.weekday(), at.hour)] += max(0, counts.get(c.class_session_id, 0))
+    hours = sorted({h for _, h in cells})
+    table = Table(
+        "peak_hours",
+        ctx.t("table.peak_hours"),
+        [ctx.col("day")] + [Column(f"h{h:02d}", f"{h:02d}:00", True) for h in hours],
+    )
+    days = [ctx.t(f"wd.{d}") for d in range(7)]
+    grid = [[cells.get((d, h), 0) for h in hours] for d in range(7)]
+    for d in range(7):
+        table.rows.append([days[d]] + [str(v) for v in grid[d]])
+    chart = (
+        heat_map(days, [f"{h:02d}" for h in hours], grid, title=ctx.t("chart.peak_hours"))
+        if hours
+        else None
+    )
+    return table, chart
 
 
 def _class_fill(ctx: _Ctx, sessions: list[ClassSession], counts: dict[str, int]) -> Table:
@@ -656,7 +742,19 @@ def _staff(ctx: _Ctx) -> Section:
                 label_every=1,
             )
         )
-    return Section("staff", ctx.t("sec.staff"), ctx.t("sec.staff.intro"), charts, [table])
+    taught = Table(
+        "classes_taught",
+        ctx.t("table.classes_taught"),
+        [
+            ctx.col("coach"),
+            ctx.col("store"),
+            ctx.col("classes_taught", True),
+            ctx.col("attendance", True),
+        ],
+    )
+    for coach, store, classes, seen in queries.classes_taught(ctx.conn, start, end, ctx.store_id):
+        taught.rows.append([coach, ctx.store_label(store), str(classes), str(seen)])
+    return Section("staff", ctx.t("sec.staff"), ctx.t("sec.staff.intro"), charts, [table, taught])
 
 
 # -- points ----------------------------------------------------------------------------------

@@ -218,6 +218,10 @@ _TIMETABLE = (
     ("pudong", "20:30", 60, "yoga", "阴瑜伽", "Yin yoga", "Chen"),
 )
 _SIGNIN_BEFORE_S = 1800
+SMALL_CLASS_SLOT = "yoga-small"
+SMALL_CLASS_CAPACITY = 6
+SMALL_CLASS_DAYS_AHEAD = 2
+"""A weekly small-group yoga class (16:00, six seats) the demo books full, with a waitlist."""
 _SIGNIN_AFTER_S = 900
 
 
@@ -554,7 +558,32 @@ def studio_week(
                     {"kind": "cancelled", "slot_id": slot_id, "day": today.isoformat(),
                      "note": "demo: the open class takes sign-ins"}
                 )  # fmt: skip
+    small_day = today + timedelta(days=SMALL_CLASS_DAYS_AHEAD)
+    slots.append(
+        {
+            "slot_id": SMALL_CLASS_SLOT,
+            "room": "studio-1",
+            "class_type": OPEN_CLASS_TYPE,
+            "title_zh": "小班瑜伽",
+            "title_en": "Small-group yoga",
+            "coach": entries[0][6],
+            "weekday": small_day.weekday(),
+            "start": "16:00",
+            "length_min": 45,
+            "capacity": SMALL_CLASS_CAPACITY,
+            "signin_opens_before_s": _SIGNIN_BEFORE_S,
+            "signin_closes_after_s": _SIGNIN_AFTER_S,
+            "drop_in_price_fen": 8800,
+        }
+    )
     return {"slots": slots, "exceptions": exceptions, "note": "demo: the studio's week"}
+
+
+def small_class_session(now_ms: int, timezone: str = TIMEZONE) -> str:
+    """The session id of the small-group class the demo fills (bookings, a waitlist, a
+    cancellation that promotes it): :data:`SMALL_CLASS_DAYS_AHEAD` days from today."""
+    today = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(timezone)).date()
+    return f"{SMALL_CLASS_SLOT}:{today + timedelta(days=SMALL_CLASS_DAYS_AHEAD):%Y%m%d}"
 
 
 def todays_classes(

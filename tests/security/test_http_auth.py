@@ -39,6 +39,8 @@ MARK = "2zz"
 NEXT_MONDAY = date.today() + timedelta(days=7 - date.today().weekday())
 SESSION = f"yoga:{NEXT_MONDAY:%Y%m%d}"
 """A session of the seeded timetables, a few days ahead (bookable)."""
+TAUGHT = f"yoga:{NEXT_MONDAY - timedelta(days=14):%Y%m%d}"
+"""A session of the same slot two weeks earlier (over: it can be marked taught)."""
 DAY = 86_400_000
 
 
@@ -124,6 +126,8 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/members/{member_id}"): Route("page"),
     ("GET", "/dashboard/members/new"): Route("page"),
     ("POST", "/dashboard/members/new"): Route("page"),
+    ("GET", "/dashboard/my-classes"): Route("page"),
+    ("POST", "/dashboard/my-classes/taught"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/edit"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/cards"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/cards/tapped"): Route("page"),
@@ -226,6 +230,13 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/stores/{store_id}/sessions/{class_session_id}/roster"): Route(
         "scoped", other=req("/api/v1/stores/s2zz/sessions/{session}/roster")
     ),
+    ("POST", "/api/v1/stores/{store_id}/sessions/{class_session_id}/taught"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/stores/s2zz/sessions/{taught}/taught"),
+        own=req("/api/v1/stores/s1/sessions/{taught}/taught"),
+    ),
+    ("GET", "/api/v1/me/classes"): Route("self"),
     ("POST", "/api/v1/kiosks"): Route(
         "scoped",
         True,
@@ -555,11 +566,11 @@ def seed(live: Live) -> dict[str, Any]:
         draft = live.call("POST", "/api/v1/rule-bundles", json={"store_ids": [store]}, expect=201)
         ids[f"b{store}"] = draft["bundle_id"]
     ids["b1"], ids["b2"] = ids.pop("bs1"), ids.pop("bs2zz")
-    ids["session"] = SESSION
+    ids["session"], ids["taught"] = SESSION, TAUGHT
     for store in ("s1", "s2zz"):  # a Monday yoga class in each store's timetable
         slot = {"slot_id": "yoga", "room": "a", "class_type": "yoga", "title_zh": "瑜伽",
                 "title_en": "Yoga", "weekday": 0, "start": "18:30", "length_min": 60,
-                "capacity": 10}  # fmt: skip
+                "capacity": 10, "coach": "coach1"}  # fmt: skip
         live.call("PUT", f"/api/v1/stores/{store}/timetable", json={"slots": [slot]})
     # m1 holds a booking (the manager's own cancel, then book again, must work).
     live.call("POST", f"/api/v1/stores/s1/sessions/{SESSION}/bookings",
