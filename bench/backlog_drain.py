@@ -29,8 +29,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.common import (
     BENCH_COORDINATOR,
@@ -44,9 +45,13 @@ from bench.common import (
     running_broker,
     work_dir,
 )
+from bench.ingest import mix_bodies
 from bench.raw_mqtt import measure
 from bench.seed import checkins, kiosk_journal, provision_ledger, seed_coordinator
 from simulators.services import CoordinatorProcess
+
+if TYPE_CHECKING:
+    from shared.events import EventBody
 
 NAME = "backlog_drain"
 STORE = "s1"
@@ -82,8 +87,21 @@ def drain(folder: Path, port: int, kiosk_id: str, events: int) -> dict[str, Any]
         child.stop()
 
 
-def run(sizes: tuple[int, int], keep: bool) -> Result:
-    """Drain a small and a big backlog; raw-publish the big one's bytes."""
+def mixed(
+    kiosk_id: str, store_id: str, member_numbers: range, count: int, end_ms: int
+) -> Iterator[tuple[str, EventBody, int]]:
+    """:func:`bench.seed.checkins` with the bodies of the fleet swarm's mix instead (check-ins
+    earning points, class sign-ins paying a punch-pass session, points redemptions)."""
+    bodies = mix_bodies(kiosk_id, count)
+    for (member, _body, at), body in zip(
+        checkins(kiosk_id, store_id, member_numbers, count, end_ms), bodies, strict=True
+    ):
+        yield member, body, at
+
+
+def run(sizes: tuple[int, int], keep: bool, mix: bool = False) -> Result:
+    """Drain a small and a big backlog; raw-publish the big one's bytes. ``mix``: the
+    ``backlog_drain_mix`` line (the swarm's event mix instead of check-ins only)."""
     from device.ledger import KioskLedger
     from device.ports import SystemClock
     from shared import topics
@@ -108,7 +126,8 @@ def run(sizes: tuple[int, int], keep: bool) -> Result:
             path = folder / kiosk_id / "ledger.db"
             path.parent.mkdir()
             provision_ledger(path, kiosk_id, STORE, MEMBERS, now).close()  # type: ignore[attr-defined]
-            kiosk_journal(path, kiosk_id, STORE, checkins(kiosk_id, STORE, own, n, now), now)
+            facts = (mixed if mix else checkins)(kiosk_id, STORE, own, n, now)
+            kiosk_journal(path, kiosk_id, STORE, facts, now)
         coordinator = CoordinatorProcess(
             folder, mqtt_port=broker.port, db_url=f"sqlite:///{db_path}", settings=BENCH_COORDINATOR
         )
@@ -153,9 +172,10 @@ def run(sizes: tuple[int, int], keep: bool) -> Result:
     megabytes = sum(len(p) for _, p in payloads) / MB
     lost = big - applied.get("k-big", 0) + small - applied.get("k-small", 0)
     return Result(
-        name=NAME,
+        name=f"{NAME}_mix" if mix else NAME,
         tapfleet=(
-            f"{big:,} events acked in {seconds:.2f} s ({rate(big, seconds):,.0f} events/s); "
+            f"{big:,} events{' of the swarm mix' if mix else ''} acked in {seconds:.2f} s "
+            f"({rate(big, seconds):,.0f} events/s); "
             f"kiosk peak RSS {peak_big:.0f} MB at {big:,} vs {peak_small:.0f} MB at {small:,} "
             f"({growth:+.0%}); {lost} not applied"
         ),

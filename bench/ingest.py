@@ -17,11 +17,13 @@ Loss is checked on both sides: every event must be in the coordinator's ``events
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.common import (
     BENCH_COORDINATOR,
@@ -52,7 +54,7 @@ class SimKiosk:
     bottleneck.
     """
 
-    def __init__(self, kiosk_id: str, store_id: str, port: int) -> None:
+    def __init__(self, kiosk_id: str, store_id: str, port: int, pushes: bool = False) -> None:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
@@ -64,11 +66,18 @@ class SimKiosk:
         self.events_topic = topics.kiosk_topic(kiosk_id, Channel.EVENTS)
         self.acked_seq = 0
         self.resends = 0
+        self.pushes = 0
+        """Messages on the kiosk's other down topics (member deltas, bundles), not decoded."""
         self._cond = threading.Condition()
         self._subscribed = False
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=kiosk_id, protocol=mqtt.MQTTv5)
         ack_topic = topics.kiosk_topic(kiosk_id, Channel.ACK)
-        client.on_connect = lambda c, *_: c.subscribe(ack_topic, qos=1)
+        self._ack_topic = ack_topic
+        if pushes:  # every topic a kiosk follows, as a real one (acks among them)
+            wanted = list(topics.kiosk_subscriptions(kiosk_id, store_id))
+            client.on_connect = lambda c, *_: c.subscribe(wanted)
+        else:
+            client.on_connect = lambda c, *_: c.subscribe(ack_topic, qos=1)
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.connect("127.0.0.1", port, keepalive=60, clean_start=True)
@@ -86,6 +95,10 @@ class SimKiosk:
     def _on_message(self, _client: object, _userdata: object, msg: object) -> None:
         from shared.protocol import Ack, decode
 
+        if msg.topic != self._ack_topic:  # type: ignore[attr-defined]
+            with self._cond:
+                self.pushes += 1
+            return
         ack = decode(msg.payload)  # type: ignore[attr-defined]
         if isinstance(ack, Ack):
             with self._cond:
@@ -108,11 +121,39 @@ class SimKiosk:
         self._client.loop_stop()
 
 
-def batches(kiosk_id: str, store_id: str, members: list[str], count: int) -> list[bytes]:
-    """``count`` check-ins (seq 1..count, now) as encoded EventBatches of ``BATCH``."""
+def mix_bodies(kiosk_id: str, count: int) -> list[Any]:
+    """``count`` event bodies in the fleet swarm's mix (``simulators.swarm.Mix``: 70 %
+    check-ins earning points, 20 % class sign-ins paying a punch-pass session, 10 % points
+    redemptions), drawn from a generator seeded by the kiosk id."""
+    from shared.events import CheckIn, ClassSignIn, PointsRedeem
+    from simulators.swarm import Mix
+
+    mix, rng = Mix(), random.Random(kiosk_id)
+    out: list[Any] = []
+    for _ in range(count):
+        roll = rng.random()
+        if roll < mix.checkin:
+            out.append(CheckIn(points=10))
+        elif roll < mix.checkin + mix.signin:
+            out.append(
+                ClassSignIn(
+                    class_session_id=mix.class_session_id, class_type="yoga", pass_id=mix.pass_id
+                )
+            )
+        else:
+            out.append(PointsRedeem(points=mix.reward_points, reward_id=mix.reward_id))
+    return out
+
+
+def batches(
+    kiosk_id: str, store_id: str, members: list[str], count: int, mix: bool = False
+) -> list[bytes]:
+    """``count`` check-ins (seq 1..count, now), or events of the swarm's mix, as encoded
+    EventBatches of ``BATCH``."""
     from shared.events import CheckIn, CredentialKind, CredentialRef, Event
     from shared.protocol import EventBatch, encode
 
+    bodies = mix_bodies(kiosk_id, count) if mix else [CheckIn(points=0)] * count
     now = time.time_ns() // 1_000_000
     events = [
         Event(
@@ -126,7 +167,7 @@ def batches(kiosk_id: str, store_id: str, members: list[str], count: int) -> lis
             member_id=members[seq % len(members)],
             rules_version=1,
             credential=CredentialRef(kind=CredentialKind.CARD, uid=card_uid(seq % 1000)),
-            body=CheckIn(points=0),
+            body=bodies[seq - 1],
         )
         for seq in range(1, count + 1)
     ]
@@ -156,7 +197,7 @@ def seed(db_path: Path, fleet: Fleet, now_ms: int) -> None:
     )
 
 
-def outgoing(fleet: Fleet, events_per_kiosk: int) -> list[list[bytes]]:
+def outgoing(fleet: Fleet, events_per_kiosk: int, mix: bool = False) -> list[list[bytes]]:
     """Every kiosk's encoded EventBatches (built before any clock starts)."""
     return [
         batches(
@@ -164,13 +205,15 @@ def outgoing(fleet: Fleet, events_per_kiosk: int) -> list[list[bytes]]:
             s,
             [member_id(n * MEMBERS_PER_KIOSK + j) for j in range(MEMBERS_PER_KIOSK)],
             events_per_kiosk,
+            mix,
         )
         for n, (k, s) in enumerate(fleet)
     ]
 
 
-def one_event_size(fleet: Fleet, now_ms: int) -> int:
-    """Bytes of a one-event EventBatch (the raw baseline's message size)."""
+def one_event_size(fleet: Fleet, now_ms: int, mix: bool = False) -> int:
+    """Bytes of a one-event EventBatch (the raw baseline's message size; with ``mix``, the
+    mean over the mix's first 100 bodies)."""
     from shared.events import CheckIn, CredentialKind, CredentialRef, Event
     from shared.protocol import EventBatch, encode
 
@@ -186,7 +229,13 @@ def one_event_size(fleet: Fleet, now_ms: int) -> int:
         credential=CredentialRef(kind=CredentialKind.CARD, uid=card_uid(0)),
         body=CheckIn(points=0),
     )
-    return len(encode(EventBatch(kiosk_id=fleet[0][0], events=(one,))))
+    if not mix:
+        return len(encode(EventBatch(kiosk_id=fleet[0][0], events=(one,))))
+    sizes = [
+        len(encode(EventBatch(kiosk_id=fleet[0][0], events=(one.model_copy(update={"body": b}),))))
+        for b in mix_bodies(fleet[0][0], 100)
+    ]
+    return round(sum(sizes) / len(sizes))
 
 
 def tapfleet_ingest(
@@ -198,9 +247,12 @@ def tapfleet_ingest(
     db_url: str,
     *,
     replicas: int = 1,
+    pushes: list[int] | None = None,
 ) -> tuple[float, int]:
     """Start ``replicas`` coordinator processes on ``db_url`` (one MQTT share group), let
-    every kiosk publish its batches, wait for every Ack; returns (seconds, events acked)."""
+    every kiosk publish its batches, wait for every Ack; returns (seconds, events acked).
+    With ``pushes`` (a list), the kiosks follow every topic a kiosk does, and the number of
+    pushes they received is appended to it."""
     coordinators = [
         CoordinatorProcess(
             folder / f"replica{i}",
@@ -214,7 +266,7 @@ def tapfleet_ingest(
     try:
         for coordinator in coordinators:  # one by one: the first one migrates
             coordinator.start(timeout_s=120)
-        sims = [SimKiosk(k, s, broker_port) for k, s in fleet]
+        sims = [SimKiosk(k, s, broker_port, pushes is not None) for k, s in fleet]
         total = len(fleet) * events_per_kiosk
         progress(NAME, f"{replicas} coordinator(s): {len(fleet)} kiosks publishing {total:,}")
         start = time.monotonic()
@@ -227,6 +279,8 @@ def tapfleet_ingest(
                     f"kiosk {sim.kiosk_id}: acked {sim.acked_seq} of {events_per_kiosk}"
                 )
         seconds = time.monotonic() - start
+        if pushes is not None:
+            pushes.append(sum(sim.pushes for sim in sims))
         return seconds, sum(sim.acked_seq for sim in sims)
     finally:
         for sim in sims:
@@ -246,19 +300,21 @@ def raw_broker(
     return measure(broker_port, folder, streams, topic_filter="bench/raw/#")
 
 
-def run(kiosks: int, events_per_kiosk: int, keep: bool) -> Result:
-    """Measure both sides; returns the result line."""
+def run(kiosks: int, events_per_kiosk: int, keep: bool, mix: bool = False) -> Result:
+    """Measure both sides; returns the result line. ``mix``: the ``ingest_mix`` line (the
+    swarm's event mix, kiosks subscribed to their pushes)."""
     total = kiosks * events_per_kiosk
+    pushes: list[int] | None = [] if mix else None
     fleet = fleet_of(kiosks)
     now = time.time_ns() // 1_000_000
     with work_dir(NAME, keep) as folder, running_broker(folder) as broker:
         db_path = folder / "coordinator.db"
         seed(db_path, fleet, now)
-        payloads = outgoing(fleet, events_per_kiosk)
-        message_size = one_event_size(fleet, now)
+        payloads = outgoing(fleet, events_per_kiosk, mix)
+        message_size = one_event_size(fleet, now, mix)
         db_url = f"sqlite:///{db_path}"
         seconds, acked = tapfleet_ingest(
-            folder, broker.port, fleet, payloads, events_per_kiosk, db_url
+            folder, broker.port, fleet, payloads, events_per_kiosk, db_url, pushes=pushes
         )
         stored = stored_events(db_url, [k for k, _ in fleet])
         progress(NAME, f"tapfleet: {total} events in {seconds:.2f} s; baseline next")
@@ -271,11 +327,17 @@ def run(kiosks: int, events_per_kiosk: int, keep: bool) -> Result:
     lost = total - stored
     raw_lost = total - distinct
     ratio = events_per_s / msgs_per_s
+    what = (
+        f"the swarm's mix: 70 % check-ins, 20 % sign-ins, 10 % redemptions; {pushes[0]:,} "
+        "pushes received"
+        if pushes
+        else "check-ins"
+    )
     return Result(
-        name=NAME,
+        name="ingest_mix" if mix else NAME,
         tapfleet=(
             f"{events_per_s:,.0f} events/s ({total:,} events from {kiosks} kiosks in "
-            f"{seconds:.2f} s, batches of {BATCH}, {acked:,} acked, {lost} lost)"
+            f"{seconds:.2f} s, batches of {BATCH}, {acked:,} acked, {lost} lost; {what})"
         ),
         baseline=(
             f"{msgs_per_s:,.0f} msgs/s ({total:,} QoS1 msgs of {message_size} B from "

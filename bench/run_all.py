@@ -3,7 +3,7 @@
     python bench/run_all.py                 # make bench: full sizes (about 15 minutes here)
     python bench/run_all.py --quick         # smoke run: small sizes, figures meaningless
     python bench/run_all.py --only qr,ingest
-    python bench/run_all.py --scale         # make bench-scale: 10,000 kiosks
+    python bench/run_all.py --scale         # make bench-scale: 10,000 kiosks, 10,000,000 events
 
 Each benchmark runs as ``python -m bench.<name>`` in its own process from the repository
 root; its progress (stderr) is shown as it goes and its stdout lines are collected (one,
@@ -25,21 +25,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = (
     "ingest",
+    "ingest_mix",
     "tap_decision",
     "tap_e2e",
+    "tap_e2e_online",
     "deny_e2e",
     "station_tap",
     "station_transport",
     "qr",
     "phone_code",
     "backlog_drain",
+    "backlog_drain_mix",
     "cold_sync",
     "dashboard",
     "ingest_pg",
     "ingest_replicas",
+    "webhooks",
+    "automations",
 )
-SCALE_BENCHES = ("fleet_pg", "fleet_scale")
-"""``make bench-scale``: the runs at fleet scale (10,000 kiosks), long on this machine."""
+SCALE_BENCHES = ("fleet_pg", "fleet_scale", "report_rollup")
+"""``make bench-scale``: the runs at fleet scale (10,000 kiosks, 10,000,000 events), long on
+this machine."""
 LINES = {
     "ingest_pg": ("ingest_pg", "ingest_pg_raw_insert", "ingest_pg_broker"),
     "fleet_scale": ("fleet_scale_cost", "fleet_scale_reach", "fleet_scale_dashboard"),

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coordinator.api.routes import API_ROUTERS, DASHBOARD_API_ROUTERS
 from coordinator.clock import Clock
-from coordinator.dashboard import member_pages, pages, product_pages, staff_pages
+from coordinator.dashboard import coach_pages, member_pages, pages, product_pages, staff_pages
 from coordinator.db import Database
 from coordinator.errors import ApiError
 from coordinator.runtime import Coordinator
@@ -142,5 +142,6 @@ def mount_all(app: FastAPI, *, dashboard: bool) -> None:
         app.include_router(member_pages.router)
         app.include_router(product_pages.router)
         app.include_router(staff_pages.router)
+        app.include_router(coach_pages.router)
         app.mount(pages.STATIC_PATH, pages.static_files(), name="dashboard-static")
         app.add_exception_handler(pages.LoginRequired, pages.to_login)

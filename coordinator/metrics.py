@@ -40,6 +40,12 @@ class Metrics:
         self.conflicts = Counter(
             "tapfleet_conflicts_raised", "Conflicts recorded for ops", registry=r
         )
+        self.self_service = Counter(
+            "tapfleet_member_self_service",
+            "Member self sign-up and self-access requests, by step and outcome",
+            ["step", "outcome"],
+            registry=r,
+        )
         self.member_pushes = Counter(
             "tapfleet_member_pushes", "Member delta cycles published", registry=r
         )

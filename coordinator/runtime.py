@@ -32,6 +32,7 @@ from coordinator.metrics import Metrics
 from coordinator.mqtt.broker_sync import BrokerSync
 from coordinator.mqtt.link import MqttLink
 from coordinator.outbound.delivery import WebhookDispatcher
+from coordinator.outbound.webhooks import open_secret
 from coordinator.reports.service import Reports
 from coordinator.security import auth, qr_keys
 from coordinator.security.key_sealing import KeySealer
@@ -42,6 +43,11 @@ from shared.model import RuleBundle
 from shared.protocol import Message, RuleBundleMessage, StreamNotice, encode
 
 log = logging.getLogger(__name__)
+
+SIGNUPS_PER_ADDRESS = 20
+"""Self sign-ups (and self-access requests) one client address may make per window; the
+same bound applies per phone number to self-access codes."""
+SELF_SERVICE_WINDOW_MS = 3_600_000
 
 AUTOMATIONS_EVERY_MS = 3_600_000
 """How often housekeeping runs the chain's automations over every member (occasions are
@@ -110,6 +116,14 @@ class Coordinator:
             max_per_address=settings.login_max_failures_per_address,
             window_ms=window_ms,
         )
+        self.signup_limiter = FailureLimiter(
+            self.db,
+            scope="self_service",
+            max_failures=SIGNUPS_PER_ADDRESS,
+            max_per_address=SIGNUPS_PER_ADDRESS,
+            window_ms=SELF_SERVICE_WINDOW_MS,
+        )
+        """Self sign-ups and self-access requests per client address (and per phone)."""
         self.live: LiveFleet | None = None
         """The fleet monitor and its live snapshots (None when the dashboard is off)."""
         if settings.dashboard.enabled:
@@ -122,6 +136,7 @@ class Coordinator:
             settings.webhooks,
             allow_private=settings.dev_mode if allow_private is None else allow_private,
             wall_ms=self.clock.wall_ms,
+            open_secret=lambda endpoint_id, text: open_secret(self.sealer, endpoint_id, text),
         )
         self.link: MqttLink | None = None
         self._stop = threading.Event()
@@ -284,7 +299,7 @@ class Coordinator:
         now = self.clock.wall_ms()
         report = run_once(self.db, self.recorder, self.rules, now, self._tier_cursor)
         self._tier_cursor = report.tier_cursor
-        woke = report.lots_expired or report.tiers_changed
+        woke = report.lots_expired or report.tiers_changed or report.penalties
         if now - self._automations_ms >= AUTOMATIONS_EVERY_MS:
             self._automations_ms = now
             if run_automations(self.db, self.recorder, self.rules, now).hq_events:

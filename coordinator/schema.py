@@ -151,6 +151,21 @@ member_devices = sa.Table(
 )
 """Phones that sign a member's QR codes (public keys only; ``shared.phonecode``)."""
 
+self_access_codes = sa.Table(
+    "self_access_codes",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("phone", sa.String(40), nullable=False),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_ms", sa.BigInteger, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("used_ms", sa.BigInteger, nullable=True),
+    sa.Index(None, "phone", "created_ms"),
+)
+"""One-time codes a member proves a phone number with (only a keyed hash is kept)."""
+
 deny_entries = sa.Table(
     "deny_entries",
     metadata,
@@ -292,6 +307,41 @@ class_bookings = sa.Table(
     sa.Index(None, "member_id", "starts_ms"),
     sa.Index(None, "store_id", "starts_ms"),
 )
+
+classes_taught = sa.Table(
+    "classes_taught",
+    metadata,
+    sa.Column("class_session_id", sa.String(ID), primary_key=True),
+    sa.Column("store_id", sa.String(ID), nullable=False),
+    sa.Column("coach", sa.String(ID), nullable=False),
+    # The coach credited (the session's instructor: a staff username).
+    sa.Column("class_type", sa.String(ID), nullable=False),
+    sa.Column("starts_ms", sa.BigInteger, nullable=False),
+    sa.Column("attendance", sa.Integer, nullable=False),
+    # Students signed in when it was marked taught (booked and walk-ins).
+    sa.Column("marked_by", sa.String(ID), nullable=False),
+    sa.Column("marked_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "starts_ms", "coach"),
+)
+"""Sessions marked as taught (once each): what the staff commission report credits."""
+
+booking_penalties = sa.Table(
+    "booking_penalties",
+    metadata,
+    sa.Column("class_session_id", sa.String(ID), primary_key=True),
+    sa.Column("member_id", sa.String(ID), primary_key=True),
+    sa.Column("store_id", sa.String(ID), nullable=False),
+    sa.Column("reason", sa.String(16), nullable=False),
+    # late_cancel or no_show.
+    sa.Column("penalty", sa.String(16), nullable=False),
+    # shared.model.Penalty: deduct_session or strike.
+    sa.Column("pass_id", sa.String(ID), nullable=True),
+    sa.Column("event_id", sa.String(32), nullable=True),
+    # The hq event that deducted the session (None for a strike).
+    sa.Column("applied_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "member_id", "penalty"),
+)
+"""Late-cancel and no-show penalties, once per booking (housekeeping, after the session)."""
 
 store_timetables = sa.Table(
     "store_timetables",

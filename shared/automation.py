@@ -26,6 +26,9 @@ class _Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+Activity = Literal["lapsed", "at_risk"]
+Quadrant = Literal["champions", "loyal", "big_spenders", "occasional"]
+
 # -- triggers ---------------------------------------------------------------------------------
 
 
@@ -41,6 +44,40 @@ class RegistrationTrigger(_Value):
 
     kind: Literal["registration"] = "registration"
     within_days: Annotated[int, Field(ge=1, le=90)] = 7
+
+
+class FirstVisitTrigger(_Value):
+    """The member's first visit ever, seen within ``within_days`` days of it (once ever)."""
+
+    kind: Literal["first_visit"] = "first_visit"
+    within_days: Annotated[int, Field(ge=1, le=90)] = 7
+
+
+class RfmEnteredTrigger(_Value):
+    """The member is in one of ``quadrants`` of the RFM report (once per quadrant)."""
+
+    kind: Literal["rfm_entered"] = "rfm_entered"
+    quadrants: tuple[Quadrant, ...] = Field(min_length=1)
+
+
+class ReferralTrigger(_Value):
+    """A member someone referred registered within ``within_days`` and has visited: the
+    referrer is rewarded (and, with ``second_level``, the referrer's referrer), once per
+    referee and level, for at most ``max_per_year`` referrals a year each (the points bound).
+    The actions go to the referrer, not to the member who visited."""
+
+    kind: Literal["referral"] = "referral"
+    within_days: Annotated[int, Field(ge=1, le=90)] = 30
+    second_level: bool = False
+    max_per_year: Annotated[int, Field(ge=1, le=100)] = 12
+
+
+class MemberDayTrigger(_Value):
+    """A member day of the rules is ``days_before`` days away (once per member day): the
+    reminder; the points multiplier itself is applied by the kiosk (``Rules.member_days``)."""
+
+    kind: Literal["member_day"] = "member_day"
+    days_before: Annotated[int, Field(ge=0, le=7)] = 0
 
 
 class PointsExpiringTrigger(_Value):
@@ -67,16 +104,23 @@ class InactiveTrigger(_Value):
 
 
 AnyTrigger = (
-    BirthdayTrigger | RegistrationTrigger | PointsExpiringTrigger | PassExpiringTrigger
-    | InactiveTrigger
+    BirthdayTrigger | RegistrationTrigger | FirstVisitTrigger | PointsExpiringTrigger
+    | PassExpiringTrigger | InactiveTrigger | RfmEnteredTrigger | ReferralTrigger
+    | MemberDayTrigger
 )  # fmt: skip
 Trigger = Annotated[AnyTrigger, Field(discriminator="kind")]
 
 
 def occasions_per_year(trigger: AnyTrigger) -> int | None:
     """The most occasions a trigger can give one member in a year (None: no limit)."""
-    if isinstance(trigger, BirthdayTrigger | RegistrationTrigger):
+    if isinstance(trigger, BirthdayTrigger | RegistrationTrigger | FirstVisitTrigger):
         return 1
+    if isinstance(trigger, MemberDayTrigger):
+        return 366  # at most every day
+    if isinstance(trigger, RfmEnteredTrigger):
+        return len(set(trigger.quadrants))  # once per quadrant, ever
+    if isinstance(trigger, ReferralTrigger):  # as a referrer, and as a referrer's referrer
+        return trigger.max_per_year * (2 if trigger.second_level else 1)
     if isinstance(trigger, InactiveTrigger):
         # An absence ends with a visit; the next needs ``days`` more days without one.
         return 365 // trigger.days + 1
@@ -84,10 +128,6 @@ def occasions_per_year(trigger: AnyTrigger) -> int | None:
 
 
 # -- segments ---------------------------------------------------------------------------------
-
-
-Activity = Literal["lapsed", "at_risk"]
-Quadrant = Literal["champions", "loyal", "big_spenders", "occasional"]
 
 
 class Segment(_Value):
@@ -166,6 +206,11 @@ class Automation(_Value):
     trigger: Trigger
     segment: Segment = Segment()
     actions: tuple[Action, ...] = Field(min_length=1, max_length=5)
+
+    @property
+    def needs_activity(self) -> bool:
+        """True when the visit history must be analysed (segment or RFM trigger)."""
+        return self.segment.needs_activity or isinstance(self.trigger, RfmEnteredTrigger)
 
     @model_validator(mode="after")
     def _points_bounded(self) -> Automation:

@@ -13,7 +13,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shared.model import DAY_MS, BookingRules, ClassSession, MemberLedger, PassKind, PassState
+from shared.model import (
+    DAY_MS,
+    BookingRules,
+    ClassSession,
+    MemberLedger,
+    PassKind,
+    PassState,
+    Penalty,
+)
 
 
 class BookingStatus(StrEnum):
@@ -139,3 +147,56 @@ def can_take_seat(session: ClassSession, ledger: MemberLedger, held: Sequence[He
     ):
         return False
     return usable_pass(ledger, session, session.store_id, others) is not None
+
+
+PENALTY_GRACE_MS = 3_600_000
+"""How long after a session ends its bookings are judged (late sign-ins from a kiosk that
+was offline during the class still count if they arrive within this hour)."""
+
+PENALTY_LOOKBACK_MS = 7 * DAY_MS
+"""Bookings of sessions that ended longer ago are never judged: turning penalties on (or
+upgrading) does not punish a studio's whole history at once."""
+
+
+@dataclass(frozen=True)
+class PenaltyDue:
+    """What the chain's rules make a booking cost once its session is over."""
+
+    reason: str
+    """``attended``, ``late_cancel`` or ``no_show``."""
+    penalty: Penalty
+    """``none``, ``deduct_session`` or ``strike``."""
+    pass_id: str | None = None
+    """The punch pass a session is deducted from (``deduct_session`` only)."""
+
+
+def penalty_due(
+    status: BookingStatus,
+    signed_in: bool,
+    ledger: MemberLedger,
+    session_class_type: str,
+    store_id: str,
+    starts_ms: int,
+    rules: BookingRules,
+) -> PenaltyDue:
+    """The penalty a booking of a session that is over earns: a late cancellation costs
+    ``rules.late_cancel_penalty``, a booked member who never signed in
+    ``rules.no_show_penalty``. A session is deducted from a punch pass valid for the class
+    with a session left; a member without one gets a strike instead (nothing to deduct)."""
+    if status is BookingStatus.LATE_CANCELLED:
+        reason, penalty = "late_cancel", rules.late_cancel_penalty
+    elif signed_in:
+        return PenaltyDue("attended", "none")
+    else:
+        reason, penalty = "no_show", rules.no_show_penalty
+    if penalty != "deduct_session":
+        return PenaltyDue(reason, penalty)
+    for p in sorted(ledger.passes, key=lambda p: p.pass_id):
+        if (
+            p.kind is PassKind.PUNCH
+            and p.sessions_left > 0
+            and p.covers(session_class_type, store_id)
+            and not p.problem_at(starts_ms)
+        ):
+            return PenaltyDue(reason, "deduct_session", p.pass_id)
+    return PenaltyDue(reason, "strike")

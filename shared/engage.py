@@ -12,18 +12,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 
 from shared.automation import (
     Automation,
     BirthdayTrigger,
+    FirstVisitTrigger,
     InactiveTrigger,
+    MemberDayTrigger,
     PassExpiringTrigger,
     PointsExpiringTrigger,
+    ReferralTrigger,
     RegistrationTrigger,
+    RfmEnteredTrigger,
     Segment,
 )
 from shared.decide import local_day
-from shared.model import DAY_MS, LedgerBalances, PassKind
+from shared.model import DAY_MS, LedgerBalances, PassKind, Rules
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,14 @@ class MemberFacts:
     computed by the coordinator over the visit history; None: too few visits to say)."""
     rfm_quadrant: str | None = None
     """The member's RFM quadrant (None: no visits nor value in the period)."""
+    referred_by: str | None = None
+    """The member who referred this one."""
+
+
+@lru_cache(maxsize=16)
+def _local_date(now_ms: int, timezone: str) -> date:
+    """The store-local date (cached: a run asks once per member with the same instant)."""
+    return date.fromisoformat(local_day(now_ms, timezone))
 
 
 def birthday_month_day(birthday: str | None) -> tuple[int, int] | None:
@@ -94,6 +107,17 @@ def in_segment(segment: Segment, member: MemberFacts) -> bool:
     return not segment.rfm_quadrants or member.rfm_quadrant in segment.rfm_quadrants
 
 
+def referral_due(trigger: ReferralTrigger, referee: MemberFacts, now_ms: int) -> bool:
+    """True when ``referee``'s referral earns its referrer a reward now: referred, active,
+    registered within the trigger's days, and visited at least once."""
+    return (
+        referee.referred_by is not None
+        and referee.active
+        and referee.ledger.checkins >= 1
+        and 0 <= now_ms - referee.created_ms <= trigger.within_days * DAY_MS
+    )
+
+
 def activity(segment: Segment, member: MemberFacts) -> str:
     """``lapsed``, ``at_risk`` or ``active`` by the segment's thresholds."""
     overdue = member.overdue_cycles
@@ -106,9 +130,20 @@ def activity(segment: Segment, member: MemberFacts) -> str:
     return "active"
 
 
-def occasions(automation: Automation, member: MemberFacts, now_ms: int, timezone: str) -> list[str]:
+def occasions(
+    automation: Automation,
+    member: MemberFacts,
+    now_ms: int,
+    timezone: str,
+    rules: Rules | None = None,
+) -> list[str]:
     """The occasions on which ``automation`` acts for ``member`` at ``now_ms`` (keys; empty
-    when none, when the automation is off, the member inactive or outside the segment)."""
+    when none, when the automation is off, the member inactive or outside the segment).
+
+    A referral acts for the referrer, not for the member who visited: the runner asks
+    :func:`referral_due` about each referee and judges the referrer's segment itself. A
+    member-day reminder needs the ``rules`` (their member days).
+    """
     if not automation.enabled or not member.active:
         return []
     if not in_segment(automation.segment, member):
@@ -116,15 +151,32 @@ def occasions(automation: Automation, member: MemberFacts, now_ms: int, timezone
     trigger = automation.trigger
     ledger = member.ledger
     if isinstance(trigger, BirthdayTrigger):
-        today = date.fromisoformat(local_day(now_ms, timezone))
+        today = _local_date(now_ms, timezone)
         upcoming = next_birthday(member.birthday, today)
         if upcoming is None or upcoming - today > timedelta(days=trigger.days_before):
             return []
         return [f"birthday:{upcoming.isoformat()}"]
+    if isinstance(trigger, MemberDayTrigger):
+        day = _local_date(now_ms, timezone) + timedelta(days=trigger.days_before)
+        if rules is None or rules.member_day(day.isoformat()) is None:
+            return []
+        return [f"member_day:{day.isoformat()}"]
     if isinstance(trigger, RegistrationTrigger):
         if 0 <= now_ms - member.created_ms <= trigger.within_days * DAY_MS:
             return ["registration"]
         return []
+    if isinstance(trigger, FirstVisitTrigger):
+        last = ledger.last_checkin_ms
+        if (
+            ledger.checkins == 1
+            and last is not None
+            and now_ms - last <= trigger.within_days * DAY_MS
+        ):
+            return ["first_visit"]
+        return []
+    if isinstance(trigger, RfmEnteredTrigger):
+        quadrant = member.rfm_quadrant
+        return [f"rfm:{quadrant}"] if quadrant in trigger.quadrants else []
     if isinstance(trigger, PointsExpiringTrigger):
         horizon = now_ms + trigger.within_days * DAY_MS
         return [

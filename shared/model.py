@@ -554,6 +554,20 @@ class QrKey(Frozen):
     not_after_ms: Ms | None = None
 
 
+class SignupGift(Frozen):
+    """The coupon a member who signs up alone (the store's sign-up poster) receives."""
+
+    campaign_id: Id = "signup-gift"
+    title: Text
+    kind: CouponKind = CouponKind.VOUCHER
+    value: Count = 0
+    """As ``CouponState.value``: percent off, fen, or 0 for a trial."""
+    valid_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    home_store_only: bool = False
+    """True: valid only in the store whose poster the member scanned (offline-redeemable
+    under the ``store_scoped`` coupon policy); False: every store."""
+
+
 class Rules(Frozen):
     """Chain-wide ledger rules."""
 
@@ -593,6 +607,8 @@ class Rules(Frozen):
     undo_window_s: Annotated[int, Field(ge=0, le=3600)] = 120
     clock_skew_flag_s: Annotated[int, Field(ge=1, le=10**7)] = 300
     """Events whose kiosk wall clock is further than this from the coordinator's are flagged."""
+    signup_gift: SignupGift | None = None
+    """The registration gift of self sign-up (None: no gift)."""
     member_days: Annotated[tuple[MemberDay, ...], Field(max_length=50)] = ()
     """Days with multiplied check-in points; when several apply, the highest counts."""
     automations: Annotated[tuple[Automation, ...], Field(max_length=100)] = ()
@@ -694,6 +710,9 @@ class StaffPin(Frozen):
     staff_id: Id
     store_id: Id
     pin_hash: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    role: Annotated[str, StringConstraints(max_length=20)] = ""
+    """``front_desk`` or ``coach`` (a coach sees only their own classes' rosters); empty in
+    bundles published before roles were sent."""
 
 
 class RuleBundle(Frozen):
@@ -718,6 +737,14 @@ class RuleBundle(Frozen):
     def staff_pins(self, store_id: str) -> tuple[StaffPin, ...]:
         """The PINs a kiosk of ``store_id`` accepts."""
         return tuple(p for p in self.staff if p.store_id == store_id)
+
+    def sees_class(self, staff_id: str, session: ClassSession) -> bool:
+        """Whether ``staff_id`` may see ``session``'s roster: a coach of the session's store
+        sees only the classes they teach; everyone else every class of the store."""
+        coach = any(
+            p.staff_id == staff_id and p.role == "coach" for p in self.staff_pins(session.store_id)
+        )
+        return not coach or session.instructor == staff_id
 
     def reward(self, reward_id: str) -> Reward | None:
         """The reward with this id, or None."""

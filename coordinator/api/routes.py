@@ -10,6 +10,7 @@ from coordinator.api import (
     balances,
     bookings,
     cards,
+    coaching,
     conflicts,
     coupons,
     events,
@@ -27,6 +28,7 @@ from coordinator.api import (
     purchases,
     reports,
     rules,
+    self_service,
     software,
     stores,
     timetables,
@@ -38,6 +40,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     stores.router,
     timetables.router,
     bookings.router,
+    coaching.router,
     kiosks.router,
     kiosks.enroll_router,
     members.router,
@@ -58,6 +61,7 @@ API_ROUTERS: tuple[APIRouter, ...] = (
     member_page.router,
     member_devices.router,
     member_bookings.router,
+    self_service.router,
     health.router,
 )
 

@@ -40,6 +40,7 @@ from coordinator.services import (
     cards,
     coupons,
     front_desk,
+    member_devices,
     members,
     money,
     passes,
@@ -55,7 +56,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 MAX_PAGE = 100_000
 DONE = frozenset({"register", "edit", "bind", "lost", "replace", "freeze", "unfreeze", "extend",
-                  "coupon", "points", "sell", "topup"})  # fmt: skip
+                  "coupon", "points", "sell", "topup", "phone_removed"})  # fmt: skip
 """Actions whose success the member page announces (``?done=...``)."""
 Text = Annotated[str, Form(max_length=200)]
 Csrf = Annotated[str, Form(max_length=200)]
@@ -230,6 +231,7 @@ def _member(
         return _error_page(request, current, exc)
     catalogue = products.list_products(_coord(request), principal, sellable_only=True)
     kiosks = front_desk.store_kiosks(_coord(request), principal, profile.member.home_store_id)
+    phones = member_devices.list_devices(_coord(request), principal, member_id).items
     return render(
         request,
         "member.html",
@@ -245,6 +247,7 @@ def _member(
         existing=existing,
         coupon_kinds=tuple(kind.value for kind in COUPON_KINDS),
         catalogue=catalogue,
+        phones=phones,
         yuan=yuan,
         kiosks=kiosks,
         now_ms=_coord(request).clock.wall_ms(),
@@ -391,6 +394,22 @@ def report_lost(
         return cards.report_lost(_coord(request), current.principal, uid, cards.LostCard())
 
     return _act(request, current, member_id, csrf, "lost", run)
+
+
+@router.post("/members/{member_id}/devices/{device_id}/revoke", response_class=HTMLResponse)
+def remove_phone(
+    request: Request,
+    current: SessionDep,
+    member_id: MemberPath,
+    device_id: Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_-]{1,16}$")],
+    csrf: Csrf = "",
+) -> Response:
+    """Remove a lost or replaced phone: kiosks refuse its codes from their next update."""
+
+    def run() -> object:
+        return member_devices.revoke(_coord(request), current.principal, member_id, device_id)
+
+    return _act(request, current, member_id, csrf, "phone_removed", run)
 
 
 @router.post("/members/{member_id}/cards/{uid}/replace", response_class=HTMLResponse)

@@ -33,7 +33,7 @@ from coordinator.runtime import Coordinator
 from coordinator.security import page_sessions as session
 from coordinator.security.auth import Principal, Role, log_in
 from coordinator.security.login_limit import client_address
-from coordinator.services import conflicts, engage, reports, timetables
+from coordinator.services import conflicts, engage, reports, self_service, timetables
 from coordinator.services import fleet as fleet_service
 from coordinator.services import kiosks as kiosks_service
 from shared.model import COUPON_KINDS, Id
@@ -458,6 +458,28 @@ def timetable_page(
         prev_day=(week.first_day - timedelta(days=7)).isoformat(),
         next_day=(week.first_day + timedelta(days=7)).isoformat(),
         data=_json_for_script(data),
+    )
+
+
+# -- sign-up poster --------------------------------------------------------------------------
+
+
+@router.get("/stores/{store_id}/poster", response_class=HTMLResponse)
+def signup_poster(
+    request: Request, current: SessionDep, store_id: Annotated[Id, PathParam()]
+) -> Response:
+    """A store's printable sign-up poster: the QR opens the store's sign-up page."""
+    import segno
+
+    try:
+        current.principal.require_store(store_id)
+        name = self_service.store_name(_coord(request), store_id)
+    except ApiError as exc:
+        return _error_page(request, current, exc)
+    url = f"{str(request.base_url).rstrip('/')}/join/{store_id}"
+    svg = segno.make(url, error="m").svg_inline(omitsize=True, border=4, light="#fff")
+    return render(
+        request, "poster.html", current, store_id=store_id, store_name=name, url=url, svg=svg
     )
 
 

@@ -97,14 +97,14 @@ def staff_pins(conn: Connection, store_ids: Sequence[str]) -> tuple[StaffPin, ..
     """The kiosk PIN hashes of the enabled staff of ``store_ids`` (empty: every store)."""
     u = schema.users
     query = (
-        sa.select(u.c.username, u.c.store_id, u.c.pin_hash)
+        sa.select(u.c.username, u.c.store_id, u.c.pin_hash, u.c.role)
         .where(u.c.pin_hash.is_not(None), u.c.store_id.is_not(None), u.c.disabled.is_(False))
         .order_by(u.c.store_id, u.c.username)
     )
     if store_ids:
         query = query.where(u.c.store_id.in_(list(store_ids)))
     return tuple(
-        StaffPin(staff_id=r.username, store_id=r.store_id, pin_hash=r.pin_hash)
+        StaffPin(staff_id=r.username, store_id=r.store_id, pin_hash=r.pin_hash, role=r.role)
         for r in conn.execute(query)
     )
 

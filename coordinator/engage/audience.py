@@ -81,7 +81,13 @@ def member_facts(
     m = schema.members
     rows = conn.execute(
         sa.select(
-            m.c.member_id, m.c.created_ms, m.c.home_store_id, m.c.status, m.c.birthday, m.c.tags
+            m.c.member_id,
+            m.c.created_ms,
+            m.c.home_store_id,
+            m.c.status,
+            m.c.birthday,
+            m.c.tags,
+            m.c.referrer_id,
         ).where(m.c.member_id.in_(list(member_ids)))
     )
     facts = []
@@ -99,6 +105,7 @@ def member_facts(
                 active=row.status == "active",
                 overdue_cycles=history.overdue.get(row.member_id),
                 rfm_quadrant=history.quadrant.get(row.member_id),
+                referred_by=row.referrer_id,
             )
         )
     return facts

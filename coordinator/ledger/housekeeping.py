@@ -1,4 +1,5 @@
-"""Periodic central jobs: points and bonus expiry, tier review and lapsed coupon claims.
+"""Periodic central jobs: points and bonus expiry, tier review, lapsed coupon claims and
+late-cancel / no-show penalties (``coordinator.ledger.booking_penalties``).
 
 Points and stored-value bonus expire centrally (a ``PointsExpire`` or ``BonusExpire`` hq
 event per lot) so every kiosk learns of it
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.db import Database
+from coordinator.ledger.booking_penalties import apply_penalties
 from coordinator.ledger.coupon_claims import expire_claims
 from coordinator.ledger.hq_events import HqFact, HqRecorder
 from coordinator.ledger.jsonrows import ledger_from_row
@@ -38,7 +40,8 @@ TIER_BATCH = 500
 JOB_POINTS_EXPIRY = "points_expiry"
 JOB_TIER_REVIEW = "tier_review"
 JOB_CLAIM_EXPIRY = "claim_expiry"
-JOBS = (JOB_POINTS_EXPIRY, JOB_TIER_REVIEW, JOB_CLAIM_EXPIRY)
+JOB_BOOKING_PENALTIES = "booking_penalties"
+JOBS = (JOB_POINTS_EXPIRY, JOB_TIER_REVIEW, JOB_CLAIM_EXPIRY, JOB_BOOKING_PENALTIES)
 """The advisory-lock names of the housekeeping jobs (one replica runs each at a time)."""
 
 
@@ -49,6 +52,8 @@ class HousekeepingReport:
     lots_expired: int = 0
     tiers_changed: int = 0
     claims_expired: int = 0
+    penalties: int = 0
+    """Late-cancel and no-show penalties applied (sessions deducted, strikes)."""
     tier_cursor: str = ""
     skipped: list[str] = field(default_factory=list)
     """Jobs another replica was running (their lock was taken)."""
@@ -131,13 +136,20 @@ def run_once(
             report.claims_expired = expire_claims(conn, now_ms)
         else:
             report.skipped.append(JOB_CLAIM_EXPIRY)
+    with db.write() as conn:
+        if db.try_job_lock(conn, JOB_BOOKING_PENALTIES):
+            report.penalties = apply_penalties(conn, recorder, rules_provider(conn).booking, now_ms)
+        else:
+            report.skipped.append(JOB_BOOKING_PENALTIES)
     if report.skipped:
         log.debug("housekeeping: another replica holds %s", ", ".join(report.skipped))
-    if report.lots_expired or report.tiers_changed or report.claims_expired:
+    if report.lots_expired or report.tiers_changed or report.claims_expired or report.penalties:
         log.info(
-            "housekeeping: %d points lot(s) expired, %d tier(s) changed, %d claim(s) lapsed",
+            "housekeeping: %d points lot(s) expired, %d tier(s) changed, %d claim(s) lapsed, "
+            "%d booking penalt(ies)",
             report.lots_expired,
             report.tiers_changed,
             report.claims_expired,
+            report.penalties,
         )
     return report

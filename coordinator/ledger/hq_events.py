@@ -20,6 +20,7 @@ from coordinator.clock import HlcSource
 from coordinator.db import next_counter
 from coordinator.ledger.conflicts import record_fold_conflicts
 from coordinator.ledger.member_fold import FoldCheckpoints, FoldOutcome, fold_new_events
+from coordinator.outbound.integration import publish_events
 from coordinator.reports import rollups
 from coordinator.reports.indexes import report_columns
 from shared.events import HQ_SOURCE, Event, EventBody
@@ -102,6 +103,7 @@ class HqRecorder:
         ]
         conn.execute(sa.insert(schema.events), rows)
         rollups.add_events(conn, rows)
+        publish_events(conn, events, now_ms)  # integrators' webhooks, with the facts
         by_member: dict[str, list[Event]] = defaultdict(list)
         for event in events:
             assert event.member_id is not None

@@ -454,8 +454,10 @@ class Ingest:
         )
 
     def _on_heartbeats(self, items: list[Decoded], result: GroupResult) -> None:
+        # Kiosk rows in id order (stable: a kiosk's beats keep their order), as the sequencer
+        # takes them: two replicas writing the same kiosks never lock them crosswise.
         with self._db.write() as conn:
-            for item in items:
+            for item in sorted(items, key=lambda i: i.kiosk_id):
                 beat = item.message
                 assert isinstance(beat, Heartbeat)
                 liveness.record_heartbeat(conn, beat, item.incoming.received_ms)
@@ -479,7 +481,7 @@ class Ingest:
 
     def _on_statuses(self, items: list[Decoded], result: GroupResult) -> None:
         with self._db.write() as conn:
-            for item in items:
+            for item in sorted(items, key=lambda i: i.kiosk_id):  # id order, as above
                 assert isinstance(item.message, Status)
                 liveness.record_status(conn, item.message, item.incoming.received_ms)
 

@@ -49,6 +49,7 @@ from coordinator.ledger.explain import (
 )
 from coordinator.ledger.jsonrows import event_from_row
 from coordinator.ledger.member_fold import FoldCheckpoints, fold_new_events
+from coordinator.outbound.integration import publish_events
 from coordinator.reports import rollups
 from coordinator.reports.indexes import report_columns
 from shared.events import KIOSK_KINDS, CouponRedeem, Event, Rejected
@@ -118,8 +119,9 @@ class Sequencer:
         """Apply ``(batch, received_ms)`` pairs of registered kiosks in the caller's transaction."""
         report = StreamReport()
         by_kiosk: dict[str, list[tuple[Event, int]]] = defaultdict(list)
+        self._lock_kiosks(conn, {batch.kiosk_id for batch, _ in batches})
         for batch, received_ms in batches:
-            why = self._epoch_refusal(conn, batch)
+            why = streams.batch_refusal(conn, batch.kiosk_id, batch.epoch)
             if why is not None:
                 report.rejects.append((batch.kiosk_id, "stream_epoch_mismatch", why))
                 stream = streams.current(conn, batch.kiosk_id)
@@ -146,14 +148,21 @@ class Sequencer:
 
         applied: list[tuple[Event, int, bool]] = []
         place: Place | None = None
+        inserted: list[dict[str, object]] = []
         for kiosk_id in sorted(by_kiosk):
             info = kiosks[kiosk_id]
-            got, place = self._apply_kiosk(conn, info, by_kiosk[kiosk_id], report, now_ms, place)
+            got, place = self._apply_kiosk(
+                conn, info, by_kiosk[kiosk_id], report, now_ms, place, inserted
+            )
             applied.extend(got)
+        # Once per group, in key order, after every kiosk row lock and before any member's:
+        # replicas take the locks in one order (kiosks, rollups, members).
+        rollups.add_events(conn, inserted)
 
         folded = [(e, r) for e, r, quarantined in applied if not quarantined]
         if folded:
             place = self._checks(conn, folded, kiosks, report, now_ms, place)
+            publish_events(conn, (e for e, _ in folded), now_ms)  # integrators' webhooks
         by_member: dict[str, list[Event]] = defaultdict(list)
         for event, _ in folded:
             if event.member_id is not None:
@@ -174,14 +183,15 @@ class Sequencer:
     # -- one kiosk's stream ------------------------------------------------------------------
 
     @staticmethod
-    def _epoch_refusal(conn: Connection, batch: EventBatch) -> str | None:
-        """Why this batch's stream epoch is not the kiosk's current one (row locked first,
-        so a re-provisioning cannot slip between the check and the apply)."""
+    def _lock_kiosks(conn: Connection, kiosk_ids: set[str]) -> None:
+        """Lock the kiosks' rows before their epochs are judged, so a re-provisioning cannot
+        slip between the check and the apply; always in kiosk id order, as every replica
+        does, so two replicas with the same kiosks in one group never deadlock."""
         k = schema.kiosks
-        conn.execute(
-            sa.select(k.c.kiosk_id).where(k.c.kiosk_id == batch.kiosk_id).with_for_update()
-        ).first()
-        return streams.batch_refusal(conn, batch.kiosk_id, batch.epoch)
+        for kiosk_id in sorted(kiosk_ids):
+            conn.execute(
+                sa.select(k.c.kiosk_id).where(k.c.kiosk_id == kiosk_id).with_for_update()
+            ).first()
 
     def _apply_kiosk(
         self,
@@ -191,7 +201,10 @@ class Sequencer:
         report: StreamReport,
         now_ms: int,
         place: Place | None,
+        inserted: list[dict[str, object]],
     ) -> tuple[list[tuple[Event, int, bool]], Place | None]:
+        """Apply one kiosk's events in seq order; the rows it inserts are added to
+        ``inserted`` (the caller rolls them up once for the group)."""
         k = schema.kiosks
         ev = schema.events
         held = schema.held_events
@@ -318,7 +331,7 @@ class Sequencer:
 
         rows, result, place = self._rows_for(conn, info, run, report, now_ms, place)
         conn.execute(sa.insert(ev), rows)
-        rollups.add_events(conn, rows)
+        inserted.extend(rows)
         conn.execute(
             sa.update(k)
             .where(k.c.kiosk_id == kiosk_id)

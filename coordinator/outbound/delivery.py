@@ -14,6 +14,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import httpx
 
@@ -108,8 +110,11 @@ class WebhookDispatcher:
         allow_private: bool,
         wall_ms: Callable[[], int],
         rng: random.Random | None = None,
+        open_secret: Callable[[str, str], str] | None = None,
     ):
         self.db = db
+        self.open_secret = open_secret or (lambda _endpoint_id, text: text)
+        """(endpoint id, stored secret) -> the ``whsec_`` secret (unsealed)."""
         self.settings = settings
         self.wall_ms = wall_ms
         self.sender = WebhookSender(settings, allow_private=allow_private)
@@ -139,7 +144,26 @@ class WebhookDispatcher:
             )
         if not due:
             return 0
-        attempts = [self.sender.send(item, self.wall_ms()) for item in due]
+        groups: dict[str, list[webhooks.Due]] = {}
+        for item in due:
+            groups.setdefault(item.endpoint_id, []).append(item)
+        workers = min(self.settings.parallel_endpoints, len(groups))
+        if workers <= 1:
+            attempts = [a for items in groups.values() for a in self._deliver(items, token)]
+        else:
+            # Endpoints side by side, each recorded when its own requests are done: a slow
+            # or hanging endpoint holds up only its own deliveries.
+            with ThreadPoolExecutor(workers, thread_name_prefix="tapfleet-webhook-send") as pool:
+                done = list(pool.map(lambda items: self._deliver(items, token), groups.values()))
+            attempts = [a for group in done for a in group]
+        failed = sum(1 for a in attempts if not a.ok)
+        if failed:
+            log.info("webhooks: %d of %d attempt(s) failed", failed, len(attempts))
+        return len(attempts)
+
+    def _deliver(self, items: list[webhooks.Due], token: str) -> list[webhooks.Attempt]:
+        """Send one endpoint's deliveries in order, then record their attempts."""
+        attempts = [self._send(item) for item in items]
         with self.db.write() as conn:
             webhooks.record_attempts(
                 conn,
@@ -149,10 +173,23 @@ class WebhookDispatcher:
                 policy=self.policy,
                 rng=self.rng,
             )
-        failed = sum(1 for a in attempts if not a.ok)
-        if failed:
-            log.info("webhooks: %d of %d attempt(s) failed", failed, len(attempts))
-        return len(attempts)
+        return attempts
+
+    def _send(self, due: webhooks.Due) -> webhooks.Attempt:
+        try:
+            secrets = tuple(self.open_secret(due.endpoint_id, s) for s in due.secrets)
+        except Exception as exc:  # a secret sealed under another key: say so in the log
+            log.error("webhook endpoint %s: cannot open its secret: %s", due.endpoint_id, exc)
+            return webhooks.Attempt(
+                delivery_id=due.delivery_id,
+                endpoint_id=due.endpoint_id,
+                at_ms=self.wall_ms(),
+                outcome="refused_target",
+                status_code=None,
+                duration_ms=0,
+                detail=f"cannot open the endpoint's secret: {exc}",
+            )
+        return self.sender.send(replace(due, secrets=secrets), self.wall_ms())
 
     def wake(self) -> None:
         """Look for due deliveries now (a message was just published)."""

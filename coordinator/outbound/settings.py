@@ -18,6 +18,12 @@ class WebhookSettings(BaseModel):
     batch_size: int = Field(
         50, ge=1, le=1000, description="Deliveries one replica takes (locks) at a time."
     )
+    parallel_endpoints: int = Field(
+        4,
+        ge=1,
+        le=32,
+        description="Endpoints sent to side by side (a slow one holds up only its own).",
+    )
     connect_timeout_s: float = Field(
         3.0, gt=0, le=60, description="Time to connect to an endpoint before the attempt fails."
     )

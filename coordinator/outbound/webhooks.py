@@ -13,6 +13,7 @@ receivers deduplicate by ``webhook-id``.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import uuid
@@ -25,7 +26,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
+from coordinator.security.key_sealing import KeySealer
 from shared.backoff import Backoff
+from shared.webhook_signature import PREFIX as SECRET_PREFIX
+from shared.webhook_signature import secret_key
 
 RETRY_WINDOW_MS = 3 * 86_400_000
 """How long a message is retried before its delivery is marked failed (about 3 days)."""
@@ -55,16 +59,45 @@ def dump_secrets(secrets: Iterable[Secret]) -> str:
     return json.dumps([{"secret": s.secret, "expires_ms": s.expires_ms} for s in secrets])
 
 
+def seal_secret(sealer: KeySealer, endpoint_id: str, secret: str) -> str:
+    """A ``whsec_`` secret sealed for the database (AES-GCM under the coordinator's key
+    encryption key, bound to the endpoint): a dump of the database alone cannot sign."""
+    return sealer.seal(f"webhook:{endpoint_id}", secret_key(secret))
+
+
+def open_secret(sealer: KeySealer, endpoint_id: str, text: str) -> str:
+    """The ``whsec_`` secret of a stored one (sealed, or plain as tests write them)."""
+    if not KeySealer.is_sealed(text):
+        return text
+    raw = sealer.unseal(f"webhook:{endpoint_id}", text)
+    return SECRET_PREFIX + base64.b64encode(raw).decode("ascii")
+
+
 def subscribed(patterns: Sequence[str], event_type: str) -> bool:
-    """True when ``event_type`` matches one pattern (``a.b``, ``a.*``) or there are none."""
+    """True when ``event_type`` matches one pattern (``a.b``, ``a.*``, ``*``).
+
+    No patterns means every *notification*: ledger events for integrators
+    (``ledger.checkin``...) go only to endpoints that ask for them by name or ``ledger.*``,
+    so a gateway that sends SMS never gets every check-in of the chain.
+    """
     if not patterns:
-        return True
+        return event_type.startswith("notification.")
     for pattern in patterns:
         if pattern == event_type or pattern == "*":
             return True
         if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
             return True
     return False
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message to fan out: its type, id (``webhook-id``), data and store."""
+
+    event_type: str
+    message_id: str
+    data: Mapping[str, Any]
+    store_id: str | None
 
 
 def message_body(event_type: str, data: Mapping[str, Any], now_ms: int) -> str:
@@ -94,43 +127,72 @@ def publish(
     A chain-wide endpoint gets every message; a store's endpoint gets its store's. The same
     ``message_id`` twice adds nothing.
     """
+    message = Message(event_type, message_id, data, store_id)
+    return publish_many(conn, [message], now_ms=now_ms, retry_window_ms=retry_window_ms)
+
+
+def publish_many(
+    conn: Connection,
+    messages: Sequence[Message],
+    *,
+    now_ms: int,
+    retry_window_ms: int = RETRY_WINDOW_MS,
+) -> int:
+    """:func:`publish` for several messages with one read of the endpoints (the ingest's
+    path: one query per transaction when nobody subscribes)."""
+    if not messages:
+        return 0
     e, d = schema.webhook_endpoints, schema.webhook_deliveries
     endpoints = [
-        row
+        (row.endpoint_id, row.store_id, json.loads(row.event_types))
         for row in conn.execute(
             sa.select(e.c.endpoint_id, e.c.store_id, e.c.event_types).where(e.c.enabled.is_(True))
         )
-        if (row.store_id is None or row.store_id == store_id)
-        and subscribed(json.loads(row.event_types), event_type)
     ]
     if not endpoints:
         return 0
-    have = set(
-        conn.execute(
-            sa.select(d.c.endpoint_id).where(
-                d.c.message_id == message_id,
-                d.c.endpoint_id.in_([row.endpoint_id for row in endpoints]),
-            )
-        ).scalars()
-    )
-    body = message_body(event_type, data, now_ms)
-    rows = [
-        {
-            "endpoint_id": row.endpoint_id,
-            "message_id": message_id,
-            "event_type": event_type[:80],
-            "body": body,
-            "status": PENDING,
-            "attempts": 0,
-            "next_attempt_ms": now_ms,
-            "give_up_ms": now_ms + retry_window_ms,
-            "lease_ms": 0,
-            "lease_token": "",
-            "created_ms": now_ms,
-        }
-        for row in endpoints
-        if row.endpoint_id not in have
+    wanted: list[tuple[str, Message]] = [
+        (endpoint_id, m)
+        for m in messages
+        for endpoint_id, store_id, patterns in endpoints
+        if (store_id is None or store_id == m.store_id) and subscribed(patterns, m.event_type)
     ]
+    if not wanted:
+        return 0
+    have: set[tuple[str, str]] = set()
+    ids = sorted({m.message_id for _, m in wanted})
+    for start in range(0, len(ids), 500):
+        have.update(
+            (row.endpoint_id, row.message_id)
+            for row in conn.execute(
+                sa.select(d.c.endpoint_id, d.c.message_id).where(
+                    d.c.message_id.in_(ids[start : start + 500])
+                )
+            )
+        )
+    bodies: dict[str, str] = {}
+    rows = []
+    for endpoint_id, m in wanted:
+        if (endpoint_id, m.message_id) in have:
+            continue
+        have.add((endpoint_id, m.message_id))
+        if m.message_id not in bodies:
+            bodies[m.message_id] = message_body(m.event_type, m.data, now_ms)
+        rows.append(
+            {
+                "endpoint_id": endpoint_id,
+                "message_id": m.message_id,
+                "event_type": m.event_type[:80],
+                "body": bodies[m.message_id],
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_ms": now_ms,
+                "give_up_ms": now_ms + retry_window_ms,
+                "lease_ms": 0,
+                "lease_token": "",
+                "created_ms": now_ms,
+            }
+        )
     if rows:
         conn.execute(sa.insert(d), rows)
     return len(rows)

@@ -254,3 +254,47 @@ def quadrant_chart(
         )
     out.append("</svg>")
     return "".join(out)
+
+
+def heat_map(
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    values: Sequence[Sequence[int]],
+    *,
+    title: str,
+    width: int = 960,
+) -> str:
+    """A grid (rows x columns) shaded by value, each cell also printed as a number (the
+    shade is never the only cue); e.g. attendance per weekday and start hour."""
+    left, top, row_h = 90, 40 + TITLE_H, 30
+    cell_w = (width - left - 16) / max(1, len(col_labels))
+    height = top + row_h * max(1, len(row_labels)) + 12
+    peak = max((v for row in values for v in row), default=0)
+    out = _open(width, height, title)
+    for j, label in enumerate(col_labels):
+        x = left + cell_w * j + cell_w / 2
+        out.append(
+            f'<text x="{x:.1f}" y="{top - 8}" text-anchor="middle" font-size="13" '
+            f"{FONT}>{escape(label)}</text>"
+        )
+    for i, label in enumerate(row_labels):
+        y = top + row_h * i
+        out.append(
+            f'<text x="{left - 8}" y="{y + 20}" text-anchor="end" font-size="14" '
+            f"{FONT}>{escape(label)}</text>"
+        )
+        for j, value in enumerate(values[i]):
+            x = left + cell_w * j
+            share = value / peak if peak else 0.0
+            out.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{cell_w - 2:.1f}" height="{row_h - 2}" '
+                f'fill="{PALETTE[0]}" fill-opacity="{0.08 + 0.92 * share:.2f}">'
+                f"<title>{escape(label)} {escape(col_labels[j])}: {value}</title></rect>"
+            )
+            colour = "#fff" if share > 0.55 else "#000"
+            out.append(
+                f'<text x="{x + cell_w / 2 - 1:.1f}" y="{y + 19}" text-anchor="middle" '
+                f'font-size="13" fill="{colour}" {FONT}>{value}</text>'
+            )
+    out.append("</svg>")
+    return "".join(out)

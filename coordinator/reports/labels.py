@@ -17,8 +17,11 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     "sec.classes": ("课程出勤与容量", "Class attendance vs. capacity"),
     "sec.classes.intro": (
-        "本期开课的每节课：签到人数与课程容量。",
-        "Every class that started in the period: students signed in against its capacity.",
+        "本期开课的每节课：签到人数与课程容量；按课程类型、教练和时段的满员率与未到率；"
+        "候补转化；以及用于排课的高峰时段（按星期与开课时间的上课人次）。",
+        "Every class that started in the period: students signed in against its capacity; "
+        "fill and no-shows per class type, coach and hour; waitlist conversions; and the "
+        "peak hours (attendance per weekday and start hour) for scheduling.",
     ),
     "sec.passes": ("计次卡", "Punch passes"),
     "sec.passes.intro": (
@@ -63,15 +66,21 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     "sec.staff": ("员工业绩与提成", "Staff sales and commission"),
     "sec.staff.intro": (
-        "本期每位员工在卡项目录中售出的卡、金额与提成（按售出时有效的提成规则计算）。",
+        "本期每位员工在卡项目录中售出的卡、金额与提成（按售出时有效的提成规则计算），"
+        "以及每位教练已确认授课的课程节数与上课人次。",
         "Catalogue sales per staff member in the period, with the commission the rules in "
-        "force at each sale give.",
+        "force at each sale give; and the classes each coach taught (marked taught) with "
+        "their attendance.",
     ),
     # charts
     "chart.commission": ("员工提成（元）", "Commission per staff member (CNY)"),
     "chart.checkins_daily": ("每日签到", "Check-ins per day"),
     "chart.checkins_hourly": ("各时段签到（本期合计）", "Check-ins by hour (period total)"),
     "chart.attendance": ("出勤 / 容量", "Attendance / capacity"),
+    "chart.peak_hours": (
+        "高峰时段：按星期与开课时间的上课人次",
+        "Peak hours: attendance per day and start hour",
+    ),
     "chart.sessions_daily": ("每日扣除课次", "Sessions deducted per day"),
     "chart.points": ("积分流向", "Points flow"),
     "chart.money_daily": ("每日充值与储值消费（元）", "Top-ups and stored-value spend per day (¥)"),
@@ -82,6 +91,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "table.checkins_daily": ("每日签到明细", "Check-ins per day"),
     "table.checkins_hourly": ("各时段签到", "Check-ins per hour"),
     "table.class_attendance": ("课程出勤", "Class attendance"),
+    "table.waitlist_conversions": ("候补转化（按课程类型）", "Waitlist conversions per class type"),
+    "table.peak_hours": (
+        "高峰时段（星期 × 开课时间，上课人次）",
+        "Peak hours (day x start hour, attendance)",
+    ),
     "table.class_fill": (
         "按课程类型、教练和时段的满员率与未到率",
         "Fill and no-show rate per class type, coach and hour",
@@ -95,6 +109,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "table.money_settlement": ("跨店结算", "Cross-store settlement"),
     "table.coupon_money": ("优惠券金额", "Coupon money"),
     "table.staff_commission": ("员工提成", "Staff commission"),
+    "table.classes_taught": ("教练授课", "Classes taught per coach"),
     "table.points_liability": ("未兑换积分（负债）", "Outstanding points (liability)"),
     "table.coupons_by_campaign": ("按活动统计", "By campaign"),
     "table.lapsed_members": ("流失会员", "Lapsed members"),
@@ -103,6 +118,8 @@ LABELS: dict[str, tuple[str, str]] = {
     # columns
     "col.staff": ("员工", "Staff"),
     "col.commission": ("提成（元）", "Commission (CNY)"),
+    "col.classes_taught": ("授课节数", "Classes taught"),
+    "col.attendance": ("上课人次", "Attendance"),
     "col.date": ("日期", "Date"),
     "col.time": ("时间", "Time"),
     "col.hour": ("时段", "Hour"),
@@ -117,6 +134,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "col.coach": ("教练", "Coach"),
     "col.classes_held": ("开课节数", "Classes held"),
     "col.booked": ("预约人数", "Booked"),
+    "col.sessions_waitlisted": ("有候补的课", "Classes with a waitlist"),
+    "col.waitlist_joined": ("加入候补", "Joined the waitlist"),
+    "col.waitlist_promoted": ("候补转正", "Promoted to a seat"),
+    "col.conversion": ("转化率", "Conversion"),
+    "col.promoted_attended": ("转正后到课", "Promoted and attended"),
+    "col.day": ("星期", "Day"),
+    "wd.0": ("周一", "Mon"),
+    "wd.1": ("周二", "Tue"),
+    "wd.2": ("周三", "Wed"),
+    "wd.3": ("周四", "Thu"),
+    "wd.4": ("周五", "Fri"),
+    "wd.5": ("周六", "Sat"),
+    "wd.6": ("周日", "Sun"),
     "col.no_shows": ("未到", "No-shows"),
     "col.no_show_rate": ("未到率", "No-show rate"),
     "col.sessions": ("扣除课次", "Sessions deducted"),

@@ -9,6 +9,7 @@ grouping happens in SQL so only small results cross to Python. Body fields are r
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -140,6 +141,46 @@ def booking_outcomes(conn: Connection, session_ids: Sequence[str]) -> dict[str, 
     return out
 
 
+def waitlist_moves(
+    conn: Connection, session_ids: Sequence[str]
+) -> dict[str, tuple[set[str], set[str]]]:
+    """Per session: (members who joined its waitlist, members promoted off it to a seat), as
+    the bookings service audited them (``booking.waitlisted``, ``booking.promoted``)."""
+    a = schema.audit_log
+    out: dict[str, tuple[set[str], set[str]]] = {}
+    ids = list(session_ids)
+    for start in range(0, len(ids), 500):
+        for action, target, detail in conn.execute(
+            sa.select(a.c.action, a.c.target, a.c.detail).where(
+                a.c.action.in_(["booking.waitlisted", "booking.promoted"]),
+                a.c.target.in_(ids[start : start + 500]),
+            )
+        ):
+            member = json.loads(detail or "{}").get("member_id")
+            if not member:
+                continue
+            joined, promoted = out.setdefault(str(target), (set(), set()))
+            (joined if action == "booking.waitlisted" else promoted).add(str(member))
+    return out
+
+
+def signed_in_members(conn: Connection, session_ids: Sequence[str]) -> set[tuple[str, str]]:
+    """(session, member) pairs with a folded class sign-in."""
+    out: set[tuple[str, str]] = set()
+    ids = list(session_ids)
+    for start in range(0, len(ids), 500):
+        for sid, member in conn.execute(
+            sa.select(ev.c.class_session_id, ev.c.member_id).where(
+                ev.c.kind == "class_signin",
+                ev.c.class_session_id.in_(ids[start : start + 500]),
+                ev.c.member_id.is_not(None),
+                _folded(),
+            )
+        ):
+            out.add((str(sid), str(member)))
+    return out
+
+
 def published_classes(conn: Connection) -> dict[str, ClassSession]:
     """Every class session in a published bundle (the newest bundle's copy wins)."""
     rb = schema.rule_bundles
@@ -229,6 +270,23 @@ def staff_sales(
     ]
 
 
+def classes_taught(
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None
+) -> list[tuple[str, str, int, int]]:
+    """Sessions starting in the range marked taught, per coach and store: (coach, store,
+    classes, attendance), as ``coordinator.services.coaching`` credited them."""
+    t = schema.classes_taught
+    query = (
+        sa.select(t.c.coach, t.c.store_id, sa.func.count(), sa.func.sum(t.c.attendance))
+        .where(t.c.starts_ms >= start_ms, t.c.starts_ms < end_ms)
+        .group_by(t.c.coach, t.c.store_id)
+        .order_by(t.c.coach, t.c.store_id)
+    )
+    if store_id is not None:
+        query = query.where(t.c.store_id == store_id)
+    return [(coach, store, int(n), int(seen or 0)) for coach, store, n, seen in conn.execute(query)]
+
+
 @dataclass
 class PointsFlow:
     """Points moved in a period, by store (kiosk facts) or home store (HQ facts)."""
@@ -240,10 +298,11 @@ class PointsFlow:
 
 
 def points_flows(
-    conn: Connection, start_ms: int, end_ms: int, store_id: str | None
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None, kiosk_facts: bool = True
 ) -> dict[str | None, PointsFlow]:
     """Points earned at check-in and redeemed per store (undone ones taken back), plus
-    audited adjustments and expiries per member home store."""
+    audited adjustments and expiries per member home store. ``kiosk_facts=False``: the
+    adjustments and expiries only (the caller reads the rest from the rollups)."""
     dialect = conn.dialect.name
     target = json_str(ev.c.body, dialect, "body", "target_kind")
     flows: dict[str | None, PointsFlow] = defaultdict(PointsFlow)
@@ -265,12 +324,12 @@ def points_flows(
     if store_id is not None:
         query = query.where(ev.c.store_id == store_id)
         undone = undone.where(ev.c.store_id == store_id)
-    for store, kind, total in conn.execute(query):
+    for store, kind, total in conn.execute(query) if kiosk_facts else ():
         if kind == "checkin":
             flows[store].earned += int(total or 0)
         else:
             flows[store].redeemed += int(total or 0)
-    for store, kind, total in conn.execute(undone):
+    for store, kind, total in conn.execute(undone) if kiosk_facts else ():
         if kind == "checkin":
             flows[store].earned -= int(total or 0)
         elif kind == "points_redeem":

@@ -15,11 +15,22 @@ reports count it; an adjustment adds its deltas):
 * ``checkins``, ``class_signins``, ``coupons_redeemed``: counts;
 * ``sessions_used``: punch-pass sessions deducted by sign-ins;
 * ``points_earned`` (check-ins), ``points_redeemed`` (redemptions);
-* ``points_adjusted``, ``sessions_adjusted``: audited adjustments' deltas.
+* ``points_adjusted``, ``sessions_adjusted``: audited adjustments' deltas;
+* ``points_facts``: check-ins, redemptions and reversals of either (never negative): the
+  points report lists a store that had any, even when its sums net to zero;
+* money, in fen, where it happened (``None`` store: HQ, rolled as ``""``):
+  ``sv_topped_up_fen`` (paid) and ``sv_bonus_fen`` (the bonus a top-up gave),
+  ``sv_spent_fen`` (kiosk, front desk or a purchase), ``sv_refunded_fen``; ``purchases``
+  (count) and ``purchase_total_fen`` (what was charged). A bonus expiry is not rolled: it
+  names a lot, not an amount (what remained needs the member's fold, as a points expiry),
+  and no per-store report shows it; the liability reads the folded ledgers.
 
-Writers: :func:`add_events` from the sequencer and the HQ recorder, right after their
+Writers: :func:`add_events` from the sequencer (once per ingest group, after every kiosk
+row lock and before any member row lock) and the HQ recorder, in the transactions of their
 ``INSERT`` into ``events``. Keys are upserted in sorted order, so replicas writing the same
-store-hour wait for each other instead of deadlocking.
+store-hours wait for each other instead of deadlocking (a deadlock PostgreSQL still finds is
+retried by the ingest, as any other). A store-hour row is a hot spot only for the kiosks of
+one store within one hour, which a single replica's group mostly holds anyway.
 """
 
 from __future__ import annotations
@@ -44,6 +55,13 @@ METRICS = (
     "points_redeemed",
     "points_adjusted",
     "sessions_adjusted",
+    "points_facts",
+    "sv_topped_up_fen",
+    "sv_bonus_fen",
+    "sv_spent_fen",
+    "sv_refunded_fen",
+    "purchases",
+    "purchase_total_fen",
 )
 ROLLED_KINDS = (
     "checkin",
@@ -52,6 +70,10 @@ ROLLED_KINDS = (
     "points_redeem",
     "reversal",
     "adjustment",
+    "sv_topup",
+    "sv_spend",
+    "sv_refund",
+    "purchase",
 )
 _REVERSED = {
     "checkin": (("checkins", None), ("points_earned", "points")),
@@ -79,18 +101,32 @@ def deltas(rows: Iterable[Mapping[str, Any]]) -> dict[Key, int]:
         if kind == "checkin":
             out[(store, hour, "checkins")] += 1
             out[(store, hour, "points_earned")] += int(row.get("points") or 0)
+            out[(store, hour, "points_facts")] += 1
         elif kind == "class_signin":
             out[(store, hour, "class_signins")] += 1
             out[(store, hour, "sessions_used")] += int(row.get("sessions") or 0)
         elif kind == "points_redeem":
             out[(store, hour, "points_redeemed")] += int(row.get("points") or 0)
+            out[(store, hour, "points_facts")] += 1
         elif kind == "coupon_redeem":
             out[(store, hour, "coupons_redeemed")] += 1
         else:
             body = json.loads(row["body"])["body"]
-            if kind == "reversal":
+            if kind == "sv_topup":
+                out[(store, hour, "sv_topped_up_fen")] += int(body["paid_fen"])
+                out[(store, hour, "sv_bonus_fen")] += int(body.get("bonus_fen", 0))
+            elif kind == "sv_spend":
+                out[(store, hour, "sv_spent_fen")] += int(body["amount_fen"])
+            elif kind == "sv_refund":
+                out[(store, hour, "sv_refunded_fen")] += int(body["amount_fen"])
+            elif kind == "purchase":
+                out[(store, hour, "purchases")] += 1
+                out[(store, hour, "purchase_total_fen")] += int(body["total_fen"])
+            elif kind == "reversal":
                 for metric, field in _REVERSED.get(body["target_kind"], ()):
                     out[(store, hour, metric)] -= 1 if field is None else int(body.get(field, 0))
+                if body["target_kind"] in ("checkin", "points_redeem"):
+                    out[(store, hour, "points_facts")] += 1
             else:
                 out[(store, hour, "points_adjusted")] += int(body.get("points_delta", 0))
                 out[(store, hour, "sessions_adjusted")] += int(body.get("sessions_delta", 0))
@@ -137,6 +173,83 @@ def totals(
     if store_id is not None:
         query = query.where(table.c.store_id == store_id)
     return {(s, m): int(v) for s, m, v in conn.execute(query) if int(v)}
+
+
+def hourly(
+    conn: Connection,
+    start_ms: int,
+    end_ms: int,
+    metrics: Iterable[str],
+    store_id: str | None = None,
+) -> dict[tuple[str | None, int, str], int]:
+    """(store, hour number, metric) -> value for the hours that start in [start_ms, end_ms),
+    non-zero values only; the store is ``None`` for HQ's facts, as in ``events``."""
+    table = schema.report_rollups
+    query = sa.select(table.c.store_id, table.c.hour, table.c.metric, table.c.value).where(
+        table.c.hour >= _hour_at_or_after(start_ms),
+        table.c.hour < _hour_at_or_after(end_ms),
+        table.c.metric.in_(sorted(set(metrics))),
+        table.c.value != 0,
+    )
+    if store_id is not None:
+        query = query.where(table.c.store_id == store_id)
+    return {(s or None, int(h), m): int(v) for s, h, m, v in conn.execute(query)}
+
+
+def tap_buckets(
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None
+) -> list[tuple[str | None, str, int, int]]:
+    """:func:`coordinator.reports.queries.tap_buckets` with hour buckets, from the rollups."""
+    kinds = {"checkins": "checkin", "class_signins": "class_signin"}
+    rows = hourly(conn, start_ms, end_ms, kinds, store_id)
+    return sorted(
+        ((s, kinds[m], h, n) for (s, h, m), n in rows.items()), key=lambda r: (r[0] or "", r[1:])
+    )
+
+
+def sessions_used(
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None
+) -> list[tuple[str | None, int, int]]:
+    """:func:`coordinator.reports.queries.sessions_used` with hour buckets, from the rollups."""
+    rows = hourly(conn, start_ms, end_ms, ("sessions_used",), store_id)
+    return sorted(((s, h, n) for (s, h, _m), n in rows.items()), key=lambda r: (r[0] or "", r[1:]))
+
+
+def points_by_store(
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None
+) -> dict[str | None, tuple[int, int]]:
+    """store -> (points earned, points redeemed) in the period, undone ones taken back, for
+    every store with a points fact in it (the kiosk part of ``queries.points_flows``)."""
+    metrics = ("points_facts", "points_earned", "points_redeemed")
+    out: dict[str | None, list[int]] = {}
+    for (store, _hour, metric), value in hourly(conn, start_ms, end_ms, metrics, store_id).items():
+        acc = out.setdefault(store, [0, 0])
+        if metric != "points_facts":
+            acc[0 if metric == "points_earned" else 1] += value
+    return {store: (earned, redeemed) for store, (earned, redeemed) in out.items()}
+
+
+MONEY_DAILY = (
+    "sv_topped_up_fen",
+    "sv_bonus_fen",
+    "sv_spent_fen",
+    "sv_refunded_fen",
+    "purchases",
+    "purchase_total_fen",
+)
+"""The money metrics in the order of the report's daily money table."""
+
+
+def money_hours(
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None
+) -> dict[tuple[str | None, int], list[int]]:
+    """(store, hour) -> the :data:`MONEY_DAILY` sums of every store-hour with a money fact."""
+    out: dict[tuple[str | None, int], list[int]] = {}
+    for (store, hour, metric), value in hourly(
+        conn, start_ms, end_ms, MONEY_DAILY, store_id
+    ).items():
+        out.setdefault((store, hour), [0] * len(MONEY_DAILY))[MONEY_DAILY.index(metric)] = value
+    return out
 
 
 def recompute(

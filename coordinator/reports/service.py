@@ -5,6 +5,13 @@ Table cells are final display strings in the report's language, so the page and 
 export show exactly the same values. Reports are cached per store, period and language
 for ``report_cache_s`` (they read a lot; the ledger changes by the second, not the report).
 
+Sums per store over the period (visits, sessions used, points earned and redeemed, money
+per day) are read from the per store and hour rollups (:mod:`coordinator.reports.rollups`,
+kept with the events) when the period's local days are whole UTC hours, as in every zone a
+whole number of hours off UTC; otherwise, or when asked (``from_events``), from the events.
+Both give the same report (a test compares them). Settlement, attendance per class, the
+ledger summaries and the member sections (lapsed, RFM) read what they need as before.
+
 Scope: a report covers one store or all of them. Facts that happen in a store (visits,
 sign-ins, redemptions) are counted by the store where they happened; facts about members
 (passes, points held, lapsed members, RFM) by the member's home store.
@@ -18,7 +25,7 @@ import statistics
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -27,12 +34,19 @@ from sqlalchemy.engine import Connection
 
 from coordinator.db import Database
 from coordinator.downstream import rule_bundles
-from coordinator.reports import queries
-from coordinator.reports.charts import Series, bar_chart, capacity_chart, quadrant_chart
+from coordinator.reports import queries, rollups
+from coordinator.reports.charts import (
+    Series,
+    bar_chart,
+    capacity_chart,
+    heat_map,
+    quadrant_chart,
+)
 from coordinator.reports.labels import label
 from coordinator.reports.lapsed import DEFAULT_FACTOR, DEFAULT_MIN_VISITS, find_lapsed
 from coordinator.reports.period import (
     DAY_MS,
+    HOUR_MS,
     Period,
     bucket_ms,
     day_number,
@@ -115,11 +129,19 @@ class Report:
         return next((t for s in self.sections for t in s.tables if t.name == name), None)
 
 
+SECTION_KEYS = (
+    "checkins", "classes", "passes", "points", "coupons", "money", "members", "staff",
+)  # fmt: skip
+"""What :meth:`Reports.build` can build, in the report's order (``members``: lapsed, RFM;
+``staff``: the staff commission)."""
+
 TABLE_NAMES = (
     "checkins_daily",
     "checkins_hourly",
     "class_attendance",
     "class_fill",
+    "waitlist_conversions",
+    "peak_hours",
     "pass_usage_daily",
     "pass_sales",
     "passes_attention",
@@ -134,6 +156,7 @@ TABLE_NAMES = (
     "rfm_quadrants",
     "rfm_members",
     "staff_commission",
+    "classes_taught",
 )
 
 
@@ -156,6 +179,7 @@ class _Ctx:
     now_ms: int
     stores: dict[str, tuple[str, str]]
     chain_tz: str
+    from_events: bool = False
     _bucket_local: dict[tuple[int, str], datetime] = field(default_factory=dict)
 
     def t(self, key: str, **values: object) -> str:
@@ -192,6 +216,12 @@ class _Ctx:
             at = self._bucket_local[key] = local(ms, tz_name)
         return at
 
+    def rolled(self, start: int, end: int, bucket: int) -> bool:
+        """Whether sums over [start, end) in ``bucket`` buckets can come from the hourly
+        rollups: hour buckets and bounds on whole hours, unless events were asked for."""
+        whole_hours = start % HOUR_MS == 0 and end % HOUR_MS == 0
+        return not self.from_events and bucket == HOUR_MS and whole_hours
+
     def col(self, key: str, numeric: bool = False) -> Column:
         return Column(key, self.t(f"col.{key}"), numeric)
 
@@ -220,8 +250,15 @@ class Reports:
         first: date | None,
         last: date | None,
         lang: str,
+        from_events: bool = False,
+        sections: Collection[str] = SECTION_KEYS,
     ) -> Report:
-        """The report (from the cache when fresh). Raises ValueError for a bad period."""
+        """The report (from the cache when fresh). Raises ValueError for a bad period.
+
+        ``from_events``: sum the period from the events even where rollups could serve it
+        (the reference the rollups are tested and benchmarked against). ``sections``: the
+        :data:`SECTION_KEYS` to build (``members`` is lapsed and RFM), in their order."""
+        wanted = tuple(k for k in SECTION_KEYS if k in sections)
         now = self._wall_ms()
         with self._db.read() as conn:
             chain = rule_bundles.chain_bundle(conn)
@@ -229,24 +266,33 @@ class Reports:
             stores = queries.stores(conn)
             tz = stores[store_id][1] if store_id in stores else chain_tz
             span = period(first, last, today_in(tz, now))
-            key = (store_id, span.first, span.last, lang)
+            key = (store_id, span.first, span.last, lang, from_events, wanted)
             with self._lock:
                 hit = self._cache.get(key)
             if hit is not None and time.monotonic() - hit[0] < self._cache_s:
                 return hit[1]
-            ctx = _Ctx(conn, lang, store_id, span, now, stores, chain_tz)
-            summary = _summarize_ledgers(ctx)
-            sections = [
-                _checkins(ctx),
-                _classes(ctx),
-                _passes(ctx, summary),
-                _points(ctx, summary),
-                _coupons(ctx, summary),
-                _money(ctx, summary),
-                *_members(ctx),
-                _staff(ctx),
-            ]
-        report = Report(lang, store_id, span, now, sections)
+            ctx = _Ctx(conn, lang, store_id, span, now, stores, chain_tz, from_events)
+            needs_summary = {"passes", "points", "coupons", "money"} & set(wanted)
+            summary = _summarize_ledgers(ctx) if needs_summary else _LedgerSummary()
+            built: list[Section] = []
+            for k in wanted:
+                if k == "checkins":
+                    built.append(_checkins(ctx))
+                elif k == "classes":
+                    built.append(_classes(ctx))
+                elif k == "passes":
+                    built.append(_passes(ctx, summary))
+                elif k == "points":
+                    built.append(_points(ctx, summary))
+                elif k == "coupons":
+                    built.append(_coupons(ctx, summary))
+                elif k == "money":
+                    built.append(_money(ctx, summary))
+                elif k == "members":
+                    built.extend(_members(ctx))
+                else:
+                    built.append(_staff(ctx))
+        report = Report(lang, store_id, span, now, built)
         with self._lock:
             self._cache[key] = (time.monotonic(), report)
             if len(self._cache) > 64:
@@ -263,7 +309,11 @@ def _checkins(ctx: _Ctx) -> Section:
     bucket = bucket_ms([ctx.tz(s) for s in ctx.scope], start, end)
     daily: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0])
     hourly: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
-    for store, kind, b, n in queries.tap_buckets(ctx.conn, start, end, bucket, ctx.store_id):
+    if ctx.rolled(start, end, bucket):
+        counts = rollups.tap_buckets(ctx.conn, start, end, ctx.store_id)
+    else:
+        counts = queries.tap_buckets(ctx.conn, start, end, bucket, ctx.store_id)
+    for store, kind, b, n in counts:
         if store not in ctx.stores or (ctx.store_id and store != ctx.store_id):
             continue
         at = ctx.bucket_local(b * bucket, ctx.tz(store))
@@ -381,9 +431,86 @@ def _classes(ctx: _Ctx) -> Section:
             )
         )
     fill = _class_fill(ctx, sessions, counts)
+    waitlist = _waitlist_conversions(ctx, sessions)
+    peak, peak_chart = _peak_hours(ctx, sessions, counts)
+    if peak_chart:
+        charts.append(peak_chart)
     return Section(
-        "classes", ctx.t("sec.classes"), ctx.t("sec.classes.intro"), charts, [table, fill]
+        "classes",
+        ctx.t("sec.classes"),
+        ctx.t("sec.classes.intro"),
+        charts,
+        [table, fill, waitlist, peak],
     )
+
+
+def _waitlist_conversions(ctx: _Ctx, sessions: list[ClassSession]) -> Table:
+    """Per class type: classes that had a waitlist, members who joined one, those promoted
+    to a freed seat (the conversion rate), and the promoted who then signed in."""
+    ids = [c.class_session_id for c in sessions]
+    moves = queries.waitlist_moves(ctx.conn, ids)
+    came = queries.signed_in_members(ctx.conn, ids)
+    groups: dict[str, list[int]] = {}
+    for c in sessions:
+        joined, promoted = moves.get(c.class_session_id, (set(), set()))
+        if not joined:
+            continue
+        row = groups.setdefault(c.class_type, [0, 0, 0, 0])
+        row[0] += 1
+        row[1] += len(joined)
+        row[2] += len(promoted & joined)
+        row[3] += sum(1 for m in promoted & joined if (c.class_session_id, m) in came)
+    table = Table(
+        "waitlist_conversions",
+        ctx.t("table.waitlist_conversions"),
+        [
+            ctx.col("class_type"),
+            ctx.col("sessions_waitlisted", True),
+            ctx.col("waitlist_joined", True),
+            ctx.col("waitlist_promoted", True),
+            ctx.col("conversion", True),
+            ctx.col("promoted_attended", True),
+        ],
+    )
+    for class_type, (n, joined_n, promoted_n, attended_n) in sorted(groups.items()):
+        table.rows.append(
+            [
+                class_type,
+                str(n),
+                str(joined_n),
+                str(promoted_n),
+                pct(promoted_n / joined_n),
+                str(attended_n),
+            ]
+        )
+    return table
+
+
+def _peak_hours(
+    ctx: _Ctx, sessions: list[ClassSession], counts: dict[str, int]
+) -> tuple[Table, str | None]:
+    """Attendance per store-local weekday (rows) and start hour (columns) of the classes in
+    the period, as a table and a heat map (for scheduling)."""
+    cells: dict[tuple[int, int], int] = defaultdict(int)
+    for c in sessions:
+        at = local(c.starts_ms, ctx.tz(c.store_id))
+        cells[(at.weekday(), at.hour)] += max(0, counts.get(c.class_session_id, 0))
+    hours = sorted({h for _, h in cells})
+    table = Table(
+        "peak_hours",
+        ctx.t("table.peak_hours"),
+        [ctx.col("day")] + [Column(f"h{h:02d}", f"{h:02d}:00", True) for h in hours],
+    )
+    days = [ctx.t(f"wd.{d}") for d in range(7)]
+    grid = [[cells.get((d, h), 0) for h in hours] for d in range(7)]
+    for d in range(7):
+        table.rows.append([days[d]] + [str(v) for v in grid[d]])
+    chart = (
+        heat_map(days, [f"{h:02d}" for h in hours], grid, title=ctx.t("chart.peak_hours"))
+        if hours
+        else None
+    )
+    return table, chart
 
 
 def _class_fill(ctx: _Ctx, sessions: list[ClassSession], counts: dict[str, int]) -> Table:
@@ -532,7 +659,11 @@ def _passes(ctx: _Ctx, summary: _LedgerSummary) -> Section:
     start, end = ctx.bounds()
     bucket = bucket_ms([ctx.tz(s) for s in ctx.scope], start, end)
     per_day: dict[tuple[date, str], int] = defaultdict(int)
-    for store, b, n in queries.sessions_used(ctx.conn, start, end, bucket, ctx.store_id):
+    if ctx.rolled(start, end, bucket):
+        used = rollups.sessions_used(ctx.conn, start, end, ctx.store_id)
+    else:
+        used = queries.sessions_used(ctx.conn, start, end, bucket, ctx.store_id)
+    for store, b, n in used:
         if store not in ctx.stores:
             continue
         at = ctx.bucket_local(b * bucket, ctx.tz(store)).date()
@@ -611,7 +742,19 @@ def _staff(ctx: _Ctx) -> Section:
                 label_every=1,
             )
         )
-    return Section("staff", ctx.t("sec.staff"), ctx.t("sec.staff.intro"), charts, [table])
+    taught = Table(
+        "classes_taught",
+        ctx.t("table.classes_taught"),
+        [
+            ctx.col("coach"),
+            ctx.col("store"),
+            ctx.col("classes_taught", True),
+            ctx.col("attendance", True),
+        ],
+    )
+    for coach, store, classes, seen in queries.classes_taught(ctx.conn, start, end, ctx.store_id):
+        taught.rows.append([coach, ctx.store_label(store), str(classes), str(seen)])
+    return Section("staff", ctx.t("sec.staff"), ctx.t("sec.staff.intro"), charts, [table, taught])
 
 
 # -- points ----------------------------------------------------------------------------------
@@ -619,7 +762,17 @@ def _staff(ctx: _Ctx) -> Section:
 
 def _points(ctx: _Ctx, summary: _LedgerSummary) -> Section:
     start, end = ctx.bounds()
-    flows = queries.points_flows(ctx.conn, start, end, ctx.store_id)
+    bucket = bucket_ms([ctx.tz(s) for s in ctx.scope], start, end)
+    if ctx.rolled(start, end, bucket):
+        flows = queries.points_flows(ctx.conn, start, end, ctx.store_id, kiosk_facts=False)
+        for store, (earned, redeemed) in rollups.points_by_store(
+            ctx.conn, start, end, ctx.store_id
+        ).items():
+            flows.setdefault(store, queries.PointsFlow())
+            flows[store].earned += earned
+            flows[store].redeemed += redeemed
+    else:
+        flows = queries.points_flows(ctx.conn, start, end, ctx.store_id)
     keys = sorted(flows, key=lambda s: (s is None, s or ""))
     flow = Table(
         "points_flow",
@@ -687,6 +840,18 @@ def _money(ctx: _Ctx, summary: _LedgerSummary) -> Section:
     daily: dict[tuple[date, str | None], list[int]] = defaultdict(lambda: [0] * 6)
     coupon_off: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     """campaign -> purchases that used one of its coupons, fen they took off."""
+    zones = [ctx.tz(s) for s in ctx.scope] + ([] if ctx.store_id else [ctx.chain_tz])
+    rolled = ctx.rolled(start, end, bucket_ms(zones, start, end))
+    for (store, hour), sums in (
+        rollups.money_hours(ctx.conn, start, end, ctx.store_id).items() if rolled else ()
+    ):
+        day = ctx.bucket_local(hour * HOUR_MS, ctx.tz(store)).date()
+        if ctx.period.contains(day):
+            acc = daily[(day, store)]
+            for i, value in enumerate(sums):
+                acc[i] += value
+    # The events still give the coupon money (rollups keep no coupon per purchase); the
+    # daily sums come from them only when the period is not on whole hours.
     for event in events:
         if event.hlc_ms < start or (ctx.store_id and event.store_id != ctx.store_id):
             continue
@@ -694,6 +859,12 @@ def _money(ctx: _Ctx, summary: _LedgerSummary) -> Section:
         if not ctx.period.contains(day):
             continue
         b = event.body
+        if isinstance(b, Purchase) and b.coupon_id is not None:
+            used = coupon_off[summary.coupon_campaigns.get(b.coupon_id, b.coupon_id)]
+            used[0] += 1
+            used[1] += b.coupon_off_fen
+        if rolled:
+            continue
         acc = daily[(day, event.store_id)]
         if isinstance(b, StoredValueTopUp):
             acc[0] += b.paid_fen
@@ -705,10 +876,6 @@ def _money(ctx: _Ctx, summary: _LedgerSummary) -> Section:
         elif isinstance(b, Purchase):
             acc[4] += 1
             acc[5] += b.total_fen
-            if b.coupon_id is not None:
-                used = coupon_off[summary.coupon_campaigns.get(b.coupon_id, b.coupon_id)]
-                used[0] += 1
-                used[1] += b.coupon_off_fen
     liability = Table(
         "stored_value_liability",
         ctx.t("table.stored_value_liability"),

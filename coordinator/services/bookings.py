@@ -17,12 +17,12 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.downstream import rule_bundles, timetables
-from coordinator.errors import ApiError, conflict, not_found
+from coordinator.errors import ApiError, conflict, forbidden, not_found
 from coordinator.ledger.class_capacity import session_signins
 from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.outbound import notify
 from coordinator.runtime import Coordinator
-from coordinator.security.auth import Principal
+from coordinator.security.auth import Principal, Role
 from coordinator.services.common import Body, Out, audit, member_row
 from coordinator.services.rules import push_bundle
 from shared.booking import (
@@ -129,6 +129,12 @@ def find_session(conn: Connection, store_id: str, class_session_id: str) -> Clas
     if found is None:
         raise not_found("class_session", class_session_id, "class_session_id")
     return found
+
+
+def require_own_session(principal: Principal, session: ClassSession) -> None:
+    """Refuse a coach a session somebody else teaches (rosters and marking: own only)."""
+    if principal.role is Role.COACH and session.instructor != principal.username:
+        raise forbidden("coaches see and mark only the sessions they teach", "not_your_class")
 
 
 def _ledger(conn: Connection, member_id: str) -> MemberLedger:
@@ -374,6 +380,7 @@ def roster(
     m = schema.members
     with coord.db.read() as conn:
         session = find_session(conn, store_id, class_session_id)
+        require_own_session(principal, session)
         rows = list(
             conn.execute(
                 sa.select(cb)

@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
+from coordinator.engage.runner import run_automations
 from coordinator.reports import queries
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
-from coordinator.services.common import Out
+from coordinator.services.common import Out, audit
 
 
 class AutomationRow(Out):
@@ -31,6 +32,14 @@ class AutomationRow(Out):
     coupons_issued: int
     coupons_redeemed: int = Field(description="Coupons it issued that were redeemed since.")
     points_granted: int
+
+
+class AutomationRun(Out):
+    """What one run of every automation over every member did."""
+
+    members_seen: int
+    runs: int = Field(description="New occasions acted on (0 when run again the same day).")
+    by_automation: dict[str, int]
 
 
 class EndpointStats(Out):
@@ -137,3 +146,19 @@ def endpoint_stats(coord: Coordinator, principal: Principal) -> list[EndpointSta
         )
         for row in endpoints
     ]
+
+
+def run_now(coord: Coordinator, principal: Principal) -> AutomationRun:
+    """Run every automation over every member now (HQ admins), instead of waiting for the
+    hourly run; occasions already acted on are skipped as always."""
+    principal.require_admin()
+    now = coord.clock.wall_ms()
+    report = run_automations(coord.db, coord.recorder, coord.rules, now)
+    with coord.db.write() as conn:
+        audit(conn, principal.username, "automation.run_now", "automations", now, runs=report.runs)
+    if report.hq_events:
+        coord.pusher.wake()
+    coord.webhooks.wake()
+    return AutomationRun(
+        members_seen=report.members_seen, runs=report.runs, by_automation=report.by_automation
+    )

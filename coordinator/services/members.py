@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from pydantic import Field, StringConstraints
 
 from coordinator import schema
-from coordinator.errors import ApiError, conflict, invalid
+from coordinator.errors import ApiError, conflict, invalid, not_found
 from coordinator.ledger.jsonrows import dumps, ledger_from_row, loads_list, scope_json
 from coordinator.ledger.member_fold import ensure_member_states, mark_changed
 from coordinator.runtime import Coordinator
@@ -191,7 +191,9 @@ def _check_referrer(conn: sa.Connection, referrer_id: str | None, member_id: str
         return
     if referrer_id == member_id:
         raise invalid("self_referral", "a member cannot refer themselves", "referrer_id")
-    member_row(conn, referrer_id)
+    m = schema.members
+    if conn.execute(sa.select(m.c.member_id).where(m.c.member_id == referrer_id)).first() is None:
+        raise not_found("member", referrer_id, "referrer_id")
 
 
 def create_member(coord: Coordinator, principal: Principal, body: NewMember) -> MemberOut:

@@ -17,7 +17,7 @@ from pydantic import Field
 from sqlalchemy.engine import Connection
 
 from coordinator import schema
-from coordinator.errors import forbidden, invalid, not_found
+from coordinator.errors import ApiError, forbidden, invalid, not_found
 from coordinator.outbound import webhooks
 from coordinator.outbound.targets import TargetRefused, check_target
 from coordinator.runtime import Coordinator
@@ -216,7 +216,9 @@ def create_endpoint(coord: Coordinator, principal: Principal, body: NewEndpoint)
                 url=body.url,
                 store_id=body.store_id,
                 event_types=json.dumps(patterns),
-                secrets=webhooks.dump_secrets([webhooks.Secret(secret)]),
+                secrets=webhooks.dump_secrets(
+                    [webhooks.Secret(webhooks.seal_secret(coord.sealer, endpoint_id, secret))]
+                ),
                 description=body.description,
                 enabled=True,
                 disabled_reason="",
@@ -300,7 +302,15 @@ def rotate_secret(
         conn.execute(
             sa.update(e)
             .where(e.c.endpoint_id == endpoint_id)
-            .values(secrets=webhooks.dump_secrets([*kept, webhooks.Secret(secret)]), updated_ms=now)
+            .values(
+                secrets=webhooks.dump_secrets(
+                    [
+                        *kept,
+                        webhooks.Secret(webhooks.seal_secret(coord.sealer, endpoint_id, secret)),
+                    ]
+                ),
+                updated_ms=now,
+            )
         )
         audit(conn, principal.username, "webhook.rotate", endpoint_id, now, grace_s=body.grace_s)
         row = _endpoint_row(conn, principal, endpoint_id)
@@ -331,7 +341,7 @@ def _delivery_row(conn: Connection, principal: Principal, delivery_id: int) -> s
         raise not_found("webhook_delivery", str(delivery_id), "delivery_id")
     try:
         _endpoint_row(conn, principal, row.endpoint_id)
-    except Exception as exc:
+    except ApiError as exc:  # another store's endpoint: as if it did not exist
         raise not_found("webhook_delivery", str(delivery_id), "delivery_id") from exc
     return row
 

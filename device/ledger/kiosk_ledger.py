@@ -767,9 +767,9 @@ class KioskLedger:
     def class_rosters(self) -> list[ClassRoster]:
         """Today's classes in this store and who has signed in to each.
 
-        Today is the store-local day; a class whose sign-in is open now is listed too, so
-        a class just after midnight (or one running past it) is on the roster while its
-        students are signing in.
+        Today is the store-local day; a class whose sign-in is open now, or which is
+        running now, is listed too, so a class just after midnight is on the roster while
+        its students are signing in and one running past midnight stays until it ends.
         """
 
         def read(conn: sqlite3.Connection) -> list[ClassRoster]:
@@ -783,7 +783,11 @@ class KioskLedger:
                     c
                     for c in tx.bundle.classes
                     if c.store_id == self.store_id
-                    and (local_day(c.starts_ms, tz) == today or c.signin_open(tx.now_ms))
+                    and (
+                        local_day(c.starts_ms, tz) == today
+                        or c.signin_open(tx.now_ms)
+                        or c.starts_ms <= tx.now_ms < c.ends_ms
+                    )
                 ),
                 key=lambda c: (c.starts_ms, c.class_session_id),
             )

@@ -21,7 +21,7 @@ Routes (all JSON unless noted)::
     POST /api/staff/redeem-coupon   {member_id, coupon_id}                          [staff]
     GET  /api/staff/recent          this kiosk's recent events, undoable marked     [staff]
     POST /api/staff/undo            {event_id}                                      [staff]
-    GET  /api/staff/roster          today's classes and who signed in               [staff]
+    GET  /api/staff/roster          today's classes and who signed in (a coach: own) [staff]
     GET  /api/staff/sync            sync status: online, outbox, versions, readers  [staff]
 
 [member] routes need the ``X-Member-Session`` header (the token pushed with the tap);
@@ -397,10 +397,14 @@ def create_ui_app(backend: UiBackend) -> FastAPI:
 
     @app.get("/api/staff/roster")
     def staff_roster(x_staff_session: Annotated[str | None, Header()] = None) -> RosterList:
-        staff_session(x_staff_session)
-        tz = bundle_tz(ledger.rule_bundle())
+        who = staff_session(x_staff_session).staff_id
+        bundle = ledger.rule_bundle()
+        tz = bundle_tz(bundle)
         now = ledger.now_ms()
-        return RosterList(classes=tuple(roster_views(ledger.class_rosters(), tz, now)))
+        rosters = [
+            r for r in ledger.class_rosters() if bundle is None or bundle.sees_class(who, r.session)
+        ]  # a coach with their own PIN sees only the classes they teach
+        return RosterList(classes=tuple(roster_views(rosters, tz, now)))
 
     @app.get("/api/staff/sync")
     def staff_sync(x_staff_session: Annotated[str | None, Header()] = None) -> SyncView:

@@ -51,6 +51,10 @@ class CoordinatorClient:
         """PUT ``body`` as JSON to ``path``; the decoded JSON answer."""
         return self._check("PUT", path, self._http.put(path, json=body))
 
+    def delete(self, path: str) -> Any:
+        """DELETE ``path``; the decoded JSON answer."""
+        return self._check("DELETE", path, self._http.delete(path))
+
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()

@@ -9,11 +9,12 @@ Nothing here talks to anything; ``seed`` sends it to the coordinator.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.automation import Automation
 from shared.model import ClassSession, Reward, Rules
 from shared.money import MoneyRules, TopUpTier
 
@@ -83,6 +84,9 @@ class MemberSpec:
     """Takes today's open class (taps in the class burst)."""
     prefers_qr: bool = False
     """Shows the phone QR code rather than the card."""
+    birthday: str | None = None
+    """``YYYY-MM-DD``: a couple of members have their birthday on the demo's day."""
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,10 @@ _TIMETABLE = (
     ("pudong", "20:30", 60, "yoga", "阴瑜伽", "Yin yoga", "Chen"),
 )
 _SIGNIN_BEFORE_S = 1800
+SMALL_CLASS_SLOT = "yoga-small"
+SMALL_CLASS_CAPACITY = 6
+SMALL_CLASS_DAYS_AHEAD = 2
+"""A weekly small-group yoga class (16:00, six seats) the demo books full, with a waitlist."""
 _SIGNIN_AFTER_S = 900
 
 
@@ -280,6 +288,37 @@ def _name(rng: random.Random, lang: str, used: set[str]) -> tuple[str, str]:
         if full not in used:
             used.add(full)
             return full, masked
+
+
+DEMO_AUTOMATIONS = (
+    Automation.model_validate(
+        {
+            "automation_id": "birthday-greeting",
+            "name": "生日祝福 Birthday greeting",
+            "trigger": {"kind": "birthday", "days_before": 0},
+            "actions": [
+                {"kind": "issue_coupon", "title": "生日礼券 Birthday voucher", "value": 3000,
+                 "valid_days": 14},
+                {"kind": "notify", "text_zh": "生日快乐！送您一张生日礼券。",
+                 "text_en": "Happy birthday! A birthday voucher is waiting for you."},
+            ],
+        }
+    ),
+    Automation.model_validate(
+        {
+            "automation_id": "welcome-gift",
+            "name": "新会员礼 Welcome gift",
+            "trigger": {"kind": "registration", "within_days": 7},
+            "segment": {"tags": ["new"]},
+            "actions": [
+                {"kind": "grant_points", "points": 100},
+                {"kind": "notify", "text_zh": "欢迎加入！已赠送 100 积分。",
+                 "text_en": "Welcome! 100 points are on your card."},
+            ],
+        }
+    ),
+)  # fmt: skip
+"""Automations of the demo chain (their notifications reach the demo's webhook receiver)."""
 
 
 def build_catalog(
@@ -425,6 +464,16 @@ def build_catalog(
             valid_until_ms=now_ms + 14 * DAY_MS,
         ),
     ]
+    # Engagement: two birthdays today, two members tagged new (their welcome gift).
+    today = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(TIMEZONE)).strftime("%m-%d")
+    members = [
+        replace(m, birthday=f"199{i}-{today}")
+        if i < 2
+        else replace(m, tags=("new",))
+        if i < 4
+        else m
+        for i, m in enumerate(members)
+    ]
     logins = [LoginSpec("hq-admin", "hq_admin", None)]
     logins += [LoginSpec(f"mgr-{s.short}", "store_manager", s.store_id) for s in STORES]
     logins.append(LoginSpec("viewer", "viewer", None))
@@ -437,7 +486,13 @@ def build_catalog(
         rewards=REWARDS,
         classes=classes,
         studio_week=week,
-        rules=Rules(timezone=TIMEZONE, points_per_checkin=10, undo_window_s=180, money=MONEY_RULES),
+        rules=Rules(
+            timezone=TIMEZONE,
+            points_per_checkin=10,
+            undo_window_s=180,
+            money=MONEY_RULES,
+            automations=DEMO_AUTOMATIONS,
+        ),
         open_class_id=open_class,
         roles=Roles(
             studio=studio,
@@ -503,7 +558,32 @@ def studio_week(
                     {"kind": "cancelled", "slot_id": slot_id, "day": today.isoformat(),
                      "note": "demo: the open class takes sign-ins"}
                 )  # fmt: skip
+    small_day = today + timedelta(days=SMALL_CLASS_DAYS_AHEAD)
+    slots.append(
+        {
+            "slot_id": SMALL_CLASS_SLOT,
+            "room": "studio-1",
+            "class_type": OPEN_CLASS_TYPE,
+            "title_zh": "小班瑜伽",
+            "title_en": "Small-group yoga",
+            "coach": entries[0][6],
+            "weekday": small_day.weekday(),
+            "start": "16:00",
+            "length_min": 45,
+            "capacity": SMALL_CLASS_CAPACITY,
+            "signin_opens_before_s": _SIGNIN_BEFORE_S,
+            "signin_closes_after_s": _SIGNIN_AFTER_S,
+            "drop_in_price_fen": 8800,
+        }
+    )
     return {"slots": slots, "exceptions": exceptions, "note": "demo: the studio's week"}
+
+
+def small_class_session(now_ms: int, timezone: str = TIMEZONE) -> str:
+    """The session id of the small-group class the demo fills (bookings, a waitlist, a
+    cancellation that promotes it): :data:`SMALL_CLASS_DAYS_AHEAD` days from today."""
+    today = datetime.fromtimestamp(now_ms / 1000, ZoneInfo(timezone)).date()
+    return f"{SMALL_CLASS_SLOT}:{today + timedelta(days=SMALL_CLASS_DAYS_AHEAD):%Y%m%d}"
 
 
 def todays_classes(

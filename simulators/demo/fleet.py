@@ -217,8 +217,11 @@ class Fleet:
         config = folder / "coordinator.toml"
         # The offline story lasts 15 s: alert after 8 s so the dashboard shows it.
         dashboard = {"offline_alert_after_s": 8}
+        # The demo's webhook gateway listens on this machine: a local target is allowed.
+        hooks = {"allow_private_targets": True, "poll_interval_s": 0.5}
         config.write_text(
-            "# written by tapfleet demo\n" + tomli_w.dumps({**settings, "dashboard": dashboard}),
+            "# written by tapfleet demo\n"
+            + tomli_w.dumps({**settings, "dashboard": dashboard, "webhooks": hooks}),
             encoding="utf-8",
         )
         config.chmod(0o600)

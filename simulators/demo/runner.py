@@ -33,8 +33,10 @@ from simulators.demo.processes import Supervisor
 from simulators.demo.seed import SeedResult, provision_chain, seed_chain
 from simulators.demo.state import StateFile
 from simulators.demo.traffic import TrafficGenerator
+from simulators.demo.webhooks import start_receiver
 from simulators.ports import free_tcp_port, ports_from, tcp_port_free
 from simulators.services import child_env
+from simulators.webhook_receiver import WebhookReceiver
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE_S = 10.0
@@ -208,6 +210,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     fleet: Fleet | None = None
     client: CoordinatorClient | None = None
     traffic: TrafficGenerator | None = None
+    receiver: WebhookReceiver | None = None
     exit_code = 0
 
     def check() -> None:
@@ -244,6 +247,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
         console.step("waiting for every kiosk to sync and come online ...")
         fleet.wait_kiosks_ready(client, check)
         console.step("all kiosks synced and online")
+        receiver = start_receiver(client, console)
         for door in fleet.start_doors(check):
             console.step(
                 f"door station {door.station_id} up: its MicroPython firmware on a PN532 "
@@ -309,6 +313,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
             else:
                 console.warn("the demo failed unexpectedly:\n" + traceback.format_exc())
     finally:
+        if receiver is not None:
+            receiver.stop()
         exit_code = _shut_down(
             console, signals, supervisor, fleet, client, traffic, state, exit_code
         )

@@ -12,12 +12,13 @@ error code and message.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from simulators.demo.api import ApiFailure, CoordinatorClient
-from simulators.demo.catalog import Catalog, MemberSpec
+from simulators.demo.catalog import Catalog, MemberSpec, small_class_session
 from simulators.demo.console import Console
 
 
@@ -117,6 +118,8 @@ def seed_member(client: CoordinatorClient, member: MemberSpec, result: SeedResul
             "phone": member.phone,
             "home_store_id": member.home_store_id,
             "lang": member.lang,
+            **({"birthday": member.birthday} if member.birthday else {}),
+            **({"tags": list(member.tags)} if member.tags else {}),
         },
     )
     result.members += 1
@@ -203,11 +206,43 @@ def seed_chain(
         result.coupons += int(answer["issued"])
         console.step(f"coupon campaign '{campaign.title}': {answer['issued']} coupons issued")
     seed_money(client, catalog, console, result)
+    if catalog.studio_week:
+        seed_bookings(client, catalog, console, int(time.time() * 1000))
     for member in catalog.members:
         if member.prefers_qr or member.member_id == catalog.roles.hands_on_member:
             link = client.post(f"/api/v1/members/{member.member_id}/page-link")
             result.page_links[member.member_id] = str(link["link_token"])
     return result
+
+
+def seed_bookings(
+    client: CoordinatorClient, catalog: Catalog, console: Console, now_ms: int
+) -> None:
+    """Fill the studio's small-group class: students book until it is full and two more
+    join the waitlist; then the first booked cancels (before the cut-off) and the first on
+    the waitlist is promoted to the freed seat (and told through the notification hook)."""
+    store = catalog.class_store_id
+    session = small_class_session(now_ms)
+    path = f"/api/v1/stores/{store}/sessions/{session}/bookings"
+    booked: list[str] = []
+    waiting: list[str] = []
+    for member in catalog.members:
+        if not member.student or len(waiting) >= 2:
+            continue
+        try:
+            answer = client.post(path, {"member_id": member.member_id})
+        except ApiFailure:
+            continue  # no usable pass (frozen, expired): refused, nothing changed
+        (booked if answer["status"] == "booked" else waiting).append(member.member_id)
+    if not booked:
+        return
+    freed = client.delete(f"{path}/{booked[0]}")
+    promoted = freed.get("promoted") or {}
+    console.step(
+        f"bookings: {session} full ({len(booked)} booked, {len(waiting)} waitlisted); "
+        f"{booked[0]} cancelled, {promoted.get('member_id', 'nobody')} promoted from the "
+        "waitlist"
+    )
 
 
 STORY_STORED_VALUE_FEN = 15_000

@@ -142,6 +142,7 @@ def test_the_stack_holds_demo_data(stack: Stack) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # the schemathesis run's own bound; the default 300 s is hit under load
 def test_the_api_keeps_its_contract(stack: Stack, tmp_path: Path) -> None:
     """Every answer is documented (status, content type, body schema); never a 5xx.
 

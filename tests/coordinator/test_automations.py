@@ -175,6 +175,7 @@ def test_a_birthday_gift_arrives_once_three_days_before_and_again_next_year(
     assert ledger.points_held(clock.now) == 200
     (note,) = chain.notifications()
     assert note["kind"] == "birthday" and note["text_zh"] == "生日快乐"
+    assert (note["lang"], note["coupon_id"]) == ("zh", coupon_id)  # for the gateway's text
     with migrated.read() as conn:
         audit = list(
             conn.execute(
@@ -423,3 +424,95 @@ def test_a_coupon_campaign_takes_a_segment_as_its_audience(migrated: Database) -
     assert issued.member_ids == ["gone"]
     assert [c.title for c in chain.central("gone").coupons] == ["新品体验券"]
     assert chain.central("regular").coupons == ()
+
+
+def test_first_visit_and_rfm_quadrant_entered_fire_once(migrated: Database) -> None:
+    from shared.events import CheckIn
+
+    first = automation(
+        automation_id="first",
+        trigger={"kind": "first_visit", "within_days": 3},
+        actions=[{"kind": "grant_points", "points": 50}],
+    )
+    loyal = automation(
+        automation_id="loyal",
+        trigger={"kind": "rfm_entered", "quadrants": ["loyal", "champions"]},
+        actions=[{"kind": "add_tag", "tag": "regular"}],
+    )
+    clock = FakeClock(at("2026-06-01 10:00"))
+    chain = Chain(migrated, clock, [first, loyal])
+    chain.add_member("old", at("2026-01-01 00:00"))
+    chain.add_member("new", at("2026-06-01 09:00"))
+    _visits(chain, "old", at("2026-06-01 10:00"), 7, 10)  # ten weekly visits
+    clock.now = at("2026-08-12 10:00")
+    chain.hq("new", CheckIn())
+    assert chain.run().by_automation == {"first": 1, "loyal": 1}
+    assert [m for a, m, _ in chain.runs() if a == "first"] == ["new"]
+    assert [m for a, m, _ in chain.runs() if a == "loyal"] == ["old"]
+    clock.now += DAY_MS
+    chain.hq("new", CheckIn())
+    assert chain.run().runs == 0  # a second visit is not a first one; "old" stays loyal
+
+
+def test_a_referral_rewards_the_referrer_and_theirs_once_within_a_yearly_cap(
+    migrated: Database,
+) -> None:
+    from shared.events import CheckIn
+
+    referral = automation(
+        automation_id="refer",
+        trigger={"kind": "referral", "within_days": 30, "second_level": True, "max_per_year": 2},
+        actions=[{"kind": "grant_points", "points": 100}],
+    )
+    clock = FakeClock(at("2026-06-01 10:00"))
+    chain = Chain(migrated, clock, [referral])
+    chain.add_member("grand", at("2025-01-01 00:00"))
+    chain.add_member("parent", at("2025-06-01 00:00"), referrer_id="grand")
+    for i in range(4):
+        chain.add_member(f"kid{i}", at("2026-05-30 00:00"), referrer_id="parent")
+    chain.add_member("late", at("2026-01-01 00:00"), referrer_id="parent")  # months ago
+    assert chain.run().runs == 0  # nobody has visited yet
+    for kid in ("kid0", "kid1", "late"):
+        chain.hq(kid, CheckIn())
+    assert chain.run().runs == 4  # parent for kid0 and kid1, grand for both (level 2)
+    assert sorted((m, o) for _, m, o in chain.runs()) == [
+        ("grand", "referral2:kid0"),
+        ("grand", "referral2:kid1"),
+        ("parent", "referral:kid0"),
+        ("parent", "referral:kid1"),
+    ]
+    assert chain.central("parent").points_held(clock.now) == 200
+    chain.hq("kid2", CheckIn())
+    assert chain.run().runs == 0  # the yearly cap of two referrals each is reached
+    assert chain.run().runs == 0
+
+
+def test_an_uncapped_two_level_referral_grant_is_refused() -> None:
+    with pytest.raises(pydantic.ValidationError, match="the limit is"):
+        automation(
+            automation_id="refer",
+            trigger={"kind": "referral", "second_level": True, "max_per_year": 100},
+            actions=[{"kind": "grant_points", "points": 100}],  # 200 x 100 a year
+        )
+
+
+def test_a_member_day_reminder_goes_out_the_day_before_each_member_day(
+    migrated: Database,
+) -> None:
+    from shared.model import MemberDay
+
+    remind = automation(
+        automation_id="md",
+        trigger={"kind": "member_day", "days_before": 1},
+        actions=[{"kind": "notify", "text_zh": "明天会员日，积分双倍"}],
+    )
+    clock = FakeClock(at("2026-12-01 09:00"))  # a Tuesday
+    chain = Chain(migrated, clock, [remind])
+    chain.rules = chain.rules.model_copy(
+        update={"member_days": (MemberDay(weekdays=(3,)), MemberDay(dates=("12-25",)))}
+    )
+    chain.add_member("m1", at("2026-01-01 00:00"))
+    made = chain.daily(28)  # 1 .. 28 December
+    # Wednesdays 2, 9, 16, 23 and Christmas (a Friday): each reminded the day before, once.
+    assert [i for i, n in enumerate(made) if n] == [0, 7, 14, 21, 23]
+    assert [o for _, _, o in chain.runs()][-1] == "member_day:2026-12-25"

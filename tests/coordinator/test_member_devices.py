@@ -9,6 +9,8 @@ import sqlalchemy as sa
 
 from coordinator import schema
 from shared import phonecode
+from shared.events import CheckIn
+from simulators.waiting import poll_until
 from tests.coordinator.harness import Harness
 from tests.shared.test_phonecode import device
 
@@ -99,3 +101,28 @@ def test_bad_registrations_are_refused(harness: Harness) -> None:
     viewer = h.login("v", "viewer-pw-123")
     h.call("GET", "/api/v1/members/m1/devices", headers=viewer)
     h.call("POST", "/api/v1/members/m1/devices/dnope/revoke", headers=viewer, expect=403)
+
+
+def test_one_phone_code_shown_at_two_kiosks_is_flagged_centrally(harness: Harness) -> None:
+    h = harness
+    h.add_store("s1")
+    h.add_store("s2")
+    h.add_member("m1", name="Anna L.")
+    k1, k2 = h.kiosk("k1", "s1"), h.kiosk("k2", "s2")
+    private, key = device("x")
+    device_id = register(h, link_of(h, "m1"), key.public_key).json()["device_id"]
+    for kiosk in (k1, k2):
+        assert kiosk.wait_for(lambda kiosk=kiosk: kiosk.view("m1").record.devices != ())  # type: ignore[union-attr]
+    # A screenshot of one code, shown at two stores: each kiosk alone accepts it offline (its
+    # own nonce memory is empty), as the real QR path would, and records the credential.
+    code = phonecode.sign_code(private, device_id, "m1", h.coord.clock.wall_ms())
+    for kiosk in (k1, k2):
+        view = kiosk.view("m1")
+        assert view is not None
+        claims = phonecode.verify_code(code, view.record.devices, h.coord.clock.wall_ms(), 30)
+        kiosk.record("m1", CheckIn(points=10), claims.credential())
+        kiosk.flush()
+    assert k1.wait_acked() and k2.wait_acked()
+    assert poll_until(lambda: any(c["kind"] == "qr_replay" for c in h.conflicts()))
+    (replay,) = [c for c in h.conflicts() if c["kind"] == "qr_replay"]
+    assert "k1" in replay["explanation"] and "k2" in replay["explanation"]

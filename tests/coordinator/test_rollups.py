@@ -1,13 +1,17 @@
 """Report rollups stay exactly equal to a recomputation from the stored events, on SQLite
 and PostgreSQL: online taps, a kiosk's events from two days ago arriving late, reversals
 (of check-ins, sign-ins and redemptions, in other hours than their targets), HQ adjustments
-and redemptions; compared with the rollups' own recomputation and with the report queries
-(``coordinator.reports.queries``, written independently of the rollups), and the rollups
-rebuilt from scratch come out identical to the ones kept incrementally.
+and redemptions; stored value topped up at a store and at HQ, spent at a kiosk online and
+offline (late), refunded, and purchases paid from stored value and in cash. Compared with
+the rollups' own recomputation and with the report queries (``coordinator.reports.queries``,
+written independently of the rollups; for money, the facts ``queries.money_events`` reads
+for the report's daily money table), and the rollups rebuilt from scratch come out
+identical to the ones kept incrementally.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -17,7 +21,16 @@ from coordinator.db import Database
 from coordinator.reports import queries, rollups
 from coordinator.reports.period import DAY_MS
 from shared.decide import Accepted
-from shared.events import CheckIn, ClassSignIn, PointsRedeem, Reversal
+from shared.events import (
+    CheckIn,
+    ClassSignIn,
+    PointsRedeem,
+    Purchase,
+    Reversal,
+    StoredValueRefund,
+    StoredValueSpend,
+    StoredValueTopUp,
+)
 from shared.hlc import ZERO
 from shared.model import ClassSession
 from simulators.broker import Broker
@@ -29,6 +42,14 @@ HOUR = rollups.HOUR_MS
 MEMBERS = ["m0", "m1", "m2"]
 QUERY_METRICS = {"checkins", "class_signins", "sessions_used", "points_earned", "points_redeemed"}
 """The rolled metrics the report queries also compute (per event store)."""
+MONEY_METRICS = {
+    "sv_topped_up_fen",
+    "sv_bonus_fen",
+    "sv_spent_fen",
+    "sv_refunded_fen",
+    "purchases",
+    "purchase_total_fen",
+}
 
 
 def _setup(h: Harness) -> int:
@@ -48,7 +69,11 @@ def _setup(h: Harness) -> int:
         for store in ("s2",)  # s1 has no class: its taps are check-ins
     ]
     h.publish_rules(
-        rules={"double_tap_window_s": 0, "checkin_reward_once_per_day": False},
+        rules={
+            "double_tap_window_s": 0,
+            "checkin_reward_once_per_day": False,
+            "money": {"topup_tiers": [{"min_paid_fen": 30_000, "bonus_fen": 3_000}]},
+        },
         classes=classes,
         rewards=[{"reward_id": "water", "title_zh": "水", "title_en": "Water", "points_cost": 20}],
     )
@@ -91,6 +116,22 @@ def _by_queries(
         if s is not None and (store is None or s == store):
             add((s, "points_earned"), flow.earned)
             add((s, "points_redeemed"), flow.redeemed)
+    with db.read() as conn:
+        money = queries.money_events(conn, end)
+    for event in money:
+        if event.hlc_ms < start or (store is not None and event.store_id != store):
+            continue
+        where, b = event.store_id or "", event.body
+        if isinstance(b, StoredValueTopUp):
+            add((where, "sv_topped_up_fen"), b.paid_fen)
+            add((where, "sv_bonus_fen"), b.bonus_fen)
+        elif isinstance(b, StoredValueSpend):
+            add((where, "sv_spent_fen"), b.amount_fen)
+        elif isinstance(b, StoredValueRefund):
+            add((where, "sv_refunded_fen"), b.amount_fen)
+        elif isinstance(b, Purchase):
+            add((where, "purchases"), 1)
+            add((where, "purchase_total_fen"), b.total_fen)
     return out
 
 
@@ -107,6 +148,29 @@ def test_rollups_equal_a_recomputation_from_events(
             if i % 2:
                 k1.redeem_points(member, "water")
         k1.redeem_coupon("m0", "c-m0")
+        # Money: topped up at a store and at HQ (no store), spent at a kiosk, refunded at
+        # HQ, purchases at a store paid from stored value (its own sv_spend) and in cash.
+        top_ups = (("m0", 50_000, "s1"), ("m1", 30_000, None), ("m2", 20_000, "s2"))
+        for member, fen, store in top_ups:
+            body: dict[str, object] = {"amount_fen": fen, "method": "wechat"}
+            if store:
+                body["store_id"] = store
+            h.call("POST", f"/api/v1/members/{member}/stored-value/top-ups", json=body, expect=201)
+        k1.record("m0", StoredValueSpend(amount_fen=1_250, purpose="coffee"))
+        h.call(
+            "POST",
+            "/api/v1/members/m1/stored-value/refunds",
+            json={"amount_fen": 5_000, "method": "wechat", "reason": "moved away"},
+            expect=201,
+        )
+        for i, method in enumerate(("stored_value", "cash")):
+            h.call(
+                "POST",
+                "/api/v1/purchases",
+                json={"member_id": "m2", "store_id": "s2", "total_fen": 3_300, "method": method},
+                headers={**h.admin, "Idempotency-Key": f"rollup-purchase-{i}"},
+                expect=201,
+            )
 
         # A kiosk whose journal holds taps from two days ago, delivered only now, with
         # reversals recorded hours after their targets (other rollup hours).
@@ -125,6 +189,7 @@ def test_rollups_equal_a_recomputation_from_events(
             ),
             k3.record("m2", PointsRedeem(points=20, reward_id="water")),
         ]
+        k3.record("m0", StoredValueSpend(amount_fen=800, purpose="late tea"))
         late_clock[0] += 3 * HOUR
         k3.record(
             "m1",
@@ -183,12 +248,15 @@ def test_rollups_equal_a_recomputation_from_events(
         metrics = {m for _, m in whole}
         assert {"checkins", "class_signins", "points_earned", "points_redeemed"} <= metrics
         assert {"sessions_used", "points_adjusted", "coupons_redeemed"} <= metrics
+        assert metrics >= MONEY_METRICS
+        assert whole[("", "sv_topped_up_fen")] == 30_000  # HQ's top-up: no store
+        assert whole[("s2", "purchases")] == 2
         for start, end, store in _windows(now):
             with db.read() as conn:
                 kept = rollups.totals(conn, start, end, store)
                 again = rollups.recompute(conn, start, end, store)
             assert kept == again, (start, end, store)
-            comparable = {k: v for k, v in kept.items() if k[1] in QUERY_METRICS}
+            comparable = {k: v for k, v in kept.items() if k[1] in QUERY_METRICS | MONEY_METRICS}
             assert comparable == _by_queries(db, start, end, store), (start, end, store)
         # The late day holds the late kiosk's taps and its reversals, netting to zero for
         # everything it undid (the check-in at +3 h of a reversed one stays).
@@ -197,7 +265,27 @@ def test_rollups_equal_a_recomputation_from_events(
             assert rollups.totals(conn, late_day[0], late_day[1], "s2") == {
                 ("s2", "checkins"): 1,
                 ("s2", "points_earned"): 10,
+                ("s2", "sv_spent_fen"): 800,
+                ("s2", "points_facts"): 5,  # 2 check-ins, a redemption, 2 of their undos
             }
+
+        # The report reads the rollups: the same report as summed from the events, whole
+        # chain and each store, over the default 30 days and over the late kiosk's day.
+        today = h.coord.reports.build(store_id=None, first=None, last=None, lang="en").period.last
+        late_date = today - timedelta(days=2)
+        for store, first, last, lang in (
+            (None, None, None, "en"),
+            ("s1", None, None, "zh"),
+            ("s2", None, None, "en"),
+            (None, late_date, late_date, "zh"),
+            ("s2", late_date - timedelta(days=1), late_date, "en"),
+        ):
+            spec = {"store_id": store, "first": first, "last": last, "lang": lang}
+            rolled = h.coord.reports.build(**spec)
+            summed = h.coord.reports.build(**spec, from_events=True)
+            assert rolled.sections == summed.sections, spec
+        rows = {t.name: t.rows for s in rolled.sections for t in s.tables}
+        assert rows["checkins_daily"] and rows["money_daily"]  # the late day's facts
 
         with db.read() as conn:
             incremental = sorted(conn.execute(sa.select(schema.report_rollups)).all())

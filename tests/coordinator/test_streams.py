@@ -7,6 +7,7 @@ and applies what was held around it, and that a dead epoch's events are refused.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -19,6 +20,7 @@ from coordinator.ledger import streams
 from coordinator.ledger.sequencer import StreamReport
 from shared.events import CheckIn, Event
 from shared.protocol import EventBatch
+from simulators.waiting import poll_until
 from tests.coordinator.test_ledger_core import Ledger, ev, make_ledger
 
 
@@ -166,3 +168,54 @@ def test_events_of_a_closed_epoch_are_refused_not_applied(ledger: Ledger) -> Non
     assert _seqs(ledger) == [1, 2]
     report = _apply_epoch(ledger, 1, ev("k1", 3, CheckIn(points=0)))
     assert report.acks["k1"] == (3, None)
+
+
+def test_kiosk_rows_are_locked_in_id_order_whatever_order_the_batches_came_in(
+    ledger: Ledger,
+) -> None:
+    # Two replicas with the same kiosks' batches in one group must take the kiosk row locks
+    # in the same order, or they deadlock (PostgreSQL then waits its deadlock timeout and
+    # fails one; coupon claims in that group waited seconds). While another transaction
+    # holds k1, a group with k3's batch first must wait on k1 without holding k3.
+    if ledger.db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks are a PostgreSQL matter (SQLite writes one at a time)")
+    k = schema.kiosks
+    pid: list[int] = []
+    errors: list[BaseException] = []
+
+    def group_k3_then_k1() -> None:
+        try:
+            with ledger.db.write() as conn:
+                pid.append(int(conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()))
+                ledger.coord.events.apply(
+                    conn,
+                    [
+                        (EventBatch(kiosk_id=kid, events=(ev(kid, 1, CheckIn(points=0)),)), 0)
+                        for kid in ("k3", "k1")
+                    ],
+                    ledger.kiosks,
+                    ledger.clock.now,
+                )
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=group_k3_then_k1)
+    with ledger.db.write() as holder:
+        holder.execute(sa.select(k.c.kiosk_id).where(k.c.kiosk_id == "k1").with_for_update())
+        worker.start()
+        waiting = sa.text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid")
+        assert poll_until(
+            lambda: (
+                bool(pid)
+                and holder.execute(waiting, {"pid": pid[0]}).scalar_one_or_none() == "Lock"
+            ),
+            timeout_s=30,
+        )
+        # k3 is free: the group waits for k1 before it touches k3.
+        got = holder.execute(
+            sa.select(k.c.kiosk_id).where(k.c.kiosk_id == "k3").with_for_update(nowait=True)
+        ).scalar_one()
+        assert got == "k3"
+    worker.join(30)
+    assert not worker.is_alive() and errors == []
+    assert _seqs(ledger) == [1]

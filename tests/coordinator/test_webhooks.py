@@ -461,6 +461,10 @@ def test_the_api_registers_rotates_lists_and_resends(tmp_path: Path, broker: Bro
                 expect=201,
             )
             endpoint_id = created["endpoint"]["endpoint_id"]
+            with h.coord.db.read() as conn:  # sealed at rest: a database dump cannot sign
+                stored = conn.execute(sa.select(schema.webhook_endpoints.c.secrets)).scalar_one()
+            assert created["secret"] not in stored
+            assert created["secret"].removeprefix("whsec_") not in stored
             rotated = h.call(
                 "POST",
                 f"/api/v1/webhooks/endpoints/{endpoint_id}/rotate",
@@ -509,3 +513,28 @@ def test_the_api_registers_rotates_lists_and_resends(tmp_path: Path, broker: Bro
             h.call("GET", "/api/v1/webhooks/endpoints/ep_nope", expect=404)
         finally:
             receiver.stop()
+
+
+def test_endpoints_are_sent_to_side_by_side_and_each_is_recorded(
+    db: Database, clock: FakeClock, receiver: WebhookReceiver
+) -> None:
+    fast = WebhookReceiver(new_secret(), now_s=clock.seconds).start()
+    try:
+        slow_ep = add_endpoint(db, receiver.url, receiver.secrets)
+        fast_ep = add_endpoint(db, fast.url, fast.secrets)
+        receiver.mode = "slow"  # hangs past the sender's timeout
+        ids = enqueue(db, 3, clock.now)
+        sender = dispatcher(db, clock, parallel_endpoints=2)
+        assert sender.run_once() == 6
+        assert fast.valid_ids() == set(ids)
+        d = schema.webhook_deliveries
+        with db.read() as conn:
+            states = {
+                (r.endpoint_id, r.status)
+                for r in conn.execute(sa.select(d.c.endpoint_id, d.c.status))
+            }
+        assert states == {(fast_ep, "delivered"), (slow_ep, "pending")}
+        outcomes = {o for log in attempt_log(db).values() for o, _ in log}
+        assert outcomes == {"ok", "timeout"}
+    finally:
+        fast.stop()

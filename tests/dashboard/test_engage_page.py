@@ -4,6 +4,7 @@ its coupon is redeemed, and the report and page (zh-CN / en) say so."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -95,3 +96,55 @@ def test_the_report_and_page_follow_an_automation_end_to_end(tmp_path: Path) -> 
         assert receiver.url in en and "Chain-wide" in en
         zh = api.client.get("/dashboard/engage?lang=zh").text
         assert "会员营销" in zh and "发券" in zh and "全连锁" in zh
+
+
+def test_members_take_a_birthday_and_tags_and_bad_ones_are_refused(tmp_path: Path) -> None:
+    with api_without_broker(tmp_path) as api:
+        for birthday in ("13-45", "1990-02-30"):
+            body = {"member_id": "mx", "display_name": "X", "birthday": birthday}
+            answer = api.call("POST", "/api/v1/members", json=body, expect=422)
+            assert answer["error"]["field"].startswith("birthday"), answer
+        answer = api.call(
+            "POST",
+            "/api/v1/members",
+            expect=422,
+            json={"member_id": "mx", "display_name": "X", "tags": ["x" * 41]},
+        )
+        assert answer["error"]["field"].startswith("tags"), answer
+        api.call(
+            "POST",
+            "/api/v1/members",
+            expect=201,
+            json={
+                "member_id": "m1",
+                "display_name": "Y",
+                "birthday": "1992-02-29",
+                "tags": ["vip", "yoga"],
+            },
+        )
+        with api.coord.db.read() as conn:
+            row = conn.execute(
+                sa.select(schema.members).where(schema.members.c.member_id == "m1")
+            ).one()
+        assert (row.birthday, json.loads(row.tags)) == ("1992-02-29", ["vip", "yoga"])
+        answer = api.call(
+            "POST",
+            "/api/v1/members",
+            expect=404,
+            json={"member_id": "m2", "display_name": "Z", "referrer_id": "nobody"},
+        )
+        assert answer["error"]["field"] == "referrer_id"
+        api.call(
+            "POST",
+            "/api/v1/members",
+            expect=201,
+            json={"member_id": "m2", "display_name": "Z", "referrer_id": "m1"},
+        )
+        viewer = {"username": "v1", "password": "password-123", "role": "viewer"}
+        api.call("POST", "/api/v1/users", json=viewer, expect=201)
+        r = api.client.post(
+            "/api/v1/auth/token", data={"username": "v1", "password": "password-123"}
+        )
+        headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        assert api.client.post("/api/v1/automations/run", headers=headers).status_code == 403
+        assert api.call("POST", "/api/v1/automations/run")["runs"] == 0

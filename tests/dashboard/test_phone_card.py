@@ -123,3 +123,57 @@ def test_the_code_uses_the_smallest_symbol_the_token_allows(live: Live) -> None:
     side = smallest.symbol_size(border=4)[0]
     assert f'viewBox="0 0 {side} {side}"' in svg, "the page's code is larger than it needs"
     assert segno.make(text, error="m").symbol_size(border=4)[0] > side
+
+
+def test_a_fourth_phone_is_told_why_it_shows_online_codes(live: Live, page: Any) -> None:
+    from tests.shared.test_phonecode import device
+
+    link = member_link(live, "m1", "Anna L.")
+    for _ in range(phonecode.MAX_DEVICES):
+        body = {"link": link["link_token"], "public_key": device("x")[1].public_key}
+        assert live.http.post("/api/v1/member/devices", json=body).status_code == 200
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live.url}{link['path']}")
+    expect(page.locator("#left")).to_contain_text("already has 3 phones")
+    assert page.locator("body").get_attribute("data-code") == "server"
+    (code,) = screenshot_codes(page)
+    assert code.startswith("TF1.")
+
+
+def test_a_removed_phone_stops_signing_and_says_so(live: Live, page: Any) -> None:
+    link = member_link(live, "m1", "Anna L.")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live.url}{link['path']}")
+    expect(page.locator("body")).to_have_attribute("data-code", "phone")
+    (device,) = devices_of(live, "m1")
+    live.call("POST", f"/api/v1/members/m1/devices/{device.device_id}/revoke")
+    page.reload()
+    expect(page.locator("#left")).to_contain_text("removed from the membership")
+    assert page.locator("body").get_attribute("data-code") == "server"
+    (code,) = screenshot_codes(page)
+    assert code.startswith("TF1.")
+    page.reload()  # remembered: no new key is made behind staff's back
+    expect(page.locator("#left")).to_contain_text("removed from the membership")
+    assert live.call("GET", "/api/v1/members/m1/devices")["active"] == 0
+
+
+def test_the_front_desk_removes_a_lost_phone_in_one_action(live: Live, page: Any) -> None:
+    from tests.dashboard.conftest import login
+    from tests.shared.test_phonecode import device
+
+    link = member_link(live, "m1", "Anna L.")
+    body = {"link": link["link_token"], "public_key": device("x")[1].public_key}
+    device_id = live.http.post("/api/v1/member/devices", json=body).json()["device_id"]
+    login(page, live, "admin", "admin", "/dashboard/members/m1?lang=en")
+    row = page.locator(f"#phones tr[data-device='{device_id}']")
+    expect(row).to_have_attribute("data-status", "active")
+    page.on("dialog", lambda dialog: dialog.accept())
+    row.locator(".phone-remove-submit").click()
+    expect(page.locator("#action-notice")).to_have_text(
+        "Phone removed; every kiosk refuses its codes."
+    )
+    expect(page.locator(f"#phones tr[data-device='{device_id}']")).to_have_attribute(
+        "data-status", "removed"
+    )
+    (pushed,) = devices_of(live, "m1")
+    assert pushed.revoked_ms is not None

@@ -80,6 +80,11 @@ def test_demo_runs_a_fleet_applies_its_events_and_leaves_nothing_behind(
     for login in state["logins"]:
         assert login["username"] in run.output
     api = _login(run)
+    # The demo's gateway got the birthday greetings and welcome gifts, each signature checked.
+    run.wait_for(lambda: run.output.count("signature ok") >= 4, 30, "the automations' webhooks")
+    assert "notification.birthday ->" in run.output
+    assert "notification.registration ->" in run.output
+    assert "SIGNATURE REFUSED" not in run.output
 
     def every_kiosk_online() -> bool:
         rows = {r["kiosk_id"]: r for r in api.get("/api/v1/kiosks")}

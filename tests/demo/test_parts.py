@@ -19,7 +19,15 @@ from pydantic import TypeAdapter
 from shared.model import Uid
 from shared.timetable import Timetable, TimetableException, WeeklySlot, expand
 from simulators.broker import Broker
-from simulators.demo.catalog import assign_roles, build_catalog, kiosk_layout, mask_en, mask_zh
+from simulators.demo.catalog import (
+    SMALL_CLASS_CAPACITY,
+    assign_roles,
+    build_catalog,
+    kiosk_layout,
+    mask_en,
+    mask_zh,
+    small_class_session,
+)
 from simulators.demo.errors import ChildExited
 from simulators.demo.netcut import LinkSwitch
 from simulators.demo.processes import Supervisor
@@ -74,9 +82,13 @@ def test_the_studio_has_a_week_of_classes_that_leaves_the_open_class_alone(
     )
     today = datetime.fromtimestamp(now / 1000, ZoneInfo("Asia/Shanghai")).date()
     week = expand(table, today, today + timedelta(days=6))
-    # Three classes a day Monday to Saturday, one on Sunday, less today's busy ones.
-    assert len(week) == 19 - len(body["exceptions"])
-    assert {s.capacity for s in week} == {20} and {s.drop_in_price_fen for s in week} == {8800}
+    # Three classes a day Monday to Saturday, one on Sunday, less today's busy ones, and the
+    # small-group class (six seats) the demo books full two days ahead.
+    assert len(week) == 20 - len(body["exceptions"])
+    small = [s for s in week if s.class_session_id == small_class_session(now)]
+    assert [s.capacity for s in small] == [SMALL_CLASS_CAPACITY]
+    assert {s.capacity for s in week if s not in small} == {20}
+    assert {s.drop_in_price_fen for s in week} == {8800}
     for later in range(0, 3 * 60, 10):  # the open class is the only one taking sign-ins
         assert not [s for s in week if s.signin_open(now + later * 60_000)]
 

@@ -1,16 +1,21 @@
 """Staff log in at the kiosk with their own PIN (hashes from the rule bundle): the session
 records that person; the kiosk's shared PIN still records the configured staff id; a bad
-hash in the bundle is logged and skipped, never a crash."""
+hash in the bundle is logged and skipped, never a crash; a coach's own PIN shows only the
+classes they teach on the roster."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import httpx
 import pytest
 
 from device.sessions import LoginRefused, StaffSession, StaffSessions
 from shared.model import RuleBundle, StaffPin
 from shared.password_hash import hash_password
+from shared.protocol import RuleBundleMessage
+from tests.kiosk.conftest import STAFF_PIN
 from tests.kiosk.test_settings import FakeClock
 from tests.support.hashing import TEST_HASH_COST
 
@@ -62,3 +67,31 @@ def test_a_bad_hash_in_the_bundle_is_skipped(caplog: pytest.LogCaptureFixture) -
         anna = staff.login_pin("1357")
     assert isinstance(anna, StaffSession) and anna.staff_id == "anna"
     assert "broken" in caplog.text
+
+
+def test_a_coach_pin_shows_only_their_own_roster(kiosk_factory: Any) -> None:
+    """At a running kiosk (real HTTP): the coach teaching today's class sees it on the
+    roster with their own PIN, another coach sees nothing, the shared PIN sees every class."""
+    kiosk = kiosk_factory(with_class=True)
+    ledger = kiosk.app.ledger
+    current = ledger.rule_bundle()
+    assert current is not None and [c.instructor for c in current.classes] == ["Lin"]
+    pins = (
+        StaffPin(staff_id="Lin", store_id="s1", role="coach",
+                 pin_hash=hash_password("1357", TEST_HASH_COST)),
+        StaffPin(staff_id="Kai", store_id="s1", role="coach",
+                 pin_hash=hash_password("9753", TEST_HASH_COST)),
+    )  # fmt: skip
+    bundle = current.model_copy(update={"version": current.version + 1, "staff": pins})
+    ledger.apply_rule_bundle(RuleBundleMessage(bundle=bundle))
+    seen: dict[str, list[str]] = {}
+    with httpx.Client(base_url=kiosk.url, timeout=10) as http:
+        for who, pin in (("Lin", "1357"), ("Kai", "9753"), ("shared", STAFF_PIN)):
+            login = http.post("/api/staff/login", json={"pin": pin})
+            assert login.status_code == 200, login.text
+            token = login.json()["token"]
+            roster = http.get("/api/staff/roster", headers={"X-Staff-Session": token})
+            assert roster.status_code == 200, roster.text
+            seen[who] = [c["instructor"] for c in roster.json()["classes"]]
+            http.post("/api/staff/logout", headers={"X-Staff-Session": token})
+    assert seen == {"Lin": ["Lin"], "Kai": [], "shared": ["Lin"]}

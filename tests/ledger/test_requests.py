@@ -280,6 +280,24 @@ def test_roster_around_midnight_lists_classes_signing_in_now(tmp_path: Path):
         led.close()
 
 
+def test_roster_after_midnight_keeps_a_class_still_running(tmp_path: Path):
+    # A class from 23:50 to 00:50: at 00:20 its sign-in has closed and it started
+    # "yesterday", but it is still running; staff still see who signed in.
+    clock = FakeClock(T0 + 12 * HOUR + 20 * MINUTE)
+    classes = [
+        yoga_class("yoga-2350", starts_ms=T0 + 11 * HOUR + 50 * MINUTE),
+        yoga_class("yoga-2000", starts_ms=T0 + 8 * HOUR),  # yesterday 20:00, over
+    ]
+    led = open_ledger(tmp_path / "ledger.db", clock)
+    try:
+        provision(led, [member("m1", cards=(CARD_1,))], bundle(classes=classes))
+        assert [r.session.class_session_id for r in led.class_rosters()] == ["yoga-2350"]
+        clock.advance(31 * MINUTE)  # 00:51: the class is over; it leaves the roster
+        assert [r.session.class_session_id for r in led.class_rosters()] == []
+    finally:
+        led.close()
+
+
 def test_rules_for_another_store_or_older_are_ignored(ledger: KioskLedger):
     other = bundle(version=5).model_copy(update={"store_ids": ("s9",)})
     assert ledger.apply_rule_bundle(RuleBundleMessage(bundle=other)) == "ignored_old"

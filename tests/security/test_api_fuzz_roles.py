@@ -50,6 +50,10 @@ PUBLIC = {
     "/api/v1/member/devices",
     "/api/v1/member/classes",  # these three: the member's personal link authorises
     "/api/v1/member/bookings",
+    "/api/v1/join",
+    "/api/v1/self-access",
+    "/api/v1/self-access/verify",
+    "/api/v1/software/manifest/{store_id}",  # what kiosks' updaters read (no secret in it)
     "/healthz",
     "/metrics",
 }

@@ -14,6 +14,7 @@ route with its role rules); a route added without an entry fails
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.routing import iter_route_contexts
 
 from coordinator.ledger.conflicts import ConflictDraft, raise_conflict
@@ -37,6 +39,8 @@ MARK = "2zz"
 NEXT_MONDAY = date.today() + timedelta(days=7 - date.today().weekday())
 SESSION = f"yoga:{NEXT_MONDAY:%Y%m%d}"
 """A session of the seeded timetables, a few days ahead (bookable)."""
+TAUGHT = f"yoga:{NEXT_MONDAY - timedelta(days=14):%Y%m%d}"
+"""A session of the same slot two weeks earlier (over: it can be marked taught)."""
 DAY = 86_400_000
 
 
@@ -89,9 +93,12 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/m/qrcode.js"): Route("public"),
     ("GET", "/m/sw.js"): Route("public"),
     ("GET", "/m/icon.svg"): Route("public"),
-    # The phone card's own routes: the member's page link is the credential.
-    ("GET", "/api/v1/member/card"): Route("public"),
-    ("POST", "/api/v1/member/devices"): Route("public"),
+    ("GET", "/api/v1/member/card"): Route("public"),  # the member's link is the credential
+    ("POST", "/api/v1/member/devices"): Route("public"),  # the member's link is the credential
+    ("GET", "/join/{store_id}"): Route("public"),
+    ("POST", "/api/v1/join"): Route("public"),  # rate limited per address
+    ("POST", "/api/v1/self-access"): Route("public"),  # the same answer for any number
+    ("POST", "/api/v1/self-access/verify"): Route("public"),  # the one-time code
     ("GET", "/healthz"): Route("public"),
     ("GET", "/api/v1/software/manifest/{store_id}"): Route("public"),
     ("GET", "/metrics"): Route("public"),  # unless metrics_token is set (tested below)
@@ -111,12 +118,16 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/kiosks/{kiosk_id}"): Route("page"),
     ("GET", "/dashboard/reports"): Route("page"),
     ("GET", "/dashboard/rollouts"): Route("page"),
+    ("GET", "/dashboard/stores/{store_id}/poster"): Route("page"),
+    ("POST", "/dashboard/members/{member_id}/devices/{device_id}/revoke"): Route("page"),
     ("GET", "/dashboard/members"): Route("page"),
     ("GET", "/dashboard/engage"): Route("page"),
     ("GET", "/dashboard/members.csv"): Route("page"),
     ("GET", "/dashboard/members/{member_id}"): Route("page"),
     ("GET", "/dashboard/members/new"): Route("page"),
     ("POST", "/dashboard/members/new"): Route("page"),
+    ("GET", "/dashboard/my-classes"): Route("page"),
+    ("POST", "/dashboard/my-classes/taught"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/edit"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/cards"): Route("page"),
     ("POST", "/dashboard/members/{member_id}/cards/tapped"): Route("page"),
@@ -221,6 +232,13 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/api/v1/stores/{store_id}/sessions/{class_session_id}/roster"): Route(
         "scoped", other=req("/api/v1/stores/s2zz/sessions/{session}/roster")
     ),
+    ("POST", "/api/v1/stores/{store_id}/sessions/{class_session_id}/taught"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/stores/s2zz/sessions/{taught}/taught"),
+        own=req("/api/v1/stores/s1/sessions/{taught}/taught"),
+    ),
+    ("GET", "/api/v1/me/classes"): Route("self"),
     ("POST", "/api/v1/kiosks"): Route(
         "scoped",
         True,
@@ -322,6 +340,17 @@ ROUTES: dict[tuple[str, str], Route] = {
         True,
         other=req("/api/v1/members/m2zz/page-link"),
         own=req("/api/v1/members/m1/page-link"),
+    ),
+    ("GET", "/api/v1/members/{member_id}/devices"): Route(
+        "scoped",
+        other=req("/api/v1/members/m2zz/devices"),
+        own=req("/api/v1/members/m1/devices"),
+    ),
+    ("POST", "/api/v1/members/{member_id}/devices/{device_id}/revoke"): Route(
+        "scoped",
+        True,
+        other=req("/api/v1/members/m2zz/devices/dnone/revoke"),
+        own=req("/api/v1/members/m1/devices/{dev1}/revoke"),
     ),
     ("GET", "/api/v1/members/{member_id}/qr-token"): Route(
         "scoped",
@@ -447,7 +476,7 @@ ROUTES: dict[tuple[str, str], Route] = {
         other=req("/api/v1/webhooks/deliveries/{wd2}/resend"),
         own=req("/api/v1/webhooks/deliveries/{wd1}/resend"),
     ),
-    # -- purchases, the engagement report, stream epochs, phone devices --------------------
+    # -- purchases, the engagement report ---------------------------------------------------
     ("POST", "/api/v1/purchases"): Route(
         "scoped",
         True,
@@ -455,12 +484,7 @@ ROUTES: dict[tuple[str, str], Route] = {
         own=req("/api/v1/purchases", {**PURCHASE, "store_id": "s1"}),
     ),
     ("GET", "/api/v1/automations/report"): Route("list"),
-    ("GET", "/api/v1/members/{member_id}/devices"): Route(
-        "scoped", other=req("/api/v1/members/m2zz/devices")
-    ),
-    ("POST", "/api/v1/members/{member_id}/devices/{device_id}/revoke"): Route(
-        "scoped", True, other=req("/api/v1/members/m2zz/devices/d2zz/revoke")
-    ),
+    ("POST", "/api/v1/automations/run"): Route("admin", True, own=req("/api/v1/automations/run")),
 }
 """Every route of the app and how it is protected."""
 
@@ -476,8 +500,8 @@ FILLERS = {
     "bundle_id": "{b1}",
     "table": "checkins_daily",
     "link": "x" * 20,
+    "device_id": "dnone",
     "endpoint_id": "{we1}",
-    "device_id": "d1",
     "delivery_id": "{wd1}",
     "class_session_id": "{session}",
     "channel": "canary",
@@ -544,15 +568,24 @@ def seed(live: Live) -> dict[str, Any]:
         draft = live.call("POST", "/api/v1/rule-bundles", json={"store_ids": [store]}, expect=201)
         ids[f"b{store}"] = draft["bundle_id"]
     ids["b1"], ids["b2"] = ids.pop("bs1"), ids.pop("bs2zz")
-    ids["session"] = SESSION
+    ids["session"], ids["taught"] = SESSION, TAUGHT
     for store in ("s1", "s2zz"):  # a Monday yoga class in each store's timetable
         slot = {"slot_id": "yoga", "room": "a", "class_type": "yoga", "title_zh": "瑜伽",
                 "title_en": "Yoga", "weekday": 0, "start": "18:30", "length_min": 60,
-                "capacity": 10}  # fmt: skip
+                "capacity": 10, "coach": "coach1"}  # fmt: skip
         live.call("PUT", f"/api/v1/stores/{store}/timetable", json={"slots": [slot]})
     # m1 holds a booking (the manager's own cancel, then book again, must work).
     live.call("POST", f"/api/v1/stores/s1/sessions/{SESSION}/bookings",
               json={"member_id": "m1"}, expect=201)  # fmt: skip
+    # A phone of m1 (registered with m1's link), for the device routes.
+    page_link = live.call("POST", "/api/v1/members/m1/page-link")["link_token"]
+    public = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    device = live.http.post(
+        "/api/v1/member/devices",
+        json={"link": page_link, "public_key": base64.urlsafe_b64encode(public).decode()},
+    )
+    assert device.status_code == 200, device.text
+    ids["dev1"] = device.json()["device_id"]
     published = live.call("POST", "/api/v1/rule-bundles", json={"store_ids": ["s2zz"]},
                           expect=201)  # fmt: skip
     live.call("POST", f"/api/v1/rule-bundles/{published['bundle_id']}/publish")

@@ -38,6 +38,8 @@ SECRETS = [
     "13700137000",
     "13600136000",
 ]
+BIRTHDAY = "1990-07-23"
+SECRETS.append(BIRTHDAY)
 PERSONAL_COLUMN = re.compile(r"phone|mobile|birth|full_?name|address|email|id_?card", re.I)
 
 

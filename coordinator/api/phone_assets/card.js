@@ -99,28 +99,54 @@
     }
   }
 
+  async function register(publicKey) {
+    const r = await fetch('/api/v1/member/devices', {
+      method: 'POST',
+      headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({
+        link: cfg.link, public_key: publicKey, user_agent: navigator.userAgent.slice(0, 200),
+      }),
+    });
+    const body = await r.json().catch(() => ({}));
+    return r.ok ? {device: body} : {error: (body.error && body.error.code) || 'failed'};
+  }
+
   async function loadDevice() {
     const stored = await idb('readonly', (s) => s.get(cfg.member_key)).catch(() => undefined);
-    if (stored && stored.key) return stored;
+    if (stored && stored.revoked) {
+      // Staff removed this phone: it never signs again; online codes still work.
+      document.getElementById('left').textContent = t('removed');
+      return null;
+    }
+    if (stored && stored.key) {
+      if (navigator.onLine && stored.public_key) {
+        const check = await register(stored.public_key).catch(() => ({}));
+        if (check.error === 'device_key_in_use') {
+          await idb('readwrite', (s) => s.put({revoked: true}, cfg.member_key));
+          document.getElementById('left').textContent = t('removed');
+          return null;
+        }
+      }
+      return stored;
+    }
     let pair;
     try {
       pair = await crypto.subtle.generateKey({name: 'Ed25519'}, false, ['sign', 'verify']);
     } catch (err) {
       return null;  // no Ed25519 in this browser: coordinator-signed codes only
     }
-    const raw = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
-    const r = await fetch('/api/v1/member/devices', {
-      method: 'POST',
-      headers: {'Content-Type': 'application/json'},
-      body: JSON.stringify({
-        link: cfg.link, public_key: b64url(raw), user_agent: navigator.userAgent.slice(0, 200),
-      }),
-    });
-    if (!r.ok) return null;
-    const d = await r.json();
+    const publicKey = b64url(new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey)));
+    const answer = await register(publicKey);
+    if (!answer.device) {
+      if (answer.error === 'too_many_devices') {
+        document.getElementById('left').textContent = t('too_many');
+      }
+      return null;
+    }
+    const d = answer.device;
     const record = {
       device_id: d.device_id, member_id: d.member_id, ttl: d.code_ttl_s, refresh: d.refresh_s,
-      key: pair.privateKey,
+      key: pair.privateKey, public_key: publicKey,
     };
     await idb('readwrite', (s) => s.put(record, cfg.member_key));
     if (navigator.storage && navigator.storage.persist) navigator.storage.persist();
@@ -131,9 +157,9 @@
     try {
       const r = await fetch('/api/v1/member/qr?link=' + encodeURIComponent(cfg.link));
       if (!r.ok) throw new Error('status ' + r.status);
-      const t = await r.json();
-      drawQr(t.token);
-      setTimeout(tick, t.refresh_after_s * 1000);
+      const token = await r.json();
+      drawQr(token.token);
+      setTimeout(tick, token.refresh_after_s * 1000);
     } catch (err) {
       document.getElementById('left').textContent = t('reload');
       setTimeout(tick, 5000);
@@ -175,6 +201,8 @@
       next: (n, t) => '再积 ' + n + ' 分升级为' + t, top: '已是最高等级',
       checkin: '签到', class_signin: '课程签到',
       updated: (d) => '离线 · 最后更新于 ' + d, other: 'EN', reload: '请刷新页面',
+      too_many: '这个会员已绑定 3 部手机：此手机显示在线会员码；可到前台移除旧手机。',
+      removed: '这部手机已从会员账户移除：联网时显示在线会员码。',
     },
     en: {
       show: 'Show this code at the kiosk', brightness: '☀ Turn your screen brightness up',
@@ -186,6 +214,9 @@
       next: (n, t) => n + ' more points to ' + t, top: 'Top tier reached',
       checkin: 'Check-in', class_signin: 'Class sign-in',
       updated: (d) => 'Offline · last updated ' + d, other: '中文', reload: 'Please reload',
+      too_many: 'This membership already has 3 phones: this one shows online codes only. '
+        + 'The front desk can remove an old phone.',
+      removed: 'This phone was removed from the membership: it shows online codes only.',
     },
   };
   const LANG_KEY = 'tapfleet-card-lang';
