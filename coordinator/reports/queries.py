@@ -561,6 +561,32 @@ def member_money_facts(
     return dict(out)
 
 
+def paid_members(conn: Connection, member_ids: Sequence[str]) -> set[str]:
+    """Those of these members who made a paid purchase: a purchase with a total, or a pass
+    sold with a price (however it was paid)."""
+    dialect = conn.dialect.name
+    total = json_int(ev.c.body, dialect, "body", "total_fen")
+    price = json_int(ev.c.body, dialect, "body", "pass_state", "price_fen")
+    out: set[str] = set()
+    wanted = sorted(set(member_ids))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        query = (
+            sa.select(ev.c.member_id)
+            .where(
+                ev.c.member_id.in_(chunk),
+                _folded(),
+                sa.or_(
+                    sa.and_(ev.c.kind == "purchase", total > 0),
+                    sa.and_(ev.c.kind == "pass_issue", price > 0),
+                ),
+            )
+            .distinct()
+        )
+        out.update(conn.execute(query).scalars())
+    return out
+
+
 def member_names(conn: Connection, member_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
     """member id -> (display name, home store)."""
     out: dict[str, tuple[str, str | None]] = {}

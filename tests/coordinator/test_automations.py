@@ -574,3 +574,60 @@ def test_the_report_counts_revenue_after_from_the_members_acted_on_within_30_day
     # 5,000 cash + 10,000 topped up - 2,000 refunded + 9,800 for the month pass, by hand.
     assert rows["welcome"].revenue_after_fen == 22_800
     assert rows["bday"].revenue_after_fen == 0  # it acted on nobody
+
+
+def test_a_referral_also_fires_on_the_referees_first_paid_purchase_once(
+    migrated: Database,
+) -> None:
+    from shared.events import CheckIn, Purchase, PurchaseMethod
+
+    referral = automation(
+        automation_id="refer",
+        trigger={"kind": "referral", "within_days": 30},
+        actions=[{"kind": "grant_points", "points": 100}],
+    )
+    clock = FakeClock(at("2026-06-01 10:00"))
+    chain = Chain(migrated, clock, [referral])
+    chain.add_member("parent", at("2025-06-01 00:00"))
+    for kid in ("buyer", "passbuyer", "granted", "free", "slow"):
+        chain.add_member(kid, at("2026-05-30 00:00"), referrer_id="parent")
+
+    def buy(member_id: str, fen: int) -> None:
+        body = Purchase(
+            purchase_id=f"p-{member_id}-{clock.now}",
+            list_fen=max(fen, 1_000),
+            coupon_off_fen=max(fen, 1_000) - fen,
+            total_fen=fen,
+            method=PurchaseMethod.CASH,
+            staff_user="s",
+        )
+        chain.hq(member_id, body)
+
+    def pass_of(member_id: str, price_fen: int) -> PassIssue:
+        state = PassState(
+            pass_id=f"p-{member_id}",
+            kind=PassKind.TIME,
+            name="月卡",
+            valid_from_ms=clock.now,
+            valid_until_ms=clock.now + 30 * DAY_MS,
+            price_fen=price_fen,
+        )
+        return PassIssue(
+            pass_state=state, payment_method=PurchaseMethod.CASH if price_fen else None
+        )
+
+    buy("buyer", 2_500)  # paid, never visited
+    chain.hq("passbuyer", pass_of("passbuyer", 9_800))
+    chain.hq("granted", pass_of("granted", 0))  # a gift is not a paid purchase
+    buy("free", 0)  # wholly paid by a coupon: not a paid purchase
+    assert sorted(o for _, _, o in chain.runs()) == []
+    assert chain.run().runs == 2
+    assert sorted(o for _, _, o in chain.runs()) == ["referral:buyer", "referral:passbuyer"]
+    clock.now += DAY_MS
+    chain.hq("buyer", CheckIn())  # the first visit after the first purchase: no second reward
+    buy("buyer", 3_000)
+    assert chain.run().runs == 0
+    clock.now = at("2026-07-05 10:00")  # "slow" registered more than 30 days ago
+    buy("slow", 5_000)
+    assert chain.run().runs == 0
+    assert chain.central("parent").points_held(clock.now) == 200
