@@ -61,10 +61,11 @@ class RfmEnteredTrigger(_Value):
 
 
 class ReferralTrigger(_Value):
-    """A member someone referred registered within ``within_days`` and has visited: the
-    referrer is rewarded (and, with ``second_level``, the referrer's referrer), once per
-    referee and level, for at most ``max_per_year`` referrals a year each (the points bound).
-    The actions go to the referrer, not to the member who visited."""
+    """A member someone referred registered within ``within_days`` and has visited or made a
+    paid purchase (a purchase, a pass sold with a price): the referrer is rewarded (and,
+    with ``second_level``, the referrer's referrer), once per referee and level, for at most
+    ``max_per_year`` referrals a year each (the points bound). The actions go to the
+    referrer, not to the referee."""
 
     kind: Literal["referral"] = "referral"
     within_days: Annotated[int, Field(ge=1, le=90)] = 30

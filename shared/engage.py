@@ -51,6 +51,9 @@ class MemberFacts:
     """The member's RFM quadrant (None: no visits nor value in the period)."""
     referred_by: str | None = None
     """The member who referred this one."""
+    paid: bool = False
+    """Has made a paid purchase: a purchase with a total, or a pass sold with a price
+    (the coordinator reads it from the ledger events, for referred members only)."""
 
 
 @lru_cache(maxsize=16)
@@ -109,11 +112,12 @@ def in_segment(segment: Segment, member: MemberFacts) -> bool:
 
 def referral_due(trigger: ReferralTrigger, referee: MemberFacts, now_ms: int) -> bool:
     """True when ``referee``'s referral earns its referrer a reward now: referred, active,
-    registered within the trigger's days, and visited at least once."""
+    registered within the trigger's days, and visited at least once or made a paid purchase
+    (whichever comes first: the reward's occasion is the referee, so it is given once)."""
     return (
         referee.referred_by is not None
         and referee.active
-        and referee.ledger.checkins >= 1
+        and (referee.ledger.checkins >= 1 or referee.paid)
         and 0 <= now_ms - referee.created_ms <= trigger.within_days * DAY_MS
     )
 

@@ -601,6 +601,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "engage.coupons_issued": ("发券", "Coupons issued"),
     "engage.coupons_redeemed": ("已核销", "Redeemed"),
     "engage.points_granted": ("赠送积分", "Points granted"),
+    "engage.revenue_after": ("执行后 30 天消费（元）", "Revenue in 30 days after (CNY)"),
     "engage.enabled": ("启用", "Enabled"),
     "engage.endpoints": ("Webhook 接收端", "Webhook endpoints"),
     "engage.endpoints_help": (

@@ -525,6 +525,8 @@ def reports_page(
 @router.get("/engage", response_class=HTMLResponse)
 def engage_page(request: Request, current: SessionDep) -> Response:
     """The chain's automations with their report, and the webhook endpoints' deliveries."""
+    from coordinator.dashboard.product_pages import yuan  # it imports this module
+
     coord = _coord(request)
     return render(
         request,
@@ -534,6 +536,7 @@ def engage_page(request: Request, current: SessionDep) -> Response:
         automations=[a.model_dump() for a in engage.automation_report(coord, current.principal)],
         endpoints=[e.model_dump() for e in engage.endpoint_stats(coord, current.principal)],
         when=_when_fn(request),
+        yuan=yuan,
     )
 
 

@@ -90,8 +90,11 @@ def member_facts(
             m.c.referrer_id,
         ).where(m.c.member_id.in_(list(member_ids)))
     )
+    rows = sorted(rows, key=lambda r: r.member_id)
+    # A referee's first paid purchase may earn the referrer a reward: asked of them only.
+    paid = queries.paid_members(conn, [r.member_id for r in rows if r.referrer_id])
     facts = []
-    for row in sorted(rows, key=lambda r: r.member_id):
+    for row in rows:
         state = states.get(row.member_id)
         facts.append(
             MemberFacts(
@@ -106,6 +109,7 @@ def member_facts(
                 overdue_cycles=history.overdue.get(row.member_id),
                 rfm_quadrant=history.quadrant.get(row.member_id),
                 referred_by=row.referrer_id,
+                paid=row.member_id in paid,
             )
         )
     return facts

@@ -585,6 +585,77 @@ def money_revenue(conn: Connection, since_ms: int, home_store: str | None) -> di
     return dict(out)
 
 
+def member_money_facts(
+    conn: Connection, member_ids: Sequence[str], since_ms: int
+) -> dict[str, list[tuple[int, int]]]:
+    """member id -> ``(hlc_ms, fen)`` of each money fact of these members since ``since_ms``,
+    counted as :func:`money_revenue` and :func:`pass_revenue` count them: top-ups (refunds
+    negative), purchases and passes sold with a price, except those paid from stored value
+    (that money was counted when it was topped up)."""
+    dialect = conn.dialect.name
+    out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    pass_method = json_str(ev.c.body, dialect, "body", "payment_method")
+    method = json_str(ev.c.body, dialect, "body", "method")
+    kinds: tuple[tuple[str, Any, int, Any], ...] = (
+        ("sv_topup", json_int(ev.c.body, dialect, "body", "paid_fen"), 1, None),
+        ("sv_refund", json_int(ev.c.body, dialect, "body", "amount_fen"), -1, None),
+        (
+            "purchase",
+            json_int(ev.c.body, dialect, "body", "total_fen"),
+            1,
+            method != "stored_value",
+        ),
+        (
+            "pass_issue",
+            json_int(ev.c.body, dialect, "body", "pass_state", "price_fen"),
+            1,
+            sa.or_(pass_method.is_(None), pass_method != "stored_value"),
+        ),
+    )
+    wanted = sorted(set(member_ids))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        for kind, amount, sign, extra in kinds:
+            query = sa.select(ev.c.member_id, ev.c.hlc_ms, amount).where(
+                ev.c.kind == kind,
+                ev.c.hlc_ms >= since_ms,
+                ev.c.member_id.in_(chunk),
+                _folded(),
+            )
+            if extra is not None:
+                query = query.where(extra)
+            for m, hlc_ms, fen in conn.execute(query):
+                if fen:
+                    out[m].append((int(hlc_ms), sign * int(fen)))
+    return dict(out)
+
+
+def paid_members(conn: Connection, member_ids: Sequence[str]) -> set[str]:
+    """Those of these members who made a paid purchase: a purchase with a total, or a pass
+    sold with a price (however it was paid)."""
+    dialect = conn.dialect.name
+    total = json_int(ev.c.body, dialect, "body", "total_fen")
+    price = json_int(ev.c.body, dialect, "body", "pass_state", "price_fen")
+    out: set[str] = set()
+    wanted = sorted(set(member_ids))
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        query = (
+            sa.select(ev.c.member_id)
+            .where(
+                ev.c.member_id.in_(chunk),
+                _folded(),
+                sa.or_(
+                    sa.and_(ev.c.kind == "purchase", total > 0),
+                    sa.and_(ev.c.kind == "pass_issue", price > 0),
+                ),
+            )
+            .distinct()
+        )
+        out.update(conn.execute(query).scalars())
+    return out
+
+
 def member_names(conn: Connection, member_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
     """member id -> (display name, home store)."""
     out: dict[str, tuple[str, str | None]] = {}

@@ -15,6 +15,10 @@ from coordinator.reports import queries
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
 from coordinator.services.common import Out, audit
+from shared.model import DAY_MS
+
+REVENUE_AFTER_DAYS = 30
+"""The window after a run in which the member's money facts count as its revenue after."""
 
 
 class AutomationRow(Out):
@@ -32,6 +36,11 @@ class AutomationRow(Out):
     coupons_issued: int
     coupons_redeemed: int = Field(description="Coupons it issued that were redeemed since.")
     points_granted: int
+    revenue_after_fen: int = Field(
+        description=f"Money the members it acted on paid within {REVENUE_AFTER_DAYS} days "
+        "after a run (purchases, top-ups less refunds, passes sold with a price; what was "
+        "paid from stored value counts at its top-up), each fact once per automation."
+    )
 
 
 class AutomationRun(Out):
@@ -66,12 +75,19 @@ def automation_report(coord: Coordinator, principal: Principal) -> list[Automati
         runs: dict[str, int] = defaultdict(int)
         last: dict[str, int] = {}
         points: dict[str, int] = defaultdict(int)
-        for automation_id, result, at_ms in conn.execute(
-            sa.select(runs_t.c.automation_id, runs_t.c.result, runs_t.c.at_ms)
+        acted: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for automation_id, member_id, result, at_ms in conn.execute(
+            sa.select(runs_t.c.automation_id, runs_t.c.member_id, runs_t.c.result, runs_t.c.at_ms)
         ):
             runs[automation_id] += 1
             last[automation_id] = max(last.get(automation_id, 0), at_ms)
             points[automation_id] += int(json.loads(result).get("points", 0))
+            acted[(automation_id, member_id)].append(at_ms)
+        money = queries.member_money_facts(
+            conn,
+            sorted({m for _, m in acted}),
+            min((t for times in acted.values() for t in times), default=now),
+        )
         notified: dict[str, int] = defaultdict(int)
         message_of: dict[str, str] = {}
         for key, notification_id in conn.execute(
@@ -97,6 +113,7 @@ def automation_report(coord: Coordinator, principal: Principal) -> list[Automati
     redeemed: dict[str, int] = defaultdict(int)
     for campaign in campaigns.values():
         redeemed[campaign] += 1
+    revenue = _revenue_after(acted, money, REVENUE_AFTER_DAYS * DAY_MS)
     return [
         AutomationRow(
             automation_id=a.automation_id,
@@ -111,9 +128,25 @@ def automation_report(coord: Coordinator, principal: Principal) -> list[Automati
             coupons_issued=issued.get(f"auto:{a.automation_id}", 0),
             coupons_redeemed=redeemed.get(f"auto:{a.automation_id}", 0),
             points_granted=points.get(a.automation_id, 0),
+            revenue_after_fen=revenue.get(a.automation_id, 0),
         )
         for a in rules.automations
     ]
+
+
+def _revenue_after(
+    acted: dict[tuple[str, str], list[int]],
+    money: dict[str, list[tuple[int, int]]],
+    window_ms: int,
+) -> dict[str, int]:
+    """automation id -> fen of the money facts of the members it acted on that fall within
+    ``window_ms`` after one of its runs for that member (a fact after two runs counts once)."""
+    out: dict[str, int] = defaultdict(int)
+    for (automation_id, member_id), times in acted.items():
+        for at_ms, fen in money.get(member_id, ()):
+            if any(t <= at_ms < t + window_ms for t in times):
+                out[automation_id] += fen
+    return dict(out)
 
 
 def endpoint_stats(coord: Coordinator, principal: Principal) -> list[EndpointStats]:

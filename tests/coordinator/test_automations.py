@@ -516,3 +516,118 @@ def test_a_member_day_reminder_goes_out_the_day_before_each_member_day(
     # Wednesdays 2, 9, 16, 23 and Christmas (a Friday): each reminded the day before, once.
     assert [i for i, n in enumerate(made) if n] == [0, 7, 14, 21, 23]
     assert [o for _, _, o in chain.runs()][-1] == "member_day:2026-12-25"
+
+
+def test_the_report_counts_revenue_after_from_the_members_acted_on_within_30_days(
+    migrated: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from coordinator.security.auth import Principal, Role
+    from coordinator.services import engage
+    from shared.events import Purchase, PurchaseMethod, StoredValueRefund, StoredValueTopUp
+    from shared.money import PaymentMethod
+
+    clock = FakeClock(at("2026-06-01 10:00"))
+    chain = Chain(migrated, clock, [WELCOME, BIRTHDAY])
+    monkeypatch.setattr(chain.coord, "rules", lambda _conn: chain.rules)
+    chain.add_member("new", at("2026-05-30 00:00"))
+    chain.add_member("old", at("2025-01-01 00:00"))  # not acted on: never counted
+
+    def buy(member_id: str, fen: int, method: PurchaseMethod = PurchaseMethod.CASH) -> None:
+        body = Purchase(
+            purchase_id=f"p{clock.now}", list_fen=fen, total_fen=fen, method=method, staff_user="s"
+        )
+        chain.hq(member_id, body)
+
+    buy("new", 1_000)  # before the run: not "after"
+    clock.now += 60_000
+    assert chain.run().runs == 1  # welcome for "new"
+    run_ms = clock.now
+    clock.now = run_ms + DAY_MS
+    buy("new", 5_000)
+    buy("old", 9_900)
+    clock.now = run_ms + 2 * DAY_MS
+    buy("new", 3_000, PurchaseMethod.STORED_VALUE)  # counted at its top-up
+    clock.now = run_ms + 3 * DAY_MS
+    topup = StoredValueTopUp(
+        paid_fen=10_000, bonus_fen=1_000, method=PaymentMethod.CASH, staff_user="s"
+    )
+    chain.hq("new", topup)
+    clock.now = run_ms + 4 * DAY_MS
+    refund = StoredValueRefund(
+        amount_fen=2_000, method=PaymentMethod.CASH, staff_user="s", reason="r"
+    )
+    chain.hq("new", refund)
+    clock.now = run_ms + 5 * DAY_MS
+    sold = PassState(
+        pass_id="p-month",
+        kind=PassKind.TIME,
+        name="月卡",
+        valid_from_ms=clock.now,
+        valid_until_ms=clock.now + 30 * DAY_MS,
+        price_fen=9_800,
+    )
+    chain.hq("new", PassIssue(pass_state=sold, payment_method=PurchaseMethod.CASH))
+    clock.now = run_ms + 30 * DAY_MS  # the window is [run, run + 30 days): this is after it
+    buy("new", 7_000)
+    admin = Principal(username="admin", role=Role.HQ_ADMIN, store_id=None)
+    rows = {r.automation_id: r for r in engage.automation_report(chain.coord, admin)}
+    # 5,000 cash + 10,000 topped up - 2,000 refunded + 9,800 for the month pass, by hand.
+    assert rows["welcome"].revenue_after_fen == 22_800
+    assert rows["bday"].revenue_after_fen == 0  # it acted on nobody
+
+
+def test_a_referral_also_fires_on_the_referees_first_paid_purchase_once(
+    migrated: Database,
+) -> None:
+    from shared.events import CheckIn, Purchase, PurchaseMethod
+
+    referral = automation(
+        automation_id="refer",
+        trigger={"kind": "referral", "within_days": 30},
+        actions=[{"kind": "grant_points", "points": 100}],
+    )
+    clock = FakeClock(at("2026-06-01 10:00"))
+    chain = Chain(migrated, clock, [referral])
+    chain.add_member("parent", at("2025-06-01 00:00"))
+    for kid in ("buyer", "passbuyer", "granted", "free", "slow"):
+        chain.add_member(kid, at("2026-05-30 00:00"), referrer_id="parent")
+
+    def buy(member_id: str, fen: int) -> None:
+        body = Purchase(
+            purchase_id=f"p-{member_id}-{clock.now}",
+            list_fen=max(fen, 1_000),
+            coupon_off_fen=max(fen, 1_000) - fen,
+            total_fen=fen,
+            method=PurchaseMethod.CASH,
+            staff_user="s",
+        )
+        chain.hq(member_id, body)
+
+    def pass_of(member_id: str, price_fen: int) -> PassIssue:
+        state = PassState(
+            pass_id=f"p-{member_id}",
+            kind=PassKind.TIME,
+            name="月卡",
+            valid_from_ms=clock.now,
+            valid_until_ms=clock.now + 30 * DAY_MS,
+            price_fen=price_fen,
+        )
+        return PassIssue(
+            pass_state=state, payment_method=PurchaseMethod.CASH if price_fen else None
+        )
+
+    buy("buyer", 2_500)  # paid, never visited
+    chain.hq("passbuyer", pass_of("passbuyer", 9_800))
+    chain.hq("granted", pass_of("granted", 0))  # a gift is not a paid purchase
+    buy("free", 0)  # wholly paid by a coupon: not a paid purchase
+    assert sorted(o for _, _, o in chain.runs()) == []
+    assert chain.run().runs == 2
+    assert sorted(o for _, _, o in chain.runs()) == ["referral:buyer", "referral:passbuyer"]
+    clock.now += DAY_MS
+    chain.hq("buyer", CheckIn())  # the first visit after the first purchase: no second reward
+    buy("buyer", 3_000)
+    assert chain.run().runs == 0
+    clock.now = at("2026-07-05 10:00")  # "slow" registered more than 30 days ago
+    buy("slow", 5_000)
+    assert chain.run().runs == 0
+    assert chain.central("parent").points_held(clock.now) == 200

@@ -94,8 +94,10 @@ def test_the_report_and_page_follow_an_automation_end_to_end(tmp_path: Path) -> 
         assert 'data-automation="bday"' in en and "Birthday" in en and "Issue a coupon" in en
         assert 'class="num redeemed">1<' in en and 'class="num sent">1<' in en
         assert receiver.url in en and "Chain-wide" in en
+        assert "Revenue in 30 days after" in en and 'class="num revenue">¥0.00<' in en
         zh = api.client.get("/dashboard/engage?lang=zh").text
         assert "会员营销" in zh and "发券" in zh and "全连锁" in zh
+        assert "执行后 30 天消费" in zh
 
 
 def test_members_take_a_birthday_and_tags_and_bad_ones_are_refused(tmp_path: Path) -> None:
