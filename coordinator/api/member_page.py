@@ -88,6 +88,8 @@ h1{{font-size:1.3em;margin:.2em 0}} h2{{font-size:1em;margin:.8em 0 .2em;text-al
 <p id="b-updated" class="hint" hidden></p>
 <div><span data-t="points"></span> <span id="b-points" class="big"></span>
 <small id="b-expiring"></small></div>
+<div id="b-money"><span data-t="stored"></span> <span id="b-stored" class="big"></span>
+<small id="b-stored-split"></small> <small id="b-stored-expiring"></small></div>
 <div id="b-tier"><span id="b-tier-name"></span> <progress id="b-tier-bar" max="100"></progress>
 <small id="b-tier-next"></small></div>
 <h2 data-t="passes"></h2><ul id="b-passes"></ul>

@@ -662,6 +662,12 @@ WORDS: dict[str, tuple[str, str]] = {
         "Get your member card on your phone: it checks you in even with no signal",
     ),
     "poster.url": ("或在浏览器打开：", "Or open in a browser:"),
+    "poster.links": ("打印会员招募海报", "Print a sign-up poster"),
+    "poster.links_hint": (
+        "新会员扫海报上的二维码自助注册；老会员凭手机号自助找回手机会员卡。",
+        "New members scan the poster's QR to sign up; members get their phone card back "
+        "by proving their phone number.",
+    ),
 }
 
 WORDS.update(

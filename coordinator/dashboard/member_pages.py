@@ -101,6 +101,7 @@ def members_page(
         current,
         nav="members",
         found=found,
+        poster_stores=_stores_for(request, current.principal),
         csv_query=urlencode({"q": q}),
         prev_query=urlencode({"q": q, "page": page - 1}),
         next_query=urlencode({"q": q, "page": page + 1}),

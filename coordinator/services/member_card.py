@@ -91,7 +91,7 @@ def display_name(coord: Coordinator, member_id: str) -> str:
 
 
 EXPIRING_WINDOW_DAYS = 30
-"""Points expiring within this many days are shown apart on the card."""
+"""Points and stored-value bonus expiring within this many days are shown apart on the card."""
 
 LAST_VISITS = 5
 """Visits the card lists (check-ins and class sign-ins, newest first)."""
@@ -143,6 +143,20 @@ class CardVisit(Out):
     store_name: str | None
 
 
+class CardStoredValue(Out):
+    """The member's stored value (储值) on the card, in integer fen (the page shows yuan)."""
+
+    available_fen: int = Field(
+        description="What a spend may take now: principal plus live bonus (negative after "
+        "an offline overdraw)."
+    )
+    principal_fen: int = Field(description="Money paid in (本金), refundable.")
+    bonus_fen: int = Field(description="Live bonus (赠送金额), spent first, may expire.")
+    bonus_expiring_fen: int = Field(
+        description="Live bonus whose lots expire by ``expiring_until_ms``."
+    )
+
+
 class CardBalances(Out):
     """Everything the phone card shows at a glance, as of ``updated_ms``."""
 
@@ -151,6 +165,7 @@ class CardBalances(Out):
     points: int
     points_expiring: int
     expiring_until_ms: int
+    stored_value: CardStoredValue
     passes: list[CardPass]
     coupons: list[CardCoupon]
     tier: CardTier
@@ -189,6 +204,12 @@ def card_balances(coord: Coordinator, member_id: str) -> CardBalances:
         points=ledger.points_available(now),
         points_expiring=ledger.points_expiring(now, until),
         expiring_until_ms=until,
+        stored_value=CardStoredValue(
+            available_fen=ledger.stored_value.available_fen(now),
+            principal_fen=ledger.stored_value.principal_fen,
+            bonus_fen=ledger.stored_value.bonus_available(now),
+            bonus_expiring_fen=ledger.stored_value.bonus_expiring(now, until),
+        ),
         passes=[
             CardPass(
                 pass_id=p.pass_id,

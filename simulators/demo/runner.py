@@ -139,6 +139,15 @@ def _banner(
     console.info(
         f" Member phone page      {base}/m/{guest_link}   ({guest.display_name}'s QR code)"
     )
+    poster_store = catalog.stores[0]
+    console.info(
+        f" Sign-up poster         {base}/dashboard/stores/{poster_store.store_id}/poster"
+        "   (also under Members)"
+    )
+    console.info(
+        "                        a member who signs up again with their phone gets a one-time"
+    )
+    console.info("                        code: it shows in this console as a 'front desk' line")
     console.info(f" Broker                 mqtt://127.0.0.1:{fleet.broker_port} (per-kiosk logins)")
     console.info("")
     console.info(f" Kiosks (touchscreen UI in a browser; staff PIN {catalog.staff_pin}):")

@@ -170,6 +170,14 @@ def test_balances_at_a_glance_follow_the_browser_language_and_survive_offline(
     live.call("POST", "/api/v1/members/m1/coupons", json=coupon, expect=201)
     live.call("POST", "/api/v1/members/m1/points", json={"points": 500, "reason": "opening"},
               expect=201)  # fmt: skip
+    tiers = [{"min_paid_fen": 100_000, "bonus_fen": 10_000, "bonus_expiry_days": 20}]
+    bundle = live.call(
+        "POST", "/api/v1/rule-bundles", json={"rules": {"money": {"topup_tiers": tiers}}},
+        expect=201,
+    )  # fmt: skip
+    live.call("POST", f"/api/v1/rule-bundles/{bundle['bundle_id']}/publish", json={})
+    top_up = {"amount_fen": 123_456, "method": "cash", "store_id": "s1"}
+    live.call("POST", "/api/v1/members/m1/stored-value/top-ups", json=top_up, expect=201)
     link = live.call("POST", "/api/v1/members/m1/page-link")
 
     def card_now() -> dict[str, Any]:
@@ -196,6 +204,9 @@ def test_balances_at_a_glance_follow_the_browser_language_and_survive_offline(
         passes = page.locator("#b-passes").inner_text()
         assert "Yoga 10" in passes and "剩余 10 次" in passes
         assert "¥20" in page.locator("#b-coupons").inner_text()
+        assert page.locator("#b-stored").inner_text() == "¥1,334.56"
+        assert page.locator("#b-stored-split").inner_text() == "本金 ¥1,234.56 · 赠送 ¥100.00"
+        assert page.locator("#b-stored-expiring").inner_text().startswith("赠送金额 ¥100.00 将于")
         visits = page.locator("#b-visits").inner_text()
         assert "签到" in visits and "Store 1" in visits
         assert page.locator("#brightness").inner_text() == "☀ 请调高屏幕亮度"
@@ -203,6 +214,10 @@ def test_balances_at_a_glance_follow_the_browser_language_and_survive_offline(
         page.click("#lang-switch")  # switchable, and remembered
         assert page.locator("html").get_attribute("lang") == "en"
         assert "10 sessions left" in page.locator("#b-passes").inner_text()
+        assert page.locator("#b-stored-split").inner_text() == "principal ¥1,234.56 · bonus ¥100.00"
+        assert (
+            page.locator("#b-stored-expiring").inner_text().startswith("bonus ¥100.00 expires by")
+        )
         assert f"{to_next} more points to" in page.locator("#b-tier-next").inner_text()
 
         page.context.set_offline(True)
@@ -210,5 +225,6 @@ def test_balances_at_a_glance_follow_the_browser_language_and_survive_offline(
         page.wait_for_selector("body[data-balances='cached']")
         assert page.locator("#b-points").inner_text() == "510"
         assert page.locator("#b-updated").is_visible()
+        assert page.locator("#b-stored").inner_text() == "¥1,334.56"
         assert "Offline · last updated" in page.locator("#b-updated").inner_text()
         assert "Check-in" in page.locator("#b-visits").inner_text()

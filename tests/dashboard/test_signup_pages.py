@@ -59,7 +59,14 @@ def test_poster_of_another_store_is_refused_to_a_store_manager(live: Live, page:
     live.add_store("s1", "Store 1")
     live.add_store("s2", "Store 2")
     password = live.add_user("mgr", "store_manager", "s1")
-    login(page, live, "mgr", password, "/dashboard/stores/s1/poster")
+    # The manager reaches the poster from the members page: their own store's only.
+    login(page, live, "mgr", password, "/dashboard/members?lang=en")
+    expect(page.locator("#posters summary")).to_have_text("Print a sign-up poster")
+    assert page.locator("#posters [data-poster]").evaluate_all(
+        "links => links.map(a => a.dataset.poster)"
+    ) == ["s1"]
+    page.click("#posters [data-poster='s1']")
+    page.wait_for_url(f"{live.url}/dashboard/stores/s1/poster")
     expect(page.locator("#poster-headline")).to_have_text("Scan to become a member")
     page.goto(f"{live.url}/dashboard/stores/s2/poster")
     expect(page.locator("#error-message")).to_be_visible()

@@ -195,6 +195,8 @@
     zh: {
       show: '请在自助机扫码', brightness: '☀ 请调高屏幕亮度', points: '积分',
       expiring: (n, d) => n > 0 ? n + ' 分将于 ' + d + ' 前到期' : '30 天内无积分到期',
+      stored: '储值余额', split: (p, b) => '本金 ' + p + ' · 赠送 ' + b,
+      bonus_expiring: (n, d) => n ? '赠送金额 ' + n + ' 将于 ' + d + ' 前到期' : '',
       passes: '卡券 · 次卡', coupons: '优惠券', visits: '最近到店',
       none: '暂无', sessions: (n) => '剩余 ' + n + ' 次', unlimited: '不限次数',
       until: (d) => '有效期至 ' + d, frozen: '已冻结',
@@ -208,6 +210,8 @@
       show: 'Show this code at the kiosk', brightness: '☀ Turn your screen brightness up',
       points: 'Points',
       expiring: (n, d) => n > 0 ? n + ' expire by ' + d : 'none expire in 30 days',
+      stored: 'Stored value', split: (p, b) => 'principal ' + p + ' · bonus ' + b,
+      bonus_expiring: (n, d) => n ? 'bonus ' + n + ' expires by ' + d : '',
       passes: 'Passes', coupons: 'Coupons', visits: 'Last visits',
       none: 'None', sessions: (n) => n + ' sessions left', unlimited: 'Unlimited entries',
       until: (d) => 'valid until ' + d, frozen: 'frozen',
@@ -257,6 +261,13 @@
     }).format(new Date(ms));
   }
 
+  function yuan(fen) {  // integer fen as ¥1,234.50, no float on the way
+    const sign = fen < 0 ? '-' : '';
+    const abs = Math.abs(fen);
+    const whole = Math.floor(abs / 100).toLocaleString('en-US');
+    return sign + '¥' + whole + '.' + String(abs % 100).padStart(2, '0');
+  }
+
   function fillList(id, items, line) {
     const ul = document.getElementById(id);
     ul.replaceChildren();
@@ -278,6 +289,12 @@
     document.getElementById('b-points').textContent = String(d.points);
     document.getElementById('b-expiring').textContent =
       t('expiring', d.points_expiring, day(d.expiring_until_ms, tz));
+    const sv = d.stored_value;
+    document.getElementById('b-stored').textContent = yuan(sv.available_fen);
+    document.getElementById('b-stored-split').textContent =
+      t('split', yuan(sv.principal_fen), yuan(sv.bonus_fen));
+    document.getElementById('b-stored-expiring').textContent = sv.bonus_expiring_fen > 0
+      ? t('bonus_expiring', yuan(sv.bonus_expiring_fen), day(d.expiring_until_ms, tz)) : '';
     document.getElementById('b-tier-name').textContent =
       lang === 'zh' ? d.tier.title_zh : d.tier.title_en;
     document.getElementById('b-tier-bar').value = d.tier.progress_pct;
