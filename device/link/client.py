@@ -517,6 +517,8 @@ class KioskLink:
                 self._coordinator_holds = ack.acked_seq
             else:
                 self._coordinator_holds = max(self._coordinator_holds, ack.acked_seq)
+                if self._replay_until and ack.acked_seq >= self._replay_until:
+                    self._replay_until = 0  # the replay is done: retention may prune again
             rtt = self._window.acked_to(ack.acked_seq, now)
             if ack.resend_from is not None:
                 self._window.rewind(ack.resend_from - 1)

@@ -10,15 +10,21 @@ acknowledged before, and the ledger must end exactly as the uninterrupted one: t
 events (id, seq, body) from every source, the same folded balances, the same conflicts.
 The kiosks prune their journals as eagerly as retention allows (everything the backup
 holds), so the replay also proves that retention keeps what a restore needs.
+
+The full-size form (``make soak``) runs several such rounds in a row on a larger fleet;
+``TAPFLEET_SOAK_RESTORE_KIOSKS``, ``..._ROUNDS`` and ``..._MORE`` (events after each
+backup) size it.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from coordinator import schema
@@ -65,6 +71,62 @@ def _ledger(fleet: Fleet) -> dict[str, Any]:
     return out
 
 
+def _counters(fleet: Fleet, name: str) -> dict[str, int]:
+    return {k: s["counters"][name] for k, s in fleet.states().items()}
+
+
+def _backup_mid_traffic_then_restore(
+    fleet: Fleet, kiosk_ids: list[str], backups: Path, *, rate_per_s: float, seed: int, more: int
+) -> None:
+    """One round: a backup while members tap, ``more`` events after it, converge; then the
+    coordinator is restored from that backup and must end as the uninterrupted run."""
+    coordinator = fleet.coordinator
+    pruned, replays = _counters(fleet, "journal_pruned"), _counters(fleet, "replays")
+    traffic = Traffic(fleet, kiosk_ids, rate_per_s=rate_per_s, seed=seed).start()
+    try:
+        # About 20 taps per kiosk before the backup, so every kiosk has rows it can prune.
+        start = sum(coordinator.applied_seqs().values()) + 20 * len(kiosk_ids)
+        wait_until(lambda: sum(coordinator.applied_seqs().values()) > start, 60, "traffic")
+        out = _tapfleet("coordinator", "backup", "--db", coordinator.db_url, "--out", str(backups))
+        assert "verified" in out
+        at_backup = sum(coordinator.applied_seqs().values())
+        # The kiosks hear of the backup at their next sync and prune what it holds.
+        fleet.cut(*kiosk_ids)
+        fleet.restore(*kiosk_ids)
+        wait_until(
+            lambda: all(n > pruned[k] for k, n in _counters(fleet, "journal_pruned").items()),
+            60,
+            "every kiosk to prune what the backup holds",
+        )
+        wait_until(
+            lambda: sum(coordinator.applied_seqs().values()) > at_backup + more,
+            max(60.0, 2 * more / rate_per_s),
+            "more traffic after the backup",
+        )
+    finally:
+        traffic.stop()
+    fleet.wait_converged()
+    uninterrupted = _ledger(fleet)
+
+    backup = max(backups.glob("tapfleet-*.sqlite"))
+    coordinator.stop()
+    coordinator.close()  # lets go of its database handle too
+    out = _tapfleet("coordinator", "restore", "--db", coordinator.db_url, "--from", str(backup))
+    assert "restore epoch" in out
+    restored = _ledger(fleet)
+    lacking = len(uninterrupted["events"]) - len(restored["events"])
+    assert lacking > more, "the backup must lack the traffic that followed it"
+
+    coordinator.start()
+    fleet.wait_converged(timeout_s=120 + lacking / 50)
+    after = _ledger(fleet)
+    assert after["events"] == uninterrupted["events"]
+    assert after["balances"] == uninterrupted["balances"]
+    assert after["conflicts"] == uninterrupted["conflicts"]
+    now = _counters(fleet, "replays")
+    assert all(now[k] > replays[k] for k in now), (replays, now)
+
+
 def test_restore_from_a_backup_taken_mid_traffic_ends_as_if_nothing_happened(
     fleet: Fleet, tmp_path: Path
 ) -> None:
@@ -73,50 +135,40 @@ def test_restore_from_a_backup_taken_mid_traffic_ends_as_if_nothing_happened(
     fleet.add_host("h1", ["k1", "k2"], link=PRUNE_EAGERLY)
     fleet.add_host("h2", ["k3"], link=PRUNE_EAGERLY)
     fleet.wait_ready()
-    coordinator = fleet.coordinator
-    backups = tmp_path / "backups"
-
-    traffic = Traffic(fleet, kiosk_ids, rate_per_s=40, seed=19).start()
-    try:
-        wait_until(lambda: sum(coordinator.applied_seqs().values()) > 60, 60, "traffic")
-        out = _tapfleet("coordinator", "backup", "--db", coordinator.db_url, "--out", str(backups))
-        assert "verified" in out
-        at_backup = sum(coordinator.applied_seqs().values())
-        # The kiosks hear of the backup at their next sync and prune what it holds.
-        fleet.cut(*kiosk_ids)
-        fleet.restore(*kiosk_ids)
-        wait_until(
-            lambda: all(s["counters"]["journal_pruned"] > 0 for s in fleet.states().values()),
-            60,
-            "every kiosk to prune what the backup holds",
+    # Twice: the second round also proves the kiosks prune again after replaying to a
+    # restored coordinator (they used to stop pruning until their process restarted).
+    for round_no in range(2):
+        _backup_mid_traffic_then_restore(
+            fleet, kiosk_ids, tmp_path / "backups", rate_per_s=40, seed=19 + round_no, more=80
         )
-        wait_until(
-            lambda: sum(coordinator.applied_seqs().values()) > at_backup + 80,
-            60,
-            "more traffic after the backup",
+    for host in fleet.hosts.values():
+        host.stop()
+
+
+def _size(name: str, default: int) -> int:
+    return int(os.environ.get(f"TAPFLEET_SOAK_RESTORE_{name}", str(default)))
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(7200)
+def test_soak_restored_several_times_from_backups_taken_mid_traffic(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """Full size: ``KIOSKS`` kiosks in 4 stores (4 per host process), ``ROUNDS`` backup and
+    restore rounds in a row, each restore from the newest backup, each ending as the
+    uninterrupted run (a restore epoch per round; the journals pruned after every backup)."""
+    kiosks, rounds, more = _size("KIOSKS", 16), _size("ROUNDS", 4), _size("MORE", 600)
+    kiosk_ids = [f"k{i + 1}" for i in range(kiosks)]
+    stores = [f"s{i + 1}" for i in range(min(4, kiosks))]
+    layout = [(k, stores[i % len(stores)]) for i, k in enumerate(kiosk_ids)]
+    fleet.seed(Chain(stores=stores, kiosks=layout, members=100))
+    for h in range(0, kiosks, 4):
+        fleet.add_host(f"h{h // 4 + 1}", kiosk_ids[h : h + 4], link=PRUNE_EAGERLY)
+    fleet.wait_ready()
+    for round_no in range(rounds):
+        _backup_mid_traffic_then_restore(
+            fleet, kiosk_ids, tmp_path / "backups", rate_per_s=100, seed=19 + round_no, more=more
         )
-    finally:
-        traffic.stop()
-    fleet.wait_converged()
-    uninterrupted = _ledger(fleet)
-
-    (backup,) = sorted(backups.glob("tapfleet-*.sqlite"))
-    coordinator.stop()
-    coordinator.close()  # lets go of its database handle too
-    out = _tapfleet("coordinator", "restore", "--db", coordinator.db_url, "--from", str(backup))
-    assert "restore epoch" in out
-    restored = _ledger(fleet)
-    lacking = len(uninterrupted["events"]) - len(restored["events"])
-    assert lacking > 80, "the backup must lack the traffic that followed it"
-
-    coordinator.start()
-    fleet.wait_converged(timeout_s=120)
-    after = _ledger(fleet)
-    assert after["events"] == uninterrupted["events"]
-    assert after["balances"] == uninterrupted["balances"]
-    assert after["conflicts"] == uninterrupted["conflicts"]
-    states = fleet.states()
-    assert all(s["counters"]["replays"] >= 1 for s in states.values()), states
     for host in fleet.hosts.values():
         host.stop()
 

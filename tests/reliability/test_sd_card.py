@@ -11,6 +11,9 @@ restored image), and the kiosk is started again under the same kiosk id:
   ones;
 * seqs the dead ledger was heard to hold but never delivered are reported as a lost range
   (kiosk streams API, kiosk timeline); when it delivered everything, the lost range is empty.
+
+The full-size form (``make soak``) replaces the cards of a whole fleet several times over;
+``TAPFLEET_SOAK_SD_KIOSKS``, ``..._ROUNDS`` and ``..._TAPS`` size it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from coordinator import schema
@@ -45,9 +49,11 @@ def _stream(host: KioskHost, kiosk_id: str = "k1") -> dict[str, Any]:
     return state
 
 
-def _taps(fleet: Fleet, chain: Chain, n: int, start: int = 0) -> list[dict[str, Any]]:
+def _taps(
+    fleet: Fleet, chain: Chain, n: int, start: int = 0, kiosk_id: str = "k1"
+) -> list[dict[str, Any]]:
     members = chain.member_ids()
-    return [fleet.tap("k1", chain.uid(members[(start + i) % len(members)])) for i in range(n)]
+    return [fleet.tap(kiosk_id, chain.uid(members[(start + i) % len(members)])) for i in range(n)]
 
 
 def _event_ids(answers: list[dict[str, Any]]) -> list[str]:
@@ -61,28 +67,36 @@ def _seed(fleet: Fleet) -> tuple[Chain, KioskHost]:
     return chain, host
 
 
-def _refused_until_reprovisioned(fleet: Fleet, chain: Chain, host: KioskHost) -> None:
+def _refused_until_reprovisioned(
+    fleet: Fleet, chain: Chain, host: KioskHost, kiosk_id: str = "k1"
+) -> None:
     """The fresh (or older) ledger is refused with a reason; a tap records nothing."""
     wait_until(
-        lambda: _stream(host)["refused"] is not None, 30, "the coordinator to refuse the ledger"
+        lambda: _stream(host, kiosk_id)["refused"] is not None,
+        30,
+        "the coordinator to refuse the ledger",
     )
-    stream = _stream(host)
+    stream = _stream(host, kiosk_id)
     assert stream["refused"] == "ledger_behind", stream
     assert "re-provision" in stream["detail"]
-    answer = fleet.tap("k1", chain.uid(chain.member_ids()[0]))
+    answer = fleet.tap(kiosk_id, chain.uid(chain.member_ids()[0]))
     assert answer["outcome"] == "refused" and answer["reason"] == "stream_refused", answer
     assert answer["events"] == []
-    history = fleet.coordinator.api("GET", "/api/v1/kiosks/k1/streams")
+    history = fleet.coordinator.api("GET", f"/api/v1/kiosks/{kiosk_id}/streams")
     assert history["epochs"][0]["refused_reason"] == "ledger_behind"
 
 
-def _ready_in_epoch(fleet: Fleet, host: KioskHost, epoch: int, start_seq: int) -> None:
+def _ready_in_epoch(
+    fleet: Fleet, host: KioskHost, epoch: int, start_seq: int, kiosk_id: str = "k1"
+) -> None:
     wait_until(
-        lambda: _stream(host)["epoch"] == epoch and _stream(host)["refused"] is None,
+        lambda: (
+            _stream(host, kiosk_id)["epoch"] == epoch and _stream(host, kiosk_id)["refused"] is None
+        ),
         30,
         f"the new ledger to take epoch {epoch}",
     )
-    assert _stream(host)["start_seq"] == start_seq
+    assert _stream(host, kiosk_id)["start_seq"] == start_seq
     fleet.wait_ready()
 
 
@@ -200,3 +214,57 @@ def test_kiosk_restored_from_an_old_image_is_refused_until_reprovisioned(fleet: 
     _refused_until_reprovisioned(fleet, chain, host)
     assert fleet.coordinator.applied_seqs()["k1"] == 5
     assert len(fleet.coordinator.events("k1")) == 5
+
+
+def _size(name: str, default: int) -> int:
+    return int(os.environ.get(f"TAPFLEET_SOAK_SD_{name}", str(default)))
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(7200)
+def test_soak_every_card_of_a_fleet_replaced_several_times(fleet: Fleet) -> None:
+    """Full size: every kiosk of the fleet loses its card ``ROUNDS`` times, each epoch
+    serving ``TAPS`` taps; the coordinator ends with every tap of every epoch, in seq
+    order, and no lost range (every card delivered before it died)."""
+    kiosks, rounds, taps = _size("KIOSKS", 8), _size("ROUNDS", 4), _size("TAPS", 40)
+    ids = [f"k{i + 1}" for i in range(kiosks)]
+    layout = [(k, f"s{i % 2 + 1}") for i, k in enumerate(ids)]
+    chain = fleet.seed(Chain(stores=["s1", "s2"], kiosks=layout, members=40))
+    hosts = {k: fleet.add_host(f"h-{k}", [k], link=LINK) for k in ids}
+    fleet.wait_ready()
+    shown: dict[str, list[str]] = {k: _event_ids(_taps(fleet, chain, taps, 0, k)) for k in ids}
+    fleet.wait_converged()
+
+    for epoch in range(1, rounds + 1):
+        for k in ids:
+            hosts[k].kill()
+            _delete_ledger(fleet.ledgers[k])
+            fleet.restart(hosts[k])
+        for k in ids:
+            _refused_until_reprovisioned(fleet, chain, hosts[k], k)
+        assert fleet.coordinator.applied_seqs() == {k: taps * epoch for k in ids}
+        for k in ids:
+            answer = fleet.coordinator.api("POST", f"/api/v1/kiosks/{k}/reprovision")
+            assert (answer["epoch"], answer["start_seq"], answer["lost"]) == (
+                epoch,
+                taps * epoch + 1,
+                [],
+            ), answer
+        for k in ids:
+            _ready_in_epoch(fleet, hosts[k], epoch, taps * epoch + 1, k)
+        for k in ids:
+            after = _taps(fleet, chain, taps, taps * epoch, k)
+            assert all(a["outcome"] == "accepted" for a in after), after
+            shown[k] += _event_ids(after)
+        fleet.wait_converged()
+
+    total = taps * (rounds + 1)
+    for k in ids:
+        events = fleet.coordinator.events(k)
+        assert [e.seq for e in events] == list(range(1, total + 1)), k
+        assert [e.event_id for e in events] == shown[k], k
+        history = fleet.coordinator.api("GET", f"/api/v1/kiosks/{k}/streams")
+        assert history["lost"] == []
+        assert [(e["epoch"], e["start_seq"]) for e in history["epochs"]] == [
+            (epoch, taps * epoch + 1) for epoch in range(rounds, 0, -1)
+        ] + [(0, 1)]

@@ -7,12 +7,17 @@ with a fault that kills ``tapfleet kiosk`` at start), each installed by the upda
 ``current`` switched between them, the kiosk restarted through a stand-in for ``systemctl``
 (``tests/reliability/service_shim.py``), the kiosk app itself on the shipped broker and the
 real coordinator process, taps through its nfcpy udp reader read off its screen stream.
+
+The full-size form (``make soak``) takes several kiosks through several releases in a row,
+each good one followed by one that crashes on start; ``TAPFLEET_SOAK_UPDATE_KIOSKS``,
+``..._ROUNDS`` and ``..._TAPS`` (per kiosk and release) size it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -64,18 +69,21 @@ def build_wheel(work: Path, version: str, fault: str | None) -> Path:
 class Site:
     """The kiosk's release root, its service folder and the updater's config."""
 
-    def __init__(self, tmp: Path, fleet: Fleet) -> None:
+    def __init__(
+        self, tmp: Path, fleet: Fleet, kiosk_id: str = "k1", machine_id: str = MACHINE_ID
+    ) -> None:
+        self.kiosk_id = kiosk_id
         self.root = tmp / "opt"
         self.service = tmp / "service"
         self.service.mkdir(parents=True)
         self.ledger = tmp / "var" / "ledger.db"
-        config = kiosk_config("k1", "s1", self.ledger, fleet.broker.host, fleet.broker.port)
+        config = kiosk_config(kiosk_id, "s1", self.ledger, fleet.broker.host, fleet.broker.port)
         config["ui"]["port"] = free_tcp_port()
         (self.service / "kiosk.json").write_text(json.dumps(config), encoding="utf-8")
         self.nfc_port = int(config["nfc"]["path"].rsplit(":", 1)[1])
         self.url = f"http://127.0.0.1:{config['ui']['port']}"
-        machine_id = tmp / "machine-id"
-        machine_id.write_text(MACHINE_ID + "\n", encoding="utf-8")
+        machine_id_path = tmp / "machine-id"
+        machine_id_path.write_text(machine_id + "\n", encoding="utf-8")
         self.manifest = tmp / "manifest.json"
         shim = [sys.executable, "-m", "tests.reliability.service_shim"]
         self.config = tmp / "update.json"
@@ -84,7 +92,7 @@ class Site:
                 {
                     "manifest_url": str(self.manifest),
                     "root": str(self.root),
-                    "machine_id_path": str(machine_id),
+                    "machine_id_path": str(machine_id_path),
                     "restart_command": [*shim, "restart", str(self.service), str(self.root)],
                     "stop_command": [*shim, "stop", str(self.service), str(self.root)],
                     "health_url": f"{self.url}/api/status",
@@ -127,7 +135,7 @@ class Site:
 
     def tap(self, uid: str) -> dict[str, Any]:
         """Hold a card on the kiosk's reader until its screen shows the result."""
-        feed = TapFeed(self.url, "k1").start()
+        feed = TapFeed(self.url, self.kiosk_id).start()
         try:
             assert feed.connected.wait(15), "the kiosk's screen feed did not connect"
             card = VirtualCard(uid, "type2").present(self.nfc_port)
@@ -214,3 +222,76 @@ def test_a_release_that_crashes_on_start_rolls_back_and_the_kiosk_keeps_serving(
         assert (code, outcome["action"], outcome["running"]) == (0, "known_bad", GOOD)
     finally:
         site.stop()
+
+
+def _size(name: str, default: int) -> int:
+    return int(os.environ.get(f"TAPFLEET_SOAK_UPDATE_{name}", str(default)))
+
+
+def _wait_reported(fleet: Fleet, kiosk_id: str, version: str) -> None:
+    def reported() -> bool:
+        view = fleet.coordinator.api("GET", f"/api/v1/fleet/kiosks/{kiosk_id}")
+        return bool(view["kiosk"]["software_version"] == version)
+
+    wait_until(reported, 60, f"{kiosk_id} to report {version}")
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(7200)
+def test_soak_several_kiosks_through_several_good_and_crashing_releases(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """Full size: ``ROUNDS`` times, every kiosk updates to a good release and serves, then is
+    offered one that crashes on start, rolls back by itself and serves on; its journal holds
+    every accepted tap, all applied centrally, and no release it marked bad runs again."""
+    kiosks, rounds, taps = _size("KIOSKS", 3), _size("ROUNDS", 3), _size("TAPS", 10)
+    ids = [f"k{i + 1}" for i in range(kiosks)]
+    chain = fleet.seed(Chain(stores=["s1"], kiosks=[(k, "s1") for k in ids], members=20))
+    uids = [chain.uid(m) for m in chain.member_ids()]
+    goods = [f"0.{2 * r + 1}.1" for r in range(rounds)]
+    bads = [f"0.{2 * r + 2}.0" for r in range(rounds)]
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(build_wheel, tmp_path / "build", v, None) for v in goods]
+        jobs += [pool.submit(build_wheel, tmp_path / "build", v, CRASH) for v in bads]
+        wheels = dict(zip(goods + bads, (j.result() for j in jobs), strict=True))
+    sites = [
+        Site(tmp_path / k, fleet, k, hashlib.sha256(k.encode()).hexdigest()[:32]) for k in ids
+    ]  # a machine id per kiosk (32 hex digits, like /etc/machine-id)
+    served = dict.fromkeys(ids, 0)
+
+    def serve(site: Site) -> None:
+        for i in range(taps):
+            view = site.tap(uids[(served[site.kiosk_id] + i) % len(uids)])
+            assert view["outcome"] == "accepted", view
+        served[site.kiosk_id] += taps
+
+    try:
+        for good, bad in zip(goods, bads, strict=True):
+            for site in sites:
+                site.offer(wheels[good], good, 100)
+                code, outcome = site.update()
+                assert (code, outcome["action"], outcome["running"]) == (0, "updated", good)
+                serve(site)
+                _wait_reported(fleet, site.kiosk_id, good)
+            for site in sites:
+                site.offer(wheels[bad], bad, 100)
+                code, outcome = site.update()
+                assert code == 1 and outcome["action"] == "rolled_back", outcome
+                assert (outcome["running"], outcome["offered"]) == (good, bad), outcome
+                assert "crashes on start (injected fault)" in site.log_tail()
+                assert (site.root / "current").resolve().name == good
+                serve(site)
+                assert site.update()[1]["action"] == "known_bad"
+        journaled: dict[str, int] = {}
+        for site in sites:
+            journal = read_journal(site.ledger)
+            assert [e.kind for e in journal] == ["checkin"] * (2 * rounds * taps)
+            journaled[site.kiosk_id] = len(journal)
+        wait_until(
+            lambda: fleet.coordinator.applied_seqs() == journaled,
+            60,
+            "the coordinator to apply every tap of every kiosk",
+        )
+    finally:
+        for site in sites:
+            site.stop()
