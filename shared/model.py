@@ -98,15 +98,37 @@ class CouponKindInfo:
             return "a voucher takes at least 1 fen off"
         return None
 
-    def describe(self, value: int) -> tuple[str, str]:
-        """(zh, en) of a coupon of this kind and value, for a member's screen."""
+    def describe(self, value: int, min_spend_fen: int = 0) -> tuple[str, str]:
+        """(zh, en) of a coupon of this kind and value, for a member's screen: ``代金券 ¥20
+        满¥100可用`` / ``Voucher ¥20 on ¥100 or more``, ``折扣 8.5折`` / ``Discount 15% off``,
+        ``体验券`` / ``Free trial``. Integer arithmetic only (no float rounding)."""
         if self.unit == "permille":
-            zh = f"{(1000 - value) / 100:g}折" if 0 < value < 1000 else f"{value}‰"
-            return f"{self.name_zh} {zh}", f"{self.name_en} {value / 10:g}% off"
+            zh = f"{_decimal(1000 - value, 100)}折" if 0 < value < 1000 else f"{value}‰"
+            return f"{self.name_zh} {zh}", f"{self.name_en} {_decimal(value, 10)}% off"
         if self.unit == "fen":
-            money = f"¥{value // 100}" if value % 100 == 0 else f"¥{value / 100:.2f}"
-            return f"{self.name_zh} {money}", f"{self.name_en} {money}"
+            money = yuan_text(value)
+            zh, en = f"{self.name_zh} {money}", f"{self.name_en} {money}"
+            if min_spend_fen > 0:
+                floor = yuan_text(min_spend_fen)
+                zh, en = f"{zh} 满{floor}可用", f"{en} on {floor} or more"
+            return zh, en
         return self.name_zh, self.name_en
+
+
+def _decimal(units: int, per: int) -> str:
+    """``units / per`` written exactly, without trailing zeros: (845, 100) → ``8.45``."""
+    whole, part = divmod(units, per)
+    if part == 0:
+        return str(whole)
+    digits = len(str(per)) - 1
+    return f"{whole}.{part:0{digits}d}".rstrip("0")
+
+
+def yuan_text(fen: int) -> str:
+    """Integer fen as yuan for a screen: 2000 → ``¥20``, 1950 → ``¥19.50``, -5 → ``-¥0.05``."""
+    sign = "-" if fen < 0 else ""
+    whole, part = divmod(abs(fen), 100)
+    return f"{sign}¥{whole:,}" if part == 0 else f"{sign}¥{whole:,}.{part:02d}"
 
 
 _UNIT_WORDS: Mapping[ValueUnit, tuple[str, str]] = {
@@ -249,6 +271,10 @@ class CouponState(Frozen):
     def info(self) -> CouponKindInfo:
         """Names and value unit of this coupon's kind."""
         return COUPON_KINDS[self.kind]
+
+    def describe(self) -> tuple[str, str]:
+        """(zh, en) of this coupon's kind and value, e.g. ``代金券 ¥20 满¥100可用``."""
+        return self.info.describe(self.value, self.min_spend_fen)
 
     def validity_problem(self, now_ms: int, store_id: str | None) -> RejectReason | None:
         """Why the coupon is not valid at ``now_ms`` in ``store_id`` (None: skip the store),

@@ -234,7 +234,7 @@ def card_balances(coord: Coordinator, member_id: str) -> CardBalances:
 
 
 def _coupon(coupon: CouponState) -> CardCoupon:
-    zh, en = coupon.info.describe(coupon.value)
+    zh, en = coupon.describe()
     return CardCoupon(
         coupon_id=coupon.coupon_id,
         title=coupon.title,

@@ -191,7 +191,7 @@ def pass_view(p: PassState, tz: str) -> PassView:
 
 def coupon_view(c: CouponState, tz: str, store_id: str, now_ms: int) -> CouponView:
     """A coupon, marked usable when it may be redeemed here and now."""
-    kind_zh, kind_en = c.info.describe(c.value)
+    kind_zh, kind_en = c.describe()
     return CouponView(
         coupon_id=c.coupon_id,
         title=c.title,

@@ -117,6 +117,9 @@ def test_member_session_is_bound_to_the_tap(
     assert detail["member"]["display_name"] == "李*华"
     assert detail["member_id"] is None  # the screen never learns the id
     assert [r["reward_id"] for r in detail["rewards"]] == ["water", "towel", "mat"]
+    # Each coupon shows its kind with its value (shared.model.CouponKindInfo.describe).
+    words = {c["kind"]: (c["kind_zh"], c["kind_en"]) for c in detail["coupons"]}
+    assert words == {"voucher": ("代金券 ¥20", "Voucher ¥20"), "trial": ("体验券", "Free trial")}
 
     kiosk.tap(BOB.card)
     bob_tap = stream.wait_for("tap", 2)

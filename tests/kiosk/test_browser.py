@@ -280,6 +280,10 @@ def test_staff_card_lookup_and_redeem_on_behalf(kiosk_factory: KioskFactory, pag
     kiosk.tap(ANNA.card)  # looked up, not checked in
     expect(page.locator("#staff-member-name")).to_have_text("李*华")
     expect(page.locator("#staff-member-balance")).to_have_text(str(ANNA.points))
+    # The staff view shows each coupon's kind with its value too.
+    expect(page.locator(f"[data-staff-coupon='{STORE_COUPON}']")).to_have_text(
+        "使用 ¥20 代金券 · 代金券 ¥20"
+    )
 
     page.click("[data-staff-reward='water']")
     page.click("#staff-confirm")
@@ -319,6 +323,9 @@ def test_coupons_offline(kiosk_factory: KioskFactory, page: Any) -> None:
     kiosk = kiosk_factory()  # offline: no broker
     open_kiosk_page(page, kiosk)
     open_coupons(page, kiosk)
+    # Each coupon shows its kind with its value.
+    expect(page.locator(f"[data-coupon='{STORE_COUPON}'] .cost")).to_contain_text("代金券 ¥20 · ")
+    expect(page.locator(f"[data-coupon='{CHAIN_COUPON}'] .cost")).to_contain_text("体验券 · ")
 
     # Valid in every store: offline it would risk a double spend, so the kiosk explains.
     page.click(f"[data-coupon='{CHAIN_COUPON}']")

@@ -7,6 +7,8 @@ decisions and the fold's anomaly detection to the same answer for random inputs.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -40,6 +42,7 @@ from shared.model import (
     Rules,
     SignIn,
     TierRule,
+    yuan_text,
 )
 from shared.reasons import RejectReason
 from tests.support.factories import T0, bundle, coupon, kiosk_event, member, punch_pass, yoga_class
@@ -186,6 +189,39 @@ def test_coupon_screen_words_follow_the_value_unit() -> None:
         voucher.form_label("zh") == "代金券（分）" and voucher.form_label("en") == "Voucher (fen)"
     )
     assert trial.form_label("en") == "Free trial"
+
+
+def test_voucher_words_name_the_minimum_spend_and_money_is_exact() -> None:
+    voucher, discount = COUPON_KINDS[CouponKind.VOUCHER], COUPON_KINDS[CouponKind.DISCOUNT]
+    assert voucher.describe(2000, 10000) == ("代金券 ¥20 满¥100可用", "Voucher ¥20 on ¥100 or more")
+    assert voucher.describe(2000, 9950) == (
+        "代金券 ¥20 满¥99.50可用",
+        "Voucher ¥20 on ¥99.50 or more",
+    )
+    assert voucher.describe(1, 0) == ("代金券 ¥0.01", "Voucher ¥0.01")
+    assert voucher.describe(500_000) == ("代金券 ¥5,000", "Voucher ¥5,000")
+    # Every permille writes exactly (no float rounding): zh 折 and en % off add up to 1000.
+    for value in range(1, 1000):
+        zh, en = discount.describe(value)
+        off = Decimal(en.removeprefix("Discount ").removesuffix("% off")) * 10
+        pay = Decimal(zh.removeprefix("折扣 ").removesuffix("折")) * 100
+        assert off == value and pay == 1000 - value
+    assert discount.describe(155) == ("折扣 8.45折", "Discount 15.5% off")
+    assert yuan_text(0) == "¥0" and yuan_text(-5) == "-¥0.05" and yuan_text(123_456) == "¥1,234.56"
+
+
+def test_a_coupon_describes_itself_with_its_minimum_spend() -> None:
+    coupon = CouponState(
+        coupon_id="c1",
+        campaign_id="camp",
+        kind=CouponKind.VOUCHER,
+        title="t",
+        value=2000,
+        min_spend_fen=10000,
+        valid_from_ms=0,
+        valid_until_ms=1,
+    )
+    assert coupon.describe() == ("代金券 ¥20 满¥100可用", "Voucher ¥20 on ¥100 or more")
 
 
 # -- passes ----------------------------------------------------------------------------------

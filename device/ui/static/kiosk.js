@@ -613,7 +613,7 @@ function renderStaffMember() {
     coupons.append(el("button", {
       class: "btn choice-small", type: "button", "data-staff-coupon": c.coupon_id, disabled: !c.usable,
       onclick: () => { state.staffPending = { kind: "coupon", id: c.coupon_id, title: c.title }; renderStaffMember(); },
-    }, t("use_coupon") + " " + c.title));
+    }, t("use_coupon") + " " + c.title + " · " + bilingual(c.kind_zh, c.kind_en)));
   }
   if (m.coupons.length) box.append(el("p", { class: "subhead small", text: t("my_coupons") }), coupons);
   // The charge keypad: an amount in yuan, confirmed like a redemption.
