@@ -26,6 +26,7 @@ from shared.events import (
     PointsExpire,
     PointsRedeem,
     Purchase,
+    PurchaseMethod,
     Reversal,
     StoredValueRefund,
     StoredValueSpend,
@@ -37,6 +38,7 @@ from shared.model import (
     Frozen,
     Id,
     MemberLedger,
+    MoneyMark,
     PassState,
     PointsLot,
     SignIn,
@@ -107,6 +109,22 @@ def _lot_changes(
         "points_debt": ledger.points_debt - pay_debt,
         "points_earned_total": ledger.points_earned_total + (points if for_tier else 0),
     }
+
+
+def _mark(ledger: MemberLedger, at_ms: int, *, spend: int = 0, topup: int = 0) -> MemberLedger:
+    """Note money a fact put in, for tiers earned on money (``Rules.tier_basis``); marks are
+    kept as long as points lots."""
+    if spend == 0 and topup == 0:
+        return ledger
+    kept = tuple(m for m in ledger.money_marks if m.at_ms + LOT_RETENTION_MS > at_ms)
+    mark = MoneyMark(at_ms=at_ms, spend_fen=spend, topup_fen=topup)
+    return ledger.model_copy(update={"money_marks": (*kept, mark)})
+
+
+def _paid_apart(method: PurchaseMethod | None) -> bool:
+    """True when a pass's price was paid by a recorded method other than stored value (a
+    stored-value payment is its own ``sv_spend``, counted there; None: granted or unknown)."""
+    return method is not None and method is not PurchaseMethod.STORED_VALUE
 
 
 def _spend(ledger: MemberLedger, at_ms: int, points: int) -> tuple[MemberLedger, int]:
@@ -302,6 +320,8 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
     elif isinstance(body, PassIssue):
         if ledger.find_pass(body.pass_state.pass_id) is None:
             ledger = ledger.model_copy(update={"passes": (*ledger.passes, body.pass_state)})
+            if _paid_apart(body.payment_method):
+                ledger = _mark(ledger, at, spend=body.pass_state.price_fen)
 
     elif isinstance(body, PassUpdate):
         p = ledger.find_pass(body.pass_id)
@@ -314,6 +334,8 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
             if body.sessions_total is not None:
                 changes["sessions_total"] = body.sessions_total
             ledger = _replace_pass(ledger, p.model_copy(update=changes))
+            if _paid_apart(body.payment_method):
+                ledger = _mark(ledger, at, spend=body.price_fen)
 
     elif isinstance(body, CouponIssue):
         if ledger.find_coupon(body.coupon.coupon_id) is None:
@@ -330,6 +352,7 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
         if body.points > 0:
             expires = body.points_expires_ms or at + DEFAULT_POINTS_EXPIRY_MS
             ledger = _add_lot(ledger, event.event_id, at, expires, body.points, for_tier=True)
+        ledger = _mark(ledger, at, spend=body.total_fen)
 
     elif isinstance(body, StoredValueTopUp | StoredValueSpend | StoredValueRefund | BonusExpire):
         if isinstance(body, StoredValueTopUp) and body.points > 0:
@@ -339,6 +362,12 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
         if short:
             flag(AnomalyKind.STORED_VALUE_OVERDRAWN, "stored_value", short, what)
         ledger = ledger.model_copy(update={"stored_value": value})
+        if isinstance(body, StoredValueTopUp):
+            ledger = _mark(ledger, at, topup=body.paid_fen)
+        elif isinstance(body, StoredValueRefund):
+            ledger = _mark(ledger, at, topup=-body.amount_fen)
+        elif isinstance(body, StoredValueSpend) and body.purchase_id is None:
+            ledger = _mark(ledger, at, spend=body.amount_fen)
 
     # Rejected: recorded for audit, no balance effect.
     return ledger, tuple(anomalies)

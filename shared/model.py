@@ -317,6 +317,28 @@ class PointsLot(Frozen):
         return self.expires_ms > now_ms
 
 
+class TierBasis(StrEnum):
+    """What a chain's tiers are earned on (``Rules.tier_basis``), within the tier window."""
+
+    POINTS = "points"
+    """Points earned (check-ins, purchases, top-ups), spent or not: the default."""
+    SPEND = "spend"
+    """Fen spent: purchase totals, stored-value spends outside a purchase (kiosk charges,
+    drop-ins, passes paid from stored value) and pass sales/extensions paid another way."""
+    TOPUPS = "topups"
+    """Principal paid into stored value (top-ups' ``paid_fen``, bonus excluded), less refunds."""
+
+
+class MoneyMark(Frozen):
+    """Money one fact put in, as tiers may count it (``Rules.tier_basis``); kept as long as
+    points lots so a tier window can look back at it."""
+
+    at_ms: Ms
+    spend_fen: Annotated[int, Field(ge=0, le=10**9)] = 0
+    topup_fen: Annotated[int, Field(ge=-(10**9), le=10**9)] = 0
+    """Negative for a refund of principal."""
+
+
 class SignIn(Frozen):
     """A class sign-in remembered so that a second tap never deducts twice."""
 
@@ -348,6 +370,8 @@ class LedgerBalances(Frozen):
     points_earned_total: Count = 0
     stored_value: StoredValue = StoredValue()
     """Stored value (储值): principal and bonus, folded from money events."""
+    money_marks: tuple[MoneyMark, ...] = ()
+    """Spend and top-ups by fact, for tiers earned on money (``Rules.tier_basis``)."""
 
     def points_held(self, now_ms: int) -> int:
         """Points left in lots still live at ``now_ms`` (before any debt)."""
@@ -372,6 +396,15 @@ class LedgerBalances(Frozen):
     def points_earned_since(self, since_ms: int) -> int:
         """Points earned (check-in lots) from ``since_ms`` on, spent or not: what tiers count."""
         return sum(lot.amount for lot in self.points_lots if lot.earned_ms >= since_ms)
+
+    def spend_since(self, since_ms: int) -> int:
+        """Fen spent from ``since_ms`` on (:attr:`TierBasis.SPEND`)."""
+        return sum(m.spend_fen for m in self.money_marks if m.at_ms >= since_ms)
+
+    def topups_since(self, since_ms: int) -> int:
+        """Principal topped up from ``since_ms`` on, less refunds, never below 0
+        (:attr:`TierBasis.TOPUPS`)."""
+        return max(0, sum(m.topup_fen for m in self.money_marks if m.at_ms >= since_ms))
 
     def find_pass(self, pass_id: str) -> PassState | None:
         """The pass with this id, or None."""
@@ -607,6 +640,9 @@ class Rules(Frozen):
     studios)."""
     points_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 365
     tier_window_days: Annotated[int, Field(ge=1, le=3650)] = 365
+    tier_basis: TierBasis = TierBasis.POINTS
+    """What tiers count within the window: points, fen spent or fen topped up. Each tier's
+    ``min_points_earned`` is its threshold in that unit (fen for ``spend`` and ``topups``)."""
     tiers: tuple[TierRule, ...] = (
         TierRule(name="basic", min_points_earned=0, title_zh="普通会员", title_en="Member"),
         TierRule(
@@ -666,7 +702,8 @@ class Rules(Frozen):
 
     def tier_reached(self, ledger: MemberLedger, now_ms: int) -> TierRule:
         """The tier a member holds at ``now_ms``: the highest threshold reached by the points
-        *earned* within the tier window, else the lowest tier.
+        *earned* (or the fen spent or topped up, per :attr:`tier_basis`) within the tier
+        window, else the lowest tier.
 
         Tiers follow earnings, not the spendable balance: redeeming points never demotes a
         member, and a member who stops earning drifts down as old earnings leave the window.
@@ -675,8 +712,14 @@ class Rules(Frozen):
         return _highest_reached(self.tiers, earned) or self.lowest_tier()
 
     def tier_earned(self, ledger: MemberLedger, now_ms: int) -> int:
-        """Points earned within the tier window ending at ``now_ms``: what tiers count."""
-        return ledger.points_earned_since(now_ms - self.tier_window_days * DAY_MS)
+        """What tiers count within the window ending at ``now_ms``: points earned, or fen
+        spent or topped up (:attr:`tier_basis`)."""
+        since = now_ms - self.tier_window_days * DAY_MS
+        if self.tier_basis is TierBasis.SPEND:
+            return ledger.spend_since(since)
+        if self.tier_basis is TierBasis.TOPUPS:
+            return ledger.topups_since(since)
+        return ledger.points_earned_since(since)
 
     def next_tier(self, current: TierRule) -> TierRule | None:
         """The tier with the next higher threshold above ``current`` (None at the top)."""

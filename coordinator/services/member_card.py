@@ -126,11 +126,16 @@ class CardTier(Out):
     name: str
     title_zh: str
     title_en: str
-    earned: int = Field(description="Points earned within the tier window.")
+    basis: str = Field(
+        "points", description="What tiers count: points, spend or topups (Rules.tier_basis)."
+    )
+    earned: int = Field(
+        description="Within the tier window: points earned, or fen spent or topped up (basis)."
+    )
     next_name: str | None = None
     next_title_zh: str | None = None
     next_title_en: str | None = None
-    next_at: int | None = Field(None, description="Points earned the next tier needs.")
+    next_at: int | None = Field(None, description="What the next tier needs, in earned's unit.")
     progress_pct: int = Field(ge=0, le=100)
 
 
@@ -257,6 +262,7 @@ def _tier(rules: Rules, ledger: MemberLedger, now_ms: int) -> CardTier:
         progress = min(100, max(0, (earned - current.min_points_earned) * 100 // max(span, 1)))
     return CardTier(
         name=current.name,
+        basis=rules.tier_basis.value,
         title_zh=current.title_zh or current.name,
         title_en=current.title_en or current.name,
         earned=earned,

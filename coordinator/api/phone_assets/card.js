@@ -201,6 +201,8 @@
       none: '暂无', sessions: (n) => '剩余 ' + n + ' 次', unlimited: '不限次数',
       until: (d) => '有效期至 ' + d, frozen: '已冻结',
       next: (n, t) => '再积 ' + n + ' 分升级为' + t, top: '已是最高等级',
+      next_spend: (n, t) => '再消费 ' + n + ' 升级为' + t,
+      next_topups: (n, t) => '再充值 ' + n + ' 升级为' + t,
       checkin: '签到', class_signin: '课程签到',
       updated: (d) => '离线 · 最后更新于 ' + d, other: 'EN', reload: '请刷新页面',
       too_many: '这个会员已绑定 3 部手机：此手机显示在线会员码；可到前台移除旧手机。',
@@ -216,6 +218,8 @@
       none: 'None', sessions: (n) => n + ' sessions left', unlimited: 'Unlimited entries',
       until: (d) => 'valid until ' + d, frozen: 'frozen',
       next: (n, t) => n + ' more points to ' + t, top: 'Top tier reached',
+      next_spend: (n, t) => 'Spend ' + n + ' more to reach ' + t,
+      next_topups: (n, t) => 'Top up ' + n + ' more to reach ' + t,
       checkin: 'Check-in', class_signin: 'Class sign-in',
       updated: (d) => 'Offline · last updated ' + d, other: '中文', reload: 'Please reload',
       too_many: 'This membership already has 3 phones: this one shows online codes only. '
@@ -300,7 +304,9 @@
     document.getElementById('b-tier-bar').value = d.tier.progress_pct;
     document.getElementById('b-tier-next').textContent = d.tier.next_at === null
       ? t('top')
-      : t('next', Math.max(0, d.tier.next_at - d.tier.earned),
+      : t(d.tier.basis === 'points' ? 'next' : 'next_' + d.tier.basis,
+          d.tier.basis === 'points' ? Math.max(0, d.tier.next_at - d.tier.earned)
+            : yuan(Math.max(0, d.tier.next_at - d.tier.earned)),
           lang === 'zh' ? d.tier.next_title_zh : d.tier.next_title_en);
     fillList('b-passes', d.passes, (p) => [
       p.name,
