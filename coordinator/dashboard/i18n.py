@@ -10,6 +10,14 @@ from __future__ import annotations
 from coordinator.reports.labels import LABELS as REPORT_LABELS
 from shared.model import COUPON_KINDS
 
+
+def yuan(fen: int) -> str:
+    """Integer fen as ``¥1,234.50`` for the dashboard's pages (no float on the way)."""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(fen), 100)
+    return f"{sign}¥{whole:,}.{cents:02d}"
+
+
 LANGS = ("zh", "en")
 DEFAULT_LANG = "zh"
 

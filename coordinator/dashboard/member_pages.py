@@ -20,7 +20,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from coordinator.dashboard.i18n import t, t_or
+from coordinator.dashboard.i18n import t, t_or, yuan
 from coordinator.dashboard.pages import (
     PREFIX,
     SessionDep,
@@ -32,7 +32,7 @@ from coordinator.dashboard.pages import (
     render,
     secure_headers,
 )
-from coordinator.dashboard.product_pages import _fen, yuan
+from coordinator.dashboard.product_pages import _fen
 from coordinator.errors import ApiError
 from coordinator.reports.period import zone
 from coordinator.security import page_sessions as session

@@ -25,7 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from coordinator.dashboard.i18n import client_words, normalize, t
+from coordinator.dashboard.i18n import client_words, normalize, t, yuan
 from coordinator.errors import ApiError
 from coordinator.fleet import fleet_view as fleet
 from coordinator.reports.service import PAGE_ROWS
@@ -525,7 +525,6 @@ def reports_page(
 @router.get("/engage", response_class=HTMLResponse)
 def engage_page(request: Request, current: SessionDep) -> Response:
     """The chain's automations with their report, and the webhook endpoints' deliveries."""
-    from coordinator.dashboard.product_pages import yuan  # it imports this module
 
     coord = _coord(request)
     return render(

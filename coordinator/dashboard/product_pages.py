@@ -14,6 +14,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from coordinator.dashboard.i18n import yuan
 from coordinator.dashboard.pages import PREFIX, SessionDep, _coord, _stores_for, render
 from coordinator.errors import ApiError
 from coordinator.security import page_sessions as session
@@ -21,13 +22,6 @@ from coordinator.services import products
 from shared.model import Id
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-
-
-def yuan(fen: int) -> str:
-    """Integer fen as ``¥1,234.50`` (no float on the way)."""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(fen), 100)
-    return f"{sign}¥{whole:,}.{cents:02d}"
 
 
 def _page(

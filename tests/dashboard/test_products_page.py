@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from playwright.sync_api import expect
 
 from coordinator import schema
-from coordinator.dashboard.product_pages import yuan
+from coordinator.dashboard.i18n import yuan
 from tests.dashboard.conftest import login
 from tests.dashboard.live import Live
 from tests.dashboard.test_members_page import csrf, seed
