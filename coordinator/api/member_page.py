@@ -78,7 +78,14 @@ h1{{font-size:1.3em;margin:.2em 0}} h2{{font-size:1em;margin:.8em 0 .2em;text-al
 #balances ul{{list-style:none;padding:0;margin:0}}
 #balances li{{padding:.3em 0;border-bottom:1px solid #eee}}
 .big{{font-size:1.6em;font-weight:600}} small{{color:#666}} progress{{width:100%}}
-#lang-switch{{position:absolute;top:8px;right:8px;font-size:.8em}}</style></head>
+#lang-switch{{position:absolute;top:8px;right:8px;font-size:.8em}}
+#classes{{max-width:440px;margin:0 auto;text-align:left}}
+#classes ul{{list-style:none;padding:0;margin:0}}
+#classes li{{padding:.4em 0;border-bottom:1px solid #eee;display:flex;gap:.5em;
+align-items:center;justify-content:space-between}}
+#classes button{{min-height:40px;padding:0 .8em;flex:none}}
+#c-message{{padding:.4em;border-radius:4px}} #c-message.refused{{background:#fde8e8;color:#8a1c1c}}
+#c-message.done{{background:#e6f4ea;color:#0b6e4f}}</style></head>
 <body data-code="server"><button id="lang-switch" type="button">EN</button>
 <h1>{name}</h1><p data-t="show">请在自助机扫码 · Show this code at the kiosk</p>
 <div id="qr">{svg}</div>
@@ -95,6 +102,13 @@ h1{{font-size:1.3em;margin:.2em 0}} h2{{font-size:1em;margin:.8em 0 .2em;text-al
 <h2 data-t="passes"></h2><ul id="b-passes"></ul>
 <h2 data-t="coupons"></h2><ul id="b-coupons"></ul>
 <h2 data-t="visits"></h2><ul id="b-visits"></ul>
+</section>
+<section id="classes" hidden>
+<h2 data-t="classes"></h2>
+<p id="c-offline" class="hint" data-t="classes_offline" hidden></p>
+<p id="c-message" role="status" hidden></p>
+<div id="c-lists"><h2 data-t="my_bookings"></h2><ul id="c-mine"></ul>
+<h2 data-t="upcoming"></h2><ul id="c-sessions"></ul></div>
 </section>
 <script id="card-config" type="application/json">{config}</script>
 <script src="/m/qrcode.js"></script>
@@ -193,6 +207,7 @@ def member_page(coord: CoordinatorDep, link: Annotated[str, Path(max_length=600)
         "link": link,
         "member_key": f"member:{member_id}",
         "refresh": token.refresh_after_s,
+        "store_id": member_card.home_store(coord, member_id),
     }
     # "</" cannot end the script element early: the JSON's "<" are escaped.
     config_json = json.dumps(config, ensure_ascii=False).replace("<", "\\u003c")

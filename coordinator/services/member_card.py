@@ -90,6 +90,13 @@ def display_name(coord: Coordinator, member_id: str) -> str:
         return str(member_row(conn, member_id).display_name)
 
 
+def home_store(coord: Coordinator, member_id: str) -> str | None:
+    """The member's home store, whose classes the phone card lists (None: no classes shown)."""
+    with coord.db.read() as conn:
+        store_id = member_row(conn, member_id).home_store_id
+    return None if store_id is None else str(store_id)
+
+
 EXPIRING_WINDOW_DAYS = 30
 """Points and stored-value bonus expiring within this many days are shown apart on the card."""
 

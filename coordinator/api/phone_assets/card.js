@@ -207,6 +207,14 @@
       updated: (d) => '离线 · 最后更新于 ' + d, other: 'EN', reload: '请刷新页面',
       too_many: '这个会员已绑定 3 部手机：此手机显示在线会员码；可到前台移除旧手机。',
       removed: '这部手机已从会员账户移除：联网时显示在线会员码。',
+      classes: '课程预约', my_bookings: '我的预约', upcoming: '近期课程',
+      classes_offline: '离线中：联网后可预约或取消课程。',
+      seats: (n) => '剩余 ' + n + ' 个名额', full: '已满',
+      book: '预约', join_waitlist: '加入候补', cancel: '取消',
+      booked: '已预约', waitlisted: (n) => '候补第 ' + n + ' 位',
+      did_book: '预约成功', did_wait: (n) => '已加入候补，第 ' + n + ' 位',
+      did_cancel: '已取消', did_late: '已取消（晚于取消截止时间）',
+      refused: (m) => '未成功：' + m, no_classes: '近期没有课程',
     },
     en: {
       show: 'Show this code at the kiosk', brightness: '☀ Turn your screen brightness up',
@@ -225,12 +233,21 @@
       too_many: 'This membership already has 3 phones: this one shows online codes only. '
         + 'The front desk can remove an old phone.',
       removed: 'This phone was removed from the membership: it shows online codes only.',
+      classes: 'Classes', my_bookings: 'My bookings', upcoming: 'Upcoming sessions',
+      classes_offline: 'Offline: booking and cancelling need a connection.',
+      seats: (n) => n + ' seats left', full: 'Full',
+      book: 'Book', join_waitlist: 'Join waitlist', cancel: 'Cancel',
+      booked: 'Booked', waitlisted: (n) => 'Waitlist #' + n,
+      did_book: 'Booked', did_wait: (n) => 'On the waitlist, #' + n,
+      did_cancel: 'Cancelled', did_late: 'Cancelled (after the cut-off)',
+      refused: (m) => 'Not done: ' + m, no_classes: 'No sessions coming up',
     },
   };
   const LANG_KEY = 'tapfleet-card-lang';
   let lang = localStorage.getItem(LANG_KEY) ||
     ((navigator.language || '').toLowerCase().startsWith('zh') ? 'zh' : 'en');
   let shown = null;  // {data, fetched_ms, cached}
+  let classes = null;  // the last GET /api/v1/member/classes answer
 
   function t(key, ...args) {
     const v = TEXT[lang][key];
@@ -242,6 +259,7 @@
     for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
     document.getElementById('lang-switch').textContent = t('other');
     if (shown) renderBalances(shown);
+    if (classes) renderClasses();
   }
 
   document.getElementById('lang-switch').addEventListener('click', () => {
@@ -341,6 +359,127 @@
     renderBalances(shown);
   }
 
+  // --- classes: book, join the waitlist, cancel (online only) -------------------------------
+  let lastMessage = null;  // [kind, key, ...args] so a language switch re-words it
+
+  function say(kind, key, ...args) {
+    lastMessage = [kind, key, ...args];
+    const el = document.getElementById('c-message');
+    el.className = kind;
+    el.textContent = t(key, ...args);
+    el.hidden = false;
+  }
+
+  function sessionLine(s) {
+    const tz = shown ? shown.data.timezone : undefined;
+    return [lang === 'zh' ? s.title_zh : s.title_en, moment(s.starts_ms, tz), s.coach]
+      .filter(Boolean).join(' · ');
+  }
+
+  function classRow(s, label, note, action) {
+    const li = document.createElement('li');
+    li.dataset.session = s.class_session_id;
+    const text = document.createElement('span');
+    text.textContent = sessionLine(s) + (note ? ' · ' + note : '');
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = label;
+    button.disabled = !navigator.onLine;
+    button.addEventListener('click', () => action(s, button));
+    li.append(text, button);
+    return li;
+  }
+
+  function renderClasses() {
+    const offline = !navigator.onLine;
+    document.getElementById('c-offline').hidden = !offline;
+    document.body.dataset.classes = offline ? 'offline' : 'online';
+    if (lastMessage) say(...lastMessage);
+    document.getElementById('c-lists').hidden = !classes;
+    const mine = document.getElementById('c-mine');
+    const list = document.getElementById('c-sessions');
+    mine.replaceChildren();
+    list.replaceChildren();
+    const sessions = classes ? classes.sessions : [];
+    for (const s of sessions) {
+      if (s.my_status) {
+        const note = s.my_status === 'waitlisted' ? t('waitlisted', s.waitlist_position)
+          : t('booked');
+        mine.append(classRow(s, t('cancel'), note, cancelBooking));
+      } else {
+        const full = s.seats_left <= 0;
+        list.append(classRow(s, t(full ? 'join_waitlist' : 'book'),
+          full ? t('full') : t('seats', s.seats_left), bookSession));
+      }
+    }
+    for (const [ul, empty] of [[mine, 'none'], [list, 'no_classes']]) {
+      if (!ul.children.length) {
+        const li = document.createElement('li');
+        li.textContent = t(empty);
+        ul.append(li);
+      }
+    }
+    for (const b of document.querySelectorAll('#classes button')) b.disabled = offline;
+    document.getElementById('classes').hidden = false;
+  }
+
+  async function classCall(method, path, body) {
+    const r = await fetch(path, {
+      method,
+      headers: body ? {'Content-Type': 'application/json'} : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const answer = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      throw new Error((answer.error && answer.error.message) || ('HTTP ' + r.status));
+    }
+    return answer;
+  }
+
+  async function bookSession(s, button) {
+    button.disabled = true;
+    try {
+      const b = await classCall('POST', '/api/v1/member/bookings?link=' +
+        encodeURIComponent(cfg.link), {store_id: cfg.store_id, class_session_id: s.class_session_id});
+      if (b.status === 'waitlisted') say('done', 'did_wait', b.waitlist_position);
+      else say('done', 'did_book');
+    } catch (err) {
+      say('refused', 'refused', err.message);
+    }
+    await loadClasses();
+  }
+
+  async function cancelBooking(s, button) {
+    button.disabled = true;
+    try {
+      const c = await classCall('DELETE', '/api/v1/member/bookings?' + new URLSearchParams({
+        link: cfg.link, store_id: cfg.store_id, class_session_id: s.class_session_id,
+      }));
+      say('done', c.late ? 'did_late' : 'did_cancel');
+    } catch (err) {
+      say('refused', 'refused', err.message);
+    }
+    await loadClasses();
+  }
+
+  async function loadClasses() {
+    if (!cfg.store_id) return;  // no home store: no class list to offer
+    if (navigator.onLine) {
+      try {
+        classes = await classCall('GET', '/api/v1/member/classes?' + new URLSearchParams({
+          link: cfg.link, store_id: cfg.store_id,
+        }));
+      } catch (err) {
+        console.warn('no class list', err);
+        if (!classes) return;
+      }
+    }
+    renderClasses();  // offline: the last list with its buttons disabled, or just the note
+  }
+
+  window.addEventListener('online', loadClasses);
+  window.addEventListener('offline', () => { if (classes) renderClasses(); });
+
   function installOffline() {
     if (!('serviceWorker' in navigator)) return;
     navigator.serviceWorker.register('/m/sw.js', {scope: '/m/'})
@@ -356,5 +495,6 @@
   installOffline();
   loadBalances();
   setInterval(loadBalances, 60000);
+  loadClasses();
   start();
 })();
