@@ -111,7 +111,14 @@ def test_a_member_books_a_session_sees_it_and_cancels_it(live: Live, page: Any) 
 
     full_row.get_by_role("button").click()
     expect(page.locator("#c-message")).to_have_text("On the waitlist, #1")
-    expect(page.locator(f'#c-mine li[data-session="{full_id}"]')).to_contain_text("Waitlist #1")
+    waiting = page.locator(f'#c-mine li[data-session="{full_id}"]')
+    expect(waiting).to_contain_text("Waitlist #1")
+
+    page.locator("#lang-switch").click()  # the same section in zh-CN
+    expect(page.locator("#c-message")).to_have_text("已加入候补，第 1 位")
+    expect(waiting).to_contain_text("候补第 1 位")
+    expect(waiting.get_by_role("button")).to_have_text("取消")
+    expect(open_row.get_by_role("button")).to_have_text("预约")
 
 
 def test_a_refusal_shows_the_reason_and_offline_disables_booking(live: Live, page: Any) -> None:
