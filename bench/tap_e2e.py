@@ -130,6 +130,40 @@ def kiosk_config(folder: Path, nfc_port: int, dead_port: int) -> Path:
     return config
 
 
+def alternate_taps(
+    name: str,
+    page: PageClient,
+    raw: Child,
+    kiosk_port: int,
+    raw_port: int,
+    taps: int,
+    kiosk_s: list[float],
+    raw_s: list[float],
+) -> int:
+    """Tap card ``n`` at the kiosk, then the same card at the raw reader, for each ``n``:
+    append card-to-page and card-to-raw-read seconds; return the accepted check-ins."""
+    accepted = 0
+    for n in range(taps):
+        card, link = place_card(kiosk_port, n)
+        try:
+            arrived, data = page.taps.get(timeout=15)
+        finally:
+            link.stop()
+        assert card.first_answer is not None
+        kiosk_s.append(arrived - card.first_answer)
+        accepted += int(data.get("outcome") == "accepted")
+        card, link = place_card(raw_port, n)
+        try:
+            line = raw.readline(15).split()
+        finally:
+            link.stop()
+        assert card.first_answer is not None and line[1] == card_uid(n)
+        raw_s.append(float(line[2]) - card.first_answer)
+        if (n + 1) % 20 == 0:
+            progress(name, f"{n + 1} of {taps}")
+    return accepted
+
+
 def run(taps: int, keep: bool) -> Result:
     """Alternate ``taps`` kiosk taps with ``taps`` raw reads."""
     from simulators.ports import free_tcp_port, free_udp_port
@@ -162,24 +196,7 @@ def run(taps: int, keep: bool) -> Result:
             if not page.connected.wait(10):
                 raise RuntimeError("the page client got no event stream")
             progress(NAME, f"kiosk up at {url}; {taps} taps each side")
-            for n in range(taps):
-                card, link = place_card(kiosk_port, n)
-                try:
-                    arrived, data = page.taps.get(timeout=15)
-                finally:
-                    link.stop()
-                assert card.first_answer is not None
-                kiosk_s.append(arrived - card.first_answer)
-                accepted += int(data.get("outcome") == "accepted")
-                card, link = place_card(raw_port, n)
-                try:
-                    line = raw.readline(15).split()
-                finally:
-                    link.stop()
-                assert card.first_answer is not None and line[1] == card_uid(n)
-                raw_s.append(float(line[2]) - card.first_answer)
-                if (n + 1) % 20 == 0:
-                    progress(NAME, f"{n + 1} of {taps}")
+            accepted = alternate_taps(NAME, page, raw, kiosk_port, raw_port, taps, kiosk_s, raw_s)
         finally:
             kiosk.stop()
             raw.stop()

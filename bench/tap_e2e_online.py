@@ -36,7 +36,7 @@ from bench.common import (
     work_dir,
 )
 from bench.seed import card_uid, member_id
-from bench.tap_e2e import PageClient, place_card
+from bench.tap_e2e import PageClient, alternate_taps, place_card
 
 NAME = "tap_e2e_online"
 KIOSK = "k-e2e-online"
@@ -119,7 +119,7 @@ def run(taps: int, keep: bool) -> Result:
             deadline = time.monotonic() + WARM_UP_S
             warm_ups = 0
             while True:
-                card, link = place_card(nfc_port, taps)
+                _card, link = place_card(nfc_port, taps)
                 try:
                     _, data = page.taps.get(timeout=15)
                 finally:
@@ -132,24 +132,7 @@ def run(taps: int, keep: bool) -> Result:
                 time.sleep(1.0)
             progress(NAME, f"kiosk online and synced ({warm_ups} warm-up taps); {taps} taps")
 
-            for n in range(taps):
-                card, link = place_card(nfc_port, n)
-                try:
-                    arrived, data = page.taps.get(timeout=15)
-                finally:
-                    link.stop()
-                assert card.first_answer is not None
-                kiosk_s.append(arrived - card.first_answer)
-                accepted += int(data.get("outcome") == "accepted")
-                card, link = place_card(raw_port, n)
-                try:
-                    line = raw.readline(15).split()
-                finally:
-                    link.stop()
-                assert card.first_answer is not None and line[1] == card_uid(n)
-                raw_s.append(float(line[2]) - card.first_answer)
-                if (n + 1) % 20 == 0:
-                    progress(NAME, f"{n + 1} of {taps}")
+            accepted = alternate_taps(NAME, page, raw, nfc_port, raw_port, taps, kiosk_s, raw_s)
 
             # Synced: every measured tap reached the coordinator.
             wanted = {member_id(n) for n in range(taps)}
