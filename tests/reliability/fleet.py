@@ -285,10 +285,14 @@ class Fleet:
         member change waits for its push, and every kiosk holds the current members version."""
 
         def converged() -> bool:
+            # Read in this order: applied seqs, then the settled version, then the kiosks.
+            # Read the other way round, a version settled just before an event was applied
+            # could pass with that event's member push still in flight (the kiosk's
+            # deduction then stays unconfirmed after a broker stop).
+            applied = self.coordinator.applied_seqs()
             version = self.coordinator.members_settled()
             if version is None:
                 return False
-            applied = self.coordinator.applied_seqs()
             states = self.states()
             return len(states) == len(self.host_of) and all(
                 s["acked_seq"] == s["last_seq"] == applied.get(k)
