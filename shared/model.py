@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -48,6 +48,19 @@ class Frozen(BaseModel):
     """Base of every ledger value and wire message: immutable, unknown fields refused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def added_later(default: Any) -> Any:
+    """The default of a field added to a kiosk-bound model after kiosks were in the field.
+
+    The field is left out of the JSON while it holds ``default``: a kiosk still on an older
+    build refuses unknown fields (``extra="forbid"``), so a record or rule bundle that does
+    not use the feature must be byte for byte what that build knows. Coordinators are
+    updated before kiosks; a chain that turns a feature on needs kiosks that know it.
+    ``tests/coordinator/test_wire_compat.py`` holds the last release's schema and fails when a new
+    field is sent at its default.
+    """
+    return Field(default=default, exclude_if=lambda value: value == default)
 
 
 class PassKind(StrEnum):
@@ -249,7 +262,7 @@ class CouponState(Frozen):
     title: Text
     value: Count = 0
     """Permille off for ``discount`` (1–999), fen off for ``voucher``, 0 for ``trial``."""
-    min_spend_fen: Count = 0
+    min_spend_fen: Count = added_later(0)
     """A voucher applies only to a purchase of at least this much (满减); 0: any."""
     store_ids: tuple[Id, ...] = ()
     valid_from_ms: Ms
@@ -368,9 +381,9 @@ class LedgerBalances(Frozen):
     """Store-local date (YYYY-MM-DD) of the last check-in that earned points."""
     checkins: Count = 0
     points_earned_total: Count = 0
-    stored_value: StoredValue = StoredValue()
+    stored_value: StoredValue = added_later(StoredValue())
     """Stored value (储值): principal and bonus, folded from money events."""
-    money_marks: tuple[MoneyMark, ...] = ()
+    money_marks: tuple[MoneyMark, ...] = added_later(())
     """Spend and top-ups by fact, for tiers earned on money (``Rules.tier_basis``)."""
 
     def points_held(self, now_ms: int) -> int:
@@ -448,7 +461,7 @@ class MemberRecord(Frozen):
     status: MemberStatus = MemberStatus.ACTIVE
     cards: tuple[Uid, ...] = ()
     lang: Annotated[str, StringConstraints(pattern=r"^(zh|en)$")] = "zh"
-    devices: tuple[DeviceKey, ...] = ()
+    devices: tuple[DeviceKey, ...] = added_later(())
     """Phones that sign this member's codes (active ones and recently revoked ones)."""
     ledger: MemberLedger = MemberLedger()
 
@@ -460,7 +473,7 @@ class TierRule(Frozen):
     min_points_earned: Count
     multiplier_permille: Annotated[int, Field(ge=0, le=100_000)] = 1000
     """Points multiplier in thousandths (1500 = 1.5x), for check-ins and purchases."""
-    discount_permille: Annotated[int, Field(ge=0, le=999)] = 0
+    discount_permille: Annotated[int, Field(ge=0, le=999)] = added_later(0)
     """Thousandths off every purchase for members of this tier (50 = 5 % off)."""
     title_zh: Text = ""
     title_en: Text = ""
@@ -506,7 +519,7 @@ class OfflineLimits(Frozen):
     max_offline_hours: Annotated[int, Field(ge=0, le=24 * 90)] = 72
     """Past this, an offline kiosk still checks members in but refuses deductions."""
     coupon_policy: CouponPolicy = CouponPolicy.STORE_SCOPED
-    class_seat_share_permille: Annotated[int, Field(ge=0, le=1000)] = 1000
+    class_seat_share_permille: Annotated[int, Field(ge=0, le=1000)] = added_later(1000)
     """Share of a class's capacity split among the store's kiosks as seats each may fill
     before the coordinator confirms them (``shared.seats``). Lower: a tighter bound on a
     class going over while kiosks are offline, fewer walk-ins admitted offline."""
@@ -575,13 +588,13 @@ class ClassSession(Frozen):
     """The coach teaching it (staff id or name)."""
     room: Id | None = None
     """The room it is held in: a door station enrolled for that room signs students into it."""
-    slot_id: Id | None = None
+    slot_id: Id | None = added_later(None)
     """The weekly timetable slot it was expanded from (``shared.timetable``), if any."""
-    drop_in_price_fen: Count = 0
+    drop_in_price_fen: Count = added_later(0)
     """What a walk-in without a pass pays for this session, in fen."""
-    seats: tuple[SeatAllocation, ...] = ()
+    seats: tuple[SeatAllocation, ...] = added_later(())
     """Per-kiosk seat allocations; empty: capacity is not enforced at kiosks."""
-    booked: tuple[Id, ...] = ()
+    booked: tuple[Id, ...] = added_later(())
     """Members holding a booking: always admitted, their seats kept from walk-ins."""
 
     def signin_open(self, now_ms: int) -> bool:
@@ -640,7 +653,7 @@ class Rules(Frozen):
     studios)."""
     points_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 365
     tier_window_days: Annotated[int, Field(ge=1, le=3650)] = 365
-    tier_basis: TierBasis = TierBasis.POINTS
+    tier_basis: TierBasis = added_later(TierBasis.POINTS)
     """What tiers count within the window: points, fen spent or fen topped up. Each tier's
     ``min_points_earned`` is its threshold in that unit (fen for ``spend`` and ``topups``)."""
     tiers: tuple[TierRule, ...] = (
@@ -661,19 +674,19 @@ class Rules(Frozen):
         ),
     )
     offline: OfflineLimits = OfflineLimits()
-    money: MoneyRules = MoneyRules()
+    money: MoneyRules = added_later(MoneyRules())
     """Stored value: top-up tiers, the member cap, spend order and offline limits."""
-    booking: BookingRules = BookingRules()
+    booking: BookingRules = added_later(BookingRules())
     qr_token_ttl_s: Annotated[int, Field(ge=5, le=3600)] = 60
     qr_clock_skew_s: Annotated[int, Field(ge=0, le=3600)] = 30
     undo_window_s: Annotated[int, Field(ge=0, le=3600)] = 120
     clock_skew_flag_s: Annotated[int, Field(ge=1, le=10**7)] = 300
     """Events whose kiosk wall clock is further than this from the coordinator's are flagged."""
-    signup_gift: SignupGift | None = None
+    signup_gift: SignupGift | None = added_later(None)
     """The registration gift of self sign-up (None: no gift)."""
-    member_days: Annotated[tuple[MemberDay, ...], Field(max_length=50)] = ()
+    member_days: Annotated[tuple[MemberDay, ...], Field(max_length=50)] = added_later(())
     """Days with multiplied check-in points; when several apply, the highest counts."""
-    automations: Annotated[tuple[Automation, ...], Field(max_length=100)] = ()
+    automations: Annotated[tuple[Automation, ...], Field(max_length=100)] = added_later(())
     """Engagement run centrally (birthday gifts, reminders, win-back): :mod:`shared.engage`."""
 
     def tier(self, name: str) -> TierRule:
@@ -798,9 +811,9 @@ class RuleBundle(Frozen):
     rewards: tuple[Reward, ...] = ()
     qr_keys: tuple[QrKey, ...] = ()
     published_ms: Ms = 0
-    staff: tuple[StaffPin, ...] = ()
+    staff: tuple[StaffPin, ...] = added_later(())
     """Kiosk PIN hashes of the staff of the bundle's stores (filled at publication)."""
-    commission: tuple[CommissionRule, ...] = ()
+    commission: tuple[CommissionRule, ...] = added_later(())
     """Commission rules of catalogue sales (per product, or a default)."""
 
     def staff_pins(self, store_id: str) -> tuple[StaffPin, ...]:
