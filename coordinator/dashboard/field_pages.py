@@ -122,6 +122,9 @@ def _save(
             member_fields.create_field(_coord(request), current.principal, body)
         else:
             member_fields.change_field(_coord(request), current.principal, key, body)
+    except member_fields.FieldChangeRefused as exc:
+        problem = exc.problem.message(lang_of(request))
+        return _page(request, current, problem=problem, status=exc.status)
     except ApiError as exc:
         shown = {k: str(v) for k, v in form.items()} if key is None else {}
         return _page(request, current, problem=exc.message, form=shown, status=exc.status)

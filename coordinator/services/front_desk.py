@@ -239,8 +239,11 @@ PERSONAL_KEYS = frozenset({"full_name", "phone", "birthday"})
 
 
 def _audit_detail(detail: dict[str, Any], masked: bool) -> str:
-    """An audit entry's detail as one line (personal data left out for masked roles)."""
+    """An audit entry's detail as one line (personal data left out for masked roles; custom
+    field values by key only: a manager-only value must not show on a desk's timeline)."""
     shown = {k: v for k, v in detail.items() if not (masked and k in PERSONAL_KEYS)}
+    if isinstance(shown.get("custom"), dict):
+        shown["custom"] = ",".join(sorted(shown["custom"]))
     return " · ".join(f"{k}={v}" for k, v in sorted(shown.items()))
 
 

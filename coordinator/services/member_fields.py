@@ -66,6 +66,17 @@ class CustomFieldRefused(ApiError):
         self.problems = list(problems)
 
 
+class FieldChangeRefused(ApiError):
+    """409: a definition change that would lose or garble members' values (the rules'
+    problem, in both languages, is ``problem``)."""
+
+    def __init__(self, problem: FieldProblem):
+        fields = {"key_change": "key", "option_in_use": "options"}
+        super().__init__(409, f"custom_{problem.code}", problem.message_en,
+                         fields.get(problem.code, "kind"))  # fmt: skip
+        self.problem = problem
+
+
 def sees_manager_fields(principal: Principal) -> bool:
     """True for the roles that see manager-only fields (HQ admins and store managers)."""
     return principal.role in (Role.HQ_ADMIN, Role.STORE_MANAGER)
@@ -201,10 +212,7 @@ def change_field(
         row = _row(conn, key)
         problem = change_problem(_definition(row), body, stored_values(conn, key))
         if problem is not None:
-            field = "key" if problem.code == "key_change" else "kind"
-            if problem.code == "option_in_use":
-                field = "options"
-            raise conflict(f"custom_{problem.code}", problem.message_en, field)
+            raise FieldChangeRefused(problem)
         conn.execute(
             sa.update(f)
             .where(f.c.key == key)

@@ -18,6 +18,8 @@ from fastapi.testclient import TestClient
 from coordinator import schema
 from coordinator.app import create_app
 from coordinator.runtime import Coordinator
+from coordinator.security.auth import Principal, Role
+from coordinator.services import front_desk
 from shared.custom_fields import MAX_FIELDS
 from tests.dashboard.live import settings_for
 
@@ -129,6 +131,11 @@ def test_hq_defines_fields_and_the_desk_registers_with_values(api: Api) -> None:
     assert api.call("mgr1", "GET", "/api/v1/members/m1")["custom"]["note"] == "VIP parent"
     assert "note" not in api.call("fd1", "GET", "/api/v1/members/m1")["custom"]
     assert "note" not in api.call("fd1", "GET", "/api/v1/members")["items"][0]["custom"]
+    # Nor does the desk's timeline (the change names the key, not the value).
+    desk = Principal("fd1", Role.FRONT_DESK, "s1")
+    lines = front_desk.member_profile(api.coord, desk, "m1", audit_view=False).timeline
+    change = next(x for x in lines if x.what == "member.change")
+    assert "custom=note" in change.detail and "VIP" not in change.detail
     # A desk change of other keys keeps the note; a blank clears an optional value.
     changed = api.call("fd1", "PATCH", "/api/v1/members/m1", {"custom": {"shoe_size": ""}})
     assert changed["custom"] == {"level": "advanced", "health_check": "2026-03-01"}
