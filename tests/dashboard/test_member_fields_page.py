@@ -130,3 +130,24 @@ def test_hq_defines_fields_and_the_desk_fills_them_in(live: Live, page: Any) -> 
     expect(page.locator("#custom-health_check-error")).to_have_text(
         "体检日期（health_check）：此项必填，请填写"
     )
+
+    # HQ again, in Chinese: a type change for a field members hold is refused with the
+    # reason; removing a field hides it from the member page and keeps the value.
+    page.context.clear_cookies()
+    login(page, live, "hq", password, "/dashboard/member-fields?lang=zh")
+    row = page.locator('#fields tr[data-field="level"]')
+    row.locator("summary").click()
+    row.locator('select[name="kind"]').select_option("text")
+    row.locator(".edit-field-submit").click()
+    expect(page.locator("#action-error")).to_contain_text("已有 1 位会员填写了此项")
+    expect(page.locator('#fields tr[data-field="level"] td').nth(3)).to_have_text("单选")
+    page.locator('#fields tr[data-field="health_check"] .removed-submit').click()
+    expect(page.locator('#fields tr[data-field="health_check"]')).to_have_attribute(
+        "data-removed", "1"
+    )
+    page.goto(f"{live.url}/dashboard/members/{member_id}")
+    expect(page.locator("#custom-level")).to_have_count(1)
+    expect(page.locator("#custom-health_check")).to_have_count(0)
+    live.call("POST", "/api/v1/member-fields/health_check/restore")
+    kept = live.call("GET", f"/api/v1/members/{member_id}")["custom"]
+    assert kept == {"level": "beginner", "health_check": "2026-04-02"}
