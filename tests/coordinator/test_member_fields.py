@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from coordinator import schema
 from coordinator.app import create_app
+from coordinator.downstream.member_records import load_records
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal, Role
 from coordinator.services import front_desk
@@ -102,6 +103,14 @@ def stored(api: Api, member_id: str) -> dict[str, Any]:
     return json.loads(text) if text else {}
 
 
+def change_no(api: Api, member_id: str) -> int:
+    """How often the member's kiosk record was marked changed (for the next push)."""
+    ms = schema.member_states
+    with api.coord.db.read() as conn:
+        query = sa.select(ms.c.change_no).where(ms.c.member_id == member_id)
+        return int(conn.execute(query).scalar_one())
+
+
 def define(api: Api) -> None:
     for field in (LEVEL, CHECKUP, SHOE, NOTE):
         api.call("admin", "POST", "/api/v1/member-fields", field, 201)
@@ -141,6 +150,16 @@ def test_hq_defines_fields_and_the_desk_registers_with_values(api: Api) -> None:
     assert changed["custom"] == {"level": "advanced", "health_check": "2026-03-01"}
     assert stored(api, "m1") == {"level": "advanced", "health_check": "2026-03-01",
                                  "note": "VIP parent"}  # fmt: skip
+    # Kiosks never get custom fields, and a change of custom values alone pushes nothing.
+    with api.coord.db.read() as conn:
+        (record,) = load_records(conn, ["m1"])
+    pushed = record.record.model_dump_json()
+    assert "advanced" not in pushed and "VIP parent" not in pushed
+    before = change_no(api, "m1")
+    api.call("fd1", "PATCH", "/api/v1/members/m1", {"custom": {"shoe_size": 43}})
+    assert change_no(api, "m1") == before
+    api.call("fd1", "PATCH", "/api/v1/members/m1", {"lang": "en"})
+    assert change_no(api, "m1") == before + 1  # a profile change is pushed
     assert audit_actions(api, "member_field.")[:2] == [
         ("admin", "member_field.create", "level"),
         ("admin", "member_field.create", "health_check"),
