@@ -91,12 +91,30 @@ members = sa.Table(
     # JSON list of the chain's member tags (``VIP``, ``学生``).
     sa.Column("referrer_id", sa.String(ID), nullable=True),
     # The member who brought this one (migration 0009 added these four and the phone index).
+    sa.Column("custom", sa.Text, nullable=True),
+    # JSON object of the chain's custom field values (key -> value; migration 0019); never
+    # leaves the coordinator (kiosks get no custom fields).
     sa.Index(None, "home_store_id"),
     sa.Index(None, "phone"),
     sa.Index(None, "display_name"),
     sa.Index(None, "full_name"),
     # The front desk's search: prefix ranges of phone and names (migration 0009).
 )
+
+member_fields = sa.Table(
+    "member_fields",
+    metadata,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("definition", sa.Text, nullable=False),
+    # shared.custom_fields.FieldDefinition JSON (labels, kind, options, required, visibility).
+    sa.Column("position", sa.Integer, nullable=False),
+    # The order the forms show the fields in (the order they were added).
+    sa.Column("removed", sa.Boolean, nullable=False, default=False),
+    # A removed field is hidden from forms and reads; members' values for it are kept.
+    sa.Column("updated_by", sa.String(ID), nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+"""The custom member fields HQ defines (migration 0019)."""
 
 member_states = sa.Table(
     "member_states",

@@ -685,6 +685,69 @@ WORDS.update(
     }
 )
 
+WORDS.update(
+    {
+        "nav.fields": ("会员字段", "Member fields"),
+        "fields.title": ("自定义会员字段", "Custom member fields"),
+        "fields.intro": (
+            "总部定义的会员资料项，登记和编辑会员时填写。最多 {n} 项；移除的字段会隐藏，"
+            "会员已填的值会保留，恢复后重新显示。",
+            "Profile fields HQ defines, filled in when staff register or edit a member. At "
+            "most {n}; a removed field is hidden and members keep its values, shown again "
+            "when it is restored.",
+        ),
+        "fields.none": ("还没有自定义字段。", "No custom field yet."),
+        "fields.add": ("新增字段", "Add a field"),
+        "fields.save": ("保存修改", "Save changes"),
+        "fields.saved": ("已保存。", "Saved."),
+        "fields.readonly": (
+            "只有总部管理员可以修改字段。",
+            "Only HQ admins change the fields.",
+        ),
+        "field.key": ("键", "Key"),
+        "field.key_hint": (
+            "小写字母、数字、下划线，创建后不能修改",
+            "lower-case letters, digits, _; cannot change later",
+        ),
+        "field.label_zh": ("中文名称", "Chinese label"),
+        "field.label_en": ("英文名称", "English label"),
+        "field.kind": ("类型", "Type"),
+        "field.kind.text": ("文字", "Text"),
+        "field.kind.number": ("整数", "Whole number"),
+        "field.kind.date": ("日期", "Date"),
+        "field.kind.choice": ("单选", "Choice"),
+        "field.kind.yes_no": ("是 / 否", "Yes / no"),
+        "field.options": ("选项", "Options"),
+        "field.options_hint": (
+            "单选才需要：每行一个，格式 代码 | 中文 | English",
+            "choice only: one a line, as code | 中文 | English",
+        ),
+        "field.required": ("必填", "Required"),
+        "field.visibility": ("谁能看到", "Shown to"),
+        "field.visibility.staff": ("全部员工", "All staff"),
+        "field.visibility.managers": ("仅总部和店长", "HQ and managers only"),
+        "field.removed": ("已移除", "Removed"),
+        "field.active": ("使用中", "In use"),
+        "field.remove": ("移除", "Remove"),
+        "field.restore": ("恢复", "Restore"),
+        "field.edit": ("修改", "Edit"),
+        "field.yes": ("是", "Yes"),
+        "field.no": ("否", "No"),
+        "field.required_mark": ("必填", "required"),
+        "member.custom": ("自定义资料", "Custom fields"),
+        "confirm.field": ("确认保存这个字段？", "Save this field?"),
+        "confirm.field_remove": (
+            "确认移除字段 {name}？会员已填的值会保留。",
+            "Remove the field {name}? Members keep their values.",
+        ),
+        "confirm.field_restore": ("确认恢复字段 {name}？", "Restore the field {name}?"),
+        "fields.bad_option": (
+            "选项第 {n} 行应为 代码 | 中文 | English，例如 beginner | 初级 | Beginner",
+            "option line {n} should read code | 中文 | English, e.g. beginner | 初级 | Beginner",
+        ),
+    }
+)
+
 CLIENT_KEYS = tuple(
     k
     for k in WORDS

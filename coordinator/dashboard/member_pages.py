@@ -15,11 +15,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from coordinator.dashboard.field_pages import custom_form
 from coordinator.dashboard.i18n import t, t_or, yuan
 from coordinator.dashboard.pages import (
     PREFIX,
@@ -41,6 +42,7 @@ from coordinator.services import (
     coupons,
     front_desk,
     member_devices,
+    member_fields,
     members,
     money,
     passes,
@@ -60,6 +62,24 @@ DONE = frozenset({"register", "edit", "bind", "lost", "replace", "freeze", "unfr
 """Actions whose success the member page announces (``?done=...``)."""
 Text = Annotated[str, Form(max_length=200)]
 Csrf = Annotated[str, Form(max_length=200)]
+CustomForm = Annotated[dict[str, str], Depends(custom_form)]
+"""The ``custom.<key>`` inputs of a member form (the chain's custom fields)."""
+
+
+def _as_text(value: object) -> str:
+    """A stored custom value as a form input's text (yes/no for booleans)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _field_errors(request: Request, exc: member_fields.CustomFieldRefused) -> dict[str, str]:
+    """Each refused custom field's message in the page's language."""
+    lang = lang_of(request)
+    errors: dict[str, str] = {}
+    for problem in exc.problems:
+        errors.setdefault(problem.key, problem.message(lang))
+    return errors
 
 
 def _day_fn(request: Request) -> Any:
@@ -131,6 +151,8 @@ def _register_form(
     problem: str = "",
     existing: str | None = None,
     status: int = 200,
+    custom: dict[str, str] | None = None,
+    custom_errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
     principal = current.principal
     return render(
@@ -143,6 +165,9 @@ def _register_form(
         values=values or {"home_store_id": principal.store_id or ""},
         problem=problem,
         existing=existing,
+        fields=member_fields.fields_for(_coord(request), principal),
+        custom=custom or {},
+        custom_errors=custom_errors or {},
     )
 
 
@@ -161,6 +186,7 @@ def register(
     request: Request,
     current: SessionDep,
     display_name: Text,
+    custom: CustomForm,
     full_name: Text = "",
     phone: Annotated[str, Form(max_length=40)] = "",
     birthday: Annotated[str, Form(max_length=10)] = "",
@@ -170,7 +196,9 @@ def register(
     referrer_id: Annotated[str, Form(max_length=64)] = "",
     csrf: Csrf = "",
 ) -> Response:
-    """Register a member; a phone number already on file offers that member instead."""
+    """Register a member; a phone number already on file offers that member instead; a
+    custom field value that does not fit is shown next to its input, with everything typed
+    kept."""
     values = {"display_name": display_name, "full_name": full_name, "phone": phone,
               "birthday": birthday, "gender": gender, "home_store_id": home_store_id,
               "tags": tags, "referrer_id": referrer_id}  # fmt: skip
@@ -186,16 +214,23 @@ def register(
             home_store_id=home_store_id or None,
             tags=_tags(tags),
             referrer_id=referrer_id or None,
+            custom=custom,
         )
         created = members.create_member(_coord(request), current.principal, body)
     except members.DuplicatePhone as exc:
         return _register_form(
             request, current, values=values, problem=exc.message, existing=exc.member_id,
-            status=exc.status,
+            status=exc.status, custom=custom,
+        )  # fmt: skip
+    except member_fields.CustomFieldRefused as exc:
+        errors = _field_errors(request, exc)
+        return _register_form(
+            request, current, values=values, problem=next(iter(errors.values())),
+            status=exc.status, custom=custom, custom_errors=errors,
         )  # fmt: skip
     except ApiError as exc:
         return _register_form(
-            request, current, values=values, problem=exc.message, status=exc.status
+            request, current, values=values, problem=exc.message, status=exc.status, custom=custom
         )
     return _back(created.member_id, "register")
 
@@ -223,6 +258,8 @@ def _member(
     status: int = 200,
     topup: money.TopUpPreview | None = None,
     topup_form: dict[str, str] | None = None,
+    edit_custom: dict[str, str] | None = None,
+    custom_errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
     principal = current.principal
     try:
@@ -233,6 +270,7 @@ def _member(
     catalogue = products.list_products(_coord(request), principal, sellable_only=True)
     kiosks = front_desk.store_kiosks(_coord(request), principal, profile.member.home_store_id)
     phones = member_devices.list_devices(_coord(request), principal, member_id).items
+    held = {k: _as_text(v) for k, v in profile.member.custom.items()}
     return render(
         request,
         "member.html",
@@ -258,6 +296,9 @@ def _member(
         topup_form=topup_form or {},
         topup_methods=tuple(x.value for x in PaymentMethod),
         sale_methods=tuple(x.value for x in PurchaseMethod),
+        fields=member_fields.fields_for(_coord(request), principal),
+        edit_custom=held if edit_custom is None else edit_custom,
+        custom_errors=custom_errors or {},
     )
 
 
@@ -309,6 +350,7 @@ def edit(
     current: SessionDep,
     member_id: MemberPath,
     display_name: Text,
+    custom: CustomForm,
     full_name: Text = "",
     phone: Annotated[str, Form(max_length=40)] = "",
     birthday: Annotated[str, Form(max_length=10)] = "",
@@ -316,7 +358,8 @@ def edit(
     tags: Text = "",
     csrf: Csrf = "",
 ) -> Response:
-    """Change the member's profile."""
+    """Change the member's profile and custom field values (a refused value is shown next to
+    its input, with what was typed kept)."""
 
     def run() -> object:
         body = _model(
@@ -327,10 +370,24 @@ def edit(
             birthday=birthday or None,
             gender=gender or None,
             tags=_tags(tags),
+            custom=custom or None,
         )
         return members.change_member(_coord(request), current.principal, member_id, body)
 
-    return _act(request, current, member_id, csrf, "edit", run)
+    try:
+        _check_csrf(current, csrf)
+        run()
+    except member_fields.CustomFieldRefused as exc:
+        errors = _field_errors(request, exc)
+        return _member(request, current, member_id, problem=next(iter(errors.values())),
+                       status=exc.status, edit_custom=custom, custom_errors=errors)  # fmt: skip
+    except members.DuplicatePhone as exc:
+        return _member(request, current, member_id, problem=exc.message,
+                       existing=exc.member_id, status=exc.status, edit_custom=custom)  # fmt: skip
+    except ApiError as exc:
+        return _member(request, current, member_id, problem=exc.message, status=exc.status,
+                       edit_custom=custom)  # fmt: skip
+    return _back(member_id, "edit")
 
 
 def _uid(text: str) -> str:

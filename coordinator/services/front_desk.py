@@ -23,6 +23,7 @@ from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
 from coordinator.security.privacy import mask_name
+from coordinator.services import member_fields
 from coordinator.services.common import Out, audit, check_member_access, member_row, scoped_store
 from coordinator.services.events import LedgerView, ledger_view
 from coordinator.services.members import MemberOut, member_out
@@ -181,23 +182,39 @@ CSV_COLUMNS = ("member_id", "display_name", "full_name", "phone", "home_store_id
 
 
 def members_csv(coord: Coordinator, principal: Principal, q: str = "") -> str:
-    """Every member matching ``q`` as CSV (up to :data:`CSV_MAX_ROWS`); the export is audited."""
+    """Every member matching ``q`` as CSV (up to :data:`CSV_MAX_ROWS`), with a
+    ``custom.<key>`` column per custom field the caller sees; the export is audited."""
     query = _search_query(principal, q).limit(CSV_MAX_ROWS)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
     with coord.db.read() as conn:
+        fields = member_fields.visible_definitions(conn, principal)
+        writer.writerow([*CSV_COLUMNS, *(f"custom.{d.key}" for d in fields)])
         rows = list(conn.execute(query))
         for start in range(0, len(rows), 500):
-            for item in _rows(conn, principal, rows[start : start + 500]):
+            chunk = rows[start : start + 500]
+            for row, item in zip(chunk, _rows(conn, principal, chunk), strict=True):
                 values = item.model_dump()
                 values["cards"] = " ".join(item.cards)
-                writer.writerow([values[k] if values[k] is not None else "" for k in CSV_COLUMNS])
+                custom = member_fields.shown_values(row.custom, fields)
+                writer.writerow(
+                    [values[k] if values[k] is not None else "" for k in CSV_COLUMNS]
+                    + [_csv_value(custom.get(d.key)) for d in fields]
+                )
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
         audit(conn, principal.username, "member.export", "members", now, q=q, rows=len(rows),
               masked=not principal.sees_personal_data)  # fmt: skip
     return out.getvalue()
+
+
+def _csv_value(value: object) -> str:
+    """A custom value in a CSV cell: choice codes and dates as stored, yes/no as words."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _event_detail(body: dict[str, Any]) -> str:
@@ -222,8 +239,11 @@ PERSONAL_KEYS = frozenset({"full_name", "phone", "birthday"})
 
 
 def _audit_detail(detail: dict[str, Any], masked: bool) -> str:
-    """An audit entry's detail as one line (personal data left out for masked roles)."""
+    """An audit entry's detail as one line (personal data left out for masked roles; custom
+    field values by key only: a manager-only value must not show on a desk's timeline)."""
     shown = {k: v for k, v in detail.items() if not (masked and k in PERSONAL_KEYS)}
+    if isinstance(shown.get("custom"), dict):
+        shown["custom"] = ",".join(sorted(shown["custom"]))
     return " · ".join(f"{k}={v}" for k, v in sorted(shown.items()))
 
 
@@ -315,7 +335,7 @@ def member_profile(
     with coord.db.read() as conn:
         row = member_row(conn, member_id)
         check_member_access(principal, row)
-        member = member_out(conn, row, now)
+        member = member_out(conn, row, now, member_fields.visible_definitions(conn, principal))
         ms = schema.member_states
         state = conn.execute(sa.select(ms.c.ledger).where(ms.c.member_id == member_id)).scalar()
         ledger = ledger_from_row(state) if state else MemberLedger()
