@@ -212,6 +212,10 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
                 _lot_changes(ledger, event.event_id, at, expires, body.points, for_tier=True)
             )
             visit["last_reward_day"] = body.reward_day
+        if body.first_use_of is not None:
+            started = ledger.find_pass(body.first_use_of)
+            if started is not None:
+                visit["passes"] = _passes_with(ledger, started.first_used(at))
         ledger = ledger.model_copy(update=visit)
 
     elif isinstance(body, ClassSignIn):
@@ -232,7 +236,9 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
             problem = _pass_invalid_at_use(p, at, event.store_id, body.class_type)
             if problem:
                 flag(AnomalyKind.PASS_INVALID_AT_USE, p.pass_id, 0, f"{p.name}: {problem}")
-            used = p.model_copy(update={"sessions_used": p.sessions_used + body.sessions})
+            used = p.first_used(at).model_copy(
+                update={"sessions_used": p.sessions_used + body.sessions}
+            )
             signed["passes"] = _passes_with(ledger, used)
         signin = SignIn(
             class_session_id=body.class_session_id,

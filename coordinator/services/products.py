@@ -229,13 +229,20 @@ def sell_product(
     # Store staff sell passes valid in their store (the pass service's rule); HQ sells the
     # product's stores.
     valid_in = [principal.store_id] if principal.store_filter() else product.store_ids
+    # A product activated on first use sells a pass holding its length, not a window: the
+    # member's first visit starts it (by FIRST_USE_DEADLINE_DAYS after the sale at the
+    # latest), its days counted on the store's calendar (shared.model.FirstUse).
+    window: dict[str, int] = (
+        {"first_use_days": product.validity_days}
+        if product.activate_on_first_use
+        else {"valid_from_ms": now, "valid_until_ms": now + product.validity_days * DAY_MS}
+    )
     sale = SellPass(
         kind=PassKind(product.kind.value),
         name=product.name,
         class_types=product.class_types,
         store_ids=[s for s in valid_in if s],
-        valid_from_ms=now,
-        valid_until_ms=now + product.validity_days * DAY_MS,
+        **window,
         sessions_total=product.sessions,
         price_fen=product.price_fen,
         payment_method=payment_method,
