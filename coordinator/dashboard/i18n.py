@@ -556,6 +556,15 @@ WORDS: dict[str, tuple[str, str]] = {
     "pass.every_store": ("全部门店", "every store"),
     "pass.frozen": ("已冻结", "frozen"),
     "pass.usable": ("可用", "usable"),
+    "pass.waiting": ("未开卡", "not activated"),
+    "pass.waiting_note": (
+        "首次到店开卡后可冻结或延期",
+        "freeze or extend it after the first visit starts it",
+    ),
+    "pass.not_started": (
+        "未开卡 — 首次到店时开始计算（{days} 天），最晚 {day} 自动开始",
+        "not activated — starts at first visit ({days} days), by {day} at the latest",
+    ),
     "points.remaining": ("剩余积分", "Points left"),
     "points.earned": ("获得日期", "Earned"),
     "points.expires": ("到期日期", "Expires"),
