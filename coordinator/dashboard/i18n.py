@@ -506,6 +506,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "product.stores": ("销售门店", "Sold in"),
     "product.stores_hint": ("不选即全部门店（仅总部）", "none ticked: every store (HQ only)"),
     "product.first_use": ("首次使用时开卡", "activated on first use"),
+    "product.activate_within": (
+        "未使用时自动开卡（售出后天数）",
+        "Starts by itself if unused (days after sale)",
+    ),
+    "product.activate_within_n": (
+        "最迟售出 {n} 天后开卡",
+        "starts {n} days after sale at the latest",
+    ),
     "product.on_sale": ("在售", "on sale"),
     "product.off_sale": ("已下架", "off sale"),
     "product.take_off": ("下架", "Take off sale"),
