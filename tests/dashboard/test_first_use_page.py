@@ -88,3 +88,36 @@ def test_a_first_use_pass_waits_for_the_first_visit_on_the_member_page(
     expect(row).to_contain_text(f"{_date(started.valid_from_ms)} – {_date(started.valid_until_ms)}")
     expect(row.locator(".freeze-form")).to_have_count(1)
     expect(row).to_contain_text("usable")
+
+
+def test_the_phone_card_says_a_first_use_pass_is_not_activated(live: Live, browser: Any) -> None:
+    live.add_store("s1", "Store 1")
+    live.add_member("m1", "Anna L.", "s1")
+    sale = {"pass_id": "fu1", "kind": "time", "name": "Month pass", "store_ids": ["s1"],
+            "first_use_days": 30, "activate_within_days": 45}  # fmt: skip
+    sold = live.call("POST", "/api/v1/members/m1/passes", json=sale, expect=201)
+    by_ms = sold["pass"]["first_use"]["activate_by_ms"]
+    assert by_ms - sold["pass"]["valid_from_ms"] == 45 * DAY_MS
+    link = live.call("POST", "/api/v1/members/m1/page-link")
+    card = live.http.get("/api/v1/member/card", params={"link": link["link_token"]}).json()
+    assert [(p["pass_id"], p["activate_by_ms"], p["days"]) for p in card["passes"]] == [
+        ("fu1", by_ms, 30)
+    ]
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    errors: list[str] = []
+    try:
+        phone = context.new_page()
+        phone.on("pageerror", lambda exc: errors.append(str(exc)))
+        phone.goto(f"{live.url}{link['path']}")
+        phone.wait_for_selector("body[data-balances='live']")
+        passes = phone.locator("#b-passes").inner_text()
+        assert "Month pass" in passes
+        assert "未开卡 — 首次到店时开始计算（30 天），最晚 " in passes and "自动开始" in passes
+        assert "有效期至" not in passes
+        phone.click("#lang-switch")
+        passes = phone.locator("#b-passes").inner_text()
+        assert "not activated — starts at first visit (30 days), by " in passes
+        assert passes.rstrip().endswith("at the latest")
+    finally:
+        context.close()
+    assert not errors, errors
