@@ -196,6 +196,9 @@ class FirstUse(Frozen):
     """The store time zone the days are counted in (the chain's, at the sale)."""
     started_ms: Ms | None = None
     """When the first use started the window (None: not used yet, or started by itself)."""
+    started_by: Id | None = None
+    """The event (check-in or class sign-in) whose use started it: a staff undo of that
+    event puts the pass back to waiting (:meth:`PassState.unstarted`)."""
 
     def window_from(self, start_ms: int) -> tuple[int, int]:
         """The validity window of a pass started at ``start_ms``: (from, until) in UTC ms."""
@@ -250,7 +253,7 @@ class PassState(Frozen):
         terms = self.first_use
         return terms is not None and terms.started_ms is None and now_ms < terms.activate_by_ms
 
-    def first_used(self, at_ms: int) -> PassState:
+    def first_used(self, at_ms: int, event_id: str | None = None) -> PassState:
         """The pass after a use at ``at_ms``: a pass awaiting its first use starts its window
         there (:meth:`FirstUse.window_from`); any other pass is unchanged. The one
         activation rule: the kiosk's decision and the fold both apply it, and because the
@@ -264,7 +267,22 @@ class PassState(Frozen):
             update={
                 "valid_from_ms": start,
                 "valid_until_ms": until,
-                "first_use": terms.model_copy(update={"started_ms": at_ms}),
+                "first_use": terms.model_copy(update={"started_ms": at_ms, "started_by": event_id}),
+            }
+        )
+
+    def unstarted(self, event_id: str) -> PassState:
+        """The pass after a staff undo of event ``event_id``: when that use started it, it
+        waits for its first use again (its end back to the latest it can be); any other
+        pass is unchanged. Its ``valid_from_ms`` stays at the undone tap (after the sale, so
+        it refuses nothing a waiting pass would accept)."""
+        terms = self.first_use
+        if terms is None or terms.started_by is None or terms.started_by != event_id:
+            return self
+        return self.model_copy(
+            update={
+                "valid_until_ms": terms.window_from(terms.activate_by_ms)[1],
+                "first_use": terms.model_copy(update={"started_ms": None, "started_by": None}),
             }
         )
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.decide import Accepted, KioskContext, MemberView, decide_tap, visit_pass_to_start
+from shared.decide import (
+    Accepted,
+    KioskContext,
+    MemberView,
+    decide_reversal,
+    decide_tap,
+    visit_pass_to_start,
+)
 from shared.events import CheckIn, ClassSignIn
 from shared.fold import AnomalyKind, fold, fold_sorted
 from shared.local_days import add_local_days
@@ -198,3 +205,26 @@ def test_records_without_the_feature_encode_as_before() -> None:
     assert MemberRecord.model_validate_json(with_terms.model_dump_json()) == with_terms
     body = CheckIn(first_use_of="f1")
     assert CheckIn.model_validate_json(body.model_dump_json()) == body
+
+
+def test_an_undone_first_visit_puts_the_pass_back_to_waiting() -> None:
+    """Staff undo the tap that started the pass (a wrong card, within the undo window): the
+    pass waits for its first use again, and the next visit starts it there."""
+    p = first_use_pass()
+    k = ctx(T0)
+    decision = decide_tap(k, bundle(), view(p))
+    assert isinstance(decision, Accepted)
+    [tap] = [kiosk_event("k1", 1, "m1", decision.bodies[0], at_ms=T0, offline=True)]
+    undo = decide_reversal(
+        ctx(T0 + 60_000), bundle(), view(p, pending=(tap,)), tap,
+        already_reversed=False, staff_id="desk-anna",
+    )  # fmt: skip
+    assert isinstance(undo, Accepted), undo
+    undone = kiosk_event("k1", 2, "m1", undo.bodies[0], at_ms=T0 + 60_000, offline=True)
+    ledger, _ = fold(MemberLedger(passes=(p,)), [tap, undone])
+    waiting = ledger.find_pass(p.pass_id)
+    assert waiting is not None and waiting.awaiting_first_use(T0 + DAY)
+    assert waiting.valid_until_ms == p.valid_until_ms
+    again = decide_tap(ctx(T0 + DAY), bundle(), view(waiting))
+    assert isinstance(again, Accepted)
+    assert again.result.pass_valid_until_ms == T0 + 31 * DAY
