@@ -52,7 +52,9 @@ def test_a_first_use_pass_waits_for_the_first_visit_on_the_member_page(
     )
 
     page.goto(f"{live.url}/dashboard/members/m1?lang=en")
-    page.locator("#catalogue li", has_text="Month pass").locator(".sell-submit").click()
+    offered = page.locator("#catalogue li", has_text="Month pass")
+    expect(offered.locator(".first-use")).to_have_text("activated on first use")
+    offered.locator(".sell-submit").click()
     expect(page.locator("#action-notice")).to_be_visible()
     held = _pass(live, "Month pass")
     assert held.first_use is not None and held.first_use.started_ms is None

@@ -4,6 +4,10 @@ kiosk's decisions over it and the fold's agreement, on plain values."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.decide import (
     Accepted,
@@ -228,3 +232,37 @@ def test_an_undone_first_visit_puts_the_pass_back_to_waiting() -> None:
     again = decide_tap(ctx(T0 + DAY), bundle(), view(waiting))
     assert isinstance(again, Accepted)
     assert again.result.pass_valid_until_ms == T0 + 31 * DAY
+
+
+@given(
+    taps=st.lists(
+        st.tuples(st.sampled_from(["k1", "k2", "k3"]), st.integers(0, 200 * DAY)),
+        min_size=1,
+        max_size=8,
+    ),
+    order=st.randoms(use_true_random=False),
+)
+@settings(max_examples=150, deadline=None)
+def test_any_arrival_order_starts_the_pass_at_the_earliest_tap_before_the_deadline(
+    taps: list[tuple[str, int]], order: Any
+) -> None:
+    """Visits at several kiosks, offline, delivered in any order: the fold gives one answer,
+    and the window starts at the earliest visit before the deadline (or at the deadline)."""
+    p = first_use_pass(sold_ms=T0, deadline_days=90)
+    seqs: dict[str, int] = {}
+    events = [issue_pass(1, "m1", p)]
+    for kiosk_id, offset in taps:
+        seqs[kiosk_id] = seqs.get(kiosk_id, 0) + 1
+        body = CheckIn(first_use_of=p.pass_id)
+        events.append(kiosk_event(kiosk_id, seqs[kiosk_id], "m1", body, at_ms=T0 + offset))
+    reference, _ = fold_sorted(MemberLedger(), events)
+    shuffled = list(events)
+    order.shuffle(shuffled)
+    assert fold_sorted(MemberLedger(), shuffled)[0] == reference
+    held = reference.find_pass(p.pass_id)
+    assert held is not None and held.first_use is not None
+    before = [T0 + offset for _, offset in taps if offset < 90 * DAY]
+    deadline = T0 + 90 * DAY
+    assert held.first_use.started_ms == (min(before) if before else None)
+    assert held.starts_ms(T0 + 400 * DAY) == (min(before) if before else deadline)
+    assert held.valid_until_ms == (min(before) if before else deadline) + 30 * DAY
