@@ -3,6 +3,7 @@ kiosk's decisions over it and the fold's agreement, on plain values."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from shared.events import CheckIn, ClassSignIn
 from shared.fold import AnomalyKind, fold, fold_sorted
 from shared.local_days import add_local_days
 from shared.model import MemberLedger, MemberRecord, PassState, first_use_terms
+from shared.protocol import EventBatch, MemberUpdate, encode
 from shared.reasons import RejectReason
 from tests.support.factories import (
     DAY,
@@ -266,3 +268,23 @@ def test_any_arrival_order_starts_the_pass_at_the_earliest_tap_before_the_deadli
     assert held.first_use.started_ms == (min(before) if before else None)
     assert held.starts_ms(T0 + 400 * DAY) == (min(before) if before else deadline)
     assert held.valid_until_ms == (min(before) if before else deadline) + 30 * DAY
+
+
+OLD_PASS_KEYS = {
+    "pass_id", "kind", "name", "class_types", "store_ids", "valid_from_ms", "valid_until_ms",
+    "sessions_total", "sessions_used", "frozen", "price_fen",
+}  # fmt: skip
+"""The keys of a pass record before first-use passes (what an older kiosk's model allows)."""
+
+
+def test_a_member_update_of_plain_passes_carries_only_the_keys_older_kiosks_know() -> None:
+    record = member(ledger=MemberLedger(passes=(time_pass(), first_use_pass("f2"))))
+    plain = member("m2", ledger=MemberLedger(passes=(time_pass(),)))
+    wire = json.loads(encode(MemberUpdate(store_id="s1", version=2, members=(plain, record))))
+    [old] = wire["members"][0]["ledger"]["passes"]
+    assert set(old) == OLD_PASS_KEYS
+    kept, new = wire["members"][1]["ledger"]["passes"]
+    assert set(kept) == OLD_PASS_KEYS and set(new) == OLD_PASS_KEYS | {"first_use"}
+    batch = EventBatch(kiosk_id="k1", events=(kiosk_event("k1", 1, "m1", CheckIn(points=10)),))
+    body = json.loads(encode(batch))["events"][0]["body"]
+    assert set(body) == {"kind", "points", "reward_day", "points_expires_ms"}
