@@ -310,8 +310,8 @@ def visit_pass_to_start(ledger: MemberLedger, store_id: str, now_ms: int) -> Pas
 
     A time pass for every class type is a membership of the store: a visit is its use. The
     visit starts such a pass when it awaits its first use and no such pass is running
-    already (a member who bought next year's card in advance keeps it waiting until this
-    one ends); of several waiting, the one whose deadline comes first.
+    already, frozen or not (a member who bought next year's card in advance keeps it
+    waiting until this one ends); of several waiting, the one whose deadline comes first.
     """
     visit_passes = [
         p
@@ -319,9 +319,13 @@ def visit_pass_to_start(ledger: MemberLedger, store_id: str, now_ms: int) -> Pas
         if p.kind is PassKind.TIME and not p.class_types and p.covers(None, store_id)
     ]
     waiting = [p for p in visit_passes if p.awaiting_first_use(now_ms)]
-    if not waiting or any(
-        p.is_usable(now_ms) and not p.awaiting_first_use(now_ms) for p in visit_passes
-    ):
+    # A running pass (frozen or not: a member who paused this year's card keeps next year's
+    # waiting) means the visit starts nothing.
+    running = any(
+        not p.awaiting_first_use(now_ms) and p.valid_from_ms <= now_ms <= p.valid_until_ms
+        for p in visit_passes
+    )
+    if not waiting or running:
         return None
     return min(waiting, key=lambda p: (p.first_use.activate_by_ms if p.first_use else 0, p.pass_id))
 

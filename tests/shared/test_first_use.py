@@ -158,6 +158,13 @@ def test_a_visit_does_not_start_a_class_pass_nor_a_second_card() -> None:
     decision = decide_tap(ctx(T0), bundle(), view(running, waiting))
     assert isinstance(decision, Accepted)
     assert isinstance(decision.bodies[0], CheckIn) and decision.bodies[0].first_use_of is None
+    # ... also while this year's card is frozen (the member paused it, not replaced it).
+    paused = running.model_copy(update={"frozen": True})
+    assert visit_pass_to_start(MemberLedger(passes=(paused, waiting)), "s1", T0) is None
+    # Once this year's card has ended, the next visit starts the waiting one.
+    ended = running.model_copy(update={"valid_until_ms": T0 - 1})
+    started = visit_pass_to_start(MemberLedger(passes=(ended, waiting)), "s1", T0)
+    assert started == waiting
     # ... and so it does for a class: the running pass pays first.
     signin = decide_tap(ctx(T0), bundle(classes=[yoga_class()]), view(running, waiting))
     assert isinstance(signin, Accepted) and signin.result.pass_id == running.pass_id
