@@ -659,7 +659,8 @@ def test_a_rolled_back_fold_leaves_no_checkpoint(ledger: Ledger) -> None:
 def test_two_kiosks_starting_a_pass_offline_converge_to_the_earliest_tap(ledger: Ledger) -> None:
     """A pass sold to start at its first use, started offline at two kiosks of two stores:
     whichever arrives first, the central fold ends with the window of the earliest tap (the
-    reference fold), raises no conflict, and the started pass freezes and unfreezes."""
+    reference fold), raises no conflict, and the started pass freezes, unfreezes and
+    extends."""
     sold = first_use_pass("fu1", sold_ms=T0 - DAY_MS)
     ledger.hq("m1", PassIssue(pass_state=sold))
     early = ev("k3", 1, CheckIn(points=10, first_use_of="fu1"), at=T0 + 3_600_000)
@@ -688,3 +689,8 @@ def test_two_kiosks_starting_a_pass_offline_converge_to_the_earliest_tap(ledger:
     thawed = passes.update_pass(ledger.coord, admin, "m1", "fu1", frozen=False).pass_
     assert thawed is not None and not thawed.frozen
     assert thawed.valid_until_ms == early.hlc_ms + 32 * DAY_MS
+    # ... and extends.
+    longer = passes.PassChange(valid_until_ms=early.hlc_ms + 60 * DAY_MS)
+    extended = passes.extend_pass(ledger.coord, admin, "m1", "fu1", longer).pass_
+    assert extended is not None and extended.valid_until_ms == early.hlc_ms + 60 * DAY_MS
+    assert extended.first_use is not None and extended.first_use.started_ms == early.hlc_ms
