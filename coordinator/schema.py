@@ -452,6 +452,9 @@ products = sa.Table(
     sa.Column("sessions", sa.Integer, nullable=False, default=0),
     sa.Column("validity_days", sa.Integer, nullable=False, default=0),
     sa.Column("activate_on_first_use", sa.Boolean, nullable=False, default=False),
+    sa.Column("activate_within_days", sa.Integer, nullable=False, server_default="90"),
+    # With activate_on_first_use: a pass never used starts by itself this many store-local
+    # days after the sale (shared.model.FirstUse).
     sa.Column("value_fen", sa.BigInteger, nullable=False, default=0),
     # What a stored-value package credits (e.g. pay 100000, get 110000).
     sa.Column("class_types", sa.Text, nullable=False, default="[]"),

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shared.automation import Automation
+from shared.local_days import add_local_days
 from shared.money import MoneyRules, StoredValue
 from shared.reasons import RejectReason
 
@@ -180,6 +181,58 @@ class CouponPolicy(StrEnum):
     STORE_SCOPED = "store_scoped"
 
 
+FIRST_USE_DEADLINE_DAYS = 90
+"""A pass sold to start at its first use starts by itself this many store-local days after
+the sale when it was never used (the default of a catalogue product)."""
+
+
+def _none(value: object) -> bool:
+    return value is None
+
+
+class FirstUse(Frozen):
+    """The terms of a pass that starts at its first use (开卡 at the first visit) instead of
+    at the sale.
+
+    Until its first use the pass holds a validity *length*; the first check-in or class
+    sign-in that uses it (at any kiosk, online or offline) starts the window at the tap's
+    time (:meth:`PassState.first_used`). A pass never used starts by itself at
+    ``activate_by_ms``. Days are the store's calendar days (:func:`add_local_days`), so the
+    fold needs the time zone the pass was sold under: it is part of the terms.
+    """
+
+    days: Annotated[int, Field(ge=1, le=3660)]
+    """Length of the validity window in store-local days."""
+    activate_by_ms: Ms
+    """The pass starts by itself here if it was never used before."""
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    """The store time zone the days are counted in (the chain's, at the sale)."""
+    started_ms: Ms | None = None
+    """When the first use started the window (None: not used yet, or started by itself)."""
+    started_by: Id | None = None
+    """The event (check-in or class sign-in) whose use started it: a staff undo of that
+    event puts the pass back to waiting (:meth:`PassState.unstarted`)."""
+
+    def window_from(self, start_ms: int) -> tuple[int, int]:
+        """The validity window of a pass started at ``start_ms``: (from, until) in UTC ms."""
+        return start_ms, add_local_days(start_ms, self.days, self.timezone)
+
+
+def first_use_terms(
+    sold_ms: int, days: int, timezone: str, deadline_days: int = FIRST_USE_DEADLINE_DAYS
+) -> tuple[int, int, FirstUse]:
+    """(valid_from_ms, valid_until_ms, terms) of a pass sold at ``sold_ms`` to start at its
+    first use: usable from the sale; until then its end is the latest it can be, the end of
+    the window it gets if it starts by itself at the deadline (``deadline_days`` store-local
+    days after the sale)."""
+    terms = FirstUse(
+        days=days,
+        activate_by_ms=add_local_days(sold_ms, deadline_days, timezone),
+        timezone=timezone,
+    )
+    return sold_ms, terms.window_from(terms.activate_by_ms)[1], terms
+
+
 class PassState(Frozen):
     """A member's punch or time pass as folded from its issue/update/use events."""
 
@@ -197,11 +250,72 @@ class PassState(Frozen):
     """May exceed ``sessions_total`` centrally after offline overuse (a conflict is raised)."""
     frozen: bool = False
     price_fen: Count = 0
+    first_use: FirstUse | None = Field(None, exclude_if=_none)
+    """Set when the pass starts at its first use (:class:`FirstUse`). Left out of the JSON
+    while None, so records of passes without it are byte for byte what kiosks on older
+    builds accept (their models refuse unknown fields)."""
 
     @property
     def sessions_left(self) -> int:
         """Sessions remaining on a punch pass (negative when overdrawn offline)."""
         return self.sessions_total - self.sessions_used
+
+    def awaiting_first_use(self, now_ms: int) -> bool:
+        """True while the pass waits for the first use that starts its window: sold to
+        start at first use, not used yet, and its deadline not reached."""
+        terms = self.first_use
+        return terms is not None and terms.started_ms is None and now_ms < terms.activate_by_ms
+
+    def first_used(self, at_ms: int, event_id: str | None = None) -> PassState:
+        """The pass after a use at ``at_ms``: a pass awaiting its first use starts its window
+        there (:meth:`FirstUse.window_from`); any other pass is unchanged. The one
+        activation rule: the kiosk's decision and the fold both apply it, and because the
+        fold applies events in their total order, the earliest use of the pass wins (two
+        kiosks starting it offline agree once both are folded)."""
+        terms = self.first_use
+        if terms is None or not self.awaiting_first_use(at_ms):
+            return self
+        start, until = terms.window_from(at_ms)
+        return self.model_copy(
+            update={
+                "valid_from_ms": start,
+                "valid_until_ms": until,
+                "first_use": terms.model_copy(update={"started_ms": at_ms, "started_by": event_id}),
+            }
+        )
+
+    def unstarted(self, event_id: str) -> PassState:
+        """The pass after a staff undo of event ``event_id``: when that use started it, it
+        waits for its first use again (its end back to the latest it can be); any other
+        pass is unchanged. Its ``valid_from_ms`` stays at the undone tap (after the sale, so
+        it refuses nothing a waiting pass would accept)."""
+        terms = self.first_use
+        if terms is None or terms.started_by is None or terms.started_by != event_id:
+            return self
+        return self.model_copy(
+            update={
+                "valid_until_ms": terms.window_from(terms.activate_by_ms)[1],
+                "first_use": terms.model_copy(update={"started_ms": None, "started_by": None}),
+            }
+        )
+
+    def starts_ms(self, now_ms: int) -> int | None:
+        """When the validity window started or starts (None: it starts at the first use,
+        which has not happened yet, by ``first_use.activate_by_ms`` at the latest)."""
+        terms = self.first_use
+        if terms is None:
+            return self.valid_from_ms
+        if terms.started_ms is not None:
+            return terms.started_ms
+        return None if now_ms < terms.activate_by_ms else terms.activate_by_ms
+
+    def pause_problem(self, now_ms: int) -> str | None:
+        """Why the pass cannot be frozen or extended now (None: it can): a pass awaiting its
+        first use has no running window to pause or move; its clock starts at the first
+        visit (or the deadline), after which both work as on any pass."""
+        if self.awaiting_first_use(now_ms):
+            return "pass_not_started"
+        return None
 
     def covers(self, class_type: str | None, store_id: str | None) -> bool:
         """True when the pass is meant for this class type (None: a plain visit) and store

@@ -506,6 +506,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "product.stores": ("销售门店", "Sold in"),
     "product.stores_hint": ("不选即全部门店（仅总部）", "none ticked: every store (HQ only)"),
     "product.first_use": ("首次使用时开卡", "activated on first use"),
+    "product.activate_within": (
+        "未使用时自动开卡（售出后天数）",
+        "Starts by itself if unused (days after sale)",
+    ),
+    "product.activate_within_n": (
+        "最迟售出 {n} 天后开卡",
+        "starts {n} days after sale at the latest",
+    ),
     "product.on_sale": ("在售", "on sale"),
     "product.off_sale": ("已下架", "off sale"),
     "product.take_off": ("下架", "Take off sale"),
@@ -556,6 +564,15 @@ WORDS: dict[str, tuple[str, str]] = {
     "pass.every_store": ("全部门店", "every store"),
     "pass.frozen": ("已冻结", "frozen"),
     "pass.usable": ("可用", "usable"),
+    "pass.waiting": ("未开卡", "not activated"),
+    "pass.waiting_note": (
+        "首次到店开卡后可冻结或延期",
+        "freeze or extend it after the first visit starts it",
+    ),
+    "pass.not_started": (
+        "未开卡 — 首次到店时开始计算（{days} 天），最晚 {day} 自动开始",
+        "not activated — starts at first visit ({days} days), by {day} at the latest",
+    ),
     "points.remaining": ("剩余积分", "Points left"),
     "points.earned": ("获得日期", "Earned"),
     "points.expires": ("到期日期", "Expires"),

@@ -223,12 +223,14 @@ def _event_detail(body: dict[str, Any]) -> str:
     for key in ("points", "points_delta", "pass_id", "sessions", "sessions_delta", "coupon_id",
                 "class_session_id", "reason", "target_kind", "frozen", "valid_until_ms",
                 "sessions_total", "paid_fen", "bonus_fen", "amount_fen", "price_fen",
-                "payment_method", "method", "purpose"):  # fmt: skip
+                "payment_method", "method", "purpose", "first_use_of"):  # fmt: skip
         if body.get(key) not in (None, "", 0):
             parts.append(f"{key}={body[key]}")
     if isinstance(body.get("pass_state"), dict):
         state = body["pass_state"]
         parts.append(f"pass_id={state.get('pass_id')} {state.get('name')}")
+        if isinstance(state.get("first_use"), dict):
+            parts.append(f"first_use_days={state['first_use'].get('days')}")
     if isinstance(body.get("coupon"), dict):
         coupon = body["coupon"]
         parts.append(f"coupon_id={coupon.get('coupon_id')} {coupon.get('title')}")

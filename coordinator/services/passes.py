@@ -3,6 +3,12 @@
 A freeze pauses the pass's validity clock: on unfreeze the time it was frozen is given back
 (the pass's end moves out by exactly that). Freezing a frozen pass, or unfreezing one that
 is not, is a 409 and changes nothing.
+
+A pass sold to start at its first use (``first_use_days``) has no running clock until the
+member's first visit starts it (``shared.model.FirstUse``): freezing or extending it before
+then is a 409 ``pass_not_started`` and changes nothing (there is nothing to pause; its
+deadline already bounds how long it can wait). Once started it freezes, unfreezes and
+extends like any pass.
 """
 
 from __future__ import annotations
@@ -25,7 +31,17 @@ from coordinator.security.auth import Principal
 from coordinator.services.common import Body, Out, audit, check_member_access, member_row
 from coordinator.services.money import charge
 from shared.events import PassIssue, PassUpdate, PurchaseMethod
-from shared.model import Count, Id, Ms, PassKind, PassState, commission_fen
+from shared.model import (
+    FIRST_USE_DEADLINE_DAYS,
+    Count,
+    FirstUse,
+    Id,
+    Ms,
+    PassKind,
+    PassState,
+    commission_fen,
+    first_use_terms,
+)
 
 MAX_MS = 10**14
 
@@ -39,8 +55,16 @@ class SellPass(Body):
     class_types: list[Id] = Field([], max_length=100)
     store_ids: list[Id] = Field([], max_length=1000)
     """Stores where it is valid; empty = every store (HQ admins only)."""
-    valid_from_ms: Ms
-    valid_until_ms: Ms
+    valid_from_ms: Ms | None = None
+    """Start of a fixed window (required unless ``first_use_days`` is given)."""
+    valid_until_ms: Ms | None = None
+    """End of a fixed window (required unless ``first_use_days`` is given)."""
+    first_use_days: int | None = Field(None, ge=1, le=3660)
+    """Start at the first use instead: the window is this many store-local days from the
+    member's first visit (``shared.model.FirstUse``); ``valid_*_ms`` must then be left out."""
+    activate_within_days: int = Field(FIRST_USE_DEADLINE_DAYS, ge=1, le=3660)
+    """With ``first_use_days``: a pass never used starts by itself this many store-local
+    days after the sale."""
     sessions_total: Count = 0
     price_fen: Count = 0
     payment_method: PurchaseMethod | None = None
@@ -96,24 +120,22 @@ def record_sale(
     to the same transaction); the caller wakes the member pusher after the commit."""
     principal.require_write()
     _scope_check(principal, body.store_ids)
-    if body.valid_until_ms <= body.valid_from_ms:
-        raise invalid(
-            "bad_validity", "valid_until_ms must be after valid_from_ms", "valid_until_ms"
-        )
     if body.kind is PassKind.PUNCH and body.sessions_total < 1:
         raise invalid("no_sessions", "a punch pass needs sessions_total >= 1", "sessions_total")
+    now = coord.clock.wall_ms()
+    valid_from, valid_until, first_use = _window(coord.rules(conn).timezone, body, now)
     state = PassState(
         pass_id=body.pass_id or "p" + uuid.uuid4().hex[:12],
         kind=body.kind,
         name=body.name,
         class_types=tuple(body.class_types),
         store_ids=tuple(body.store_ids),
-        valid_from_ms=body.valid_from_ms,
-        valid_until_ms=body.valid_until_ms,
+        valid_from_ms=valid_from,
+        valid_until_ms=valid_until,
         sessions_total=body.sessions_total,
         price_fen=body.price_fen,
+        first_use=first_use,
     )
-    now = coord.clock.wall_ms()
     check_member_access(principal, member_row(conn, member_id))
     ensure_member_states(conn, [member_id], now)
     current = ledger_from_row(lock_member_states(conn, [member_id])[member_id].ledger)
@@ -141,6 +163,31 @@ def record_sale(
     audit(conn, principal.username, "pass.sell", f"{member_id}/{state.pass_id}", now,
           event_id=result.events[0].event_id)  # fmt: skip
     return PassResult(pass_=state, event_id=result.events[0].event_id)
+
+
+def _window(timezone: str, body: SellPass, now_ms: int) -> tuple[int, int, FirstUse | None]:
+    """(valid_from_ms, valid_until_ms, first-use terms) of a sale: the fixed window given,
+    or the terms of a pass that starts at its first use, its days counted in the chain's
+    ``timezone`` (``shared.model.first_use_terms``)."""
+    if body.first_use_days is not None:
+        if body.valid_from_ms is not None or body.valid_until_ms is not None:
+            raise invalid(
+                "bad_validity",
+                "a pass that starts at its first use has no fixed window: give first_use_days "
+                "or valid_from_ms and valid_until_ms, not both",
+                "first_use_days",
+            )
+        return first_use_terms(now_ms, body.first_use_days, timezone, body.activate_within_days)
+    if body.valid_from_ms is None or body.valid_until_ms is None:
+        raise invalid(
+            "bad_validity", "give valid_from_ms and valid_until_ms (or first_use_days)",
+            "valid_until_ms",
+        )  # fmt: skip
+    if body.valid_until_ms <= body.valid_from_ms:
+        raise invalid(
+            "bad_validity", "valid_until_ms must be after valid_from_ms", "valid_until_ms"
+        )
+    return body.valid_from_ms, body.valid_until_ms, None
 
 
 def update_pass(
@@ -173,6 +220,14 @@ def update_pass(
             raise not_found("pass", pass_id, "pass_id")
         if principal.store_filter() is not None:
             _scope_check(principal, list(held.store_ids))
+        moves_clock = "frozen" in change or "valid_until_ms" in change
+        if moves_clock and held.pause_problem(now) is not None:
+            raise conflict(
+                "pass_not_started",
+                f"pass {pass_id} has not started yet: it starts at the member's first visit "
+                "(or by itself at its deadline); freeze or extend it after that",
+                "pass_id",
+            )
         if change.get("frozen") is True and held.frozen:
             raise conflict("pass_frozen", f"pass {pass_id} is already frozen", "pass_id")
         if change.get("frozen") is False:

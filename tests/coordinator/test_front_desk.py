@@ -16,8 +16,10 @@ from coordinator.app import create_app
 from coordinator.errors import ApiError
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal, Role
-from coordinator.services import front_desk, members, passes, stores, users
+from coordinator.services import front_desk, member_card, members, passes, products, stores, users
 from coordinator.services.passes import SellPass
+from shared.events import PurchaseMethod
+from shared.model import FIRST_USE_DEADLINE_DAYS
 from tests.dashboard.live import settings_for
 
 DAY_MS = 86_400_000
@@ -268,3 +270,58 @@ def test_search_reads_index_ranges_not_the_table(desk: tuple[Coordinator, SetClo
         with coord.db.read() as conn:
             plan = " / ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
         assert "SCAN members" not in plan, (q, plan)
+
+
+def test_a_product_activated_on_first_use_sells_a_pass_that_waits_for_the_first_visit(
+    desk: tuple[Coordinator, SetClock],
+) -> None:
+    """Sold from the catalogue, a 月卡 "activated on first use" holds its 30 days and a
+    deadline (the product's 60 days after the sale, store-local) instead of a window; the
+    phone card says so, and a freeze or an extension before the first visit is refused with
+    nothing changed."""
+    coord, clock = desk
+    product = products.create_product(
+        coord,
+        ADMIN,
+        products.NewProduct(product_id="month-fu", name="月卡（首次使用开卡）", kind="time",
+                            price_fen=39_900, validity_days=30, activate_on_first_use=True,
+                            activate_within_days=60),
+    )  # fmt: skip
+    assert product.activate_on_first_use and product.activate_within_days == 60
+    sold = products.sell_product(coord, DESK, "m1", "month-fu", payment_method=PurchaseMethod.CASH)
+    held = sold.sale.pass_
+    assert held is not None and held.first_use is not None
+    assert held.first_use.days == 30 and held.first_use.started_ms is None
+    assert held.first_use.timezone == "Asia/Shanghai"
+    assert held.first_use.activate_by_ms == START_MS + 60 * DAY_MS
+    assert held.valid_from_ms == START_MS
+    assert held.valid_until_ms == START_MS + (60 + 30) * DAY_MS
+    assert held.awaiting_first_use(START_MS)
+
+    clock.ms += DAY_MS
+    pass_id = held.pass_id
+    refused("pass_not_started", passes.update_pass, coord, DESK, "m1", pass_id, frozen=True)
+    later = passes.PassChange(valid_until_ms=START_MS + 200 * DAY_MS)
+    refused("pass_not_started", passes.extend_pass, coord, DESK, "m1", pass_id, later)
+    card = member_card.card_balances(coord, "m1")
+    [on_card] = card.passes
+    assert on_card.activate_by_ms == START_MS + 60 * DAY_MS
+    assert on_card.days == 30
+    profile = front_desk.member_profile(coord, ADMIN, "m1")
+    [kept] = profile.ledger.passes
+    assert (kept.valid_until_ms, kept.first_use, kept.frozen) == (
+        held.valid_until_ms,
+        held.first_use,
+        False,
+    )
+
+    # A fixed-window sale still needs its window, and not both kinds at once.
+    both = SellPass(kind="time", name="x", store_ids=["s1"], valid_from_ms=START_MS,
+                    valid_until_ms=START_MS + DAY_MS, first_use_days=30)  # fmt: skip
+    refused("bad_validity", passes.sell_pass, coord, DESK, "m1", both)
+    neither = SellPass(kind="time", name="x", store_ids=["s1"])
+    refused("bad_validity", passes.sell_pass, coord, DESK, "m1", neither)
+    # A product left at its default waits at most FIRST_USE_DEADLINE_DAYS.
+    default = products.NewProduct(name="季卡", kind="time", price_fen=99_900, validity_days=90,
+                                  activate_on_first_use=True)  # fmt: skip
+    assert default.activate_within_days == FIRST_USE_DEADLINE_DAYS == 90
