@@ -186,10 +186,6 @@ FIRST_USE_DEADLINE_DAYS = 90
 the sale when it was never used (the default of a catalogue product)."""
 
 
-def _none(value: object) -> bool:
-    return value is None
-
-
 class FirstUse(Frozen):
     """The terms of a pass that starts at its first use (开卡 at the first visit) instead of
     at the sale.
@@ -250,7 +246,7 @@ class PassState(Frozen):
     """May exceed ``sessions_total`` centrally after offline overuse (a conflict is raised)."""
     frozen: bool = False
     price_fen: Count = 0
-    first_use: FirstUse | None = Field(None, exclude_if=_none)
+    first_use: FirstUse | None = added_later(None)
     """Set when the pass starts at its first use (:class:`FirstUse`). Left out of the JSON
     while None, so records of passes without it are byte for byte what kiosks on older
     builds accept (their models refuse unknown fields)."""
