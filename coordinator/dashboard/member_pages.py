@@ -237,7 +237,7 @@ def _member(
     principal = current.principal
     try:
         profile = front_desk.member_profile(_coord(request), principal, member_id)
-        stored = money.balance(_coord(request), principal, member_id)
+        stored = money.balance(_coord(request), principal, member_id, for_service=True)
     except ApiError as exc:
         return _error_page(request, current, exc)
     catalogue = products.list_products(_coord(request), principal, sellable_only=True)

@@ -24,7 +24,11 @@ from sqlalchemy.engine import Connection
 
 from coordinator import schema
 from coordinator.errors import ApiError
-from coordinator.security.auth import STORE_ROLES, Principal
+from coordinator.security.auth import STORE_ROLES, Principal, Role
+
+SERVING_ROLES = frozenset({Role.STORE_MANAGER, Role.FRONT_DESK})
+"""Store roles that may find and serve another store's member (a coach of another store
+may not: it reads its own store only)."""
 
 SERVE_ACTIONS = ("pass.sell", "product.sell", "stored_value.top_up", "pass.top_up", "purchase")
 """What a store may do for another store's member (the ``action`` of a service row)."""
@@ -80,12 +84,12 @@ def check_home_access(principal: Principal, row: sa.Row[Any]) -> None:
 
 def check_serve_access(principal: Principal, row: sa.Row[Any]) -> Service:
     """May ``principal`` serve this member (sell, top up, redeem)? Their own store's members
-    and HQ: yes; a store-bound user with write access: yes, as cross-store service; a coach
-    of another store: no (403). The caller still checks write access and what the store
+    and HQ: yes; a store manager or front desk: yes, as cross-store service; a coach of
+    another store: no (403). The caller still checks write access and what the store
     sells."""
     cross = is_cross_store(principal, row)
-    if cross:
-        principal.require_write()
+    if cross and principal.role not in SERVING_ROLES:
+        raise HomeStoreOnly(row.home_store_id, principal.store_id)
     return Service(
         member_id=row.member_id,
         home_store_id=row.home_store_id,

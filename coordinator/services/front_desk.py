@@ -27,7 +27,7 @@ from coordinator import schema
 from coordinator.errors import ApiError, not_found
 from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.runtime import Coordinator
-from coordinator.security.auth import Principal, Role
+from coordinator.security.auth import Principal
 from coordinator.security.privacy import mask_name
 from coordinator.services import cross_store
 from coordinator.services.common import Out, audit, check_member_access, member_row, scoped_store
@@ -117,10 +117,6 @@ def _starts_with(column: Any, q: str) -> Any:
     return sa.and_(column >= q, column < q + TOP, column.like(escaped + "%", escape="\\"))
 
 
-SERVING_ROLES = frozenset({Role.STORE_MANAGER, Role.FRONT_DESK})
-"""Store roles that may find and serve another store's member (by an exact identifier)."""
-
-
 def _search_query(principal: Principal, q: str) -> sa.Select[Any]:
     """Members matching ``q``, by member id: a card UID (typed with or without separators)
     finds its card's owner; anything else matches the start of the member id, phone number,
@@ -150,7 +146,7 @@ def _search_query(principal: Principal, q: str) -> sa.Select[Any]:
     if store is None:
         return query.where(match)
     own = sa.and_(m.c.home_store_id == store, match)
-    if principal.role not in SERVING_ROLES:
+    if principal.role not in cross_store.SERVING_ROLES:
         return query.where(own)
     return query.where(sa.or_(own, exact))
 
@@ -350,7 +346,10 @@ def member_profile(
     now = coord.clock.wall_ms()
     with coord.db.read() as conn:
         row = member_row(conn, member_id)
-        limited = cross_store.is_cross_store(principal, row) and principal.role in SERVING_ROLES
+        limited = (
+            cross_store.is_cross_store(principal, row)
+            and principal.role in cross_store.SERVING_ROLES
+        )
         if limited:
             cross_store.check_serve_access(principal, row)
         else:

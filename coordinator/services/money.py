@@ -26,7 +26,14 @@ from coordinator.ledger.member_fold import ensure_member_states, lock_member_sta
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
 from coordinator.services import cross_store
-from coordinator.services.common import Body, Out, audit, member_row, store_exists
+from coordinator.services.common import (
+    Body,
+    Out,
+    audit,
+    check_member_access,
+    member_row,
+    store_exists,
+)
 from shared.events import StoredValueRefund, StoredValueSpend, StoredValueTopUp
 from shared.model import Id, MemberLedger, Rules
 from shared.money import PaymentMethod, StoredValue, TopUpTier, topup_problem
@@ -124,12 +131,20 @@ def locked_ledger(conn: Connection, member_id: str, now_ms: int) -> MemberLedger
     return ledger_from_row(lock_member_states(conn, [member_id])[member_id].ledger)
 
 
-def balance(coord: Coordinator, principal: Principal, member_id: str) -> StoredValueOut:
-    """A member's stored value now (also for another store serving the member)."""
+def balance(
+    coord: Coordinator, principal: Principal, member_id: str, *, for_service: bool = False
+) -> StoredValueOut:
+    """A member's stored value now: the home store's staff and HQ; with ``for_service``
+    also another store serving the member (the dashboard's limited view, whose opening is
+    audited; the API's read stays with the home store)."""
     now = coord.clock.wall_ms()
     ms = schema.member_states
     with coord.db.read() as conn:
-        cross_store.check_serve_access(principal, member_row(conn, member_id))
+        row = member_row(conn, member_id)
+        if for_service:
+            cross_store.check_serve_access(principal, row)
+        else:
+            check_member_access(principal, row)
         rules = coord.rules(conn)
         row = conn.execute(sa.select(ms.c.ledger).where(ms.c.member_id == member_id)).first()
     # A member the ledger never saw holds nothing yet.

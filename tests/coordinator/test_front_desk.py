@@ -340,14 +340,24 @@ def test_another_store_serves_a_member_as_cross_store_service(
                                passes.PassChange(sessions_total=15, price_fen=400_00,
                                                  payment_method="cash"))  # fmt: skip
     assert added.pass_ is not None and added.pass_.sessions_total == 15
-    # A purchase at the desk, paid from stored value.
+    # A purchase at the desk, paid from stored value, redeeming a chain-wide voucher.
+    from coordinator.services import coupons
+
+    now = coord.clock.wall_ms()
+    voucher = coupons.IssueCoupon(coupon_id="v5", title="¥5", kind="voucher", value=500,
+                                  valid_from_ms=now, valid_until_ms=now + DAY_MS)  # fmt: skip
+    coupons.issue_coupon(coord, ADMIN, "m1", voucher)
     bought, _ = purchases.purchase(
         coord,
         DESK_B,
-        purchases.PurchaseIn(member_id="m1", store_id="s2", total_fen=30_00, method="stored_value"),
+        purchases.PurchaseIn(
+            member_id="m1", store_id="s2", total_fen=30_00, coupon_id="v5", method="stored_value"
+        ),
         "key-1",
     )
-    assert bought.stored_value_after_fen == 70_00
+    assert (bought.coupon_off_fen, bought.stored_value_after_fen) == (500, 75_00)
+    ledger = front_desk.member_profile(coord, ADMIN, "m1", audit_view=False).ledger
+    assert [c.redeem_count for c in ledger.coupons] == [1]
     # Another store's purchase in the member's name is not for s2's desk to record.
     refused("store_forbidden", purchases.purchase, coord, DESK_B,
             purchases.PurchaseIn(member_id="m1", store_id="s1", total_fen=1, method="cash"),
@@ -357,7 +367,7 @@ def test_another_store_serves_a_member_as_cross_store_service(
         ("product.sell", "m1", "s1", "s2", "fd9", 98000),
         ("stored_value.top_up", "m1", "s1", "s2", "fd9", 100_00),
         ("pass.top_up", "m1", "s1", "s2", "fd9", 400_00),
-        ("purchase", "m1", "s1", "s2", "fd9", 30_00),
+        ("purchase", "m1", "s1", "s2", "fd9", 25_00),
     ]
     s = schema.product_sales
     ev = schema.events
@@ -390,6 +400,7 @@ def test_another_store_serves_a_member_as_cross_store_service(
     timeline = front_desk.member_profile(coord, ADMIN, "m1").timeline
     served = {x.what for x in timeline if x.cross_store}
     assert served == {"pass_issue", "sv_topup", "pass_update", "purchase"}
+    # (the coupon's redemption and the stored-value spend are the purchase's own facts)
     assert {x.store_id for x in timeline if x.cross_store} == {"s2"}
     # The money report counts the top-up where it was paid (s2), not at the home store.
     report = reports.build(coord, ADMIN, store_id=None, first=None, last=None, lang="en")
@@ -477,7 +488,8 @@ def test_another_store_finds_a_member_only_by_an_exact_identifier(
     assert view.cross_store and view.masked
     assert (view.member.phone, view.member.birthday) == ("*******1234", None)
     # What the desk needs to serve: the stored value (and the passes and coupons).
-    assert money.balance(coord, DESK_B, "m1").available_fen == 5000
+    assert money.balance(coord, DESK_B, "m1", for_service=True).available_fen == 5000
+    refused("store_forbidden", money.balance, coord, DESK_B, "m1")  # the API's read
     # Only s2's own lines of the timeline (s1's top-up and card binding are not shown).
     assert view.timeline == []
     money.top_up(coord, DESK_B, "m1", money.TopUp(amount_fen=100, method=PaymentMethod.CASH))
