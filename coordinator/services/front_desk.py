@@ -369,6 +369,8 @@ def member_profile(
                 "birthday": None,
             }
         )
+    if limited:  # who referred whom is the home store's business
+        member = member.model_copy(update={"referrer_id": None})
     if audit_view:
         with coord.db.write() as conn:
             extra = {"cross_store": True, "serving_store_id": principal.store_id} if limited else {}

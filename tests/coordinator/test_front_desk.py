@@ -461,6 +461,11 @@ def test_another_store_finds_a_member_only_by_an_exact_identifier(
     cards.bind_card(coord, ADMIN, "m1", cards.BindCard(uid=CARD))
     members.create_member(coord, ADMIN, members.NewMember(
         member_id="m5", display_name="B*", phone="13800001299", home_store_id="s2"))  # fmt: skip
+    members.create_member(coord, ADMIN, members.NewMember(
+        member_id="m6", display_name="C*", home_store_id="s1", referrer_id="m1"))  # fmt: skip
+    assert (
+        front_desk.member_profile(coord, DESK_B, "m6", audit_view=False).member.referrer_id is None
+    )
     money.top_up(coord, ADMIN, "m1", money.TopUp(amount_fen=5000, method=PaymentMethod.CASH,
                                                   store_id="s1"))  # fmt: skip
 
