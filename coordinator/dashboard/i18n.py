@@ -473,6 +473,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "Unfreeze {name}? The frozen days are given back.",
     ),
     "confirm.extend": ("确认延期或加次「{name}」？", "Extend {name}?"),
+    "confirm.add_sessions": ("确认为「{name}」加次？", "Add sessions to {name}?"),
     "confirm.points": ("确认赠送积分？", "Grant these points?"),
     "confirm.coupon": ("确认发放这张优惠券？", "Issue this coupon?"),
     "done.register": ("会员已登记。", "Member registered."),

@@ -374,6 +374,16 @@ def test_front_desk_serves_another_stores_member(live: Live, page: Any) -> None:
     topped = page.locator('#timeline tr[data-what="sv_topup"]')
     expect(topped.locator(".store")).to_have_text("served at store s2 (cross-store)")
     assert len(answers) == 2
+    # Top up the sessions of the pass just sold here (s1's own pass offers no such form).
+    expect(page.locator('#passes tr[data-pass="p10"] .sessions-form')).to_have_count(0)
+    mine = page.locator("#passes tbody tr").filter(has_text="Yoga 10")
+    mine.locator(".add-sessions").fill("5")
+    mine.locator(".extend-price").fill("200")
+    mine.locator(".sessions-submit").click()
+    expect(mine).to_contain_text("15 / 15")
+    added = page.locator('#timeline tr[data-what="pass_update"]')
+    expect(added.locator(".store")).to_have_text("served at store s2 (cross-store)")
+    assert len(answers) == 3
 
     # The same words in Chinese.
     page.goto(f"{live.url}/dashboard/members/m1?lang=zh")
@@ -396,4 +406,6 @@ def test_front_desk_serves_another_stores_member(live: Live, page: Any) -> None:
     assert not audits(live, "member.change")
     sales = live.call("GET", "/api/v1/reports", store_id="s2")
     tables = {t["name"]: t for s in sales["sections"] for t in s["tables"]}
-    assert [row[0] for row in tables["staff_commission"]["rows"]] == ["fd2"]
+    assert [row[:3] for row in tables["staff_commission"]["rows"]] == [
+        ["fd2", "Riverside (s2)", "2"]
+    ]
