@@ -357,6 +357,7 @@ def test_front_desk_serves_another_stores_member(live: Live, page: Any) -> None:
                  ".extend-form", ".lost-form", ".replace-form"):  # fmt: skip
         expect(page.locator(form)).to_have_count(0)
     expect(page.locator("#no-timeline")).to_be_visible()
+    expect(page.locator("#phones-title")).to_have_count(0)
 
     # Sell a pass from s2's catalogue.
     page.locator('li[data-product="yoga-s2"] .sell-submit').click()
