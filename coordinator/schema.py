@@ -483,11 +483,35 @@ product_sales = sa.Table(
     # The staff commission, by the rule bundle in force for the store at the sale (its
     # version): a later rule change does not rewrite what was earned.
     sa.Column("sold_ms", sa.BigInteger, nullable=False),
+    sa.Column("member_store_id", sa.String(ID), nullable=True),
+    # The member's home store at the sale; ``store_id`` is the store that sold.
+    sa.Column("cross_store", sa.Boolean, nullable=False, server_default=sa.false()),
+    # True: sold by another store than the member's home (cross-store service).
     sa.UniqueConstraint("event_id"),
     sa.Index(None, "sold_ms", "staff"),
     sa.Index(None, "member_id"),
 )
 """Sales from the catalogue: who sold what to whom, where, for how much (commission)."""
+
+cross_store_services = sa.Table(
+    "cross_store_services",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    # The ledger event of the action (pass_issue, sv_topup, pass_update, purchase).
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("home_store_id", sa.String(ID), nullable=True),
+    sa.Column("serving_store_id", sa.String(ID), nullable=False),
+    sa.Column("staff", sa.String(ID), nullable=False),
+    sa.Column("amount_fen", sa.BigInteger, nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("event_id"),
+    sa.Index(None, "member_id"),
+    sa.Index(None, "serving_store_id", "at_ms"),
+)
+"""Cross-store service (``coordinator.services.cross_store``): a store serving a member of
+another store — which store served, the member's home store, who, what and for how much."""
 
 users = sa.Table(
     "users",

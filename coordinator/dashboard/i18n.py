@@ -473,6 +473,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "Unfreeze {name}? The frozen days are given back.",
     ),
     "confirm.extend": ("确认延期或加次「{name}」？", "Extend {name}?"),
+    "confirm.add_sessions": ("确认为「{name}」加次？", "Add sessions to {name}?"),
     "confirm.points": ("确认赠送积分？", "Grant these points?"),
     "confirm.coupon": ("确认发放这张优惠券？", "Issue this coupon?"),
     "done.register": ("会员已登记。", "Member registered."),
@@ -587,6 +588,21 @@ WORDS: dict[str, tuple[str, str]] = {
     "timeline.staff": ("员工", "Staff"),
     "timeline.detail": ("详情", "Detail"),
     "timeline.hq": ("总部/前台", "HQ / desk"),
+    "timeline.cross_store": ("{store} 门店跨店服务", "served at store {store} (cross-store)"),
+    "cross.note": (
+        "该会员属于 {home} 门店。本店可为其跨店服务（售卡、充值、核销）；修改资料、绑卡挂失、"
+        "冻结、延期、赠送积分等只能由 {home} 门店或总部办理。",
+        "This member belongs to store {home}. You may serve them here as cross-store service "
+        "(sell, top up, redeem); only store {home} or HQ can edit the profile, cards, freezes, "
+        "extensions or points.",
+    ),
+    "cross.refused": (
+        "该会员属于 {home} 门店：只有 {home} 门店或总部可以修改会员资料、卡片、卡的有效期或积分。"
+        "本店（{store}）可为其跨店售卡、充值和核销。",
+        "This member belongs to store {home}: only that store or HQ can change the member's "
+        "profile, cards, passes' validity or points. Here in store {store} you may sell, top "
+        "up and redeem (cross-store service).",
+    ),
     "timeline.none": ("还没有记录。", "Nothing recorded yet."),
     "timeline.more": ("只显示最近 200 条。", "Showing the latest 200 entries."),
     "what.checkin": ("签到", "check-in"),

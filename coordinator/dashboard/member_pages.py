@@ -50,6 +50,7 @@ from coordinator.services import (
     products,
 )
 from coordinator.services.common import Body
+from coordinator.services.cross_store import HomeStoreOnly
 from shared.events import PurchaseMethod
 from shared.model import COUPON_KINDS, Id, Uid
 from shared.money import PaymentMethod
@@ -94,6 +95,15 @@ def _day_fn(request: Request) -> Any:
 def _what_fn(request: Request) -> Callable[[str], str]:
     lang = lang_of(request)
     return lambda key: t_or(lang, "what." + key, key)
+
+
+def _problem(request: Request, exc: ApiError) -> str:
+    """The refusal in the page's language where the dashboard has its words, else the
+    service's sentence."""
+    if isinstance(exc, HomeStoreOnly):
+        home = exc.home_store_id or "HQ"
+        return t(lang_of(request), "cross.refused", home=home, store=exc.serving_store_id)
+    return exc.message
 
 
 def _invalid(exc: ValidationError) -> ApiError:
@@ -264,12 +274,17 @@ def _member(
     principal = current.principal
     try:
         profile = front_desk.member_profile(_coord(request), principal, member_id)
-        stored = money.balance(_coord(request), principal, member_id)
+        stored = money.balance(_coord(request), principal, member_id, for_service=True)
     except ApiError as exc:
         return _error_page(request, current, exc)
     catalogue = products.list_products(_coord(request), principal, sellable_only=True)
     kiosks = front_desk.store_kiosks(_coord(request), principal, profile.member.home_store_id)
-    phones = member_devices.list_devices(_coord(request), principal, member_id).items
+    # A cross-store view serves the member; their phones are the home store's business.
+    phones = (
+        []
+        if profile.cross_store
+        else member_devices.list_devices(_coord(request), principal, member_id).items
+    )
     held = {k: _as_text(v) for k, v in profile.member.custom.items()}
     return render(
         request,
@@ -296,7 +311,8 @@ def _member(
         topup_form=topup_form or {},
         topup_methods=tuple(x.value for x in PaymentMethod),
         sale_methods=tuple(x.value for x in PurchaseMethod),
-        fields=member_fields.fields_for(_coord(request), principal),
+        # A cross-store view serves the member: the chain's own fields stay at home.
+        fields=() if profile.cross_store else member_fields.fields_for(_coord(request), principal),
         edit_custom=held if edit_custom is None else edit_custom,
         custom_errors=custom_errors or {},
     )
@@ -337,7 +353,9 @@ def _act(
         return _member(request, current, member_id, problem=exc.message,
                        existing=exc.member_id, status=exc.status)  # fmt: skip
     except ApiError as exc:
-        return _member(request, current, member_id, problem=exc.message, status=exc.status)
+        return _member(
+            request, current, member_id, problem=_problem(request, exc), status=exc.status
+        )
     return _back(member_id, done)
 
 
@@ -661,8 +679,8 @@ def topup_preview(
         amount_fen = _fen(amount, "amount")
         preview = money.preview_top_up(_coord(request), current.principal, member_id, amount_fen)
     except ApiError as exc:
-        return _member(request, current, member_id, problem=exc.message, status=exc.status,
-                       topup_form=form)  # fmt: skip
+        return _member(request, current, member_id, problem=_problem(request, exc),
+                       status=exc.status, topup_form=form)  # fmt: skip
     return _member(request, current, member_id, topup=preview, topup_form=form)
 
 

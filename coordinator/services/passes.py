@@ -28,7 +28,8 @@ from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.ledger.member_fold import ensure_member_states, lock_member_states
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
-from coordinator.services.common import Body, Out, audit, check_member_access, member_row
+from coordinator.services import cross_store
+from coordinator.services.common import Body, Out, audit, member_row
 from coordinator.services.money import charge
 from shared.events import PassIssue, PassUpdate, PurchaseMethod
 from shared.model import (
@@ -114,10 +115,16 @@ def sell_pass(
 
 
 def record_sale(
-    conn: sa.Connection, coord: Coordinator, principal: Principal, member_id: str, body: SellPass
+    conn: sa.Connection,
+    coord: Coordinator,
+    principal: Principal,
+    member_id: str,
+    body: SellPass,
+    action: str = "pass.sell",
 ) -> PassResult:
     """:func:`sell_pass` inside the caller's transaction (a catalogue sale adds its own row
-    to the same transaction); the caller wakes the member pusher after the commit."""
+    to the same transaction); the caller wakes the member pusher after the commit. A member
+    of another store is served as cross-store service (recorded under ``action``)."""
     principal.require_write()
     _scope_check(principal, body.store_ids)
     if body.kind is PassKind.PUNCH and body.sessions_total < 1:
@@ -136,7 +143,7 @@ def record_sale(
         price_fen=body.price_fen,
         first_use=first_use,
     )
-    check_member_access(principal, member_row(conn, member_id))
+    service = cross_store.check_serve_access(principal, member_row(conn, member_id))
     ensure_member_states(conn, [member_id], now)
     current = ledger_from_row(lock_member_states(conn, [member_id])[member_id].ledger)
     if current.find_pass(state.pass_id) is not None:
@@ -160,8 +167,11 @@ def record_sale(
         )
     issue = PassIssue(pass_state=state, payment_method=body.payment_method)
     result = coord.recorder.record(conn, [HqFact(member_id, issue, principal.store_id)], now)
+    event_id = result.events[0].event_id
     audit(conn, principal.username, "pass.sell", f"{member_id}/{state.pass_id}", now,
-          event_id=result.events[0].event_id)  # fmt: skip
+          event_id=event_id, **service.audit_detail())  # fmt: skip
+    cross_store.record(conn, service, action=action, event_id=event_id, staff=principal.username,
+                       amount_fen=body.price_fen, now_ms=now)  # fmt: skip
     return PassResult(pass_=state, event_id=result.events[0].event_id)
 
 
@@ -212,12 +222,15 @@ def update_pass(
         raise invalid("amount_not_positive", "a payment needs its price_fen", "price_fen")
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
-        check_member_access(principal, member_row(conn, member_id))
+        service = cross_store.check_serve_access(principal, member_row(conn, member_id))
         ensure_member_states(conn, [member_id], now)
         ledger = ledger_from_row(lock_member_states(conn, [member_id])[member_id].ledger)
         held = ledger.find_pass(pass_id)
         if held is None:
             raise not_found("pass", pass_id, "pass_id")
+        if service.cross_store and not _is_session_top_up(held, change):
+            # Another store may add sessions; freezing and extending stay with the home store.
+            raise cross_store.HomeStoreOnly(service.home_store_id, service.serving_store_id)
         if principal.store_filter() is not None:
             _scope_check(principal, list(held.store_ids))
         moves_clock = "frozen" in change or "valid_until_ms" in change
@@ -259,18 +272,25 @@ def update_pass(
         event_id = result.events[0].event_id
         paid = {"price_fen": price_fen, "payment_method": payment_method.value} if price_fen else {}
         audit(conn, principal.username, "pass.update", f"{member_id}/{pass_id}", now,
-              event_id=event_id, **change, **paid)  # fmt: skip
+              event_id=event_id, **change, **paid, **service.audit_detail())  # fmt: skip
         if price_fen:
-            _staff_sale(conn, principal, member_id, pass_id, event_id, price_fen, now)
+            _staff_sale(conn, principal, service, pass_id, event_id, price_fen, now)
+        cross_store.record(conn, service, action="pass.top_up", event_id=event_id,
+                           staff=principal.username, amount_fen=price_fen, now_ms=now)  # fmt: skip
         after = result.outcomes[0].ledger.find_pass(pass_id)
     coord.pusher.wake()
     return PassResult(pass_=after, event_id=result.events[0].event_id)
 
 
+def _is_session_top_up(held: PassState, change: dict[str, Any]) -> bool:
+    """True when ``change`` only adds sessions to the pass (a top-up of sessions, 充次)."""
+    return set(change) == {"sessions_total"} and change["sessions_total"] > held.sessions_total
+
+
 def _staff_sale(
     conn: sa.Connection,
     principal: Principal,
-    member_id: str,
+    service: cross_store.Service,
     pass_id: str,
     event_id: str,
     price_fen: int,
@@ -278,7 +298,9 @@ def _staff_sale(
 ) -> None:
     """A paid extension or session top-up as a staff sale row (the commission report): the
     catalogue product the pass was sold as, else the pass itself (the default commission
-    rule then applies), with the commission of the store's rules in force now."""
+    rule then applies), with the commission of the store's rules in force now: the serving
+    store's, the commission the serving staff member's."""
+    member_id = service.member_id
     s = schema.product_sales
     product_id = conn.execute(
         sa.select(s.c.product_id)
@@ -286,7 +308,7 @@ def _staff_sale(
         .order_by(s.c.id)
         .limit(1)
     ).scalar()
-    store = principal.store_filter() or member_row(conn, member_id).home_store_id
+    store = principal.store_filter() or service.home_store_id
     bundle = (
         rule_bundles.bundle_for_store(conn, store) if store else rule_bundles.chain_bundle(conn)
     )
@@ -303,6 +325,8 @@ def _staff_sale(
             commission_fen=commission_fen(bundle.commission, product, price_fen) if bundle else 0,
             rules_version=bundle.version if bundle else 0,
             sold_ms=now_ms,
+            member_store_id=service.home_store_id,
+            cross_store=service.cross_store,
         )
     )
 

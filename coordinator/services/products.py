@@ -25,6 +25,7 @@ from coordinator.errors import conflict, invalid, not_found
 from coordinator.ledger.jsonrows import dumps, loads_list
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
+from coordinator.services import cross_store
 from coordinator.services.common import Body, Out, audit, member_row, store_exists
 from coordinator.services.passes import PassResult, SellPass, record_sale
 from shared.events import PurchaseMethod
@@ -218,7 +219,9 @@ def sell_product(
     now = coord.clock.wall_ms()
     with coord.db.read() as conn:
         product = get_product(conn, product_id)
-        home = member_row(conn, member_id).home_store_id
+        row = member_row(conn, member_id)
+    home = row.home_store_id
+    served_elsewhere = cross_store.is_cross_store(principal, row)
     store = principal.store_filter() or home
     if not product.active:
         raise conflict("product_inactive", f"{product.name} is not on sale any more",
@@ -256,7 +259,7 @@ def sell_product(
         payment_method=payment_method,
     )
     with coord.db.write() as conn:
-        result = record_sale(conn, coord, principal, member_id, sale)
+        result = record_sale(conn, coord, principal, member_id, sale, action="product.sell")
         bundle = (
             rule_bundles.bundle_for_store(conn, store) if store else rule_bundles.chain_bundle(conn)
         )
@@ -277,12 +280,15 @@ def sell_product(
                 commission_fen=commission,
                 rules_version=bundle.version if bundle else 0,
                 sold_ms=now,
+                member_store_id=home,
+                cross_store=served_elsewhere,
             )
         )
         audit(conn, principal.username, "product.sell", member_id, now,
               product_id=product.product_id, price_fen=product.price_fen,
               payment_method=payment_method.value if payment_method else None,
-              event_id=result.event_id)  # fmt: skip
+              event_id=result.event_id, cross_store=served_elsewhere, home_store_id=home,
+              serving_store_id=store)  # fmt: skip
     coord.pusher.wake()
     return ProductSold(
         product_id=product.product_id,

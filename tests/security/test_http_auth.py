@@ -320,7 +320,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/members/{member_id}/passes"): Route(
         "scoped",
         True,
-        other=req("/api/v1/members/m2zz/passes", {**PASS, "store_ids": ["s1"]}),
+        # Another store's member may be sold a pass (cross-store service), valid in the
+        # seller's own store only.
+        other=req("/api/v1/members/m2zz/passes", {**PASS, "store_ids": ["s2zz"]}),
         own=req("/api/v1/members/m1/passes", {**PASS, "store_ids": ["s1"]}),
     ),
     ("POST", "/api/v1/members/{member_id}/passes/{pass_id}/freeze"): Route(
