@@ -403,8 +403,8 @@ def edit(
         return _member(request, current, member_id, problem=exc.message,
                        existing=exc.member_id, status=exc.status, edit_custom=custom)  # fmt: skip
     except ApiError as exc:
-        return _member(request, current, member_id, problem=exc.message, status=exc.status,
-                       edit_custom=custom)  # fmt: skip
+        return _member(request, current, member_id, problem=_problem(request, exc),
+                       status=exc.status, edit_custom=custom)  # fmt: skip
     return _back(member_id, "edit")
 
 
