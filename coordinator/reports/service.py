@@ -309,10 +309,20 @@ def _checkins(ctx: _Ctx) -> Section:
     bucket = bucket_ms([ctx.tz(s) for s in ctx.scope], start, end)
     daily: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0])
     hourly: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
-    if ctx.rolled(start, end, bucket):
-        counts = rollups.tap_buckets(ctx.conn, start, end, ctx.store_id)
-    else:
-        counts = queries.tap_buckets(ctx.conn, start, end, bucket, ctx.store_id)
+    rolled = ctx.rolled(start, end, bucket)
+    if rolled:
+        first, last = ctx.period.first, ctx.period.last
+        wanted = ("checkins", "class_signins")
+        for store, day, sums in rollups.day_sums(ctx.conn, first, last, wanted, ctx.store_id):
+            if store in ctx.stores:
+                daily[(day, store)] = sums
+        for store, sums in rollups.period_sums(
+            ctx.conn, first, last, rollups.HOUR_OF_DAY, ctx.store_id
+        ).items():
+            for hour in range(24):
+                if store in ctx.stores and (sums[hour] or sums[24 + hour]):
+                    hourly[(store, hour)] = [sums[hour], sums[24 + hour]]
+    counts = [] if rolled else queries.tap_buckets(ctx.conn, start, end, bucket, ctx.store_id)
     for store, kind, b, n in counts:
         if store not in ctx.stores or (ctx.store_id and store != ctx.store_id):
             continue
@@ -659,10 +669,14 @@ def _passes(ctx: _Ctx, summary: _LedgerSummary) -> Section:
     start, end = ctx.bounds()
     bucket = bucket_ms([ctx.tz(s) for s in ctx.scope], start, end)
     per_day: dict[tuple[date, str], int] = defaultdict(int)
-    if ctx.rolled(start, end, bucket):
-        used = rollups.sessions_used(ctx.conn, start, end, ctx.store_id)
-    else:
-        used = queries.sessions_used(ctx.conn, start, end, bucket, ctx.store_id)
+    rolled = ctx.rolled(start, end, bucket)
+    if rolled:
+        for store, day, (n,) in rollups.day_sums(
+            ctx.conn, ctx.period.first, ctx.period.last, ("sessions_used",), ctx.store_id
+        ):
+            if store in ctx.stores:
+                per_day[(day, store)] += n
+    used = [] if rolled else queries.sessions_used(ctx.conn, start, end, bucket, ctx.store_id)
     for store, b, n in used:
         if store not in ctx.stores:
             continue
@@ -765,8 +779,9 @@ def _points(ctx: _Ctx, summary: _LedgerSummary) -> Section:
     bucket = bucket_ms([ctx.tz(s) for s in ctx.scope], start, end)
     if ctx.rolled(start, end, bucket):
         flows = queries.points_flows(ctx.conn, start, end, ctx.store_id, kiosk_facts=False)
+        zones = {s: ctx.tz(s) for s in ctx.stores}
         for store, (earned, redeemed) in rollups.points_by_store(
-            ctx.conn, start, end, ctx.store_id
+            ctx.conn, start, end, zones, ctx.store_id
         ).items():
             flows.setdefault(store, queries.PointsFlow())
             flows[store].earned += earned
@@ -842,10 +857,13 @@ def _money(ctx: _Ctx, summary: _LedgerSummary) -> Section:
     """campaign -> purchases that used one of its coupons, fen they took off."""
     zones = [ctx.tz(s) for s in ctx.scope] + ([] if ctx.store_id else [ctx.chain_tz])
     rolled = ctx.rolled(start, end, bucket_ms(zones, start, end))
-    for (store, hour), sums in (
-        rollups.money_hours(ctx.conn, start, end, ctx.store_id).items() if rolled else ()
+    for store, day, sums in (
+        rollups.money_days(
+            ctx.conn, start, end, ctx.period.first, ctx.period.last, ctx.chain_tz, ctx.store_id
+        )
+        if rolled
+        else ()
     ):
-        day = ctx.bucket_local(hour * HOUR_MS, ctx.tz(store)).date()
         if ctx.period.contains(day):
             acc = daily[(day, store)]
             for i, value in enumerate(sums):
