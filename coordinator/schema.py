@@ -653,6 +653,8 @@ report_rollup_days = sa.Table(
         sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
         for name in ROLLUP_DAY_METRICS + ROLLUP_DAY_HOURS
     ),
+    sa.Index(None, "day"),
+    # A chain's report reads every store's rows of a run of days.
 )
 
 reject_counters = sa.Table(

@@ -280,10 +280,8 @@ def day_sums(
     )
     if store_id is not None:
         query = query.where(days.c.store_id == store_id)
-    return [
-        (row[0], from_day_number(int(row[1])), [int(v) for v in row[2:]])
-        for row in conn.execute(query)
-    ]
+    dates = {n: from_day_number(n) for n in range(day_number(first), day_number(last) + 1)}
+    return [(row[0], dates[row[1]], [int(v) for v in row[2:]]) for row in conn.execute(query)]
 
 
 def period_sums(

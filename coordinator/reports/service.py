@@ -181,6 +181,7 @@ class _Ctx:
     chain_tz: str
     from_events: bool = False
     _bucket_local: dict[tuple[int, str], datetime] = field(default_factory=dict)
+    _labels: dict[str | None, str] = field(default_factory=dict)
 
     def t(self, key: str, **values: object) -> str:
         return label(self.lang, key, **values)
@@ -190,10 +191,17 @@ class _Ctx:
         return [self.store_id] if self.store_id else sorted(self.stores)
 
     def store_label(self, store_id: str | None) -> str:
-        if store_id is None:
-            return self.t("hq")
-        name = self.stores.get(store_id, (store_id, ""))[0]
-        return f"{name} ({store_id})" if name != store_id else store_id
+        """The store's name and id (remembered: a chain's daily tables repeat each store's
+        label on every day)."""
+        text = self._labels.get(store_id)
+        if text is None:
+            if store_id is None:
+                text = self.t("hq")
+            else:
+                name = self.stores.get(store_id, (store_id, ""))[0]
+                text = f"{name} ({store_id})" if name != store_id else store_id
+            self._labels[store_id] = text
+        return text
 
     def tz(self, store_id: str | None) -> str:
         if store_id and store_id in self.stores:
@@ -345,9 +353,10 @@ def _checkins(ctx: _Ctx) -> Section:
         ],
     )
     for day in days:
+        iso = day.isoformat()
         for store in ctx.scope:
             c, s = daily.get((day, store), [0, 0])
-            daily_table.rows.append([day.isoformat(), ctx.store_label(store), str(c), str(s)])
+            daily_table.rows.append([iso, ctx.store_label(store), str(c), str(s)])
     hourly_table = Table(
         "checkins_hourly",
         ctx.t("table.checkins_hourly"),
@@ -690,8 +699,9 @@ def _passes(ctx: _Ctx, summary: _LedgerSummary) -> Section:
         [ctx.col("date"), ctx.col("store"), ctx.col("sessions", True)],
     )
     for day in days:
+        iso = day.isoformat()
         for store in ctx.scope:
-            usage.rows.append([day.isoformat(), ctx.store_label(store), str(per_day[(day, store)])])
+            usage.rows.append([iso, ctx.store_label(store), str(per_day.get((day, store), 0))])
     sales = Table(
         "pass_sales",
         ctx.t("table.pass_sales"),

@@ -45,6 +45,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("store_id", "day", name=op.f("pk_report_rollup_days")),
     )
+    op.create_index(op.f("ix_report_rollup_days_day"), "report_rollup_days", ["day"])
     from coordinator.reports.rollups import derive_days
 
     derive_days(op.get_bind())
@@ -52,4 +53,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Drop the store-day rollups (the older code reads the hours)."""
+    op.drop_index(op.f("ix_report_rollup_days_day"), table_name="report_rollup_days")
     op.drop_table("report_rollup_days")
