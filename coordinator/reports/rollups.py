@@ -449,7 +449,7 @@ def recompute(
         ev.c.quarantined,
         ev.c.points,
         ev.c.sessions,
-        ev.c.body,
+        _body_if_read(),
     ).where(
         ev.c.kind.in_(ROLLED_KINDS),
         ev.c.quarantined == sa.false(),
@@ -480,7 +480,7 @@ def rebuild(conn: Connection) -> int:
         ev.c.quarantined,
         ev.c.points,
         ev.c.sessions,
-        ev.c.body,
+        _body_if_read(),
     ).where(ev.c.kind.in_(ROLLED_KINDS), ev.c.quarantined == sa.false())
     result = conn.execute(query, execution_options={"stream_results": True})
     acc: dict[Key, int] = defaultdict(int)
@@ -497,6 +497,14 @@ def rebuild(conn: Connection) -> int:
     if days:
         _write_days(conn, day_deltas(acc, _zones(conn, None)))
     return len(values)
+
+
+def _body_if_read() -> Any:
+    """The ``body`` column for the kinds :func:`deltas` reads it of (NULL for the check-ins,
+    sign-ins and redemptions it sums from their columns: most rows, not sent at all)."""
+    ev = schema.events
+    plain = ("checkin", "class_signin", "points_redeem", "coupon_redeem")
+    return sa.case((ev.c.kind.in_(plain), sa.null()), else_=ev.c.body).label("body")
 
 
 def _hour_at_or_after(ms: int) -> int:
