@@ -37,7 +37,7 @@ import math
 import statistics
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -245,6 +245,25 @@ def ledger_summary_s(db: Any, now_ms: int) -> float:
         return time.perf_counter() - t0
 
 
+def rollup_reads_s(db: Any, first: date, last: date) -> float:
+    """Seconds the report's reads of the rollups take alone for the period (the same calls
+    the store sections make: daily check-ins and sign-ins, hour of day, sessions used,
+    points per store, daily money)."""
+    from coordinator.reports import queries, rollups
+    from coordinator.reports.period import Period
+
+    with db.read() as conn:
+        zones = {store: zone for store, (_name, zone) in queries.stores(conn).items()}
+        start, end = Period(first, last).utc_bounds(set(zones.values()))
+        t0 = time.perf_counter()
+        rollups.day_sums(conn, first, last, ("checkins", "class_signins"), None)
+        rollups.period_sums(conn, first, last, rollups.HOUR_OF_DAY, None)
+        rollups.day_sums(conn, first, last, ("sessions_used",), None)
+        rollups.points_by_store(conn, start, end, zones, None)
+        rollups.money_days(conn, start, end, first, last, "Asia/Shanghai", None)
+        return time.perf_counter() - t0
+
+
 def _pct(values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
     ordered = sorted(values)
@@ -277,7 +296,7 @@ def run(
     per_kiosk = max(1, total_events // len(kiosks))
     total = per_kiosk * len(kiosks)
     today = datetime.fromtimestamp(now / 1000, UTC).astimezone(TZ).date()
-    times: dict[str, list[float]] = {"rollups": [], "events": [], "ledgers": []}
+    times: dict[str, list[float]] = {"rollups": [], "events": [], "ledgers": [], "reads": []}
     with work_dir(NAME, keep) as folder, scratch_database("rollup") as url:
         db_path = folder / "coordinator.db"
         progress(NAME, f"seeding {stores_n:,} stores, {len(kiosks):,} kiosks, {MEMBERS:,} members")
@@ -333,6 +352,7 @@ def run(
                     if profiler is not None:
                         profiler.disable()
                 times["ledgers"].append(ledger_summary_s(db, now))
+                times["reads"].append(rollup_reads_s(db, last - timedelta(days=29), last))
                 if built["rollups"].sections != built["events"].sections:
                     raise SystemExit(f"{NAME}: the two reports differ for {last}")
                 rows = sum(len(t.rows) for s in built["rollups"].sections for t in s.tables)
@@ -340,7 +360,8 @@ def run(
                     NAME,
                     f"round {r + 1}: rollups {ms(times['rollups'][-1])}, events "
                     f"{ms(times['events'][-1])} (identical, {rows:,} table rows); members' "
-                    f"ledgers alone {ms(times['ledgers'][-1])}",
+                    f"ledgers alone {ms(times['ledgers'][-1])}, rollup reads alone "
+                    f"{ms(times['reads'][-1])}",
                 )
             if profiler is not None:
                 out = io.StringIO()
@@ -354,9 +375,10 @@ def run(
         name=NAME,
         tapfleet=(
             f"chain-wide 30-day report (store sections) from rollups p50 {ms(p50['rollups'])} "
-            f"p95 {ms(p95['rollups'])}, of which the summary of the members' folded ledgers "
-            f"(per member, not per event) p50 {ms(p50['ledgers'])} ({rounds} uncached "
-            f"periods, PostgreSQL, "
+            f"p95 {ms(p95['rollups'])}, of which its reads of the rollups p50 "
+            f"{ms(p50['reads'])} p95 {ms(p95['reads'])} and the summary of the members' "
+            f"folded ledgers (per member, not per event) p50 {ms(p50['ledgers'])} ({rounds} "
+            f"uncached periods, PostgreSQL, "
             f"{stores_n:,} stores, {MEMBERS:,} members, {total:,} events over 30 days)"
         ),
         baseline=(
