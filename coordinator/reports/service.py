@@ -6,9 +6,10 @@ export show exactly the same values. Reports are cached per store, period and la
 for ``report_cache_s`` (they read a lot; the ledger changes by the second, not the report).
 
 Sums per store over the period (visits, sessions used, points earned and redeemed, money
-per day) are read from the per store and hour rollups (:mod:`coordinator.reports.rollups`,
-kept with the events) when the period's local days are whole UTC hours, as in every zone a
-whole number of hours off UTC; otherwise, or when asked (``from_events``), from the events.
+per day) are read from the rollups (:mod:`coordinator.reports.rollups`, kept with the
+events: a wide row per store and local day, with the visits per hour of the day; HQ's facts
+per hour) when the period's local days are whole UTC hours, as in every zone a whole number
+of hours off UTC; otherwise, or when asked (``from_events``), from the events.
 Both give the same report (a test compares them). Settlement, attendance per class, the
 ledger summaries and the member sections (lapsed, RFM) read what they need as before.
 
