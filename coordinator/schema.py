@@ -664,6 +664,44 @@ report_rollups = sa.Table(
     sa.Index(None, "hour", "store_id"),
 )
 
+ROLLUP_DAY_METRICS = (
+    "checkins",
+    "class_signins",
+    "sessions_used",
+    "points_earned",
+    "points_redeemed",
+    "points_facts",
+    "sv_topped_up_fen",
+    "sv_bonus_fen",
+    "sv_spent_fen",
+    "sv_refunded_fen",
+    "purchases",
+    "purchase_total_fen",
+)
+"""The hourly rollup metrics a store-day row also sums (``coordinator/reports/rollups.py``)."""
+ROLLUP_DAY_HOURS = tuple(
+    f"{metric}_h{hour:02d}" for metric in ("checkins", "class_signins") for hour in range(24)
+)
+"""A store-day row's check-ins and class sign-ins per local hour of the day (the report's
+hour-of-day table over any run of days)."""
+
+report_rollup_days = sa.Table(
+    "report_rollup_days",
+    metadata,
+    # Per store and store-local day, one wide row: the sums of the hourly rollups of that day
+    # (coordinator/reports/rollups.py), written with them; what a month's report reads.
+    sa.Column("store_id", sa.String(ID), primary_key=True),
+    # A registered store (HQ facts and unregistered stores have hour rows only).
+    sa.Column("day", sa.Integer, primary_key=True),
+    # The store-local date (its zone; a store's zone never changes) as days since 1970-01-01.
+    *(
+        sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
+        for name in ROLLUP_DAY_METRICS + ROLLUP_DAY_HOURS
+    ),
+    sa.Index(None, "day"),
+    # A chain's report reads every store's rows of a run of days.
+)
+
 reject_counters = sa.Table(
     "reject_counters",
     metadata,

@@ -408,7 +408,9 @@ def ledgers(conn: Connection, home_store: str | None) -> Iterator[LedgerRow]:
     )
     if home_store is not None:
         query = query.where(members.c.home_store_id == home_store)
-    for row in conn.execution_options(yield_per=2000).execute(query):
+    # Streamed for this statement only: ``Connection.execution_options`` would set it on the
+    # report's whole connection, and every later query would go through a server cursor.
+    for row in conn.execute(query, execution_options={"yield_per": 2000}):
         yield LedgerRow(
             row.member_id, row.display_name, row.home_store_id, balances_from_row(row.ledger)
         )

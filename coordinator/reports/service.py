@@ -6,9 +6,10 @@ export show exactly the same values. Reports are cached per store, period and la
 for ``report_cache_s`` (they read a lot; the ledger changes by the second, not the report).
 
 Sums per store over the period (visits, sessions used, points earned and redeemed, money
-per day) are read from the per store and hour rollups (:mod:`coordinator.reports.rollups`,
-kept with the events) when the period's local days are whole UTC hours, as in every zone a
-whole number of hours off UTC; otherwise, or when asked (``from_events``), from the events.
+per day) are read from the rollups (:mod:`coordinator.reports.rollups`, kept with the
+events: a wide row per store and local day, with the visits per hour of the day; HQ's facts
+per hour) when the period's local days are whole UTC hours, as in every zone a whole number
+of hours off UTC; otherwise, or when asked (``from_events``), from the events.
 Both give the same report (a test compares them). Settlement, attendance per class, the
 ledger summaries and the member sections (lapsed, RFM) read what they need as before.
 
@@ -181,6 +182,7 @@ class _Ctx:
     chain_tz: str
     from_events: bool = False
     _bucket_local: dict[tuple[int, str], datetime] = field(default_factory=dict)
+    _labels: dict[str | None, str] = field(default_factory=dict)
 
     def t(self, key: str, **values: object) -> str:
         return label(self.lang, key, **values)
@@ -190,10 +192,17 @@ class _Ctx:
         return [self.store_id] if self.store_id else sorted(self.stores)
 
     def store_label(self, store_id: str | None) -> str:
-        if store_id is None:
-            return self.t("hq")
-        name = self.stores.get(store_id, (store_id, ""))[0]
-        return f"{name} ({store_id})" if name != store_id else store_id
+        """The store's name and id (remembered: a chain's daily tables repeat each store's
+        label on every day)."""
+        text = self._labels.get(store_id)
+        if text is None:
+            if store_id is None:
+                text = self.t("hq")
+            else:
+                name = self.stores.get(store_id, (store_id, ""))[0]
+                text = f"{name} ({store_id})" if name != store_id else store_id
+            self._labels[store_id] = text
+        return text
 
     def tz(self, store_id: str | None) -> str:
         if store_id and store_id in self.stores:
@@ -309,10 +318,20 @@ def _checkins(ctx: _Ctx) -> Section:
     bucket = bucket_ms([ctx.tz(s) for s in ctx.scope], start, end)
     daily: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0])
     hourly: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0])
-    if ctx.rolled(start, end, bucket):
-        counts = rollups.tap_buckets(ctx.conn, start, end, ctx.store_id)
-    else:
-        counts = queries.tap_buckets(ctx.conn, start, end, bucket, ctx.store_id)
+    rolled = ctx.rolled(start, end, bucket)
+    if rolled:
+        first, last = ctx.period.first, ctx.period.last
+        wanted = ("checkins", "class_signins")
+        for store, day, sums in rollups.day_sums(ctx.conn, first, last, wanted, ctx.store_id):
+            if store in ctx.stores:
+                daily[(day, store)] = sums
+        for store, sums in rollups.period_sums(
+            ctx.conn, first, last, rollups.HOUR_OF_DAY, ctx.store_id
+        ).items():
+            for hour in range(24):
+                if store in ctx.stores and (sums[hour] or sums[24 + hour]):
+                    hourly[(store, hour)] = [sums[hour], sums[24 + hour]]
+    counts = [] if rolled else queries.tap_buckets(ctx.conn, start, end, bucket, ctx.store_id)
     for store, kind, b, n in counts:
         if store not in ctx.stores or (ctx.store_id and store != ctx.store_id):
             continue
@@ -335,9 +354,10 @@ def _checkins(ctx: _Ctx) -> Section:
         ],
     )
     for day in days:
+        iso = day.isoformat()
         for store in ctx.scope:
             c, s = daily.get((day, store), [0, 0])
-            daily_table.rows.append([day.isoformat(), ctx.store_label(store), str(c), str(s)])
+            daily_table.rows.append([iso, ctx.store_label(store), str(c), str(s)])
     hourly_table = Table(
         "checkins_hourly",
         ctx.t("table.checkins_hourly"),
@@ -659,10 +679,14 @@ def _passes(ctx: _Ctx, summary: _LedgerSummary) -> Section:
     start, end = ctx.bounds()
     bucket = bucket_ms([ctx.tz(s) for s in ctx.scope], start, end)
     per_day: dict[tuple[date, str], int] = defaultdict(int)
-    if ctx.rolled(start, end, bucket):
-        used = rollups.sessions_used(ctx.conn, start, end, ctx.store_id)
-    else:
-        used = queries.sessions_used(ctx.conn, start, end, bucket, ctx.store_id)
+    rolled = ctx.rolled(start, end, bucket)
+    if rolled:
+        for store, day, (n,) in rollups.day_sums(
+            ctx.conn, ctx.period.first, ctx.period.last, ("sessions_used",), ctx.store_id
+        ):
+            if store in ctx.stores:
+                per_day[(day, store)] += n
+    used = [] if rolled else queries.sessions_used(ctx.conn, start, end, bucket, ctx.store_id)
     for store, b, n in used:
         if store not in ctx.stores:
             continue
@@ -676,8 +700,9 @@ def _passes(ctx: _Ctx, summary: _LedgerSummary) -> Section:
         [ctx.col("date"), ctx.col("store"), ctx.col("sessions", True)],
     )
     for day in days:
+        iso = day.isoformat()
         for store in ctx.scope:
-            usage.rows.append([day.isoformat(), ctx.store_label(store), str(per_day[(day, store)])])
+            usage.rows.append([iso, ctx.store_label(store), str(per_day.get((day, store), 0))])
     sales = Table(
         "pass_sales",
         ctx.t("table.pass_sales"),
@@ -765,8 +790,9 @@ def _points(ctx: _Ctx, summary: _LedgerSummary) -> Section:
     bucket = bucket_ms([ctx.tz(s) for s in ctx.scope], start, end)
     if ctx.rolled(start, end, bucket):
         flows = queries.points_flows(ctx.conn, start, end, ctx.store_id, kiosk_facts=False)
+        zones = {s: ctx.tz(s) for s in ctx.stores}
         for store, (earned, redeemed) in rollups.points_by_store(
-            ctx.conn, start, end, ctx.store_id
+            ctx.conn, start, end, zones, ctx.store_id
         ).items():
             flows.setdefault(store, queries.PointsFlow())
             flows[store].earned += earned
@@ -842,10 +868,13 @@ def _money(ctx: _Ctx, summary: _LedgerSummary) -> Section:
     """campaign -> purchases that used one of its coupons, fen they took off."""
     zones = [ctx.tz(s) for s in ctx.scope] + ([] if ctx.store_id else [ctx.chain_tz])
     rolled = ctx.rolled(start, end, bucket_ms(zones, start, end))
-    for (store, hour), sums in (
-        rollups.money_hours(ctx.conn, start, end, ctx.store_id).items() if rolled else ()
+    for store, day, sums in (
+        rollups.money_days(
+            ctx.conn, start, end, ctx.period.first, ctx.period.last, ctx.chain_tz, ctx.store_id
+        )
+        if rolled
+        else ()
     ):
-        day = ctx.bucket_local(hour * HOUR_MS, ctx.tz(store)).date()
         if ctx.period.contains(day):
             acc = daily[(day, store)]
             for i, value in enumerate(sums):

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from coordinator import schema
 from coordinator.errors import conflict, invalid, not_found
+from coordinator.reports import rollups
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
 from coordinator.services.common import Body, Out, audit
@@ -68,6 +69,8 @@ def create_store(coord: Coordinator, principal: Principal, body: NewStore) -> St
                 store_id=body.store_id, name=body.name, timezone=body.timezone, created_ms=now
             )
         )
+        # Facts rolled up for the id before it was registered get their store-day rows.
+        rollups.derive_days(conn, [body.store_id])
         audit(conn, principal.username, "store.create", body.store_id, now, name=body.name)
         row = conn.execute(sa.select(s).where(s.c.store_id == body.store_id)).one()
     return _out(row)

@@ -11,7 +11,7 @@ identical to the ones kept incrementally.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from coordinator import schema
 from coordinator.db import Database
 from coordinator.reports import queries, rollups
-from coordinator.reports.period import DAY_MS
+from coordinator.reports.period import DAY_MS, from_day_number, local
 from shared.decide import Accepted
 from shared.events import (
     CheckIn,
@@ -190,6 +190,7 @@ def test_rollups_equal_a_recomputation_from_events(
             k3.record("m2", PointsRedeem(points=20, reward_id="water")),
         ]
         k3.record("m0", StoredValueSpend(amount_fen=800, purpose="late tea"))
+        undone_next_day = k3.record("m2", CheckIn(points=10))
         late_clock[0] += 3 * HOUR
         k3.record(
             "m1",
@@ -218,6 +219,17 @@ def test_rollups_equal_a_recomputation_from_events(
             ),
         )
         k3.record("m0", CheckIn(points=10))
+        # A reversal a day after its target (another store-day, still offline).
+        late_clock[0] += DAY_MS
+        k3.record(
+            "m2",
+            Reversal(
+                target_event_id=undone_next_day.event_id,
+                target_kind="checkin",
+                staff_id="st1",
+                points=10,
+            ),
+        )
         # And an online reversal of an online check-in.
         first = next(e for e in k1.journal if isinstance(e.body, CheckIn))
         k1.record(
@@ -263,11 +275,17 @@ def test_rollups_equal_a_recomputation_from_events(
         late_day = _windows(now)[3 + 2]  # (late day, s2)
         with db.read() as conn:
             assert rollups.totals(conn, late_day[0], late_day[1], "s2") == {
-                ("s2", "checkins"): 1,
-                ("s2", "points_earned"): 10,
+                ("s2", "checkins"): 2,
+                ("s2", "points_earned"): 20,
                 ("s2", "sv_spent_fen"): 800,
-                ("s2", "points_facts"): 5,  # 2 check-ins, a redemption, 2 of their undos
+                ("s2", "points_facts"): 6,  # 3 check-ins, a redemption, 2 of their undos
             }
+        # Every store-day row equals the recomputation over that store-local day, and its
+        # hour-of-day columns the recomputation over each of its hours.
+        kept_days = _day_rows(db)
+        assert _day_rows_recomputed(db, now) == kept_days
+        assert ("s2", local(now - 2 * DAY_MS, "Asia/Shanghai").date()) in kept_days
+        assert any(row["checkins"] < 0 for row in kept_days.values())  # the next-day undo
 
         # The report reads the rollups: the same report as summed from the events, whole
         # chain and each store, over the default 30 days and over the late kiosk's day.
@@ -295,3 +313,51 @@ def test_rollups_equal_a_recomputation_from_events(
             rebuilt = sorted(conn.execute(sa.select(schema.report_rollups)).all())
         # Incremental rows may hold zero sums (a reversal cancelled its target); rebuilt not.
         assert [r for r in incremental if r.value] == rebuilt
+        assert _day_rows(db) == kept_days  # rebuilt from the events
+        with db.write() as conn:
+            rollups.derive_days(conn)
+        assert _day_rows(db) == kept_days  # derived from the hours (migration 0019)
+        with db.write() as conn:
+            rollups.derive_days(conn, ["s2"])
+        assert _day_rows(db) == kept_days  # one store's (its registration)
+
+
+def _day_rows(db: Database) -> dict[tuple[str, date], dict[str, int]]:
+    """(store, local date) -> the non-zero columns of every store-day row."""
+    days = schema.report_rollup_days
+    with db.read() as conn:
+        rows = conn.execute(sa.select(days)).all()
+    out = {}
+    for row in rows:
+        values = {name: int(row._mapping[name]) for name in rollups.DAY_COLUMNS}
+        if any(values.values()):
+            out[(row.store_id, from_day_number(row.day))] = {
+                name: value for name, value in values.items() if value
+            }
+    return out
+
+
+def _day_rows_recomputed(db: Database, now: int) -> dict[tuple[str, date], dict[str, int]]:
+    """The same, recomputed from the events over each store-local day and hour."""
+    out: dict[tuple[str, date], dict[str, int]] = {}
+    today = local(now, "Asia/Shanghai").date()
+    with db.read() as conn:
+        for store in ("s1", "s2"):
+            for back in range(-1, 6):
+                day = today - timedelta(days=back)
+                start = rollups.day_start(day, "Asia/Shanghai")
+                end = rollups.day_start(day + timedelta(days=1), "Asia/Shanghai")
+                values = {
+                    metric: value
+                    for (_s, metric), value in rollups.recompute(conn, start, end, store).items()
+                    if metric in rollups.DAY_METRICS
+                }
+                for hour_start in range(start, end, HOUR):
+                    hour = local(hour_start, "Asia/Shanghai").hour
+                    again = rollups.recompute(conn, hour_start, hour_start + HOUR, store)
+                    for metric in ("checkins", "class_signins"):
+                        if again.get((store, metric)):
+                            values[f"{metric}_h{hour:02d}"] = again[(store, metric)]
+                if values:
+                    out[(store, day)] = values
+    return out
