@@ -32,7 +32,7 @@ store's zone never changes, so its local day of an hour is fixed when the hour i
 a 30-day chain report reads a row per store and day (and sums the hour-of-day columns in
 SQL) instead of every store-hour-metric. HQ's facts (no store, the chain's zone, which can
 change) and stores not yet registered have hour rows only; registering a store derives its
-days from its hours (:func:`derive_days`), as migration 0019 does for every store.
+days from its hours (:func:`derive_days`), as migration 0022 does for every store.
 
 Writers: :func:`add_events` from the sequencer (once per ingest group, after every kiosk
 row lock and before any member row lock) and the HQ recorder, in the transactions of their
@@ -208,7 +208,7 @@ def day_deltas(changes: Mapping[Key, int], zones: Mapping[str, str]) -> dict[Day
 
 def derive_days(conn: Connection, store_ids: Iterable[str] | None = None) -> int:
     """Recompute the store-day rows of ``store_ids`` (None: every registered store) from
-    their hour rows (a store just registered, migration 0019); returns the rows written."""
+    their hour rows (a store just registered, migration 0022); returns the rows written."""
     table, days = schema.report_rollups, schema.report_rollup_days
     wanted = None if store_ids is None else sorted(set(store_ids))
     zones = _zones(conn, wanted)
@@ -468,7 +468,7 @@ def rebuild(conn: Connection) -> int:
     """Recompute every rollup, hours and days, from the stored events (a migration, a
     bulk-seeded ledger, a repair); returns the number of hour rows."""
     ev = schema.events
-    # Migrations 0013 and 0017 run this before 0019 creates the store-day table.
+    # Migrations 0013 and 0017 run this before 0022 creates the store-day table.
     days = sa.inspect(conn).has_table(schema.report_rollup_days.name)
     conn.execute(sa.delete(schema.report_rollups))
     if days:

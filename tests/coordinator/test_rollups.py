@@ -316,7 +316,7 @@ def test_rollups_equal_a_recomputation_from_events(
         assert _day_rows(db) == kept_days  # rebuilt from the events
         with db.write() as conn:
             rollups.derive_days(conn)
-        assert _day_rows(db) == kept_days  # derived from the hours (migration 0019)
+        assert _day_rows(db) == kept_days  # derived from the hours (migration 0022)
         with db.write() as conn:
             rollups.derive_days(conn, ["s2"])
         assert _day_rows(db) == kept_days  # one store's (its registration)
