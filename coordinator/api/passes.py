@@ -41,7 +41,7 @@ def unfreeze(
     return passes.update_pass(coord, principal, member_id, pass_id, frozen=False)
 
 
-@router.post("/{pass_id}/extend", responses=answers(404))
+@router.post("/{pass_id}/extend", responses=answers(404, 409))
 def extend(
     coord: CoordinatorDep,
     principal: PrincipalDep,
@@ -49,5 +49,6 @@ def extend(
     pass_id: PassPath,
     body: PassChange,
 ) -> PassResult:
-    """Extend a pass's validity and/or change its total sessions."""
+    """Extend a pass's validity and/or change its total sessions; 409 when the pass has not
+    started yet (sold to start at its first use)."""
     return passes.extend_pass(coord, principal, member_id, pass_id, body)

@@ -391,7 +391,8 @@ def rollouts_page(request: Request, current: SessionDep) -> Response:
     content: dict[str, Any] = {"rules": {}, "classes": [], "rewards": [], "commission": []}
     if bundle is not None:
         dumped = bundle.model_dump(mode="json")
-        content = {k: dumped[k] for k in ("rules", "classes", "rewards", "commission")}
+        # Fields left at their default are not in the dump (``added_later``).
+        content = {k: dumped.get(k, content[k]) for k in content}
     return render(
         request,
         "rollouts.html",
