@@ -13,13 +13,22 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+)
 
 from shared.automation import Automation
 from shared.money import MoneyRules, StoredValue
 from shared.reasons import RejectReason
+from shared.staff_cards import CARD_HASH_PATTERN
 
 DAY_MS = 86_400_000
 
@@ -784,6 +793,18 @@ class StaffPin(Frozen):
     bundles published before roles were sent."""
 
 
+class StaffCard(Frozen):
+    """A staff member's NFC staff card, as a keyed hash of its UID (:mod:`shared.staff_cards`;
+    never the UID): tapping it at a kiosk of ``store_id`` signs ``staff_id`` in, the same as
+    their own PIN."""
+
+    staff_id: Id
+    store_id: Id
+    card_hash: Annotated[str, StringConstraints(pattern=CARD_HASH_PATTERN)]
+    role: Annotated[str, StringConstraints(max_length=20)] = ""
+    """``front_desk`` or ``coach``, as on :class:`StaffPin`."""
+
+
 class RuleBundle(Frozen):
     """What a store's kiosks need to decide: rules, today's classes, rewards and QR keys.
 
@@ -802,6 +823,36 @@ class RuleBundle(Frozen):
     """Kiosk PIN hashes of the staff of the bundle's stores (filled at publication)."""
     commission: tuple[CommissionRule, ...] = ()
     """Commission rules of catalogue sales (per product, or a default)."""
+    staff_cards: tuple[StaffCard, ...] = ()
+    """Staff card hashes of the staff of the bundle's stores (filled at publication)."""
+
+    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset({"staff_cards"})
+    """Fields added after kiosks shipped: left out of every encoding (the wire, the stored
+    copy) while they hold their default, so older kiosks (``extra="forbid"``) still take a
+    bundle that does not use them (as :class:`shared.protocol.Message` does for messages)."""
+
+    @model_serializer(mode="wrap")
+    def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self.OMIT_WHEN_DEFAULT:
+                if getattr(self, name) == type(self).model_fields[name].default:
+                    data.pop(name, None)
+        return data
+
+    def for_store(self, store_id: str) -> RuleBundle:
+        """The bundle as a kiosk of ``store_id`` receives it: only that store's staff PIN and
+        card hashes (a short PIN's hash is cheap to brute-force, so a stolen kiosk must not
+        hold another store's)."""
+        pins = self.staff_pins(store_id)
+        cards = self.staff_card_hashes(store_id)
+        if pins == self.staff and cards == self.staff_cards:
+            return self
+        return self.model_copy(update={"staff": pins, "staff_cards": cards})
+
+    def staff_card_hashes(self, store_id: str) -> tuple[StaffCard, ...]:
+        """The staff cards a kiosk of ``store_id`` accepts."""
+        return tuple(c for c in self.staff_cards if c.store_id == store_id)
 
     def staff_pins(self, store_id: str) -> tuple[StaffPin, ...]:
         """The PINs a kiosk of ``store_id`` accepts."""
@@ -812,6 +863,9 @@ class RuleBundle(Frozen):
         sees only the classes they teach; everyone else every class of the store."""
         coach = any(
             p.staff_id == staff_id and p.role == "coach" for p in self.staff_pins(session.store_id)
+        ) or any(
+            c.staff_id == staff_id and c.role == "coach"
+            for c in self.staff_card_hashes(session.store_id)
         )
         return not coach or session.instructor == staff_id
 
