@@ -136,6 +136,12 @@ def test_each_kiosk_receives_only_its_own_stores_staff(harness: Harness) -> None
         staff.StaffCardBind(uid="04D0D0D0D0D0D0"),
     )
 
+    desk = Principal("anna", Role.FRONT_DESK, "s1")
+    refused("manager_only", staff.bind_card, h.coord, desk, "anna",
+            staff.StaffCardBind(uid="04D0D0D0D0D0D0"))  # fmt: skip
+    refused("manager_only", staff.unbind_card, h.coord, desk, "lin")
+    refused("kiosk_not_in_store", staff.bind_tapped_card, h.coord, ADMIN, "anna", "kB", 0)
+
     # Unbinding is one action; a disabled user's card leaves the next bundle.
     gone = staff.unbind_card(h.coord, MANAGER, "anna")
     assert _newer(ka, gone.bundle_versions[0])
