@@ -13,17 +13,9 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    StringConstraints,
-    field_validator,
-    model_serializer,
-)
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shared.automation import Automation
 from shared.money import MoneyRules, StoredValue
@@ -823,22 +815,11 @@ class RuleBundle(Frozen):
     """Kiosk PIN hashes of the staff of the bundle's stores (filled at publication)."""
     commission: tuple[CommissionRule, ...] = ()
     """Commission rules of catalogue sales (per product, or a default)."""
-    staff_cards: tuple[StaffCard, ...] = ()
-    """Staff card hashes of the staff of the bundle's stores (filled at publication)."""
-
-    OMIT_WHEN_DEFAULT: ClassVar[frozenset[str]] = frozenset({"staff_cards"})
-    """Fields added after kiosks shipped: left out of every encoding (the wire, the stored
-    copy) while they hold their default, so older kiosks (``extra="forbid"``) still take a
-    bundle that does not use them (as :class:`shared.protocol.Message` does for messages)."""
-
-    @model_serializer(mode="wrap")
-    def _omit_defaults(self, handler: SerializerFunctionWrapHandler) -> Any:
-        data = handler(self)
-        if isinstance(data, dict):
-            for name in self.OMIT_WHEN_DEFAULT:
-                if getattr(self, name) == type(self).model_fields[name].default:
-                    data.pop(name, None)
-        return data
+    staff_cards: tuple[StaffCard, ...] = Field((), exclude_if=lambda cards: not cards)
+    """Staff card hashes of the staff of the bundle's stores (filled at publication). Added
+    after kiosks shipped: left out of every encoding (the wire, the stored copy) while empty,
+    so older kiosks (``extra="forbid"``) still take a bundle that does not use it (what
+    :attr:`shared.protocol.Message.OMIT_WHEN_DEFAULT` does for a message's own fields)."""
 
     def for_store(self, store_id: str) -> RuleBundle:
         """The bundle as a kiosk of ``store_id`` receives it: only that store's staff PIN and
