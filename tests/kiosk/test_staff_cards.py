@@ -7,6 +7,8 @@ tapped, they are member taps like any unknown card."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import httpx
 
 from shared.model import StaffCard
@@ -34,6 +36,12 @@ def test_a_staff_card_signs_its_owner_in_and_the_event_names_them(
     )
     bundle = current.model_copy(update={"version": current.version + 1, "staff_cards": cards})
     ledger.apply_rule_bundle(RuleBundleMessage(bundle=bundle))
+    # Kept (in memory and on the SD card) with this store's staff only.
+    held = ledger.rule_bundle()
+    assert held is not None and [c.staff_id for c in held.staff_cards] == ["wang"]
+    with sqlite3.connect(kiosk.app.settings.ledger_path) as db:
+        (stored,) = db.execute("SELECT bundle FROM rule_bundle").fetchone()
+    assert '"wang"' in stored and '"bo"' not in stored
     stream = EventStream(kiosk.url)
     try:
         kiosk.tap(WANG_CARD)
