@@ -10,8 +10,8 @@ staff id. A PIN is 4 to 12 digits and must differ from every other PIN of the sa
 A staff card is stored as a keyed hash of its UID (:mod:`shared.staff_cards`: the UID is not
 secret, but the bundle then does not list the staff's card numbers) and reaches the store's
 kiosks the same way; tapping it where the kiosk expects staff signs that person in. A UID is
-either a member's card or one staff member's card, never both (refused either way); a
-disabled user's PIN and card leave the store's next bundle.
+either a member's card or one staff member's card, never both (refused either way); binding,
+unbinding and disabling a user (``users.set_disabled``) republish the store's bundle at once.
 """
 
 from __future__ import annotations
