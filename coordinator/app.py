@@ -20,7 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from coordinator.api.routes import API_ROUTERS, DASHBOARD_API_ROUTERS
 from coordinator.clock import Clock
-from coordinator.dashboard import coach_pages, member_pages, pages, product_pages, staff_pages
+from coordinator.dashboard import (
+    coach_pages,
+    field_pages,
+    member_pages,
+    pages,
+    product_pages,
+    staff_pages,
+)
 from coordinator.db import Database
 from coordinator.errors import ApiError
 from coordinator.runtime import Coordinator
@@ -141,6 +148,7 @@ def mount_all(app: FastAPI, *, dashboard: bool) -> None:
         app.include_router(pages.router)
         app.include_router(member_pages.router)
         app.include_router(product_pages.router)
+        app.include_router(field_pages.router)
         app.include_router(staff_pages.router)
         app.include_router(coach_pages.router)
         app.mount(pages.STATIC_PATH, pages.static_files(), name="dashboard-static")

@@ -91,12 +91,30 @@ members = sa.Table(
     # JSON list of the chain's member tags (``VIP``, ``学生``).
     sa.Column("referrer_id", sa.String(ID), nullable=True),
     # The member who brought this one (migration 0009 added these four and the phone index).
+    sa.Column("custom", sa.Text, nullable=True),
+    # JSON object of the chain's custom field values (key -> value; migration 0019); never
+    # leaves the coordinator (kiosks get no custom fields).
     sa.Index(None, "home_store_id"),
     sa.Index(None, "phone"),
     sa.Index(None, "display_name"),
     sa.Index(None, "full_name"),
     # The front desk's search: prefix ranges of phone and names (migration 0009).
 )
+
+member_fields = sa.Table(
+    "member_fields",
+    metadata,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("definition", sa.Text, nullable=False),
+    # shared.custom_fields.FieldDefinition JSON (labels, kind, options, required, visibility).
+    sa.Column("position", sa.Integer, nullable=False),
+    # The order the forms show the fields in (the order they were added).
+    sa.Column("removed", sa.Boolean, nullable=False, default=False),
+    # A removed field is hidden from forms and reads; members' values for it are kept.
+    sa.Column("updated_by", sa.String(ID), nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+"""The custom member fields HQ defines (migration 0019)."""
 
 member_states = sa.Table(
     "member_states",
@@ -434,6 +452,9 @@ products = sa.Table(
     sa.Column("sessions", sa.Integer, nullable=False, default=0),
     sa.Column("validity_days", sa.Integer, nullable=False, default=0),
     sa.Column("activate_on_first_use", sa.Boolean, nullable=False, default=False),
+    sa.Column("activate_within_days", sa.Integer, nullable=False, server_default="90"),
+    # With activate_on_first_use: a pass never used starts by itself this many store-local
+    # days after the sale (shared.model.FirstUse).
     sa.Column("value_fen", sa.BigInteger, nullable=False, default=0),
     # What a stored-value package credits (e.g. pay 100000, get 110000).
     sa.Column("class_types", sa.Text, nullable=False, default="[]"),
@@ -462,11 +483,35 @@ product_sales = sa.Table(
     # The staff commission, by the rule bundle in force for the store at the sale (its
     # version): a later rule change does not rewrite what was earned.
     sa.Column("sold_ms", sa.BigInteger, nullable=False),
+    sa.Column("member_store_id", sa.String(ID), nullable=True),
+    # The member's home store at the sale; ``store_id`` is the store that sold.
+    sa.Column("cross_store", sa.Boolean, nullable=False, server_default=sa.false()),
+    # True: sold by another store than the member's home (cross-store service).
     sa.UniqueConstraint("event_id"),
     sa.Index(None, "sold_ms", "staff"),
     sa.Index(None, "member_id"),
 )
 """Sales from the catalogue: who sold what to whom, where, for how much (commission)."""
+
+cross_store_services = sa.Table(
+    "cross_store_services",
+    metadata,
+    sa.Column("id", BigInt, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    # The ledger event of the action (pass_issue, sv_topup, pass_update, purchase).
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("member_id", sa.String(ID), nullable=False),
+    sa.Column("home_store_id", sa.String(ID), nullable=True),
+    sa.Column("serving_store_id", sa.String(ID), nullable=False),
+    sa.Column("staff", sa.String(ID), nullable=False),
+    sa.Column("amount_fen", sa.BigInteger, nullable=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("event_id"),
+    sa.Index(None, "member_id"),
+    sa.Index(None, "serving_store_id", "at_ms"),
+)
+"""Cross-store service (``coordinator.services.cross_store``): a store serving a member of
+another store — which store served, the member's home store, who, what and for how much."""
 
 users = sa.Table(
     "users",

@@ -291,26 +291,69 @@ def _choose_pass(
     judged = [(p, p.problem_at(now_ms)) for p in candidates]
     usable = [p for p, problem in judged if problem is None]
     if usable:
-        usable.sort(key=lambda p: (p.kind is not PassKind.TIME, p.valid_until_ms, p.pass_id))
+        # A pass already running pays before one its first use would start.
+        usable.sort(
+            key=lambda p: (
+                p.kind is not PassKind.TIME,
+                p.awaiting_first_use(now_ms),
+                p.valid_until_ms,
+                p.pass_id,
+            )
+        )
         return usable[0]
     problems = {problem for _, problem in judged}
     return next(r for r in _PASS_REASON_PRIORITY if r in problems)
 
 
+def visit_pass_to_start(ledger: MemberLedger, store_id: str, now_ms: int) -> PassState | None:
+    """The time pass a plain visit to ``store_id`` at ``now_ms`` starts, or None.
+
+    A time pass for every class type is a membership of the store: a visit is its use. The
+    visit starts such a pass when it awaits its first use and no such pass is running
+    already, frozen or not (a member who bought next year's card in advance keeps it
+    waiting until this one ends); of several waiting, the one whose deadline comes first.
+    """
+    visit_passes = [
+        p
+        for p in ledger.passes
+        if p.kind is PassKind.TIME and not p.class_types and p.covers(None, store_id)
+    ]
+    waiting = [p for p in visit_passes if p.awaiting_first_use(now_ms)]
+    # A running pass (frozen or not: a member who paused this year's card keeps next year's
+    # waiting) means the visit starts nothing.
+    running = any(
+        not p.awaiting_first_use(now_ms) and p.valid_from_ms <= now_ms <= p.valid_until_ms
+        for p in visit_passes
+    )
+    if not waiting or running:
+        return None
+    return min(waiting, key=lambda p: (p.first_use.activate_by_ms if p.first_use else 0, p.pass_id))
+
+
 def _checkin_body(
-    ctx: KioskContext, bundle: RuleBundle, view: MemberView, ledger: MemberLedger
+    ctx: KioskContext,
+    bundle: RuleBundle,
+    view: MemberView,
+    ledger: MemberLedger,
+    *,
+    visit: bool = False,
 ) -> CheckIn:
+    """The check-in of a tap: the day's reward, and for a plain ``visit`` (not a class
+    sign-in, whose pass is its own) the time pass the visit starts."""
     rules = bundle.rules
+    started = visit_pass_to_start(ledger, ctx.store_id, ctx.now_ms) if visit else None
+    first_use_of = started.pass_id if started is not None else None
     today = local_day(ctx.now_ms, rules.timezone)
     if rules.checkin_reward_once_per_day and ledger.last_reward_day == today:
-        return CheckIn(points=0)
+        return CheckIn(points=0, first_use_of=first_use_of)
     points = rules.checkin_points(view.record.tier, today)
     if points <= 0:
-        return CheckIn(points=0)
+        return CheckIn(points=0, first_use_of=first_use_of)
     return CheckIn(
         points=points,
         reward_day=today,
         points_expires_ms=ctx.now_ms + rules.points_expiry_days * DAY_MS,
+        first_use_of=first_use_of,
     )
 
 
@@ -411,14 +454,19 @@ def decide_tap_folded(
     last = ledger.last_checkin_ms
     if last is not None and 0 <= ctx.now_ms - last < bundle.rules.double_tap_window_s * 1000:
         return refuse(RejectReason.ALREADY_CHECKED_IN, member_id), ledger
-    body = _checkin_body(ctx, bundle, view, ledger)
+    body = _checkin_body(ctx, bundle, view, ledger, visit=True)
     after, _ = fold(ledger, _provisional(ctx, member_id, [body]))
+    started = after.find_pass(body.first_use_of) if body.first_use_of else None
     accepted = Accepted(
         member_id=member_id,
         bodies=(body,),
         result=TapResult(
             action="checkin",
             points_earned=body.points,
+            pass_id=started.pass_id if started else None,
+            pass_name=started.name if started else None,
+            pass_kind=started.kind if started else None,
+            pass_valid_until_ms=started.valid_until_ms if started else None,
             class_not_covered_zh=not_covered.title_zh if not_covered else None,
             class_not_covered_en=not_covered.title_en if not_covered else None,
             **_result_base(view, after, ctx.now_ms),

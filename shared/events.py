@@ -24,6 +24,7 @@ from shared.model import (
     PassState,
     Text,
     Uid,
+    added_later,
 )
 from shared.money import Fen, PaymentMethod, SpendOrder
 
@@ -81,6 +82,10 @@ class CheckIn(Frozen):
     points: Count = 0
     reward_day: str | None = None
     points_expires_ms: Ms | None = None
+    first_use_of: Id | None = added_later(None)
+    """The time pass this visit started (its first use, :meth:`PassState.first_used`);
+    None for every other visit. Left out of the JSON while None, so a check-in that starts
+    no pass is byte for byte what older builds write and accept."""
 
 
 class ClassSignIn(Frozen):

@@ -212,6 +212,10 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
                 _lot_changes(ledger, event.event_id, at, expires, body.points, for_tier=True)
             )
             visit["last_reward_day"] = body.reward_day
+        if body.first_use_of is not None:
+            started = ledger.find_pass(body.first_use_of)
+            if started is not None:
+                visit["passes"] = _passes_with(ledger, started.first_used(at, event.event_id))
         ledger = ledger.model_copy(update=visit)
 
     elif isinstance(body, ClassSignIn):
@@ -232,7 +236,9 @@ def apply(ledger: MemberLedger, event: Event) -> tuple[MemberLedger, tuple[Anoma
             problem = _pass_invalid_at_use(p, at, event.store_id, body.class_type)
             if problem:
                 flag(AnomalyKind.PASS_INVALID_AT_USE, p.pass_id, 0, f"{p.name}: {problem}")
-            used = p.model_copy(update={"sessions_used": p.sessions_used + body.sessions})
+            used = p.first_used(at, event.event_id).model_copy(
+                update={"sessions_used": p.sessions_used + body.sessions}
+            )
             signed["passes"] = _passes_with(ledger, used)
         signin = SignIn(
             class_session_id=body.class_session_id,
@@ -396,6 +402,19 @@ def _apply_money(value: money.StoredValue, event: Event) -> tuple[money.StoredVa
 
 
 def _reverse(ledger: MemberLedger, event: Event, body: Reversal) -> MemberLedger:
+    ledger = _reverse_effects(ledger, event, body)
+    # An undone tap that started a first-use pass started nothing: the pass waits again.
+    started = [
+        p
+        for p in ledger.passes
+        if p.first_use is not None and p.first_use.started_by == body.target_event_id
+    ]
+    for p in started:
+        ledger = _replace_pass(ledger, p.unstarted(body.target_event_id))
+    return ledger
+
+
+def _reverse_effects(ledger: MemberLedger, event: Event, body: Reversal) -> MemberLedger:
     at = event.hlc_ms
     if body.target_kind == "checkin":
         ledger = ledger.model_copy(update={"checkins": max(0, ledger.checkins - 1)})

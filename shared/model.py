@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from shared.automation import Automation
+from shared.local_days import add_local_days
 from shared.money import MoneyRules, StoredValue
 from shared.reasons import RejectReason
 from shared.staff_cards import CARD_HASH_PATTERN
@@ -49,6 +50,19 @@ class Frozen(BaseModel):
     """Base of every ledger value and wire message: immutable, unknown fields refused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def added_later(default: Any) -> Any:
+    """The default of a field added to a kiosk-bound model after kiosks were in the field.
+
+    The field is left out of the JSON while it holds ``default``: a kiosk still on an older
+    build refuses unknown fields (``extra="forbid"``), so a record or rule bundle that does
+    not use the feature must be byte for byte what that build knows. Coordinators are
+    updated before kiosks; a chain that turns a feature on needs kiosks that know it.
+    ``tests/coordinator/test_wire_compat.py`` holds the last release's schema and fails when a new
+    field is sent at its default.
+    """
+    return Field(default=default, exclude_if=lambda value: value == default)
 
 
 class PassKind(StrEnum):
@@ -168,6 +182,54 @@ class CouponPolicy(StrEnum):
     STORE_SCOPED = "store_scoped"
 
 
+FIRST_USE_DEADLINE_DAYS = 90
+"""A pass sold to start at its first use starts by itself this many store-local days after
+the sale when it was never used (the default of a catalogue product)."""
+
+
+class FirstUse(Frozen):
+    """The terms of a pass that starts at its first use (开卡 at the first visit) instead of
+    at the sale.
+
+    Until its first use the pass holds a validity *length*; the first check-in or class
+    sign-in that uses it (at any kiosk, online or offline) starts the window at the tap's
+    time (:meth:`PassState.first_used`). A pass never used starts by itself at
+    ``activate_by_ms``. Days are the store's calendar days (:func:`add_local_days`), so the
+    fold needs the time zone the pass was sold under: it is part of the terms.
+    """
+
+    days: Annotated[int, Field(ge=1, le=3660)]
+    """Length of the validity window in store-local days."""
+    activate_by_ms: Ms
+    """The pass starts by itself here if it was never used before."""
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    """The store time zone the days are counted in (the chain's, at the sale)."""
+    started_ms: Ms | None = None
+    """When the first use started the window (None: not used yet, or started by itself)."""
+    started_by: Id | None = None
+    """The event (check-in or class sign-in) whose use started it: a staff undo of that
+    event puts the pass back to waiting (:meth:`PassState.unstarted`)."""
+
+    def window_from(self, start_ms: int) -> tuple[int, int]:
+        """The validity window of a pass started at ``start_ms``: (from, until) in UTC ms."""
+        return start_ms, add_local_days(start_ms, self.days, self.timezone)
+
+
+def first_use_terms(
+    sold_ms: int, days: int, timezone: str, deadline_days: int = FIRST_USE_DEADLINE_DAYS
+) -> tuple[int, int, FirstUse]:
+    """(valid_from_ms, valid_until_ms, terms) of a pass sold at ``sold_ms`` to start at its
+    first use: usable from the sale; until then its end is the latest it can be, the end of
+    the window it gets if it starts by itself at the deadline (``deadline_days`` store-local
+    days after the sale)."""
+    terms = FirstUse(
+        days=days,
+        activate_by_ms=add_local_days(sold_ms, deadline_days, timezone),
+        timezone=timezone,
+    )
+    return sold_ms, terms.window_from(terms.activate_by_ms)[1], terms
+
+
 class PassState(Frozen):
     """A member's punch or time pass as folded from its issue/update/use events."""
 
@@ -185,11 +247,72 @@ class PassState(Frozen):
     """May exceed ``sessions_total`` centrally after offline overuse (a conflict is raised)."""
     frozen: bool = False
     price_fen: Count = 0
+    first_use: FirstUse | None = added_later(None)
+    """Set when the pass starts at its first use (:class:`FirstUse`). Left out of the JSON
+    while None, so records of passes without it are byte for byte what kiosks on older
+    builds accept (their models refuse unknown fields)."""
 
     @property
     def sessions_left(self) -> int:
         """Sessions remaining on a punch pass (negative when overdrawn offline)."""
         return self.sessions_total - self.sessions_used
+
+    def awaiting_first_use(self, now_ms: int) -> bool:
+        """True while the pass waits for the first use that starts its window: sold to
+        start at first use, not used yet, and its deadline not reached."""
+        terms = self.first_use
+        return terms is not None and terms.started_ms is None and now_ms < terms.activate_by_ms
+
+    def first_used(self, at_ms: int, event_id: str | None = None) -> PassState:
+        """The pass after a use at ``at_ms``: a pass awaiting its first use starts its window
+        there (:meth:`FirstUse.window_from`); any other pass is unchanged. The one
+        activation rule: the kiosk's decision and the fold both apply it, and because the
+        fold applies events in their total order, the earliest use of the pass wins (two
+        kiosks starting it offline agree once both are folded)."""
+        terms = self.first_use
+        if terms is None or not self.awaiting_first_use(at_ms):
+            return self
+        start, until = terms.window_from(at_ms)
+        return self.model_copy(
+            update={
+                "valid_from_ms": start,
+                "valid_until_ms": until,
+                "first_use": terms.model_copy(update={"started_ms": at_ms, "started_by": event_id}),
+            }
+        )
+
+    def unstarted(self, event_id: str) -> PassState:
+        """The pass after a staff undo of event ``event_id``: when that use started it, it
+        waits for its first use again (its end back to the latest it can be); any other
+        pass is unchanged. Its ``valid_from_ms`` stays at the undone tap (after the sale, so
+        it refuses nothing a waiting pass would accept)."""
+        terms = self.first_use
+        if terms is None or terms.started_by is None or terms.started_by != event_id:
+            return self
+        return self.model_copy(
+            update={
+                "valid_until_ms": terms.window_from(terms.activate_by_ms)[1],
+                "first_use": terms.model_copy(update={"started_ms": None, "started_by": None}),
+            }
+        )
+
+    def starts_ms(self, now_ms: int) -> int | None:
+        """When the validity window started or starts (None: it starts at the first use,
+        which has not happened yet, by ``first_use.activate_by_ms`` at the latest)."""
+        terms = self.first_use
+        if terms is None:
+            return self.valid_from_ms
+        if terms.started_ms is not None:
+            return terms.started_ms
+        return None if now_ms < terms.activate_by_ms else terms.activate_by_ms
+
+    def pause_problem(self, now_ms: int) -> str | None:
+        """Why the pass cannot be frozen or extended now (None: it can): a pass awaiting its
+        first use has no running window to pause or move; its clock starts at the first
+        visit (or the deadline), after which both work as on any pass."""
+        if self.awaiting_first_use(now_ms):
+            return "pass_not_started"
+        return None
 
     def covers(self, class_type: str | None, store_id: str | None) -> bool:
         """True when the pass is meant for this class type (None: a plain visit) and store
@@ -250,7 +373,7 @@ class CouponState(Frozen):
     title: Text
     value: Count = 0
     """Permille off for ``discount`` (1–999), fen off for ``voucher``, 0 for ``trial``."""
-    min_spend_fen: Count = 0
+    min_spend_fen: Count = added_later(0)
     """A voucher applies only to a purchase of at least this much (满减); 0: any."""
     store_ids: tuple[Id, ...] = ()
     valid_from_ms: Ms
@@ -369,9 +492,9 @@ class LedgerBalances(Frozen):
     """Store-local date (YYYY-MM-DD) of the last check-in that earned points."""
     checkins: Count = 0
     points_earned_total: Count = 0
-    stored_value: StoredValue = StoredValue()
+    stored_value: StoredValue = added_later(StoredValue())
     """Stored value (储值): principal and bonus, folded from money events."""
-    money_marks: tuple[MoneyMark, ...] = ()
+    money_marks: tuple[MoneyMark, ...] = added_later(())
     """Spend and top-ups by fact, for tiers earned on money (``Rules.tier_basis``)."""
 
     def points_held(self, now_ms: int) -> int:
@@ -449,7 +572,7 @@ class MemberRecord(Frozen):
     status: MemberStatus = MemberStatus.ACTIVE
     cards: tuple[Uid, ...] = ()
     lang: Annotated[str, StringConstraints(pattern=r"^(zh|en)$")] = "zh"
-    devices: tuple[DeviceKey, ...] = ()
+    devices: tuple[DeviceKey, ...] = added_later(())
     """Phones that sign this member's codes (active ones and recently revoked ones)."""
     ledger: MemberLedger = MemberLedger()
 
@@ -461,7 +584,7 @@ class TierRule(Frozen):
     min_points_earned: Count
     multiplier_permille: Annotated[int, Field(ge=0, le=100_000)] = 1000
     """Points multiplier in thousandths (1500 = 1.5x), for check-ins and purchases."""
-    discount_permille: Annotated[int, Field(ge=0, le=999)] = 0
+    discount_permille: Annotated[int, Field(ge=0, le=999)] = added_later(0)
     """Thousandths off every purchase for members of this tier (50 = 5 % off)."""
     title_zh: Text = ""
     title_en: Text = ""
@@ -507,7 +630,7 @@ class OfflineLimits(Frozen):
     max_offline_hours: Annotated[int, Field(ge=0, le=24 * 90)] = 72
     """Past this, an offline kiosk still checks members in but refuses deductions."""
     coupon_policy: CouponPolicy = CouponPolicy.STORE_SCOPED
-    class_seat_share_permille: Annotated[int, Field(ge=0, le=1000)] = 1000
+    class_seat_share_permille: Annotated[int, Field(ge=0, le=1000)] = added_later(1000)
     """Share of a class's capacity split among the store's kiosks as seats each may fill
     before the coordinator confirms them (``shared.seats``). Lower: a tighter bound on a
     class going over while kiosks are offline, fewer walk-ins admitted offline."""
@@ -576,13 +699,13 @@ class ClassSession(Frozen):
     """The coach teaching it (staff id or name)."""
     room: Id | None = None
     """The room it is held in: a door station enrolled for that room signs students into it."""
-    slot_id: Id | None = None
+    slot_id: Id | None = added_later(None)
     """The weekly timetable slot it was expanded from (``shared.timetable``), if any."""
-    drop_in_price_fen: Count = 0
+    drop_in_price_fen: Count = added_later(0)
     """What a walk-in without a pass pays for this session, in fen."""
-    seats: tuple[SeatAllocation, ...] = ()
+    seats: tuple[SeatAllocation, ...] = added_later(())
     """Per-kiosk seat allocations; empty: capacity is not enforced at kiosks."""
-    booked: tuple[Id, ...] = ()
+    booked: tuple[Id, ...] = added_later(())
     """Members holding a booking: always admitted, their seats kept from walk-ins."""
 
     def signin_open(self, now_ms: int) -> bool:
@@ -641,7 +764,7 @@ class Rules(Frozen):
     studios)."""
     points_expiry_days: Annotated[int, Field(ge=1, le=3650)] = 365
     tier_window_days: Annotated[int, Field(ge=1, le=3650)] = 365
-    tier_basis: TierBasis = TierBasis.POINTS
+    tier_basis: TierBasis = added_later(TierBasis.POINTS)
     """What tiers count within the window: points, fen spent or fen topped up. Each tier's
     ``min_points_earned`` is its threshold in that unit (fen for ``spend`` and ``topups``)."""
     tiers: tuple[TierRule, ...] = (
@@ -662,19 +785,19 @@ class Rules(Frozen):
         ),
     )
     offline: OfflineLimits = OfflineLimits()
-    money: MoneyRules = MoneyRules()
+    money: MoneyRules = added_later(MoneyRules())
     """Stored value: top-up tiers, the member cap, spend order and offline limits."""
-    booking: BookingRules = BookingRules()
+    booking: BookingRules = added_later(BookingRules())
     qr_token_ttl_s: Annotated[int, Field(ge=5, le=3600)] = 60
     qr_clock_skew_s: Annotated[int, Field(ge=0, le=3600)] = 30
     undo_window_s: Annotated[int, Field(ge=0, le=3600)] = 120
     clock_skew_flag_s: Annotated[int, Field(ge=1, le=10**7)] = 300
     """Events whose kiosk wall clock is further than this from the coordinator's are flagged."""
-    signup_gift: SignupGift | None = None
+    signup_gift: SignupGift | None = added_later(None)
     """The registration gift of self sign-up (None: no gift)."""
-    member_days: Annotated[tuple[MemberDay, ...], Field(max_length=50)] = ()
+    member_days: Annotated[tuple[MemberDay, ...], Field(max_length=50)] = added_later(())
     """Days with multiplied check-in points; when several apply, the highest counts."""
-    automations: Annotated[tuple[Automation, ...], Field(max_length=100)] = ()
+    automations: Annotated[tuple[Automation, ...], Field(max_length=100)] = added_later(())
     """Engagement run centrally (birthday gifts, reminders, win-back): :mod:`shared.engage`."""
 
     def tier(self, name: str) -> TierRule:
@@ -811,9 +934,9 @@ class RuleBundle(Frozen):
     rewards: tuple[Reward, ...] = ()
     qr_keys: tuple[QrKey, ...] = ()
     published_ms: Ms = 0
-    staff: tuple[StaffPin, ...] = ()
+    staff: tuple[StaffPin, ...] = added_later(())
     """Kiosk PIN hashes of the staff of the bundle's stores (filled at publication)."""
-    commission: tuple[CommissionRule, ...] = ()
+    commission: tuple[CommissionRule, ...] = added_later(())
     """Commission rules of catalogue sales (per product, or a default)."""
     staff_cards: tuple[StaffCard, ...] = Field((), exclude_if=lambda cards: not cards)
     """Staff card hashes of the staff of the bundle's stores (filled at publication). Added

@@ -8,10 +8,10 @@ closure such as a holiday week). :func:`expand` turns it into the
 
 Daylight saving: a studio runs by its wall clock. A session starts and ends when the
 store's clocks read the slot's start and end; both are resolved to UTC with one rule
-(:func:`local_instant`): a wall time that happens twice (clocks go back) means its first
-occurrence, a wall time that never happens (clocks go forward) means the first instant
-after the skipped span. That mapping never goes backwards in time, so slots that do not
-overlap on the wall clock never overlap in real time either. The price: a session that
+(:func:`shared.local_days.local_instant`): a wall time that happens twice (clocks go back)
+means its first occurrence, a wall time that never happens (clocks go forward) means the
+first instant after the skipped span. That mapping never goes backwards in time, so slots
+that do not overlap on the wall clock never overlap in real time either. The price: a session that
 spans a clock change lasts its length minus the change (a 90-minute class across a
 spring-forward hour lasts 30 real minutes, across a fall-back hour 150), and a session
 that lies wholly inside a skipped span is not held that day (the hour does not exist).
@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
+from shared.local_days import local_instant
 from shared.model import ClassSession, Count, Frozen, Id, RuleBundle, Text
 
 WEEK_MINUTES = 7 * 1440
@@ -235,34 +236,6 @@ def find_overlap(slots: tuple[WeeklySlot, ...]) -> tuple[WeeklySlot, WeeklySlot]
                 if a0 + shift < b1 and b0 < a1 + shift:
                     return a, b
     return None
-
-
-def local_instant(day: date, minute: int, timezone: str) -> datetime:
-    """The UTC instant the store's clocks read ``day`` + ``minute`` minutes (may pass into
-    the next days).
-
-    A wall time that happens twice means its first occurrence; one that never happens
-    (clocks went forward over it) means the first instant after the skipped span. The
-    mapping never goes backwards: a later wall time never resolves to an earlier instant.
-    """
-    zone = _zone(timezone)
-    wall = datetime(day.year, day.month, day.day) + timedelta(minutes=minute)
-    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    if first.astimezone(zone).replace(tzinfo=None) == wall:
-        return first
-    # Skipped wall time: the first instant whose wall clock reads at least ``wall`` lies
-    # between the two readings of the offset (fold=1 uses the later offset). Offsets are
-    # whole seconds, so a search over whole seconds finds the transition exactly.
-    a = int(wall.replace(tzinfo=zone, fold=1).timestamp())
-    b = int(first.timestamp())
-    lo, hi = min(a, b), max(a, b)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if datetime.fromtimestamp(mid, UTC).astimezone(zone).replace(tzinfo=None) >= wall:
-            hi = mid
-        else:
-            lo = mid
-    return datetime.fromtimestamp(hi, UTC)
 
 
 def _days(first_day: date, last_day: date) -> Iterator[date]:

@@ -473,6 +473,7 @@ WORDS: dict[str, tuple[str, str]] = {
         "Unfreeze {name}? The frozen days are given back.",
     ),
     "confirm.extend": ("确认延期或加次「{name}」？", "Extend {name}?"),
+    "confirm.add_sessions": ("确认为「{name}」加次？", "Add sessions to {name}?"),
     "confirm.points": ("确认赠送积分？", "Grant these points?"),
     "confirm.coupon": ("确认发放这张优惠券？", "Issue this coupon?"),
     "done.register": ("会员已登记。", "Member registered."),
@@ -506,6 +507,14 @@ WORDS: dict[str, tuple[str, str]] = {
     "product.stores": ("销售门店", "Sold in"),
     "product.stores_hint": ("不选即全部门店（仅总部）", "none ticked: every store (HQ only)"),
     "product.first_use": ("首次使用时开卡", "activated on first use"),
+    "product.activate_within": (
+        "未使用时自动开卡（售出后天数）",
+        "Starts by itself if unused (days after sale)",
+    ),
+    "product.activate_within_n": (
+        "最迟售出 {n} 天后开卡",
+        "starts {n} days after sale at the latest",
+    ),
     "product.on_sale": ("在售", "on sale"),
     "product.off_sale": ("已下架", "off sale"),
     "product.take_off": ("下架", "Take off sale"),
@@ -592,6 +601,15 @@ WORDS: dict[str, tuple[str, str]] = {
     "pass.every_store": ("全部门店", "every store"),
     "pass.frozen": ("已冻结", "frozen"),
     "pass.usable": ("可用", "usable"),
+    "pass.waiting": ("未开卡", "not activated"),
+    "pass.waiting_note": (
+        "首次到店开卡后可冻结或延期",
+        "freeze or extend it after the first visit starts it",
+    ),
+    "pass.not_started": (
+        "未开卡 — 首次到店时开始计算（{days} 天），最晚 {day} 自动开始",
+        "not activated — starts at first visit ({days} days), by {day} at the latest",
+    ),
     "points.remaining": ("剩余积分", "Points left"),
     "points.earned": ("获得日期", "Earned"),
     "points.expires": ("到期日期", "Expires"),
@@ -606,6 +624,21 @@ WORDS: dict[str, tuple[str, str]] = {
     "timeline.staff": ("员工", "Staff"),
     "timeline.detail": ("详情", "Detail"),
     "timeline.hq": ("总部/前台", "HQ / desk"),
+    "timeline.cross_store": ("{store} 门店跨店服务", "served at store {store} (cross-store)"),
+    "cross.note": (
+        "该会员属于 {home} 门店。本店可为其跨店服务（售卡、充值、核销）；修改资料、绑卡挂失、"
+        "冻结、延期、赠送积分等只能由 {home} 门店或总部办理。",
+        "This member belongs to store {home}. You may serve them here as cross-store service "
+        "(sell, top up, redeem); only store {home} or HQ can edit the profile, cards, freezes, "
+        "extensions or points.",
+    ),
+    "cross.refused": (
+        "该会员属于 {home} 门店：只有 {home} 门店或总部可以修改会员资料、卡片、卡的有效期或积分。"
+        "本店（{store}）可为其跨店售卡、充值和核销。",
+        "This member belongs to store {home}: only that store or HQ can change the member's "
+        "profile, cards, passes' validity or points. Here in store {store} you may sell, top "
+        "up and redeem (cross-store service).",
+    ),
     "timeline.none": ("还没有记录。", "Nothing recorded yet."),
     "timeline.more": ("只显示最近 200 条。", "Showing the latest 200 entries."),
     "what.checkin": ("签到", "check-in"),
@@ -718,6 +751,69 @@ WORDS.update(
     {
         f"rollouts.kind.{kind.value}": (info.form_label("zh"), info.form_label("en"))
         for kind, info in COUPON_KINDS.items()
+    }
+)
+
+WORDS.update(
+    {
+        "nav.fields": ("会员字段", "Member fields"),
+        "fields.title": ("自定义会员字段", "Custom member fields"),
+        "fields.intro": (
+            "总部定义的会员资料项，登记和编辑会员时填写。最多 {n} 项；移除的字段会隐藏，"
+            "会员已填的值会保留，恢复后重新显示。",
+            "Profile fields HQ defines, filled in when staff register or edit a member. At "
+            "most {n}; a removed field is hidden and members keep its values, shown again "
+            "when it is restored.",
+        ),
+        "fields.none": ("还没有自定义字段。", "No custom field yet."),
+        "fields.add": ("新增字段", "Add a field"),
+        "fields.save": ("保存修改", "Save changes"),
+        "fields.saved": ("已保存。", "Saved."),
+        "fields.readonly": (
+            "只有总部管理员可以修改字段。",
+            "Only HQ admins change the fields.",
+        ),
+        "field.key": ("键", "Key"),
+        "field.key_hint": (
+            "小写字母、数字、下划线，创建后不能修改",
+            "lower-case letters, digits, _; cannot change later",
+        ),
+        "field.label_zh": ("中文名称", "Chinese label"),
+        "field.label_en": ("英文名称", "English label"),
+        "field.kind": ("类型", "Type"),
+        "field.kind.text": ("文字", "Text"),
+        "field.kind.number": ("整数", "Whole number"),
+        "field.kind.date": ("日期", "Date"),
+        "field.kind.choice": ("单选", "Choice"),
+        "field.kind.yes_no": ("是 / 否", "Yes / no"),
+        "field.options": ("选项", "Options"),
+        "field.options_hint": (
+            "单选才需要：每行一个，格式 代码 | 中文 | English",
+            "choice only: one a line, as code | 中文 | English",
+        ),
+        "field.required": ("必填", "Required"),
+        "field.visibility": ("谁能看到", "Shown to"),
+        "field.visibility.staff": ("全部员工", "All staff"),
+        "field.visibility.managers": ("仅总部和店长", "HQ and managers only"),
+        "field.removed": ("已移除", "Removed"),
+        "field.active": ("使用中", "In use"),
+        "field.remove": ("移除", "Remove"),
+        "field.restore": ("恢复", "Restore"),
+        "field.edit": ("修改", "Edit"),
+        "field.yes": ("是", "Yes"),
+        "field.no": ("否", "No"),
+        "field.required_mark": ("必填", "required"),
+        "member.custom": ("自定义资料", "Custom fields"),
+        "confirm.field": ("确认保存这个字段？", "Save this field?"),
+        "confirm.field_remove": (
+            "确认移除字段 {name}？会员已填的值会保留。",
+            "Remove the field {name}? Members keep their values.",
+        ),
+        "confirm.field_restore": ("确认恢复字段 {name}？", "Restore the field {name}?"),
+        "fields.bad_option": (
+            "选项第 {n} 行应为 代码 | 中文 | English，例如 beginner | 初级 | Beginner",
+            "option line {n} should read code | 中文 | English, e.g. beginner | 初级 | Beginner",
+        ),
     }
 )
 

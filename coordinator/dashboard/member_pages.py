@@ -15,11 +15,12 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from coordinator.dashboard.field_pages import custom_form
 from coordinator.dashboard.i18n import t, t_or, yuan
 from coordinator.dashboard.pages import (
     PREFIX,
@@ -41,6 +42,7 @@ from coordinator.services import (
     coupons,
     front_desk,
     member_devices,
+    member_fields,
     members,
     money,
     passes,
@@ -48,6 +50,7 @@ from coordinator.services import (
     products,
 )
 from coordinator.services.common import Body
+from coordinator.services.cross_store import HomeStoreOnly
 from shared.events import PurchaseMethod
 from shared.model import COUPON_KINDS, Id, Uid
 from shared.money import PaymentMethod
@@ -60,6 +63,24 @@ DONE = frozenset({"register", "edit", "bind", "lost", "replace", "freeze", "unfr
 """Actions whose success the member page announces (``?done=...``)."""
 Text = Annotated[str, Form(max_length=200)]
 Csrf = Annotated[str, Form(max_length=200)]
+CustomForm = Annotated[dict[str, str], Depends(custom_form)]
+"""The ``custom.<key>`` inputs of a member form (the chain's custom fields)."""
+
+
+def _as_text(value: object) -> str:
+    """A stored custom value as a form input's text (yes/no for booleans)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _field_errors(request: Request, exc: member_fields.CustomFieldRefused) -> dict[str, str]:
+    """Each refused custom field's message in the page's language."""
+    lang = lang_of(request)
+    errors: dict[str, str] = {}
+    for problem in exc.problems:
+        errors.setdefault(problem.key, problem.message(lang))
+    return errors
 
 
 def _day_fn(request: Request) -> Any:
@@ -74,6 +95,15 @@ def _day_fn(request: Request) -> Any:
 def _what_fn(request: Request) -> Callable[[str], str]:
     lang = lang_of(request)
     return lambda key: t_or(lang, "what." + key, key)
+
+
+def _problem(request: Request, exc: ApiError) -> str:
+    """The refusal in the page's language where the dashboard has its words, else the
+    service's sentence."""
+    if isinstance(exc, HomeStoreOnly):
+        home = exc.home_store_id or "HQ"
+        return t(lang_of(request), "cross.refused", home=home, store=exc.serving_store_id)
+    return exc.message
 
 
 def _invalid(exc: ValidationError) -> ApiError:
@@ -131,6 +161,8 @@ def _register_form(
     problem: str = "",
     existing: str | None = None,
     status: int = 200,
+    custom: dict[str, str] | None = None,
+    custom_errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
     principal = current.principal
     return render(
@@ -143,6 +175,9 @@ def _register_form(
         values=values or {"home_store_id": principal.store_id or ""},
         problem=problem,
         existing=existing,
+        fields=member_fields.fields_for(_coord(request), principal),
+        custom=custom or {},
+        custom_errors=custom_errors or {},
     )
 
 
@@ -161,6 +196,7 @@ def register(
     request: Request,
     current: SessionDep,
     display_name: Text,
+    custom: CustomForm,
     full_name: Text = "",
     phone: Annotated[str, Form(max_length=40)] = "",
     birthday: Annotated[str, Form(max_length=10)] = "",
@@ -170,7 +206,9 @@ def register(
     referrer_id: Annotated[str, Form(max_length=64)] = "",
     csrf: Csrf = "",
 ) -> Response:
-    """Register a member; a phone number already on file offers that member instead."""
+    """Register a member; a phone number already on file offers that member instead; a
+    custom field value that does not fit is shown next to its input, with everything typed
+    kept."""
     values = {"display_name": display_name, "full_name": full_name, "phone": phone,
               "birthday": birthday, "gender": gender, "home_store_id": home_store_id,
               "tags": tags, "referrer_id": referrer_id}  # fmt: skip
@@ -186,16 +224,23 @@ def register(
             home_store_id=home_store_id or None,
             tags=_tags(tags),
             referrer_id=referrer_id or None,
+            custom=custom,
         )
         created = members.create_member(_coord(request), current.principal, body)
     except members.DuplicatePhone as exc:
         return _register_form(
             request, current, values=values, problem=exc.message, existing=exc.member_id,
-            status=exc.status,
+            status=exc.status, custom=custom,
+        )  # fmt: skip
+    except member_fields.CustomFieldRefused as exc:
+        errors = _field_errors(request, exc)
+        return _register_form(
+            request, current, values=values, problem=next(iter(errors.values())),
+            status=exc.status, custom=custom, custom_errors=errors,
         )  # fmt: skip
     except ApiError as exc:
         return _register_form(
-            request, current, values=values, problem=exc.message, status=exc.status
+            request, current, values=values, problem=exc.message, status=exc.status, custom=custom
         )
     return _back(created.member_id, "register")
 
@@ -223,16 +268,24 @@ def _member(
     status: int = 200,
     topup: money.TopUpPreview | None = None,
     topup_form: dict[str, str] | None = None,
+    edit_custom: dict[str, str] | None = None,
+    custom_errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
     principal = current.principal
     try:
         profile = front_desk.member_profile(_coord(request), principal, member_id)
-        stored = money.balance(_coord(request), principal, member_id)
+        stored = money.balance(_coord(request), principal, member_id, for_service=True)
     except ApiError as exc:
         return _error_page(request, current, exc)
     catalogue = products.list_products(_coord(request), principal, sellable_only=True)
     kiosks = front_desk.store_kiosks(_coord(request), principal, profile.member.home_store_id)
-    phones = member_devices.list_devices(_coord(request), principal, member_id).items
+    # A cross-store view serves the member; their phones are the home store's business.
+    phones = (
+        []
+        if profile.cross_store
+        else member_devices.list_devices(_coord(request), principal, member_id).items
+    )
+    held = {k: _as_text(v) for k, v in profile.member.custom.items()}
     return render(
         request,
         "member.html",
@@ -258,6 +311,10 @@ def _member(
         topup_form=topup_form or {},
         topup_methods=tuple(x.value for x in PaymentMethod),
         sale_methods=tuple(x.value for x in PurchaseMethod),
+        # A cross-store view serves the member: the chain's own fields stay at home.
+        fields=() if profile.cross_store else member_fields.fields_for(_coord(request), principal),
+        edit_custom=held if edit_custom is None else edit_custom,
+        custom_errors=custom_errors or {},
     )
 
 
@@ -296,7 +353,9 @@ def _act(
         return _member(request, current, member_id, problem=exc.message,
                        existing=exc.member_id, status=exc.status)  # fmt: skip
     except ApiError as exc:
-        return _member(request, current, member_id, problem=exc.message, status=exc.status)
+        return _member(
+            request, current, member_id, problem=_problem(request, exc), status=exc.status
+        )
     return _back(member_id, done)
 
 
@@ -309,6 +368,7 @@ def edit(
     current: SessionDep,
     member_id: MemberPath,
     display_name: Text,
+    custom: CustomForm,
     full_name: Text = "",
     phone: Annotated[str, Form(max_length=40)] = "",
     birthday: Annotated[str, Form(max_length=10)] = "",
@@ -316,7 +376,8 @@ def edit(
     tags: Text = "",
     csrf: Csrf = "",
 ) -> Response:
-    """Change the member's profile."""
+    """Change the member's profile and custom field values (a refused value is shown next to
+    its input, with what was typed kept)."""
 
     def run() -> object:
         body = _model(
@@ -327,10 +388,24 @@ def edit(
             birthday=birthday or None,
             gender=gender or None,
             tags=_tags(tags),
+            custom=custom or None,
         )
         return members.change_member(_coord(request), current.principal, member_id, body)
 
-    return _act(request, current, member_id, csrf, "edit", run)
+    try:
+        _check_csrf(current, csrf)
+        run()
+    except member_fields.CustomFieldRefused as exc:
+        errors = _field_errors(request, exc)
+        return _member(request, current, member_id, problem=next(iter(errors.values())),
+                       status=exc.status, edit_custom=custom, custom_errors=errors)  # fmt: skip
+    except members.DuplicatePhone as exc:
+        return _member(request, current, member_id, problem=exc.message,
+                       existing=exc.member_id, status=exc.status, edit_custom=custom)  # fmt: skip
+    except ApiError as exc:
+        return _member(request, current, member_id, problem=exc.message, status=exc.status,
+                       edit_custom=custom)  # fmt: skip
+    return _back(member_id, "edit")
 
 
 def _uid(text: str) -> str:
@@ -604,8 +679,8 @@ def topup_preview(
         amount_fen = _fen(amount, "amount")
         preview = money.preview_top_up(_coord(request), current.principal, member_id, amount_fen)
     except ApiError as exc:
-        return _member(request, current, member_id, problem=exc.message, status=exc.status,
-                       topup_form=form)  # fmt: skip
+        return _member(request, current, member_id, problem=_problem(request, exc),
+                       status=exc.status, topup_form=form)  # fmt: skip
     return _member(request, current, member_id, topup=preview, topup_form=form)
 
 

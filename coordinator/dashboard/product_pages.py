@@ -19,7 +19,7 @@ from coordinator.dashboard.pages import PREFIX, SessionDep, _coord, _stores_for,
 from coordinator.errors import ApiError
 from coordinator.security import page_sessions as session
 from coordinator.services import products
-from shared.model import Id
+from shared.model import FIRST_USE_DEADLINE_DAYS, Id
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -68,6 +68,9 @@ def add_product(
     sessions: Annotated[int, Form(ge=0, le=10_000)] = 0,
     validity_days: Annotated[int, Form(ge=0, le=products.MAX_VALIDITY_DAYS)] = 0,
     activate_on_first_use: Annotated[bool, Form()] = False,
+    activate_within_days: Annotated[
+        int, Form(ge=1, le=products.MAX_VALIDITY_DAYS)
+    ] = FIRST_USE_DEADLINE_DAYS,
     value: Annotated[str, Form(max_length=20)] = "0",
     class_types: Annotated[str, Form(max_length=500)] = "",
     store_ids: Annotated[list[str] | None, Form()] = None,
@@ -85,6 +88,7 @@ def add_product(
                 sessions=sessions,
                 validity_days=validity_days,
                 activate_on_first_use=activate_on_first_use,
+                activate_within_days=activate_within_days,
                 value_fen=_fen(value or "0", "value"),
                 class_types=[x.strip() for x in class_types.split(",") if x.strip()],
                 store_ids=store_ids or [],

@@ -46,10 +46,12 @@ def record_head(
     """
     q = encode_basestring
     uids = ",".join(q(uid) for uid in cards)
+    # ``devices`` is left out while empty, as the model does (``added_later``).
     keys = ",".join(device.model_dump_json() for device in devices)
+    phones = f'"devices":[{keys}],' if devices else ""
     return (
         f'{{"member_id":{q(member_id)},"display_name":{q(display_name)},"tier":{q(tier)},'
-        f'"status":{q(status)},"cards":[{uids}],"lang":{q(lang)},"devices":[{keys}],'
+        f'"status":{q(status)},"cards":[{uids}],"lang":{q(lang)},{phones}'
         '"ledger":'
     )
 

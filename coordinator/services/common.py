@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from coordinator import schema
 from coordinator.errors import not_found
 from coordinator.security.auth import Principal
+from coordinator.services.cross_store import check_home_access
 
 MAX_ROW_ID = 2**63 - 1
 """The largest id a database row can have (query parameters are bounded by it)."""
@@ -55,8 +56,9 @@ def member_row(conn: Connection, member_id: str) -> sa.Row[Any]:
 
 
 def check_member_access(principal: Principal, row: sa.Row[Any]) -> None:
-    """Store managers may only see and change members of their own store."""
-    principal.require_store(row.home_store_id)
+    """Store staff may only open and change members of their own store (serving another
+    store's member is :func:`coordinator.services.cross_store.check_serve_access`)."""
+    check_home_access(principal, row)
 
 
 def store_exists(conn: Connection, store_id: str, field: str = "store_id") -> None:

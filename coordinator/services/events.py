@@ -51,6 +51,18 @@ PassView = create_model(
     __base__=Out,
     __doc__="A pass as folded, with its sessions left.",
     sessions_left=(int, ...),
+    not_started=(
+        bool,
+        Field(
+            False,
+            description="True while a pass sold to start at its first use waits for it "
+            "(first_use.activate_by_ms: when it starts by itself at the latest).",
+        ),
+    ),
+    starts_ms=(
+        int | None,
+        Field(None, description="When its window started (None: not started yet)."),
+    ),
     **{name: (info.annotation, info) for name, info in PassState.model_fields.items()},  # type: ignore[call-overload]
 )
 
@@ -181,7 +193,15 @@ def ledger_view(ledger: MemberLedger, now_ms: int) -> LedgerView:
         points_debt=ledger.points_debt,
         points_earned_total=ledger.points_earned_total,
         checkins=ledger.checkins,
-        passes=[PassView(**p.model_dump(), sessions_left=p.sessions_left) for p in ledger.passes],
+        passes=[
+            PassView(
+                **p.model_dump(),
+                sessions_left=p.sessions_left,
+                not_started=p.awaiting_first_use(now_ms),
+                starts_ms=p.starts_ms(now_ms),
+            )
+            for p in ledger.passes
+        ],
         coupons=list(ledger.coupons),
         points_lots=list(ledger.points_lots),
     )

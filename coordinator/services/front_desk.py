@@ -4,6 +4,12 @@ Built on the member, card and balance services; what a role may see is decided h
 store staff see their own store's members, and roles that do not need personal data (viewer,
 coach) get full names and phone numbers masked. Opening a member's full profile and
 exporting the member list are written to the audit log.
+
+Cross-store service (:mod:`coordinator.services.cross_store`): front desk and store managers
+reach a member of another store only by an exact identifier — the whole phone number, the
+whole member id or a card UID — never by browsing or a name prefix, and then see a limited
+view: name and phone masked, what they need to serve (passes, stored value, coupons), and
+only their own store's lines of the timeline. That view is audited like any other.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
 from coordinator.security.privacy import mask_name
+from coordinator.services import cross_store, member_fields
 from coordinator.services.common import Out, audit, check_member_access, member_row, scoped_store
 from coordinator.services.events import LedgerView, ledger_view
 from coordinator.services.members import MemberOut, member_out
@@ -71,6 +78,9 @@ class TimelineItem(Out):
     staff: str | None = Field(description="The staff user or staff id who did it, if any.")
     detail: str
     event_id: str | None
+    cross_store: bool = Field(
+        False, description="True: served by another store than the member's home store."
+    )
 
 
 class MemberProfile(Out):
@@ -81,6 +91,10 @@ class MemberProfile(Out):
     ledger: LedgerView
     timeline: list[TimelineItem]
     timeline_more: bool
+    cross_store: bool = Field(
+        False,
+        description="True: a limited view for serving a member of another store (no edits).",
+    )
 
 
 def mask_phone(phone: str) -> str:
@@ -106,28 +120,35 @@ def _starts_with(column: Any, q: str) -> Any:
 def _search_query(principal: Principal, q: str) -> sa.Select[Any]:
     """Members matching ``q``, by member id: a card UID (typed with or without separators)
     finds its card's owner; anything else matches the start of the member id, phone number,
-    display name or full name (index ranges: fast with any number of members)."""
+    display name or full name (index ranges: fast with any number of members). Store staff
+    search their own store's members; front desk and managers also find another store's
+    member by the whole phone number, member id or card UID (cross-store service)."""
     m = schema.members
     query = sa.select(m).order_by(m.c.member_id)
     store = scoped_store(principal, None)
-    if store is not None:
-        query = query.where(m.c.home_store_id == store)
     q = q.strip()
     if not q:
-        return query
+        return query if store is None else query.where(m.c.home_store_id == store)
     uid = q.upper().replace(":", "").replace(" ", "")
     if UID_SHAPE.match(uid):
         c = schema.cards
         by_card = sa.select(c.c.member_id).where(c.c.uid == uid)
-        return query.where(sa.or_(m.c.member_id == q, m.c.member_id.in_(by_card.scalar_subquery())))
-    return query.where(
-        sa.or_(
+        match = sa.or_(m.c.member_id == q, m.c.member_id.in_(by_card.scalar_subquery()))
+        exact = match
+    else:
+        match = sa.or_(
             *(
                 _starts_with(col, q)
                 for col in (m.c.member_id, m.c.phone, m.c.display_name, m.c.full_name)
             )
         )
-    )
+        exact = sa.or_(m.c.member_id == q, m.c.phone == q)
+    if store is None:
+        return query.where(match)
+    own = sa.and_(m.c.home_store_id == store, match)
+    if principal.role not in cross_store.SERVING_ROLES:
+        return query.where(own)
+    return query.where(sa.or_(own, exact))
 
 
 def _rows(conn: sa.Connection, principal: Principal, rows: list[sa.Row[Any]]) -> list[MemberRow]:
@@ -141,7 +162,8 @@ def _rows(conn: sa.Connection, principal: Principal, rows: list[sa.Row[Any]]) ->
             .order_by(c.c.bound_ms)
         ):
             cards.setdefault(card.member_id, []).append(card.uid)
-    masked = not principal.sees_personal_data
+    hidden = not principal.sees_personal_data
+    rows_masked = [hidden or cross_store.is_cross_store(principal, r) for r in rows]
     return [
         MemberRow(
             member_id=r.member_id,
@@ -153,7 +175,7 @@ def _rows(conn: sa.Connection, principal: Principal, rows: list[sa.Row[Any]]) ->
             cards=cards.get(r.member_id, []),
             created_ms=r.created_ms,
         )
-        for r in rows
+        for r, masked in zip(rows, rows_masked, strict=True)
     ]
 
 
@@ -181,23 +203,39 @@ CSV_COLUMNS = ("member_id", "display_name", "full_name", "phone", "home_store_id
 
 
 def members_csv(coord: Coordinator, principal: Principal, q: str = "") -> str:
-    """Every member matching ``q`` as CSV (up to :data:`CSV_MAX_ROWS`); the export is audited."""
+    """Every member matching ``q`` as CSV (up to :data:`CSV_MAX_ROWS`), with a
+    ``custom.<key>`` column per custom field the caller sees; the export is audited."""
     query = _search_query(principal, q).limit(CSV_MAX_ROWS)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
     with coord.db.read() as conn:
+        fields = member_fields.visible_definitions(conn, principal)
+        writer.writerow([*CSV_COLUMNS, *(f"custom.{d.key}" for d in fields)])
         rows = list(conn.execute(query))
         for start in range(0, len(rows), 500):
-            for item in _rows(conn, principal, rows[start : start + 500]):
+            chunk = rows[start : start + 500]
+            for row, item in zip(chunk, _rows(conn, principal, chunk), strict=True):
                 values = item.model_dump()
                 values["cards"] = " ".join(item.cards)
-                writer.writerow([values[k] if values[k] is not None else "" for k in CSV_COLUMNS])
+                custom = member_fields.shown_values(row.custom, fields)
+                writer.writerow(
+                    [values[k] if values[k] is not None else "" for k in CSV_COLUMNS]
+                    + [_csv_value(custom.get(d.key)) for d in fields]
+                )
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
         audit(conn, principal.username, "member.export", "members", now, q=q, rows=len(rows),
               masked=not principal.sees_personal_data)  # fmt: skip
     return out.getvalue()
+
+
+def _csv_value(value: object) -> str:
+    """A custom value in a CSV cell: choice codes and dates as stored, yes/no as words."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _event_detail(body: dict[str, Any]) -> str:
@@ -206,12 +244,14 @@ def _event_detail(body: dict[str, Any]) -> str:
     for key in ("points", "points_delta", "pass_id", "sessions", "sessions_delta", "coupon_id",
                 "class_session_id", "reason", "target_kind", "frozen", "valid_until_ms",
                 "sessions_total", "paid_fen", "bonus_fen", "amount_fen", "price_fen",
-                "payment_method", "method", "purpose"):  # fmt: skip
+                "payment_method", "method", "purpose", "first_use_of"):  # fmt: skip
         if body.get(key) not in (None, "", 0):
             parts.append(f"{key}={body[key]}")
     if isinstance(body.get("pass_state"), dict):
         state = body["pass_state"]
         parts.append(f"pass_id={state.get('pass_id')} {state.get('name')}")
+        if isinstance(state.get("first_use"), dict):
+            parts.append(f"first_use_days={state['first_use'].get('days')}")
     if isinstance(body.get("coupon"), dict):
         coupon = body["coupon"]
         parts.append(f"coupon_id={coupon.get('coupon_id')} {coupon.get('title')}")
@@ -222,12 +262,19 @@ PERSONAL_KEYS = frozenset({"full_name", "phone", "birthday"})
 
 
 def _audit_detail(detail: dict[str, Any], masked: bool) -> str:
-    """An audit entry's detail as one line (personal data left out for masked roles)."""
+    """An audit entry's detail as one line (personal data left out for masked roles; custom
+    field values by key only: a manager-only value must not show on a desk's timeline)."""
     shown = {k: v for k, v in detail.items() if not (masked and k in PERSONAL_KEYS)}
+    if isinstance(shown.get("custom"), dict):
+        shown["custom"] = ",".join(sorted(shown["custom"]))
     return " · ".join(f"{k}={v}" for k, v in sorted(shown.items()))
 
 
-def _timeline(conn: sa.Connection, member_id: str, masked: bool) -> tuple[list[TimelineItem], bool]:
+def _timeline(
+    conn: sa.Connection, member_id: str, masked: bool, only_store: str | None = None
+) -> tuple[list[TimelineItem], bool]:
+    """The member's latest events and desk actions, newest first (``only_store``: that
+    store's lines only, for a cross-store view)."""
     ev = schema.events
     rows = list(
         conn.execute(
@@ -247,6 +294,7 @@ def _timeline(conn: sa.Connection, member_id: str, masked: bool) -> tuple[list[T
             .limit(TIMELINE_ROWS)
         )
     )
+    served = cross_store.served_events(conn, member_id)
     staff_of_event: dict[str, str] = {}
     items: list[TimelineItem] = []
     for entry in audits:
@@ -286,8 +334,11 @@ def _timeline(conn: sa.Connection, member_id: str, masked: bool) -> tuple[list[T
                 staff=staff,
                 detail=_event_detail(body),
                 event_id=row.event_id,
+                cross_store=row.event_id in served,
             )
         )
+    if only_store is not None:
+        items = [x for x in items if x.store_id == only_store]
     items.sort(key=lambda x: x.at_ms, reverse=True)
     return items[:TIMELINE_ROWS], more
 
@@ -309,17 +360,30 @@ def member_profile(
 ) -> MemberProfile:
     """One member's profile, cards, passes, points lots, coupons and timeline; the view is
     written to the audit log (who looked at whose profile, masked or not) unless
-    ``audit_view`` is False (an action reading the member before it changes it)."""
+    ``audit_view`` is False (an action reading the member before it changes it).
+
+    Front desk and store managers get a member of another store as a limited view for
+    cross-store service: personal data masked, only their own store's timeline lines."""
     now = coord.clock.wall_ms()
-    masked = not principal.sees_personal_data
     with coord.db.read() as conn:
         row = member_row(conn, member_id)
-        check_member_access(principal, row)
-        member = member_out(conn, row, now)
+        limited = (
+            cross_store.is_cross_store(principal, row)
+            and principal.role in cross_store.SERVING_ROLES
+        )
+        if limited:
+            cross_store.check_serve_access(principal, row)
+        else:
+            check_member_access(principal, row)
+        masked = limited or not principal.sees_personal_data
+        member = member_out(
+            conn, row, now, () if limited else member_fields.visible_definitions(conn, principal)
+        )
         ms = schema.member_states
         state = conn.execute(sa.select(ms.c.ledger).where(ms.c.member_id == member_id)).scalar()
         ledger = ledger_from_row(state) if state else MemberLedger()
-        timeline, more = _timeline(conn, member_id, masked)
+        only = principal.store_id if limited else None
+        timeline, more = _timeline(conn, member_id, masked, only)
     if masked:
         member = member.model_copy(
             update={
@@ -328,15 +392,19 @@ def member_profile(
                 "birthday": None,
             }
         )
+    if limited:  # who referred whom is the home store's business
+        member = member.model_copy(update={"referrer_id": None})
     if audit_view:
         with coord.db.write() as conn:
-            audit(conn, principal.username, "member.view", member_id, now, masked=masked)
+            extra = {"cross_store": True, "serving_store_id": principal.store_id} if limited else {}
+            audit(conn, principal.username, "member.view", member_id, now, masked=masked, **extra)
     return MemberProfile(
         member=member,
         masked=masked,
         ledger=ledger_view(ledger, now),
         timeline=timeline,
         timeline_more=more,
+        cross_store=limited,
     )
 
 

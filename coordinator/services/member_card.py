@@ -18,7 +18,7 @@ from coordinator.security import qr_keys
 from coordinator.security.auth import Principal, member_from_page_token, member_page_token
 from coordinator.security.key_sealing import KeySealingError
 from coordinator.services.common import Out, check_member_access, member_row
-from shared.model import DAY_MS, CouponState, MemberLedger, PassKind, Rules
+from shared.model import DAY_MS, CouponState, MemberLedger, PassKind, PassState, Rules
 
 LINK_TTL_S = 365 * 86_400
 
@@ -113,6 +113,15 @@ class CardPass(Out):
     sessions_left: int | None = Field(description="None for a time pass (unlimited entries).")
     valid_until_ms: int
     frozen: bool
+    activate_by_ms: int | None = Field(
+        None,
+        description="Set while the pass waits for its first use: it is not activated yet, "
+        "starts at the member's first visit, by this time at the latest (valid_until_ms is "
+        "then the latest end it can have). None once its window runs.",
+    )
+    days: int | None = Field(
+        None, description="With activate_by_ms: the validity length in days from first use."
+    )
 
 
 class CardCoupon(Out):
@@ -230,6 +239,7 @@ def card_balances(coord: Coordinator, member_id: str) -> CardBalances:
                 sessions_left=p.sessions_left if p.kind is PassKind.PUNCH else None,
                 valid_until_ms=p.valid_until_ms,
                 frozen=p.frozen,
+                **_first_use(p, now),
             )
             for p in ledger.passes
             if p.valid_until_ms >= now
@@ -243,6 +253,13 @@ def card_balances(coord: Coordinator, member_id: str) -> CardBalances:
         timezone=rules.timezone,
         updated_ms=now,
     )
+
+
+def _first_use(p: PassState, now_ms: int) -> dict[str, int]:
+    """The card fields of a pass waiting for its first use (none for any other pass)."""
+    if p.first_use is None or not p.awaiting_first_use(now_ms):
+        return {}
+    return {"activate_by_ms": p.first_use.activate_by_ms, "days": p.first_use.days}
 
 
 def _coupon(coupon: CouponState) -> CardCoupon:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from coordinator.ledger.jsonrows import dumps, ledger_from_row, loads_list, scop
 from coordinator.ledger.member_fold import ensure_member_states, mark_changed
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
+from coordinator.services import member_fields
 from coordinator.services.common import (
     Body,
     Out,
@@ -24,12 +26,14 @@ from coordinator.services.common import (
     scoped_store,
     store_exists,
 )
+from shared.custom_fields import CustomValue, FieldDefinition, FieldKey
 from shared.model import Id
 
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32,
                                        pattern=r"^[^,<>\"]+$")]  # fmt: skip
 """A member tag the chain uses (``VIP``, ``学生``)."""
 Gender = Literal["female", "male", "other"]
+MAX_CUSTOM = 40
 
 
 class DuplicatePhone(ApiError):
@@ -62,6 +66,8 @@ class NewMember(Body):
     tags: list[Tag] = Field([], max_length=20)
     referrer_id: Id | None = None
     """The member who brought this one (must exist)."""
+    custom: dict[FieldKey, CustomValue | None] = Field({}, max_length=MAX_CUSTOM)
+    """Values of the chain's custom fields by key (every required one the caller sees)."""
 
 
 class MemberChange(Body):
@@ -78,6 +84,8 @@ class MemberChange(Body):
     birthday: date | None = None
     gender: Gender | None = None
     tags: list[Tag] | None = Field(None, max_length=20)
+    custom: dict[FieldKey, CustomValue | None] | None = Field(None, max_length=MAX_CUSTOM)
+    """Custom field values to set (the keys given only; null or "" clears one)."""
 
 
 class CardOut(Out):
@@ -119,6 +127,9 @@ class MemberOut(Out):
     gender: Gender | None = None
     tags: list[str] = []
     referrer_id: str | None = None
+    custom: dict[str, CustomValue] = Field(
+        {}, description="Values of the custom fields the caller sees (active fields only)."
+    )
 
 
 class MemberPage(Out):
@@ -128,8 +139,14 @@ class MemberPage(Out):
     next_after: str | None
 
 
-def member_out(conn: sa.Connection, row: sa.Row[Any], now_ms: int) -> MemberOut:
-    """A member's profile, credentials and balance summary."""
+def member_out(
+    conn: sa.Connection,
+    row: sa.Row[Any],
+    now_ms: int,
+    fields: Sequence[FieldDefinition] = (),
+) -> MemberOut:
+    """A member's profile, credentials and balance summary, with the values of ``fields``
+    (the custom fields the caller sees)."""
     ms = schema.member_states
     state = conn.execute(sa.select(ms).where(ms.c.member_id == row.member_id)).first()
     c = schema.cards
@@ -166,6 +183,7 @@ def member_out(conn: sa.Connection, row: sa.Row[Any], now_ms: int) -> MemberOut:
         gender=row.gender or None,
         tags=loads_list(row.tags),
         referrer_id=row.referrer_id,
+        custom=member_fields.shown_values(row.custom, fields),
     )
 
 
@@ -213,6 +231,9 @@ def create_member(coord: Coordinator, principal: Principal, body: NewMember) -> 
             raise conflict("member_exists", f"member {member_id!r} already exists", "member_id")
         _check_phone(conn, body.phone)
         _check_referrer(conn, body.referrer_id, member_id)
+        custom = member_fields.merged_values(
+            conn, principal, body.custom, current=None, complete=True
+        )
         conn.execute(
             sa.insert(m).values(
                 member_id=member_id,
@@ -228,13 +249,15 @@ def create_member(coord: Coordinator, principal: Principal, body: NewMember) -> 
                 gender=body.gender,
                 tags=dumps(body.tags) if body.tags else None,
                 referrer_id=body.referrer_id,
+                custom=custom,
             )
         )
         ensure_member_states(conn, [member_id], now)
         mark_changed(conn, [member_id], now)
         audit(conn, principal.username, "member.create", member_id, now, home=home,
-              referrer=body.referrer_id)  # fmt: skip
-        view = member_out(conn, member_row(conn, member_id), now)
+              referrer=body.referrer_id, custom=body.custom or None)  # fmt: skip
+        fields = member_fields.visible_definitions(conn, principal)
+        view = member_out(conn, member_row(conn, member_id), now, fields)
     coord.pusher.wake()
     return view
 
@@ -268,7 +291,8 @@ def list_members(
         )
     now = coord.clock.wall_ms()
     with coord.db.read() as conn:
-        items = [member_out(conn, r, now) for r in conn.execute(query)]
+        fields = member_fields.visible_definitions(conn, principal)
+        items = [member_out(conn, r, now, fields) for r in conn.execute(query)]
     return MemberPage(items=items, next_after=items[-1].member_id if len(items) == limit else None)
 
 
@@ -277,7 +301,8 @@ def get_member(coord: Coordinator, principal: Principal, member_id: str) -> Memb
     with coord.db.read() as conn:
         row = member_row(conn, member_id)
         check_member_access(principal, row)
-        return member_out(conn, row, coord.clock.wall_ms())
+        fields = member_fields.visible_definitions(conn, principal)
+        return member_out(conn, row, coord.clock.wall_ms(), fields)
 
 
 def change_member(
@@ -289,7 +314,7 @@ def change_member(
     values: dict[str, Any] = {
         k: v
         for k, v in body.model_dump(exclude_unset=True).items()
-        if k not in ("store_scope", "chain_wide", "birthday", "tags") and v is not None
+        if k not in ("store_scope", "chain_wide", "birthday", "tags", "custom") and v is not None
     }
     if body.birthday is not None:
         values["birthday"] = body.birthday.isoformat()
@@ -307,10 +332,19 @@ def change_member(
             values["store_scope"] = scope_json(body.store_scope)
         if body.chain_wide:
             values["store_scope"] = None
-        if values:
-            conn.execute(sa.update(m).where(m.c.member_id == member_id).values(**values))
+        custom: dict[str, Any] = {}
+        if body.custom:
+            custom["custom"] = member_fields.merged_values(
+                conn, principal, body.custom, current=row.custom, complete=False
+            )
+        if values or custom:
+            conn.execute(sa.update(m).where(m.c.member_id == member_id).values(**values, **custom))
+        if values:  # what kiosks hold changed (custom fields never reach them)
             mark_changed(conn, [member_id], now)
-            audit(conn, principal.username, "member.change", member_id, now, **values)
-        view = member_out(conn, member_row(conn, member_id), now)
+        if values or custom:
+            audit(conn, principal.username, "member.change", member_id, now, **values,
+                  **({"custom": body.custom} if custom else {}))  # fmt: skip
+        fields = member_fields.visible_definitions(conn, principal)
+        view = member_out(conn, member_row(conn, member_id), now, fields)
     coord.pusher.wake()
     return view

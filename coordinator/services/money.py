@@ -25,6 +25,7 @@ from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.ledger.member_fold import ensure_member_states, lock_member_states
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
+from coordinator.services import cross_store
 from coordinator.services.common import (
     Body,
     Out,
@@ -130,12 +131,20 @@ def locked_ledger(conn: Connection, member_id: str, now_ms: int) -> MemberLedger
     return ledger_from_row(lock_member_states(conn, [member_id])[member_id].ledger)
 
 
-def balance(coord: Coordinator, principal: Principal, member_id: str) -> StoredValueOut:
-    """A member's stored value now."""
+def balance(
+    coord: Coordinator, principal: Principal, member_id: str, *, for_service: bool = False
+) -> StoredValueOut:
+    """A member's stored value now: the home store's staff and HQ; with ``for_service``
+    also another store serving the member (the dashboard's limited view, whose opening is
+    audited; the API's read stays with the home store)."""
     now = coord.clock.wall_ms()
     ms = schema.member_states
     with coord.db.read() as conn:
-        check_member_access(principal, member_row(conn, member_id))
+        row = member_row(conn, member_id)
+        if for_service:
+            cross_store.check_serve_access(principal, row)
+        else:
+            check_member_access(principal, row)
         rules = coord.rules(conn)
         row = conn.execute(sa.select(ms.c.ledger).where(ms.c.member_id == member_id)).first()
     # A member the ledger never saw holds nothing yet.
@@ -177,7 +186,7 @@ def preview_top_up(
     principal.require_write()
     now = coord.clock.wall_ms()
     with coord.db.read() as conn:
-        check_member_access(principal, member_row(conn, member_id))
+        cross_store.check_serve_access(principal, member_row(conn, member_id))
         rules = coord.rules(conn)
         ms = schema.member_states
         row = conn.execute(sa.select(ms.c.ledger).where(ms.c.member_id == member_id)).first()
@@ -203,12 +212,13 @@ def topup_tiers(coord: Coordinator) -> tuple[TopUpTier, ...]:
 
 def top_up(coord: Coordinator, principal: Principal, member_id: str, body: TopUp) -> MoneyChange:
     """Record a top-up with the bonus the rules give; refused (422, nothing recorded) over
-    the chain's maximum or the member's cap."""
+    the chain's maximum or the member's cap. Another store may top up a member as
+    cross-store service: the fact carries the serving store (its money report counts it)."""
     principal.require_write()
     store_id = body.store_id or principal.store_id
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
-        check_member_access(principal, member_row(conn, member_id))
+        service = cross_store.check_serve_access(principal, member_row(conn, member_id))
         if store_id is not None:
             principal.require_store(store_id)
             store_exists(conn, store_id)
@@ -232,7 +242,10 @@ def top_up(coord: Coordinator, principal: Principal, member_id: str, body: TopUp
         event_id = result.events[0].event_id
         audit(conn, principal.username, "stored_value.top_up", member_id, now,
               amount_fen=body.amount_fen, bonus_fen=bonus, method=body.method.value,
-              store_id=store_id, event_id=event_id)  # fmt: skip
+              store_id=store_id, event_id=event_id, **service.audit_detail())  # fmt: skip
+        cross_store.record(conn, service, action="stored_value.top_up", event_id=event_id,
+                           staff=principal.username, amount_fen=body.amount_fen,
+                           now_ms=now)  # fmt: skip
         after = result.outcomes[0].ledger.stored_value
     coord.pusher.wake()
     return MoneyChange(

@@ -3,6 +3,12 @@
 A freeze pauses the pass's validity clock: on unfreeze the time it was frozen is given back
 (the pass's end moves out by exactly that). Freezing a frozen pass, or unfreezing one that
 is not, is a 409 and changes nothing.
+
+A pass sold to start at its first use (``first_use_days``) has no running clock until the
+member's first visit starts it (``shared.model.FirstUse``): freezing or extending it before
+then is a 409 ``pass_not_started`` and changes nothing (there is nothing to pause; its
+deadline already bounds how long it can wait). Once started it freezes, unfreezes and
+extends like any pass.
 """
 
 from __future__ import annotations
@@ -22,10 +28,21 @@ from coordinator.ledger.jsonrows import ledger_from_row
 from coordinator.ledger.member_fold import ensure_member_states, lock_member_states
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
-from coordinator.services.common import Body, Out, audit, check_member_access, member_row
+from coordinator.services import cross_store
+from coordinator.services.common import Body, Out, audit, member_row
 from coordinator.services.money import charge
 from shared.events import PassIssue, PassUpdate, PurchaseMethod
-from shared.model import Count, Id, Ms, PassKind, PassState, commission_fen
+from shared.model import (
+    FIRST_USE_DEADLINE_DAYS,
+    Count,
+    FirstUse,
+    Id,
+    Ms,
+    PassKind,
+    PassState,
+    commission_fen,
+    first_use_terms,
+)
 
 MAX_MS = 10**14
 
@@ -39,8 +56,16 @@ class SellPass(Body):
     class_types: list[Id] = Field([], max_length=100)
     store_ids: list[Id] = Field([], max_length=1000)
     """Stores where it is valid; empty = every store (HQ admins only)."""
-    valid_from_ms: Ms
-    valid_until_ms: Ms
+    valid_from_ms: Ms | None = None
+    """Start of a fixed window (required unless ``first_use_days`` is given)."""
+    valid_until_ms: Ms | None = None
+    """End of a fixed window (required unless ``first_use_days`` is given)."""
+    first_use_days: int | None = Field(None, ge=1, le=3660)
+    """Start at the first use instead: the window is this many store-local days from the
+    member's first visit (``shared.model.FirstUse``); ``valid_*_ms`` must then be left out."""
+    activate_within_days: int = Field(FIRST_USE_DEADLINE_DAYS, ge=1, le=3660)
+    """With ``first_use_days``: a pass never used starts by itself this many store-local
+    days after the sale."""
     sessions_total: Count = 0
     price_fen: Count = 0
     payment_method: PurchaseMethod | None = None
@@ -90,31 +115,35 @@ def sell_pass(
 
 
 def record_sale(
-    conn: sa.Connection, coord: Coordinator, principal: Principal, member_id: str, body: SellPass
+    conn: sa.Connection,
+    coord: Coordinator,
+    principal: Principal,
+    member_id: str,
+    body: SellPass,
+    action: str = "pass.sell",
 ) -> PassResult:
     """:func:`sell_pass` inside the caller's transaction (a catalogue sale adds its own row
-    to the same transaction); the caller wakes the member pusher after the commit."""
+    to the same transaction); the caller wakes the member pusher after the commit. A member
+    of another store is served as cross-store service (recorded under ``action``)."""
     principal.require_write()
     _scope_check(principal, body.store_ids)
-    if body.valid_until_ms <= body.valid_from_ms:
-        raise invalid(
-            "bad_validity", "valid_until_ms must be after valid_from_ms", "valid_until_ms"
-        )
     if body.kind is PassKind.PUNCH and body.sessions_total < 1:
         raise invalid("no_sessions", "a punch pass needs sessions_total >= 1", "sessions_total")
+    now = coord.clock.wall_ms()
+    valid_from, valid_until, first_use = _window(coord.rules(conn).timezone, body, now)
     state = PassState(
         pass_id=body.pass_id or "p" + uuid.uuid4().hex[:12],
         kind=body.kind,
         name=body.name,
         class_types=tuple(body.class_types),
         store_ids=tuple(body.store_ids),
-        valid_from_ms=body.valid_from_ms,
-        valid_until_ms=body.valid_until_ms,
+        valid_from_ms=valid_from,
+        valid_until_ms=valid_until,
         sessions_total=body.sessions_total,
         price_fen=body.price_fen,
+        first_use=first_use,
     )
-    now = coord.clock.wall_ms()
-    check_member_access(principal, member_row(conn, member_id))
+    service = cross_store.check_serve_access(principal, member_row(conn, member_id))
     ensure_member_states(conn, [member_id], now)
     current = ledger_from_row(lock_member_states(conn, [member_id])[member_id].ledger)
     if current.find_pass(state.pass_id) is not None:
@@ -138,9 +167,37 @@ def record_sale(
         )
     issue = PassIssue(pass_state=state, payment_method=body.payment_method)
     result = coord.recorder.record(conn, [HqFact(member_id, issue, principal.store_id)], now)
+    event_id = result.events[0].event_id
     audit(conn, principal.username, "pass.sell", f"{member_id}/{state.pass_id}", now,
-          event_id=result.events[0].event_id)  # fmt: skip
+          event_id=event_id, **service.audit_detail())  # fmt: skip
+    cross_store.record(conn, service, action=action, event_id=event_id, staff=principal.username,
+                       amount_fen=body.price_fen, now_ms=now)  # fmt: skip
     return PassResult(pass_=state, event_id=result.events[0].event_id)
+
+
+def _window(timezone: str, body: SellPass, now_ms: int) -> tuple[int, int, FirstUse | None]:
+    """(valid_from_ms, valid_until_ms, first-use terms) of a sale: the fixed window given,
+    or the terms of a pass that starts at its first use, its days counted in the chain's
+    ``timezone`` (``shared.model.first_use_terms``)."""
+    if body.first_use_days is not None:
+        if body.valid_from_ms is not None or body.valid_until_ms is not None:
+            raise invalid(
+                "bad_validity",
+                "a pass that starts at its first use has no fixed window: give first_use_days "
+                "or valid_from_ms and valid_until_ms, not both",
+                "first_use_days",
+            )
+        return first_use_terms(now_ms, body.first_use_days, timezone, body.activate_within_days)
+    if body.valid_from_ms is None or body.valid_until_ms is None:
+        raise invalid(
+            "bad_validity", "give valid_from_ms and valid_until_ms (or first_use_days)",
+            "valid_until_ms",
+        )  # fmt: skip
+    if body.valid_until_ms <= body.valid_from_ms:
+        raise invalid(
+            "bad_validity", "valid_until_ms must be after valid_from_ms", "valid_until_ms"
+        )
+    return body.valid_from_ms, body.valid_until_ms, None
 
 
 def update_pass(
@@ -165,14 +222,25 @@ def update_pass(
         raise invalid("amount_not_positive", "a payment needs its price_fen", "price_fen")
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
-        check_member_access(principal, member_row(conn, member_id))
+        service = cross_store.check_serve_access(principal, member_row(conn, member_id))
         ensure_member_states(conn, [member_id], now)
         ledger = ledger_from_row(lock_member_states(conn, [member_id])[member_id].ledger)
         held = ledger.find_pass(pass_id)
         if held is None:
             raise not_found("pass", pass_id, "pass_id")
+        if service.cross_store and not _is_session_top_up(held, change):
+            # Another store may add sessions; freezing and extending stay with the home store.
+            raise cross_store.HomeStoreOnly(service.home_store_id, service.serving_store_id)
         if principal.store_filter() is not None:
             _scope_check(principal, list(held.store_ids))
+        moves_clock = "frozen" in change or "valid_until_ms" in change
+        if moves_clock and held.pause_problem(now) is not None:
+            raise conflict(
+                "pass_not_started",
+                f"pass {pass_id} has not started yet: it starts at the member's first visit "
+                "(or by itself at its deadline); freeze or extend it after that",
+                "pass_id",
+            )
         if change.get("frozen") is True and held.frozen:
             raise conflict("pass_frozen", f"pass {pass_id} is already frozen", "pass_id")
         if change.get("frozen") is False:
@@ -204,18 +272,25 @@ def update_pass(
         event_id = result.events[0].event_id
         paid = {"price_fen": price_fen, "payment_method": payment_method.value} if price_fen else {}
         audit(conn, principal.username, "pass.update", f"{member_id}/{pass_id}", now,
-              event_id=event_id, **change, **paid)  # fmt: skip
+              event_id=event_id, **change, **paid, **service.audit_detail())  # fmt: skip
         if price_fen:
-            _staff_sale(conn, principal, member_id, pass_id, event_id, price_fen, now)
+            _staff_sale(conn, principal, service, pass_id, event_id, price_fen, now)
+        cross_store.record(conn, service, action="pass.top_up", event_id=event_id,
+                           staff=principal.username, amount_fen=price_fen, now_ms=now)  # fmt: skip
         after = result.outcomes[0].ledger.find_pass(pass_id)
     coord.pusher.wake()
     return PassResult(pass_=after, event_id=result.events[0].event_id)
 
 
+def _is_session_top_up(held: PassState, change: dict[str, Any]) -> bool:
+    """True when ``change`` only adds sessions to the pass (a top-up of sessions, 充次)."""
+    return set(change) == {"sessions_total"} and change["sessions_total"] > held.sessions_total
+
+
 def _staff_sale(
     conn: sa.Connection,
     principal: Principal,
-    member_id: str,
+    service: cross_store.Service,
     pass_id: str,
     event_id: str,
     price_fen: int,
@@ -223,7 +298,9 @@ def _staff_sale(
 ) -> None:
     """A paid extension or session top-up as a staff sale row (the commission report): the
     catalogue product the pass was sold as, else the pass itself (the default commission
-    rule then applies), with the commission of the store's rules in force now."""
+    rule then applies), with the commission of the store's rules in force now: the serving
+    store's, the commission the serving staff member's."""
+    member_id = service.member_id
     s = schema.product_sales
     product_id = conn.execute(
         sa.select(s.c.product_id)
@@ -231,7 +308,7 @@ def _staff_sale(
         .order_by(s.c.id)
         .limit(1)
     ).scalar()
-    store = principal.store_filter() or member_row(conn, member_id).home_store_id
+    store = principal.store_filter() or service.home_store_id
     bundle = (
         rule_bundles.bundle_for_store(conn, store) if store else rule_bundles.chain_bundle(conn)
     )
@@ -248,6 +325,8 @@ def _staff_sale(
             commission_fen=commission_fen(bundle.commission, product, price_fen) if bundle else 0,
             rules_version=bundle.version if bundle else 0,
             sold_ms=now_ms,
+            member_store_id=service.home_store_id,
+            cross_store=service.cross_store,
         )
     )
 

@@ -25,10 +25,11 @@ from coordinator.errors import conflict, invalid, not_found
 from coordinator.ledger.jsonrows import dumps, loads_list
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
+from coordinator.services import cross_store
 from coordinator.services.common import Body, Out, audit, member_row, store_exists
 from coordinator.services.passes import PassResult, SellPass, record_sale
 from shared.events import PurchaseMethod
-from shared.model import Count, Id, PassKind, commission_fen
+from shared.model import FIRST_USE_DEADLINE_DAYS, Count, Id, PassKind, commission_fen
 
 DAY_MS = 86_400_000
 MAX_VALIDITY_DAYS = 3660
@@ -55,6 +56,9 @@ class NewProduct(Body):
     sessions: int = Field(0, ge=0, le=10_000)
     validity_days: int = Field(0, ge=0, le=MAX_VALIDITY_DAYS)
     activate_on_first_use: bool = False
+    activate_within_days: int = Field(FIRST_USE_DEADLINE_DAYS, ge=1, le=MAX_VALIDITY_DAYS)
+    """With ``activate_on_first_use``: a pass never used starts by itself this many
+    store-local days after the sale."""
     value_fen: Count = 0
     class_types: list[Id] = Field([], max_length=100)
     store_ids: list[Id] = Field([], max_length=1000)
@@ -71,6 +75,7 @@ class ProductOut(Out):
     sessions: int
     validity_days: int
     activate_on_first_use: bool
+    activate_within_days: int
     value_fen: int
     class_types: list[str]
     store_ids: list[str]
@@ -101,6 +106,7 @@ def _out(row: sa.Row[Any]) -> ProductOut:
         sessions=row.sessions,
         validity_days=row.validity_days,
         activate_on_first_use=bool(row.activate_on_first_use),
+        activate_within_days=int(row.activate_within_days),
         value_fen=row.value_fen,
         class_types=loads_list(row.class_types),
         store_ids=loads_list(row.store_ids),
@@ -213,7 +219,9 @@ def sell_product(
     now = coord.clock.wall_ms()
     with coord.db.read() as conn:
         product = get_product(conn, product_id)
-        home = member_row(conn, member_id).home_store_id
+        row = member_row(conn, member_id)
+    home = row.home_store_id
+    served_elsewhere = cross_store.is_cross_store(principal, row)
     store = principal.store_filter() or home
     if not product.active:
         raise conflict("product_inactive", f"{product.name} is not on sale any more",
@@ -229,19 +237,29 @@ def sell_product(
     # Store staff sell passes valid in their store (the pass service's rule); HQ sells the
     # product's stores.
     valid_in = [principal.store_id] if principal.store_filter() else product.store_ids
+    # A product activated on first use sells a pass holding its length, not a window: the
+    # member's first visit starts it (by activate_within_days after the sale at the
+    # latest), its days counted on the store's calendar (shared.model.FirstUse).
+    window: dict[str, int] = (
+        {
+            "first_use_days": product.validity_days,
+            "activate_within_days": product.activate_within_days,
+        }
+        if product.activate_on_first_use
+        else {"valid_from_ms": now, "valid_until_ms": now + product.validity_days * DAY_MS}
+    )
     sale = SellPass(
         kind=PassKind(product.kind.value),
         name=product.name,
         class_types=product.class_types,
         store_ids=[s for s in valid_in if s],
-        valid_from_ms=now,
-        valid_until_ms=now + product.validity_days * DAY_MS,
+        **window,
         sessions_total=product.sessions,
         price_fen=product.price_fen,
         payment_method=payment_method,
     )
     with coord.db.write() as conn:
-        result = record_sale(conn, coord, principal, member_id, sale)
+        result = record_sale(conn, coord, principal, member_id, sale, action="product.sell")
         bundle = (
             rule_bundles.bundle_for_store(conn, store) if store else rule_bundles.chain_bundle(conn)
         )
@@ -262,12 +280,15 @@ def sell_product(
                 commission_fen=commission,
                 rules_version=bundle.version if bundle else 0,
                 sold_ms=now,
+                member_store_id=home,
+                cross_store=served_elsewhere,
             )
         )
         audit(conn, principal.username, "product.sell", member_id, now,
               product_id=product.product_id, price_fen=product.price_fen,
               payment_method=payment_method.value if payment_method else None,
-              event_id=result.event_id)  # fmt: skip
+              event_id=result.event_id, cross_store=served_elsewhere, home_store_id=home,
+              serving_store_id=store)  # fmt: skip
     coord.pusher.wake()
     return ProductSold(
         product_id=product.product_id,

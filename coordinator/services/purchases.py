@@ -20,7 +20,7 @@ from coordinator.errors import ApiError, invalid, not_found
 from coordinator.ledger.hq_events import HqFact
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal
-from coordinator.services import idempotency
+from coordinator.services import cross_store, idempotency
 from coordinator.services.common import Body, Out, audit, member_row, store_exists
 from coordinator.services.money import charge, locked_ledger
 from shared.events import CouponRedeem, Purchase, PurchaseMethod
@@ -121,6 +121,7 @@ def _record(
     with coord.db.write() as conn:
         store_exists(conn, body.store_id)
         member_id = _member(conn, body)
+        service = cross_store.check_serve_access(principal, member_row(conn, member_id))
         rules = coord.rules(conn)
         ledger = locked_ledger(conn, member_id, now)
         tier = rules.tier_reached(ledger, now)
@@ -217,7 +218,10 @@ def _record(
         )
         audit(conn, principal.username, "purchase", member_id, now, purchase_id=purchase_id,
               total_fen=priced.total_fen, method=body.method.value, reference=body.reference,
-              idempotency_key=key)  # fmt: skip
+              idempotency_key=key, **service.audit_detail())  # fmt: skip
+        cross_store.record(conn, service, action="purchase", event_id=recorded.events[0].event_id,
+                           staff=principal.username, amount_fen=priced.total_fen,
+                           now_ms=now)  # fmt: skip
         idempotency.finish(conn, scope, key, 201, answer.model_dump(mode="json"), now)
     return answer
 

@@ -83,6 +83,9 @@ class PassView(View):
     sessions_left: int | None
     valid_until: str | None
     """Store-local date."""
+    starts_by: str | None = None
+    """Set while the pass waits for its first use (not activated): the store-local date it
+    starts by itself at the latest; ``valid_until`` is then the latest end it can have."""
 
 
 class CouponView(View):
@@ -178,14 +181,21 @@ def member_card(
     )
 
 
-def pass_view(p: PassState, tz: str) -> PassView:
-    """A pass with its expiry as a store-local date."""
+def pass_view(p: PassState, tz: str, now_ms: int | None = None) -> PassView:
+    """A pass with its expiry as a store-local date (and, given ``now_ms``, the date it
+    starts by when it still waits for its first use)."""
+    waiting = p.first_use is not None and now_ms is not None and p.awaiting_first_use(now_ms)
     return PassView(
         pass_id=p.pass_id,
         name=p.name,
         kind=p.kind,
         sessions_left=p.sessions_left if p.kind is PassKind.PUNCH else None,
         valid_until=local_time(p.valid_until_ms, tz, "%Y-%m-%d"),
+        starts_by=(
+            local_time(p.first_use.activate_by_ms, tz, "%Y-%m-%d")
+            if waiting and p.first_use is not None
+            else None
+        ),
     )
 
 
@@ -346,7 +356,7 @@ def member_detail(
         member_id=summary.member_id if with_id else None,
         member=member_card(summary, bundle),
         lang="en" if summary.lang == "en" else "zh",
-        passes=tuple(pass_view(p, tz) for p in summary.passes),
+        passes=tuple(pass_view(p, tz, now_ms) for p in summary.passes),
         coupons=tuple(
             coupon_view(c, tz, store_id, now_ms)
             for c in sorted(summary.coupons, key=lambda c: (c.valid_until_ms, c.coupon_id))

@@ -16,8 +16,10 @@ from coordinator.app import create_app
 from coordinator.errors import ApiError
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal, Role
-from coordinator.services import front_desk, members, passes, stores, users
+from coordinator.services import front_desk, member_card, members, passes, products, stores, users
 from coordinator.services.passes import SellPass
+from shared.events import PurchaseMethod
+from shared.model import FIRST_USE_DEADLINE_DAYS
 from tests.dashboard.live import settings_for
 
 DAY_MS = 86_400_000
@@ -126,7 +128,9 @@ def test_store_bound_roles_stay_in_their_store(desk: tuple[Coordinator, SetClock
         coord, ADMIN, members.NewMember(member_id="m9", display_name="Z*", home_store_id="s2")
     )
     assert [m.member_id for m in front_desk.search_members(coord, DESK).items] == ["m1"]
-    refused("store_forbidden", front_desk.member_profile, coord, DESK, "m9")
+    # Another store's member opens only as a limited, masked view for cross-store service.
+    assert front_desk.member_profile(coord, DESK, "m9").cross_store
+    refused("store_forbidden", members.get_member, coord, DESK, "m9")
     elsewhere = members.NewMember(display_name="Y*", home_store_id="s2")
     refused("store_forbidden", members.create_member, coord, DESK, elsewhere)
 
@@ -269,3 +273,301 @@ def test_search_reads_index_ranges_not_the_table(desk: tuple[Coordinator, SetClo
         with coord.db.read() as conn:
             plan = " / ".join(r[3] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
         assert "SCAN members" not in plan, (q, plan)
+
+
+def test_a_product_activated_on_first_use_sells_a_pass_that_waits_for_the_first_visit(
+    desk: tuple[Coordinator, SetClock],
+) -> None:
+    """Sold from the catalogue, a 月卡 "activated on first use" holds its 30 days and a
+    deadline (the product's 60 days after the sale, store-local) instead of a window; the
+    phone card says so, and a freeze or an extension before the first visit is refused with
+    nothing changed."""
+    coord, clock = desk
+    product = products.create_product(
+        coord,
+        ADMIN,
+        products.NewProduct(product_id="month-fu", name="月卡（首次使用开卡）", kind="time",
+                            price_fen=39_900, validity_days=30, activate_on_first_use=True,
+                            activate_within_days=60),
+    )  # fmt: skip
+    assert product.activate_on_first_use and product.activate_within_days == 60
+    sold = products.sell_product(coord, DESK, "m1", "month-fu", payment_method=PurchaseMethod.CASH)
+    held = sold.sale.pass_
+    assert held is not None and held.first_use is not None
+    assert held.first_use.days == 30 and held.first_use.started_ms is None
+    assert held.first_use.timezone == "Asia/Shanghai"
+    assert held.first_use.activate_by_ms == START_MS + 60 * DAY_MS
+    assert held.valid_from_ms == START_MS
+    assert held.valid_until_ms == START_MS + (60 + 30) * DAY_MS
+    assert held.awaiting_first_use(START_MS)
+
+    clock.ms += DAY_MS
+    pass_id = held.pass_id
+    refused("pass_not_started", passes.update_pass, coord, DESK, "m1", pass_id, frozen=True)
+    later = passes.PassChange(valid_until_ms=START_MS + 200 * DAY_MS)
+    refused("pass_not_started", passes.extend_pass, coord, DESK, "m1", pass_id, later)
+    card = member_card.card_balances(coord, "m1")
+    [on_card] = card.passes
+    assert on_card.activate_by_ms == START_MS + 60 * DAY_MS
+    assert on_card.days == 30
+    profile = front_desk.member_profile(coord, ADMIN, "m1")
+    [kept] = profile.ledger.passes
+    assert (kept.valid_until_ms, kept.first_use, kept.frozen) == (
+        held.valid_until_ms,
+        held.first_use,
+        False,
+    )
+
+    # A fixed-window sale still needs its window, and not both kinds at once.
+    both = SellPass(kind="time", name="x", store_ids=["s1"], valid_from_ms=START_MS,
+                    valid_until_ms=START_MS + DAY_MS, first_use_days=30)  # fmt: skip
+    refused("bad_validity", passes.sell_pass, coord, DESK, "m1", both)
+    neither = SellPass(kind="time", name="x", store_ids=["s1"])
+    refused("bad_validity", passes.sell_pass, coord, DESK, "m1", neither)
+    # A product left at its default waits at most FIRST_USE_DEADLINE_DAYS.
+    default = products.NewProduct(name="季卡", kind="time", price_fen=99_900, validity_days=90,
+                                  activate_on_first_use=True)  # fmt: skip
+    assert default.activate_within_days == FIRST_USE_DEADLINE_DAYS == 90
+
+
+DESK_B = Principal("fd9", Role.FRONT_DESK, "s2")
+"""Front desk of store s2, serving m1 (home store s1) as cross-store service."""
+CARD = "04A1B2C3D4E5F6"
+
+
+def _cross_rows(coord: Coordinator) -> list[tuple[str, str, str | None, str, str, int]]:
+    import sqlalchemy as sa
+
+    from coordinator import schema
+
+    x = schema.cross_store_services
+    with coord.db.read() as conn:
+        rows = conn.execute(sa.select(x).order_by(x.c.id))
+        return [
+            (r.action, r.member_id, r.home_store_id, r.serving_store_id, r.staff, r.amount_fen)
+            for r in rows
+        ]
+
+
+def _state(coord: Coordinator) -> tuple[Any, ...]:
+    """Everything a refused action must leave alone: the member, the ledger and the log."""
+    import sqlalchemy as sa
+
+    from coordinator import schema
+
+    with coord.db.read() as conn:
+        counts = tuple(
+            conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+            for table in (schema.events, schema.audit_log, schema.cards, schema.product_sales)
+        )
+    member = members.get_member(coord, ADMIN, "m1").model_dump()
+    for moving in ("summary", "members_version"):  # the member pusher's own bookkeeping
+        member.pop(moving)
+    return counts, member, front_desk.member_profile(coord, ADMIN, "m1", audit_view=False).ledger
+
+
+def test_another_store_serves_a_member_as_cross_store_service(
+    desk: tuple[Coordinator, SetClock],
+) -> None:
+    import json
+
+    import sqlalchemy as sa
+
+    from coordinator import schema
+    from coordinator.services import money, products, purchases, reports, rules
+    from coordinator.services.cross_store import HomeStoreOnly
+    from shared.model import CommissionRule
+    from shared.money import PaymentMethod
+
+    coord, _clock = desk
+    body = products.NewProduct(product_id="yoga-s2", name="瑜伽10次", kind="punch",
+                               price_fen=98000, sessions=10, validity_days=90,
+                               store_ids=["s2"])  # fmt: skip
+    products.create_product(coord, ADMIN, body)
+    rules.rollout_rules(coord, ADMIN, rules.Draft(commission=[CommissionRule(permille=50)]))
+
+    # Sell from the serving store's catalogue: the sale row names both stores.
+    sold = products.sell_product(coord, DESK_B, "m1", "yoga-s2")
+    assert sold.store_id == "s2" and sold.staff == "fd9"
+    pass_id = sold.sale.pass_.pass_id if sold.sale.pass_ else ""
+    # Top up stored value (the fact carries the serving store) and the pass's sessions.
+    topped = money.top_up(
+        coord, DESK_B, "m1", money.TopUp(amount_fen=100_00, method=PaymentMethod.CASH)
+    )
+    added = passes.extend_pass(coord, DESK_B, "m1", pass_id,
+                               passes.PassChange(sessions_total=15, price_fen=400_00,
+                                                 payment_method="cash"))  # fmt: skip
+    assert added.pass_ is not None and added.pass_.sessions_total == 15
+    # A purchase at the desk, paid from stored value, redeeming a chain-wide voucher.
+    from coordinator.services import coupons
+
+    now = coord.clock.wall_ms()
+    voucher = coupons.IssueCoupon(coupon_id="v5", title="¥5", kind="voucher", value=500,
+                                  valid_from_ms=now, valid_until_ms=now + DAY_MS)  # fmt: skip
+    coupons.issue_coupon(coord, ADMIN, "m1", voucher)
+    bought, _ = purchases.purchase(
+        coord,
+        DESK_B,
+        purchases.PurchaseIn(
+            member_id="m1", store_id="s2", total_fen=30_00, coupon_id="v5", method="stored_value"
+        ),
+        "key-1",
+    )
+    assert (bought.coupon_off_fen, bought.stored_value_after_fen) == (500, 75_00)
+    ledger = front_desk.member_profile(coord, ADMIN, "m1", audit_view=False).ledger
+    assert [c.redeem_count for c in ledger.coupons] == [1]
+    # Another store's purchase in the member's name is not for s2's desk to record.
+    refused("store_forbidden", purchases.purchase, coord, DESK_B,
+            purchases.PurchaseIn(member_id="m1", store_id="s1", total_fen=1, method="cash"),
+            "key-2")  # fmt: skip
+
+    assert _cross_rows(coord) == [
+        ("product.sell", "m1", "s1", "s2", "fd9", 98000),
+        ("stored_value.top_up", "m1", "s1", "s2", "fd9", 100_00),
+        ("pass.top_up", "m1", "s1", "s2", "fd9", 400_00),
+        ("purchase", "m1", "s1", "s2", "fd9", 25_00),
+    ]
+    s = schema.product_sales
+    ev = schema.events
+    a = schema.audit_log
+    with coord.db.read() as conn:
+        sales = conn.execute(
+            sa.select(s.c.store_id, s.c.member_store_id, s.c.cross_store, s.c.staff,
+                      s.c.price_fen, s.c.commission_fen).order_by(s.c.id)
+        ).all()  # fmt: skip
+        stores_of = dict(
+            conn.execute(sa.select(ev.c.event_id, ev.c.store_id).where(ev.c.member_id == "m1"))
+            .tuples()
+            .all()
+        )
+        topup_audit = conn.execute(
+            sa.select(a.c.detail).where(a.c.action == "stored_value.top_up")
+        ).scalar_one()
+    # Commission to the serving staff member, by the serving store's rules (5 %).
+    assert [tuple(r) for r in sales] == [
+        ("s2", "s1", True, "fd9", 98000, 4900),
+        ("s2", "s1", True, "fd9", 400_00, 2000),
+    ]
+    assert stores_of[topped.event_id] == "s2" and stores_of[added.event_id] == "s2"
+    detail = json.loads(topup_audit)
+    assert (detail["cross_store"], detail["serving_store_id"], detail["home_store_id"]) == (
+        True, "s2", "s1"
+    )  # fmt: skip
+
+    # The home store sees every service on the timeline, marked cross-store at s2.
+    timeline = front_desk.member_profile(coord, ADMIN, "m1").timeline
+    served = {x.what for x in timeline if x.cross_store}
+    assert served == {"pass_issue", "sv_topup", "pass_update", "purchase"}
+    # (the coupon's redemption and the stored-value spend are the purchase's own facts)
+    assert {x.store_id for x in timeline if x.cross_store} == {"s2"}
+    # The money report counts the top-up where it was paid (s2), not at the home store.
+    report = reports.build(coord, ADMIN, store_id=None, first=None, last=None, lang="en")
+    daily = report.table("money_daily")
+    assert daily is not None
+    assert [(r[1], r[2]) for r in daily.rows] == [("s2", "100.00")]
+
+    # Everything else about m1 stays with s1 or HQ: refused, nothing changed.
+    members.change_member(coord, ADMIN, "m1", members.MemberChange(tags=["VIP"]))
+    from coordinator.services import cards, coupons, member_devices, points
+
+    cards.bind_card(coord, ADMIN, "m1", cards.BindCard(uid=CARD))
+    before = _state(coord)
+    now = coord.clock.wall_ms()
+    attempts: list[tuple[Any, ...]] = [
+        (members.change_member, "m1", members.MemberChange(display_name="x")),
+        (members.change_member, "m1", members.MemberChange(phone="13900009999")),
+        (cards.bind_card, "m1", cards.BindCard(uid="04A1B2C3D4E5F7")),
+        (cards.report_lost, CARD, cards.LostCard()),
+        (cards.replace_card, CARD, cards.ReplaceCard(new_uid="04A1B2C3D4E5F8")),
+        (passes.extend_pass, "m1", pass_id, passes.PassChange(valid_until_ms=now + 400 * DAY_MS)),
+        (passes.extend_pass, "m1", pass_id,
+         passes.PassChange(sessions_total=20, valid_until_ms=now + 400 * DAY_MS)),
+        (passes.extend_pass, "m1", pass_id, passes.PassChange(sessions_total=5)),  # take away
+        (points.grant_points, "m1", points.PointsGrant(points=100, reason="goodwill")),
+        (coupons.issue_coupon, "m1",
+         coupons.IssueCoupon(title="x", kind="trial", store_ids=["s2"], valid_from_ms=now,
+                             valid_until_ms=now + DAY_MS)),
+        (member_devices.revoke, "m1", "dev1"),
+    ]  # fmt: skip
+    for call, *args in attempts:
+        error = refused("store_forbidden", call, coord, DESK_B, *args)
+        assert isinstance(error, HomeStoreOnly) and error.status == 403
+        assert "store s1" in error.message and "HQ" in error.message, error.message
+    for frozen in (True, False):
+        refused("store_forbidden", passes.update_pass, coord, DESK_B, "m1", pass_id, frozen=frozen)
+    assert _state(coord) == before
+    # A coach of s2 reads nothing of m1 and serves nothing.
+    coach_b = Principal("coach9", Role.COACH, "s2")
+    refused("read_only", money.top_up, coord, coach_b, "m1",
+            money.TopUp(amount_fen=100, method=PaymentMethod.CASH))  # fmt: skip
+    refused("store_forbidden", front_desk.member_profile, coord, coach_b, "m1")
+    assert _state(coord) == before
+
+
+def test_another_store_finds_a_member_only_by_an_exact_identifier(
+    desk: tuple[Coordinator, SetClock],
+) -> None:
+    import json
+
+    import sqlalchemy as sa
+
+    from coordinator import schema
+    from coordinator.services import cards, money
+    from shared.money import PaymentMethod
+
+    coord, _clock = desk
+    cards.bind_card(coord, ADMIN, "m1", cards.BindCard(uid=CARD))
+    members.create_member(coord, ADMIN, members.NewMember(
+        member_id="m5", display_name="B*", phone="13800001299", home_store_id="s2"))  # fmt: skip
+    members.create_member(coord, ADMIN, members.NewMember(
+        member_id="m6", display_name="C*", home_store_id="s1", referrer_id="m1"))  # fmt: skip
+    assert (
+        front_desk.member_profile(coord, DESK_B, "m6", audit_view=False).member.referrer_id is None
+    )
+    money.top_up(coord, ADMIN, "m1", money.TopUp(amount_fen=5000, method=PaymentMethod.CASH,
+                                                  store_id="s1"))  # fmt: skip
+
+    def found(principal: Principal, q: str) -> list[tuple[str, str]]:
+        return [
+            (m.member_id, m.phone) for m in front_desk.search_members(coord, principal, q).items
+        ]
+
+    manager_b = Principal("mgr9", Role.STORE_MANAGER, "s2")
+    for principal in (DESK_B, manager_b):
+        # Browsing and prefixes show the own store only.
+        assert found(principal, "") == [("m5", "13800001299")]
+        assert found(principal, "1380000") == [("m5", "13800001299")]
+        assert found(principal, "李") == [] and found(principal, "m") == [("m5", "13800001299")]
+        # The whole phone number, member id or card UID reaches m1, masked.
+        assert found(principal, "13800001234") == [("m1", "*******1234")]
+        assert found(principal, "m1") == [("m1", "*******1234")]
+        assert found(principal, "04:a1:b2:c3:d4:e5:f6") == [("m1", "*******1234")]
+    # A coach of s2 does not serve: no cross-store match.
+    assert found(Principal("coach9", Role.COACH, "s2"), "13800001234") == []
+    # The CSV export follows the search: masked for another store's member.
+    assert "13800001234" not in front_desk.members_csv(coord, DESK_B, "13800001234")
+
+    view = front_desk.member_profile(coord, DESK_B, "m1")
+    assert view.cross_store and view.masked
+    assert (view.member.phone, view.member.birthday) == ("*******1234", None)
+    # What the desk needs to serve: the stored value (and the passes and coupons).
+    assert money.balance(coord, DESK_B, "m1", for_service=True).available_fen == 5000
+    refused("store_forbidden", money.balance, coord, DESK_B, "m1")  # the API's read
+    # Only s2's own lines of the timeline (s1's top-up and card binding are not shown).
+    assert view.timeline == []
+    money.top_up(coord, DESK_B, "m1", money.TopUp(amount_fen=100, method=PaymentMethod.CASH))
+    again = front_desk.member_profile(coord, DESK_B, "m1")
+    assert [(x.what, x.store_id, x.cross_store) for x in again.timeline] == [
+        ("sv_topup", "s2", True)
+    ]
+    a = schema.audit_log
+    with coord.db.read() as conn:
+        views = conn.execute(
+            sa.select(a.c.actor, a.c.detail).where(a.c.action == "member.view").order_by(a.c.id)
+        ).all()
+    assert [(actor, json.loads(detail)) for actor, detail in views] == [
+        ("fd9", {"masked": True, "cross_store": True, "serving_store_id": "s2"}),
+    ] * 2
+    # The home store's own view is whole, unmasked.
+    home = front_desk.member_profile(coord, DESK, "m1")
+    assert not home.cross_store and home.member.phone == "13800001234"

@@ -27,6 +27,8 @@ from coordinator.ledger.jsonrows import event_from_row, ledger_from_row
 from coordinator.ledger.resolution import Decision, resolve
 from coordinator.ledger.sequencer import KioskInfo, StreamReport
 from coordinator.runtime import Coordinator
+from coordinator.security.auth import Principal, Role
+from coordinator.services import passes
 from coordinator.settings import CoordinatorSettings
 from shared.events import (
     Adjustment,
@@ -46,7 +48,7 @@ from shared.hlc import HLC
 from shared.model import DenyEntry, MemberLedger, RuleBundle, Rules, TierRule
 from shared.protocol import CouponClaim, EventBatch
 from shared.reasons import RejectReason
-from tests.support.factories import coupon, punch_pass
+from tests.support.factories import coupon, first_use_pass, punch_pass
 
 T0 = 1_795_000_000_000
 
@@ -652,3 +654,43 @@ def test_a_rolled_back_fold_leaves_no_checkpoint(ledger: Ledger) -> None:
     ledger.apply(*late[20:])
     assert ledger.coord.fold_checkpoints.misses == misses  # still valid: nothing committed
     assert ledger.central("m1") == fold_sorted(MemberLedger(), ledger.stored("m1"))[0]
+
+
+def test_two_kiosks_starting_a_pass_offline_converge_to_the_earliest_tap(ledger: Ledger) -> None:
+    """A pass sold to start at its first use, started offline at two kiosks of two stores:
+    whichever arrives first, the central fold ends with the window of the earliest tap (the
+    reference fold), raises no conflict, and the started pass freezes, unfreezes and
+    extends."""
+    sold = first_use_pass("fu1", sold_ms=T0 - DAY_MS)
+    ledger.hq("m1", PassIssue(pass_state=sold))
+    early = ev("k3", 1, CheckIn(points=10, first_use_of="fu1"), at=T0 + 3_600_000)
+    late = ev("k1", 1, CheckIn(points=10, first_use_of="fu1"), at=T0 + 5 * 3_600_000)
+    ledger.clock.now = late.hlc_ms  # both kiosks report as they reconnect, clocks right
+    ledger.apply(late)
+    after_late = ledger.central("m1").find_pass("fu1")
+    assert after_late is not None and after_late.valid_from_ms == late.hlc_ms
+    ledger.apply(early)  # sorts first: the member's window started there
+    central = ledger.central("m1")
+    assert central == fold_sorted(MemberLedger(), ledger.stored("m1"))[0]
+    started = central.find_pass("fu1")
+    assert started is not None and started.first_use is not None
+    assert started.first_use.started_ms == early.hlc_ms
+    assert (started.valid_from_ms, started.valid_until_ms) == (
+        early.hlc_ms,
+        early.hlc_ms + 30 * DAY_MS,
+    )
+    assert ledger.conflicts() == []
+
+    # Started, the pass freezes and gives the frozen time back like any pass.
+    admin = Principal("admin", Role.HQ_ADMIN, None)
+    ledger.clock.now = T0 + DAY_MS
+    assert passes.update_pass(ledger.coord, admin, "m1", "fu1", frozen=True).pass_ is not None
+    ledger.clock.now = T0 + 3 * DAY_MS
+    thawed = passes.update_pass(ledger.coord, admin, "m1", "fu1", frozen=False).pass_
+    assert thawed is not None and not thawed.frozen
+    assert thawed.valid_until_ms == early.hlc_ms + 32 * DAY_MS
+    # ... and extends.
+    longer = passes.PassChange(valid_until_ms=early.hlc_ms + 60 * DAY_MS)
+    extended = passes.extend_pass(ledger.coord, admin, "m1", "fu1", longer).pass_
+    assert extended is not None and extended.valid_until_ms == early.hlc_ms + 60 * DAY_MS
+    assert extended.first_use is not None and extended.first_use.started_ms == early.hlc_ms

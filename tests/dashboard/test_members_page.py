@@ -104,10 +104,12 @@ def test_front_desk_finds_a_member_and_reads_the_whole_story(live: Live, page: A
         ("fd1", "m1", False)
     ]
 
-    # Another store's member: refused with a reason, and nothing audited as seen.
+    # Another store's member (by the whole member id): a limited, masked view, audited so.
     page.goto(f"{live.url}/dashboard/members/m2")
-    expect(page.locator("#error-message")).to_contain_text("own store")
-    assert len(audits(live, "member.view")) == 1
+    expect(page.locator("#cross-store-note")).to_contain_text("belongs to store s2")
+    expect(page.locator("#phone")).to_have_text("*******5678")
+    views = audits(live, "member.view")
+    assert [json.loads(r.detail).get("cross_store") for r in views] == [None, True]
 
     # Front desk never reaches settings: rule rollouts and kiosk provisioning are refused.
     desk = live.login("fd1", password)
@@ -309,3 +311,102 @@ def test_member_pages_fit_the_desk_screen_and_a_tablet(
         page.goto(f"{live.url}{path}")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, (path, size, overflow)
+
+
+def test_front_desk_serves_another_stores_member(live: Live, page: Any) -> None:
+    """Store s2's front desk finds s1's member by the whole phone number, sells a pass from
+    s2's catalogue and tops up stored value (both marked cross-store on the timeline), sees
+    no edit buttons, and a forced profile change is refused with nothing changed."""
+    from coordinator.security.auth import Principal, Role
+    from coordinator.services import products
+
+    seed(live)
+    hq = Principal("admin", Role.HQ_ADMIN, None)
+    body = products.NewProduct(product_id="yoga-s2", name="Yoga 10", kind="punch",
+                               price_fen=98000, sessions=10, validity_days=90,
+                               store_ids=["s2"])  # fmt: skip
+    products.create_product(live.coord, hq, body)
+    password = live.add_user("fd2", "front_desk", "s2")
+    answers: list[str] = []
+
+    def answer(dialog: Any) -> None:
+        answers.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", answer)
+    login(page, live, "fd2", password, "/dashboard/members?lang=en")
+
+    # Browsing and a phone prefix show s2's own member only; the whole number finds m1.
+    expect(page.locator("tr[data-member]")).to_have_count(1)
+    page.fill("#q", "1380000")
+    page.click("#search-submit")
+    expect(page.locator("tr[data-member]")).to_have_count(1)
+    expect(page.locator('tr[data-member="m2"]')).to_have_count(1)
+    page.fill("#q", "13800001234")
+    page.click("#search-submit")
+    expect(page.locator("tr[data-member]")).to_have_count(1)
+    expect(page.locator('tr[data-member="m1"] .phone')).to_have_text("*******1234")
+    page.click('tr[data-member="m1"] a')
+
+    # The limited view: masked, what serving needs, no edit buttons, no s1 timeline lines.
+    expect(page.locator("#cross-store-note")).to_contain_text("belongs to store s1")
+    expect(page.locator("#phone")).to_have_text("*******1234")
+    expect(page.locator("#full-name")).to_have_text("李*华")
+    expect(page.locator('#passes tr[data-pass="p10"]')).to_contain_text("10 / 10")
+    for form in ("#edit-form", "#points-form", "#coupon-form", "#bind-form", ".freeze-form",
+                 ".extend-form", ".lost-form", ".replace-form"):  # fmt: skip
+        expect(page.locator(form)).to_have_count(0)
+    expect(page.locator("#no-timeline")).to_be_visible()
+    expect(page.locator("#phones-title")).to_have_count(0)
+
+    # Sell a pass from s2's catalogue.
+    page.locator('li[data-product="yoga-s2"] .sell-submit').click()
+    expect(page.locator("#action-notice")).to_be_visible()
+    expect(page.locator("#passes tbody tr")).to_have_count(2)
+    sold = page.locator('#timeline tr[data-what="pass_issue"]')
+    expect(sold.locator(".store")).to_have_text("served at store s2 (cross-store)")
+    expect(sold.locator(".staff")).to_have_text("fd2")
+    # Top up stored value: preview, then confirm.
+    page.fill("#topup-amount", "100")
+    page.select_option("#topup-method", "cash")
+    page.click("#topup-submit")
+    page.click("#topup-confirm")
+    expect(page.locator("#sv-available")).to_have_text("¥100.00")
+    topped = page.locator('#timeline tr[data-what="sv_topup"]')
+    expect(topped.locator(".store")).to_have_text("served at store s2 (cross-store)")
+    assert len(answers) == 2
+    # Top up the sessions of the pass just sold here (s1's own pass offers no such form).
+    expect(page.locator('#passes tr[data-pass="p10"] .sessions-form')).to_have_count(0)
+    mine = page.locator("#passes tbody tr").filter(has_text="Yoga 10")
+    mine.locator(".add-sessions").fill("5")
+    mine.locator(".extend-price").fill("200")
+    mine.locator(".sessions-submit").click()
+    expect(mine).to_contain_text("15 / 15")
+    added = page.locator('#timeline tr[data-what="pass_update"]')
+    expect(added.locator(".store")).to_have_text("served at store s2 (cross-store)")
+    assert len(answers) == 3
+
+    # The same words in Chinese.
+    page.goto(f"{live.url}/dashboard/members/m1?lang=zh")
+    expect(page.locator("#cross-store-note")).to_contain_text("跨店服务")
+    expect(topped.locator(".store")).to_have_text("s2 门店跨店服务")
+
+    # Forced changes: a PATCH on the API and a posted edit form, both 403, nothing changed.
+    desk = live.login("fd2", password)
+    r = live.http.patch("/api/v1/members/m1", json={"display_name": "hacked"}, headers=desk)
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "store_forbidden"
+    assert "store s1" in r.json()["error"]["message"]
+    forced = page.request.post(
+        f"{live.url}/dashboard/members/m1/edit",
+        form={"csrf": csrf(page), "display_name": "hacked", "phone": "13900000000"},
+    )
+    assert forced.status == 403 and "只有 s1 门店或总部" in forced.text()
+    member = live.call("GET", "/api/v1/members/m1")
+    assert (member["display_name"], member["phone"]) == ("李*华", "13800001234")
+    assert not audits(live, "member.change")
+    sales = live.call("GET", "/api/v1/reports", store_id="s2")
+    tables = {t["name"]: t for s in sales["sections"] for t in s["tables"]}
+    assert [row[:3] for row in tables["staff_commission"]["rows"]] == [
+        ["fd2", "Riverside (s2)", "2"]
+    ]

@@ -74,6 +74,7 @@ COUPON = {"title": "¥5", "kind": "voucher", "value": 500, "valid_from_ms": 1,
 PASS = {"kind": "punch", "name": "10x", "valid_from_ms": 1, "valid_until_ms": 4_000_000_000_000,
         "sessions_total": 10}  # fmt: skip
 
+FIELD = {"key": "shoe_size", "label_zh": "鞋码", "label_en": "Shoe size", "kind": "number"}
 TOP_UP = {"amount_fen": 10_000, "method": "cash"}
 PURCHASE = {"member_id": "m1", "total_fen": 1_000, "method": "cash"}
 # A public address literal: accepted without DNS, and nothing is ever sent to it here.
@@ -144,6 +145,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/products"): Route("page"),
     ("POST", "/dashboard/products"): Route("page"),
     ("POST", "/dashboard/products/{product_id}/active"): Route("page"),
+    ("GET", "/dashboard/member-fields"): Route("page"),
+    ("POST", "/dashboard/member-fields"): Route("page"),
+    ("POST", "/dashboard/member-fields/{key}"): Route("page"),
+    ("POST", "/dashboard/member-fields/{key}/removed"): Route("page"),
     ("GET", "/dashboard/staff"): Route("page"),
     ("POST", "/dashboard/staff"): Route("page"),
     ("POST", "/dashboard/staff/{username}/pin"): Route("page"),
@@ -185,8 +190,21 @@ ROUTES: dict[tuple[str, str], Route] = {
         "admin", True, own=req("/api/v1/users/u9zz/enable")
     ),
     ("POST", "/api/v1/qr-keys/rotate"): Route("admin", True, own=req("/api/v1/qr-keys/rotate")),
+    ("POST", "/api/v1/member-fields"): Route(
+        "admin", True, own=req("/api/v1/member-fields", FIELD)
+    ),
+    ("PUT", "/api/v1/member-fields/{key}"): Route(
+        "admin", True, own=req("/api/v1/member-fields/shoe_size", FIELD)
+    ),
+    ("DELETE", "/api/v1/member-fields/{key}"): Route(
+        "admin", True, own=req("/api/v1/member-fields/shoe_size")
+    ),
+    ("POST", "/api/v1/member-fields/{key}/restore"): Route(
+        "admin", True, own=req("/api/v1/member-fields/shoe_size/restore")
+    ),
     # -- lists: every role reads, a store manager only their store -----------------------
     ("GET", "/api/v1/stores"): Route("list"),
+    ("GET", "/api/v1/member-fields"): Route("list"),
     ("GET", "/api/v1/kiosks"): Route("list", other=req("/api/v1/kiosks", store_id="s2zz")),
     ("GET", "/api/v1/members"): Route("list", other=req("/api/v1/members", home_store_id="s2zz")),
     ("GET", "/api/v1/campaigns"): Route("list"),
@@ -305,7 +323,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "/api/v1/members/{member_id}/passes"): Route(
         "scoped",
         True,
-        other=req("/api/v1/members/m2zz/passes", {**PASS, "store_ids": ["s1"]}),
+        # Another store's member may be sold a pass (cross-store service), valid in the
+        # seller's own store only.
+        other=req("/api/v1/members/m2zz/passes", {**PASS, "store_ids": ["s2zz"]}),
         own=req("/api/v1/members/m1/passes", {**PASS, "store_ids": ["s1"]}),
     ),
     ("POST", "/api/v1/members/{member_id}/passes/{pass_id}/freeze"): Route(
@@ -508,6 +528,7 @@ FILLERS = {
     "delivery_id": "{wd1}",
     "class_session_id": "{session}",
     "channel": "canary",
+    "key": "shoe_size",
 }
 
 

@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from shared.local_days import local_instant
 from shared.model import ClassSession, RuleBundle, Rules
 from shared.timetable import (
     Closure,
@@ -28,7 +29,6 @@ from shared.timetable import (
     cancelled_on,
     expand,
     layer_store,
-    local_instant,
 )
 
 ZONES = [

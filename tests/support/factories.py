@@ -30,6 +30,7 @@ from shared.model import (
     Reward,
     RuleBundle,
     Rules,
+    first_use_terms,
 )
 
 T0 = 1_767_240_000_000  # 2026-01-01T04:00:00Z = 12:00 in Asia/Shanghai
@@ -78,6 +79,28 @@ def time_pass(pass_id: str = "t1", *, class_types: Sequence[str] = ()) -> PassSt
         class_types=tuple(class_types),
         valid_from_ms=T0 - 10 * DAY,
         valid_until_ms=T0 + 20 * DAY,
+    )
+
+
+def first_use_pass(
+    pass_id: str = "f1",
+    *,
+    days: int = 30,
+    sold_ms: int = T0 - DAY,
+    class_types: Sequence[str] = (),
+    deadline_days: int = 90,
+    timezone: str = "Asia/Shanghai",
+) -> PassState:
+    """A month card sold to start at its first use (not used yet)."""
+    valid_from, valid_until, terms = first_use_terms(sold_ms, days, timezone, deadline_days)
+    return PassState(
+        pass_id=pass_id,
+        kind=PassKind.TIME,
+        name="Month card (first use)",
+        class_types=tuple(class_types),
+        valid_from_ms=valid_from,
+        valid_until_ms=valid_until,
+        first_use=terms,
     )
 
 

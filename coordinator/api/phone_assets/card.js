@@ -200,6 +200,7 @@
       passes: '卡券 · 次卡', coupons: '优惠券', visits: '最近到店',
       none: '暂无', sessions: (n) => '剩余 ' + n + ' 次', unlimited: '不限次数',
       until: (d) => '有效期至 ' + d, frozen: '已冻结',
+      not_started: (n, d) => '未开卡 — 首次到店时开始计算（' + n + ' 天），最晚 ' + d + ' 自动开始',
       next: (n, t) => '再积 ' + n + ' 分升级为' + t, top: '已是最高等级',
       next_spend: (n, t) => '再消费 ' + n + ' 升级为' + t,
       next_topups: (n, t) => '再充值 ' + n + ' 升级为' + t,
@@ -225,6 +226,8 @@
       passes: 'Passes', coupons: 'Coupons', visits: 'Last visits',
       none: 'None', sessions: (n) => n + ' sessions left', unlimited: 'Unlimited entries',
       until: (d) => 'valid until ' + d, frozen: 'frozen',
+      not_started: (n, d) => 'not activated — starts at first visit (' + n + ' days), by ' + d
+        + ' at the latest',
       next: (n, t) => n + ' more points to ' + t, top: 'Top tier reached',
       next_spend: (n, t) => 'Spend ' + n + ' more to reach ' + t,
       next_topups: (n, t) => 'Top up ' + n + ' more to reach ' + t,
@@ -329,7 +332,8 @@
     fillList('b-passes', d.passes, (p) => [
       p.name,
       p.sessions_left === null ? t('unlimited') : t('sessions', p.sessions_left),
-      t('until', day(p.valid_until_ms, tz)),
+      p.activate_by_ms === null || p.activate_by_ms === undefined
+        ? t('until', day(p.valid_until_ms, tz)) : t('not_started', p.days, day(p.activate_by_ms, tz)),
       p.frozen ? t('frozen') : '',
     ].filter(Boolean).join(' · '));
     fillList('b-coupons', d.coupons, (c) => [

@@ -586,7 +586,9 @@ function renderStaffMember() {
     const left = p.sessions_left === null ? t("time_pass") : t("sessions_unit", { n: p.sessions_left });
     box.append(el("div", { class: "row" }, el("span", { text: p.name }),
       el("span", { text: t("sessions_left") + " " + left }),
-      el("span", { class: "muted", text: t("pass_valid_until") + " " + (p.valid_until || "") })));
+      el("span", { class: "muted", text: p.starts_by
+        ? t("pass_not_started", { date: p.starts_by })
+        : t("pass_valid_until") + " " + (p.valid_until || "") })));
   }
   if (state.staffPending) {
     const p = state.staffPending;
