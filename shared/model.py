@@ -938,11 +938,8 @@ class RuleBundle(Frozen):
     """Kiosk PIN hashes of the staff of the bundle's stores (filled at publication)."""
     commission: tuple[CommissionRule, ...] = added_later(())
     """Commission rules of catalogue sales (per product, or a default)."""
-    staff_cards: tuple[StaffCard, ...] = Field((), exclude_if=lambda cards: not cards)
-    """Staff card hashes of the staff of the bundle's stores (filled at publication). Added
-    after kiosks shipped: left out of every encoding (the wire, the stored copy) while empty,
-    so older kiosks (``extra="forbid"``) still take a bundle that does not use it (what
-    :attr:`shared.protocol.Message.OMIT_WHEN_DEFAULT` does for a message's own fields)."""
+    staff_cards: tuple[StaffCard, ...] = added_later(())
+    """Staff card hashes of the staff of the bundle's stores (filled at publication)."""
 
     def for_store(self, store_id: str) -> RuleBundle:
         """The bundle as a kiosk of ``store_id`` receives it: only that store's staff PIN and
