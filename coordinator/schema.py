@@ -527,6 +527,9 @@ users = sa.Table(
     sa.Column("pin_hash", sa.String(300), nullable=True),
     # The staff member's kiosk PIN (shared.password_hash), pushed to their store's kiosks in
     # the rule bundle; NULL: no PIN (migration 0009).
+    sa.Column("card_hash", sa.String(120), nullable=True),
+    # The staff member's NFC staff card as a keyed hash of its UID (shared.staff_cards),
+    # pushed to their store's kiosks in the rule bundle; NULL: no card (migration 0022).
 )
 
 audit_log = sa.Table(
