@@ -529,7 +529,7 @@ users = sa.Table(
     # the rule bundle; NULL: no PIN (migration 0009).
     sa.Column("card_hash", sa.String(120), nullable=True),
     # The staff member's NFC staff card as a keyed hash of its UID (shared.staff_cards),
-    # pushed to their store's kiosks in the rule bundle; NULL: no card (migration 0022).
+    # pushed to their store's kiosks in the rule bundle; NULL: no card (migration 0023).
 )
 
 audit_log = sa.Table(
