@@ -278,7 +278,7 @@ FILL_STAFF = (
     "json_extract(body, '$.body.staff_user'), json_extract(body, '$.credential.staff_id'))"
 )
 """The columns the coordinator writes with each row (``report_columns``), filled the way
-its migrations 0004, 0006 and 0023 fill older rows."""
+its migrations 0004, 0006 and 0024 fill older rows."""
 HEALTH_COLUMNS = (
     "kiosk_id",
     "status_state",

@@ -233,7 +233,7 @@ events = sa.Table(
     sa.Column("staff_id", sa.String(ID), nullable=True),
     # The staff member who performed the fact (``coordinator.reports.indexes.staff_of``:
     # the body's staff id or user, else the kiosk credential's staff id; NULL for a member's
-    # own tap), written with the row (migration 0023 filled older rows): redemptions per
+    # own tap), written with the row (migration 0024 filled older rows): redemptions per
     # staff member are counted from the report index, not from the bodies.
     sa.UniqueConstraint("event_id"),
     sa.UniqueConstraint("source", "seq"),
@@ -247,7 +247,7 @@ events = sa.Table(
         *("kind", "hlc_ms", "store_id", "source", "member_id", "quarantined"),
         *("points", "class_session_id", "sessions", "staff_id"),
     ),
-    # The reports' index (migrations 0002, 0004, 0006, 0023): every report filters by kind and an
+    # The reports' index (migrations 0002, 0004, 0006, 0024): every report filters by kind and an
     # hlc_ms range; the trailing columns let it read the index alone (see
     # coordinator.reports.indexes).
 )

@@ -1,6 +1,6 @@
 """Why the report index (``ix_events_kind_hlc_ms_report`` on ``events``, declared in
 :mod:`coordinator.schema`; migration ``0002``, ``points`` added by ``0004``,
-``class_session_id`` and ``sessions`` by ``0006``, ``staff_id`` by ``0023``) holds the
+``class_session_id`` and ``sessions`` by ``0006``, ``staff_id`` by ``0024``) holds the
 columns it holds, and the columns written with each row for it.
 
 Every report filters ``events`` by ``kind`` and a time range of ``hlc_ms`` (the ledger's
@@ -36,7 +36,7 @@ def staff_of(event: Event) -> str | None:
     credential a kiosk recorded (staff signed in with their own PIN or staff card); None
     for a member's own tap and for facts nobody performed (expiries, campaigns).
 
-    Migration 0023 fills older rows with the same precedence, read from the JSON."""
+    Migration 0024 fills older rows with the same precedence, read from the JSON."""
     body = event.body
     acting = getattr(body, "staff_id", None) or getattr(body, "staff_user", None)
     if acting:

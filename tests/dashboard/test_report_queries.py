@@ -202,7 +202,7 @@ def test_no_report_query_scans_the_events_table(seeded: tuple[Api, date]) -> Non
     assert checked >= 10
 
 
-def test_migrations_0004_0006_0023_fill_report_columns_of_older_rows(database: Any) -> None:
+def test_migrations_0004_0006_0024_fill_report_columns_of_older_rows(database: Any) -> None:
     """Rows stored before the report columns get ``body.points`` (check-ins, redemptions,
     reversals), a class sign-in's ``class_session_id`` and ``sessions``, NULL otherwise,
     and who performed the fact (``staff_id``: the body's staff, else the credential's),
