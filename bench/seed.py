@@ -229,6 +229,7 @@ def seed_coordinator(
         conn.executemany(_insert_sql(schema.events, EVENT_COLUMNS), events)
         conn.execute(FILL_POINTS)
         conn.execute(FILL_CLASS_SIGNINS)
+        conn.execute(FILL_STAFF)
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -272,8 +273,12 @@ FILL_CLASS_SIGNINS = (
     "UPDATE events SET class_session_id = json_extract(body, '$.body.class_session_id'), "
     "sessions = json_extract(body, '$.body.sessions') WHERE kind = 'class_signin'"
 )
+FILL_STAFF = (
+    "UPDATE events SET staff_id = coalesce(json_extract(body, '$.body.staff_id'), "
+    "json_extract(body, '$.body.staff_user'), json_extract(body, '$.credential.staff_id'))"
+)
 """The columns the coordinator writes with each row (``report_columns``), filled the way
-its migrations 0004 and 0006 fill older rows."""
+its migrations 0004, 0006 and 0024 fill older rows."""
 HEALTH_COLUMNS = (
     "kiosk_id",
     "status_state",

@@ -312,7 +312,10 @@ class Coordinator:
             refreshed = timetables.refresh_due(conn, now)
         for bundle in refreshed:
             for store_id in bundle.store_ids:
-                self.send(topics.store_topic(store_id), RuleBundleMessage(bundle=bundle))
+                self.send(
+                    topics.store_topic(store_id),
+                    RuleBundleMessage(bundle=bundle.for_store(store_id)),
+                )
         if self.link is not None:
             self.announce_backup()
         if self.broker_sync.enabled:

@@ -230,6 +230,11 @@ events = sa.Table(
     sa.Column("sessions", sa.Integer, nullable=True),
     # ``body.class_session_id`` and ``body.sessions`` of class sign-ins (NULL for other kinds),
     # written with the row (migration 0006 filled older rows), for the same reason.
+    sa.Column("staff_id", sa.String(ID), nullable=True),
+    # The staff member who performed the fact (``coordinator.reports.indexes.staff_of``:
+    # the body's staff id or user, else the kiosk credential's staff id; NULL for a member's
+    # own tap), written with the row (migration 0024 filled older rows): redemptions per
+    # staff member are counted from the report index, not from the bodies.
     sa.UniqueConstraint("event_id"),
     sa.UniqueConstraint("source", "seq"),
     sa.Index(None, "member_id", "hlc_ms", "hlc_c", "source", "seq", "kind", "quarantined"),
@@ -240,9 +245,9 @@ events = sa.Table(
     sa.Index(
         "ix_events_kind_hlc_ms_report",
         *("kind", "hlc_ms", "store_id", "source", "member_id", "quarantined"),
-        *("points", "class_session_id", "sessions"),
+        *("points", "class_session_id", "sessions", "staff_id"),
     ),
-    # The reports' index (migrations 0002, 0004, 0006): every report filters by kind and an
+    # The reports' index (migrations 0002, 0004, 0006, 0024): every report filters by kind and an
     # hlc_ms range; the trailing columns let it read the index alone (see
     # coordinator.reports.indexes).
 )
@@ -527,6 +532,9 @@ users = sa.Table(
     sa.Column("pin_hash", sa.String(300), nullable=True),
     # The staff member's kiosk PIN (shared.password_hash), pushed to their store's kiosks in
     # the rule bundle; NULL: no PIN (migration 0009).
+    sa.Column("card_hash", sa.String(120), nullable=True),
+    # The staff member's NFC staff card as a keyed hash of its UID (shared.staff_cards),
+    # pushed to their store's kiosks in the rule bundle; NULL: no card (migration 0023).
 )
 
 audit_log = sa.Table(

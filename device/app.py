@@ -123,6 +123,13 @@ class KioskApp:
             return []
         return [(p.staff_id, p.pin_hash) for p in bundle.staff_pins(self.settings.store_id)]
 
+    def _staff_cards(self) -> list[tuple[str, str]]:
+        """(staff id, card hash) of this store's staff cards in the rule bundle in force."""
+        bundle = self.ledger.rule_bundle() if self.ledger is not None else None
+        if bundle is None:
+            return []
+        return [(c.staff_id, c.card_hash) for c in bundle.staff_card_hashes(self.settings.store_id)]
+
     def start(self) -> None:
         """Open the ledger, serve the UI, connect the link, start the readers.
 
@@ -147,6 +154,7 @@ class KioskApp:
                 max_attempts=s.staff.max_pin_attempts,
                 lockout_s=s.staff.lockout_s,
                 roster=self._staff_roster,
+                card_roster=self._staff_cards,
             )
             self.service = TapService(
                 self.ledger,

@@ -6,9 +6,10 @@ act for anyone else. A new tap replaces the session; it expires after a short ti
 
 Staff log in with their own PIN (hashes from the rule bundle's staff list: the session then
 records that person) or the kiosk's shared PIN (hashed in the settings; records the
-configured staff id), with a lockout after repeated wrong PINs, or with a staff card; the
-session closes after a period without activity. Time comes from the injected clock's
-monotonic seconds, so tests need no sleeps.
+configured staff id), with a lockout after repeated wrong PINs, or with a staff card (their
+own, matched against the keyed UID hashes of the bundle's staff cards, or one of the cards in
+the kiosk's settings); the session closes after a period without activity. Time comes from
+the injected clock's monotonic seconds, so tests need no sleeps.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, replace
 from device.ports import Clock
 from device.staff_pin import pin_hash_outdated, verify_pin
 from shared.password_hash import HashFormatError, describe
+from shared.staff_cards import card_matches
 
 log = logging.getLogger(__name__)
 
@@ -116,10 +118,13 @@ class StaffSessions:
         max_attempts: int,
         lockout_s: float,
         roster: Callable[[], Sequence[tuple[str, str]]] | None = None,
+        card_roster: Callable[[], Sequence[tuple[str, str]]] | None = None,
     ) -> None:
         self._clock = clock
         self._roster = roster
         """(staff id, PIN hash) of this store's staff, from the rule bundle in force."""
+        self._card_roster = card_roster
+        """(staff id, staff card hash) of this store's staff, from the rule bundle in force."""
         self._pin_hash = pin_hash
         self.pin_hash_outdated = pin_hash is not None and pin_hash_outdated(pin_hash)
         """The PIN hash is an older format or cheaper than today's cost (see
@@ -136,8 +141,15 @@ class StaffSessions:
         self._locked_until = 0.0
 
     def is_staff_card(self, uid: str) -> bool:
-        """True when ``uid`` is one of the configured staff cards."""
-        return uid.upper() in self._cards
+        """True when ``uid`` is a staff card: configured, or a staff member's own."""
+        return uid.upper() in self._cards or self._card_owner(uid) is not None
+
+    def _card_owner(self, uid: str) -> str | None:
+        """The staff member whose own staff card ``uid`` is (None: nobody's here)."""
+        for staff_id, card_hash in self._card_roster() if self._card_roster else ():
+            if card_matches(uid, card_hash):
+                return staff_id
+        return None
 
     def login_pin(self, pin: str) -> StaffSession | LoginRefused:
         """Check the PIN; a session on success, a refusal (wrong or locked) otherwise."""
@@ -181,12 +193,14 @@ class StaffSessions:
         return None
 
     def login_card(self, uid: str) -> StaffSession | None:
-        """A session for a staff card, or None when ``uid`` is not a staff card."""
+        """A session for a staff card, or None when ``uid`` is not a staff card. A staff
+        member's own card records that person; a card of the settings ``card-<UID>``."""
         uid = uid.upper()
-        if uid not in self._cards:
+        person = self._card_owner(uid)
+        if person is None and uid not in self._cards:
             return None
         with self._lock:
-            return self._open(f"card-{uid}", "card", self._clock.monotonic())
+            return self._open(person or f"card-{uid}", "card", self._clock.monotonic())
 
     def _open(self, staff_id: str, via: str, now: float) -> StaffSession:
         self._current = StaffSession(secrets.token_urlsafe(18), staff_id, via, now)

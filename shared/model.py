@@ -21,6 +21,7 @@ from shared.automation import Automation
 from shared.local_days import add_local_days
 from shared.money import MoneyRules, StoredValue
 from shared.reasons import RejectReason
+from shared.staff_cards import CARD_HASH_PATTERN
 
 DAY_MS = 86_400_000
 
@@ -907,6 +908,18 @@ class StaffPin(Frozen):
     bundles published before roles were sent."""
 
 
+class StaffCard(Frozen):
+    """A staff member's NFC staff card, as a keyed hash of its UID (:mod:`shared.staff_cards`;
+    never the UID): tapping it at a kiosk of ``store_id`` signs ``staff_id`` in, the same as
+    their own PIN."""
+
+    staff_id: Id
+    store_id: Id
+    card_hash: Annotated[str, StringConstraints(pattern=CARD_HASH_PATTERN)]
+    role: Annotated[str, StringConstraints(max_length=20)] = ""
+    """``front_desk`` or ``coach``, as on :class:`StaffPin`."""
+
+
 class RuleBundle(Frozen):
     """What a store's kiosks need to decide: rules, today's classes, rewards and QR keys.
 
@@ -925,6 +938,22 @@ class RuleBundle(Frozen):
     """Kiosk PIN hashes of the staff of the bundle's stores (filled at publication)."""
     commission: tuple[CommissionRule, ...] = added_later(())
     """Commission rules of catalogue sales (per product, or a default)."""
+    staff_cards: tuple[StaffCard, ...] = added_later(())
+    """Staff card hashes of the staff of the bundle's stores (filled at publication)."""
+
+    def for_store(self, store_id: str) -> RuleBundle:
+        """The bundle as a kiosk of ``store_id`` receives it: only that store's staff PIN and
+        card hashes (a short PIN's hash is cheap to brute-force, so a stolen kiosk must not
+        hold another store's)."""
+        pins = self.staff_pins(store_id)
+        cards = self.staff_card_hashes(store_id)
+        if pins == self.staff and cards == self.staff_cards:
+            return self
+        return self.model_copy(update={"staff": pins, "staff_cards": cards})
+
+    def staff_card_hashes(self, store_id: str) -> tuple[StaffCard, ...]:
+        """The staff cards a kiosk of ``store_id`` accepts."""
+        return tuple(c for c in self.staff_cards if c.store_id == store_id)
 
     def staff_pins(self, store_id: str) -> tuple[StaffPin, ...]:
         """The PINs a kiosk of ``store_id`` accepts."""
@@ -935,6 +964,9 @@ class RuleBundle(Frozen):
         sees only the classes they teach; everyone else every class of the store."""
         coach = any(
             p.staff_id == staff_id and p.role == "coach" for p in self.staff_pins(session.store_id)
+        ) or any(
+            c.staff_id == staff_id and c.role == "coach"
+            for c in self.staff_card_hashes(session.store_id)
         )
         return not coach or session.instructor == staff_id
 

@@ -547,6 +547,42 @@ WORDS: dict[str, tuple[str, str]] = {
         "PINs reach the store's kiosks as hashes in the rule bundle; a PIN login at a kiosk "
         "records that person on what follows.",
     ),
+    "staff.card": ("员工卡", "Staff card"),
+    "staff.has_card": ("已绑定", "bound"),
+    "staff.no_card": ("未绑定", "none"),
+    "staff.card_uid": ("员工卡号（UID）", "Staff card UID"),
+    "staff.bind_card": ("绑定员工卡", "Bind card"),
+    "staff.tap_at": ("或在本店终端刷卡", "Or tap it at kiosk"),
+    "staff.bind_tapped": ("绑定刚刷的卡", "Bind the card just tapped"),
+    "staff.unbind_card": ("解绑员工卡", "Unbind card"),
+    "staff.card_hint": (
+        "员工卡只以卡号的密钥哈希随规则包下发到本店终端（规则包不列出卡号）；"
+        "在终端刷员工卡即以本人登录，与本人 PIN 相同。会员卡不能同时作员工卡。"
+        "刷卡绑定：先在所选终端刷一下新卡（终端会提示未识别），再点按钮。",
+        "Staff cards reach the store's kiosks only as keyed hashes of their UIDs in the rule "
+        "bundle (the bundle lists no card numbers); tapping one at a kiosk signs that person "
+        "in, like their own PIN. A member card cannot be a staff card. To bind by tapping: "
+        "tap the new card at the chosen kiosk (it shows 'unknown card'), then press the button.",
+    ),
+    "staff.bad_uid": (
+        "卡号应为 8、14、16 或 20 位十六进制数字，请核对后重新输入。",
+        "A card UID is 8, 14, 16 or 20 hex digits; check it and type it again.",
+    ),
+    "staff.done_user": ("员工账号已创建。", "Staff account created."),
+    "staff.done_pin": (
+        "PIN 已设置，已随规则包下发到本店终端。",
+        "PIN set; it goes to the store's kiosks with the rule bundle.",
+    ),
+    "staff.done_card": (
+        "员工卡已绑定，已随规则包下发到本店终端。",
+        "Staff card bound; it goes to the store's kiosks with the rule bundle.",
+    ),
+    "staff.done_unbind": (
+        "员工卡已解绑，本店终端不再接受此卡。",
+        "Staff card unbound; the store's kiosks no longer accept it.",
+    ),
+    "confirm.card": ("确认为 {name} 绑定这张员工卡？", "Bind this staff card to {name}?"),
+    "confirm.unbind_card": ("确认解绑 {name} 的员工卡？", "Unbind {name}'s staff card?"),
     "staff.add": ("新增员工", "Add a staff member"),
     "confirm.pin": ("确认为 {name} 设置新的终端 PIN？", "Set a new kiosk PIN for {name}?"),
     "confirm.staff": ("确认新增这个员工账号？", "Create this staff account?"),

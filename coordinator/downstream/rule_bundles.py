@@ -2,8 +2,9 @@
 
 Versions come from one global counter, so they only grow. A store uses the newest
 published bundle whose scope is empty (every store) or names it. Publishing fills in the
-version, the scope, the QR public keys, the staff's kiosk PIN hashes and the publication
-time.
+version, the scope, the QR public keys, the staff's kiosk PIN and staff card hashes and the
+publication time. A chain-wide bundle holds every store's staff; what a kiosk receives is
+only its own store's (:meth:`RuleBundle.for_store`, applied where bundles are sent).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from coordinator import schema
 from coordinator.db import next_counter
 from coordinator.ledger.jsonrows import dumps, json_list_contains, loads_list
 from coordinator.security.qr_keys import published_keys
-from shared.model import RuleBundle, Rules, StaffPin
+from shared.model import RuleBundle, Rules, StaffCard, StaffPin
 
 _SCAN = 500
 
@@ -75,6 +76,7 @@ def publish(
             "qr_keys": published_keys(conn, now_ms),
             "published_ms": now_ms,
             "staff": staff_pins(conn, scope),
+            "staff_cards": staff_cards(conn, scope),
         }
     )
     conn.execute(
@@ -105,6 +107,22 @@ def staff_pins(conn: Connection, store_ids: Sequence[str]) -> tuple[StaffPin, ..
         query = query.where(u.c.store_id.in_(list(store_ids)))
     return tuple(
         StaffPin(staff_id=r.username, store_id=r.store_id, pin_hash=r.pin_hash, role=r.role)
+        for r in conn.execute(query)
+    )
+
+
+def staff_cards(conn: Connection, store_ids: Sequence[str]) -> tuple[StaffCard, ...]:
+    """The staff card hashes of the enabled staff of ``store_ids`` (empty: every store)."""
+    u = schema.users
+    query = (
+        sa.select(u.c.username, u.c.store_id, u.c.card_hash, u.c.role)
+        .where(u.c.card_hash.is_not(None), u.c.store_id.is_not(None), u.c.disabled.is_(False))
+        .order_by(u.c.store_id, u.c.username)
+    )
+    if store_ids:
+        query = query.where(u.c.store_id.in_(list(store_ids)))
+    return tuple(
+        StaffCard(staff_id=r.username, store_id=r.store_id, card_hash=r.card_hash, role=r.role)
         for r in conn.execute(query)
     )
 

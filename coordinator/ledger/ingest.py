@@ -546,7 +546,8 @@ class Ingest:
                 return [(direct, notice)]
             bundle = bundle_for_store(conn, request.store_id)
             if bundle is not None and bundle.version > request.versions.rules:
-                out.append((direct, RuleBundleMessage(bundle=bundle)))
+                # Only this store's staff hashes (a chain-wide bundle holds every store's).
+                out.append((direct, RuleBundleMessage(bundle=bundle.for_store(request.store_id))))
             deny = deny_list.catch_up(conn, request.versions.deny)
             if deny is not None:
                 out.append((direct, deny))

@@ -67,10 +67,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "sec.staff": ("员工业绩与提成", "Staff sales and commission"),
     "sec.staff.intro": (
         "本期每位员工在卡项目录中售出的卡、金额与提成（按售出时有效的提成规则计算），"
-        "以及每位教练已确认授课的课程节数与上课人次。",
+        "以及每位教练已确认授课的课程节数与上课人次；"
+        "每位员工经手的积分兑换、优惠券核销与储值消费（会员自助操作不计，已撤销的不计）。",
         "Catalogue sales per staff member in the period, with the commission the rules in "
-        "force at each sale give; and the classes each coach taught (marked taught) with "
-        "their attendance.",
+        "force at each sale give; the classes each coach taught (marked taught) with "
+        "their attendance; and the points and coupon redemptions and stored-value spends each "
+        "staff member performed (not members' own taps, not undone ones).",
     ),
     # charts
     "chart.commission": ("员工提成（元）", "Commission per staff member (CNY)"),
@@ -110,6 +112,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "table.coupon_money": ("优惠券金额", "Coupon money"),
     "table.staff_commission": ("员工提成", "Staff commission"),
     "table.classes_taught": ("教练授课", "Classes taught per coach"),
+    "table.staff_redemptions": ("员工核销", "Redemptions per staff member"),
     "table.points_liability": ("未兑换积分（负债）", "Outstanding points (liability)"),
     "table.coupons_by_campaign": ("按活动统计", "By campaign"),
     "table.lapsed_members": ("流失会员", "Lapsed members"),
@@ -120,6 +123,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "col.commission": ("提成（元）", "Commission (CNY)"),
     "col.classes_taught": ("授课节数", "Classes taught"),
     "col.attendance": ("上课人次", "Attendance"),
+    "col.points_redemptions": ("积分兑换", "Points redemptions"),
+    "col.coupon_redemptions": ("优惠券核销", "Coupon redemptions"),
+    "col.sv_spends": ("储值消费笔数", "Stored-value spends"),
+    "col.sv_spent": ("储值消费（元）", "Stored value spent (CNY)"),
     "col.date": ("日期", "Date"),
     "col.time": ("时间", "Time"),
     "col.hour": ("时段", "Hour"),

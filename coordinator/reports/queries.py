@@ -270,6 +270,82 @@ def staff_sales(
     ]
 
 
+@dataclass
+class StaffRedemptions:
+    """Redemptions and stored-value spends one staff member performed in one store."""
+
+    points: int = 0
+    coupons: int = 0
+    spends: int = 0
+    spent_fen: int = 0
+
+
+def staff_redemptions(
+    conn: Connection, start_ms: int, end_ms: int, store_id: str | None
+) -> dict[tuple[str, str | None], StaffRedemptions]:
+    """(staff, store) -> what that staff member redeemed in the range, in ``store_id`` if
+    given: points and coupon redemptions at kiosks (minus those undone since), coupons used
+    in purchases at the desk, and stored-value spends with their fen.
+
+    Counted by the ``staff_id`` column (:func:`coordinator.reports.indexes.staff_of`) from
+    the report index; bodies are read only for staff's spends (the amount), purchases (the
+    coupon) and reversals (their target)."""
+    dialect = conn.dialect.name
+    staffed = sa.and_(ev.c.staff_id.is_not(None), _in_range(start_ms, end_ms), _folded())
+    if store_id is not None:
+        staffed = sa.and_(staffed, ev.c.store_id == store_id)
+    out: dict[tuple[str, str | None], StaffRedemptions] = defaultdict(StaffRedemptions)
+    redeem_kinds = ("points_redeem", "coupon_redeem")
+    group = (ev.c.staff_id, ev.c.store_id, ev.c.kind)
+    redeems = sa.select(*group, sa.func.count()).where(ev.c.kind.in_(redeem_kinds), staffed)
+    for staff, store, kind, n in conn.execute(redeems.group_by(*group)):
+        row = out[(staff, store)]
+        if kind == "points_redeem":
+            row.points += int(n)
+        else:
+            row.coupons += int(n)
+    amount = json_int(ev.c.body, dialect, "body", "amount_fen")
+    spends = (
+        sa.select(ev.c.staff_id, ev.c.store_id, sa.func.count(), sa.func.sum(amount))
+        .where(ev.c.kind == "sv_spend", staffed)
+        .group_by(ev.c.staff_id, ev.c.store_id)
+    )
+    for staff, store, n, fen in conn.execute(spends):
+        out[(staff, store)].spends += int(n)
+        out[(staff, store)].spent_fen += int(fen or 0)
+    # A coupon used in a desk purchase is redeemed by HQ's ``coupon_redeem`` (no staff in
+    # its body); the purchase names who sold it.
+    coupon = json_str(ev.c.body, dialect, "body", "coupon_id")
+    desk = (
+        sa.select(ev.c.staff_id, ev.c.store_id, sa.func.count())
+        .where(ev.c.kind == "purchase", staffed, coupon.is_not(None))
+        .group_by(ev.c.staff_id, ev.c.store_id)
+    )
+    for staff, store, n in conn.execute(desk):
+        out[(staff, store)].coupons += int(n)
+    # Undone redemptions are not redemptions: a reversal (recorded at or after the start)
+    # names its target, whose performer loses it.
+    target_kind = json_str(ev.c.body, dialect, "body", "target_kind")
+    undo = sa.select(json_str(ev.c.body, dialect, "body", "target_event_id")).where(
+        ev.c.kind == "reversal", ev.c.hlc_ms >= start_ms, _folded(), target_kind.in_(redeem_kinds)
+    )
+    targets = [str(t) for t in conn.execute(undo).scalars() if t]
+    for i in range(0, len(targets), _CHUNK):
+        chunk = targets[i : i + _CHUNK]
+        undone = (
+            sa.select(*group, sa.func.count())
+            .where(ev.c.event_id.in_(chunk), ev.c.kind.in_(redeem_kinds), staffed)
+            .group_by(*group)
+        )
+        for staff, store, kind, n in conn.execute(undone):
+            row = out[(staff, store)]
+            if kind == "points_redeem":
+                row.points -= int(n)
+            else:
+                row.coupons -= int(n)
+    return dict(out)
+
+
 def classes_taught(
     conn: Connection, start_ms: int, end_ms: int, store_id: str | None
 ) -> list[tuple[str, str, int, int]]:

@@ -158,6 +158,7 @@ TABLE_NAMES = (
     "rfm_members",
     "staff_commission",
     "classes_taught",
+    "staff_redemptions",
 )
 
 
@@ -779,7 +780,34 @@ def _staff(ctx: _Ctx) -> Section:
     )
     for coach, store, classes, seen in queries.classes_taught(ctx.conn, start, end, ctx.store_id):
         taught.rows.append([coach, ctx.store_label(store), str(classes), str(seen)])
-    return Section("staff", ctx.t("sec.staff"), ctx.t("sec.staff.intro"), charts, [table, taught])
+    redeemed = Table(
+        "staff_redemptions",
+        ctx.t("table.staff_redemptions"),
+        [
+            ctx.col("staff"),
+            ctx.col("store"),
+            ctx.col("points_redemptions", True),
+            ctx.col("coupon_redemptions", True),
+            ctx.col("sv_spends", True),
+            ctx.col("sv_spent", True),
+        ],
+    )
+    performed = queries.staff_redemptions(ctx.conn, start, end, ctx.store_id)
+    for (staff, store), did in sorted(performed.items(), key=lambda i: (i[0][0], str(i[0][1]))):
+        if not (did.points or did.coupons or did.spends):
+            continue  # everything this person redeemed was undone
+        redeemed.rows.append(
+            [
+                staff,
+                ctx.store_label(store),
+                str(did.points),
+                str(did.coupons),
+                str(did.spends),
+                money(did.spent_fen),
+            ]
+        )
+    tables = [table, taught, redeemed]
+    return Section("staff", ctx.t("sec.staff"), ctx.t("sec.staff.intro"), charts, tables)
 
 
 # -- points ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from coordinator.services.common import Body, Out, audit, check_member_access, m
 from shared import topics
 from shared.model import DenyEntry, Uid
 from shared.protocol import DenyListUpdate
+from shared.staff_cards import card_matches
 
 
 class BindCard(Body):
@@ -85,7 +86,18 @@ def _bind(conn: sa.Connection, uid: str, member_id: str, now: int) -> None:
         )
     if deny_list.revoked_entry(conn, uid) is not None:
         raise conflict("card_denied", f"card {uid} is on the deny-list", "uid")
+    if staff_card_owner(conn, uid) is not None:
+        raise conflict("card_is_staff_card", f"card {uid} is a staff card; give the member "
+                       "a card of their own", "uid")  # fmt: skip
     conn.execute(sa.insert(c).values(uid=uid, member_id=member_id, status="active", bound_ms=now))
+
+
+def staff_card_owner(conn: sa.Connection, uid: str) -> str | None:
+    """The user whose staff card ``uid`` is (None: nobody's). Staff cards are stored as
+    keyed hashes only: one HMAC per bound card, microseconds each."""
+    u = schema.users
+    rows = conn.execute(sa.select(u.c.username, u.c.card_hash).where(u.c.card_hash.is_not(None)))
+    return next((r.username for r in rows if card_matches(uid, r.card_hash)), None)
 
 
 def _publish(coord: Coordinator, update: DenyListUpdate | None) -> None:

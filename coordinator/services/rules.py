@@ -97,21 +97,36 @@ def _out(row: sa.Row[Any]) -> BundleOut:
 
 
 def without_pins(bundle: RuleBundle) -> RuleBundle:
-    """The bundle as API clients see it: staff ids kept, PIN hashes blanked. A kiosk PIN is
-    short, so its hash is cheap to brute-force: only the store's kiosks (over MQTT) get it."""
-    if not bundle.staff:
+    """The bundle as API clients see it: staff ids kept, PIN hashes blanked, staff card
+    hashes left out (the staff list says who has a card). A kiosk PIN is short, so its hash
+    is cheap to brute-force: only the store's kiosks (over MQTT) get it."""
+    if not bundle.staff and not bundle.staff_cards:
         return bundle
     blank = tuple(p.model_copy(update={"pin_hash": "-"}) for p in bundle.staff)
-    return bundle.model_copy(update={"staff": blank})
+    return bundle.model_copy(update={"staff": blank, "staff_cards": ()})
 
 
 def push_bundle(coord: Coordinator, bundle: RuleBundle) -> None:
-    """Send a published bundle to the fleet topic, or to each store of its scope."""
-    message = RuleBundleMessage(bundle=bundle)
-    if not bundle.store_ids:
-        coord.send(topics.fleet_topic(), message)
-    for store_id in bundle.store_ids:
-        coord.send(topics.store_topic(store_id), message)
+    """Send a published bundle to each store it applies to, each copy carrying only that
+    store's staff hashes (:meth:`RuleBundle.for_store`). A chain-wide bundle without staff
+    goes to the fleet topic once; one with staff goes to every store's topic (stores and
+    the stores of provisioned kiosks), so no kiosk receives another store's PIN hashes."""
+    if not bundle.store_ids and not bundle.staff and not bundle.staff_cards:
+        coord.send(topics.fleet_topic(), RuleBundleMessage(bundle=bundle))
+        return
+    store_ids = bundle.store_ids or _every_store(coord)
+    for store_id in store_ids:
+        coord.send(
+            topics.store_topic(store_id), RuleBundleMessage(bundle=bundle.for_store(store_id))
+        )
+
+
+def _every_store(coord: Coordinator) -> list[str]:
+    """Every store a kiosk may belong to: the registered stores and the provisioned kiosks'."""
+    with coord.db.read() as conn:
+        stores = set(conn.execute(sa.select(schema.stores.c.store_id)).scalars())
+        stores.update(conn.execute(sa.select(schema.kiosks.c.store_id).distinct()).scalars())
+    return sorted(stores)
 
 
 def _check_scope(principal: Principal, store_ids: list[str]) -> None:
@@ -186,7 +201,7 @@ def current_bundle(coord: Coordinator, principal: Principal, store_id: str) -> R
         bundle = rule_bundles.bundle_for_store(conn, store_id)
     if bundle is None:
         raise not_found("rule_bundle", f"for store {store_id}", "store_id")
-    return without_pins(bundle)
+    return without_pins(bundle.for_store(store_id))
 
 
 def get_bundle(coord: Coordinator, principal: Principal, bundle_id: int) -> BundleOut:

@@ -1,16 +1,23 @@
 """Staff accounts of a store: front-desk staff and coaches with their own dashboard login and
-their own kiosk PIN.
+their own kiosk PIN and/or NFC staff card.
 
 A PIN is stored as a hash (:mod:`shared.password_hash`, the ops users' cost) and reaches the
 kiosks of the staff member's store in the rule bundle (the bundle in force for that store is
 republished at once); a PIN login at a kiosk then records that person, not a shared kiosk
 staff id. A PIN is 4 to 12 digits and must differ from every other PIN of the same store
 (a kiosk finds who logs in by the PIN alone); a refused PIN changes nothing.
+
+A staff card is stored as a keyed hash of its UID (:mod:`shared.staff_cards`: the UID is not
+secret, but the bundle then does not list the staff's card numbers) and reaches the store's
+kiosks the same way; tapping it where the kiosk expects staff signs that person in. A UID is
+either a member's card or one staff member's card, never both (refused either way); binding,
+unbinding and disabling a user (``users.set_disabled``) republish the store's bundle at once.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import Field
@@ -20,10 +27,13 @@ from coordinator.downstream import rule_bundles
 from coordinator.errors import conflict, invalid, not_found
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import Principal, Role, check_password, hash_password
+from coordinator.services.cards import staff_card_owner
 from coordinator.services.common import Body, Out, audit
+from coordinator.services.front_desk import card_tapped_at
 from coordinator.services.rules import push_bundle
 from coordinator.services.users import NewUser, UserOut, create_user
-from shared.model import RuleBundle
+from shared.model import RuleBundle, Uid
+from shared.staff_cards import hash_card_uid, normalise_uid
 
 PIN_MIN = 4
 PIN_MAX = 12
@@ -41,6 +51,7 @@ class StaffOut(UserOut):
     """A staff account (never a password or PIN hash)."""
 
     has_pin: bool
+    has_card: bool = False
 
 
 class PinSet(Out):
@@ -74,6 +85,7 @@ def list_staff(coord: Coordinator, principal: Principal) -> list[StaffOut]:
             store_id=r.store_id,
             disabled=r.disabled,
             has_pin=r.pin_hash is not None,
+            has_card=r.card_hash is not None,
         )
         for r in rows
     ]
@@ -132,25 +144,156 @@ def set_pin(coord: Coordinator, principal: Principal, username: str, body: PinCh
                        "choose a different one", "pin")  # fmt: skip
     new_hash = hash_password(pin, coord.settings.password_hash)
     now = coord.clock.wall_ms()
-    republished: list[RuleBundle] = []
     with coord.db.write() as conn:
         conn.execute(sa.update(u).where(u.c.username == username).values(pin_hash=new_hash))
         audit(conn, principal.username, "staff.pin", username, now, store_id=row.store_id)
-        current = rule_bundles.bundle_for_store(conn, row.store_id)
-        if current is not None:
-            republished.append(
-                rule_bundles.republish(
-                    conn,
-                    current,
-                    user=principal.username,
-                    now_ms=now,
-                    note=f"kiosk PIN of {username}",
-                )
-            )
+        republished = _republish_store(
+            conn, row.store_id, principal, now, f"kiosk PIN of {username}"
+        )
     for bundle in republished:
         push_bundle(coord, bundle)
     return PinSet(
         username=username,
         store_id=row.store_id,
+        bundle_versions=[b.version for b in republished],
+    )
+
+
+def _republish_store(
+    conn: sa.Connection, store_id: str, principal: Principal, now: int, note: str
+) -> list[RuleBundle]:
+    """Republish the bundle in force for ``store_id`` so it carries the staff's current
+    PIN and card hashes (none when the store has no bundle yet: its first one will)."""
+    current = rule_bundles.bundle_for_store(conn, store_id)
+    if current is None:
+        return []
+    return [rule_bundles.republish(conn, current, user=principal.username, now_ms=now, note=note)]
+
+
+class StaffCardBind(Body):
+    """A staff card's UID (typed, or read by a desk reader)."""
+
+    uid: Uid
+
+
+class StaffCardSet(Out):
+    """The staff card was bound or unbound; the rule bundle versions that carry the change
+    to the store's kiosks."""
+
+    username: str
+    store_id: str
+    has_card: bool
+    bundle_versions: list[int]
+
+
+def _staff_row(coord: Coordinator, principal: Principal, username: str) -> sa.Row[Any]:
+    """The staff member's row, after checking the caller manages their store."""
+    u = schema.users
+    with coord.db.read() as conn:
+        row = conn.execute(sa.select(u).where(u.c.username == username)).first()
+    if row is None:
+        raise not_found("user", username, "username")
+    _can_manage(principal, row.store_id)
+    if row.store_id is None:
+        raise invalid("store_required", "staff cards belong to staff of a store", "username")
+    return row
+
+
+def bind_card(
+    coord: Coordinator, principal: Principal, username: str, body: StaffCardBind
+) -> StaffCardSet:
+    """Bind an NFC staff card to a staff member (replacing the one they had) and republish
+    the store's bundle. Refused, changing nothing, when the UID is a member's card or
+    another staff member's."""
+    row = _staff_row(coord, principal, username)
+    uid = normalise_uid(body.uid)
+    c = schema.cards
+    u = schema.users
+    now = coord.clock.wall_ms()
+    with coord.db.write() as conn:
+        if conn.execute(sa.select(c.c.uid).where(c.c.uid == uid)).first() is not None:
+            raise conflict(
+                "card_is_member_card",
+                f"card {uid} is a member's card; give the staff member a card of their own",
+                "uid",
+            )
+        owner = staff_card_owner(conn, uid)
+        if owner == username:
+            raise conflict(
+                "card_already_bound", f"card {uid} is already {username}'s staff card", "uid"
+            )
+        if owner is not None:
+            raise conflict(
+                "card_is_staff_card",
+                f"card {uid} is already the staff card of "
+                f"{owner}; unbind it there first, or use another card",
+                "uid",
+            )
+        conn.execute(
+            sa.update(u).where(u.c.username == username).values(card_hash=hash_card_uid(uid))
+        )
+        # The UID is not kept, not even in the audit log: its last 4 digits tell cards apart.
+        audit(
+            conn,
+            principal.username,
+            "staff.card_bind",
+            username,
+            now,
+            store_id=row.store_id,
+            card_tail=uid[-4:],
+        )
+        republished = _republish_store(
+            conn, row.store_id, principal, now, f"staff card of {username}"
+        )
+    for bundle in republished:
+        push_bundle(coord, bundle)
+    return StaffCardSet(
+        username=username,
+        store_id=row.store_id,
+        has_card=True,
+        bundle_versions=[b.version for b in republished],
+    )
+
+
+def bind_tapped_card(
+    coord: Coordinator, principal: Principal, username: str, kiosk_id: str, since_ms: int
+) -> StaffCardSet:
+    """Bind the card just tapped at ``kiosk_id``, a kiosk of the staff member's store (the
+    kiosk refused it as an unknown card and reported its UID)."""
+    row = _staff_row(coord, principal, username)
+    k = schema.kiosks
+    with coord.db.read() as conn:
+        store = conn.execute(sa.select(k.c.store_id).where(k.c.kiosk_id == kiosk_id)).scalar()
+    if store != row.store_id:
+        raise invalid(
+            "kiosk_not_in_store",
+            f"kiosk {kiosk_id} is not a kiosk of "
+            f"{username}'s store {row.store_id}; pick one of that store",
+            "kiosk_id",
+        )
+    tapped = card_tapped_at(coord, principal, kiosk_id, since_ms)
+    return bind_card(coord, principal, username, StaffCardBind(uid=tapped.uid))
+
+
+def unbind_card(coord: Coordinator, principal: Principal, username: str) -> StaffCardSet:
+    """Take a staff member's card away (lost, or they left): one action; the store's kiosks
+    stop accepting it with the bundle republished now."""
+    row = _staff_row(coord, principal, username)
+    if row.card_hash is None:
+        raise conflict("no_staff_card", f"{username} has no staff card to unbind", "username")
+    u = schema.users
+    now = coord.clock.wall_ms()
+    with coord.db.write() as conn:
+        conn.execute(sa.update(u).where(u.c.username == username).values(card_hash=None))
+        audit(conn, principal.username, "staff.card_unbind", username, now, store_id=row.store_id)
+        republished = _republish_store(
+            conn, row.store_id, principal, now, f"staff card of {username} unbound"
+        )
+    for bundle in republished:
+        push_bundle(coord, bundle)
+    return StaffCardSet(
+        username=username,
+        store_id=row.store_id,
+        has_card=False,
         bundle_versions=[b.version for b in republished],
     )

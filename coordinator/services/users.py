@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from pydantic import Field
 
 from coordinator import schema
+from coordinator.downstream import rule_bundles
 from coordinator.errors import ApiError, conflict, invalid, not_found
 from coordinator.runtime import Coordinator
 from coordinator.security.auth import (
@@ -18,7 +19,8 @@ from coordinator.security.auth import (
     log_in,
 )
 from coordinator.services.common import Body, Out, audit, store_exists
-from shared.model import Id
+from coordinator.services.rules import push_bundle
+from shared.model import Id, RuleBundle
 
 
 class TokenOut(Out):
@@ -131,7 +133,9 @@ def set_disabled(
     Disabling revokes at once every bearer token and dashboard session the user holds (they
     are refused from the next request on, not at expiry); enabling again does not bring those
     back, the user logs in anew. An admin cannot disable themselves (409), so the chain never
-    loses its last way in by one click.
+    loses its last way in by one click. A staff member with a kiosk PIN or staff card: their
+    store's bundle is republished at once, so the store's kiosks stop (or start again)
+    accepting them without waiting for the next rule change.
     """
     principal.require_admin()
     if disabled and username == principal.username:
@@ -140,7 +144,9 @@ def set_disabled(
     u = schema.users
     with coord.db.write() as conn:
         row = conn.execute(
-            sa.select(u.c.role, u.c.store_id, u.c.disabled).where(u.c.username == username)
+            sa.select(u.c.role, u.c.store_id, u.c.disabled, u.c.pin_hash, u.c.card_hash).where(
+                u.c.username == username
+            )
         ).first()
         if row is None:
             raise not_found("user", username, "username")
@@ -150,4 +156,16 @@ def set_disabled(
         conn.execute(sa.update(u).where(u.c.username == username).values(**values))
         action = "user.disable" if disabled else "user.enable"
         audit(conn, principal.username, action, username, now, was_disabled=bool(row.disabled))
+        republished: list[RuleBundle] = []
+        kiosk_credentials = row.pin_hash is not None or row.card_hash is not None
+        if row.store_id is not None and kiosk_credentials and bool(row.disabled) != disabled:
+            current = rule_bundles.bundle_for_store(conn, row.store_id)
+            if current is not None:
+                note = f"{username} {'disabled' if disabled else 'enabled'}"
+                again = rule_bundles.republish(
+                    conn, current, user=principal.username, now_ms=now, note=note
+                )
+                republished.append(again)
+    for bundle in republished:
+        push_bundle(coord, bundle)
     return UserOut(username=username, role=Role(row.role), store_id=row.store_id, disabled=disabled)

@@ -119,6 +119,9 @@ def apply_rules(
         return ApplyOutcome.IGNORED_OLD
     if bundle.version <= state.rules_version:
         return ApplyOutcome.IGNORED_OLD
+    # Only this store's staff hashes are kept, whatever a coordinator from before store
+    # scoping sent: a stolen kiosk's SD card holds no other store's PIN hashes.
+    bundle = bundle.for_store(state.store_id)
     conn.execute(
         "INSERT OR REPLACE INTO rule_bundle (id, version, bundle) VALUES (1, ?, ?)",
         (bundle.version, bundle.model_dump_json()),

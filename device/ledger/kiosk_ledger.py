@@ -720,7 +720,7 @@ class KioskLedger:
             with self._write(f"rule bundle v{message.bundle.version}") as (conn, state):
                 outcome = downstream.apply_rules(conn, state, message)
             if outcome is ApplyOutcome.APPLIED:
-                self._bundle = message.bundle
+                self._bundle = message.bundle.for_store(self.store_id)
             return outcome
 
     def apply_deny_update(self, message: DenyListUpdate) -> ApplyOutcome:

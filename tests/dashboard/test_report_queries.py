@@ -14,7 +14,17 @@ import pytest
 import sqlalchemy as sa
 
 from coordinator.reports.service import Report
-from shared.events import CheckIn, CouponRedeem, Event, EventBody, PointsRedeem, Reversal
+from shared.events import (
+    CheckIn,
+    CouponRedeem,
+    CredentialKind,
+    CredentialRef,
+    Event,
+    EventBody,
+    PointsRedeem,
+    Reversal,
+    StoredValueSpend,
+)
 from shared.protocol import EventBatch
 from shared.topics import Channel
 from tests.dashboard.ingest_feed import Api, api_without_broker, feed
@@ -192,9 +202,10 @@ def test_no_report_query_scans_the_events_table(seeded: tuple[Api, date]) -> Non
     assert checked >= 10
 
 
-def test_migrations_0004_0006_fill_report_columns_of_older_rows(database: Any) -> None:
+def test_migrations_0004_0006_0024_fill_report_columns_of_older_rows(database: Any) -> None:
     """Rows stored before the report columns get ``body.points`` (check-ins, redemptions,
-    reversals) and a class sign-in's ``class_session_id`` and ``sessions``, NULL otherwise,
+    reversals), a class sign-in's ``class_session_id`` and ``sessions``, NULL otherwise,
+    and who performed the fact (``staff_id``: the body's staff, else the credential's),
     as the ingest writes new rows (``report_columns``)."""
     from coordinator import schema
     from coordinator.reports.indexes import REPORT_COLUMNS, report_columns
@@ -213,6 +224,13 @@ def test_migrations_0004_0006_fill_report_columns_of_older_rows(database: Any) -
         kiosk_event("k1", n + 1, "m1", body, at_ms=1_795_000_000_000 + n, store_id="s1")
         for n, body in enumerate(bodies)
     ]
+    by_staff = CredentialRef(kind=CredentialKind.STAFF, staff_id="fd7")
+    events[1] = events[1].model_copy(update={"credential": by_staff})
+    events.append(
+        kiosk_event("k1", 7, "m1", StoredValueSpend(amount_fen=300, staff_id="fd8")).model_copy(
+            update={"credential": by_staff}
+        )
+    )
     columns = [c for c in schema.events.c if c.name not in ("id", *REPORT_COLUMNS)]
     old_events = sa.Table("events", sa.MetaData(), *(sa.Column(c.name, c.type) for c in columns))
     with database.write() as conn:
@@ -246,10 +264,11 @@ def test_migrations_0004_0006_fill_report_columns_of_older_rows(database: Any) -
     stored = {row[0]: dict(zip(REPORT_COLUMNS, row[1:], strict=True)) for row in rows}
     assert stored == {e.event_id: report_columns(e) for e in events}
     assert [tuple(stored[e.event_id].values()) for e in events] == [
-        (7, None, None),
-        (5, None, None),
-        (3, None, None),
-        (None, "c1", 1),
-        (None, "c2", 0),
-        (0, None, None),
+        (7, None, None, None),
+        (5, None, None, "fd7"),
+        (3, None, None, "st1"),
+        (None, "c1", 1, None),
+        (None, "c2", 0, None),
+        (0, None, None, None),
+        (None, None, None, "fd8"),
     ]

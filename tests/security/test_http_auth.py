@@ -152,6 +152,9 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "/dashboard/staff"): Route("page"),
     ("POST", "/dashboard/staff"): Route("page"),
     ("POST", "/dashboard/staff/{username}/pin"): Route("page"),
+    ("POST", "/dashboard/staff/{username}/card"): Route("page"),
+    ("POST", "/dashboard/staff/{username}/card/tapped"): Route("page"),
+    ("POST", "/dashboard/staff/{username}/card/unbind"): Route("page"),
     ("GET", "/dashboard/timetable"): Route("page"),
     ("GET", "/api/v1/member/classes"): Route("public"),  # the member's link authorises
     ("POST", "/api/v1/member/bookings"): Route("public"),

@@ -98,6 +98,8 @@ class MiniKiosk:
     def __post_init__(self) -> None:
         self.members: dict[str, _Cached] = {}
         self.bundle: RuleBundle | None = None
+        self.bundles_received: list[RuleBundle] = []
+        """Every rule bundle that reached this kiosk's subscriptions, applied or not."""
         self.deny: dict[str, DenyEntry] = {}
         self.versions = Versions()
         self.journal: list[Event] = []
@@ -439,6 +441,7 @@ class MiniKiosk:
                 self._apply_members(message)
             elif isinstance(message, RuleBundleMessage):
                 b = message.bundle
+                self.bundles_received.append(b)
                 if (
                     not b.store_ids or self.store_id in b.store_ids
                 ) and b.version > self.versions.rules:
