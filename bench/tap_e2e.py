@@ -70,7 +70,7 @@ class TimedCard:
 def place_card(port: int, number: int) -> tuple[TimedCard, Any]:
     """Put member ``number``'s card (NTAG215, member id as NDEF text) on the udp reader."""
     from simulators.nfc import PROFILES, ndef_message
-    from simulators.nfc.link import UdpCardLink
+    from simulators.nfc.link import CardLinkError, UdpCardLink
     from simulators.nfc.type2 import Type2Card
 
     card = TimedCard(
@@ -81,7 +81,16 @@ def place_card(port: int, number: int) -> tuple[TimedCard, Any]:
         )
     )
     link = UdpCardLink(card, ("106A",), "127.0.0.1", port)
-    link.start()
+    # The reader's port is free between taps, and any process's new UDP socket may be given
+    # it as its ephemeral port for a moment (seen once in 100 taps): wait for it briefly.
+    for attempt in range(40):
+        try:
+            link.start()
+            break
+        except CardLinkError:
+            if attempt == 39:
+                raise
+            time.sleep(0.05)
     return card, link
 
 
