@@ -32,6 +32,7 @@ from coordinator.dashboard.pages import (
     lang_of,
     render,
     secure_headers,
+    typed_uid,
 )
 from coordinator.dashboard.product_pages import _fen
 from coordinator.errors import ApiError
@@ -408,10 +409,6 @@ def edit(
     return _back(member_id, "edit")
 
 
-def _uid(text: str) -> str:
-    return text.strip().upper().replace(":", "").replace(" ", "")
-
-
 @router.post("/members/{member_id}/cards", response_class=HTMLResponse)
 def bind(
     request: Request,
@@ -423,7 +420,7 @@ def bind(
     """Bind a card (UID typed or read by a desk reader)."""
 
     def run() -> object:
-        body = _model(cards.BindCard, uid=_uid(uid))
+        body = _model(cards.BindCard, uid=typed_uid(uid))
         return cards.bind_card(_coord(request), current.principal, member_id, body)
 
     return _act(request, current, member_id, csrf, "bind", run)
@@ -501,7 +498,7 @@ def replace(
 
     def run() -> object:
         _own_card(request, current, member_id, uid)
-        body = _model(cards.ReplaceCard, new_uid=_uid(new_uid))
+        body = _model(cards.ReplaceCard, new_uid=typed_uid(new_uid))
         return cards.replace_card(_coord(request), current.principal, uid, body)
 
     return _act(request, current, member_id, csrf, "replace", run)

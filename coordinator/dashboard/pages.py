@@ -163,6 +163,12 @@ def _error_page(request: Request, current: session.Session, exc: ApiError) -> HT
     return render(request, "error.html", current, status=exc.status, message=exc.message)
 
 
+def typed_uid(text: str) -> str:
+    """A card UID as staff type it (any case, with colons or spaces) in the form the API
+    validates: upper-case hex, nothing between the digits."""
+    return text.strip().upper().replace(":", "").replace(" ", "")
+
+
 def _coord(request: Request) -> Coordinator:
     return request.app.state.coordinator
 

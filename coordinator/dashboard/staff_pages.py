@@ -21,6 +21,7 @@ from coordinator.dashboard.pages import (
     _stores_for,
     lang_of,
     render,
+    typed_uid,
 )
 from coordinator.errors import ApiError
 from coordinator.security import page_sessions as session
@@ -129,10 +130,6 @@ def set_pin(
     return RedirectResponse(f"{PREFIX}/staff?done=pin", status_code=303)
 
 
-def _card_uid(text: str) -> str:
-    return text.strip().upper().replace(":", "").replace(" ", "")
-
-
 @router.post("/staff/{username}/card", response_class=HTMLResponse)
 def bind_card(
     request: Request,
@@ -145,7 +142,7 @@ def bind_card(
     try:
         _check_csrf(current, csrf)
         try:
-            body = staff.StaffCardBind(uid=_card_uid(uid))
+            body = staff.StaffCardBind(uid=typed_uid(uid))
         except ValidationError as exc:
             raise ApiError(422, "invalid_uid", t(lang_of(request), "staff.bad_uid"), "uid") from exc
         staff.bind_card(_coord(request), current.principal, username, body)

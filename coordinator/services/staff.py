@@ -145,18 +145,44 @@ def set_pin(coord: Coordinator, principal: Principal, username: str, body: PinCh
     new_hash = hash_password(pin, coord.settings.password_hash)
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
-        conn.execute(sa.update(u).where(u.c.username == username).values(pin_hash=new_hash))
-        audit(conn, principal.username, "staff.pin", username, now, store_id=row.store_id)
-        republished = _republish_store(
-            conn, row.store_id, principal, now, f"kiosk PIN of {username}"
+        republished = _save_credential(
+            conn,
+            principal,
+            row,
+            now,
+            {"pin_hash": new_hash},
+            "staff.pin",
+            f"kiosk PIN of {username}",
         )
-    for bundle in republished:
-        push_bundle(coord, bundle)
+    _push(coord, republished)
     return PinSet(
         username=username,
         store_id=row.store_id,
         bundle_versions=[b.version for b in republished],
     )
+
+
+def _save_credential(
+    conn: sa.Connection,
+    principal: Principal,
+    row: Any,
+    now: int,
+    values: dict[str, str | None],
+    action: str,
+    note: str,
+    **detail: Any,
+) -> list[RuleBundle]:
+    """Write a staff member's kiosk credential (PIN or card hash), audit it and republish
+    their store's bundle, in the caller's transaction; push the result after the commit."""
+    u = schema.users
+    conn.execute(sa.update(u).where(u.c.username == row.username).values(**values))
+    audit(conn, principal.username, action, row.username, now, store_id=row.store_id, **detail)
+    return _republish_store(conn, row.store_id, principal, now, note)
+
+
+def _push(coord: Coordinator, republished: list[RuleBundle]) -> None:
+    for bundle in republished:
+        push_bundle(coord, bundle)
 
 
 def _republish_store(
@@ -208,7 +234,6 @@ def bind_card(
     row = _staff_row(coord, principal, username)
     uid = normalise_uid(body.uid)
     c = schema.cards
-    u = schema.users
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
         if conn.execute(sa.select(c.c.uid).where(c.c.uid == uid)).first() is not None:
@@ -229,24 +254,18 @@ def bind_card(
                 f"{owner}; unbind it there first, or use another card",
                 "uid",
             )
-        conn.execute(
-            sa.update(u).where(u.c.username == username).values(card_hash=hash_card_uid(uid))
-        )
         # The UID is not kept, not even in the audit log: its last 4 digits tell cards apart.
-        audit(
+        republished = _save_credential(
             conn,
-            principal.username,
-            "staff.card_bind",
-            username,
+            principal,
+            row,
             now,
-            store_id=row.store_id,
+            {"card_hash": hash_card_uid(uid)},
+            "staff.card_bind",
+            f"staff card of {username}",
             card_tail=uid[-4:],
         )
-        republished = _republish_store(
-            conn, row.store_id, principal, now, f"staff card of {username}"
-        )
-    for bundle in republished:
-        push_bundle(coord, bundle)
+    _push(coord, republished)
     return StaffCardSet(
         username=username,
         store_id=row.store_id,
@@ -281,16 +300,13 @@ def unbind_card(coord: Coordinator, principal: Principal, username: str) -> Staf
     row = _staff_row(coord, principal, username)
     if row.card_hash is None:
         raise conflict("no_staff_card", f"{username} has no staff card to unbind", "username")
-    u = schema.users
     now = coord.clock.wall_ms()
     with coord.db.write() as conn:
-        conn.execute(sa.update(u).where(u.c.username == username).values(card_hash=None))
-        audit(conn, principal.username, "staff.card_unbind", username, now, store_id=row.store_id)
-        republished = _republish_store(
-            conn, row.store_id, principal, now, f"staff card of {username} unbound"
-        )
-    for bundle in republished:
-        push_bundle(coord, bundle)
+        republished = _save_credential(
+            conn, principal, row, now, {"card_hash": None}, "staff.card_unbind",
+            f"staff card of {username} unbound",
+        )  # fmt: skip
+    _push(coord, republished)
     return StaffCardSet(
         username=username,
         store_id=row.store_id,
