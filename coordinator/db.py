@@ -6,13 +6,22 @@ IMMEDIATE`` so that a transaction never has to upgrade from reader to writer hal
 PostgreSQL needs nothing special: write paths take row locks (``SELECT ... FOR UPDATE``)
 in a fixed order (kiosk row, then member rows sorted by id), which SQLite ignores because
 its writers are serialised anyway.
+
+On SQLite the process's own writers (ingest, the fleet monitor, the member pusher, the
+webhook dispatcher, API requests) also queue on one in-process lock before ``BEGIN
+IMMEDIATE``: SQLite's busy handler makes a waiting writer sleep and retry (1, 2, 5, ...,
+100 ms), so under steady traffic the ingest could wait far longer than the transaction it
+waited for; the lock hands the database over the moment the previous writer commits.
+Other processes on the same file (the CLI, a backup) still meet the busy timeout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,6 +72,9 @@ class Database:
                     raise ValueError(f"database schema name {schema_name!r} is not a plain name")
                 kwargs["connect_args"] = {"options": f"-csearch_path={schema_name}"}
         self.engine: Engine = sa.create_engine(self.url, **kwargs)
+        # Re-entrant: a nested write on the same thread fails as it always did (busy
+        # timeout), instead of hanging on this lock.
+        self._writer = threading.RLock() if self.is_sqlite else None
         if self.is_sqlite:
             _sqlite_setup(self.engine)
 
@@ -71,8 +83,8 @@ class Database:
         """A write transaction, committed on success and rolled back on any exception.
 
         Hooks registered with :func:`after_commit` run after the commit, never after a
-        rollback."""
-        with self.engine.connect() as conn:
+        rollback (and outside the SQLite writer lock)."""
+        with self._writer or contextlib.nullcontext(), self.engine.connect() as conn:
             conn.execution_options(tapfleet_write=True)
             conn.info.pop(_AFTER_COMMIT, None)  # left by a transaction begun some other way
             try:
