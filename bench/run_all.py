@@ -49,6 +49,7 @@ this machine."""
 LINES = {
     "ingest_pg": ("ingest_pg", "ingest_pg_raw_insert", "ingest_pg_broker"),
     "fleet_scale": ("fleet_scale_cost", "fleet_scale_reach", "fleet_scale_dashboard"),
+    "cold_sync": ("cold_sync", "cold_sync_kiosk"),
 }
 """Benchmarks that print more than one line (one per baseline), with the lines' names."""
 
