@@ -188,3 +188,13 @@ def scrape(api: Api) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for sample in family.samples:
             out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return out
+
+
+def test_a_long_tick_stretches_the_pause_so_the_monitor_stays_a_minor_load() -> None:
+    from coordinator.fleet.monitor import MAX_BUSY_SHARE, pause_after
+
+    assert pause_after(0.002, 1.0) == 1.0  # a small fleet: the configured cadence
+    for tick_s in (0.3, 1.0, 2.5):  # a large fleet's ticks
+        pause = pause_after(tick_s, 1.0)
+        assert pause > 1.0
+        assert tick_s / (tick_s + pause) <= MAX_BUSY_SHARE + 1e-9
