@@ -48,22 +48,51 @@ def record_status(conn: Connection, status: Status, received_ms: int) -> None:
 
 def record_heartbeat(conn: Connection, beat: Heartbeat, received_ms: int) -> None:
     """Store the newest heartbeat and what it says about taps and versions."""
+    record_heartbeats(conn, [(beat, received_ms)])
+
+
+def record_heartbeats(conn: Connection, beats: list[tuple[Heartbeat, int]]) -> None:
+    """Store a batch of (heartbeat, received_ms) in arrival order: per kiosk the newest
+    beat, and the latest good tap any of them (or the stored row) reports. Two statements
+    for the whole batch: at 10,000 kiosks heartbeats are most of what the coordinator
+    receives."""
+    if not beats:
+        return
     kh = schema.kiosk_health
-    current = conn.execute(
-        sa.select(kh.c.last_good_tap_ms).where(kh.c.kiosk_id == beat.kiosk_id)
-    ).scalar()
-    last_tap = max(v for v in (current, beat.last_good_tap_ms, 0) if v is not None) or None
+    newest: dict[str, tuple[Heartbeat, int]] = {}
+    last_tap: dict[str, int] = {}
+    for beat, received_ms in beats:
+        newest[beat.kiosk_id] = (beat, received_ms)
+        if beat.last_good_tap_ms:
+            last_tap[beat.kiosk_id] = max(last_tap.get(beat.kiosk_id, 0), beat.last_good_tap_ms)
+    for kiosk_id, stored in conn.execute(
+        sa.select(kh.c.kiosk_id, kh.c.last_good_tap_ms).where(kh.c.kiosk_id.in_(sorted(newest)))
+    ):
+        if stored:
+            last_tap[kiosk_id] = max(last_tap.get(kiosk_id, 0), int(stored))
     conn.execute(
         sa.update(kh)
-        .where(kh.c.kiosk_id == beat.kiosk_id)
+        .where(kh.c.kiosk_id == sa.bindparam("k"))
         .values(
-            heartbeat=beat.model_dump_json(),
-            heartbeat_received_ms=received_ms,
-            heartbeat_interval_s=beat.interval_s,
-            reported_versions=beat.versions.model_dump_json(),
-            reported_last_seq=beat.last_seq,
-            last_good_tap_ms=last_tap,
-        )
+            heartbeat=sa.bindparam("beat"),
+            heartbeat_received_ms=sa.bindparam("received"),
+            heartbeat_interval_s=sa.bindparam("interval"),
+            reported_versions=sa.bindparam("versions"),
+            reported_last_seq=sa.bindparam("last_seq"),
+            last_good_tap_ms=sa.bindparam("tap"),
+        ),
+        [
+            {
+                "k": kiosk_id,
+                "beat": beat.model_dump_json(),
+                "received": received_ms,
+                "interval": beat.interval_s,
+                "versions": beat.versions.model_dump_json(),
+                "last_seq": beat.last_seq,
+                "tap": last_tap.get(kiosk_id) or None,
+            }
+            for kiosk_id, (beat, received_ms) in sorted(newest.items())
+        ],
     )
 
 

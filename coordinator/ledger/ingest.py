@@ -456,14 +456,15 @@ class Ingest:
     def _on_heartbeats(self, items: list[Decoded], result: GroupResult) -> None:
         # Kiosk rows in id order (stable: a kiosk's beats keep their order), as the sequencer
         # takes them: two replicas writing the same kiosks never lock them crosswise.
+        beats: list[tuple[Heartbeat, int]] = []
+        for item in sorted(items, key=lambda i: i.kiosk_id):
+            assert isinstance(item.message, Heartbeat)
+            beats.append((item.message, item.incoming.received_ms))
         with self._db.write() as conn:
-            for item in sorted(items, key=lambda i: i.kiosk_id):
-                beat = item.message
-                assert isinstance(beat, Heartbeat)
-                liveness.record_heartbeat(conn, beat, item.incoming.received_ms)
-                streams.observe_heartbeat(
-                    conn, beat.kiosk_id, beat.epoch, beat.last_seq, item.incoming.received_ms
-                )
+            liveness.record_heartbeats(conn, beats)
+            streams.observe_heartbeats(
+                conn, [(b.kiosk_id, b.epoch, b.last_seq, at) for b, at in beats]
+            )
 
     def _stream_notice(
         self, kiosk_id: str, verdict: streams.Verdict, at_id: str | None

@@ -302,6 +302,43 @@ def observe_heartbeat(
         _set_heard(conn, stream, last_seq, now_ms)
 
 
+def observe_heartbeats(conn: Connection, beats: list[tuple[str, int, int, int]]) -> None:
+    """:func:`observe_heartbeat` for a batch of (kiosk_id, epoch, last_seq, received_ms):
+    one read of the kiosks' streams and one update for those whose heard seq moves."""
+    if not beats:
+        return
+    s = schema.kiosk_streams
+    kiosk_ids = sorted({kiosk_id for kiosk_id, *_ in beats})
+    top: dict[str, Any] = {}
+    for row in conn.execute(
+        sa.select(s.c.kiosk_id, s.c.epoch, s.c.heard_seq, s.c.refused_reason).where(
+            s.c.kiosk_id.in_(kiosk_ids)
+        )
+    ):
+        if row.kiosk_id not in top or row.epoch > top[row.kiosk_id].epoch:
+            top[row.kiosk_id] = row
+    heard: dict[tuple[str, int], int] = {}
+    for kiosk_id, epoch, last_seq, received_ms in beats:
+        row = top.get(kiosk_id)
+        if row is None:  # no stored stream yet (epoch 0): the one-by-one path stores it
+            observe_heartbeat(conn, kiosk_id, epoch, last_seq, received_ms)
+            continue
+        if epoch == row.epoch and row.refused_reason is None and last_seq > row.heard_seq:
+            key = (kiosk_id, int(row.epoch))
+            heard[key] = max(heard.get(key, 0), last_seq)
+    if heard:
+        conn.execute(
+            sa.update(s)
+            .where(
+                s.c.kiosk_id == sa.bindparam("k"),
+                s.c.epoch == sa.bindparam("e"),
+                s.c.heard_seq < sa.bindparam("seq"),
+            )
+            .values(heard_seq=sa.bindparam("seq")),
+            [{"k": k, "e": e, "seq": seq} for (k, e), seq in sorted(heard.items())],
+        )
+
+
 def batch_refusal(conn: Connection, kiosk_id: str, epoch: int) -> str | None:
     """Why events of ``epoch`` cannot be applied for this kiosk, or None (caller holds the
     kiosk row lock)."""

@@ -219,3 +219,36 @@ def test_kiosk_rows_are_locked_in_id_order_whatever_order_the_batches_came_in(
     worker.join(30)
     assert not worker.is_alive() and errors == []
     assert _seqs(ledger) == [1]
+
+
+def test_heartbeats_of_a_batch_move_each_current_stream_once_and_nothing_else(
+    ledger: Ledger,
+) -> None:
+    ledger.apply(*(ev("k1", s, CheckIn(points=0)) for s in range(1, 3)))
+    with ledger.db.write() as conn:
+        streams.observe_heartbeat(conn, "k1", 0, 2, ledger.clock.now)
+        opened = streams.open_epoch(conn, "k1", by="admin", now_ms=ledger.clock.now)
+    s = schema.kiosk_streams
+
+    def heard() -> dict[tuple[str, int], int]:
+        with ledger.db.read() as conn:
+            rows = conn.execute(sa.select(s.c.kiosk_id, s.c.epoch, s.c.heard_seq)).all()
+        return {(r.kiosk_id, int(r.epoch)): int(r.heard_seq) for r in rows}
+
+    before = heard()
+    now = ledger.clock.now
+    with ledger.db.write() as conn:
+        streams.observe_heartbeats(
+            conn,
+            [
+                ("k1", opened.epoch, opened.start_seq + 6, now),
+                ("k1", 0, 500, now),  # the closed epoch's ledger: not heard
+                ("k1", opened.epoch, opened.start_seq + 1, now),  # lower: no step back
+                ("k2", 0, 3, now),  # no stored stream yet: stored with what it holds
+            ],
+        )
+    after = heard()
+    assert after[("k1", opened.epoch)] == opened.start_seq + 6
+    assert after[("k1", 0)] == before[("k1", 0)]
+    assert after[("k2", 0)] == 3
+    assert ("k3", 0) not in after
