@@ -308,6 +308,7 @@ def run(kiosks_n: int, stores: int, window_s: float, rounds: int, keep: bool) ->
                     timeout=120,
                 ).json()
                 version = int(published["version"])
+                progress(NAME, f"rule bundle v{version} published in {time.time() - t_rules:.2f} s")
                 rules_at = _all_reached(
                     swarms, {"cmd": "watch", "what": "rules", "version": version}, 600
                 )
@@ -319,6 +320,7 @@ def run(kiosks_n: int, stores: int, window_s: float, rounds: int, keep: bool) ->
                     timeout=120,
                 )
                 answer.raise_for_status()
+                progress(NAME, f"member changed in {time.time() - t_member:.2f} s (API)")
                 above = _counter(db_path, "members_version")
                 member_at = _all_reached(
                     swarms, {"cmd": "watch", "what": "members", "above": above}, 600
